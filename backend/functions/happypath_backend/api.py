@@ -1,0 +1,204 @@
+"""HTTP API handler: routes parse and validate, call the logic modules, and respond. Nothing else."""
+
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from happypath import keys, limits
+from happypath.errors import ConflictError, ForbiddenError, HappyPathError, InvalidInputError, NotFoundError
+from happypath.models import (
+    NewPlace,
+    PhotoPage,
+    Place,
+    PlaceDetail,
+    PlaceWithDistance,
+    UploadForm,
+    UploadRequest,
+    UploadView,
+)
+from happypath.observability import logger, metrics, tracer
+from happypath.repository import Repository
+
+from happypath_backend import places, uploads
+
+app = APIGatewayHttpResolver(enable_validation=True)
+SIGNED_IN = [{"bearer": []}]
+
+PlaceId = Annotated[str, Path(pattern=keys.ID_PATTERN, description="Place id")]
+ResourceId = Annotated[str, Path(pattern=keys.ID_PATTERN)]
+Limit = Annotated[int, Query(ge=1, le=limits.PHOTOS_PAGE_MAX)]
+Cursor = Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")]
+
+
+class Nearby(BaseModel):
+    places: list[PlaceWithDistance]
+
+
+class ErrorBody(BaseModel):
+    message: str
+
+
+ERRORS: dict[int, Any] = {
+    status: {"description": status.phrase, "content": {"application/json": {"model": ErrorBody}}}
+    for status in (HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND)
+}
+AUTH_ERRORS: dict[int, Any] = {
+    **ERRORS,
+    **{
+        status: {"description": status.phrase, "content": {"application/json": {"model": ErrorBody}}}
+        for status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
+    },
+}
+
+
+def repository() -> Repository:
+    return Repository()
+
+
+def current_user() -> str:
+    """The caller's `sub`, verified by the HTTP API's JWT authorizer before the function runs."""
+    claims = app.current_event.request_context.authorizer.jwt_claim or {}
+    subject = claims.get("sub")
+    if not subject:
+        raise UnauthorizedError("sign in required")
+    return str(subject)
+
+
+class UnauthorizedError(HappyPathError):
+    pass
+
+
+# --- routes ------------------------------------------------------------------------------------------
+
+
+@app.get("/places", summary="Places near a point, nearest first", responses=ERRORS, tags=["places"])
+def list_nearby_places(
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lng: Annotated[float, Query(ge=-180, le=180)],
+    radius: Annotated[float, Query(gt=0, le=limits.NEARBY_RADIUS_MAX_M, description="metres")] = 5000,
+    limit: Annotated[int, Query(ge=1, le=limits.NEARBY_RESULTS_MAX)] = 50,
+) -> Nearby:
+    return Nearby(places=places.nearby(repository(), lat, lng, radius, limit))
+
+
+@app.post(
+    "/places", summary="Create a place", status_code=201, responses=AUTH_ERRORS, security=SIGNED_IN, tags=["places"]
+)
+def create_place(new_place: NewPlace) -> Place:
+    place = places.create_place(repository(), new_place, current_user())
+    metrics.add_metric(name="PlaceCreated", unit=MetricUnit.Count, value=1)
+    return place
+
+
+@app.get("/places/<place_id>", summary="A place and its newest photos", responses=ERRORS, tags=["places"])
+def get_place(place_id: PlaceId, limit: Limit = limits.PHOTOS_PAGE_DEFAULT, cursor: Cursor = None) -> PlaceDetail:
+    return places.place_detail(repository(), place_id, limit, cursor)
+
+
+@app.get("/places/<place_id>/photos", summary="A page of a place's photos", responses=ERRORS, tags=["photos"])
+def list_photos(place_id: PlaceId, limit: Limit = limits.PHOTOS_PAGE_DEFAULT, cursor: Cursor = None) -> PhotoPage:
+    return places.photos_page(repository(), place_id, limit, cursor)
+
+
+@app.post(
+    "/places/<place_id>/uploads",
+    summary="Request a presigned upload form for a photo of a place",
+    status_code=201,
+    responses=AUTH_ERRORS,
+    security=SIGNED_IN,
+    tags=["uploads"],
+)
+def request_upload(place_id: PlaceId, upload_request: UploadRequest) -> UploadForm:
+    form = uploads.request_upload(repository(), place_id, upload_request, current_user())
+    metrics.add_metric(name="UploadRequested", unit=MetricUnit.Count, value=1)
+    return form
+
+
+@app.get(
+    "/uploads/<upload_id>",
+    summary="The status of my upload",
+    responses=AUTH_ERRORS,
+    security=SIGNED_IN,
+    tags=["uploads"],
+)
+def get_upload(upload_id: ResourceId) -> UploadView:
+    return uploads.upload_status(repository(), upload_id, current_user())
+
+
+@app.delete(
+    "/photos/<photo_id>",
+    summary="Delete my published photo",
+    status_code=204,
+    responses=AUTH_ERRORS,
+    security=SIGNED_IN,
+    tags=["photos"],
+)
+def delete_photo(photo_id: ResourceId) -> Response[None]:
+    uploads.delete_photo(repository(), photo_id, current_user())
+    metrics.add_metric(name="PhotoDeleted", unit=MetricUnit.Count, value=1)
+    return Response(status_code=204)
+
+
+# --- errors: one place maps domain errors to HTTP ----------------------------------------------------
+
+_STATUS_FOR: dict[type[HappyPathError], HTTPStatus] = {
+    InvalidInputError: HTTPStatus.BAD_REQUEST,
+    UnauthorizedError: HTTPStatus.UNAUTHORIZED,
+    ForbiddenError: HTTPStatus.FORBIDDEN,
+    NotFoundError: HTTPStatus.NOT_FOUND,
+    ConflictError: HTTPStatus.CONFLICT,
+}
+
+
+def _error(status: HTTPStatus, message: str, **extra: Any) -> Response[dict[str, Any]]:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body={"message": message, **extra}
+    )
+
+
+@app.exception_handler(HappyPathError)
+def handle_domain_error(error: HappyPathError) -> Response[dict[str, Any]]:
+    status = next((s for cls, s in _STATUS_FOR.items() if isinstance(error, cls)), HTTPStatus.BAD_REQUEST)
+    return _error(status, error.message)
+
+
+@app.exception_handler(RequestValidationError)
+def handle_validation_error(error: RequestValidationError) -> Response[dict[str, Any]]:
+    details = [
+        {"field": ".".join(str(part) for part in e.get("loc", ())[1:]) or "body", "problem": e.get("msg", "")}
+        for e in error.errors()
+    ]
+    summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details) or "invalid request"
+    return _error(HTTPStatus.BAD_REQUEST, f"invalid request: {summary}", errors=details)
+
+
+def openapi_document() -> dict[str, Any]:
+    schema = app.get_openapi_schema(
+        title="Happy Path API",
+        version="1.0.0",
+        description="Places on a map and the photos people share of them.",
+        security_schemes={"bearer": HTTPBearer(bearerFormat="JWT")},
+    )
+    document = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
+    # Validation errors are answered with 400 and ErrorBody (handle_validation_error), not Powertools' 422.
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation["responses"].pop("422", None)
+    document["components"]["schemas"].pop("HTTPValidationError", None)
+    document["components"]["schemas"].pop("ValidationError", None)
+    return document
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,79 @@
+"""S3 ObjectCreated on the upload bucket -> one `uploadComplete` event per object on EventBridge."""
+
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from happypath import aws, keys, settings
+from happypath.events import EVENT_SOURCE, UPLOAD_COMPLETE, UploadComplete
+from happypath.observability import logger, metrics, tracer
+
+PUT_EVENTS_BATCH = 10
+
+
+class PublishError(RuntimeError):
+    """EventBridge refused some entries: raised so Lambda retries the notification instead of losing it."""
+
+
+def upload_complete_events(event: S3Event) -> list[UploadComplete]:
+    found = []
+    for record in event.records:
+        key = unquote_plus(record.s3.get_object.key)  # S3 event keys are URL-encoded
+        try:
+            place_id, upload_id = keys.parse_upload_object_key(key)
+        except ValueError:
+            logger.warning("ignoring object outside the upload layout", extra={"key": key})
+            continue
+        found.append(
+            UploadComplete(
+                bucket=record.s3.bucket.name,
+                key=key,
+                size=record.s3.get_object.size or 0,
+                etag=record.s3.get_object.etag,
+                placeId=place_id,
+                uploadId=upload_id,
+                keys={
+                    "upload": keys.typed_key(keys.upload_key(upload_id)),
+                    "place": keys.typed_key(keys.place_key(place_id)),
+                },
+            )
+        )
+    return found
+
+
+def publish(details: list[UploadComplete]) -> None:
+    bus = settings.event_bus_name()
+    for start in range(0, len(details), PUT_EVENTS_BATCH):
+        batch = details[start : start + PUT_EVENTS_BATCH]
+        response = aws.events().put_events(
+            Entries=[
+                {
+                    "Source": EVENT_SOURCE,
+                    "DetailType": UPLOAD_COMPLETE,
+                    "Detail": json.dumps(detail.model_dump(mode="json")),
+                    "EventBusName": bus,
+                    "Resources": [f"arn:aws:s3:::{detail.bucket}/{detail.key}"],
+                }
+                for detail in batch
+            ]
+        )
+        if response.get("FailedEntryCount"):
+            failed = [entry for entry in response["Entries"] if entry.get("ErrorCode")]
+            raise PublishError(f"EventBridge refused {len(failed)} of {len(batch)} events: {failed}")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_source(data_class=S3Event)
+def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    details = upload_complete_events(event)
+    publish(details)
+    for detail in details:
+        logger.info("upload complete", extra={"uploadId": detail.uploadId, "placeId": detail.placeId})
+    metrics.add_metric(name="UploadCompleted", unit=MetricUnit.Count, value=len(details))
+    return {"published": len(details)}

@@ -1,0 +1,44 @@
+"""Places and their published photos."""
+
+import uuid
+
+from happypath import limits, storage
+from happypath.errors import NotFoundError
+from happypath.models import NewPlace, Photo, PhotoPage, Place, PlaceDetail, PlaceWithDistance, utc_now
+from happypath.repository import Repository
+
+
+def create_place(repo: Repository, new: NewPlace, creator: str) -> Place:
+    place = Place(placeId=uuid.uuid4().hex, createdBy=creator, createdAt=utc_now(), **new.model_dump())
+    repo.create_place(place)
+    return place
+
+
+def nearby(repo: Repository, lat: float, lng: float, radius_m: float, limit: int) -> list[PlaceWithDistance]:
+    return repo.places_near(lat, lng, radius_m, min(limit, limits.NEARBY_RESULTS_MAX))
+
+
+def with_urls(photo: Photo) -> Photo:
+    """The stored photo names object keys; callers get distribution URLs."""
+    renditions = {
+        name: files.model_copy(
+            update={"jpeg": storage.published_url(files.jpeg), "webp": storage.published_url(files.webp)}
+        )
+        for name, files in photo.renditions.items()
+    }
+    return photo.model_copy(update={"renditions": renditions})
+
+
+def photos_page(repo: Repository, place_id: str, limit: int, cursor: str | None) -> PhotoPage:
+    if repo.get_place(place_id) is None:
+        raise NotFoundError(f"place {place_id} not found")
+    photos, next_cursor = repo.list_photos(place_id, limit, cursor)
+    return PhotoPage(photos=[with_urls(p) for p in photos], nextCursor=next_cursor)
+
+
+def place_detail(repo: Repository, place_id: str, limit: int, cursor: str | None) -> PlaceDetail:
+    place = repo.get_place(place_id)
+    if place is None:
+        raise NotFoundError(f"place {place_id} not found")
+    photos, next_cursor = repo.list_photos(place_id, limit, cursor)
+    return PlaceDetail(place=place, photos=[with_urls(p) for p in photos], nextCursor=next_cursor)

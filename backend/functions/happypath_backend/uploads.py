@@ -1,0 +1,75 @@
+"""Upload requests, upload status, and deleting a published photo."""
+
+import time
+import uuid
+
+from happypath import keys, limits, settings, storage
+from happypath.errors import ConflictError, ForbiddenError, NotFoundError
+from happypath.models import Upload, UploadForm, UploadRequest, UploadView, utc_now
+from happypath.repository import Repository
+from happypath.statuses import UploadStatus
+
+from happypath_backend.places import with_urls
+
+
+def request_upload(repo: Repository, place_id: str, request: UploadRequest, owner: str) -> UploadForm:
+    """Record a PENDING_UPLOAD and hand out a form S3 limits to one key, one content type and the size."""
+    if repo.get_place(place_id) is None:
+        raise NotFoundError(f"place {place_id} not found")
+    upload_id = uuid.uuid4().hex
+    object_key = keys.upload_object_key(place_id, upload_id)
+    now = utc_now()
+    expires_at = int(time.time()) + limits.UPLOAD_FORM_TTL_SECONDS
+    upload = Upload(
+        uploadId=upload_id,
+        placeId=place_id,
+        owner=owner,
+        status=UploadStatus.PENDING_UPLOAD,
+        contentType=request.contentType,
+        size=request.size,
+        objectKey=object_key,
+        createdAt=now,
+        updatedAt=now,
+        expiresAt=expires_at,
+    )
+    repo.create_upload(upload)
+    # The declared size caps the form, so a client cannot declare 1 KB and send 20 MB.
+    url, fields = storage.presigned_upload_form(object_key, request.contentType, request.size)
+    return UploadForm(uploadId=upload_id, url=url, fields=fields, expiresAt=expires_at, maxBytes=request.size)
+
+
+def _owned_upload(repo: Repository, upload_id: str, user: str) -> Upload:
+    upload = repo.get_upload(upload_id)
+    if upload is None:
+        raise NotFoundError(f"upload {upload_id} not found")
+    if upload.owner != user:
+        raise ForbiddenError("this upload belongs to another user")
+    return upload
+
+
+def upload_status(repo: Repository, upload_id: str, user: str) -> UploadView:
+    upload = _owned_upload(repo, upload_id, user)
+    photo = repo.get_photo(upload) if upload.status == UploadStatus.PROCESSED else None
+    return UploadView(
+        uploadId=upload.uploadId,
+        placeId=upload.placeId,
+        status=upload.status,
+        reason=upload.reason,
+        reasonDetail=upload.reasonDetail,
+        createdAt=upload.createdAt,
+        updatedAt=upload.updatedAt,
+        photo=with_urls(photo) if photo else None,
+    )
+
+
+def delete_photo(repo: Repository, photo_id: str, user: str) -> None:
+    """Delete the published images first (idempotent), then the records: a failure part-way can be retried."""
+    upload = _owned_upload(repo, photo_id, user)
+    if upload.status != UploadStatus.PROCESSED:
+        raise ConflictError(f"photo {photo_id} is not published (status {upload.status})")
+    photo = repo.get_photo(upload)
+    if photo is not None:
+        published = [key for files in photo.renditions.values() for key in (files.jpeg, files.webp)]
+        storage.delete_objects(settings.distribution_bucket(), published)
+    storage.delete_objects(settings.upload_bucket(), [upload.objectKey, keys.moderation_object_key(photo_id)])
+    repo.delete_photo(upload)

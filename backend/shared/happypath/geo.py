@@ -1,0 +1,45 @@
+"""Nearby search on DynamoDB: geohash cells cover the search circle, exact distance filters the result."""
+
+import math
+from typing import Final
+
+import pygeohash
+
+from happypath.keys import GEO_PARTITION_PRECISION
+
+EARTH_RADIUS_M: Final = 6_371_008.8
+STORED_PRECISION: Final = 9  # ~5 m cells: the sort key under each geo partition
+MAX_QUERY_CELLS: Final = 12
+
+
+def encode(lat: float, lng: float) -> str:
+    return str(pygeohash.encode(lat, lng, precision=STORED_PRECISION))
+
+
+def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle distance (haversine)."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi = phi2 - phi1
+    dlmb = math.radians(lng2 - lng1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def bounding_box(lat: float, lng: float, radius_m: float) -> pygeohash.BoundingBox:
+    """The box around the circle, clamped to valid coordinates (searches do not wrap the antimeridian)."""
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+    cos_lat = max(math.cos(math.radians(lat)), 1e-6)
+    dlng = min(180.0, math.degrees(radius_m / (EARTH_RADIUS_M * cos_lat)))
+    return pygeohash.BoundingBox(
+        max(-90.0, lat - dlat), max(-180.0, lng - dlng), min(90.0, lat + dlat), min(180.0, lng + dlng)
+    )
+
+
+def covering_cells(lat: float, lng: float, radius_m: float) -> list[str]:
+    """The finest geohash cells (never coarser than a partition) that cover the circle in few queries."""
+    box = bounding_box(lat, lng, radius_m)
+    for precision in range(7, GEO_PARTITION_PRECISION - 1, -1):
+        cells = list(pygeohash.geohashes_in_box(box, precision=precision))
+        if len(cells) <= MAX_QUERY_CELLS or precision == GEO_PARTITION_PRECISION:
+            return sorted(set(cells))
+    raise AssertionError("unreachable")

@@ -1,0 +1,24 @@
+"""Limits shared by the API (what it lets a browser upload) and the workflow (what it accepts)."""
+
+from typing import Final
+
+MAX_UPLOAD_BYTES: Final = 20 * 1024 * 1024
+UPLOAD_FORM_TTL_SECONDS: Final = 300
+
+# Content types a browser may declare; the workflow sniffs the real format regardless.
+ACCEPTED_CONTENT_TYPES: Final = frozenset({"image/jpeg", "image/png", "image/heic", "image/heif"})
+
+MIN_SIDE_PX: Final = 800
+MAX_SIDE_PX: Final = 12_000
+MAX_PIXELS: Final = 60_000_000  # above any phone camera; refuses decompression bombs before decoding
+
+TILE_SIZE_PX: Final = 400
+SCALED_WIDTH_PX: Final = 600
+MODERATION_SIDE_PX: Final = 1024  # the derivative moderation sees (Rekognition: <= 5 MB, JPEG/PNG)
+JPEG_QUALITY: Final = 80
+WEBP_QUALITY: Final = 80
+
+PHOTOS_PAGE_DEFAULT: Final = 20
+PHOTOS_PAGE_MAX: Final = 100
+NEARBY_RADIUS_MAX_M: Final = 50_000
+NEARBY_RESULTS_MAX: Final = 100

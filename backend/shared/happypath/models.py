@@ -1,0 +1,133 @@
+"""Domain and API models (pydantic), shared by the API handlers, the workflow and the local runtime."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from happypath import limits
+from happypath.keys import ID_PATTERN
+from happypath.statuses import PlaceType, RejectionReason, UploadStatus
+
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Rendition = Literal["tile", "scaled"]
+ImageFormat = Literal["jpeg", "webp"]
+
+
+def utc_now() -> str:
+    """Timestamps are ISO 8601 UTC with milliseconds: sortable as strings, exact enough for ordering."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- requests ----------------------------------------------------------------------------------------
+
+
+class NewPlace(Model):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+    type: PlaceType
+    lat: Latitude
+    lng: Longitude
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+
+
+class UploadRequest(Model):
+    contentType: Literal["image/jpeg", "image/png", "image/heic", "image/heif"] = Field(
+        description="The type the browser will send; S3 refuses the upload if it differs."
+    )
+    size: Annotated[int, Field(gt=0, le=limits.MAX_UPLOAD_BYTES)] = Field(
+        description="The file size in bytes; S3 refuses a larger body."
+    )
+    filename: Annotated[str, StringConstraints(max_length=255)] | None = None
+
+
+# --- stored items -----------------------------------------------------------------------------------
+
+
+class Place(Model):
+    placeId: Id
+    name: str
+    type: PlaceType
+    lat: Latitude
+    lng: Longitude
+    address: str | None = None
+    createdBy: str
+    createdAt: str
+
+
+class RenditionFiles(Model):
+    width: int
+    height: int
+    jpeg: str  # object key in the distribution bucket (stored) or URL (in API responses)
+    webp: str
+
+
+class Photo(Model):
+    photoId: Id
+    placeId: Id
+    owner: str
+    publishedAt: str
+    width: int  # of the upright original
+    height: int
+    renditions: dict[Rendition, RenditionFiles]
+
+
+class Upload(Model):
+    uploadId: Id
+    placeId: Id
+    owner: str
+    status: UploadStatus
+    contentType: str
+    size: int
+    objectKey: str
+    createdAt: str
+    updatedAt: str
+    expiresAt: int = Field(description="Epoch seconds after which an upload form is no longer valid")
+    reason: RejectionReason | str | None = None
+    reasonDetail: str | None = None
+    photoSortKey: str | None = None  # set when published: locates the photo item under its place
+
+
+# --- responses -------------------------------------------------------------------------------------
+
+
+class UploadForm(Model):
+    """A presigned POST: the browser sends `fields` plus the file (last) as multipart/form-data to `url`."""
+
+    uploadId: Id
+    url: str
+    fields: dict[str, str]
+    expiresAt: int
+    maxBytes: int
+
+
+class UploadView(Model):
+    uploadId: Id
+    placeId: Id
+    status: UploadStatus
+    reason: str | None = None
+    reasonDetail: str | None = None
+    createdAt: str
+    updatedAt: str
+    photo: Photo | None = None
+
+
+class PlaceWithDistance(Model):
+    place: Place
+    distanceM: float
+
+
+class PhotoPage(Model):
+    photos: list[Photo]
+    nextCursor: str | None = None
+
+
+class PlaceDetail(Model):
+    place: Place
+    photos: list[Photo]
+    nextCursor: str | None = None

@@ -1,0 +1,7 @@
+"""One Logger, Tracer and Metrics for every function; the service name comes from the environment."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="HappyPath")

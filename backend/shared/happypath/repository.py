@@ -1,0 +1,211 @@
+"""DynamoDB data access for places, uploads and photos (single table, see happypath.keys)."""
+
+import base64
+import binascii
+import json
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from happypath import aws, geo, keys, limits, settings
+from happypath.errors import ConflictError, InvalidInputError
+from happypath.models import Photo, Place, PlaceWithDistance, Upload, utc_now
+from happypath.statuses import UploadStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+
+def _to_dynamo(value: Any) -> Any:
+    """DynamoDB has no float type: numbers travel as Decimal."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def _attributes(item: dict[str, Any], model: type) -> dict[str, Any]:
+    """The item's attributes that belong to `model` (drops keys and index attributes)."""
+    fields = model.model_fields  # type: ignore[attr-defined]
+    return {k: v for k, v in _from_dynamo(item).items() if k in fields}
+
+
+def encode_cursor(last_key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(_from_dynamo(last_key)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, expected_pk: str, sk_prefix: str) -> dict[str, str]:
+    """A cursor is opaque to clients; anything not produced by encode_cursor for this listing is refused."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as error:
+        raise InvalidInputError("cursor is malformed") from error
+    if (
+        not isinstance(key, dict)
+        or set(key) != {keys.PK, keys.SK}
+        or key[keys.PK] != expected_pk
+        or not isinstance(key[keys.SK], str)
+        or not key[keys.SK].startswith(sk_prefix)
+    ):
+        raise InvalidInputError("cursor does not belong to this listing")
+    return key
+
+
+class Repository:
+    def __init__(self, table: "Table | None" = None) -> None:
+        self._table = table
+
+    @property
+    def table(self) -> "Table":
+        if self._table is None:
+            self._table = aws.dynamodb().Table(settings.table_name())
+        return self._table
+
+    # --- places ------------------------------------------------------------------------------------
+
+    def create_place(self, place: Place) -> None:
+        geohash = geo.encode(place.lat, place.lng)
+        item = {
+            **keys.place_key(place.placeId),
+            keys.GEO_PK: keys.geo_partition(geohash),
+            keys.GEO_SK: keys.geo_sort_key(geohash, place.placeId),
+            **place.model_dump(),
+        }
+        try:
+            self.table.put_item(Item=_to_dynamo(item), ConditionExpression=Attr(keys.PK).not_exists())
+        except ClientError as error:
+            if aws.client_error_code(error) == "ConditionalCheckFailedException":
+                raise ConflictError(f"place {place.placeId} already exists") from error
+            raise
+
+    def get_place(self, place_id: str) -> Place | None:
+        item = self.table.get_item(Key=keys.place_key(place_id)).get("Item")
+        return Place(**_attributes(item, Place)) if item else None
+
+    def places_near(self, lat: float, lng: float, radius_m: float, limit: int) -> list[PlaceWithDistance]:
+        found: dict[str, PlaceWithDistance] = {}
+        for cell in geo.covering_cells(lat, lng, radius_m):
+            query: dict[str, Any] = {
+                "IndexName": keys.GEO_INDEX,
+                "KeyConditionExpression": Key(keys.GEO_PK).eq(keys.geo_partition(cell))
+                & Key(keys.GEO_SK).begins_with(cell),
+            }
+            while True:
+                page = self.table.query(**query)
+                for item in page["Items"]:
+                    place = Place(**_attributes(item, Place))
+                    distance = geo.distance_m(lat, lng, place.lat, place.lng)
+                    if distance <= radius_m:
+                        found[place.placeId] = PlaceWithDistance(place=place, distanceM=round(distance, 1))
+                if "LastEvaluatedKey" not in page:
+                    break
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted(found.values(), key=lambda p: p.distanceM)[:limit]
+
+    # --- uploads -----------------------------------------------------------------------------------
+
+    def create_upload(self, upload: Upload) -> None:
+        item = {**keys.upload_key(upload.uploadId), **upload.model_dump()}
+        self.table.put_item(Item=_to_dynamo(item), ConditionExpression=Attr(keys.PK).not_exists())
+
+    def get_upload(self, upload_id: str) -> Upload | None:
+        item = self.table.get_item(Key=keys.upload_key(upload_id), ConsistentRead=True).get("Item")
+        return Upload(**_attributes(item, Upload)) if item else None
+
+    # --- photos ------------------------------------------------------------------------------------
+
+    def publish_photo(self, photo: Photo) -> bool:
+        """Record the photo under its place and mark its upload PROCESSED, atomically and once.
+
+        Returns False when the upload was already published (a replayed event or a retried step).
+        """
+        sort_key = keys.photo_sk(photo.publishedAt, photo.photoId)
+        client = self.table.meta.client
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table.name,
+                            "Item": _to_dynamo(
+                                {keys.PK: keys.place_pk(photo.placeId), keys.SK: sort_key, **photo.model_dump()}
+                            ),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table.name,
+                            "Key": keys.upload_key(photo.photoId),
+                            "UpdateExpression": "SET #status = :processed, photoSortKey = :sk, updatedAt = :now",
+                            "ConditionExpression": "#status = :processing",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": {
+                                ":processed": UploadStatus.PROCESSED.value,
+                                ":processing": UploadStatus.PROCESSING.value,
+                                ":sk": sort_key,
+                                ":now": utc_now(),
+                            },
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if aws.client_error_code(error) != "TransactionCanceledException":
+                raise
+            current = self.get_upload(photo.photoId)
+            if current is not None and current.status == UploadStatus.PROCESSED:
+                return False
+            raise ConflictError(
+                f"upload {photo.photoId} is {current.status if current else 'missing'}, not PROCESSING"
+            ) from error
+        return True
+
+    def get_photo(self, upload: Upload) -> Photo | None:
+        if not upload.photoSortKey:
+            return None
+        item = self.table.get_item(
+            Key={keys.PK: keys.place_pk(upload.placeId), keys.SK: upload.photoSortKey}
+        ).get("Item")
+        return Photo(**_attributes(item, Photo)) if item else None
+
+    def list_photos(self, place_id: str, limit: int, cursor: str | None) -> tuple[list[Photo], str | None]:
+        """One page of a place's photos, newest first, and the cursor of the next page."""
+        query: dict[str, Any] = {
+            "KeyConditionExpression": Key(keys.PK).eq(keys.place_pk(place_id))
+            & Key(keys.SK).begins_with(keys.PHOTO_SK_PREFIX),
+            "ScanIndexForward": False,
+            "Limit": min(limit, limits.PHOTOS_PAGE_MAX),
+        }
+        if cursor:
+            query["ExclusiveStartKey"] = decode_cursor(cursor, keys.place_pk(place_id), keys.PHOTO_SK_PREFIX)
+        page = self.table.query(**query)
+        photos = [Photo(**_attributes(item, Photo)) for item in page["Items"]]
+        last = page.get("LastEvaluatedKey")
+        return photos, encode_cursor(last) if last else None
+
+    def delete_photo(self, upload: Upload) -> None:
+        """Remove the photo item and its upload record together."""
+        items: list[dict[str, Any]] = [
+            {"Delete": {"TableName": self.table.name, "Key": keys.upload_key(upload.uploadId)}}
+        ]
+        if upload.photoSortKey:
+            photo_key = {keys.PK: keys.place_pk(upload.placeId), keys.SK: upload.photoSortKey}
+            items.append({"Delete": {"TableName": self.table.name, "Key": photo_key}})
+        self.table.meta.client.transact_write_items(TransactItems=items)

@@ -1,0 +1,35 @@
+"""Configuration from the function's environment, read on use (not at import) so tests can set it."""
+
+import os
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"environment variable {name} is not set")
+    return value
+
+
+def table_name() -> str:
+    return _required("TABLE_NAME")
+
+
+def upload_bucket() -> str:
+    return _required("UPLOAD_BUCKET")
+
+
+def distribution_bucket() -> str:
+    return _required("DISTRIBUTION_BUCKET")
+
+
+def distribution_url() -> str:
+    """Base URL published images are served from (CloudFront on AWS), without a trailing slash."""
+    return _required("DISTRIBUTION_URL").rstrip("/")
+
+
+def event_bus_name() -> str:
+    return os.environ.get("EVENT_BUS_NAME", "default")
+
+
+def moderation_min_confidence() -> float:
+    return float(os.environ.get("MODERATION_MIN_CONFIDENCE", "60"))

@@ -1,0 +1,45 @@
+"""Upload lifecycle and the reasons an upload can end without being published."""
+
+from enum import StrEnum
+
+
+class UploadStatus(StrEnum):
+    PENDING_UPLOAD = "PENDING_UPLOAD"  # the API handed out an upload form; no object yet
+    PROCESSING = "PROCESSING"  # the object arrived and the workflow is running
+    PROCESSED = "PROCESSED"  # published under its place
+    REJECTED = "REJECTED"  # refused by policy; `reason` says why
+    FAILED = "FAILED"  # an error survived every retry; `reason` says which
+    EXPIRED = "EXPIRED"  # the upload form expired and no object ever arrived
+
+
+FINAL_STATUSES = frozenset(
+    {UploadStatus.PROCESSED, UploadStatus.REJECTED, UploadStatus.FAILED, UploadStatus.EXPIRED}
+)
+
+
+class RejectionReason(StrEnum):
+    """Why a photo was refused. The frontend turns each code into plain words."""
+
+    UNSUPPORTED_TYPE = "UNSUPPORTED_TYPE"
+    TOO_SMALL = "TOO_SMALL"
+    TOO_LARGE = "TOO_LARGE"
+    DAMAGED = "DAMAGED"
+    INAPPROPRIATE_CONTENT = "INAPPROPRIATE_CONTENT"
+    PEOPLE_NOT_ALLOWED = "PEOPLE_NOT_ALLOWED"
+    PLACE_TYPE_NOT_ALLOWED = "PLACE_TYPE_NOT_ALLOWED"
+    PLACE_NOT_FOUND = "PLACE_NOT_FOUND"
+
+
+class PlaceType(StrEnum):
+    PARK = "park"
+    RESTAURANT = "restaurant"
+    CAFE = "cafe"
+    BAR = "bar"
+    MUSEUM = "museum"
+    BEACH = "beach"
+    OTHER = "other"
+
+
+# What the current workflow (v4) does per place type; anything else is PLACE_TYPE_NOT_ALLOWED.
+MODERATED_PLACE_TYPES = frozenset({PlaceType.PARK})
+NO_PEOPLE_PLACE_TYPES = frozenset({PlaceType.RESTAURANT, PlaceType.CAFE, PlaceType.BAR})

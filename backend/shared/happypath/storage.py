@@ -1,0 +1,47 @@
+"""S3 access: presigned upload forms, reading uploads, writing and deleting published images."""
+
+from collections.abc import Iterable
+
+from happypath import aws, limits, settings
+
+
+def presigned_upload_form(object_key: str, content_type: str, max_bytes: int) -> tuple[str, dict[str, str]]:
+    """A POST form S3 itself enforces: exactly this key, this content type, at most max_bytes."""
+    post = aws.s3().generate_presigned_post(
+        Bucket=settings.upload_bucket(),
+        Key=object_key,
+        Fields={"Content-Type": content_type},
+        Conditions=[
+            {"Content-Type": content_type},
+            ["content-length-range", 1, max_bytes],
+        ],
+        ExpiresIn=limits.UPLOAD_FORM_TTL_SECONDS,
+    )
+    return post["url"], {name: str(value) for name, value in post["fields"].items()}
+
+
+def read_object(bucket: str, key: str, max_bytes: int = limits.MAX_UPLOAD_BYTES) -> bytes:
+    """The object's bytes; refuses to load anything larger than max_bytes into memory."""
+    response = aws.s3().get_object(Bucket=bucket, Key=key)
+    if response["ContentLength"] > max_bytes:
+        response["Body"].close()
+        raise ValueError(f"object is {response['ContentLength']} bytes, over the {max_bytes} limit")
+    return response["Body"].read()
+
+
+def write_object(bucket: str, key: str, body: bytes, content_type: str, cache_control: str) -> None:
+    aws.s3().put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, CacheControl=cache_control)
+
+
+def delete_objects(bucket: str, keys: Iterable[str]) -> None:
+    objects = [{"Key": key} for key in keys]
+    for start in range(0, len(objects), 1000):
+        response = aws.s3().delete_objects(
+            Bucket=bucket, Delete={"Objects": objects[start : start + 1000], "Quiet": True}
+        )
+        if response.get("Errors"):
+            raise RuntimeError(f"could not delete {response['Errors']}")
+
+
+def published_url(object_key: str) -> str:
+    return f"{settings.distribution_url()}/{object_key}"

@@ -1,0 +1,81 @@
+"""The app deployed into an in-process moto: used by the tests and by the local server."""
+
+import os
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from happypath_local.deploy import Deployer
+from happypath_local.functions import Invoker
+from happypath_local.seams import Seams
+from happypath_local.stack import REGION, Stack, load_stack
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+class EmbeddedApp:
+    """`with EmbeddedApp(...) as app:` deploys template.yaml into moto and runs the real handlers."""
+
+    def __init__(self, parameters: Mapping[str, str], local_urls: Mapping[str, str]) -> None:
+        self.parameters = dict(parameters)
+        self.local_urls = dict(local_urls)
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self.stack: Stack
+        self.invoker: Invoker
+        self.seams: Seams
+
+    def __enter__(self) -> "EmbeddedApp":
+        for name, value in FAKE_CREDENTIALS.items():
+            os.environ.setdefault(name, value)
+        self._mock.start()
+        try:
+            self.stack = load_stack(self.parameters, self.local_urls)
+            self.invoker = Invoker(self.stack.functions.values())
+            self.seams = Seams(self.invoker).install()
+            Deployer(self.stack).deploy()
+            from happypath import aws
+
+            aws.reset_clients()
+        except BaseException:
+            self._mock.stop()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.seams.uninstall()
+        self._mock.stop()
+
+    # --- conveniences for callers ------------------------------------------------------------------
+
+    def physical(self, logical_id: str) -> str:
+        return self.stack.physical_ids[logical_id]
+
+    def state_machine_arn(self) -> str:
+        (logical_id,) = self.stack.of_type("AWS::StepFunctions::StateMachine")
+        return self.physical(logical_id)
+
+    def executions(self) -> list[dict[str, Any]]:
+        client = boto3.client("stepfunctions", region_name=REGION)
+        return client.list_executions(stateMachineArn=self.state_machine_arn())["executions"]
+
+    def wait_for_executions(self, count: int, timeout_s: float = 60) -> list[dict[str, Any]]:
+        """Wait until `count` executions exist and none is still running."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            executions = self.executions()
+            if len(executions) >= count and all(e["status"] != "RUNNING" for e in executions):
+                return executions
+            time.sleep(0.05)
+        raise TimeoutError(f"executions did not finish in {timeout_s}s: {self.executions()}")
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        client = boto3.client("stepfunctions", region_name=REGION)
+        return client.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]

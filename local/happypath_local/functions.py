@@ -1,0 +1,133 @@
+"""Runs the real Python handlers (imported from their CodeUri) the way Lambda would.
+
+Every handler runs in this process, each invocation in the calling thread: one handler's AWS call may
+trigger another handler, so there is no global lock. Environments: the functions' variables are merged
+into one process environment (they must agree on shared names, checked at start-up); the per-function
+service name is given to the logs as a thread-local key instead.
+"""
+
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from happypath_local import PROJECT_ROOT
+from happypath_local.stack import Function
+
+# Per-function names that legitimately differ; everything else must agree across functions.
+PER_FUNCTION_VARIABLES = frozenset({"POWERTOOLS_SERVICE_NAME", "MODERATION_MIN_CONFIDENCE"})
+SOURCE_PACKAGES = ("happypath", "happypath_backend", "happypath_workflow")
+_state = threading.local()
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that Powertools and handlers read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_s: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    _deadline: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def current_function() -> str | None:
+    """The function whose handler runs in this thread (for log labels and fault injection)."""
+    return getattr(_state, "function", None)
+
+
+def merged_environment(functions: Iterable[Function]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    per_function: dict[str, str] = {}
+    for function in functions:
+        for name, value in function.environment.items():
+            if name in PER_FUNCTION_VARIABLES:
+                per_function.setdefault(name, value)
+                continue
+            if name in merged and merged[name] != value:
+                raise RuntimeError(
+                    f"{function.logical_id} sets {name}={value!r} but another function sets {merged[name]!r}; "
+                    "the local runtime shares one environment (see happypath_local.functions)"
+                )
+            merged[name] = value
+    return merged | {k: v for k, v in per_function.items() if k != "POWERTOOLS_SERVICE_NAME"}
+
+
+class Invoker:
+    def __init__(self, functions: Iterable[Function]) -> None:
+        self.by_name = {f.name: f for f in functions}
+        for path in sorted({str(f.code_dir) for f in self.by_name.values()} | {str(PROJECT_ROOT / "backend/shared")}):
+            if path not in sys.path:
+                sys.path.insert(0, path)
+        os.environ.update(merged_environment(self.by_name.values()))
+        self._sources_mtime = self._newest_source()
+        self._reload_lock = threading.Lock()
+
+    @staticmethod
+    def _newest_source() -> float:
+        roots = [PROJECT_ROOT / "backend", PROJECT_ROOT / "workflows"]
+        return max((p.stat().st_mtime for root in roots for p in root.rglob("*.py")), default=0.0)
+
+    def reload_if_changed(self) -> bool:
+        """Hot reload: when a handler's source changed, drop the project's modules so the next call re-imports."""
+        newest = self._newest_source()
+        if newest <= self._sources_mtime:
+            return False
+        with self._reload_lock:
+            self._sources_mtime = newest
+            for name in [m for m in sys.modules if m.split(".")[0] in SOURCE_PACKAGES]:
+                del sys.modules[name]
+        return True
+
+    def handler_for(self, function: Function) -> Any:
+        module_name, _, attribute = function.handler.rpartition(".")
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def invoke(self, name: str, event: Any) -> tuple[str, bool, str]:
+        """Lambda's answer: (JSON payload, errored, logs). Errors carry errorType, as Lambda reports them."""
+        function = self.by_name.get(name.rsplit(":", 1)[-1]) or next(
+            (f for f in self.by_name.values() if f.arn == name), None
+        )
+        if function is None:
+            raise KeyError(f"no local function {name!r}")
+        if isinstance(event, str | bytes):
+            event = json.loads(event or "{}")
+        context = LambdaContext(function.name, function.arn, function.memory_mb, function.timeout_s)
+        previous = current_function()
+        _state.function = function.logical_id
+        try:
+            handler = self.handler_for(function)
+            result = handler(event, context)
+            return json.dumps(result), False, ""
+        except Exception as error:
+            payload = {
+                "errorType": type(error).__name__,
+                "errorMessage": str(error),
+                "stackTrace": traceback.format_exception(error)[-6:],
+            }
+            return json.dumps(payload), True, ""
+        finally:
+            _state.function = previous
+
+
+def source_path(relative: str) -> Path:
+    return PROJECT_ROOT / relative

@@ -1,0 +1,110 @@
+"""The few places where moto is extended to run this app (pinned to moto==5.2.5; see DESIGN.md).
+
+- Lambda: moto's function invoke runs the real handler through the Invoker (covers direct invokes, Step
+  Functions tasks and S3 notifications).
+- EventBridge: rules deliver to Step Functions and Lambda targets (moto only delivers to SQS, logs, ...).
+- S3 -> Lambda notifications run on a worker with Lambda's async retries, never inside the PUT request.
+"""
+
+import copy
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import moto
+from moto.awslambda.models import LambdaFunction
+from moto.events.models import Rule
+from moto.s3 import notifications as s3_notifications
+
+from happypath_local.functions import Invoker
+from happypath_local.stack import REGION
+
+MOTO_VERSION = "5.2.5"
+DELIVERED_HERE = frozenset({"states", "lambda"})
+ASYNC_RETRIES = 2  # Lambda retries a failed asynchronous invocation twice
+log = logging.getLogger("happypath.local")
+
+
+def _service(arn: str) -> str:
+    return arn.split(":")[2]
+
+
+class Seams:
+    def __init__(self, invoker: Invoker) -> None:
+        if moto.__version__ != MOTO_VERSION:
+            raise RuntimeError(f"the local runtime's seams are written for moto {MOTO_VERSION}, not {moto.__version__}")
+        self.invoker = invoker
+        self.async_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda-async")
+        self._originals: dict[tuple[Any, str], Any] = {}
+        self.on_async_failure: Callable[[str, dict[str, Any], str], None] | None = None
+
+    def _patch(self, owner: Any, attribute: str, replacement: Any) -> None:
+        self._originals[(owner, attribute)] = getattr(owner, attribute)
+        setattr(owner, attribute, replacement)
+
+    def install(self) -> "Seams":
+        invoker = self.invoker
+        seams = self
+
+        def invoke_lambda(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+            invoker.reload_if_changed()
+            return invoker.invoke(function.function_name, event)
+
+        original_send = Rule.send_to_targets
+
+        def send_to_targets(rule: Rule, original_event: Any, transform_input: bool = True) -> None:
+            others = [t for t in rule.targets if _service(t["Arn"]) not in DELIVERED_HERE]
+            if others:  # moto raises NotImplementedError on targets it cannot deliver to
+                moto_rule = copy.copy(rule)
+                moto_rule.targets = others
+                original_send(moto_rule, original_event, transform_input)
+            if rule.event_pattern.matches_event(original_event):
+                seams.deliver(rule, dict(original_event))
+
+        def invoke_from_s3(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+            seams.invoke_async(fn_arn, event_body)
+
+        self._patch(LambdaFunction, "_invoke_lambda", invoke_lambda)
+        self._patch(Rule, "send_to_targets", send_to_targets)
+        self._patch(s3_notifications, "_invoke_awslambda", invoke_from_s3)
+        return self
+
+    def uninstall(self) -> None:
+        for (owner, attribute), original in self._originals.items():
+            setattr(owner, attribute, original)
+        self._originals.clear()
+        self.async_pool.shutdown(wait=True, cancel_futures=False)
+
+    def invoke_async(self, function: str, event: dict[str, Any]) -> None:
+        """Asynchronous invocation: queued, retried twice on error, failures reported (never dropped silently)."""
+
+        def run() -> None:
+            error = ""
+            for _attempt in range(1 + ASYNC_RETRIES):
+                payload, errored, _ = self.invoker.invoke(function, event)
+                if not errored:
+                    return
+                error = payload
+            log.error("asynchronous invocation of %s failed after retries: %s", function, error)
+            if self.on_async_failure:
+                self.on_async_failure(function, event, error)
+
+        self.async_pool.submit(run)
+
+    def deliver(self, rule: Rule, event: dict[str, Any]) -> None:
+        if isinstance(event.get("time"), float | int):  # moto keeps time as a float internally
+            event["time"] = datetime.fromtimestamp(event["time"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for target in rule.targets:
+            arn: str = target["Arn"]
+            service = _service(arn)
+            if service == "states":
+                boto3.client("stepfunctions", region_name=REGION).start_execution(
+                    stateMachineArn=arn, name=str(uuid.uuid4()), input=json.dumps(event)
+                )
+            elif service == "lambda":
+                self.invoke_async(arn, event)

@@ -1,0 +1,31 @@
+"""Shared fixtures: the real photos, and the whole app deployed into in-process moto from template.yaml."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
+
+
+@pytest.fixture(scope="session")
+def photos() -> Path:
+    if not PHOTOS.is_dir():
+        pytest.fail(f"the shared test photos are missing: {PHOTOS}")
+    return PHOTOS
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing in the tests may reach AWS: fake credentials and a fixed region for every test."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "HappyPath")
+    monkeypatch.setenv("POWERTOOLS_DEV", os.environ.get("POWERTOOLS_DEV", "0"))
+    from happypath import aws
+
+    aws.reset_clients()

@@ -1,0 +1,1 @@
+"""Workflow step functions (one SAM CodeUri; Pillow lives only here). Logic in steps.py, handlers thin."""

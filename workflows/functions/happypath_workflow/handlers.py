@@ -1,0 +1,49 @@
+"""Lambda entry points of the workflow steps: parse the task input, call the step, return its result."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from happypath.observability import logger, tracer
+from happypath.repository import Repository
+
+from happypath_workflow import steps
+from happypath_workflow.models import ModerateInput, PublishInput, StepInput
+
+
+def _log_result(step: str, upload_id: str, result: dict[str, Any]) -> dict[str, Any]:
+    logger.info(f"{step} done", extra={"uploadId": upload_id, "result": result})
+    return result
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_parser(model=StepInput)
+def check_image(event: StepInput, context: LambdaContext) -> dict[str, Any]:
+    result = steps.check_image(event.upload).model_dump(mode="json")
+    return _log_result("check", event.upload.uploadId, result)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_parser(model=ModerateInput)
+def moderate(event: ModerateInput, context: LambdaContext) -> dict[str, Any]:
+    result = steps.moderate(event.upload, event.policy, event.moderationKey).model_dump(mode="json")
+    return _log_result("moderate", event.upload.uploadId, result)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_parser(model=StepInput)
+def resize(event: StepInput, context: LambdaContext) -> dict[str, Any]:
+    result = steps.resize(event.upload).model_dump(mode="json")
+    return _log_result("resize", event.upload.uploadId, result)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_parser(model=PublishInput)
+def publish(event: PublishInput, context: LambdaContext) -> dict[str, Any]:
+    result = steps.publish(Repository(), event.upload, event.image).model_dump(mode="json")
+    return _log_result("publish", event.upload.uploadId, result)

@@ -1,0 +1,63 @@
+"""Inputs and results of the workflow steps. Each step writes only its own result path in the state."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from happypath.events import UploadComplete
+from happypath.models import RenditionFiles
+
+
+class StepModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class StepInput(StepModel):
+    upload: UploadComplete
+
+
+class Verdict(StepModel):
+    """Policy outcome of a step: rejected photos are results, not errors (they are not retried)."""
+
+    accepted: bool
+    reason: str | None = None
+    detail: str | None = None
+
+    @model_validator(mode="after")
+    def _rejection_is_explained(self) -> "Verdict":
+        # The state machine writes reason and detail into DynamoDB as strings: neither may be missing.
+        if not self.accepted and not (self.reason and self.detail):
+            raise ValueError("a rejection needs a reason and a detail")
+        return self
+
+
+class CheckResult(Verdict):  # -> $.check
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    moderationKey: str | None = None
+
+
+class ModerateInput(StepInput):
+    policy: Literal["moderation", "no-people"]
+    moderationKey: str | None = None  # the derivative made by the check step; made here if absent (v2)
+
+
+class ModerationResult(Verdict):  # -> $.moderation
+    labels: list[str] = []
+
+
+class ResizeResult(Verdict):  # -> $.image
+    width: int | None = None
+    height: int | None = None
+    renditions: dict[str, RenditionFiles] | None = None
+
+
+class PublishInput(StepInput):
+    image: ResizeResult
+
+
+class PublishResult(StepModel):  # -> $.published
+    photoId: str
+    publishedAt: str
+    alreadyPublished: bool

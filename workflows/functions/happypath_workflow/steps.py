@@ -1,0 +1,111 @@
+"""What each workflow step does, as plain functions over the domain modules (no Lambda plumbing)."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from happypath import keys, settings, storage
+from happypath.errors import ConflictError
+from happypath.events import UploadComplete
+from happypath.models import Photo, RenditionFiles, utc_now
+from happypath.repository import Repository
+
+from happypath_workflow import imaging, moderation
+from happypath_workflow.errors import transient_aws_errors
+from happypath_workflow.models import CheckResult, ModerationResult, PublishResult, ResizeResult
+
+PUBLISHED_CACHE_CONTROL = "public, max-age=31536000, immutable"
+MEDIA_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}
+
+
+def _read_upload(upload: UploadComplete) -> bytes:
+    with transient_aws_errors():
+        return storage.read_object(upload.bucket, upload.key)
+
+
+def check_image(upload: UploadComplete) -> CheckResult:
+    """Sniff, measure and integrity-check the upload; store the derivative moderation will look at."""
+    try:
+        inspection = imaging.inspect_image(_read_upload(upload))
+    except imaging.ImageRejected as rejected:
+        return CheckResult(accepted=False, reason=rejected.reason, detail=rejected.detail)
+    moderation_key = keys.moderation_object_key(upload.uploadId)
+    with transient_aws_errors():
+        storage.write_object(
+            upload.bucket, moderation_key, inspection.moderation_jpeg, "image/jpeg", "private, no-store"
+        )
+    info = inspection.info
+    return CheckResult(
+        accepted=True, format=info.format, width=info.width, height=info.height, moderationKey=moderation_key
+    )
+
+
+def _moderation_image(upload: UploadComplete, moderation_key: str | None) -> bytes:
+    if moderation_key:
+        with transient_aws_errors():
+            return storage.read_object(upload.bucket, moderation_key, moderation.MAX_IMAGE_BYTES)
+    return imaging.inspect_image(_read_upload(upload)).moderation_jpeg
+
+
+def moderate(upload: UploadComplete, policy: str, moderation_key: str | None) -> ModerationResult:
+    try:
+        image = _moderation_image(upload, moderation_key)
+    except imaging.ImageRejected as rejected:
+        return ModerationResult(accepted=False, reason=rejected.reason, detail=rejected.detail)
+    detector = moderation.detector()
+    confidence = settings.moderation_min_confidence()
+    if policy == "moderation":
+        verdict = moderation.moderation_verdict(detector.detect_moderation_labels(image, confidence))
+    else:
+        verdict = moderation.people_verdict(detector.detect_labels(image, confidence))
+    return ModerationResult(
+        accepted=verdict.accepted, reason=verdict.reason, detail=verdict.detail, labels=list(verdict.labels)
+    )
+
+
+def resize(upload: UploadComplete) -> ResizeResult:
+    """Render the tile and the scaled image and write them to the distribution bucket."""
+    try:
+        renditions = imaging.render(_read_upload(upload))
+    except imaging.ImageRejected as rejected:
+        return ResizeResult(accepted=False, reason=rejected.reason, detail=rejected.detail)
+    bucket = settings.distribution_bucket()
+    files: dict[str, RenditionFiles] = {}
+    writes = []
+    for name, rendition in renditions.items():
+        object_keys = {
+            ext: keys.published_object_key(upload.placeId, upload.uploadId, name, ext) for ext in MEDIA_TYPES
+        }
+        files[name] = RenditionFiles(
+            width=rendition.width, height=rendition.height, jpeg=object_keys["jpg"], webp=object_keys["webp"]
+        )
+        writes += [(object_keys["jpg"], rendition.jpeg, "jpg"), (object_keys["webp"], rendition.webp, "webp")]
+
+    def write(item: tuple[str, bytes, str]) -> None:
+        key, body, ext = item
+        with transient_aws_errors():
+            storage.write_object(bucket, key, body, MEDIA_TYPES[ext], PUBLISHED_CACHE_CONTROL)
+
+    with ThreadPoolExecutor(max_workers=len(writes)) as pool:
+        list(pool.map(write, writes))
+    scaled = renditions["scaled"]
+    return ResizeResult(accepted=True, width=scaled.width, height=scaled.height, renditions=files)
+
+
+def publish(repo: Repository, upload: UploadComplete, image: ResizeResult) -> PublishResult:
+    """Record the photo under its place and mark the upload PROCESSED (once, however often it runs)."""
+    record = repo.get_upload(upload.uploadId)
+    if record is None:
+        raise ConflictError(f"upload {upload.uploadId} has no record")
+    if image.renditions is None or image.width is None or image.height is None:
+        raise ValueError("publish needs the resize step's renditions")
+    photo = Photo(
+        photoId=upload.uploadId,
+        placeId=upload.placeId,
+        owner=record.owner,
+        publishedAt=utc_now(),
+        width=image.width,
+        height=image.height,
+        renditions=image.renditions,  # type: ignore[arg-type]
+    )
+    with transient_aws_errors():
+        published = repo.publish_photo(photo)
+    return PublishResult(photoId=photo.photoId, publishedAt=photo.publishedAt, alreadyPublished=not published)

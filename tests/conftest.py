@@ -29,3 +29,26 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     from happypath import aws
 
     aws.reset_clients()
+
+
+@pytest.fixture(scope="session")
+def app():
+    """template.yaml deployed into in-process moto, real handlers, real ASL: shared by the whole run."""
+    from happypath_local.embedded import EmbeddedApp
+    from happypath_testkit import detectors
+
+    os.environ["MODERATION_DETECTOR"] = detectors.SPEC
+    with EmbeddedApp(
+        {"AuthIssuerUrl": "http://127.0.0.1:9/auth", "AuthAudience": "happypath-local"},
+        {"distribution_host": "127.0.0.1:9/cdn", "api": "http://127.0.0.1:9"},
+    ) as embedded:
+        yield embedded
+
+
+@pytest.fixture
+def detector(app):
+    from happypath_testkit import detectors
+
+    detectors.detector.reset()
+    yield detectors.detector
+    detectors.detector.reset()

@@ -24,7 +24,10 @@ FAKE_CREDENTIALS = {
 class EmbeddedApp:
     """`with EmbeddedApp(...) as app:` deploys template.yaml into moto and runs the real handlers."""
 
-    def __init__(self, parameters: Mapping[str, str], local_urls: Mapping[str, str]) -> None:
+    def __init__(
+        self, parameters: Mapping[str, str], local_urls: Mapping[str, str], hot_reload: bool = False
+    ) -> None:
+        self.hot_reload = hot_reload
         self.parameters = dict(parameters)
         self.local_urls = dict(local_urls)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
@@ -38,7 +41,7 @@ class EmbeddedApp:
         self._mock.start()
         try:
             self.stack = load_stack(self.parameters, self.local_urls)
-            self.invoker = Invoker(self.stack.functions.values())
+            self.invoker = Invoker(self.stack.functions.values(), self.hot_reload)
             self.seams = Seams(self.invoker).install()
             Deployer(self.stack).deploy()
             from happypath import aws

@@ -16,7 +16,6 @@ import traceback
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from happypath_local import PROJECT_ROOT
@@ -73,8 +72,9 @@ def merged_environment(functions: Iterable[Function]) -> dict[str, str]:
 
 
 class Invoker:
-    def __init__(self, functions: Iterable[Function]) -> None:
+    def __init__(self, functions: Iterable[Function], hot_reload: bool = False) -> None:
         self.by_name = {f.name: f for f in functions}
+        self.hot_reload = hot_reload
         for path in sorted({str(f.code_dir) for f in self.by_name.values()} | {str(PROJECT_ROOT / "backend/shared")}):
             if path not in sys.path:
                 sys.path.insert(0, path)
@@ -89,6 +89,8 @@ class Invoker:
 
     def reload_if_changed(self) -> bool:
         """Hot reload: when a handler's source changed, drop the project's modules so the next call re-imports."""
+        if not self.hot_reload:
+            return False
         newest = self._newest_source()
         if newest <= self._sources_mtime:
             return False
@@ -128,6 +130,3 @@ class Invoker:
         finally:
             _state.function = previous
 
-
-def source_path(relative: str) -> Path:
-    return PROJECT_ROOT / relative

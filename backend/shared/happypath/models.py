@@ -72,7 +72,7 @@ class Photo(Model):
     placeId: Id
     owner: str
     publishedAt: str
-    width: int  # of the upright original
+    width: int  # of the largest published rendition (the scaled image), upright
     height: int
     renditions: dict[Rendition, RenditionFiles]
 

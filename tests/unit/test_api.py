@@ -1,0 +1,348 @@
+"""The HTTP API handler: every route's success, validation errors, and auth (missing user, wrong owner)."""
+
+import base64
+import json
+import os
+from typing import Any
+
+import boto3
+import pytest
+
+from happypath import keys
+from happypath.models import Photo, RenditionFiles
+from happypath.repository import Repository
+from happypath.statuses import UploadStatus
+from happypath_backend import api
+from happypath_testkit.events import body_of, http_event
+
+OWNER = "owner-sub"
+STRANGER = "stranger-sub"
+
+
+class Context:
+    function_name = "happypath-ApiFunction"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:happypath-ApiFunction"
+    aws_request_id = "test-request"
+
+
+def call(method: str, route: str, **kwargs: Any) -> tuple[int, Any]:
+    response = api.lambda_handler(http_event(method, route, **kwargs), Context())
+    return response["statusCode"], body_of(response)
+
+
+def create_place(user: str = OWNER, **overrides: Any) -> dict[str, Any]:
+    body = {"name": "Hyde Park", "type": "park", "lat": 51.5073, "lng": -0.1657} | overrides
+    status, place = call("POST", "/places", body=body, user=user)
+    assert status == 201, place
+    return place
+
+
+def published_photo(place_id: str, owner: str = OWNER, published_at: str = "2026-11-23T10:00:00.000Z") -> str:
+    """A photo as the workflow leaves it: upload PROCESSED, photo item, four objects in the bucket."""
+    repo = Repository()
+    status, form = call(
+        "POST", "/places/{place_id}/uploads", path_parameters={"place_id": place_id},
+        body={"contentType": "image/jpeg", "size": 1000}, user=owner,
+    )
+    assert status == 201
+    upload_id = form["uploadId"]
+    repo.table.update_item(
+        Key=keys.upload_key(upload_id),
+        UpdateExpression="SET #s = :p",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":p": UploadStatus.PROCESSING.value},
+    )
+    s3 = boto3.client("s3")
+    distribution = os.environ["DISTRIBUTION_BUCKET"]
+    renditions = {}
+    for name, (w, h) in {"tile": (400, 400), "scaled": (600, 450)}.items():
+        files = {}
+        for ext in ("jpg", "webp"):
+            key = keys.published_object_key(place_id, upload_id, name, ext)
+            s3.put_object(Bucket=distribution, Key=key, Body=b"image")
+            files["jpeg" if ext == "jpg" else "webp"] = key
+        renditions[name] = RenditionFiles(width=w, height=h, **files)
+    photo = Photo(
+        photoId=upload_id, placeId=place_id, owner=owner, publishedAt=published_at,
+        width=600, height=450, renditions=renditions,
+    )
+    assert repo.publish_photo(photo)
+    return upload_id
+
+
+@pytest.fixture(autouse=True)
+def _deployed(app):
+    """Every test here runs against the resources template.yaml declares, deployed into moto."""
+
+
+# --- places ---------------------------------------------------------------------------------------
+
+
+def test_create_place_records_the_creator_and_returns_201():
+    place = create_place(name="  Regent's Park ", lat=51.5313, lng=-0.1570)
+    assert place["name"] == "Regent's Park"
+    assert place["createdBy"] == OWNER
+    assert keys.is_valid_id(place["placeId"])
+    status, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
+    assert status == 200
+    assert detail["place"] == place
+    assert detail["photos"] == []
+    assert detail["nextCursor"] is None
+
+
+def test_create_place_requires_a_signed_in_user():
+    status, body = call("POST", "/places", body={"name": "X", "type": "park", "lat": 1, "lng": 1})
+    assert status == 401
+    assert body["message"] == "sign in required"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"type": "park", "lat": 1, "lng": 1}, "name"),
+        ({"name": "", "type": "park", "lat": 1, "lng": 1}, "name"),
+        ({"name": "x" * 121, "type": "park", "lat": 1, "lng": 1}, "name"),
+        ({"name": "X", "type": "volcano", "lat": 1, "lng": 1}, "type"),
+        ({"name": "X", "type": "park", "lat": 91, "lng": 1}, "lat"),
+        ({"name": "X", "type": "park", "lat": 1, "lng": -181}, "lng"),
+        ({"name": "X", "type": "park", "lat": "north", "lng": 1}, "lat"),
+        ({"name": "X", "type": "park", "lat": 1, "lng": 1, "owner": "me"}, "owner"),
+    ],
+)
+def test_create_place_rejects_invalid_fields_with_400(body, field):
+    status, error = call("POST", "/places", body=body, user=OWNER)
+    assert status == 400
+    assert field in error["message"]
+    assert any(field in e["field"] for e in error["errors"])
+
+
+def test_create_place_rejects_a_body_that_is_not_json():
+    status, error = call("POST", "/places", raw_body="{not json", user=OWNER)
+    assert status == 400
+    assert error["message"].startswith("invalid request")
+
+
+def test_nearby_places_are_filtered_by_radius_and_sorted_by_distance():
+    # Three places around a point in the Atlantic so other tests' places never interfere.
+    near = create_place(name="Near", lat=30.0005, lng=-40.0)
+    nearer = create_place(name="Nearer", lat=30.0001, lng=-40.0)
+    far = create_place(name="Far", lat=30.2, lng=-40.0)
+    status, body = call("GET", "/places", query={"lat": "30", "lng": "-40", "radius": "1000"})
+    assert status == 200
+    ids = [p["place"]["placeId"] for p in body["places"]]
+    assert ids == [nearer["placeId"], near["placeId"]]
+    assert far["placeId"] not in ids
+    assert body["places"][0]["distanceM"] == pytest.approx(11.1, abs=0.5)
+    status, body = call("GET", "/places", query={"lat": "30", "lng": "-40", "radius": "50000", "limit": "3"})
+    assert [p["place"]["placeId"] for p in body["places"]] == [nearer["placeId"], near["placeId"], far["placeId"]]
+
+
+def test_nearby_search_crosses_geohash_cell_borders():
+    # 51.5, 0.0 sits on a geohash boundary (u10h / gcpu): places on both sides must be found.
+    east = create_place(name="East", lat=51.5, lng=0.0005)
+    west = create_place(name="West", lat=51.5, lng=-0.0005)
+    status, body = call("GET", "/places", query={"lat": "51.5", "lng": "0", "radius": "200"})
+    assert status == 200
+    assert {east["placeId"], west["placeId"]} <= {p["place"]["placeId"] for p in body["places"]}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"lng": "0"},
+        {"lat": "0"},
+        {"lat": "95", "lng": "0"},
+        {"lat": "0", "lng": "200"},
+        {"lat": "zero", "lng": "0"},
+        {"lat": "0", "lng": "0", "radius": "0"},
+        {"lat": "0", "lng": "0", "radius": "50001"},
+        {"lat": "0", "lng": "0", "limit": "0"},
+        {"lat": "0", "lng": "0", "limit": "101"},
+    ],
+)
+def test_nearby_places_rejects_bad_queries_with_400(query):
+    status, error = call("GET", "/places", query=query)
+    assert status == 400
+    assert error["message"].startswith("invalid request")
+
+
+def test_unknown_place_is_404_and_malformed_id_is_400():
+    status, error = call("GET", "/places/{place_id}", path_parameters={"place_id": "no-such-place"})
+    assert (status, error["message"]) == (404, "place no-such-place not found")
+    status, error = call("GET", "/places/{place_id}", path_parameters={"place_id": "Bad!Id"})
+    assert status == 400
+    status, _ = call("GET", "/places/{place_id}/photos", path_parameters={"place_id": "no-such-place"})
+    assert status == 404
+
+
+def test_photos_are_paginated_newest_first_with_cursors():
+    place = create_place()
+    ids = [published_photo(place["placeId"], published_at=f"2026-11-2{d}T10:00:00.000Z") for d in range(5)]
+    seen = []
+    cursor = None
+    for _ in range(3):
+        query = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
+        status, page = call(
+            "GET", "/places/{place_id}/photos", path_parameters={"place_id": place["placeId"]}, query=query
+        )
+        assert status == 200
+        seen += [p["photoId"] for p in page["photos"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+    first = page["photos"][0] if page["photos"] else None
+    assert first is not None
+    assert first["renditions"]["tile"]["webp"].startswith("http://127.0.0.1:9/cdn/photos/")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "%%%",
+        base64.urlsafe_b64encode(b"not json").decode(),
+        base64.urlsafe_b64encode(json.dumps({"PK": "PLACE#other", "SK": "PHOTO#x"}).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps({"PK": "x", "SK": "y", "GSI1PK": "z"}).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps(["PK"]).encode()).decode(),
+    ],
+)
+def test_forged_or_foreign_cursors_are_400(cursor):
+    place = create_place()
+    status, error = call(
+        "GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]}, query={"cursor": cursor}
+    )
+    assert status == 400
+    assert "cursor" in error["message"]
+
+
+# --- uploads --------------------------------------------------------------------------------------
+
+
+def test_request_upload_returns_a_presigned_post_limited_to_key_type_and_size():
+    place = create_place()
+    status, form = call(
+        "POST", "/places/{place_id}/uploads", path_parameters={"place_id": place["placeId"]},
+        body={"contentType": "image/heic", "size": 2_182_707, "filename": "IMG_0001.HEIC"}, user=OWNER,
+    )
+    assert status == 201
+    assert form["fields"]["key"] == f"uploads/{place['placeId']}/{form['uploadId']}"
+    assert form["fields"]["Content-Type"] == "image/heic"
+    assert form["maxBytes"] == 2_182_707
+    policy = json.loads(base64.b64decode(form["fields"]["policy"]))
+    conditions = policy["conditions"]
+    assert ["content-length-range", 1, 2_182_707] in conditions
+    assert {"Content-Type": "image/heic"} in conditions
+    assert {"key": form["fields"]["key"]} in conditions
+    assert form["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+    status, view = call("GET", "/uploads/{upload_id}", path_parameters={"upload_id": form["uploadId"]}, user=OWNER)
+    assert status == 200
+    assert view["status"] == "PENDING_UPLOAD"
+    assert view["photo"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"contentType": "image/gif", "size": 10}, "contentType"),
+        ({"contentType": "image/jpeg", "size": 0}, "size"),
+        ({"contentType": "image/jpeg", "size": 20 * 1024 * 1024 + 1}, "size"),
+        ({"contentType": "image/jpeg"}, "size"),
+        ({"size": 10}, "contentType"),
+    ],
+)
+def test_request_upload_rejects_bad_requests_with_400(body, field):
+    place = create_place()
+    status, error = call(
+        "POST", "/places/{place_id}/uploads", path_parameters={"place_id": place["placeId"]}, body=body, user=OWNER
+    )
+    assert status == 400
+    assert field in error["message"]
+
+
+def test_request_upload_needs_a_user_and_an_existing_place():
+    place = create_place()
+    body = {"contentType": "image/jpeg", "size": 10}
+    status, _ = call("POST", "/places/{place_id}/uploads", path_parameters={"place_id": place["placeId"]}, body=body)
+    assert status == 401
+    status, error = call(
+        "POST", "/places/{place_id}/uploads", path_parameters={"place_id": "missing-place"}, body=body, user=OWNER
+    )
+    assert status == 404
+    assert "missing-place" in error["message"]
+
+
+def test_upload_status_is_for_its_owner_only():
+    place = create_place()
+    status, form = call(
+        "POST", "/places/{place_id}/uploads", path_parameters={"place_id": place["placeId"]},
+        body={"contentType": "image/jpeg", "size": 10}, user=OWNER,
+    )
+    params = {"upload_id": form["uploadId"]}
+    assert call("GET", "/uploads/{upload_id}", path_parameters=params)[0] == 401
+    status, error = call("GET", "/uploads/{upload_id}", path_parameters=params, user=STRANGER)
+    assert (status, error["message"]) == (403, "this upload belongs to another user")
+    status, _ = call("GET", "/uploads/{upload_id}", path_parameters={"upload_id": "0" * 32}, user=OWNER)
+    assert status == 404
+    status, error = call("GET", "/uploads/{upload_id}", path_parameters={"upload_id": "Not-Valid!"}, user=OWNER)
+    assert status == 400
+    assert "upload_id" in error["message"]
+
+
+def test_upload_status_of_a_published_photo_includes_the_photo_with_urls():
+    place = create_place()
+    photo_id = published_photo(place["placeId"])
+    status, view = call("GET", "/uploads/{upload_id}", path_parameters={"upload_id": photo_id}, user=OWNER)
+    assert status == 200
+    assert view["status"] == "PROCESSED"
+    assert view["photo"]["photoId"] == photo_id
+    assert view["photo"]["renditions"]["scaled"]["jpeg"].endswith(f"/photos/{place['placeId']}/{photo_id}/scaled.jpg")
+
+
+# --- deleting photos ------------------------------------------------------------------------------
+
+
+def test_owner_deletes_a_photo_its_records_and_its_images():
+    place = create_place()
+    photo_id = published_photo(place["placeId"])
+    s3 = boto3.client("s3")
+    distribution = os.environ["DISTRIBUTION_BUCKET"]
+    prefix = keys.published_prefix(place["placeId"], photo_id)
+    assert s3.list_objects_v2(Bucket=distribution, Prefix=prefix)["KeyCount"] == 4
+
+    status, body = call("DELETE", "/photos/{photo_id}", path_parameters={"photo_id": photo_id}, user=OWNER)
+    assert (status, body) == (204, None)
+    assert s3.list_objects_v2(Bucket=distribution, Prefix=prefix)["KeyCount"] == 0
+    _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
+    assert detail["photos"] == []
+    assert call("GET", "/uploads/{upload_id}", path_parameters={"upload_id": photo_id}, user=OWNER)[0] == 404
+    assert call("DELETE", "/photos/{photo_id}", path_parameters={"photo_id": photo_id}, user=OWNER)[0] == 404
+
+
+def test_only_the_owner_can_delete_and_only_published_photos():
+    place = create_place()
+    photo_id = published_photo(place["placeId"])
+    params = {"photo_id": photo_id}
+    assert call("DELETE", "/photos/{photo_id}", path_parameters=params)[0] == 401
+    status, error = call("DELETE", "/photos/{photo_id}", path_parameters=params, user=STRANGER)
+    assert (status, error["message"]) == (403, "this upload belongs to another user")
+    _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
+    assert [p["photoId"] for p in detail["photos"]] == [photo_id]
+
+    _, form = call(
+        "POST", "/places/{place_id}/uploads", path_parameters={"place_id": place["placeId"]},
+        body={"contentType": "image/jpeg", "size": 10}, user=OWNER,
+    )
+    status, error = call("DELETE", "/photos/{photo_id}", path_parameters={"photo_id": form["uploadId"]}, user=OWNER)
+    assert status == 409
+    assert "not published" in error["message"]
+
+
+def test_openapi_document_is_generated_from_the_resolver():
+    document = api.openapi_document()
+    assert set(document["paths"]) == {
+        "/places", "/places/{place_id}", "/places/{place_id}/photos", "/places/{place_id}/uploads",
+        "/uploads/{upload_id}", "/photos/{photo_id}",
+    }
+    assert document["paths"]["/places"]["post"]["security"] == [{"bearer": []}]
+    assert "422" not in json.dumps(document["paths"])

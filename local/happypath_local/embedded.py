@@ -82,3 +82,19 @@ class EmbeddedApp:
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         client = boto3.client("stepfunctions", region_name=REGION)
         return client.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+
+    def executions_for(self, upload_id: str) -> list[dict[str, Any]]:
+        """The executions started for one upload (its id is in the event the workflow received)."""
+        client = boto3.client("stepfunctions", region_name=REGION)
+        return [
+            e
+            for e in self.executions()
+            if f'"uploadId": "{upload_id}"' in client.describe_execution(executionArn=e["executionArn"])["input"]
+        ]
+
+    def states_entered(self, execution_arn: str) -> list[str]:
+        return [
+            e["stateEnteredEventDetails"]["name"]
+            for e in self.history(execution_arn)
+            if "stateEnteredEventDetails" in e
+        ]

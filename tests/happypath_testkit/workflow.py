@@ -5,7 +5,7 @@ from pathlib import Path
 
 import boto3
 
-from happypath.models import NewPlace, Place, Upload, UploadRequest
+from happypath.models import NewPlace, Place, Upload, UploadForm, UploadRequest
 from happypath.repository import Repository
 from happypath.statuses import FINAL_STATUSES, PlaceType
 from happypath_backend import places, uploads
@@ -18,17 +18,21 @@ def new_place(place_type: PlaceType = PlaceType.PARK, creator: str = "creator") 
     return places.create_place(Repository(), spec, creator)
 
 
-def start_upload(place_id: str, data: bytes, content_type: str = "image/jpeg", owner: str = "owner") -> str:
-    """Request an upload form, then store the object where the form points (what S3 does on POST)."""
-    form = uploads.request_upload(
-        Repository(), place_id, UploadRequest(contentType=content_type, size=max(len(data), 1)), owner
-    )
+def request_form(place_id: str, size: int, content_type: str = "image/jpeg", owner: str = "owner") -> UploadForm:
+    return uploads.request_upload(Repository(), place_id, UploadRequest(contentType=content_type, size=size), owner)
+
+
+def store(form: UploadForm, data: bytes) -> None:
+    """Store the object where the form points, as S3 does when the browser POSTs the form."""
+    bucket = form.url.split("//", 1)[1].split(".", 1)[0]
     boto3.client("s3").put_object(
-        Bucket=form.url.split("//", 1)[1].split(".", 1)[0],
-        Key=form.fields["key"],
-        Body=data,
-        ContentType=content_type,
+        Bucket=bucket, Key=form.fields["key"], Body=data, ContentType=form.fields["Content-Type"]
     )
+
+
+def start_upload(place_id: str, data: bytes, content_type: str = "image/jpeg", owner: str = "owner") -> str:
+    form = request_form(place_id, max(len(data), 1), content_type, owner)
+    store(form, data)
     return form.uploadId
 
 

@@ -1,0 +1,191 @@
+"""Every branch of the deployed workflow (v4), run as real ASL by moto's interpreter with the real handlers.
+
+Uploads go in the way a browser's do (an object under the key the API handed out); the S3 notification,
+the notifier, EventBridge, the state machine and every step then run as deployed from template.yaml.
+"""
+
+import io
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from PIL import Image
+
+from happypath import keys
+from happypath.repository import Repository
+from happypath.statuses import PlaceType, RejectionReason, UploadStatus
+from happypath_testkit.workflow import new_place, request_form, store, upload_photo, wait_final
+from happypath_workflow import errors, steps
+
+
+def distribution_image(app, key: str) -> Image.Image:
+    body = boto3.client("s3").get_object(Bucket=app.physical("DistributionBucket"), Key=key)["Body"].read()
+    return Image.open(io.BytesIO(body))
+
+
+def state_names(app, upload_id: str) -> list[str]:
+    """The states the upload's (only) execution entered, in order."""
+    (execution,) = app.executions_for(upload_id)
+    return app.states_entered(execution["executionArn"])
+
+
+def test_park_photo_is_checked_moderated_resized_and_published(app, photos: Path, detector):
+    place = new_place(PlaceType.PARK)
+    upload_id = upload_photo(place.placeId, photos / "jolla.jpg")
+    upload = wait_final(upload_id)
+    assert upload.status == UploadStatus.PROCESSED, upload
+    assert state_names(app, upload_id) == [
+        "MarkProcessing", "CheckImage", "ImageAccepted", "GetPlace", "PlaceFound", "ByPlaceType",
+        "Moderate", "ModerationPassed", "Resize", "ResizeAccepted", "Publish", "Published",
+    ]
+    assert [name for name, _ in detector.calls] == ["detect_moderation_labels"]
+    photos_page, _ = Repository().list_photos(place.placeId, 10, None)
+    (photo,) = photos_page
+    assert photo.photoId == upload_id
+    assert photo.owner == "owner"
+    tile = photo.renditions["tile"]
+    assert (tile.width, tile.height) == (400, 400)
+    assert distribution_image(app, tile.jpeg).size == (400, 400)
+    assert distribution_image(app, tile.webp).format == "WEBP"
+    scaled = photo.renditions["scaled"]
+    assert distribution_image(app, scaled.jpeg).size == (600, 450)  # 3264x2448 keeps 4:3
+    # Moderation saw the derivative, not the 0.8 MB original.
+    (_, moderated_bytes) = detector.calls[0]
+    assert moderated_bytes < 400_000
+
+
+def test_park_photo_flagged_by_moderation_is_rejected(app, photos: Path, detector):
+    detector.moderation_labels = [{"Name": "Explicit Nudity", "Confidence": 98.5, "ParentName": ""}]
+    place = new_place(PlaceType.PARK)
+    upload = wait_final(upload_photo(place.placeId, photos / "jolla.jpg"))
+    assert upload.status == UploadStatus.REJECTED
+    assert upload.reason == RejectionReason.INAPPROPRIATE_CONTENT
+    assert upload.reasonDetail == "flagged: Explicit Nudity"
+    assert Repository().list_photos(place.placeId, 10, None)[0] == []
+
+
+@pytest.mark.parametrize("place_type", [PlaceType.RESTAURANT, PlaceType.CAFE, PlaceType.BAR])
+def test_photos_with_people_are_rejected_at_restaurants_cafes_and_bars(app, photos: Path, detector, place_type):
+    detector.labels = [
+        {"Name": "Person", "Confidence": 99.1, "Instances": [], "Parents": []},
+        {"Name": "Food", "Confidence": 95.0, "Instances": [], "Parents": []},
+    ]
+    place = new_place(place_type)
+    upload = wait_final(upload_photo(place.placeId, photos / "jolla.jpg"))
+    assert (upload.status, upload.reason) == (UploadStatus.REJECTED, RejectionReason.PEOPLE_NOT_ALLOWED)
+    assert upload.reasonDetail == "shows: Person"
+    assert [name for name, _ in detector.calls] == ["detect_labels"]
+
+
+def test_restaurant_photo_without_people_is_published(app, photos: Path, detector):
+    detector.labels = [{"Name": "Pizza", "Confidence": 99.0, "Instances": [], "Parents": [{"Name": "Food"}]}]
+    place = new_place(PlaceType.RESTAURANT)
+    upload = wait_final(upload_photo(place.placeId, photos / "Reconyx_HC500_Hyperfire.jpg"))
+    assert upload.status == UploadStatus.PROCESSED
+
+
+@pytest.mark.parametrize(
+    ("photo", "reason"),
+    [("DSCN0010.jpg", RejectionReason.TOO_SMALL), ("corrupted.jpg", RejectionReason.DAMAGED)],
+)
+def test_bad_images_are_rejected_by_the_check_with_a_reason(app, photos: Path, detector, photo, reason):
+    place = new_place(PlaceType.PARK)
+    upload_id = upload_photo(place.placeId, photos / photo)
+    upload = wait_final(upload_id)
+    assert (upload.status, upload.reason) == (UploadStatus.REJECTED, reason)
+    assert upload.reasonDetail
+    assert detector.calls == []  # rejected before moderation
+    assert state_names(app, upload_id)[-3:] == ["RejectImage", "RecordRejection", "Rejected"]
+
+
+def test_heic_from_an_iphone_is_published(app, photos: Path, detector):
+    place = new_place(PlaceType.PARK)
+    upload = wait_final(upload_photo(place.placeId, photos / "iphone_13_pro_max.HEIC"))
+    assert upload.status == UploadStatus.PROCESSED, upload
+    photo = Repository().get_photo(upload)
+    assert photo is not None
+    assert distribution_image(app, photo.renditions["scaled"].jpeg).format == "JPEG"
+
+
+def test_exif_rotated_photo_is_published_upright(app, photos: Path, detector):
+    place = new_place(PlaceType.PARK)
+    upload = wait_final(upload_photo(place.placeId, photos / "canon_hdr_NO.jpg"))  # 2048x1536, orientation 6
+    assert upload.status == UploadStatus.PROCESSED
+    photo = Repository().get_photo(upload)
+    assert photo is not None
+    scaled = distribution_image(app, photo.renditions["scaled"].jpeg)
+    assert scaled.size == (600, 800)
+    assert not scaled.getexif()
+
+
+def test_unsupported_place_type_is_rejected(app, photos: Path, detector):
+    place = new_place(PlaceType.MUSEUM)
+    upload = wait_final(upload_photo(place.placeId, photos / "jolla.jpg"))
+    assert (upload.status, upload.reason) == (UploadStatus.REJECTED, RejectionReason.PLACE_TYPE_NOT_ALLOWED)
+    assert upload.reasonDetail == "photos are not accepted for places of type museum"
+    assert detector.calls == []
+
+
+def test_transient_errors_are_retried_until_the_step_succeeds(app, photos: Path, detector, monkeypatch):
+    real_resize = steps.resize
+    failures = iter([errors.TransientError("S3 SlowDown"), errors.TransientError("S3 SlowDown")])
+
+    def flaky_resize(upload):
+        failure = next(failures, None)
+        if failure:
+            raise failure
+        return real_resize(upload)
+
+    monkeypatch.setattr(steps, "resize", flaky_resize)
+    place = new_place(PlaceType.PARK)
+    upload_id = upload_photo(place.placeId, photos / "jolla.jpg")
+    upload = wait_final(upload_id)
+    assert upload.status == UploadStatus.PROCESSED
+    assert state_names(app, upload_id).count("Resize") == 1  # retried inside the state, not re-entered
+    (execution,) = app.executions_for(upload_id)
+    failed = [e for e in app.history(execution["executionArn"]) if e["type"] == "LambdaFunctionFailed"]
+    assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failed] == ["TransientError", "TransientError"]
+
+
+def test_a_permanent_error_marks_the_upload_failed_with_the_error(app, photos: Path, detector, monkeypatch):
+    def broken_publish(repo, upload, image):
+        raise RuntimeError("table is gone")
+
+    monkeypatch.setattr(steps, "publish", broken_publish)
+    place = new_place(PlaceType.PARK)
+    upload_id = upload_photo(place.placeId, photos / "jolla.jpg")
+    upload = wait_final(upload_id)
+    assert upload.status == UploadStatus.FAILED
+    assert upload.reason == "RuntimeError"
+    assert "table is gone" in (upload.reasonDetail or "")
+    assert state_names(app, upload_id)[-3:] == ["Publish", "RecordFailure", "Failed"]
+    assert Repository().list_photos(place.placeId, 10, None)[0] == []
+
+
+def test_an_upload_for_a_place_deleted_meanwhile_is_rejected(app, photos: Path, detector):
+    place = new_place(PlaceType.PARK)
+    data = (photos / "jolla.jpg").read_bytes()
+    form = request_form(place.placeId, len(data))
+    Repository().table.delete_item(Key=keys.place_key(place.placeId))
+    store(form, data)
+    upload = wait_final(form.uploadId)
+    assert (upload.status, upload.reason) == (UploadStatus.REJECTED, RejectionReason.PLACE_NOT_FOUND)
+
+
+def test_a_replayed_upload_event_publishes_the_photo_once(app, photos: Path, detector):
+    place = new_place(PlaceType.PARK)
+    data = (photos / "jolla.jpg").read_bytes()
+    form = request_form(place.placeId, len(data))
+    store(form, data)
+    assert wait_final(form.uploadId).status == UploadStatus.PROCESSED
+    store(form, data)  # S3 delivers the notification again (at-least-once)
+    upload_id = form.uploadId
+    for _ in range(100):
+        runs = app.executions_for(upload_id)
+        if len(runs) == 2 and all(r["status"] != "RUNNING" for r in runs):
+            break
+        time.sleep(0.05)
+    assert sorted(r["status"] for r in runs) == ["SUCCEEDED", "SUCCEEDED"]
+    assert [p.photoId for p in Repository().list_photos(place.placeId, 10, None)[0]] == [upload_id]
+    assert sorted(app.states_entered(r["executionArn"])[-1] for r in runs) == ["AlreadyClaimed", "Published"]

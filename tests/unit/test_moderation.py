@@ -1,0 +1,85 @@
+"""Moderation verdicts from Rekognition-shaped answers, and the Rekognition adapter against botocore's Stubber."""
+
+from botocore.stub import ANY, Stubber
+
+from happypath import aws
+from happypath.statuses import RejectionReason
+from happypath_workflow import moderation
+
+
+def test_any_moderation_label_rejects_with_its_names():
+    verdict = moderation.moderation_verdict(
+        {"ModerationLabels": [
+            {"Name": "Explicit Nudity", "Confidence": 97.0, "ParentName": ""},
+            {"Name": "Nudity", "Confidence": 97.0, "ParentName": "Explicit Nudity"},
+        ]}
+    )
+    assert not verdict.accepted
+    assert verdict.reason == RejectionReason.INAPPROPRIATE_CONTENT
+    assert verdict.detail == "flagged: Explicit Nudity, Nudity"
+
+
+def test_no_moderation_label_accepts():
+    assert moderation.moderation_verdict({"ModerationLabels": []}).accepted
+
+
+def test_people_are_found_by_label_or_by_parent():
+    direct = moderation.people_verdict({"Labels": [{"Name": "Person", "Confidence": 99, "Parents": []}]})
+    assert (direct.accepted, direct.reason) == (False, RejectionReason.PEOPLE_NOT_ALLOWED)
+    by_parent = moderation.people_verdict(
+        {"Labels": [{"Name": "Pedestrian", "Confidence": 90, "Parents": [{"Name": "Person"}]}]}
+    )
+    assert not by_parent.accepted
+    assert by_parent.detail == "shows: Pedestrian"
+
+
+def test_food_without_people_is_accepted_and_labels_are_kept():
+    verdict = moderation.people_verdict(
+        {"Labels": [{"Name": "Pizza", "Confidence": 99, "Parents": [{"Name": "Food"}]}, {"Name": "Food", "Confidence": 99}]}
+    )
+    assert verdict.accepted
+    assert verdict.labels == ("Food", "Pizza")
+
+
+def test_rekognition_detector_sends_bytes_and_confidence():
+    aws.reset_clients()
+    client = aws.rekognition()
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "detect_moderation_labels",
+            {"ModerationLabels": [{"Name": "Violence", "Confidence": 88.0, "ParentName": ""}]},
+            {"Image": {"Bytes": b"jpeg"}, "MinConfidence": 60.0},
+        )
+        stubber.add_response(
+            "detect_labels",
+            {"Labels": [{"Name": "Person", "Confidence": 99.0, "Instances": [], "Parents": []}]},
+            {"Image": {"Bytes": b"jpeg"}, "MinConfidence": 70.0, "MaxLabels": ANY},
+        )
+        detector = moderation.RekognitionDetector()
+        assert detector.detect_moderation_labels(b"jpeg", 60.0)["ModerationLabels"][0]["Name"] == "Violence"
+        assert detector.detect_labels(b"jpeg", 70.0)["Labels"][0]["Name"] == "Person"
+        stubber.assert_no_pending_responses()
+    aws.reset_clients()
+
+
+def test_rekognition_throttling_becomes_a_transient_error():
+    import pytest
+
+    from happypath_workflow.errors import TransientError
+
+    aws.reset_clients()
+    client = aws.rekognition()
+    with Stubber(client) as stubber:
+        stubber.add_client_error("detect_labels", service_error_code="ThrottlingException", http_status_code=400)
+        with pytest.raises(TransientError):
+            moderation.RekognitionDetector().detect_labels(b"jpeg", 50.0)
+    aws.reset_clients()
+
+
+def test_the_detector_is_chosen_by_configuration(monkeypatch):
+    monkeypatch.setenv("MODERATION_DETECTOR", "rekognition")
+    assert isinstance(moderation.detector(), moderation.RekognitionDetector)
+    monkeypatch.setenv("MODERATION_DETECTOR", "happypath_testkit.detectors:detector")
+    from happypath_testkit import detectors
+
+    assert moderation.detector() is detectors.detector

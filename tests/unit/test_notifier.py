@@ -1,0 +1,109 @@
+"""The notifier: S3 ObjectCreated records -> uploadComplete events, failures raised, odd keys ignored."""
+
+import copy
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from happypath import aws
+from happypath.events import EVENT_SOURCE, UPLOAD_COMPLETE
+from happypath_backend import notifier
+from happypath_testkit.events import sample
+
+PLACE_ID = "hyde-park"
+UPLOAD_ID = "0f8e4a0c2b6d4f1e9a7c3b5d1e2f4a6b"
+
+
+class Context:
+    function_name = "happypath-NotifierFunction"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:happypath-NotifierFunction"
+    aws_request_id = "test-request"
+
+
+def s3_event(*object_keys: str) -> dict:
+    event = sample("notifier_s3_put")
+    record = event["Records"][0]
+    event["Records"] = []
+    for key in object_keys:
+        copied = copy.deepcopy(record)
+        copied["s3"]["object"]["key"] = key
+        event["Records"].append(copied)
+    return event
+
+
+@pytest.fixture
+def captured_events(app):
+    """A second rule on the deployed bus copies the notifier's events to a queue the test reads.
+
+    The events name uploads that have no record, so the workflow the deployed rule starts stops at once.
+    """
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="captured-upload-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events")
+    events.put_rule(Name="capture", EventPattern=json.dumps({"source": [EVENT_SOURCE]}))
+    events.put_targets(Rule="capture", Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+    def received() -> list[dict]:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return [json.loads(m["Body"]) for m in messages]
+
+    yield received
+    events.remove_targets(Rule="capture", Ids=["queue"])
+    events.delete_rule(Name="capture")
+    sqs.delete_queue(QueueUrl=queue_url)
+
+
+def test_sample_event_becomes_one_upload_complete_event(captured_events):
+    result = notifier.lambda_handler(sample("notifier_s3_put"), Context())
+    assert result == {"published": 1}
+    (event,) = captured_events()
+    assert event["source"] == EVENT_SOURCE
+    assert event["detail-type"] == UPLOAD_COMPLETE
+    detail = event["detail"]
+    assert detail["placeId"] == PLACE_ID
+    assert detail["uploadId"] == UPLOAD_ID
+    assert detail["bucket"] == "happypath-uploadbucket"
+    assert detail["size"] == 1024
+    assert detail["keys"]["upload"] == {"PK": {"S": f"UPLOAD#{UPLOAD_ID}"}, "SK": {"S": "UPLOAD"}}
+    assert detail["keys"]["place"] == {"PK": {"S": f"PLACE#{PLACE_ID}"}, "SK": {"S": "PLACE"}}
+
+
+def test_url_encoded_keys_are_decoded(captured_events):
+    notifier.lambda_handler(s3_event(f"uploads%2F{PLACE_ID}%2F{UPLOAD_ID}"), Context())
+    (event,) = captured_events()
+    assert event["detail"]["key"] == f"uploads/{PLACE_ID}/{UPLOAD_ID}"
+
+
+def test_objects_outside_the_upload_layout_are_ignored(captured_events):
+    keys = ["uploads/only-one-part", "work/abc/moderation.jpg", "uploads/BAD!/x", f"uploads/{PLACE_ID}/{UPLOAD_ID}"]
+    assert notifier.lambda_handler(s3_event(*keys), Context()) == {"published": 1}
+    assert len(captured_events()) == 1
+
+
+def test_many_records_are_sent_in_batches_of_ten(captured_events):
+    keys = [f"uploads/{PLACE_ID}/{i:032x}" for i in range(23)]
+    assert notifier.lambda_handler(s3_event(*keys), Context()) == {"published": 23}
+    received = []
+    for _ in range(5):
+        received += captured_events()
+    assert sorted(e["detail"]["uploadId"] for e in received) == sorted(k.rsplit("/", 1)[1] for k in keys)
+
+
+def test_refused_entries_raise_so_lambda_retries():
+    aws.reset_clients()
+    client = aws.events()
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "put_events",
+            {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}]},
+        )
+        with pytest.raises(notifier.PublishError, match="refused 1 of 1"):
+            notifier.lambda_handler(sample("notifier_s3_put"), Context())
+        stubber.assert_no_pending_responses()
+    aws.reset_clients()

@@ -34,8 +34,9 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def app():
     """template.yaml deployed into in-process moto, real handlers, real ASL: shared by the whole run."""
-    from happypath_local.embedded import EmbeddedApp
     from happypath_testkit import detectors
+
+    from happypath_local.embedded import EmbeddedApp
 
     os.environ["MODERATION_DETECTOR"] = detectors.SPEC
     with EmbeddedApp(

@@ -79,13 +79,15 @@ class Deployer:
         for policy in props.get("Policies", []):
             # SAM's policy templates omit Version; IAM accepts that, moto insists on one.
             document = {"Version": "2012-10-17", **policy["PolicyDocument"]}
-            self.iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(document))
+            self.iam.put_role_policy(
+                RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(document)
+            )
 
     def _sqs_queue(self, logical_id: str, props: dict[str, Any]) -> None:
         self.sqs.create_queue(QueueName=self._name(logical_id))
 
     def _dynamodb_table(self, logical_id: str, props: dict[str, Any]) -> None:
-        arguments = {
+        arguments: dict[str, Any] = {
             key: props[key]
             for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
             if key in props
@@ -98,15 +100,18 @@ class Deployer:
         bucket = self._name(logical_id)
         self.s3.create_bucket(Bucket=bucket)
         if "CorsConfiguration" in props:
-            renamed = {"MaxAge": "MaxAgeSeconds", "Id": "ID"}  # CloudFormation and the S3 API name these apart
-            rules = [{renamed.get(k, k): v for k, v in rule.items()} for rule in props["CorsConfiguration"]["CorsRules"]]
+            # CloudFormation and the S3 API name these two apart.
+            renamed = {"MaxAge": "MaxAgeSeconds", "Id": "ID"}
+            rules: Any = [
+                {renamed.get(k, k): v for k, v in rule.items()} for rule in props["CorsConfiguration"]["CorsRules"]
+            ]
             self.s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
         if "PublicAccessBlockConfiguration" in props:
             self.s3.put_public_access_block(
                 Bucket=bucket, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
             )
         if "LifecycleConfiguration" in props:
-            rules = [
+            lifecycle: Any = [
                 {
                     "ID": rule["Id"],
                     "Status": rule["Status"],
@@ -120,7 +125,7 @@ class Deployer:
                 }
                 for rule in props["LifecycleConfiguration"]["Rules"]
             ]
-            self.s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+            self.s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle})
 
     def _s3_bucketpolicy(self, logical_id: str, props: dict[str, Any]) -> None:
         self.s3.put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
@@ -129,7 +134,7 @@ class Deployer:
         lambdas = props.get("NotificationConfiguration", {}).get("LambdaConfigurations", [])
         if not lambdas:
             return
-        configuration = {
+        configuration: Any = {
             "LambdaFunctionConfigurations": [
                 {
                     "LambdaFunctionArn": n["Function"],
@@ -168,5 +173,7 @@ class Deployer:
         self.events.put_rule(
             Name=name, EventPattern=json.dumps(props["EventPattern"]), State=props.get("State", "ENABLED")
         )
-        targets = [{k: v for k, v in t.items() if k in ("Id", "Arn", "RoleArn", "Input")} for t in props["Targets"]]
+        targets: Any = [
+            {k: v for k, v in t.items() if k in ("Id", "Arn", "RoleArn", "Input")} for t in props["Targets"]
+        ]
         self.events.put_targets(Rule=name, Targets=targets)

@@ -24,9 +24,7 @@ FAKE_CREDENTIALS = {
 class EmbeddedApp:
     """`with EmbeddedApp(...) as app:` deploys template.yaml into moto and runs the real handlers."""
 
-    def __init__(
-        self, parameters: Mapping[str, str], local_urls: Mapping[str, str], hot_reload: bool = False
-    ) -> None:
+    def __init__(self, parameters: Mapping[str, str], local_urls: Mapping[str, str], hot_reload: bool = False) -> None:
         self.hot_reload = hot_reload
         self.parameters = dict(parameters)
         self.local_urls = dict(local_urls)
@@ -52,7 +50,9 @@ class EmbeddedApp:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.seams.uninstall()
         self._mock.stop()
 
@@ -67,7 +67,7 @@ class EmbeddedApp:
 
     def executions(self) -> list[dict[str, Any]]:
         client = boto3.client("stepfunctions", region_name=REGION)
-        return client.list_executions(stateMachineArn=self.state_machine_arn())["executions"]
+        return [dict(e) for e in client.list_executions(stateMachineArn=self.state_machine_arn())["executions"]]
 
     def wait_for_executions(self, count: int, timeout_s: float = 60) -> list[dict[str, Any]]:
         """Wait until `count` executions exist and none is still running."""
@@ -81,7 +81,7 @@ class EmbeddedApp:
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         client = boto3.client("stepfunctions", region_name=REGION)
-        return client.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        return [dict(e) for e in client.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]]
 
     def executions_for(self, upload_id: str) -> list[dict[str, Any]]:
         """The executions started for one upload (its id is in the event the workflow received)."""

@@ -129,4 +129,3 @@ class Invoker:
             return json.dumps(payload), True, ""
         finally:
             _state.function = previous
-

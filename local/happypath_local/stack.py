@@ -70,7 +70,10 @@ def _with_local_artifacts(template: dict[str, Any]) -> dict[str, Path]:
                 properties[prop] = f"s3://{LOCAL_ARTIFACTS_BUCKET}/{properties[prop]}"
         if isinstance(properties.get("DefinitionUri"), str):
             sources[logical_id] = PROJECT_ROOT / properties["DefinitionUri"]
-            properties["DefinitionUri"] = {"Bucket": LOCAL_ARTIFACTS_BUCKET, "Key": properties["DefinitionUri"]}
+            properties["DefinitionUri"] = {
+                "Bucket": LOCAL_ARTIFACTS_BUCKET,
+                "Key": properties["DefinitionUri"],
+            }
     return sources
 
 
@@ -129,7 +132,7 @@ class Resolver:
 
     def condition(self, value: Any) -> bool:
         if isinstance(value, dict) and len(value) == 1:
-            (fn, args), = value.items()
+            ((fn, args),) = value.items()
             if fn == "Condition":
                 return self.conditions[args]
             if fn == "Fn::Equals":
@@ -150,7 +153,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (fn, args), = value.items()
+            ((fn, args),) = value.items()
             handler = self._functions().get(fn)
             if handler is not None:
                 return handler(args)
@@ -174,7 +177,9 @@ class Resolver:
         }
 
 
-def _physical(stack_name: str, logical_id: str, resource_type: str, local_urls: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+def _physical(
+    stack_name: str, logical_id: str, resource_type: str, local_urls: Mapping[str, str]
+) -> tuple[str, dict[str, str]]:
     """Deterministic local names (state survives restarts) and the attributes GetAtt may ask for."""
     slug = f"{stack_name}-{logical_id}".lower()
     arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"

@@ -16,11 +16,13 @@ class ScriptedDetector:
 
     def detect_moderation_labels(self, image: bytes, min_confidence: float) -> dict[str, Any]:
         self.calls.append(("detect_moderation_labels", len(image)))
-        return {"ModerationLabels": [l for l in self.moderation_labels if l["Confidence"] >= min_confidence]}
+        return {
+            "ModerationLabels": [label for label in self.moderation_labels if label["Confidence"] >= min_confidence]
+        }
 
     def detect_labels(self, image: bytes, min_confidence: float) -> dict[str, Any]:
         self.calls.append(("detect_labels", len(image)))
-        return {"Labels": [l for l in self.labels if l["Confidence"] >= min_confidence]}
+        return {"Labels": [label for label in self.labels if label["Confidence"] >= min_confidence]}
 
 
 detector = ScriptedDetector()

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import boto3
 import pytest
+from happypath_testkit.workflow import new_place, request_form, store, upload_photo, wait_final
 from PIL import Image
 
 from happypath import keys
 from happypath.repository import Repository
 from happypath.statuses import PlaceType, RejectionReason, UploadStatus
-from happypath_testkit.workflow import new_place, request_form, store, upload_photo, wait_final
 from happypath_workflow import errors, steps
 
 
@@ -36,8 +36,18 @@ def test_park_photo_is_checked_moderated_resized_and_published(app, photos: Path
     upload = wait_final(upload_id)
     assert upload.status == UploadStatus.PROCESSED, upload
     assert state_names(app, upload_id) == [
-        "MarkProcessing", "CheckImage", "ImageAccepted", "GetPlace", "PlaceFound", "ByPlaceType",
-        "Moderate", "ModerationPassed", "Resize", "ResizeAccepted", "Publish", "Published",
+        "MarkProcessing",
+        "CheckImage",
+        "ImageAccepted",
+        "GetPlace",
+        "PlaceFound",
+        "ByPlaceType",
+        "Moderate",
+        "ModerationPassed",
+        "Resize",
+        "ResizeAccepted",
+        "Publish",
+        "Published",
     ]
     assert [name for name, _ in detector.calls] == ["detect_moderation_labels"]
     photos_page, _ = Repository().list_photos(place.placeId, 10, None)
@@ -145,7 +155,10 @@ def test_transient_errors_are_retried_until_the_step_succeeds(app, photos: Path,
     assert state_names(app, upload_id).count("Resize") == 1  # retried inside the state, not re-entered
     (execution,) = app.executions_for(upload_id)
     failed = [e for e in app.history(execution["executionArn"]) if e["type"] == "LambdaFunctionFailed"]
-    assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failed] == ["TransientError", "TransientError"]
+    assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failed] == [
+        "TransientError",
+        "TransientError",
+    ]
 
 
 def test_a_permanent_error_marks_the_upload_failed_with_the_error(app, photos: Path, detector, monkeypatch):

@@ -7,13 +7,13 @@ from typing import Any
 
 import boto3
 import pytest
+from happypath_testkit.events import body_of, http_event
 
 from happypath import keys
 from happypath.models import Photo, RenditionFiles
 from happypath.repository import Repository
 from happypath.statuses import UploadStatus
 from happypath_backend import api
-from happypath_testkit.events import body_of, http_event
 
 OWNER = "owner-sub"
 STRANGER = "stranger-sub"
@@ -42,8 +42,11 @@ def published_photo(place_id: str, owner: str = OWNER, published_at: str = "2026
     """A photo as the workflow leaves it: upload PROCESSED, photo item, four objects in the bucket."""
     repo = Repository()
     status, form = call(
-        "POST", "/places/{place_id}/uploads", path_parameters={"place_id": place_id},
-        body={"contentType": "image/jpeg", "size": 1000}, user=owner,
+        "POST",
+        "/places/{place_id}/uploads",
+        path_parameters={"place_id": place_id},
+        body={"contentType": "image/jpeg", "size": 1000},
+        user=owner,
     )
     assert status == 201
     upload_id = form["uploadId"]
@@ -64,8 +67,13 @@ def published_photo(place_id: str, owner: str = OWNER, published_at: str = "2026
             files["jpeg" if ext == "jpg" else "webp"] = key
         renditions[name] = RenditionFiles(width=w, height=h, **files)
     photo = Photo(
-        photoId=upload_id, placeId=place_id, owner=owner, publishedAt=published_at,
-        width=600, height=450, renditions=renditions,
+        photoId=upload_id,
+        placeId=place_id,
+        owner=owner,
+        publishedAt=published_at,
+        width=600,
+        height=450,
+        renditions=renditions,
     )
     assert repo.publish_photo(photo)
     return upload_id
@@ -135,7 +143,11 @@ def test_nearby_places_are_filtered_by_radius_and_sorted_by_distance():
     assert far["placeId"] not in ids
     assert body["places"][0]["distanceM"] == pytest.approx(11.1, abs=0.5)
     status, body = call("GET", "/places", query={"lat": "30", "lng": "-40", "radius": "50000", "limit": "3"})
-    assert [p["place"]["placeId"] for p in body["places"]] == [nearer["placeId"], near["placeId"], far["placeId"]]
+    assert [p["place"]["placeId"] for p in body["places"]] == [
+        nearer["placeId"],
+        near["placeId"],
+        far["placeId"],
+    ]
 
 
 def test_nearby_search_crosses_geohash_cell_borders():
@@ -222,8 +234,11 @@ def test_forged_or_foreign_cursors_are_400(cursor):
 def test_request_upload_returns_a_presigned_post_limited_to_key_type_and_size():
     place = create_place()
     status, form = call(
-        "POST", "/places/{place_id}/uploads", path_parameters={"place_id": place["placeId"]},
-        body={"contentType": "image/heic", "size": 2_182_707, "filename": "IMG_0001.HEIC"}, user=OWNER,
+        "POST",
+        "/places/{place_id}/uploads",
+        path_parameters={"place_id": place["placeId"]},
+        body={"contentType": "image/heic", "size": 2_182_707, "filename": "IMG_0001.HEIC"},
+        user=OWNER,
     )
     assert status == 201
     assert form["fields"]["key"] == f"uploads/{place['placeId']}/{form['uploadId']}"
@@ -254,7 +269,11 @@ def test_request_upload_returns_a_presigned_post_limited_to_key_type_and_size():
 def test_request_upload_rejects_bad_requests_with_400(body, field):
     place = create_place()
     status, error = call(
-        "POST", "/places/{place_id}/uploads", path_parameters={"place_id": place["placeId"]}, body=body, user=OWNER
+        "POST",
+        "/places/{place_id}/uploads",
+        path_parameters={"place_id": place["placeId"]},
+        body=body,
+        user=OWNER,
     )
     assert status == 400
     assert field in error["message"]
@@ -266,7 +285,11 @@ def test_request_upload_needs_a_user_and_an_existing_place():
     status, _ = call("POST", "/places/{place_id}/uploads", path_parameters={"place_id": place["placeId"]}, body=body)
     assert status == 401
     status, error = call(
-        "POST", "/places/{place_id}/uploads", path_parameters={"place_id": "missing-place"}, body=body, user=OWNER
+        "POST",
+        "/places/{place_id}/uploads",
+        path_parameters={"place_id": "missing-place"},
+        body=body,
+        user=OWNER,
     )
     assert status == 404
     assert "missing-place" in error["message"]
@@ -275,8 +298,11 @@ def test_request_upload_needs_a_user_and_an_existing_place():
 def test_upload_status_is_for_its_owner_only():
     place = create_place()
     status, form = call(
-        "POST", "/places/{place_id}/uploads", path_parameters={"place_id": place["placeId"]},
-        body={"contentType": "image/jpeg", "size": 10}, user=OWNER,
+        "POST",
+        "/places/{place_id}/uploads",
+        path_parameters={"place_id": place["placeId"]},
+        body={"contentType": "image/jpeg", "size": 10},
+        user=OWNER,
     )
     params = {"upload_id": form["uploadId"]}
     assert call("GET", "/uploads/{upload_id}", path_parameters=params)[0] == 401
@@ -330,8 +356,11 @@ def test_only_the_owner_can_delete_and_only_published_photos():
     assert [p["photoId"] for p in detail["photos"]] == [photo_id]
 
     _, form = call(
-        "POST", "/places/{place_id}/uploads", path_parameters={"place_id": place["placeId"]},
-        body={"contentType": "image/jpeg", "size": 10}, user=OWNER,
+        "POST",
+        "/places/{place_id}/uploads",
+        path_parameters={"place_id": place["placeId"]},
+        body={"contentType": "image/jpeg", "size": 10},
+        user=OWNER,
     )
     status, error = call("DELETE", "/photos/{photo_id}", path_parameters={"photo_id": form["uploadId"]}, user=OWNER)
     assert status == 409
@@ -341,8 +370,12 @@ def test_only_the_owner_can_delete_and_only_published_photos():
 def test_openapi_document_is_generated_from_the_resolver():
     document = api.openapi_document()
     assert set(document["paths"]) == {
-        "/places", "/places/{place_id}", "/places/{place_id}/photos", "/places/{place_id}/uploads",
-        "/uploads/{upload_id}", "/photos/{photo_id}",
+        "/places",
+        "/places/{place_id}",
+        "/places/{place_id}/photos",
+        "/places/{place_id}/uploads",
+        "/uploads/{upload_id}",
+        "/photos/{photo_id}",
     }
     assert document["paths"]["/places"]["post"]["security"] == [{"bearer": []}]
     assert "422" not in json.dumps(document["paths"])

@@ -9,10 +9,12 @@ from happypath_workflow import moderation
 
 def test_any_moderation_label_rejects_with_its_names():
     verdict = moderation.moderation_verdict(
-        {"ModerationLabels": [
-            {"Name": "Explicit Nudity", "Confidence": 97.0, "ParentName": ""},
-            {"Name": "Nudity", "Confidence": 97.0, "ParentName": "Explicit Nudity"},
-        ]}
+        {
+            "ModerationLabels": [
+                {"Name": "Explicit Nudity", "Confidence": 97.0, "ParentName": ""},
+                {"Name": "Nudity", "Confidence": 97.0, "ParentName": "Explicit Nudity"},
+            ]
+        }
     )
     assert not verdict.accepted
     assert verdict.reason == RejectionReason.INAPPROPRIATE_CONTENT
@@ -35,7 +37,12 @@ def test_people_are_found_by_label_or_by_parent():
 
 def test_food_without_people_is_accepted_and_labels_are_kept():
     verdict = moderation.people_verdict(
-        {"Labels": [{"Name": "Pizza", "Confidence": 99, "Parents": [{"Name": "Food"}]}, {"Name": "Food", "Confidence": 99}]}
+        {
+            "Labels": [
+                {"Name": "Pizza", "Confidence": 99, "Parents": [{"Name": "Food"}]},
+                {"Name": "Food", "Confidence": 99},
+            ]
+        }
     )
     assert verdict.accepted
     assert verdict.labels == ("Food", "Pizza")

@@ -6,11 +6,11 @@ import json
 import boto3
 import pytest
 from botocore.stub import Stubber
+from happypath_testkit.events import sample
 
 from happypath import aws
 from happypath.events import EVENT_SOURCE, UPLOAD_COMPLETE
 from happypath_backend import notifier
-from happypath_testkit.events import sample
 
 PLACE_ID = "hyde-park"
 UPLOAD_ID = "0f8e4a0c2b6d4f1e9a7c3b5d1e2f4a6b"
@@ -81,7 +81,12 @@ def test_url_encoded_keys_are_decoded(captured_events):
 
 
 def test_objects_outside_the_upload_layout_are_ignored(captured_events):
-    keys = ["uploads/only-one-part", "work/abc/moderation.jpg", "uploads/BAD!/x", f"uploads/{PLACE_ID}/{UPLOAD_ID}"]
+    keys = [
+        "uploads/only-one-part",
+        "work/abc/moderation.jpg",
+        "uploads/BAD!/x",
+        f"uploads/{PLACE_ID}/{UPLOAD_ID}",
+    ]
     assert notifier.lambda_handler(s3_event(*keys), Context()) == {"published": 1}
     assert len(captured_events()) == 1
 
@@ -101,7 +106,10 @@ def test_refused_entries_raise_so_lambda_retries():
     with Stubber(client) as stubber:
         stubber.add_response(
             "put_events",
-            {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}]},
+            {
+                "FailedEntryCount": 1,
+                "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}],
+            },
         )
         with pytest.raises(notifier.PublishError, match="refused 1 of 1"):
             notifier.lambda_handler(sample("notifier_s3_put"), Context())

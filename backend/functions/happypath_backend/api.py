@@ -26,11 +26,10 @@ from happypath.models import (
 )
 from happypath.observability import logger, metrics, tracer
 from happypath.repository import Repository
-
 from happypath_backend import places, uploads
 
 app = APIGatewayHttpResolver(enable_validation=True)
-SIGNED_IN = [{"bearer": []}]
+SIGNED_IN: list[dict[str, list[str]]] = [{"bearer": []}]
 
 PlaceId = Annotated[str, Path(pattern=keys.ID_PATTERN, description="Place id")]
 ResourceId = Annotated[str, Path(pattern=keys.ID_PATTERN)]
@@ -90,7 +89,12 @@ def list_nearby_places(
 
 
 @app.post(
-    "/places", summary="Create a place", status_code=201, responses=AUTH_ERRORS, security=SIGNED_IN, tags=["places"]
+    "/places",
+    summary="Create a place",
+    status_code=201,
+    responses=AUTH_ERRORS,
+    security=SIGNED_IN,
+    tags=["places"],
 )
 def create_place(new_place: NewPlace) -> Place:
     place = places.create_place(repository(), new_place, current_user())
@@ -159,9 +163,7 @@ _STATUS_FOR: dict[type[HappyPathError], HTTPStatus] = {
 
 
 def _error(status: HTTPStatus, message: str, **extra: Any) -> Response[dict[str, Any]]:
-    return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body={"message": message, **extra}
-    )
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"message": message, **extra})
 
 
 @app.exception_handler(HappyPathError)

@@ -8,7 +8,6 @@ from happypath.errors import ConflictError, ForbiddenError, NotFoundError
 from happypath.models import Upload, UploadForm, UploadRequest, UploadView, utc_now
 from happypath.repository import Repository
 from happypath.statuses import UploadStatus
-
 from happypath_backend.places import with_urls
 
 

@@ -144,7 +144,11 @@ class Repository:
                         "Put": {
                             "TableName": self.table.name,
                             "Item": _to_dynamo(
-                                {keys.PK: keys.place_pk(photo.placeId), keys.SK: sort_key, **photo.model_dump()}
+                                {
+                                    keys.PK: keys.place_pk(photo.placeId),
+                                    keys.SK: sort_key,
+                                    **photo.model_dump(),
+                                }
                             ),
                             "ConditionExpression": "attribute_not_exists(PK)",
                         }
@@ -180,9 +184,9 @@ class Repository:
     def get_photo(self, upload: Upload) -> Photo | None:
         if not upload.photoSortKey:
             return None
-        item = self.table.get_item(
-            Key={keys.PK: keys.place_pk(upload.placeId), keys.SK: upload.photoSortKey}
-        ).get("Item")
+        item = self.table.get_item(Key={keys.PK: keys.place_pk(upload.placeId), keys.SK: upload.photoSortKey}).get(
+            "Item"
+        )
         return Photo(**_attributes(item, Photo)) if item else None
 
     def list_photos(self, place_id: str, limit: int, cursor: str | None) -> tuple[list[Photo], str | None]:
@@ -202,9 +206,7 @@ class Repository:
 
     def delete_photo(self, upload: Upload) -> None:
         """Remove the photo item and its upload record together."""
-        items: list[dict[str, Any]] = [
-            {"Delete": {"TableName": self.table.name, "Key": keys.upload_key(upload.uploadId)}}
-        ]
+        items: list[Any] = [{"Delete": {"TableName": self.table.name, "Key": keys.upload_key(upload.uploadId)}}]
         if upload.photoSortKey:
             photo_key = {keys.PK: keys.place_pk(upload.placeId), keys.SK: upload.photoSortKey}
             items.append({"Delete": {"TableName": self.table.name, "Key": photo_key}})

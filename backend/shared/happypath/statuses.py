@@ -12,9 +12,7 @@ class UploadStatus(StrEnum):
     EXPIRED = "EXPIRED"  # the upload form expired and no object ever arrived
 
 
-FINAL_STATUSES = frozenset(
-    {UploadStatus.PROCESSED, UploadStatus.REJECTED, UploadStatus.FAILED, UploadStatus.EXPIRED}
-)
+FINAL_STATUSES = frozenset({UploadStatus.PROCESSED, UploadStatus.REJECTED, UploadStatus.FAILED, UploadStatus.EXPIRED})
 
 
 class RejectionReason(StrEnum):

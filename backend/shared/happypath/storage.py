@@ -1,6 +1,7 @@
 """S3 access: presigned upload forms, reading uploads, writing and deleting published images."""
 
 from collections.abc import Iterable
+from typing import Any
 
 from happypath import aws, limits, settings
 
@@ -34,7 +35,7 @@ def write_object(bucket: str, key: str, body: bytes, content_type: str, cache_co
 
 
 def delete_objects(bucket: str, keys: Iterable[str]) -> None:
-    objects = [{"Key": key} for key in keys]
+    objects: list[Any] = [{"Key": key} for key in keys]
     for start in range(0, len(objects), 1000):
         response = aws.s3().delete_objects(
             Bucket=bucket, Delete={"Objects": objects[start : start + 1000], "Quiet": True}

@@ -7,7 +7,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from happypath.observability import logger, tracer
 from happypath.repository import Repository
-
 from happypath_workflow import steps
 from happypath_workflow.models import ModerateInput, PublishInput, StepInput
 

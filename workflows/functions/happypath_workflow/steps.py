@@ -7,7 +7,6 @@ from happypath.errors import ConflictError
 from happypath.events import UploadComplete
 from happypath.models import Photo, RenditionFiles, utc_now
 from happypath.repository import Repository
-
 from happypath_workflow import imaging, moderation
 from happypath_workflow.errors import transient_aws_errors
 from happypath_workflow.models import CheckResult, ModerationResult, PublishResult, ResizeResult

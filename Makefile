@@ -1,0 +1,71 @@
+# Happy Path: `make dev` runs the whole app locally, `make test` runs every test. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.13 (the Lambda runtime's version): python3.13 on PATH, else pyenv's 3.13.
+PYTHON313 ?= $(shell p=$$(pyenv prefix 3.13 2>/dev/null | head -n1); \
+	if [ -x "$$p/bin/python3.13" ]; then echo "$$p/bin/python3.13"; else command -v python3.13; fi)
+VENV := .venv
+SOURCE_ROOTS := backend/shared backend/functions workflows/functions local
+PY := $(VENV)/bin/python
+# sam build (without a container) needs a real python3.13 first on PATH, not a pyenv shim.
+SAM_ENV := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$(abspath $(VENV))/bin:$$PATH"
+
+.PHONY: help venv dev seed test test-python test-frontend lint format typecheck openapi validate build bench clean
+
+help:  ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (python3.13 on PATH or pyenv 3.13)"; exit 1; }
+	test -x $(PY) || $(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
+	$(PY) -m pip install --quiet --group dev
+	# The source roots (one per SAM CodeUri, plus the local runtime) go on the venv's path.
+	printf '%s\n' $(addprefix $(CURDIR)/,$(SOURCE_ROOTS)) > $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/happypath-sources.pth
+	touch $@
+
+venv: $(VENV)/.installed  ## create .venv with everything the project needs
+
+frontend/node_modules/.installed: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+dev: venv frontend/node_modules/.installed  ## start the whole app locally (no Docker, no AWS account)
+	cd frontend && npm run build
+	$(PY) -m happypath_local serve $(ARGS)
+
+seed: venv  ## add demo parks and restaurants to the running local app
+	$(PY) -m happypath_local seed $(ARGS)
+
+test: test-python test-frontend  ## run every test (Python, packaging, frontend, browser)
+
+test-python: venv
+	$(SAM_ENV) $(PY) -m pytest
+
+test-frontend: frontend/node_modules/.installed
+	cd frontend && npm test
+
+lint: venv  ## ruff (lint and format) and mypy
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+format: venv  ## apply ruff's fixes and formatting
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+openapi: venv  ## regenerate docs/openapi.json from the API resolver
+	$(PY) scripts/export_openapi.py
+
+validate: venv  ## sam validate --lint
+	$(SAM_ENV) $(VENV)/bin/sam validate --lint --region us-east-1
+
+build: venv  ## sam build (arm64, Python 3.13)
+	$(SAM_ENV) $(VENV)/bin/sam build
+
+bench: venv  ## resizer benchmark against sharp (installs sharp into a throwaway folder)
+	$(PY) bench/resize_bench.py $(ARGS)
+
+clean:  ## remove build output and caches (keeps .venv)
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache frontend/dist test-artifacts

@@ -1,0 +1,126 @@
+"""template.yaml, the ASL files and the code agree: routes, auth, substitutions, Retry/Catch, pins."""
+
+import importlib
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from happypath.statuses import PlaceType
+from happypath_backend.api import openapi_document
+from happypath_local.stack import load_stack, translate
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL_FILES = sorted((ROOT / "statemachines").glob("upload_v*.asl.json"))
+LOCAL = {"AuthIssuerUrl": "http://127.0.0.1:9/auth", "AuthAudience": "local"}
+URLS = {"distribution_host": "127.0.0.1:9/cdn", "api": "http://127.0.0.1:9"}
+
+
+@pytest.fixture(scope="module")
+def translated():
+    return translate(ROOT / "template.yaml", {})[0]
+
+
+def test_http_api_routes_and_auth_match_the_resolver(translated):
+    body = translated["Resources"]["HttpApi"]["Properties"]["Body"]
+    template_routes = {
+        (path, method.upper()): operation.get("security", [])
+        for path, operations in body["paths"].items()
+        for method, operation in operations.items()
+    }
+    document = openapi_document()
+    resolver_routes = {
+        (path, method.upper()): operation.get("security", [])
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert set(template_routes) == set(resolver_routes)
+    for route, security in resolver_routes.items():
+        needs_auth = security == [{"bearer": []}]
+        assert template_routes[route] == ([{"JwtAuthorizer": []}] if needs_auth else [{"NONE": []}]), route
+
+
+def test_committed_openapi_document_is_current():
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert committed == json.loads(json.dumps(openapi_document())), "run `make openapi` and commit docs/openapi.json"
+
+
+@pytest.mark.parametrize("asl_file", ASL_FILES, ids=lambda p: p.stem)
+def test_every_state_machine_is_well_formed_and_never_leaves_an_upload_behind(asl_file, translated):
+    definition = json.loads(asl_file.read_text())
+    states = definition["States"]
+    substitutions = set(translated["Resources"]["UploadWorkflowV4"]["Properties"]["DefinitionSubstitutions"])
+    used = set(re.findall(r"\$\{(\w+)\}", asl_file.read_text()))
+    assert used <= substitutions, f"{asl_file.name} uses undefined substitutions {used - substitutions}"
+
+    reachable = {definition["StartAt"]}
+    frontier = [definition["StartAt"]]
+    while frontier:
+        state = states[frontier.pop()]
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [c["Next"] for c in state.get("Choices", [])] + [c["Next"] for c in state.get("Catch", [])]
+        for target in filter(None, targets):
+            assert target in states, f"{asl_file.name}: {target} does not exist"
+            if target not in reachable:
+                reachable.add(target)
+                frontier.append(target)
+    assert reachable == set(states), f"unreachable states {set(states) - reachable}"
+
+    for name, state in states.items():
+        if state["Type"] != "Task":
+            continue
+        assert state.get("Retry"), f"{name} has no Retry"
+        catch_all = [c for c in state.get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
+        assert catch_all, f"{name} has no Catch for States.ALL"
+        expected = "Failed" if name == "RecordFailure" else "RecordFailure"
+        assert catch_all[0]["Next"] == expected, name
+        if state["Resource"].startswith("${"):
+            assert "TransientError" in state["Retry"][0]["ErrorEquals"], name
+            assert state["TimeoutSeconds"] <= 900
+
+
+def test_place_type_rules_name_only_known_place_types():
+    definition = json.loads((ROOT / "statemachines" / "upload_v4.asl.json").read_text())
+    choices = definition["States"]["ByPlaceType"]["Choices"]
+    named = set(re.findall(r'"StringEquals": "(\w+)"', json.dumps(choices, indent=0).replace('":"', '": "')))
+    assert named == {"park", "restaurant", "cafe", "bar"}
+    assert named <= {t.value for t in PlaceType}
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4"])
+def test_the_workflow_version_parameter_deploys_exactly_one_state_machine(version):
+    stack = load_stack(LOCAL | {"WorkflowVersion": version}, URLS)
+    machines = stack.of_type("AWS::StepFunctions::StateMachine")
+    assert list(machines) == [f"UploadWorkflow{version.upper()}"]
+    (rule,) = stack.of_type("AWS::Events::Rule").values()
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["custom.happyPath"],
+        "detail-type": ["uploadComplete"],
+    }
+
+
+def test_every_function_handler_imports_from_its_code_uri():
+    stack = load_stack(LOCAL, URLS)
+    assert len(stack.functions) == 6
+    for function in stack.functions.values():
+        module_name, _, attribute = function.handler.rpartition(".")
+        module = importlib.import_module(module_name)
+        assert callable(getattr(module, attribute)), function.handler
+        assert Path(module.__file__).is_relative_to(function.code_dir), function.handler
+
+
+def test_lambda_requirements_pin_what_the_project_tests_with():
+    groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]
+    runtime = {req for req in groups["runtime"] if isinstance(req, str)}
+    shipped = set()
+    for path in (
+        "backend/shared/requirements.txt",
+        "backend/functions/requirements.txt",
+        "workflows/functions/requirements.txt",
+    ):
+        shipped |= {
+            line.strip() for line in (ROOT / path).read_text().splitlines() if line.strip() and not line.startswith("#")
+        }
+    assert shipped == runtime

@@ -1,0 +1,151 @@
+/**
+ * Sign-in with OIDC authorization code + PKCE through oidc-client-ts. The same code runs against
+ * Cognito on AWS and the local issuer: only `authority` and `clientId` differ. oidc-client-ts is
+ * loaded on demand, so it is not part of the first download.
+ */
+import { inject, ref, type InjectionKey, type Ref } from 'vue'
+import type { User, UserManager } from 'oidc-client-ts'
+import type { AppConfig } from '../lib/config'
+
+export interface AuthUser {
+  /** The `sub` claim: photos whose `owner` equals it belong to this user. */
+  sub: string
+  /** Something to show: name, email or username. */
+  name: string
+}
+
+export interface Auth {
+  user: Ref<AuthUser | null>
+  /** True once the stored session (if any) has been read. */
+  ready: Ref<boolean>
+  signIn(returnTo?: string): Promise<void>
+  signOut(): Promise<void>
+  /** Completes the redirect back from the issuer; resolves to the path to return to. */
+  handleCallback(url?: string): Promise<string>
+  /** A valid access token, renewed if possible, or null when signed out. */
+  getAccessToken(): Promise<string | null>
+}
+
+export const AUTH_KEY: InjectionKey<Auth> = Symbol('auth')
+
+export function useAuth(): Auth {
+  const auth = inject(AUTH_KEY)
+  if (!auth) throw new Error('useAuth() needs an Auth: provide AUTH_KEY')
+  return auth
+}
+
+function toAuthUser(user: User | null): AuthUser | null {
+  if (!user || user.expired) return null
+  const p = user.profile
+  const name = (p.name || p.email || p.preferred_username || (p['cognito:username'] as string | undefined) || p.sub) as string
+  return { sub: p.sub, name }
+}
+
+type OidcModule = typeof import('oidc-client-ts')
+
+export function createAuth(
+  config: AppConfig,
+  loadOidc: () => Promise<OidcModule> = () => import('oidc-client-ts'),
+  location: Pick<Location, 'origin' | 'assign'> = window.location,
+): Auth {
+  const user = ref<AuthUser | null>(null)
+  const ready = ref(false)
+  const base = import.meta.env.BASE_URL.replace(/\/$/, '')
+  let managerPromise: Promise<UserManager> | null = null
+
+  function manager(): Promise<UserManager> {
+    managerPromise ??= loadOidc().then((oidc) => {
+      const m = new oidc.UserManager({
+        authority: config.auth.authority,
+        client_id: config.auth.clientId,
+        redirect_uri: `${location.origin}${base}${config.auth.redirectPath}`,
+        post_logout_redirect_uri: `${location.origin}${base}/`,
+        response_type: 'code',
+        scope: config.auth.scope,
+        // Phones close tabs often: keep the session across them (tokens are short-lived; refresh renews).
+        userStore: new oidc.WebStorageStateStore({ store: window.localStorage }),
+        automaticSilentRenew: true,
+      })
+      m.events.addUserLoaded((u) => {
+        user.value = toAuthUser(u)
+      })
+      m.events.addUserUnloaded(() => {
+        user.value = null
+      })
+      m.events.addSilentRenewError(() => {
+        /* the next getAccessToken() finds the token expired and reports "signed out" */
+      })
+      return m
+    })
+    return managerPromise
+  }
+
+  // Read a stored session in the background; the first screen does not wait for it.
+  const started = manager()
+    .then(async (m) => {
+      const stored = await m.getUser()
+      // An expired access token with a refresh token: renew it instead of looking signed out.
+      if (stored?.expired && stored.refresh_token) return m.signinSilent().catch(() => null)
+      return stored
+    })
+    .then((u) => {
+      user.value = toAuthUser(u)
+    })
+    .catch((err) => {
+      console.warn('Could not read the stored sign-in', err)
+    })
+    .finally(() => {
+      ready.value = true
+    })
+
+  return {
+    user,
+    ready,
+    async signIn(returnTo = '/') {
+      const m = await manager()
+      await m.signinRedirect({ state: { returnTo } })
+    },
+    async signOut() {
+      const m = await manager()
+      user.value = null
+      if (config.auth.logoutUrl) {
+        await m.removeUser()
+        location.assign(config.auth.logoutUrl)
+        return
+      }
+      try {
+        const endSession = await m.metadataService.getEndSessionEndpoint()
+        if (endSession) {
+          await m.signoutRedirect()
+          return
+        }
+      } catch (err) {
+        console.warn('Sign-out at the issuer failed; signed out here only', err)
+      }
+      await m.removeUser()
+    },
+    async handleCallback(url?: string) {
+      const m = await manager()
+      const signedIn = await m.signinRedirectCallback(url)
+      user.value = toAuthUser(signedIn)
+      const state = signedIn.state as { returnTo?: unknown } | undefined
+      const returnTo = typeof state?.returnTo === 'string' && state.returnTo.startsWith('/') ? state.returnTo : '/'
+      return returnTo
+    },
+    async getAccessToken() {
+      await started
+      const m = await manager()
+      let current = await m.getUser()
+      if (current && current.expired) {
+        try {
+          current = await m.signinSilent()
+        } catch {
+          current = null
+          await m.removeUser()
+        }
+      }
+      user.value = toAuthUser(current)
+      return current && !current.expired ? current.access_token : null
+    },
+  }
+}

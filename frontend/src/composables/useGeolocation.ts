@@ -1,0 +1,54 @@
+import { ref } from 'vue'
+
+export interface LatLng {
+  lat: number
+  lng: number
+}
+
+export type LocationSource = 'pending' | 'device' | 'default'
+
+/** The browser's position if the person allows it, else the configured centre (with a note saying so). */
+export function useGeolocation(
+  fallback: [number, number],
+  geolocation: Geolocation | undefined = typeof navigator !== 'undefined' ? navigator.geolocation : undefined,
+) {
+  const position = ref<LatLng>({ lat: fallback[0], lng: fallback[1] })
+  const source = ref<LocationSource>('pending')
+  const note = ref('')
+
+  function useDefault(text: string) {
+    position.value = { lat: fallback[0], lng: fallback[1] }
+    source.value = 'default'
+    note.value = text
+  }
+
+  function locate(timeoutMs = 8000): Promise<void> {
+    if (!geolocation) {
+      useDefault('This browser cannot share a location: showing places near the default location.')
+      return Promise.resolve()
+    }
+    source.value = 'pending'
+    note.value = 'Finding your location…'
+    return new Promise((resolve) => {
+      geolocation.getCurrentPosition(
+        (pos) => {
+          position.value = { lat: pos.coords.latitude, lng: pos.coords.longitude }
+          source.value = 'device'
+          note.value = ''
+          resolve()
+        },
+        (err) => {
+          useDefault(
+            err.code === 1
+              ? 'Location not shared: showing places near the default location.'
+              : 'Your location could not be found: showing places near the default location.',
+          )
+          resolve()
+        },
+        { enableHighAccuracy: false, timeout: timeoutMs, maximumAge: 5 * 60_000 },
+      )
+    })
+  }
+
+  return { position, source, note, locate }
+}

@@ -1,0 +1,251 @@
+/** The one module that talks to the Happy Path HTTP API. Every failure becomes an ApiError with a plain message. */
+
+export interface Place {
+  placeId: string
+  name: string
+  type: string
+  lat: number
+  lng: number
+  address?: string | null
+  createdBy: string
+  createdAt: string
+}
+
+export interface Rendition {
+  width: number
+  height: number
+  jpeg: string
+  webp: string
+}
+
+export interface Photo {
+  photoId: string
+  placeId: string
+  owner: string
+  publishedAt: string
+  width: number
+  height: number
+  renditions: { tile: Rendition; scaled: Rendition }
+}
+
+export interface NearbyPlace {
+  place: Place
+  distanceM: number
+}
+
+export interface PhotoPage {
+  photos: Photo[]
+  nextCursor: string | null
+}
+
+export interface PlaceDetail extends PhotoPage {
+  place: Place
+}
+
+export type UploadContentType = 'image/jpeg' | 'image/png' | 'image/heic' | 'image/heif'
+
+export interface UploadForm {
+  uploadId: string
+  url: string
+  fields: Record<string, string>
+  expiresAt: number
+  maxBytes: number
+}
+
+export type UploadStatus = 'PENDING_UPLOAD' | 'PROCESSING' | 'PROCESSED' | 'REJECTED' | 'FAILED' | 'EXPIRED'
+
+export interface UploadView {
+  uploadId: string
+  placeId: string
+  status: UploadStatus
+  reason: string | null
+  reasonDetail: string | null
+  createdAt: string
+  updatedAt: string
+  photo: Photo | null
+}
+
+export interface NewPlace {
+  name: string
+  type: string
+  lat: number
+  lng: number
+  address?: string
+}
+
+export class ApiError extends Error {
+  /** HTTP status; 0 for network errors and timeouts. */
+  readonly status: number
+
+  constructor(status: number, message: string) {
+    super(message)
+    this.name = 'ApiError'
+    this.status = status
+  }
+}
+
+export const NETWORK_MESSAGE = 'Could not reach the server. Check your connection and try again.'
+export const TIMEOUT_MESSAGE = 'The server took too long to answer. Please try again.'
+
+/** Generic words for a status, used when the body has no usable message (or a gateway's bare one). */
+export function messageForStatus(status: number): string {
+  switch (status) {
+    case 400:
+      return 'The request was not accepted.'
+    case 401:
+      return 'Please sign in again: your sign-in is missing or has expired.'
+    case 403:
+      return 'You are not allowed to do that.'
+    case 404:
+      return 'Not found: it may have been deleted.'
+    case 409:
+      return 'That conflicts with a change made meanwhile. Reload and try again.'
+    case 413:
+      return 'That is too large.'
+    case 422:
+      return 'Some of the values were not accepted.'
+    case 429:
+      return 'Too many requests. Please wait a moment and try again.'
+    default:
+      return status >= 500
+        ? `The server had a problem (HTTP ${status}). Please try again.`
+        : `The request failed (HTTP ${status}).`
+  }
+}
+
+// Bare messages that API Gateway itself sends; our own words say more.
+const GATEWAY_MESSAGES = new Set([
+  'unauthorized',
+  'forbidden',
+  'not found',
+  'too many requests',
+  'internal server error',
+  'service unavailable',
+  'endpoint request timed out',
+])
+
+/** Turns an error response into words: the API's {"message"} when useful, else words for the status. */
+export function errorMessage(status: number, body: unknown): string {
+  if (status === 401) return messageForStatus(401)
+  if (typeof body === 'object' && body !== null) {
+    const b = body as { message?: unknown; detail?: unknown }
+    if (typeof b.message === 'string' && b.message.trim() && !GATEWAY_MESSAGES.has(b.message.trim().toLowerCase())) {
+      return b.message.trim()
+    }
+    // Validation errors in the Powertools/pydantic shape: {"detail": [{"loc": [...], "msg": "..."}]}
+    if (Array.isArray(b.detail) && b.detail.length > 0) {
+      const parts = b.detail.slice(0, 3).map((d: { loc?: unknown[]; msg?: string }) => {
+        const field = Array.isArray(d.loc) ? d.loc.filter((p) => p !== 'body').join('.') : ''
+        return field && d.msg ? `${field}: ${d.msg}` : (d.msg ?? '')
+      })
+      const text = parts.filter(Boolean).join('; ')
+      if (text) return `${messageForStatus(status)} ${text}`
+    }
+  }
+  return messageForStatus(status)
+}
+
+export interface ApiOptions {
+  baseUrl: string
+  /** Returns the access token, or null when nobody is signed in. */
+  getToken: () => Promise<string | null>
+  fetch?: typeof fetch
+  timeoutMs?: number
+}
+
+type Query = Record<string, string | number | null | undefined>
+
+interface RequestOptions {
+  query?: Query
+  body?: unknown
+  auth?: boolean
+}
+
+export function createApi(options: ApiOptions) {
+  const fetchFn = options.fetch ?? ((...args: Parameters<typeof fetch>) => fetch(...args))
+  const timeoutMs = options.timeoutMs ?? 20_000
+  const base = options.baseUrl.replace(/\/+$/, '')
+
+  function url(path: string, query?: Query): string {
+    const params = new URLSearchParams()
+    for (const [key, value] of Object.entries(query ?? {})) {
+      if (value !== undefined && value !== null && value !== '') params.set(key, String(value))
+    }
+    const qs = params.toString()
+    return `${base}${path}${qs ? `?${qs}` : ''}`
+  }
+
+  async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const headers: Record<string, string> = { Accept: 'application/json' }
+    if (opts.body !== undefined) headers['Content-Type'] = 'application/json'
+    if (opts.auth) {
+      const token = await options.getToken()
+      if (!token) throw new ApiError(401, 'Please sign in first.')
+      headers.Authorization = `Bearer ${token}`
+    }
+
+    const controller = new AbortController()
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      controller.abort()
+    }, timeoutMs)
+    let response: Response
+    try {
+      response = await fetchFn(url(path, opts.query), {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        signal: controller.signal,
+      })
+    } catch {
+      throw new ApiError(0, timedOut ? TIMEOUT_MESSAGE : NETWORK_MESSAGE)
+    } finally {
+      clearTimeout(timer)
+    }
+
+    if (response.status === 204) return undefined as T
+    const text = await response.text().catch(() => '')
+    let body: unknown = undefined
+    if (text) {
+      try {
+        body = JSON.parse(text)
+      } catch {
+        body = undefined
+      }
+    }
+    if (!response.ok) throw new ApiError(response.status, errorMessage(response.status, body))
+    if (body === undefined) {
+      throw new ApiError(response.status, 'The server sent an answer the app could not read.')
+    }
+    return body as T
+  }
+
+  const enc = encodeURIComponent
+
+  return {
+    nearbyPlaces(q: { lat: number; lng: number; radius?: number; limit?: number }) {
+      return request<{ places: NearbyPlace[] }>('GET', '/places', { query: q })
+    },
+    createPlace(place: NewPlace) {
+      return request<Place>('POST', '/places', { body: place, auth: true })
+    },
+    getPlace(placeId: string, q: { limit?: number; cursor?: string | null } = {}) {
+      return request<PlaceDetail>('GET', `/places/${enc(placeId)}`, { query: q })
+    },
+    listPhotos(placeId: string, q: { limit?: number; cursor?: string | null } = {}) {
+      return request<PhotoPage>('GET', `/places/${enc(placeId)}/photos`, { query: q })
+    },
+    createUpload(placeId: string, body: { contentType: UploadContentType; size: number; filename?: string }) {
+      return request<UploadForm>('POST', `/places/${enc(placeId)}/uploads`, { body, auth: true })
+    },
+    getUpload(uploadId: string) {
+      return request<UploadView>('GET', `/uploads/${enc(uploadId)}`, { auth: true })
+    },
+    deletePhoto(photoId: string) {
+      return request<void>('DELETE', `/photos/${enc(photoId)}`, { auth: true })
+    },
+  }
+}
+
+export type Api = ReturnType<typeof createApi>

@@ -1,0 +1,38 @@
+/** Messages shown at the top of every page: errors nobody else handled, and short confirmations. */
+import { reactive } from 'vue'
+import { ApiError, NETWORK_MESSAGE } from './api'
+
+export interface Notice {
+  id: number
+  kind: 'error' | 'info'
+  text: string
+}
+
+export const notices = reactive<Notice[]>([])
+let nextId = 1
+
+export function notify(text: string, kind: Notice['kind'] = 'info', timeoutMs = kind === 'info' ? 6000 : 0): number {
+  // The same error twice in a row (a retry loop, two failing requests) shows once.
+  const same = notices.find((n) => n.text === text && n.kind === kind)
+  if (same) return same.id
+  const id = nextId++
+  notices.push({ id, kind, text })
+  if (notices.length > 4) notices.splice(0, notices.length - 4)
+  if (timeoutMs > 0) setTimeout(() => dismiss(id), timeoutMs)
+  return id
+}
+
+export function dismiss(id: number): void {
+  const i = notices.findIndex((n) => n.id === id)
+  if (i >= 0) notices.splice(i, 1)
+}
+
+/** Words for any thrown value: API errors already carry plain messages. */
+export function describeError(err: unknown): string {
+  if (err instanceof ApiError) return err.message
+  if (err instanceof Error && err.name === 'UploadError') return err.message
+  // fetch() rejects with a TypeError when the network (or CORS) fails, e.g. inside oidc-client-ts.
+  if (err instanceof TypeError && /fetch|network|load failed/i.test(err.message)) return NETWORK_MESSAGE
+  const detail = err instanceof Error ? err.message : typeof err === 'string' ? err : ''
+  return detail ? `Something went wrong: ${detail}` : 'Something went wrong. Please try again.'
+}

@@ -1,0 +1,53 @@
+import { createApp } from 'vue'
+import './styles.css'
+import App from './App.vue'
+import ConfigErrorScreen from './components/ConfigErrorScreen.vue'
+import { API_KEY } from './composables/useApi'
+import { AUTH_KEY, createAuth } from './composables/useAuth'
+import { CONFIG_KEY } from './composables/useConfig'
+import { createApi } from './lib/api'
+import { ConfigError, loadConfig } from './lib/config'
+import { describeError, notify } from './lib/notices'
+import { createAppRouter } from './router'
+
+async function start() {
+  let config
+  try {
+    config = await loadConfig()
+  } catch (err) {
+    const problem = err instanceof ConfigError ? err : new ConfigError(describeError(err))
+    document.title = 'Happy Path cannot start'
+    createApp(ConfigErrorScreen, { message: problem.message, problems: problem.problems }).mount('#app')
+    return
+  }
+
+  document.title = config.title
+  const auth = createAuth(config)
+  const api = createApi({ baseUrl: config.apiUrl, getToken: () => auth.getAccessToken() })
+  const router = createAppRouter(config.auth.redirectPath)
+
+  const app = createApp(App)
+  app.provide(CONFIG_KEY, config)
+  app.provide(AUTH_KEY, auth)
+  app.provide(API_KEY, api)
+  app.use(router)
+
+  // Never a blank screen: anything no component handled becomes a visible message.
+  app.config.errorHandler = (err) => {
+    console.error(err)
+    notify(describeError(err), 'error')
+  }
+  window.addEventListener('unhandledrejection', (event) => {
+    console.error(event.reason)
+    notify(describeError(event.reason), 'error')
+  })
+  router.onError((err) => {
+    // Typically a lazy page chunk that failed to download (offline, or a new deploy replaced it).
+    console.error(err)
+    notify('This page could not be loaded. Check your connection and reload.', 'error')
+  })
+
+  app.mount('#app')
+}
+
+void start()

@@ -1,0 +1,131 @@
+import { describe, expect, it, vi } from 'vitest'
+import { ApiError, NETWORK_MESSAGE, TIMEOUT_MESSAGE, createApi, errorMessage } from '../src/lib/api'
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } })
+}
+
+function setup(answer: (url: string, init: RequestInit) => Promise<Response> | Response, token: string | null = 'tok') {
+  const fetchFn = vi.fn(async (url: string, init: RequestInit) => answer(url, init))
+  const api = createApi({
+    baseUrl: 'http://api.test/',
+    getToken: async () => token,
+    fetch: fetchFn as unknown as typeof fetch,
+    timeoutMs: 50,
+  })
+  return { api, fetchFn }
+}
+
+async function failure(p: Promise<unknown>): Promise<ApiError> {
+  const err = await p.then(
+    () => {
+      throw new Error('expected a rejection')
+    },
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(ApiError)
+  return err as ApiError
+}
+
+describe('api client requests', () => {
+  it('GET /places with the query and no Authorization header', async () => {
+    const { api, fetchFn } = setup(() => json({ places: [] }))
+    await expect(api.nearbyPlaces({ lat: 47.5, lng: 8.25, radius: 5000, limit: 100 })).resolves.toEqual({ places: [] })
+    const [url, init] = fetchFn.mock.calls[0]!
+    expect(url).toBe('http://api.test/places?lat=47.5&lng=8.25&radius=5000&limit=100')
+    expect(init.method).toBe('GET')
+    expect((init.headers as Record<string, string>).Authorization).toBeUndefined()
+  })
+
+  it('POST /places sends JSON with the Bearer token', async () => {
+    const { api, fetchFn } = setup(() => json({ placeId: 'p9' }, 201))
+    await api.createPlace({ name: 'Rose Park', type: 'park', lat: 1, lng: 2 })
+    const [url, init] = fetchFn.mock.calls[0]!
+    expect(url).toBe('http://api.test/places')
+    expect(init.method).toBe('POST')
+    expect(init.headers).toMatchObject({ Authorization: 'Bearer tok', 'Content-Type': 'application/json' })
+    expect(JSON.parse(init.body as string)).toEqual({ name: 'Rose Park', type: 'park', lat: 1, lng: 2 })
+  })
+
+  it('omits an empty cursor and encodes ids in paths', async () => {
+    const { api, fetchFn } = setup(() => json({ photos: [], nextCursor: null }))
+    await api.listPhotos('a/b', { limit: 24, cursor: null })
+    await api.listPhotos('p1', { limit: 24, cursor: 'eyJ+/=' })
+    expect(fetchFn.mock.calls[0]![0]).toBe('http://api.test/places/a%2Fb/photos?limit=24')
+    expect(fetchFn.mock.calls[1]![0]).toBe('http://api.test/places/p1/photos?limit=24&cursor=eyJ%2B%2F%3D')
+  })
+
+  it('DELETE answered 204 resolves to undefined', async () => {
+    const { api, fetchFn } = setup(() => new Response(null, { status: 204 }))
+    await expect(api.deletePhoto('ph1')).resolves.toBeUndefined()
+    expect(fetchFn.mock.calls[0]![1].method).toBe('DELETE')
+  })
+
+  it('does not call an auth route when nobody is signed in', async () => {
+    const { api, fetchFn } = setup(() => json({}), null)
+    const err = await failure(api.getUpload('u1'))
+    expect(err.status).toBe(401)
+    expect(err.message).toBe('Please sign in first.')
+    expect(fetchFn).not.toHaveBeenCalled()
+  })
+})
+
+describe('api client errors become messages', () => {
+  it('shows the API message of a 4xx', async () => {
+    const { api } = setup(() => json({ message: 'A place needs a name.' }, 400))
+    const err = await failure(api.createPlace({ name: '', type: 'park', lat: 0, lng: 0 }))
+    expect(err.status).toBe(400)
+    expect(err.message).toBe('A place needs a name.')
+  })
+
+  it('replaces bare gateway messages and 401s with plain words', async () => {
+    let { api } = setup(() => json({ message: 'Unauthorized' }, 401))
+    expect((await failure(api.getUpload('u1'))).message).toMatch(/sign in again/)
+    ;({ api } = setup(() => json({ message: 'Internal Server Error' }, 500)))
+    expect((await failure(api.getPlace('p1'))).message).toBe('The server had a problem (HTTP 500). Please try again.')
+    ;({ api } = setup(() => json({ message: 'Too Many Requests' }, 429)))
+    expect((await failure(api.getPlace('p1'))).message).toMatch(/Too many requests/)
+  })
+
+  it('handles non-JSON error bodies', async () => {
+    const { api } = setup(() => new Response('<html>Bad Gateway</html>', { status: 502 }))
+    const err = await failure(api.getPlace('p1'))
+    expect(err.status).toBe(502)
+    expect(err.message).toBe('The server had a problem (HTTP 502). Please try again.')
+  })
+
+  it('turns network errors into a connection message', async () => {
+    const { api } = setup(() => {
+      throw new TypeError('Failed to fetch')
+    })
+    const err = await failure(api.nearbyPlaces({ lat: 0, lng: 0 }))
+    expect(err.status).toBe(0)
+    expect(err.message).toBe(NETWORK_MESSAGE)
+  })
+
+  it('gives up after the timeout', async () => {
+    const { api } = setup(
+      (_url, init) =>
+        new Promise<Response>((_resolve, reject) => {
+          init.signal!.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')))
+        }),
+    )
+    const err = await failure(api.getPlace('p1'))
+    expect(err.status).toBe(0)
+    expect(err.message).toBe(TIMEOUT_MESSAGE)
+  })
+
+  it('reports a 200 without JSON as unreadable', async () => {
+    const { api } = setup(() => new Response('oops', { status: 200 }))
+    expect((await failure(api.getPlace('p1'))).message).toMatch(/could not read/)
+  })
+
+  it('summarises validation details when there is no message', () => {
+    const body = { detail: [{ loc: ['body', 'lat'], msg: 'Input should be less than or equal to 90' }] }
+    expect(errorMessage(422, body)).toBe('Some of the values were not accepted. lat: Input should be less than or equal to 90')
+    expect(errorMessage(404, {})).toBe('Not found: it may have been deleted.')
+    expect(errorMessage(403, { message: 'Only the owner can delete this photo.' })).toBe(
+      'Only the owner can delete this photo.',
+    )
+  })
+})

@@ -1,0 +1,138 @@
+import { flushPromises, mount } from '@vue/test-utils'
+import { defineComponent, h, ref } from 'vue'
+import { describe, expect, it, vi } from 'vitest'
+import ErrorBoundary from '../src/components/ErrorBoundary.vue'
+import NoticeArea from '../src/components/NoticeArea.vue'
+import { createAuth } from '../src/composables/useAuth'
+import { ApiError, NETWORK_MESSAGE } from '../src/lib/api'
+import { describeError, notices, notify } from '../src/lib/notices'
+import { formatDistance, typesHeading } from '../src/lib/format'
+import { mountWith, testConfig } from './helpers'
+
+describe('ErrorBoundary', () => {
+  it('shows a fallback with the error instead of a blank page, and can retry', async () => {
+    const broken = ref(true)
+    const Child = defineComponent({
+      setup() {
+        return () => {
+          if (broken.value) throw new ApiError(500, 'The server had a problem (HTTP 500). Please try again.')
+          return h('p', 'Recovered content')
+        }
+      },
+    })
+    vi.spyOn(console, 'error').mockImplementation(() => {})
+    vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const { wrapper } = mountWith(defineComponent({ render: () => h(ErrorBoundary, null, { default: () => h(Child) }) }))
+    await flushPromises()
+    const alert = wrapper.get('[role="alert"]')
+    expect(alert.text()).toContain('The server had a problem (HTTP 500). Please try again.')
+    broken.value = false
+    await alert.findAll('button').find((b) => b.text() === 'Try again')!.trigger('click')
+    await flushPromises()
+    expect(wrapper.find('[role="alert"]').exists()).toBe(false)
+    expect(wrapper.text()).toContain('Recovered content')
+  })
+})
+
+describe('notices', () => {
+  it('shows errors as alerts, dedupes repeats and can be dismissed', async () => {
+    notices.splice(0)
+    const wrapper = mount(NoticeArea)
+    notify('Could not reach the server.', 'error')
+    notify('Could not reach the server.', 'error')
+    notify('Photo deleted.')
+    await flushPromises()
+    expect(wrapper.findAll('[role="alert"]').map((n) => n.text())).toEqual([expect.stringContaining('Could not reach the server.')])
+    expect(wrapper.findAll('[role="status"]')).toHaveLength(1)
+    await wrapper.get('button[aria-label="Dismiss: Could not reach the server."]').trigger('click')
+    expect(wrapper.findAll('[role="alert"]')).toHaveLength(0)
+  })
+
+  it('describes any thrown value in words', () => {
+    expect(describeError(new ApiError(404, 'Place not found.'))).toBe('Place not found.')
+    expect(describeError(new TypeError('x is undefined'))).toBe('Something went wrong: x is undefined')
+    expect(describeError(undefined)).toBe('Something went wrong. Please try again.')
+    expect(describeError(new TypeError('Failed to fetch'))).toBe(NETWORK_MESSAGE)
+  })
+})
+
+describe('format', () => {
+  it('formats distances and headings', () => {
+    expect(formatDistance(0)).toBe('0 m')
+    expect(formatDistance(1234)).toBe('1.2 km')
+    expect(formatDistance(5000)).toBe('5 km')
+    expect(formatDistance(25_400)).toBe('25 km')
+    expect(typesHeading(['park'])).toBe('Parks')
+    expect(typesHeading(['restaurant', 'cafe', 'bar'])).toBe('Restaurants, cafes and bars')
+  })
+})
+
+describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
+  function fakeOidc(stored: unknown) {
+    const settings: Record<string, unknown>[] = []
+    const manager = {
+      events: { addUserLoaded: vi.fn(), addUserUnloaded: vi.fn(), addSilentRenewError: vi.fn() },
+      getUser: vi.fn(async () => stored),
+      signinRedirect: vi.fn(async () => {}),
+      signinRedirectCallback: vi.fn(async () => ({
+        expired: false,
+        access_token: 'at-2',
+        profile: { sub: 'sub-2', email: 'b@example.com' },
+        state: { returnTo: '/places/p1' },
+      })),
+      signinSilent: vi.fn(async () => null),
+      removeUser: vi.fn(async () => {}),
+      signoutRedirect: vi.fn(async () => {}),
+      metadataService: { getEndSessionEndpoint: vi.fn(async () => undefined) },
+    }
+    class UserManager {
+      constructor(s: Record<string, unknown>) {
+        settings.push(s)
+        return manager as unknown as UserManager
+      }
+    }
+    class WebStorageStateStore {}
+    const load = async () => ({ UserManager, WebStorageStateStore }) as never
+    return { load, manager, settings }
+  }
+
+  const location = { origin: 'http://app.test', assign: vi.fn() }
+
+  it('configures the code flow from config.json and exposes the stored user and token', async () => {
+    const stored = { expired: false, access_token: 'at-1', profile: { sub: 'sub-1', name: 'Ann' } }
+    const { load, settings } = fakeOidc(stored)
+    const auth = createAuth(testConfig, load, location as never)
+    await expect(auth.getAccessToken()).resolves.toBe('at-1')
+    expect(auth.user.value).toEqual({ sub: 'sub-1', name: 'Ann' })
+    expect(auth.ready.value).toBe(true)
+    expect(settings[0]).toMatchObject({
+      authority: 'http://issuer.test',
+      client_id: 'client',
+      redirect_uri: 'http://app.test/callback',
+      response_type: 'code',
+      scope: 'openid profile email',
+    })
+  })
+
+  it('returns no token when the session expired and cannot be renewed', async () => {
+    const { load, manager } = fakeOidc({ expired: true, access_token: 'old', profile: { sub: 's' } })
+    manager.signinSilent.mockRejectedValue(new Error('No refresh token'))
+    const auth = createAuth(testConfig, load, location as never)
+    await expect(auth.getAccessToken()).resolves.toBeNull()
+    expect(auth.user.value).toBeNull()
+    expect(manager.removeUser).toHaveBeenCalled()
+  })
+
+  it('signs in with a return path, handles the callback and signs out locally without end-session', async () => {
+    const { load, manager } = fakeOidc(null)
+    const auth = createAuth(testConfig, load, location as never)
+    await auth.signIn('/places/p1')
+    expect(manager.signinRedirect).toHaveBeenCalledWith({ state: { returnTo: '/places/p1' } })
+    await expect(auth.handleCallback()).resolves.toBe('/places/p1')
+    expect(auth.user.value).toEqual({ sub: 'sub-2', name: 'b@example.com' })
+    await auth.signOut()
+    expect(auth.user.value).toBeNull()
+    expect(manager.signoutRedirect).not.toHaveBeenCalled()
+    expect(manager.removeUser).toHaveBeenCalled()
+  })
+})

@@ -1,0 +1,128 @@
+import { describe, expect, it, vi } from 'vitest'
+import { mount } from '@vue/test-utils'
+import ConfigErrorScreen from '../src/components/ConfigErrorScreen.vue'
+import { ConfigError, loadConfig, parseConfig } from '../src/lib/config'
+import shipped from '../public/config.json'
+
+const valid = {
+  apiUrl: 'https://abc.execute-api.eu-west-1.amazonaws.com/',
+  auth: { authority: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X', clientId: 'abc123' },
+  map: { tileUrl: '', center: [47.37, 8.54], zoom: 14 },
+  placeTypes: ['restaurant', 'cafe', 'bar'],
+}
+
+function problemsOf(raw: unknown): string[] {
+  try {
+    parseConfig(raw)
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError)
+    return (err as ConfigError).problems
+  }
+  throw new Error('expected parseConfig to throw')
+}
+
+function response(body: string, status = 200): Response {
+  return new Response(body, { status, headers: { 'Content-Type': 'application/json' } })
+}
+
+describe('parseConfig', () => {
+  it('accepts a minimal config and fills in the defaults', () => {
+    const cfg = parseConfig(valid)
+    expect(cfg.apiUrl).toBe('https://abc.execute-api.eu-west-1.amazonaws.com') // no trailing slash
+    expect(cfg.auth.scope).toBe('openid profile email')
+    expect(cfg.auth.redirectPath).toBe('/callback')
+    expect(cfg.map).toEqual({ tileUrl: '', attribution: '', center: [47.37, 8.54], zoom: 14 })
+    expect(cfg.placeTypes).toEqual(['restaurant', 'cafe', 'bar'])
+    expect(cfg.title).toBe('Happy Path')
+  })
+
+  it('the shipped public/config.json is valid and has no tiles', () => {
+    const cfg = parseConfig(shipped)
+    expect(cfg.placeTypes).toEqual(['park'])
+    expect(cfg.map.tileUrl).toBe('')
+    expect(cfg.auth.redirectPath).toBe('/callback')
+  })
+
+  it('accepts a same-origin API path and a tile URL template', () => {
+    const cfg = parseConfig({ ...valid, apiUrl: '/api', map: { ...valid.map, tileUrl: 'https://t/{z}/{x}/{y}.png' } })
+    expect(cfg.apiUrl).toBe('/api')
+    expect(cfg.map.tileUrl).toBe('https://t/{z}/{x}/{y}.png')
+  })
+
+  it('lists every problem at once', () => {
+    const problems = problemsOf({
+      apiUrl: 'ftp://nope',
+      auth: { authority: 'not a url', clientId: '', scope: 'profile' },
+      map: { center: [200, 8], zoom: 0, tileUrl: 'https://tiles/no-placeholders.png' },
+      placeTypes: [],
+      title: '',
+    })
+    expect(problems).toHaveLength(9)
+    expect(problems.join('\n')).toMatch(/apiUrl/)
+    expect(problems.join('\n')).toMatch(/auth\.authority/)
+    expect(problems.join('\n')).toMatch(/auth\.clientId/)
+    expect(problems.join('\n')).toMatch(/auth\.scope.*openid/)
+    expect(problems.join('\n')).toMatch(/map\.center/)
+    expect(problems.join('\n')).toMatch(/map\.zoom/)
+    expect(problems.join('\n')).toMatch(/map\.tileUrl/)
+    expect(problems.join('\n')).toMatch(/placeTypes/)
+    expect(problems.join('\n')).toMatch(/title/)
+  })
+
+  it('rejects missing sections and non-objects', () => {
+    expect(problemsOf({ apiUrl: 'http://x' })).toEqual([
+      expect.stringMatching(/"auth"/),
+      expect.stringMatching(/"map"/),
+      expect.stringMatching(/"placeTypes"/),
+    ])
+    expect(() => parseConfig(['a'])).toThrow(ConfigError)
+    expect(problemsOf({ ...valid, placeTypes: ['park', 'park'] })).toEqual([expect.stringMatching(/distinct/)])
+  })
+})
+
+describe('loadConfig', () => {
+  it('fetches config.json without cache and validates it', async () => {
+    const fetchFn = vi.fn(async () => response(JSON.stringify(valid)))
+    const cfg = await loadConfig('/config.json', fetchFn)
+    expect(cfg.auth.clientId).toBe('abc123')
+    expect(fetchFn).toHaveBeenCalledWith('/config.json', expect.objectContaining({ cache: 'no-store' }))
+  })
+
+  it('reports a missing file', async () => {
+    const err = await loadConfig('/config.json', async () => response('not found', 404)).catch((e) => e)
+    expect(err).toBeInstanceOf(ConfigError)
+    expect(err.message).toBe('Could not load /config.json (HTTP 404).')
+  })
+
+  it('reports invalid JSON', async () => {
+    const err = await loadConfig('/config.json', async () => response('{"apiUrl": ')).catch((e) => e)
+    expect(err).toBeInstanceOf(ConfigError)
+    expect(err.message).toBe('/config.json is not valid JSON.')
+  })
+
+  it('reports a network failure', async () => {
+    const err = await loadConfig('/config.json', async () => {
+      throw new TypeError('Failed to fetch')
+    }).catch((e) => e)
+    expect(err).toBeInstanceOf(ConfigError)
+    expect(err.message).toContain('Failed to fetch')
+  })
+
+  it('reports an invalid config with its problems', async () => {
+    const err = await loadConfig('/config.json', async () => response('{"apiUrl": 3}')).catch((e) => e)
+    expect(err).toBeInstanceOf(ConfigError)
+    expect(err.problems.length).toBeGreaterThanOrEqual(4)
+  })
+})
+
+describe('ConfigErrorScreen', () => {
+  it('shows the message and each problem in an alert', () => {
+    const wrapper = mount(ConfigErrorScreen, {
+      props: { message: 'config.json has 2 problems.', problems: ['"apiUrl" is bad', '"map" is bad'] },
+    })
+    const alert = wrapper.get('[role="alert"]')
+    expect(alert.get('h1').text()).toBe('Happy Path cannot start')
+    expect(alert.text()).toContain('config.json has 2 problems.')
+    expect(alert.findAll('li').map((li) => li.text())).toEqual(['"apiUrl" is bad', '"map" is bad'])
+  })
+})

@@ -1,0 +1,168 @@
+import { mount, type ComponentMountingOptions } from '@vue/test-utils'
+import { ref, type Component } from 'vue'
+import { createMemoryHistory, createRouter } from 'vue-router'
+import { vi } from 'vitest'
+import { API_KEY } from '../src/composables/useApi'
+import { AUTH_KEY, type Auth, type AuthUser } from '../src/composables/useAuth'
+import { CONFIG_KEY } from '../src/composables/useConfig'
+import type { Api, NearbyPlace, Photo, Place } from '../src/lib/api'
+import type { AppConfig } from '../src/lib/config'
+
+export const testConfig: AppConfig = {
+  apiUrl: 'http://api.test',
+  auth: { authority: 'http://issuer.test', clientId: 'client', scope: 'openid profile email', redirectPath: '/callback' },
+  map: { tileUrl: '', attribution: '', center: [47.37, 8.54], zoom: 13 },
+  placeTypes: ['park'],
+  title: 'Happy Path',
+}
+
+export function makePlace(over: Partial<Place> = {}): Place {
+  return {
+    placeId: 'p1',
+    name: 'Rose Park',
+    type: 'park',
+    lat: 47.37,
+    lng: 8.54,
+    address: null,
+    createdBy: 'user-a',
+    createdAt: '2026-05-01T10:00:00.000Z',
+    ...over,
+  }
+}
+
+export function near(place: Partial<Place>, distanceM: number): NearbyPlace {
+  return { place: makePlace(place), distanceM }
+}
+
+export function makePhoto(id: string, owner = 'user-a', placeId = 'p1'): Photo {
+  const cdn = `https://cdn.test/${placeId}/${id}`
+  return {
+    photoId: id,
+    placeId,
+    owner,
+    publishedAt: '2026-05-02T12:00:00.000Z',
+    width: 4032,
+    height: 3024,
+    renditions: {
+      tile: { width: 400, height: 400, jpeg: `${cdn}/tile.jpg`, webp: `${cdn}/tile.webp` },
+      scaled: { width: 600, height: 450, jpeg: `${cdn}/scaled.jpg`, webp: `${cdn}/scaled.webp` },
+    },
+  }
+}
+
+export function fakeApi(over: Partial<Api> = {}): Api {
+  const fail = (name: string) => vi.fn(async () => {
+    throw new Error(`unexpected call to api.${name}`)
+  })
+  return {
+    nearbyPlaces: fail('nearbyPlaces'),
+    createPlace: fail('createPlace'),
+    getPlace: fail('getPlace'),
+    listPhotos: fail('listPhotos'),
+    createUpload: fail('createUpload'),
+    getUpload: fail('getUpload'),
+    deletePhoto: fail('deletePhoto'),
+    ...over,
+  } as Api
+}
+
+export function fakeAuth(user: AuthUser | null = null): Auth {
+  return {
+    user: ref(user),
+    ready: ref(true),
+    signIn: vi.fn(async () => {}),
+    signOut: vi.fn(async () => {}),
+    handleCallback: vi.fn(async () => '/'),
+    getAccessToken: vi.fn(async () => (user ? 'token' : null)),
+  }
+}
+
+const Stub = { template: '<div />' }
+
+export function testRouter() {
+  return createRouter({
+    history: createMemoryHistory(),
+    routes: [
+      { path: '/', name: 'home', component: Stub },
+      { path: '/places/:placeId', name: 'place', component: Stub },
+    ],
+  })
+}
+
+export function mountWith<C extends Component>(
+  component: C,
+  opts: {
+    props?: Record<string, unknown>
+    api?: Api
+    auth?: Auth
+    config?: AppConfig
+    router?: ReturnType<typeof testRouter>
+    attachTo?: HTMLElement
+  } = {},
+) {
+  const router = opts.router ?? testRouter()
+  const wrapper = mount(component, {
+    props: opts.props,
+    attachTo: opts.attachTo,
+    global: {
+      plugins: [router],
+      provide: {
+        [CONFIG_KEY as symbol]: opts.config ?? testConfig,
+        [API_KEY as symbol]: opts.api ?? fakeApi(),
+        [AUTH_KEY as symbol]: opts.auth ?? fakeAuth(),
+      },
+    },
+  } as ComponentMountingOptions<C>)
+  return { wrapper, router }
+}
+
+/** A stand-in for XMLHttpRequest that the test drives: progress, then an answer. */
+export class FakeXhr {
+  static instances: FakeXhr[] = []
+  method = ''
+  url = ''
+  body: FormData | null = null
+  status = 0
+  responseText = ''
+  aborted = false
+  upload: { onprogress: ((e: Partial<ProgressEvent>) => void) | null } = { onprogress: null }
+  onload: (() => void) | null = null
+  onerror: (() => void) | null = null
+  ontimeout: (() => void) | null = null
+  onabort: (() => void) | null = null
+
+  constructor() {
+    FakeXhr.instances.push(this)
+  }
+
+  open(method: string, url: string) {
+    this.method = method
+    this.url = url
+  }
+
+  send(body: FormData) {
+    this.body = body
+  }
+
+  abort() {
+    this.aborted = true
+    this.onabort?.()
+  }
+
+  progress(loaded: number, total: number) {
+    this.upload.onprogress?.({ lengthComputable: true, loaded, total })
+  }
+
+  respond(status: number, text = '') {
+    this.status = status
+    this.responseText = text
+    this.onload?.()
+  }
+}
+
+export function fileOf(name: string, type: string, size: number): File {
+  // A small real body; `size` is reported as given so limits can be tested without big buffers.
+  const file = new File([new Uint8Array(Math.min(size, 64))], name, { type })
+  Object.defineProperty(file, 'size', { value: size })
+  return file
+}

@@ -1,0 +1,159 @@
+import { flushPromises } from '@vue/test-utils'
+import { describe, expect, it, vi } from 'vitest'
+import PlaceList from '../src/components/PlaceList.vue'
+import PlaceMap from '../src/components/PlaceMap.vue'
+import HomeView from '../src/views/HomeView.vue'
+import { fakeApi, fakeAuth, mountWith, near, testConfig } from './helpers'
+
+const places = [
+  near({ placeId: 'far', name: 'Far Park', lat: 47.4, lng: 8.6 }, 4200),
+  near({ placeId: 'close', name: 'Close Park', lat: 47.371, lng: 8.541 }, 120),
+  near({ placeId: 'mid', name: 'Mid Park', lat: 47.38, lng: 8.55, address: 'Lake Road 1' }, 950),
+]
+
+describe('PlaceList', () => {
+  it('lists places sorted by distance with links to their pages', () => {
+    const { wrapper } = mountWith(PlaceList, { props: { places } })
+    const list = wrapper.get('ol')
+    expect(list.attributes('aria-label')).toBe('Places by distance')
+    const items = list.findAll('li')
+    expect(items.map((li) => li.get('.name').text())).toEqual(['Close Park', 'Mid Park', 'Far Park'])
+    expect(items[0]!.text()).toContain('120 m away')
+    expect(items[1]!.text()).toContain('950 m away')
+    expect(items[2]!.text()).toContain('4.2 km away')
+    expect(items[1]!.text()).toContain('Lake Road 1')
+    expect(items[0]!.get('a').attributes('href')).toBe('/places/close')
+  })
+})
+
+describe('PlaceMap without tiles', () => {
+  const base = { center: { lat: 47.37, lng: 8.54 }, zoom: 13, places, attribution: '' }
+
+  it('draws a keyboard-reachable labelled marker per place and no tile layer', async () => {
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '' }, attachTo: document.body })
+    await flushPromises()
+    expect(wrapper.find('.leaflet-tile-pane').exists()).toBe(true)
+    expect(wrapper.findAll('.leaflet-tile-pane .leaflet-layer')).toHaveLength(0)
+    expect(wrapper.findAll('img.leaflet-tile')).toHaveLength(0)
+    expect(wrapper.text()).toContain('Map tiles are off')
+
+    const markers = wrapper.findAll('.leaflet-marker-pane .hp-marker')
+    expect(markers).toHaveLength(3)
+    const labels = markers.map((m) => m.attributes('aria-label'))
+    expect(labels).toContain('Close Park, Park, 120 m away')
+    expect(labels).toContain('Far Park, Park, 4.2 km away')
+    for (const m of markers) {
+      expect(m.attributes('tabindex')).toBe('0')
+      expect(m.attributes('role')).toBe('button')
+    }
+    const container = wrapper.get('.leaflet-container')
+    expect(container.attributes('aria-label')).toMatch(/^Map of places/)
+
+    await wrapper.get('[data-place-id="mid"]').trigger('click')
+    expect(wrapper.emitted('select')).toEqual([['mid']])
+    await wrapper.get('[data-place-id="far"]').trigger('keypress', { key: 'Enter', keyCode: 13 })
+    expect(wrapper.emitted('select')).toEqual([['mid'], ['far']])
+    wrapper.unmount()
+  })
+
+  it('adds a tile layer when a tile URL is configured', async () => {
+    const { wrapper } = mountWith(PlaceMap, {
+      props: { ...base, tileUrl: 'http://tiles.test/{z}/{x}/{y}.png', attribution: '© Test' },
+      attachTo: document.body,
+    })
+    await flushPromises()
+    expect(wrapper.findAll('.leaflet-tile-pane .leaflet-layer')).toHaveLength(1)
+    expect(wrapper.text()).not.toContain('Map tiles are off')
+    wrapper.unmount()
+  })
+
+  it('redraws markers when the places change and reports map clicks only while picking', async () => {
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '' }, attachTo: document.body })
+    await flushPromises()
+    await wrapper.setProps({ places: places.slice(0, 1) })
+    expect(wrapper.findAll('.leaflet-marker-pane .hp-marker')).toHaveLength(1)
+
+    await wrapper.get('.leaflet-container').trigger('click', { clientX: 5, clientY: 5 })
+    expect(wrapper.emitted('pick')).toBeUndefined()
+    await wrapper.setProps({ picking: true })
+    await wrapper.get('.leaflet-container').trigger('click', { clientX: 5, clientY: 5 })
+    expect(wrapper.emitted('pick')).toHaveLength(1)
+    const [pos] = wrapper.emitted('pick')![0] as [{ lat: number; lng: number }]
+    expect(Number.isFinite(pos.lat) && Number.isFinite(pos.lng)).toBe(true)
+    wrapper.unmount()
+  })
+})
+
+describe('HomeView', () => {
+  it('falls back to the configured centre, loads nearby places and shows list and map', async () => {
+    const denied = {
+      getCurrentPosition: (_ok: PositionCallback, fail: PositionErrorCallback) =>
+        fail({ code: 1, message: 'denied' } as GeolocationPositionError),
+    }
+    vi.stubGlobal('navigator', { ...navigator, geolocation: denied })
+    localStorage.clear()
+    const api = fakeApi({
+      nearbyPlaces: vi.fn(async () => ({
+        places: [...places, near({ placeId: 'cafe', name: 'Cafe Blue', type: 'cafe' }, 50)],
+      })),
+    })
+    const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth(null), attachTo: document.body })
+    await flushPromises()
+    await vi.dynamicImportSettled()
+    await flushPromises()
+
+    expect(api.nearbyPlaces).toHaveBeenCalledWith({ lat: 47.37, lng: 8.54, radius: 5000, limit: 100 })
+    expect(wrapper.get('h1').text()).toBe('Parks nearby')
+    expect(wrapper.text()).toContain('Location not shared')
+    // Only the configured place types (parks), closest first.
+    const names = wrapper.findAll('ol[aria-label="Places by distance"] .name').map((n) => n.text())
+    expect(names).toEqual(['Close Park', 'Mid Park', 'Far Park'])
+    // The lazily loaded map shows the same places, on a plain background.
+    expect(wrapper.findAll('.leaflet-marker-pane .hp-marker')).toHaveLength(3)
+    expect(wrapper.findAll('img.leaflet-tile')).toHaveLength(0)
+    // Signed out: creating a place asks to sign in.
+    expect(wrapper.findAll('button').map((b) => b.text())).toContain('Sign in to add a place')
+
+    const toggle = wrapper.findAll('button').find((b) => b.text() === 'Hide map')!
+    expect(toggle.attributes('aria-expanded')).toBe('true')
+    await toggle.trigger('click')
+    expect(wrapper.find('.leaflet-container').exists()).toBe(false)
+    expect(localStorage.getItem('happypath.showMap')).toBe('false')
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it('lets a signed-in user create a place of a configured type', async () => {
+    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+    localStorage.setItem('happypath.showMap', 'false')
+    const config = { ...testConfig, placeTypes: ['restaurant', 'cafe', 'bar'] }
+    const api = fakeApi({
+      nearbyPlaces: vi.fn(async () => ({ places: [] })),
+      createPlace: vi.fn(async (p) => ({ ...p, placeId: 'new1', createdBy: 'me', createdAt: '2026-05-01T00:00:00Z' })),
+    })
+    const { wrapper, router } = mountWith(HomeView, { api, config, auth: fakeAuth({ sub: 'me', name: 'Me' }) })
+    await flushPromises()
+    expect(wrapper.get('h1').text()).toBe('Restaurants, cafes and bars nearby')
+    expect(wrapper.text()).toContain('No places within 5 km yet')
+
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    const form = wrapper.get('form')
+    expect(form.findAll('#place-type option').map((o) => o.text())).toEqual(['Restaurant', 'Cafe', 'Bar'])
+    await form.get('button[type="submit"]').trigger('submit')
+    expect(form.get('[role="alert"]').text()).toBe('Enter a name for the place.')
+    expect(api.createPlace).not.toHaveBeenCalled()
+
+    await form.get('#place-name').setValue('  Blue Cafe ')
+    await form.get('#place-lat').setValue('')
+    await form.trigger('submit')
+    expect(form.get('[role="alert"]').text()).toBe('Latitude must be between -90 and 90.')
+    await form.get('#place-type').setValue('cafe')
+    await form.get('#place-lat').setValue('47.5')
+    await form.get('#place-lng').setValue('8.25')
+    await form.trigger('submit')
+    await flushPromises()
+    expect(api.createPlace).toHaveBeenCalledWith({ name: 'Blue Cafe', type: 'cafe', lat: 47.5, lng: 8.25 })
+    expect(router.currentRoute.value.fullPath).toBe('/places/new1')
+    vi.unstubAllGlobals()
+  })
+})

@@ -1,0 +1,160 @@
+import { flushPromises } from '@vue/test-utils'
+import { describe, expect, it, vi } from 'vitest'
+import PhotoGrid from '../src/components/PhotoGrid.vue'
+import PhotoViewer from '../src/components/PhotoViewer.vue'
+import PlaceView from '../src/views/PlaceView.vue'
+import { ApiError } from '../src/lib/api'
+import { notices } from '../src/lib/notices'
+import { fakeApi, fakeAuth, makePhoto, makePlace, mountWith } from './helpers'
+
+describe('PhotoGrid markup', () => {
+  it('renders each tile as <picture> with WebP first, a JPEG <img> fallback, size and lazy loading', () => {
+    const photos = [makePhoto('a'), makePhoto('b')]
+    const { wrapper } = mountWith(PhotoGrid, { props: { photos, placeName: 'Rose Park', currentUser: null } })
+    const pictures = wrapper.findAll('picture')
+    expect(pictures).toHaveLength(2)
+
+    const children = Array.from(pictures[0]!.element.children).map((c) => c.tagName.toLowerCase())
+    expect(children).toEqual(['source', 'img']) // <source> must come before the <img>
+    const source = pictures[0]!.get('source')
+    expect(source.attributes('type')).toBe('image/webp')
+    expect(source.attributes('srcset')).toBe('https://cdn.test/p1/a/tile.webp 400w')
+    expect(source.attributes('sizes')).toBeTruthy()
+
+    const img = pictures[0]!.get('img')
+    expect(img.attributes('src')).toBe('https://cdn.test/p1/a/tile.jpg')
+    expect(img.attributes('srcset')).toBe('https://cdn.test/p1/a/tile.jpg 400w')
+    expect(img.attributes('width')).toBe('400')
+    expect(img.attributes('height')).toBe('400')
+    expect(img.attributes('loading')).toBe('lazy')
+    expect(img.attributes('alt')).toMatch(/^Photo 1 of Rose Park/)
+    expect(pictures[1]!.get('img').attributes('alt')).toMatch(/^Photo 2 of Rose Park/)
+  })
+
+  it('the large view uses the 600w scaled rendition', async () => {
+    const photo = makePhoto('a')
+    const { wrapper } = mountWith(PhotoViewer, { props: { photo: null, placeName: 'Rose Park' } })
+    expect(wrapper.find('picture').exists()).toBe(false)
+    await wrapper.setProps({ photo })
+    await flushPromises()
+    expect(wrapper.get('source').attributes('srcset')).toBe('https://cdn.test/p1/a/scaled.webp 600w')
+    const img = wrapper.get('img')
+    expect(img.attributes('src')).toBe('https://cdn.test/p1/a/scaled.jpg')
+    expect(img.attributes('width')).toBe('600')
+    expect(img.attributes('height')).toBe('450')
+    expect(wrapper.get('dialog').attributes('aria-labelledby')).toBe('viewer-title')
+  })
+})
+
+describe('delete is offered only to the owner', () => {
+  const photos = [makePhoto('mine', 'user-me'), makePhoto('theirs', 'user-other'), makePhoto('mine2', 'user-me')]
+
+  it('shows Delete only on photos whose owner is the signed-in sub', () => {
+    const { wrapper } = mountWith(PhotoGrid, { props: { photos, placeName: 'P', currentUser: 'user-me' } })
+    const tiles = wrapper.findAll('[data-testid="photo"]')
+    const hasDelete = tiles.map((t) => t.findAll('button').some((b) => b.text() === 'Delete'))
+    expect(hasDelete).toEqual([true, false, true])
+    expect(tiles[0]!.get('button.delete').attributes('aria-label')).toBe('Delete photo 1')
+  })
+
+  it('shows no Delete when signed out', () => {
+    const { wrapper } = mountWith(PhotoGrid, { props: { photos, placeName: 'P', currentUser: null } })
+    expect(wrapper.findAll('button').filter((b) => b.text() === 'Delete')).toHaveLength(0)
+  })
+
+  it('asks for confirmation before emitting delete', async () => {
+    const { wrapper } = mountWith(PhotoGrid, {
+      props: { photos, placeName: 'P', currentUser: 'user-me' },
+      attachTo: document.body,
+    })
+    await wrapper.get('[data-photo-id="mine"] button.delete').trigger('click')
+    expect(wrapper.emitted('delete')).toBeUndefined()
+    const group = wrapper.get('[role="group"]')
+    expect(group.attributes('aria-label')).toBe('Confirm deleting photo 1')
+    expect(document.activeElement?.textContent?.trim()).toBe('Keep it')
+
+    await group.findAll('button').find((b) => b.text() === 'Keep it')!.trigger('click')
+    expect(wrapper.find('[role="group"]').exists()).toBe(false)
+    expect(wrapper.emitted('delete')).toBeUndefined()
+
+    await wrapper.get('[data-photo-id="mine"] button.delete').trigger('click')
+    await wrapper.get('[role="group"]').findAll('button').find((b) => b.text() === 'Yes, delete')!.trigger('click')
+    expect(wrapper.emitted('delete')).toEqual([[photos[0]]])
+    wrapper.unmount()
+  })
+})
+
+describe('PlaceView', () => {
+  it('loads the place, pages with the cursor and deletes my photo', async () => {
+    const api = fakeApi({
+      getPlace: vi.fn(async () => ({
+        place: makePlace({ address: '1 Garden Lane' }),
+        photos: [makePhoto('a', 'me'), makePhoto('b', 'other')],
+        nextCursor: 'c1',
+      })),
+      listPhotos: vi.fn(async () => ({ photos: [makePhoto('b', 'other'), makePhoto('c', 'other')], nextCursor: null })),
+      deletePhoto: vi.fn(async () => undefined),
+    })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: fakeAuth({ sub: 'me', name: 'Me' }) })
+    await flushPromises()
+
+    expect(api.getPlace).toHaveBeenCalledWith('p1', { limit: 24 })
+    expect(wrapper.get('h1').text()).toBe('Rose Park')
+    expect(wrapper.text()).toContain('1 Garden Lane')
+    expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(2)
+    expect(wrapper.find('input[type="file"]').exists()).toBe(true) // signed in: upload offered
+
+    const more = wrapper.findAll('button').find((b) => b.text() === 'Load more photos')!
+    await more.trigger('click')
+    await flushPromises()
+    expect(api.listPhotos).toHaveBeenCalledWith('p1', { limit: 24, cursor: 'c1' })
+    expect(wrapper.findAll('[data-testid="photo"]').map((t) => t.attributes('data-photo-id'))).toEqual(['a', 'b', 'c'])
+    expect(wrapper.findAll('button').some((b) => b.text() === 'Load more photos')).toBe(false)
+
+    await wrapper.get('[data-photo-id="a"] button.delete').trigger('click')
+    await wrapper.findAll('button').find((b) => b.text() === 'Yes, delete')!.trigger('click')
+    await flushPromises()
+    expect(api.deletePhoto).toHaveBeenCalledWith('a')
+    expect(wrapper.findAll('[data-testid="photo"]').map((t) => t.attributes('data-photo-id'))).toEqual(['b', 'c'])
+  })
+
+  it('offers sign-in instead of upload when signed out', async () => {
+    const auth = fakeAuth(null)
+    const api = fakeApi({ getPlace: vi.fn(async () => ({ place: makePlace(), photos: [], nextCursor: null })) })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth })
+    await flushPromises()
+    expect(wrapper.find('input[type="file"]').exists()).toBe(false)
+    expect(wrapper.text()).toContain('No photos yet')
+    await wrapper.findAll('button').find((b) => b.text() === 'Sign in to add photos')!.trigger('click')
+    expect(auth.signIn).toHaveBeenCalledWith('/')
+  })
+
+  it('shows API errors as messages, never a blank page', async () => {
+    const api = fakeApi({ getPlace: vi.fn(async () => Promise.reject(new ApiError(0, 'Could not reach the server.'))) })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api })
+    await flushPromises()
+    const alert = wrapper.get('[role="alert"]')
+    expect(alert.text()).toContain('Could not reach the server.')
+    expect(alert.findAll('button').map((b) => b.text())).toContain('Try again')
+
+    const gone = fakeApi({ getPlace: vi.fn(async () => Promise.reject(new ApiError(404, 'Place not found'))) })
+    const { wrapper: w2 } = mountWith(PlaceView, { props: { placeId: 'zz' }, api: gone })
+    await flushPromises()
+    expect(w2.get('h1').text()).toBe('Place not found')
+  })
+
+  it('reports a failed delete and keeps the photo', async () => {
+    notices.splice(0)
+    const api = fakeApi({
+      getPlace: vi.fn(async () => ({ place: makePlace(), photos: [makePhoto('a', 'me')], nextCursor: null })),
+      deletePhoto: vi.fn(async () => Promise.reject(new ApiError(403, 'Only the owner can delete this photo.'))),
+    })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: fakeAuth({ sub: 'me', name: 'Me' }) })
+    await flushPromises()
+    await wrapper.get('button.delete').trigger('click')
+    await wrapper.findAll('button').find((b) => b.text() === 'Yes, delete')!.trigger('click')
+    await flushPromises()
+    expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(1)
+    expect(notices.map((n) => n.text)).toContain('The photo was not deleted. Only the owner can delete this photo.')
+  })
+})

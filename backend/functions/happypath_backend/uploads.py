@@ -54,7 +54,8 @@ def upload_status(repo: Repository, upload_id: str, user: str) -> UploadView:
         placeId=upload.placeId,
         status=upload.status,
         reason=upload.reason,
-        reasonDetail=upload.reasonDetail,
+        # A rejection's detail is for the user; a failure's is an internal error report, kept in the table.
+        reasonDetail=upload.reasonDetail if upload.status == UploadStatus.REJECTED else None,
         createdAt=upload.createdAt,
         updatedAt=upload.updatedAt,
         photo=with_urls(photo) if photo else None,

@@ -1,0 +1,147 @@
+"""Command line of the local runtime: serve, seed, upload, executions, token."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from happypath_local import PROJECT_ROOT
+
+# Real places to start with: parks for the first version, restaurants, cafes and bars for the pivot.
+DEMO_PLACES = [
+    {"name": "Hyde Park", "type": "park", "lat": 51.5073, "lng": -0.1657, "address": "London W2 2UH"},
+    {"name": "Regent's Park", "type": "park", "lat": 51.5313, "lng": -0.1570, "address": "London NW1 4NR"},
+    {"name": "St James's Park", "type": "park", "lat": 51.5025, "lng": -0.1348, "address": "London SW1A 2BJ"},
+    {"name": "Green Park", "type": "park", "lat": 51.5046, "lng": -0.1428, "address": "London SW1A 1BW"},
+    {"name": "Kensington Gardens", "type": "park", "lat": 51.5067, "lng": -0.1795, "address": "London W2 2UH"},
+    {"name": "Holland Park", "type": "park", "lat": 51.5031, "lng": -0.2039, "address": "Ilchester Pl, London W8 6LU"},
+    {
+        "name": "Dishoom Covent Garden",
+        "type": "restaurant",
+        "lat": 51.5124,
+        "lng": -0.1269,
+        "address": "12 Upper St Martin's Ln",
+    },
+    {"name": "Rules", "type": "restaurant", "lat": 51.5106, "lng": -0.1229, "address": "34-35 Maiden Ln, London"},
+    {"name": "Monmouth Coffee", "type": "cafe", "lat": 51.5143, "lng": -0.1267, "address": "27 Monmouth St, London"},
+    {"name": "Lamb & Flag", "type": "bar", "lat": 51.5118, "lng": -0.1255, "address": "33 Rose St, London"},
+]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from happypath_local.server import Options, serve
+
+    return serve(
+        Options(
+            host=args.host,
+            port=args.port,
+            data_dir=Path(args.data_dir),
+            fresh=args.fresh,
+            persist=not args.no_persist,
+            workflow_version=args.workflow,
+            place_types=args.place_types.split(","),
+            extra_origins=args.origin,
+            moderation=args.moderation,
+        )
+    )
+
+
+def _client(args: argparse.Namespace):
+    from happypath_local.client import LocalClient
+
+    client = LocalClient(args.app)
+    client.sign_in(args.user)
+    return client
+
+
+def _seed(args: argparse.Namespace) -> int:
+    client = _client(args)
+    for place in DEMO_PLACES:
+        nearby = client.call("GET", "/places", params={"lat": place["lat"], "lng": place["lng"], "radius": 50})
+        if any(p["place"]["name"] == place["name"] for p in nearby["places"]):
+            print(f"  exists   {place['name']}")
+            continue
+        created = client.call("POST", "/places", json=place)
+        print(f"  created  {created['name']:<24} {created['type']:<10} {created['placeId']}")
+    return 0
+
+
+def _upload(args: argparse.Namespace) -> int:
+    client = _client(args)
+    failures = 0
+    for photo in map(Path, args.files):
+
+        def progress(sent: int, total: int, name: str = photo.name) -> None:
+            filled = int(30 * sent / total)
+            print(f"\r  {name:<32} [{'#' * filled}{'.' * (30 - filled)}] {100 * sent // total:3d}%", end="", flush=True)
+
+        try:
+            upload_id = client.upload(args.place, photo, progress)
+        except Exception as error:
+            print(f"\r  {photo.name:<32} refused: {error}")
+            failures += 1
+            continue
+        if args.no_wait:
+            print(f"  uploaded ({upload_id})")
+            continue
+        verdict = client.wait(upload_id)
+        reason = f" {verdict['reason']}: {verdict.get('reasonDetail') or ''}" if verdict["reason"] else ""
+        print(f"  {verdict['status']}{reason}")
+        failures += verdict["status"] != "PROCESSED"
+    return 1 if failures else 0
+
+
+def _executions(args: argparse.Namespace) -> int:
+    import requests
+
+    executions = requests.get(f"{args.app.rstrip('/')}/_local/executions", timeout=10).json()["executions"]
+    for execution in executions[: args.limit]:
+        print(f"{execution['startDate'][:19]}  {execution['status']:<9}  upload {execution['uploadId']}")
+        print(f"    {' > '.join(execution['states'])}")
+    if not executions:
+        print("no workflow executions yet")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    print(_client(args).token)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m happypath_local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="start the whole app on localhost")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080, help="app port; the API uses port+1, S3 port+2")
+    serve.add_argument("--data-dir", default=str(PROJECT_ROOT / ".local-data"))
+    serve.add_argument("--fresh", action="store_true", help="start with no data (deletes the data folder)")
+    serve.add_argument("--no-persist", action="store_true", help="keep nothing after Ctrl-C")
+    serve.add_argument("--workflow", default="v4", choices=["v1", "v2", "v3", "v4"])
+    serve.add_argument("--place-types", default="park", help="what the web app offers, e.g. restaurant,cafe,bar")
+    serve.add_argument("--origin", action="append", default=[], help="another web origin to allow (e.g. Vite's)")
+    serve.add_argument("--moderation", default="auto", choices=["auto", "offline", "pass-through"])
+    serve.set_defaults(run=_serve)
+
+    for name, run, helptext in (
+        ("seed", _seed, "create demo parks and restaurants"),
+        ("upload", _upload, "upload photos to a place, with progress, and wait for the verdict"),
+        ("executions", _executions, "list recent workflow executions and the states they went through"),
+        ("token", _token, "print an access token for curl"),
+    ):
+        command = commands.add_parser(name, help=helptext)
+        command.add_argument("--app", default="http://127.0.0.1:8080", help="the local app's URL")
+        command.add_argument("--user", default="demo@happypath.local")
+        command.set_defaults(run=run)
+        if name == "upload":
+            command.add_argument("--place", required=True, help="place id")
+            command.add_argument("--no-wait", action="store_true")
+            command.add_argument("files", nargs="+")
+        if name == "executions":
+            command.add_argument("--limit", type=int, default=20)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

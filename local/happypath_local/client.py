@@ -1,0 +1,115 @@
+"""A small client of the running local app, over HTTP only (as curl would): sign-in, API, uploads."""
+
+import http.client
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from happypath_local.server import LOCAL_CLIENT_ID
+
+FINAL = {"PROCESSED", "REJECTED", "FAILED", "EXPIRED"}
+CONTENT_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"{status}: {body}")
+        self.status, self.body = status, body
+
+
+@dataclass
+class LocalClient:
+    app_url: str
+    api_url: str = ""
+    token: str = ""
+
+    def __post_init__(self) -> None:
+        self.app_url = self.app_url.rstrip("/")
+        if not self.api_url:
+            self.api_url = requests.get(f"{self.app_url}/config.json", timeout=10).json()["apiUrl"]
+
+    def sign_in(self, username: str) -> str:
+        response = requests.post(
+            f"{self.app_url}/auth/token",
+            data={"grant_type": "password", "username": username, "client_id": LOCAL_CLIENT_ID},
+            timeout=10,
+        )
+        response.raise_for_status()
+        self.token = response.json()["access_token"]
+        return self.token
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = kwargs.pop("headers", {}) | ({"Authorization": f"Bearer {self.token}"} if self.token else {})
+        response = requests.request(method, f"{self.api_url}{path}", headers=headers, timeout=30, **kwargs)
+        body = response.json() if response.content else None
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, body)
+        return body
+
+    def upload(self, place_id: str, photo: Path, progress: Callable[[int, int], None] | None = None) -> str:
+        """Request a form from the API, then POST the file to storage as a browser does."""
+        data = photo.read_bytes()
+        content_type = CONTENT_TYPES.get(photo.suffix.lower(), "application/octet-stream")
+        form = self.call(
+            "POST",
+            f"/places/{place_id}/uploads",
+            json={"contentType": content_type, "size": len(data), "filename": photo.name},
+        )
+        status, body = post_form(form["url"], form["fields"], photo.name, content_type, data, progress)
+        if status >= 300:
+            raise ApiError(status, body.decode(errors="replace"))
+        return str(form["uploadId"])
+
+    def wait(self, upload_id: str, timeout_s: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            upload: dict[str, Any] = self.call("GET", f"/uploads/{upload_id}")
+            if upload["status"] in FINAL or time.monotonic() > deadline:
+                return upload
+            time.sleep(0.25)
+
+
+def post_form(
+    url: str,
+    fields: dict[str, str],
+    filename: str,
+    content_type: str,
+    data: bytes,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, bytes]:
+    """multipart/form-data POST (fields first, file last) sent in chunks so progress can be shown."""
+    boundary = uuid.uuid4().hex
+    head = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    )
+    head += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
+    body = head + data + f"\r\n--{boundary}--\r\n".encode()
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=60)
+    connection.putrequest("POST", parts.path or "/")
+    connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+    connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders()
+    chunk = 256 * 1024
+    for start in range(0, len(body), chunk):
+        connection.send(body[start : start + chunk])
+        if progress:
+            progress(min(start + chunk, len(body)), len(body))
+    response = connection.getresponse()
+    return response.status, response.read()

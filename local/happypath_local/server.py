@@ -1,0 +1,255 @@
+"""`python -m happypath_local serve`: the whole app on localhost, from template.yaml.
+
+Three loopback ports: the app's origin (web app, config.json, local CloudFront at /cdn, sign-in at /auth),
+the HTTP API, and the S3 endpoint browsers upload to. Everything else (DynamoDB, EventBridge, Step
+Functions, Lambda) runs in this process on moto.
+"""
+
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from happypath_local import PROJECT_ROOT
+from happypath_local.stack import REGION
+
+log = logging.getLogger("happypath.local")
+LOCAL_CLIENT_ID = "happypath-local-web"
+SAVE_EVERY_S = 15
+
+
+@dataclass
+class Options:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = PROJECT_ROOT / ".local-data"
+    fresh: bool = False
+    persist: bool = True
+    workflow_version: str = "v4"
+    place_types: list[str] = field(default_factory=lambda: ["park"])
+    map_center: tuple[float, float] = (51.5073, -0.1657)
+    extra_origins: list[str] = field(default_factory=list)
+    moderation: str = "auto"  # auto | offline | pass-through
+
+
+@dataclass
+class Urls:
+    app: str
+    api: str
+    s3: str
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.app}/auth"
+
+    @property
+    def distribution_host(self) -> str:
+        return f"{self.app.split('//', 1)[1]}/cdn"
+
+
+def urls_for(options: Options) -> Urls:
+    base = f"http://{options.host}"
+    return Urls(f"{base}:{options.port}", f"{base}:{options.port + 1}", f"{base}:{options.port + 2}")
+
+
+def _environment(urls: Urls, options: Options) -> str:
+    """Process environment for moto and the handlers; must be set before moto is imported."""
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            # Handlers presign uploads for the local S3 endpoint (boto3's standard per-service setting);
+            # moto intercepts calls to it in-process, the browser reaches it over HTTP.
+            "AWS_ENDPOINT_URL_S3": urls.s3,
+            "MOTO_S3_CUSTOM_ENDPOINTS": urls.s3,
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_METRICS_DISABLED": "1",
+        }
+    )
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    from happypath_local.moderation import configure_detector
+
+    return configure_detector(options.moderation)
+
+
+class LocalStack:
+    """Running servers plus the embedded app; `stop()` shuts everything down and saves the data."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.urls = urls_for(options)
+        self.servers: list[BaseWSGIServer] = []
+        self._stop = threading.Event()
+        self._saver: threading.Thread | None = None
+
+    def start(self) -> "LocalStack":
+        started = time.perf_counter()
+        options, urls = self.options, self.urls
+        if options.fresh:
+            shutil.rmtree(options.data_dir, ignore_errors=True)
+        options.data_dir.mkdir(parents=True, exist_ok=True)
+        self.moderation = _environment(urls, options)
+
+        from moto.moto_server.werkzeug_app import create_backend_app
+
+        from happypath_local.auth import LocalIssuer
+        from happypath_local.embedded import EmbeddedApp
+        from happypath_local.gateway import ApiGateway
+        from happypath_local.persistence import DataDirectory
+        from happypath_local.s3_gateway import S3Gateway
+        from happypath_local.web import WebApp
+
+        origins = [urls.app, *options.extra_origins]
+        parameters = {
+            "AuthIssuerUrl": urls.issuer,
+            "AuthAudience": LOCAL_CLIENT_ID,
+            "FrontendOrigin": urls.app,
+            "WorkflowVersion": options.workflow_version,
+        }
+        self.app = EmbeddedApp(
+            parameters, {"distribution_host": urls.distribution_host, "api": urls.api}, hot_reload=True
+        )
+        self.app.__enter__()
+        self._allow_extra_origins(origins)
+        self.data = DataDirectory(options.data_dir, self.app.stack) if options.persist else None
+        if self.data:
+            self.data.restore()
+        issuer = LocalIssuer(urls.issuer, LOCAL_CLIENT_ID, origins, options.data_dir / "issuer-key.pem")
+        frontend_config = {
+            "apiUrl": urls.api,
+            "auth": {
+                "authority": urls.issuer,
+                "clientId": LOCAL_CLIENT_ID,
+                "scope": "openid profile email",
+                "redirectPath": "/callback",
+                "logoutUrl": f"{urls.issuer}/logout",
+            },
+            "map": {"tileUrl": "", "attribution": "", "center": list(options.map_center), "zoom": 13},
+            "placeTypes": options.place_types,
+            "title": "Happy Path (local)",
+        }
+        web = WebApp(
+            PROJECT_ROOT / "frontend" / "dist",
+            frontend_config,
+            self.app.physical("DistributionBucket"),
+            issuer,
+            self.execution_summaries,
+        )
+        gateway = ApiGateway(self.app.stack, self.app.invoker)
+        # moto replaces the credentials while it runs: the handlers sign with these.
+        signing = {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]}
+        storage = S3Gateway(create_backend_app("s3"), signing)
+        for wsgi, url in ((web, urls.app), (gateway, urls.api), (storage, urls.s3)):
+            port = int(url.rsplit(":", 1)[1])
+            server = make_server(options.host, port, wsgi, threaded=True)
+            self.servers.append(server)
+            threading.Thread(target=server.serve_forever, name=f"http-{port}", daemon=True).start()
+        if self.data:
+            self._saver = threading.Thread(target=self._save_periodically, name="save", daemon=True)
+            self._saver.start()
+        self.startup_s = time.perf_counter() - started
+        return self
+
+    def _allow_extra_origins(self, origins: list[str]) -> None:
+        """`--origin` adds origins (e.g. Vite's dev server) to the API's and the upload bucket's CORS."""
+        if len(origins) == 1:
+            return
+        import boto3
+
+        body = self.app.stack.resources["HttpApi"]["Properties"]["Body"]
+        body["x-amazon-apigateway-cors"]["allowOrigins"] = origins
+        s3 = boto3.client("s3", region_name=REGION)
+        bucket = self.app.physical("UploadBucket")
+        rules = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+        for rule in rules:
+            rule["AllowedOrigins"] = origins
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+
+    def execution_summaries(self) -> list[dict[str, Any]]:
+        import json
+
+        import boto3
+
+        client = boto3.client("stepfunctions", region_name=REGION)
+        summaries = []
+        for execution in sorted(self.app.executions(), key=lambda e: e["startDate"], reverse=True)[:100]:
+            described = client.describe_execution(executionArn=execution["executionArn"])
+            detail = json.loads(described["input"]).get("detail", {})
+            summaries.append(
+                {
+                    "name": execution["name"],
+                    "status": execution["status"],
+                    "uploadId": detail.get("uploadId"),
+                    "placeId": detail.get("placeId"),
+                    "startDate": execution["startDate"].isoformat(),
+                    "stopDate": execution["stopDate"].isoformat() if execution.get("stopDate") else None,
+                    "states": self.app.states_entered(execution["executionArn"]),
+                }
+            )
+        return summaries
+
+    def _save_periodically(self) -> None:
+        while not self._stop.wait(SAVE_EVERY_S):
+            self._save()
+
+    def _save(self) -> None:
+        if self.data:
+            try:
+                self.data.save()
+            except Exception:
+                log.exception("could not save the local data")
+
+    def stop(self) -> None:
+        self._stop.set()
+        for server in self.servers:
+            server.shutdown()
+        self._save()
+        self.app.__exit__(None, None, None)
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    # moto's interpreter logs every Fail state and missing optional path at ERROR: they are normal here.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def serve(options: Options) -> int:
+    _configure_logging()
+    stack = LocalStack(options).start()
+    urls = stack.urls
+    print(
+        f"""
+Happy Path is running locally (template.yaml, workflow {options.workflow_version}) - started in {stack.startup_s:.1f}s
+
+  App        {urls.app}/
+  API        {urls.api}/places?lat={options.map_center[0]}&lng={options.map_center[1]}
+  Sign-in    {urls.issuer}/.well-known/openid-configuration   (client id {LOCAL_CLIENT_ID})
+  Uploads    {urls.s3}/   (S3 endpoint)
+  Photos     {urls.app}/cdn/photos/...
+  Workflow   {urls.app}/_local/executions   or   python -m happypath_local executions
+  Moderation {stack.moderation}
+  Data       {options.data_dir if options.persist else "not kept (--no-persist)"}
+
+Handler code reloads on change. Ctrl-C stops.
+""",
+        flush=True,
+    )
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    stopped.wait()
+    print("\nStopping: saving data...", flush=True)
+    stack.stop()
+    print("Stopped.", flush=True)
+    return 0

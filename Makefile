@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 # sam build (without a container) needs a real python3.13 first on PATH, not a pyenv shim.
 SAM_ENV := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$(abspath $(VENV))/bin:$$PATH"
 
-.PHONY: help venv dev seed test test-python test-frontend lint format typecheck openapi validate build bench clean
+.PHONY: help venv venv-moderation dev seed test test-python test-frontend lint format typecheck openapi validate build bench clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -27,11 +27,17 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed  ## create .venv with everything the project needs
 
+$(VENV)/.moderation: $(VENV)/.installed
+	$(PY) -m pip install --quiet --group moderation
+	touch $@
+
+venv-moderation: $(VENV)/.moderation  ## add the offline moderation models (local runtime only)
+
 frontend/node_modules/.installed: frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
 	touch $@
 
-dev: venv frontend/node_modules/.installed  ## start the whole app locally (no Docker, no AWS account)
+dev: venv-moderation frontend/node_modules/.installed  ## start the whole app locally (no Docker, no AWS account)
 	cd frontend && npm run build
 	$(PY) -m happypath_local serve $(ARGS)
 
@@ -40,7 +46,7 @@ seed: venv  ## add demo parks and restaurants to the running local app
 
 test: test-python test-frontend  ## run every test (Python, packaging, frontend, browser)
 
-test-python: venv
+test-python: venv-moderation
 	$(SAM_ENV) $(PY) -m pytest
 
 test-frontend: frontend/node_modules/.installed

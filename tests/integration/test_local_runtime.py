@@ -1,0 +1,380 @@
+"""The local runtime over real HTTP only, as curl or a browser would use it.
+
+One app is started for the module (`python -m happypath_local serve` on free ports, offline moderation);
+tests sign in with the local issuer, call the API, upload real photos to the S3 endpoint and wait on the
+status endpoint, then fetch what was published from the local CloudFront.
+"""
+
+import base64
+import hashlib
+import io
+import json
+import re
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import jwt
+import pytest
+import requests
+import skimage
+from botocore.config import Config
+from cryptography.hazmat.primitives.asymmetric import rsa
+from happypath_testkit.runtime import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, RunningApp, start_app
+from PIL import Image
+
+from happypath_local.client import ApiError, LocalClient, post_form
+from happypath_local.server import LOCAL_CLIENT_ID
+
+FINAL = {"PROCESSED", "REJECTED", "FAILED", "EXPIRED"}
+
+
+@pytest.fixture(scope="module")
+def local_app(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("local-app")
+    app = start_app(folder / "data", folder / "server.log", "--moderation", "offline", "--fresh")
+    print(f"\nlocal runtime started in {app.startup_s:.2f} s (ports {app.port}-{app.port + 2})")
+    yield app
+    assert app.stop() == 0, app.log()
+
+
+@pytest.fixture(scope="module")
+def alice(local_app: RunningApp) -> LocalClient:
+    client = LocalClient(local_app.app_url)
+    client.sign_in("alice@example.com")
+    return client
+
+
+@pytest.fixture(scope="module")
+def park(alice: LocalClient) -> dict:
+    return alice.call("POST", "/places", json={"name": "Hyde Park", "type": "park", "lat": 51.5073, "lng": -0.1657})
+
+
+def person_photo() -> bytes:
+    """Eileen Collins (NASA, public domain) from scikit-image's wheel, enlarged past the 800 px minimum."""
+    source = Path(skimage.__file__).parent / "data" / "astronaut.png"
+    picture = Image.open(source).convert("RGB").resize((1024, 1024), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def upload_bytes(client: LocalClient, place_id: str, data: bytes, content_type: str = "image/jpeg") -> str:
+    form = client.call("POST", f"/places/{place_id}/uploads", json={"contentType": content_type, "size": len(data)})
+    status, body = post_form(form["url"], form["fields"], "photo", content_type, data)
+    assert status == 204, body
+    return form["uploadId"]
+
+
+# --- sign-in -----------------------------------------------------------------------------------------
+
+
+def test_the_issuer_publishes_discovery_and_keys(local_app: RunningApp):
+    discovery = requests.get(f"{local_app.app_url}/auth/.well-known/openid-configuration", timeout=5).json()
+    assert discovery["issuer"] == f"{local_app.app_url}/auth"
+    assert discovery["code_challenge_methods_supported"] == ["S256"]
+    keys = requests.get(discovery["jwks_uri"], timeout=5).json()["keys"]
+    assert keys[0]["kty"] == "RSA"
+    assert keys[0]["alg"] == "RS256"
+
+
+def test_browser_sign_in_is_authorization_code_with_pkce(local_app: RunningApp):
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    redirect_uri = f"{local_app.app_url}/callback"
+    params = {
+        "client_id": LOCAL_CLIENT_ID,
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "scope": "openid",
+        "state": "xyz",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    page = requests.get(f"{local_app.app_url}/auth/authorize", params=params, timeout=5)
+    assert page.status_code == 200
+    assert 'name="username"' in page.text
+    answer = requests.post(
+        f"{local_app.app_url}/auth/authorize", data=params | {"username": "bob"}, allow_redirects=False, timeout=5
+    )
+    assert answer.status_code == 302
+    location = urlsplit(answer.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == redirect_uri
+    query = parse_qs(location.query)
+    assert query["state"] == ["xyz"]
+    token_request = {
+        "grant_type": "authorization_code",
+        "code": query["code"][0],
+        "client_id": LOCAL_CLIENT_ID,
+        "redirect_uri": redirect_uri,
+    }
+    wrong = requests.post(f"{local_app.app_url}/auth/token", data=token_request | {"code_verifier": "wrong"}, timeout=5)
+    assert wrong.status_code == 400
+    assert wrong.json()["error"] == "invalid_grant"
+    # The code was spent by the failed attempt, as OAuth requires: a fresh one is needed.
+    answer = requests.post(
+        f"{local_app.app_url}/auth/authorize", data=params | {"username": "bob"}, allow_redirects=False, timeout=5
+    )
+    token_request["code"] = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+    tokens = requests.post(
+        f"{local_app.app_url}/auth/token", data=token_request | {"code_verifier": verifier}, timeout=5
+    )
+    assert tokens.status_code == 200
+    claims = jwt.decode(tokens.json()["access_token"], options={"verify_signature": False})
+    assert claims["client_id"] == LOCAL_CLIENT_ID
+    assert claims["iss"] == f"{local_app.app_url}/auth"
+    bad_redirect = requests.get(
+        f"{local_app.app_url}/auth/authorize", params=params | {"redirect_uri": "https://evil.example/cb"}, timeout=5
+    )
+    assert bad_redirect.status_code == 400
+
+
+# --- places and uploads --------------------------------------------------------------------------------
+
+
+def test_places_are_created_and_found_nearby(alice: LocalClient, park: dict):
+    found = alice.call("GET", "/places", params={"lat": 51.5074, "lng": -0.1658, "radius": 500})
+    assert park["placeId"] in [p["place"]["placeId"] for p in found["places"]]
+    with pytest.raises(ApiError) as refused:
+        alice.call("POST", "/places", json={"name": "", "type": "park", "lat": 0, "lng": 0})
+    assert refused.value.status == 400
+    assert "name" in refused.value.body["message"]
+
+
+def test_a_12_megapixel_photo_is_published_and_served(
+    local_app: RunningApp, alice: LocalClient, park: dict, photos: Path
+):
+    started = time.monotonic()
+    upload_id = alice.upload(park["placeId"], photos / "42_IndexError.jpg")
+    uploaded = time.monotonic()
+    verdict = alice.wait(upload_id)
+    published = time.monotonic()
+    assert verdict["status"] == "PROCESSED", verdict
+    print(f"\n12 MP photo: upload {uploaded - started:.2f} s, upload-to-PUBLISHED {published - uploaded:.2f} s")
+    renditions = verdict["photo"]["renditions"]
+    for name, size in (("tile", (400, 400)), ("scaled", (600, 450))):
+        for fmt, pil_format in (("jpeg", "JPEG"), ("webp", "WEBP")):
+            response = requests.get(renditions[name][fmt], timeout=5)
+            assert response.status_code == 200
+            assert response.headers["Cache-Control"].startswith("public")
+            image = Image.open(io.BytesIO(response.content))
+            assert (image.format, image.size) == (pil_format, size)
+            assert not image.getexif()
+    place = alice.call("GET", f"/places/{park['placeId']}")
+    assert upload_id in [p["photoId"] for p in place["photos"]]
+
+
+@pytest.mark.parametrize(("photo", "reason"), [("DSCN0010.jpg", "TOO_SMALL"), ("corrupted.jpg", "DAMAGED")])
+def test_bad_photos_end_rejected_with_the_reason(alice: LocalClient, park: dict, photos: Path, photo: str, reason: str):
+    verdict = alice.wait(alice.upload(park["placeId"], photos / photo))
+    assert (verdict["status"], verdict["reason"]) == ("REJECTED", reason)
+    assert verdict["reasonDetail"]
+
+
+def test_an_iphone_heic_photo_is_published(alice: LocalClient, park: dict, photos: Path):
+    verdict = alice.wait(alice.upload(park["placeId"], photos / "iphone_13_pro_max.HEIC"))
+    assert verdict["status"] == "PROCESSED", verdict
+
+
+def test_a_restaurant_photo_with_people_is_rejected_by_offline_moderation(alice: LocalClient):
+    restaurant = alice.call(
+        "POST", "/places", json={"name": "Dishoom", "type": "restaurant", "lat": 51.5124, "lng": -0.1269}
+    )
+    verdict = alice.wait(upload_bytes(alice, restaurant["placeId"], person_photo()))
+    assert (verdict["status"], verdict["reason"]) == ("REJECTED", "PEOPLE_NOT_ALLOWED")
+
+
+def test_another_user_cannot_see_or_delete_my_upload(
+    local_app: RunningApp, alice: LocalClient, park: dict, photos: Path
+):
+    upload_id = alice.upload(park["placeId"], photos / "Reconyx_HC500_Hyperfire.jpg")
+    assert alice.wait(upload_id)["status"] == "PROCESSED"
+    mallory = LocalClient(local_app.app_url)
+    mallory.sign_in("mallory")
+    for method, path in (("GET", f"/uploads/{upload_id}"), ("DELETE", f"/photos/{upload_id}")):
+        with pytest.raises(ApiError) as refused:
+            mallory.call(method, path)
+        assert refused.value.status == 403
+    alice.call("DELETE", f"/photos/{upload_id}")
+    with pytest.raises(ApiError) as gone:
+        alice.call("GET", f"/uploads/{upload_id}")
+    assert gone.value.status == 404
+
+
+# --- tokens -------------------------------------------------------------------------------------------
+
+
+def _token(local_app: RunningApp, key=None, **overrides) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    signing_key = key or serialization.load_pem_private_key(
+        (local_app.data_dir / "issuer-key.pem").read_bytes(), password=None
+    )
+    now = int(time.time())
+    claims = {
+        "iss": f"{local_app.app_url}/auth",
+        "sub": "someone",
+        "aud": LOCAL_CLIENT_ID,
+        "client_id": LOCAL_CLIENT_ID,
+        "iat": now,
+        "exp": now + 600,
+    } | overrides
+    return jwt.encode(claims, signing_key, algorithm="RS256", headers={"kid": "happypath-local-1"})
+
+
+def test_forged_expired_and_misdirected_tokens_are_refused(local_app: RunningApp, park: dict):
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    tokens = {
+        "missing": None,
+        "malformed": "not.a.jwt",
+        "expired": _token(local_app, exp=int(time.time()) - 10),
+        "wrongly signed": _token(local_app, key=other_key),
+        "wrong issuer": _token(local_app, iss="https://issuer.example"),
+        "wrong audience": _token(local_app, aud="someone-else", client_id="someone-else"),
+    }
+    url = f"{local_app.api_url}/places/{park['placeId']}/uploads"
+    for name, token in tokens.items():
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = requests.post(url, json={"contentType": "image/jpeg", "size": 10}, headers=headers, timeout=5)
+        assert response.status_code == 401, name
+        assert response.json() == {"message": "Unauthorized"}, name
+    good = requests.post(
+        url,
+        json={"contentType": "image/jpeg", "size": 10},
+        headers={"Authorization": f"Bearer {_token(local_app)}"},
+        timeout=5,
+    )
+    assert good.status_code == 201
+
+
+# --- storage enforces the upload form -------------------------------------------------------------------
+
+
+def _s3_error(status: int, body: bytes) -> tuple[int, str]:
+    match = re.search(rb"<Code>(\w+)</Code>", body)
+    return status, match.group(1).decode() if match else ""
+
+
+def test_storage_refuses_tampered_expired_and_oversized_uploads(alice: LocalClient, park: dict):
+    data = b"\xff\xd8" + b"x" * 998
+    form = alice.call("POST", f"/places/{park['placeId']}/uploads", json={"contentType": "image/jpeg", "size": 1000})
+    fields = form["fields"]
+
+    other_key = fields | {"key": fields["key"].rsplit("/", 1)[0] + "/someone-elses-upload"}
+    assert _s3_error(*post_form(form["url"], other_key, "a.jpg", "image/jpeg", data)) == (403, "AccessDenied")
+    other_type = fields | {"Content-Type": "image/png"}
+    assert _s3_error(*post_form(form["url"], other_type, "a.png", "image/png", data)) == (403, "AccessDenied")
+    policy = json.loads(base64.b64decode(fields["policy"]))
+    policy["conditions"] = [
+        c for c in policy["conditions"] if not (isinstance(c, list) and c[0] == "content-length-range")
+    ]
+    widened = fields | {"policy": base64.b64encode(json.dumps(policy).encode()).decode()}
+    assert _s3_error(*post_form(form["url"], widened, "a.jpg", "image/jpeg", data)) == (403, "SignatureDoesNotMatch")
+    extra_field = fields | {"x-amz-meta-owner": "mallory"}
+    assert _s3_error(*post_form(form["url"], extra_field, "a.jpg", "image/jpeg", data)) == (403, "AccessDenied")
+    assert _s3_error(*post_form(form["url"], fields, "a.jpg", "image/jpeg", data + b"!")) == (400, "EntityTooLarge")
+    anonymous = {"key": fields["key"], "Content-Type": "image/jpeg"}
+    assert _s3_error(*post_form(form["url"], anonymous, "a.jpg", "image/jpeg", data)) == (403, "AccessDenied")
+
+    # A policy correctly signed with the app's own credentials, but expired.
+    policy = json.loads(base64.b64decode(fields["policy"]))
+    policy["expiration"] = "2020-01-01T00:00:00Z"
+    encoded = base64.b64encode(json.dumps(policy).encode()).decode()
+    _, date, region, service, _ = fields["x-amz-credential"].split("/")
+    key = ("AWS4" + MOTO_SECRET_KEY).encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac_sha256(key, part)
+    expired = fields | {"policy": encoded, "x-amz-signature": hmac_sha256(key, encoded).hex()}
+    assert _s3_error(*post_form(form["url"], expired, "a.jpg", "image/jpeg", data)) == (403, "AccessDenied")
+
+    # The untouched form still works, once.
+    assert post_form(form["url"], fields, "a.jpg", "image/jpeg", data)[0] == 204
+
+
+def hmac_sha256(key: bytes, message: str) -> bytes:
+    import hmac
+
+    return hmac.new(key, message.encode(), hashlib.sha256).digest()
+
+
+def test_query_signed_urls_are_checked_for_signature_and_expiry(local_app: RunningApp):
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=local_app.s3_url,
+        region_name="us-east-1",
+        aws_access_key_id=MOTO_ACCESS_KEY,
+        aws_secret_access_key=MOTO_SECRET_KEY,
+        config=Config(signature_version="s3v4"),
+    )
+    bucket = "happypath-uploadbucket"
+    s3.put_object(Bucket=bucket, Key="uploads/probe/object", Body=b"hello")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "uploads/probe/object"}, ExpiresIn=2)
+    assert requests.get(url, timeout=5).content == b"hello"
+    tampered = url.replace("uploads/probe/object", "uploads/probe/other")
+    assert requests.get(tampered, timeout=5).status_code == 403
+    assert requests.get(url.split("?")[0], timeout=5).status_code == 403  # no signature: the bucket is private
+    time.sleep(3)
+    expired = requests.get(url, timeout=5)
+    assert (expired.status_code, b"Request has expired" in expired.content) == (403, True)
+
+
+def test_storage_and_api_answer_cors_preflights_for_the_app_origin(local_app: RunningApp):
+    origin = local_app.app_url
+    preflight = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+    s3 = requests.options(f"{local_app.s3_url}/happypath-uploadbucket", headers=preflight, timeout=5)
+    assert (s3.status_code, s3.headers["Access-Control-Allow-Origin"]) == (200, origin)
+    api = requests.options(
+        f"{local_app.api_url}/places",
+        headers=preflight | {"Access-Control-Request-Headers": "authorization"},
+        timeout=5,
+    )
+    assert api.headers["Access-Control-Allow-Origin"] == origin
+    assert "authorization" in api.headers["Access-Control-Allow-Headers"]
+    stranger = requests.options(
+        f"{local_app.s3_url}/happypath-uploadbucket", headers=preflight | {"Origin": "https://evil.example"}, timeout=5
+    )
+    assert "Access-Control-Allow-Origin" not in stranger.headers
+
+
+# --- the whole pipeline under a burst -----------------------------------------------------------------------
+
+
+def test_a_burst_of_50_uploads_all_reach_a_final_state(local_app: RunningApp, alice: LocalClient, photos: Path):
+    place = alice.call("POST", "/places", json={"name": "Green Park", "type": "park", "lat": 51.5046, "lng": -0.1428})
+    sources = [photos / "Reconyx_HC500_Hyperfire.jpg", photos / "canon_hdr_NO.jpg", photos / "DSCN0010.jpg"]
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        upload_ids = list(pool.map(lambda i: alice.upload(place["placeId"], sources[i % 3]), range(50)))
+    uploaded = time.monotonic()
+    verdicts = [alice.wait(upload_id, timeout_s=300) for upload_id in upload_ids]
+    finished = time.monotonic()
+    statuses = [v["status"] for v in verdicts]
+    print(
+        f"\nburst: 50 uploads sent in {uploaded - started:.1f} s, all final {finished - started:.1f} s after the first;"
+        f" {statuses.count('PROCESSED')} PROCESSED, {statuses.count('REJECTED')} REJECTED, lost {sum(s not in FINAL for s in statuses)}"
+    )
+    assert all(status in FINAL for status in statuses)
+    assert statuses.count("REJECTED") == 16  # every DSCN0010 upload (too small), nothing else
+    assert statuses.count("PROCESSED") == 34
+    published = alice.call("GET", f"/places/{place['placeId']}/photos", params={"limit": 100})["photos"]
+    assert len(published) == 34
+
+
+def test_executions_can_be_inspected(local_app: RunningApp, alice: LocalClient, park: dict, photos: Path):
+    upload_id = alice.upload(park["placeId"], photos / "jolla.jpg")
+    alice.wait(upload_id)
+    executions = requests.get(f"{local_app.app_url}/_local/executions", timeout=10).json()["executions"]
+    mine = next(e for e in executions if e["uploadId"] == upload_id)
+    assert mine["status"] == "SUCCEEDED"
+    assert mine["states"][0] == "MarkProcessing"
+    assert mine["states"][-1] == "Published"
+
+
+def test_handler_logs_are_structured_and_labelled_by_function(local_app: RunningApp):
+    lines = [json.loads(line) for line in local_app.log().splitlines() if line.startswith("{") and '"level"' in line]
+    functions = {line.get("function_name") for line in lines}
+    assert {"happypath-NotifierFunction", "happypath-CheckImageFunction", "happypath-ResizeFunction"} <= functions
+    assert all("level" in line and "message" in line for line in lines)

@@ -67,8 +67,9 @@ openapi: venv  ## regenerate docs/openapi.json from the API resolver
 validate: venv  ## sam validate --lint
 	$(SAM_ENV) $(VENV)/bin/sam validate --lint --region us-east-1
 
+BUILD_DIR ?= .aws-sam/build
 build: venv  ## sam build (arm64, Python 3.13)
-	$(SAM_ENV) $(VENV)/bin/sam build
+	$(SAM_ENV) $(VENV)/bin/sam build --build-dir $(BUILD_DIR)
 
 bench: venv  ## resizer benchmark against sharp (installs sharp into a throwaway folder)
 	$(PY) bench/resize_bench.py $(ARGS)

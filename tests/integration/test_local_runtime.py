@@ -352,9 +352,10 @@ def test_a_burst_of_50_uploads_all_reach_a_final_state(local_app: RunningApp, al
     verdicts = [alice.wait(upload_id, timeout_s=300) for upload_id in upload_ids]
     finished = time.monotonic()
     statuses = [v["status"] for v in verdicts]
+    lost = sum(s not in FINAL for s in statuses)
     print(
         f"\nburst: 50 uploads sent in {uploaded - started:.1f} s, all final {finished - started:.1f} s after the first;"
-        f" {statuses.count('PROCESSED')} PROCESSED, {statuses.count('REJECTED')} REJECTED, lost {sum(s not in FINAL for s in statuses)}"
+        f" {statuses.count('PROCESSED')} PROCESSED, {statuses.count('REJECTED')} REJECTED, lost {lost}"
     )
     assert all(status in FINAL for status in statuses)
     assert statuses.count("REJECTED") == 16  # every DSCN0010 upload (too small), nothing else

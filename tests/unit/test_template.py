@@ -124,3 +124,24 @@ def test_lambda_requirements_pin_what_the_project_tests_with():
             line.strip() for line in (ROOT / path).read_text().splitlines() if line.strip() and not line.startswith("#")
         }
     assert shipped == runtime
+
+
+def test_the_postman_collection_calls_only_routes_the_api_has():
+    collection = json.loads((ROOT / "postman" / "happy-path.postman_collection.json").read_text())
+    routes = {(path, method.upper()) for path, ops in openapi_document()["paths"].items() for method in ops}
+    called = set()
+    for item in collection["item"]:
+        raw = item["request"]["url"]["raw"]
+        if not raw.startswith("{{apiUrl}}"):
+            continue
+        path = re.sub(r"\{\{(\w+)\}\}", lambda m: "{" + re.sub(r"(?<!^)([A-Z])", r"_\1", m.group(1)).lower() + "}", raw)
+        path = (
+            path.removeprefix("{api_url}")
+            .split("?")[0]
+            .replace("{upload_id}", "{photo_id}" if "/photos/" in path else "{upload_id}")
+        )
+        called.add((path, item["request"]["method"]))
+    assert called <= routes, called - routes
+    assert {"POST", "GET", "DELETE"} <= {method for _, method in called}
+    environments = [json.loads(p.read_text()) for p in (ROOT / "postman").glob("*.postman_environment.json")]
+    assert sorted(e["name"] for e in environments) == ["Happy Path - deployed", "Happy Path - local"]

@@ -104,6 +104,15 @@ class Invoker:
         module_name, _, attribute = function.handler.rpartition(".")
         return getattr(importlib.import_module(module_name), attribute)
 
+    @staticmethod
+    def _label_logs(function: Function) -> None:
+        """Each function's service name on its log lines (the process environment cannot hold all of them)."""
+        from happypath.observability import logger
+
+        logger.thread_safe_clear_keys()
+        if "POWERTOOLS_SERVICE_NAME" in function.environment:
+            logger.thread_safe_append_keys(service=function.environment["POWERTOOLS_SERVICE_NAME"])
+
     def invoke(self, name: str, event: Any) -> tuple[str, bool, str]:
         """Lambda's answer: (JSON payload, errored, logs). Errors carry errorType, as Lambda reports them."""
         function = self.by_name.get(name.rsplit(":", 1)[-1]) or next(
@@ -118,6 +127,7 @@ class Invoker:
         _state.function = function.logical_id
         try:
             handler = self.handler_for(function)
+            self._label_logs(function)
             result = handler(event, context)
             return json.dumps(result), False, ""
         except Exception as error:

@@ -8,6 +8,7 @@ service name is given to the logs as a thread-local key instead.
 
 import importlib
 import json
+import logging
 import os
 import sys
 import threading
@@ -25,6 +26,7 @@ from happypath_local.stack import Function
 PER_FUNCTION_VARIABLES = frozenset({"POWERTOOLS_SERVICE_NAME", "MODERATION_MIN_CONFIDENCE"})
 SOURCE_PACKAGES = ("happypath", "happypath_backend", "happypath_workflow")
 _state = threading.local()
+log = logging.getLogger("happypath.local")
 
 
 @dataclass
@@ -80,7 +82,9 @@ class Invoker:
                 sys.path.insert(0, path)
         os.environ.update(merged_environment(self.by_name.values()))
         self._sources_mtime = self._newest_source()
-        self._reload_lock = threading.Lock()
+        self._gate = threading.Condition()
+        self._active = 0
+        self._reloading = False
 
     @staticmethod
     def _newest_source() -> float:
@@ -88,16 +92,29 @@ class Invoker:
         return max((p.stat().st_mtime for root in roots for p in root.rglob("*.py")), default=0.0)
 
     def reload_if_changed(self) -> bool:
-        """Hot reload: when a handler's source changed, drop the project's modules so the next call re-imports."""
-        if not self.hot_reload:
+        """Hot reload: when a source file changed, drop the project's modules so the next call re-imports them.
+
+        Waits until no handler is running (and holds new invocations back meanwhile): modules must not vanish
+        under a handler that is using them.
+        """
+        if not self.hot_reload or current_function() is not None:
             return False
         newest = self._newest_source()
         if newest <= self._sources_mtime:
             return False
-        with self._reload_lock:
-            self._sources_mtime = newest
-            for name in [m for m in sys.modules if m.split(".")[0] in SOURCE_PACKAGES]:
-                del sys.modules[name]
+        with self._gate:
+            if newest <= self._sources_mtime:
+                return False
+            self._reloading = True
+            try:
+                self._gate.wait_for(lambda: self._active == 0, timeout=60)
+                for name in [m for m in sys.modules if m.split(".")[0] in SOURCE_PACKAGES]:
+                    del sys.modules[name]
+                self._sources_mtime = newest
+            finally:
+                self._reloading = False
+                self._gate.notify_all()
+        log.info("handler sources changed: reloaded")
         return True
 
     def handler_for(self, function: Function) -> Any:
@@ -109,9 +126,12 @@ class Invoker:
         """Each function's service name on its log lines (the process environment cannot hold all of them)."""
         from happypath.observability import logger
 
+        # inject_lambda_context appends the context to the one shared logger; with handlers running in
+        # parallel threads that would mislabel lines, so the function's own name goes on this thread's keys.
         logger.thread_safe_clear_keys()
-        if "POWERTOOLS_SERVICE_NAME" in function.environment:
-            logger.thread_safe_append_keys(service=function.environment["POWERTOOLS_SERVICE_NAME"])
+        logger.thread_safe_append_keys(
+            function_name=function.name, service=function.environment.get("POWERTOOLS_SERVICE_NAME", "happypath")
+        )
 
     def invoke(self, name: str, event: Any) -> tuple[str, bool, str]:
         """Lambda's answer: (JSON payload, errored, logs). Errors carry errorType, as Lambda reports them."""
@@ -123,6 +143,10 @@ class Invoker:
         if isinstance(event, str | bytes):
             event = json.loads(event or "{}")
         context = LambdaContext(function.name, function.arn, function.memory_mb, function.timeout_s)
+        self.reload_if_changed()
+        with self._gate:
+            self._gate.wait_for(lambda: not self._reloading)
+            self._active += 1
         previous = current_function()
         _state.function = function.logical_id
         try:
@@ -136,6 +160,10 @@ class Invoker:
                 "errorMessage": str(error),
                 "stackTrace": traceback.format_exception(error)[-6:],
             }
+            log.error("%s failed: %s", function.name, "".join(traceback.format_exception(error)).rstrip())
             return json.dumps(payload), True, ""
         finally:
             _state.function = previous
+            with self._gate:
+                self._active -= 1
+                self._gate.notify_all()

@@ -4,11 +4,15 @@
   Functions tasks and S3 notifications).
 - EventBridge: rules deliver to Step Functions and Lambda targets (moto only delivers to SQS, logs, ...).
 - S3 -> Lambda notifications run on a worker with Lambda's async retries, never inside the PUT request.
+- Each service's API calls run one at a time: moto's backends are not thread-safe (a DynamoDB transaction
+  deep-copies the table while another thread writes it), and AWS makes each call atomic anyway. Lambda is
+  excluded: an invocation runs handler code, which calls other services from other threads.
 """
 
 import copy
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +22,7 @@ from typing import Any
 import boto3
 import moto
 from moto.awslambda.models import LambdaFunction
+from moto.core.responses import BaseResponse
 from moto.events.models import Rule
 from moto.s3 import notifications as s3_notifications
 
@@ -26,6 +31,7 @@ from happypath_local.stack import REGION
 
 MOTO_VERSION = "5.2.5"
 DELIVERED_HERE = frozenset({"states", "lambda"})
+UNSERIALISED_SERVICES = frozenset({"awslambda"})
 ASYNC_RETRIES = 2  # Lambda retries a failed asynchronous invocation twice
 log = logging.getLogger("happypath.local")
 
@@ -52,7 +58,6 @@ class Seams:
         seams = self
 
         def invoke_lambda(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
-            invoker.reload_if_changed()
             return invoker.invoke(function.function_name, event)
 
         original_send = Rule.send_to_targets
@@ -69,6 +74,18 @@ class Seams:
         def invoke_from_s3(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
             seams.invoke_async(fn_arn, event_body)
 
+        original_call_action = BaseResponse.call_action
+        service_locks: dict[str, threading.RLock] = {}
+
+        def call_action(response: BaseResponse) -> Any:
+            service = type(response).__module__.split(".")[1]
+            if service in UNSERIALISED_SERVICES:
+                return original_call_action(response)
+            lock = service_locks.setdefault(service, threading.RLock())
+            with lock:
+                return original_call_action(response)
+
+        self._patch(BaseResponse, "call_action", call_action)
         self._patch(LambdaFunction, "_invoke_lambda", invoke_lambda)
         self._patch(Rule, "send_to_targets", send_to_targets)
         self._patch(s3_notifications, "_invoke_awslambda", invoke_from_s3)

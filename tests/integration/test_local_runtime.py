@@ -358,6 +358,10 @@ def test_a_burst_of_50_uploads_all_reach_a_final_state(local_app: RunningApp, al
         f" {statuses.count('PROCESSED')} PROCESSED, {statuses.count('REJECTED')} REJECTED, lost {lost}"
     )
     assert all(status in FINAL for status in statuses)
+    unexpected = [
+        v for v in verdicts if v["status"] == "FAILED" or (v["status"] == "REJECTED" and v["reason"] != "TOO_SMALL")
+    ]
+    assert unexpected == [], local_app.log()[-5000:]
     assert statuses.count("REJECTED") == 16  # every DSCN0010 upload (too small), nothing else
     assert statuses.count("PROCESSED") == 34
     published = alice.call("GET", f"/places/{place['placeId']}/photos", params={"limit": 100})["photos"]

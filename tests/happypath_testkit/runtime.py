@@ -60,6 +60,12 @@ class RunningApp:
     def s3_url(self) -> str:
         return f"http://127.0.0.1:{self.port + 2}"
 
+    def memory_mb(self) -> tuple[float, float]:
+        """(current RSS, peak RSS) of the running stack's process, in MB."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith("Vm")}
+        return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

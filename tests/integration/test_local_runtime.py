@@ -353,6 +353,8 @@ def test_a_burst_of_50_uploads_all_reach_a_final_state(local_app: RunningApp, al
     finished = time.monotonic()
     statuses = [v["status"] for v in verdicts]
     lost = sum(s not in FINAL for s in statuses)
+    rss, peak = local_app.memory_mb()
+    print(f"\nrunning stack memory: {rss:.0f} MB resident, {peak:.0f} MB peak")
     print(
         f"\nburst: 50 uploads sent in {uploaded - started:.1f} s, all final {finished - started:.1f} s after the first;"
         f" {statuses.count('PROCESSED')} PROCESSED, {statuses.count('REJECTED')} REJECTED, lost {lost}"

@@ -1,0 +1,572 @@
+"""The image checks and renditions, on the shared real photos and on images generated here."""
+
+from __future__ import annotations
+
+import io
+import resource
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from happypath import limits
+from happypath.statuses import RejectionReason
+from happypath_workflow.imaging import (
+    ImageInfo,
+    ImageRejected,
+    Inspection,
+    Rendition,
+    inspect_image,
+    render,
+)
+
+PHOTOS = Path(__file__).parents[2].parent / "shared" / "photos"
+ORIENTATION_SET = [f"orientation/Landscape_{n}.jpg" for n in range(9)]
+GOOD_PHOTOS = [
+    "42_IndexError.jpg",
+    "HMD_Nokia_8.3_5G.jpg",
+    "Reconyx_HC500_Hyperfire.jpg",
+    "canon_hdr_NO.jpg",
+    "iphone_hdr_NO.jpg",
+    "jolla.jpg",
+    "iphone_13_pro_max.HEIC",
+    *ORIENTATION_SET,
+]
+# Upright sizes, read independently of the module under test (HEIC: from its `ispe` box and EXIF).
+UPRIGHT = {
+    "42_IndexError.jpg": (4032, 3024),
+    "HMD_Nokia_8.3_5G.jpg": (4608, 1976),
+    "Reconyx_HC500_Hyperfire.jpg": (2048, 1536),
+    "canon_hdr_NO.jpg": (1536, 2048),
+    "iphone_hdr_NO.jpg": (3264, 2448),
+    "jolla.jpg": (3264, 2448),
+    "iphone_13_pro_max.HEIC": (3024, 4032),
+    **dict.fromkeys(ORIENTATION_SET, (1800, 1200)),
+}
+
+
+@cache
+def photo(name: str) -> bytes:
+    return (PHOTOS / name).read_bytes()
+
+
+@cache
+def rendered(name: str) -> dict[str, Rendition]:
+    return render(photo(name), workers=1)
+
+
+@cache
+def inspected(name: str) -> Inspection:
+    return inspect_image(photo(name))
+
+
+def decode(data: bytes, expected_format: str) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    assert image.format == expected_format
+    image.load()
+    return image
+
+
+def assert_rejected(data: bytes, reason: RejectionReason) -> ImageRejected:
+    with pytest.raises(ImageRejected) as inspected_error:
+        inspect_image(data)
+    with pytest.raises(ImageRejected) as rendered_error:
+        render(data, workers=1)
+    assert inspected_error.value.reason == reason, inspected_error.value.detail
+    assert rendered_error.value.reason == reason, rendered_error.value.detail
+    assert inspected_error.value.detail
+    return inspected_error.value
+
+
+def jpeg_segments(data: bytes) -> list[int]:
+    """The marker codes of a JPEG's header segments, up to the first scan."""
+    markers, pos = [], 2
+    while data[pos + 1] != 0xDA:
+        markers.append(data[pos + 1])
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return markers
+
+
+def webp_chunks(data: bytes) -> list[bytes]:
+    assert data[:4] == b"RIFF"
+    assert data[8:12] == b"WEBP"
+    chunks, pos = [], 12
+    while pos < len(data):
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        chunks.append(data[pos : pos + 4])
+        pos += 8 + size + (size & 1)
+    return chunks
+
+
+def assert_no_metadata(data: bytes, expected_format: str) -> None:
+    image = decode(data, expected_format)
+    assert not image.getexif()
+    assert not {"exif", "xmp", "XML:com.adobe.xmp", "icc_profile", "comment", "photoshop"} & set(image.info)
+    if expected_format == "JPEG":
+        # Only the JFIF header, tables and frame header: no APP1 (EXIF, XMP), APP2 (ICC), APP13, COM.
+        assert set(jpeg_segments(data)) <= {0xE0, 0xDB, 0xC4, 0xC0, 0xC2, 0xDD}
+    else:
+        assert set(webp_chunks(data)) <= {b"VP8 ", b"VP8L", b"VP8X", b"ALPH"}
+
+
+def small_gray(data: bytes, expected_format: str) -> np.ndarray:
+    image = decode(data, expected_format).convert("L").resize((48, 32), Image.Resampling.BOX)
+    return np.asarray(image, dtype=np.float64)
+
+
+def encoded(image: Image.Image, fmt: str, **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def photo_like(size: tuple[int, int] = (1000, 800)) -> Image.Image:
+    """A real photo's content at a test-friendly size."""
+    with Image.open(io.BytesIO(photo("Reconyx_HC500_Hyperfire.jpg"))) as source:
+        source.draft("RGB", (size[0], size[1]))
+        return source.convert("RGB").resize(size)
+
+
+def png_bytes(width: int, height: int, bit_depth: int, colour_type: int, raw: bytes, *extra: bytes) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    body = b"".join(extra)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + body + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
+
+
+# --- the real photos -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", GOOD_PHOTOS)
+def test_good_photos_render_at_exact_sizes_as_valid_jpeg_and_webp(name: str) -> None:
+    width, height = UPRIGHT[name]
+    renditions = rendered(name)
+
+    assert set(renditions) == {"tile", "scaled"}
+    expected = {"tile": (400, 400), "scaled": (600, round(600 * height / width))}
+    for key, rendition in renditions.items():
+        assert (rendition.width, rendition.height) == expected[key]
+        jpeg = decode(rendition.jpeg, "JPEG")
+        webp = decode(rendition.webp, "WEBP")
+        assert jpeg.size == webp.size == expected[key]
+        assert jpeg.info.get("progressive") == 1
+        assert jpeg.mode == webp.mode == "RGB"
+
+
+@pytest.mark.parametrize("name", GOOD_PHOTOS)
+def test_no_metadata_reaches_any_output(name: str) -> None:
+    for rendition in rendered(name).values():
+        assert_no_metadata(rendition.jpeg, "JPEG")
+        assert_no_metadata(rendition.webp, "WEBP")
+    assert_no_metadata(inspected(name).moderation_jpeg, "JPEG")
+
+
+@pytest.mark.parametrize("name", GOOD_PHOTOS)
+def test_inspection_reports_the_upright_size_and_a_small_upright_moderation_copy(name: str) -> None:
+    inspection = inspected(name)
+    width, height = UPRIGHT[name]
+
+    assert inspection.info.format == ("HEIF" if name.endswith(".HEIC") else "JPEG")
+    assert (inspection.info.width, inspection.info.height) == (width, height)
+    moderation = decode(inspection.moderation_jpeg, "JPEG")
+    assert max(moderation.size) == limits.MODERATION_SIDE_PX
+    assert moderation.size == (
+        (1024, round(1024 * height / width)) if width >= height else (round(1024 * width / height), 1024)
+    )
+    assert len(inspection.moderation_jpeg) < 5 * 1024 * 1024  # Rekognition's limit for bytes
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_gps_exif_xmp_comments_and_profiles_are_stripped(fmt: str) -> None:
+    with Image.open(PHOTOS / "DSCN0010.jpg") as small:
+        exif = small.getexif()
+        assert exif.get_ifd(0x8825)  # GPS
+        exif[0x0112] = 1
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    params: dict[str, object] = {"exif": exif.tobytes(), "xmp": xmp, "icc_profile": srgb}
+    if fmt == "JPEG":
+        params["comment"] = b"shot at home, 12 Main St"
+    data = encoded(photo_like(), fmt, **params)
+    assert Image.open(io.BytesIO(data)).getexif().get_ifd(0x8825)
+
+    for rendition in render(data, workers=1).values():
+        assert_no_metadata(rendition.jpeg, "JPEG")
+        assert_no_metadata(rendition.webp, "WEBP")
+        assert b"Main St" not in rendition.jpeg
+    assert_no_metadata(inspect_image(data).moderation_jpeg, "JPEG")
+
+
+def test_orientation_tags_are_reported_as_found() -> None:
+    assert [inspected(name).info.orientation for name in ORIENTATION_SET] == [1, 1, 2, 3, 4, 5, 6, 7, 8]
+    assert inspected("canon_hdr_NO.jpg").info.orientation == 6
+    assert inspected("iphone_13_pro_max.HEIC").info.orientation == 6
+    assert inspected("jolla.jpg").info == ImageInfo("JPEG", 3264, 2448, 1)
+
+
+@pytest.mark.parametrize("output", ["tile", "scaled", "moderation"])
+def test_every_orientation_comes_out_the_same_way_up(output: str) -> None:
+    def thumb(name: str) -> np.ndarray:
+        if output == "moderation":
+            return small_gray(inspected(name).moderation_jpeg, "JPEG")
+        return small_gray(rendered(name)[output].jpeg, "JPEG")
+
+    reference = thumb("orientation/Landscape_1.jpg")
+    wrong_ways = [np.rot90(reference, 2), reference[::-1], reference[:, ::-1]]
+    wrong_distance = min(np.abs(reference - wrong).mean() for wrong in wrong_ways)
+    assert wrong_distance > 15  # the check can tell a wrong orientation from the right one
+    for name in ORIENTATION_SET:
+        assert np.abs(thumb(name) - reference).mean() < wrong_distance / 5, name
+
+
+def test_rotated_camera_photo_comes_out_portrait() -> None:
+    renditions = rendered("canon_hdr_NO.jpg")
+    assert (renditions["scaled"].width, renditions["scaled"].height) == (600, 800)
+    assert decode(renditions["scaled"].webp, "WEBP").size == (600, 800)
+    assert decode(inspected("canon_hdr_NO.jpg").moderation_jpeg, "JPEG").size == (768, 1024)
+
+
+def test_the_small_gps_tagged_photo_is_too_small() -> None:
+    assert Image.open(PHOTOS / "DSCN0010.jpg").getexif().get_ifd(0x8825)  # it does carry GPS
+    assert_rejected(photo("DSCN0010.jpg"), RejectionReason.TOO_SMALL)
+
+
+def test_the_damaged_jpeg_is_rejected_as_damaged() -> None:
+    started = time.perf_counter()
+    error = assert_rejected(photo("corrupted.jpg"), RejectionReason.DAMAGED)
+    assert "corrupt" in error.detail
+    assert time.perf_counter() - started < 1.0  # found before any decoding
+
+
+@pytest.mark.parametrize("name", ["42_IndexError.jpg", "jolla.jpg", "iphone_13_pro_max.HEIC"])
+@pytest.mark.parametrize("keep", [0.5, 0.98])
+def test_truncated_uploads_are_damaged(name: str, keep: float) -> None:
+    data = photo(name)
+    assert_rejected(data[: int(len(data) * keep)], RejectionReason.DAMAGED)
+
+
+def test_heic_colours_are_converted_from_display_p3() -> None:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    with Image.open(PHOTOS / "iphone_13_pro_max.HEIC") as original:
+        assert original.info["icc_profile"]
+        naive = np.asarray(original.convert("RGB").resize((400, 533)), dtype=np.float64)
+    converted = np.asarray(decode(rendered("iphone_13_pro_max.HEIC")["scaled"].jpeg, "JPEG"), dtype=np.float64)
+    # Display P3 -> sRGB makes colours more saturated: the result is not the untagged pixels.
+    saturation = lambda pixels: (pixels.max(axis=2) - pixels.min(axis=2)).mean()  # noqa: E731
+    assert saturation(converted) > saturation(naive) * 1.03
+
+
+def test_renditions_do_not_depend_on_the_number_of_workers() -> None:
+    data = photo("canon_hdr_NO.jpg")
+    assert render(data, workers=2) == render(data, workers=1) == render(data)
+
+
+# --- what is not a supported image ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: b"", id="zero-bytes"),
+        pytest.param(lambda: b"Hello, this is not a photo.\n" * 100, id="text"),
+        pytest.param(lambda: encoded(photo_like().convert("P"), "GIF"), id="gif"),
+        pytest.param(lambda: encoded(photo_like(), "TIFF"), id="tiff"),
+        pytest.param(lambda: encoded(photo_like(), "WEBP"), id="webp"),
+        pytest.param(lambda: encoded(photo_like(), "BMP"), id="bmp"),
+        pytest.param(lambda: b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf" + bytes(64), id="avif"),
+        pytest.param(lambda: b"\xff\xd8" + bytes(100), id="jpeg-signature-only"),
+    ],
+)
+def test_unsupported_types_are_refused(make: Callable[[], bytes]) -> None:
+    assert_rejected(make(), RejectionReason.UNSUPPORTED_TYPE)
+
+
+# --- limits and bombs ------------------------------------------------------------------------------------
+
+
+def test_a_decompression_bomb_is_refused_from_its_header() -> None:
+    # A 2.5-gigapixel PNG in a few hundred bytes: one compressed row, the header claims 50000x50000.
+    bomb = png_bytes(50_000, 50_000, 8, 2, b"\x00" + bytes(3 * 50_000))
+    assert len(bomb) < 1000
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    assert_rejected(bomb, RejectionReason.TOO_LARGE)
+    assert time.perf_counter() - started < 0.5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 20_000  # KiB
+
+
+def test_a_jpeg_whose_header_claims_a_huge_frame_is_too_large() -> None:
+    data = bytearray(encoded(photo_like(), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 60_000, 60_000)
+    assert_rejected(bytes(data), RejectionReason.TOO_LARGE)
+
+
+@pytest.mark.parametrize(("width", "height"), [(13_000, 900), (10_000, 7_000)])
+def test_sides_and_pixel_counts_over_the_limits_are_too_large(width: int, height: int) -> None:
+    assert width > limits.MAX_SIDE_PX or width * height > limits.MAX_PIXELS
+    assert_rejected(png_bytes(width, height, 8, 0, b"\x00" + bytes(width)), RejectionReason.TOO_LARGE)
+
+
+def test_uploads_over_the_byte_limit_are_too_large() -> None:
+    data = encoded(photo_like(), "JPEG")
+    assert_rejected(data + bytes(limits.MAX_UPLOAD_BYTES), RejectionReason.TOO_LARGE)
+
+
+def test_pillow_bomb_guard_matches_the_pixel_limit() -> None:
+    assert Image.MAX_IMAGE_PIXELS == limits.MAX_PIXELS
+
+
+def test_importing_the_module_is_cheap() -> None:
+    code = (
+        "import sys, time; t = time.perf_counter(); import happypath_workflow.imaging; "
+        "print(time.perf_counter() - t); "
+        "assert 'pillow_heif' not in sys.modules and 'PIL.ImageCms' not in sys.modules, sorted(sys.modules)"
+    )
+    root = Path(__file__).parents[2]
+    env_path = f"{root / 'backend' / 'shared'}:{root / 'workflows' / 'functions'}"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={"PYTHONPATH": env_path}, capture_output=True, text=True, check=True
+    )
+    assert float(result.stdout) < 0.5
+
+
+# --- damage detection on generated JPEGs -----------------------------------------------------------------
+
+
+def scan_data(data: bytes) -> tuple[int, int]:
+    """Start and end of the (last) entropy-coded segment of a baseline JPEG."""
+    start = data.rindex(b"\xff\xda")
+    start += 2 + int.from_bytes(data[start + 2 : start + 4], "big")
+    return start, data.rindex(b"\xff\xd9")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({"restart_marker_blocks": 2}, id="baseline-restarts"),
+        pytest.param({"restart_marker_rows": 1, "subsampling": 0}, id="baseline-444-restarts"),
+        pytest.param({"restart_marker_blocks": 3, "progressive": True}, id="progressive-restarts"),
+        pytest.param({"progressive": True, "subsampling": 1}, id="progressive-422"),
+        pytest.param({}, id="baseline"),
+    ],
+)
+def test_generated_jpegs_of_every_layout_are_accepted(params: dict[str, object]) -> None:
+    for mode in ("RGB", "L", "CMYK"):
+        image = photo_like((1003, 811)).convert(mode)
+        data = encoded(image, "JPEG", quality=85, **params)
+        assert inspect_image(data).info == ImageInfo("JPEG", 1003, 811, 1)
+
+
+def test_fill_bytes_and_data_after_the_end_of_image_are_accepted() -> None:
+    data = encoded(photo_like(), "JPEG", restart_marker_blocks=4)
+    assert data.endswith(b"\xff\xd9")
+    padded = data[:-2] + b"\xff\xff\xff\xd9" + b"appended by some phone" + bytes(1000)
+    assert render(padded, workers=1)["tile"].width == 400
+
+
+def _restart_positions(data: bytes) -> list[int]:
+    start, end = scan_data(data)
+    return [i for i in range(start, end - 1) if data[i] == 0xFF and 0xD0 <= data[i + 1] <= 0xD7]
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_missing_or_misnumbered_restart_markers_are_damage(progressive: bool) -> None:
+    data = encoded(photo_like(), "JPEG", restart_marker_blocks=4, progressive=progressive)
+    positions = _restart_positions(data)
+    assert len(positions) > 10
+    middle = positions[len(positions) // 2]
+
+    missing = data[:middle] + data[middle + 2 :]
+    renumbered = bytearray(data)
+    renumbered[middle + 1] = 0xD0 + (renumbered[middle + 1] - 0xD0 + 3) % 8
+    for damaged in (missing, bytes(renumbered)):
+        assert "restart markers" in assert_rejected(damaged, RejectionReason.DAMAGED).detail
+
+
+def test_a_stray_marker_inside_the_image_data_is_damage() -> None:
+    data = encoded(photo_like(), "JPEG")
+    start, end = scan_data(data)
+    middle = (start + end) // 2
+    while data[middle] == 0xFF or data[middle - 1] == 0xFF:
+        middle += 1
+    damaged = data[:middle] + b"\xff\x9f" + data[middle:]
+    assert "stray" in assert_rejected(damaged, RejectionReason.DAMAGED).detail
+
+
+def test_a_jpeg_cut_right_after_its_image_data_is_damage() -> None:
+    data = encoded(photo_like(), "JPEG", progressive=True)
+    assert_rejected(data[:-2], RejectionReason.DAMAGED)
+
+
+def test_a_png_with_a_bad_crc_or_cut_short_is_damaged() -> None:
+    data = bytearray(encoded(photo_like(), "PNG"))
+    assert_rejected(bytes(data[: len(data) // 2]), RejectionReason.DAMAGED)
+    data[len(data) // 2] ^= 0x55
+    assert_rejected(bytes(data), RejectionReason.DAMAGED)
+
+
+# --- modes and colour ------------------------------------------------------------------------------------
+
+
+def pixel(image: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:
+    value = image.convert("RGB").getpixel(xy)
+    assert isinstance(value, tuple)
+    return value
+
+
+def centre_pixel(data: bytes, fmt: str) -> tuple[int, ...]:
+    image = decode(data, fmt)
+    return pixel(image, (image.width // 2, image.height // 2))
+
+
+def assert_close(actual: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 8) -> None:
+    assert all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True)), (actual, expected)
+
+
+def adobe_rgb_like_profile() -> bytes:
+    """A minimal ICC v2 matrix/TRC display profile with Adobe RGB (1998) primaries and gamma 2.2."""
+
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ " + bytes(4) + s15(x) + s15(y) + s15(z)
+
+    gamma = b"curv" + bytes(4) + struct.pack(">IH", 1, 563) + bytes(2)
+    text = b"Adobe RGB like test profile\x00"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(8) + bytes(3) + bytes(67)
+    desc += bytes(-len(desc) % 4)
+    tags = [
+        (b"desc", desc),
+        (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
+        (b"rXYZ", xyz(0.6097, 0.3111, 0.0195)),
+        (b"gXYZ", xyz(0.2053, 0.6257, 0.0609)),
+        (b"bXYZ", xyz(0.1492, 0.0632, 0.7446)),
+        (b"rTRC", gamma),
+        (b"gTRC", gamma),
+        (b"bTRC", gamma),
+        (b"cprt", b"text" + bytes(4) + b"none\x00\x00\x00\x00"),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for signature, data in tags:
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    size = offset + len(body)
+    header = (
+        struct.pack(">I", size)
+        + b"lcms"
+        + bytes([2, 0x10, 0, 0])
+        + b"mntrRGB XYZ "
+        + struct.pack(">6H", 2024, 1, 1, 0, 0, 0)
+        + b"acsp"
+        + bytes(24)
+        + struct.pack(">I", 0)
+        + s15(0.9642)
+        + s15(1.0)
+        + s15(0.8249)
+        + bytes(4 + 16 + 28)
+    )
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def p3_profile() -> bytes:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    with Image.open(PHOTOS / "iphone_13_pro_max.HEIC") as heic:
+        return heic.info["icc_profile"]
+
+
+@pytest.mark.parametrize("profile", [adobe_rgb_like_profile, p3_profile], ids=["adobe-rgb-like", "display-p3"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_embedded_profiles_are_converted_to_plain_srgb(profile: Callable[[], bytes], fmt: str) -> None:
+    icc = profile()
+    source_colour = (60, 170, 90)
+    expected_image = ImageCms.profileToProfile(
+        Image.new("RGB", (1, 1), source_colour),
+        ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+        ImageCms.createProfile("sRGB"),
+        renderingIntent=ImageCms.Intent.PERCEPTUAL,
+    )
+    assert expected_image is not None
+    expected = pixel(expected_image, (0, 0))
+    assert max(abs(a - b) for a, b in zip(expected, source_colour, strict=True)) >= 8  # the colour must move
+
+    params = {"quality": 95} if fmt == "JPEG" else {}
+    data = encoded(Image.new("RGB", (1000, 800), source_colour), fmt, icc_profile=icc, **params)
+    renditions = render(data, workers=1)
+    for rendition in renditions.values():
+        for blob, kind in ((rendition.jpeg, "JPEG"), (rendition.webp, "WEBP")):
+            assert_no_metadata(blob, kind)
+            assert_close(centre_pixel(blob, kind), expected)
+    assert_close(centre_pixel(inspect_image(data).moderation_jpeg, "JPEG"), expected)
+
+
+def test_cmyk_jpeg_comes_out_rgb() -> None:
+    data = encoded(Image.new("CMYK", (1000, 800), (0, 255, 255, 0)), "JPEG", quality=95)
+    for rendition in render(data, workers=1).values():
+        assert_close(centre_pixel(rendition.jpeg, "JPEG"), (255, 0, 0), tolerance=24)
+
+
+def test_grayscale_jpeg_renders() -> None:
+    data = encoded(photo_like().convert("L"), "JPEG")
+    renditions = render(data, workers=1)
+    assert decode(renditions["scaled"].webp, "WEBP").size == (600, 480)
+    red, green, blue = centre_pixel(renditions["tile"].jpeg, "JPEG")
+    assert abs(red - green) <= 2
+    assert abs(green - blue) <= 2
+
+
+def test_16_bit_grey_png_is_scaled_not_clipped() -> None:
+    width, height = 1000, 800
+    row = b"\x00" + struct.pack(">H", 32768) * width
+    data = png_bytes(width, height, 16, 0, row * height)
+    for rendition in render(data, workers=1).values():
+        assert_close(centre_pixel(rendition.jpeg, "JPEG"), (128, 128, 128), tolerance=3)
+
+
+def test_16_bit_rgb_png_renders() -> None:
+    width, height = 1000, 800
+    row = b"\x00" + struct.pack(">HHH", 65535, 32768, 0) * width
+    data = png_bytes(width, height, 16, 2, row * height)
+    assert_close(centre_pixel(render(data, workers=1)["tile"].jpeg, "JPEG"), (255, 128, 0))
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_transparency_is_flattened_on_white(mode: str) -> None:
+    image = Image.new("RGBA", (1000, 800), (0, 0, 0, 0))
+    image.paste((200, 30, 30, 255), (0, 0, 500, 800))  # left half opaque red, right half transparent
+    if mode == "LA":
+        image = image.convert("LA")
+    elif mode == "P":
+        image = image.convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
+        image.info["transparency"] = image.getpixel((999, 0))
+    data = encoded(image, "PNG")
+    tile = decode(render(data, workers=1)["tile"].jpeg, "JPEG").convert("RGB")
+    assert_close(pixel(tile, (380, 200)), (255, 255, 255))
+    left = pixel(tile, (20, 200))
+    assert left != (255, 255, 255)
+    assert sum(left) < 600
+
+
+def test_high_entropy_content_still_encodes() -> None:
+    noise = np.random.default_rng(7).integers(0, 256, (900, 1200, 3), dtype=np.uint8)
+    renditions = render(encoded(Image.fromarray(noise), "PNG"), workers=1)
+    assert decode(renditions["scaled"].jpeg, "JPEG").size == (600, 450)

@@ -154,6 +154,9 @@ class LocalStack:
             server = make_server(options.host, port, wsgi, threaded=True)
             self.servers.append(server)
             threading.Thread(target=server.serve_forever, name=f"http-{port}", daemon=True).start()
+        from happypath_local.scheduler import Scheduler
+
+        self.scheduler = Scheduler(self.app.stack, self.app.seams).start()
         if self.data:
             self._saver = threading.Thread(target=self._save_periodically, name="save", daemon=True)
             self._saver.start()
@@ -211,6 +214,7 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
+        self.scheduler.stop()
         for server in self.servers:
             server.shutdown()
         self._save()

@@ -67,7 +67,7 @@ def test_every_handler_imports_from_the_build_output(build_dir: Path, tmp_path: 
     layer = build_dir / "SharedLayer" / "python"
     assert (layer / "happypath" / "repository.py").exists()
     functions = _functions(build_dir)
-    assert len(functions) == 6
+    assert len(functions) == 7
     for logical_id, handler in functions.items():
         module, _, attribute = handler.rpartition(".")
         search_path = [str(build_dir / logical_id), str(layer), str(runtime)]
@@ -89,4 +89,4 @@ def test_every_handler_imports_from_the_build_output(build_dir: Path, tmp_path: 
 def test_pillow_ships_only_with_the_workflow_functions(build_dir: Path):
     for logical_id in _functions(build_dir):
         has_pillow = (build_dir / logical_id / "PIL").is_dir()
-        assert has_pillow == (logical_id not in ("ApiFunction", "NotifierFunction")), logical_id
+        assert has_pillow == (logical_id not in ("ApiFunction", "NotifierFunction", "SweeperFunction")), logical_id

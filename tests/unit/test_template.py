@@ -103,7 +103,7 @@ def test_the_workflow_version_parameter_deploys_exactly_one_state_machine(versio
 
 def test_every_function_handler_imports_from_its_code_uri():
     stack = load_stack(LOCAL, URLS)
-    assert len(stack.functions) == 6
+    assert len(stack.functions) == 7
     for function in stack.functions.values():
         module_name, _, attribute = function.handler.rpartition(".")
         module = importlib.import_module(module_name)

@@ -55,7 +55,7 @@ def upload_status(repo: Repository, upload_id: str, user: str) -> UploadView:
         status=upload.status,
         reason=upload.reason,
         # A rejection's detail is for the user; a failure's is an internal error report, kept in the table.
-        reasonDetail=upload.reasonDetail if upload.status == UploadStatus.REJECTED else None,
+        reasonDetail=upload.reasonDetail if upload.status != UploadStatus.FAILED else None,
         createdAt=upload.createdAt,
         updatedAt=upload.updatedAt,
         photo=with_urls(photo) if photo else None,

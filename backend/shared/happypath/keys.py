@@ -8,11 +8,15 @@ Table design (one table, PK/SK, streams on):
 | photo  | PLACE#<placeId>    | PHOTO#<publishedAt>#<photoId>   |                   |                         |
 | upload | UPLOAD#<uploadId>  | UPLOAD                          |                   |                         |
 
+Pending uploads are also in the sparse GSI2 (EXPIRES#<hour of expiresAt> / <expiresAt>#<uploadId>) until the
+workflow claims them, so the sweeper finds abandoned ones without a scan; the hour shards it.
+
 Uploads are keyed by their own id (no hot "pending" partition); a place and its photos share a partition
 so one query returns a page of photos, newest first.
 """
 
 import re
+import time
 from typing import Final, NamedTuple
 
 PK: Final = "PK"
@@ -21,6 +25,9 @@ GEO_INDEX: Final = "GSI1"
 GEO_PK: Final = "GSI1PK"
 GEO_SK: Final = "GSI1SK"
 GEO_PARTITION_PRECISION: Final = 4  # ~39 x 20 km cells per partition
+EXPIRY_INDEX: Final = "GSI2"
+EXPIRY_PK: Final = "GSI2PK"
+EXPIRY_SK: Final = "GSI2SK"
 
 PLACE_SK: Final = "PLACE"
 UPLOAD_SK: Final = "UPLOAD"
@@ -65,6 +72,14 @@ def geo_partition(geohash: str) -> str:
 
 def geo_sort_key(geohash: str, place_id: str) -> str:
     return f"{geohash}#{place_id}"
+
+
+def expiry_partition(epoch_seconds: int) -> str:
+    return f"EXPIRES#{time.strftime('%Y-%m-%dT%H', time.gmtime(epoch_seconds))}"
+
+
+def expiry_sort_key(epoch_seconds: int, upload_id: str) -> str:
+    return f"{epoch_seconds:011d}#{upload_id}"
 
 
 def typed_key(key: dict[str, str]) -> dict[str, dict[str, str]]:

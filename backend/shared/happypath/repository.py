@@ -3,6 +3,7 @@
 import base64
 import binascii
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -121,8 +122,52 @@ class Repository:
     # --- uploads -----------------------------------------------------------------------------------
 
     def create_upload(self, upload: Upload) -> None:
-        item = {**keys.upload_key(upload.uploadId), **upload.model_dump()}
+        item = {
+            **keys.upload_key(upload.uploadId),
+            keys.EXPIRY_PK: keys.expiry_partition(upload.expiresAt),
+            keys.EXPIRY_SK: keys.expiry_sort_key(upload.expiresAt, upload.uploadId),
+            **upload.model_dump(),
+        }
         self.table.put_item(Item=_to_dynamo(item), ConditionExpression=Attr(keys.PK).not_exists())
+
+    def unclaimed_uploads(self, expired_before: int, oldest: int) -> Iterator[Upload]:
+        """PENDING_UPLOAD records whose form expired between `oldest` and `expired_before` (epoch seconds)."""
+        for hour in range(oldest - oldest % 3600, expired_before + 1, 3600):
+            query: dict[str, Any] = {
+                "IndexName": keys.EXPIRY_INDEX,
+                "KeyConditionExpression": Key(keys.EXPIRY_PK).eq(keys.expiry_partition(hour))
+                & Key(keys.EXPIRY_SK).lt(keys.expiry_sort_key(expired_before, "")),
+            }
+            while True:
+                page = self.table.query(**query)
+                for item in page["Items"]:
+                    yield Upload(**_attributes(item, Upload))
+                if "LastEvaluatedKey" not in page:
+                    break
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def close_unclaimed(self, upload_id: str, status: UploadStatus, reason: str, detail: str) -> bool:
+        """Give an unclaimed upload its final status; False if the workflow claimed it meanwhile."""
+        try:
+            self.table.update_item(
+                Key=keys.upload_key(upload_id),
+                UpdateExpression=f"SET #status = :status, reason = :reason, reasonDetail = :detail, updatedAt = :now "
+                f"REMOVE {keys.EXPIRY_PK}, {keys.EXPIRY_SK}",
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":status": status.value,
+                    ":pending": UploadStatus.PENDING_UPLOAD.value,
+                    ":reason": reason,
+                    ":detail": detail,
+                    ":now": utc_now(),
+                },
+            )
+        except ClientError as error:
+            if aws.client_error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def get_upload(self, upload_id: str) -> Upload | None:
         item = self.table.get_item(Key=keys.upload_key(upload_id), ConsistentRead=True).get("Item")

@@ -28,6 +28,13 @@ class RejectionReason(StrEnum):
     PLACE_NOT_FOUND = "PLACE_NOT_FOUND"
 
 
+class AbandonedReason(StrEnum):
+    """Why the sweeper closed an upload the workflow never claimed."""
+
+    UPLOAD_NOT_RECEIVED = "UPLOAD_NOT_RECEIVED"  # EXPIRED: the form expired and no photo arrived
+    NOT_PROCESSED = "NOT_PROCESSED"  # FAILED: the photo arrived but its event never started the workflow
+
+
 class PlaceType(StrEnum):
     PARK = "park"
     RESTAURANT = "restaurant"

@@ -1,0 +1,88 @@
+"""The sweeper closes uploads the workflow never claimed: EXPIRED without a photo, FAILED with one."""
+
+import time
+
+import boto3
+import pytest
+from happypath_testkit.workflow import new_place
+
+from happypath import keys, limits
+from happypath.models import Upload, utc_now
+from happypath.repository import Repository
+from happypath.statuses import AbandonedReason, UploadStatus
+from happypath_backend import sweeper
+from happypath_local.scheduler import schedules_of
+
+NOW = int(time.time())
+
+
+def pending_upload(place_id: str, expired_seconds_ago: int) -> Upload:
+    upload_id = f"{time.time_ns():032x}"[-32:]
+    upload = Upload(
+        uploadId=upload_id,
+        placeId=place_id,
+        owner="owner",
+        status=UploadStatus.PENDING_UPLOAD,
+        contentType="image/jpeg",
+        size=1000,
+        objectKey=keys.upload_object_key(place_id, upload_id),
+        createdAt=utc_now(),
+        updatedAt=utc_now(),
+        expiresAt=NOW - expired_seconds_ago,
+    )
+    Repository().create_upload(upload)
+    return upload
+
+
+@pytest.fixture
+def place(app):
+    return new_place()
+
+
+def store_without_notification(app, key: str) -> None:
+    """The object arrives but its event is lost (what the sweeper exists for)."""
+    s3 = boto3.client("s3")
+    bucket = app.physical("UploadBucket")
+    configuration = s3.get_bucket_notification_configuration(Bucket=bucket)
+    configuration.pop("ResponseMetadata")
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"jpeg")
+    finally:
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=configuration)
+
+
+def test_abandoned_forms_expire_and_lost_photos_fail_visibly(app, place):
+    repo = Repository()
+    abandoned = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
+    lost = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 3 * 3600)  # a few hours back
+    store_without_notification(app, lost.objectKey)
+    recent = pending_upload(place.placeId, 60)  # its S3 event may still be on the way
+    claimed = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
+    repo.table.update_item(
+        Key=keys.upload_key(claimed.uploadId),
+        UpdateExpression="SET #s = :p REMOVE GSI2PK, GSI2SK",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":p": "PROCESSING"},
+    )
+
+    result = sweeper.sweep(repo, NOW)
+
+    assert (result.expired, result.failed) >= (1, 1)
+    expired = repo.get_upload(abandoned.uploadId)
+    assert expired is not None
+    assert (expired.status, expired.reason) == (UploadStatus.EXPIRED, AbandonedReason.UPLOAD_NOT_RECEIVED)
+    failed = repo.get_upload(lost.uploadId)
+    assert failed is not None
+    assert (failed.status, failed.reason) == (UploadStatus.FAILED, AbandonedReason.NOT_PROCESSED)
+    assert repo.get_upload(recent.uploadId).status == UploadStatus.PENDING_UPLOAD  # type: ignore[union-attr]
+    assert repo.get_upload(claimed.uploadId).status == UploadStatus.PROCESSING  # type: ignore[union-attr]
+
+    again = sweeper.sweep(repo, NOW)  # closed uploads left the index: nothing to do twice
+    assert (again.expired, again.failed) == (0, 0)
+
+
+def test_the_sweeper_runs_every_five_minutes_locally(app):
+    (schedule,) = schedules_of(app.stack)
+    assert schedule.every_s == 300
+    assert schedule.target_arn == app.stack.functions["SweeperFunction"].arn

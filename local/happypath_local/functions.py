@@ -15,7 +15,9 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +27,9 @@ from happypath_local.stack import Function
 # Per-function names that legitimately differ; everything else must agree across functions.
 PER_FUNCTION_VARIABLES = frozenset({"POWERTOOLS_SERVICE_NAME", "MODERATION_MIN_CONFIDENCE"})
 SOURCE_PACKAGES = ("happypath", "happypath_backend", "happypath_workflow")
-_state = threading.local()
+# The function whose handler is running: a context variable, so work a handler hands to a thread pool
+# (copied by the seam on ThreadPoolExecutor.submit) is attributed to it too.
+_current: ContextVar[str | None] = ContextVar("happypath_function", default=None)
 log = logging.getLogger("happypath.local")
 
 
@@ -53,7 +57,21 @@ class LambdaContext:
 
 def current_function() -> str | None:
     """The function whose handler runs in this thread (for log labels and fault injection)."""
-    return getattr(_state, "function", None)
+    return _current.get()
+
+
+@contextmanager
+def acting_as(function: str | None) -> Iterator[None]:
+    token = _current.set(function)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def acting_as_aws() -> Any:
+    """Work AWS does on a handler's behalf (e.g. EventBridge delivering a PutEvents) is not the handler's."""
+    return acting_as(None)
 
 
 def merged_environment(functions: Iterable[Function]) -> dict[str, str]:
@@ -133,13 +151,15 @@ class Invoker:
             function_name=function.name, service=function.environment.get("POWERTOOLS_SERVICE_NAME", "happypath")
         )
 
+    def function(self, name_or_arn: str) -> Function:
+        function = self.by_name.get(name_or_arn.rsplit(":", 1)[-1])
+        if function is None:
+            raise KeyError(f"no local function {name_or_arn!r}")
+        return function
+
     def invoke(self, name: str, event: Any) -> tuple[str, bool, str]:
         """Lambda's answer: (JSON payload, errored, logs). Errors carry errorType, as Lambda reports them."""
-        function = self.by_name.get(name.rsplit(":", 1)[-1]) or next(
-            (f for f in self.by_name.values() if f.arn == name), None
-        )
-        if function is None:
-            raise KeyError(f"no local function {name!r}")
+        function = self.function(name)
         if isinstance(event, str | bytes):
             event = json.loads(event or "{}")
         context = LambdaContext(function.name, function.arn, function.memory_mb, function.timeout_s)
@@ -147,8 +167,7 @@ class Invoker:
         with self._gate:
             self._gate.wait_for(lambda: not self._reloading)
             self._active += 1
-        previous = current_function()
-        _state.function = function.logical_id
+        token = _current.set(function.logical_id)
         try:
             handler = self.handler_for(function)
             self._label_logs(function)
@@ -163,7 +182,7 @@ class Invoker:
             log.error("%s failed: %s", function.name, "".join(traceback.format_exception(error)).rstrip())
             return json.dumps(payload), True, ""
         finally:
-            _state.function = previous
+            _current.reset(token)
             with self._gate:
                 self._active -= 1
                 self._gate.notify_all()

@@ -9,6 +9,7 @@
   excluded: an invocation runs handler code, which calls other services from other threads.
 """
 
+import contextvars
 import copy
 import json
 import logging
@@ -26,7 +27,7 @@ from moto.core.responses import BaseResponse
 from moto.events.models import Rule
 from moto.s3 import notifications as s3_notifications
 
-from happypath_local.functions import Invoker
+from happypath_local.functions import Invoker, acting_as, acting_as_aws
 from happypath_local.stack import REGION
 
 MOTO_VERSION = "5.2.5"
@@ -69,7 +70,8 @@ class Seams:
                 moto_rule.targets = others
                 original_send(moto_rule, original_event, transform_input)
             if rule.event_pattern.matches_event(original_event):
-                seams.deliver(rule, dict(original_event))
+                with acting_as_aws():
+                    seams.deliver(rule, dict(original_event))
 
         def invoke_from_s3(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
             seams.invoke_async(fn_arn, event_body)
@@ -85,6 +87,13 @@ class Seams:
             with lock:
                 return original_call_action(response)
 
+        original_submit = ThreadPoolExecutor.submit
+
+        def submit(executor: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            context = contextvars.copy_context()
+            return original_submit(executor, context.run, fn, *args, **kwargs)
+
+        self._patch(ThreadPoolExecutor, "submit", submit)
         self._patch(BaseResponse, "call_action", call_action)
         self._patch(LambdaFunction, "_invoke_lambda", invoke_lambda)
         self._patch(Rule, "send_to_targets", send_to_targets)
@@ -98,7 +107,7 @@ class Seams:
         self.async_pool.shutdown(wait=True, cancel_futures=False)
 
     def invoke_async(self, function: str, event: dict[str, Any]) -> None:
-        """Asynchronous invocation: queued, retried twice on error, failures reported (never dropped silently)."""
+        """Asynchronous invocation: queued, retried twice on error, then sent to the dead-letter queue."""
 
         def run() -> None:
             error = ""
@@ -108,10 +117,29 @@ class Seams:
                     return
                 error = payload
             log.error("asynchronous invocation of %s failed after retries: %s", function, error)
-            if self.on_async_failure:
-                self.on_async_failure(function, event, error)
+            self._dead_letter(function, event, error)
 
-        self.async_pool.submit(run)
+        with acting_as_aws():
+            self.async_pool.submit(run)
+
+    def _dead_letter(self, function_name: str, event: dict[str, Any], error: str) -> None:
+        function = self.invoker.function(function_name)
+        if not function.dead_letter_arn:
+            log.error("%s has no dead-letter queue: the event is dropped, as Lambda would", function.name)
+            return
+        queue_name = function.dead_letter_arn.rsplit(":", 1)[1]
+        sqs = boto3.client("sqs", region_name=REGION)
+        with acting_as(function.logical_id):  # Lambda sends it with the function's role
+            sqs.send_message(
+                QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
+                MessageBody=json.dumps(event),
+                MessageAttributes={
+                    "ErrorMessage": {
+                        "DataType": "String",
+                        "StringValue": json.loads(error).get("errorMessage", "")[:256],
+                    },
+                },
+            )
 
     def deliver(self, rule: Rule, event: dict[str, Any]) -> None:
         if isinstance(event.get("time"), float | int):  # moto keeps time as a float internally

@@ -38,6 +38,7 @@ class Function:
     timeout_s: int
     memory_mb: int
     role_arn: str
+    dead_letter_arn: str | None = None
 
 
 @dataclass
@@ -271,6 +272,7 @@ def load_stack(
             timeout_s=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
             role_arn=props["Role"],
+            dead_letter_arn=props.get("DeadLetterConfig", {}).get("TargetArn"),
         )
     return stack
 

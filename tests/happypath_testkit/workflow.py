@@ -49,3 +49,15 @@ def wait_final(upload_id: str, timeout_s: float = 90) -> Upload:
             return upload
         time.sleep(0.05)
     raise TimeoutError(f"upload {upload_id} is still {repo.get_upload(upload_id)} after {timeout_s}s")
+
+
+def store_without_notification(bucket: str, key: str, data: bytes = b"jpeg") -> None:
+    """The object arrives but its S3 event is lost (what the sweeper exists for)."""
+    s3 = boto3.client("s3")
+    configuration = s3.get_bucket_notification_configuration(Bucket=bucket)
+    configuration.pop("ResponseMetadata")
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=data)
+    finally:
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=configuration)  # type: ignore[arg-type]

@@ -5,8 +5,10 @@ the notifier, EventBridge, the state machine and every step then run as deployed
 """
 
 import io
+import json
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -202,3 +204,33 @@ def test_a_replayed_upload_event_publishes_the_photo_once(app, photos: Path, det
     assert sorted(r["status"] for r in runs) == ["SUCCEEDED", "SUCCEEDED"]
     assert [p.photoId for p in Repository().list_photos(place.placeId, 10, None)[0]] == [upload_id]
     assert sorted(app.states_entered(r["executionArn"])[-1] for r in runs) == ["AlreadyClaimed", "Published"]
+
+
+def test_notifier_failures_are_retried_then_kept_in_its_dead_letter_queue(app, photos: Path, monkeypatch):
+    from happypath_backend import notifier
+
+    attempts = []
+
+    def refused(details):
+        attempts.append(len(details))
+        raise notifier.PublishError("EventBridge refused 1 of 1 events")
+
+    monkeypatch.setattr(notifier, "publish", refused)
+    place = new_place(PlaceType.PARK)
+    data = (photos / "jolla.jpg").read_bytes()
+    form = request_form(place.placeId, len(data))
+    store(form, data)
+    sqs = boto3.client("sqs")
+    queue = sqs.get_queue_url(QueueName=app.physical("NotifierDeadLetterQueue"))["QueueUrl"]
+    messages = []
+    for _ in range(100):
+        messages = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"]).get("Messages", [])
+        if messages:
+            break
+        time.sleep(0.05)
+    (message,) = messages
+    assert attempts == [1, 1, 1]  # the first try and Lambda's two retries
+    assert json.loads(message["Body"])["Records"][0]["s3"]["object"]["key"] == quote(form.fields["key"], safe="")
+    assert message["MessageAttributes"]["ErrorMessage"]["StringValue"] == "EventBridge refused 1 of 1 events"
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    assert Repository().get_upload(form.uploadId).status == UploadStatus.PENDING_UPLOAD  # the sweeper's case

@@ -2,9 +2,8 @@
 
 import time
 
-import boto3
 import pytest
-from happypath_testkit.workflow import new_place
+from happypath_testkit.workflow import new_place, store_without_notification
 
 from happypath import keys, limits
 from happypath.models import Upload, utc_now
@@ -39,24 +38,11 @@ def place(app):
     return new_place()
 
 
-def store_without_notification(app, key: str) -> None:
-    """The object arrives but its event is lost (what the sweeper exists for)."""
-    s3 = boto3.client("s3")
-    bucket = app.physical("UploadBucket")
-    configuration = s3.get_bucket_notification_configuration(Bucket=bucket)
-    configuration.pop("ResponseMetadata")
-    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
-    try:
-        s3.put_object(Bucket=bucket, Key=key, Body=b"jpeg")
-    finally:
-        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=configuration)
-
-
 def test_abandoned_forms_expire_and_lost_photos_fail_visibly(app, place):
     repo = Repository()
     abandoned = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
     lost = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 3 * 3600)  # a few hours back
-    store_without_notification(app, lost.objectKey)
+    store_without_notification(app.physical("UploadBucket"), lost.objectKey)
     recent = pending_upload(place.placeId, 60)  # its S3 event may still be on the way
     claimed = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
     repo.table.update_item(

@@ -49,8 +49,8 @@ test: test-python test-frontend  ## run every test (Python, packaging, frontend,
 test-python: venv-moderation
 	$(SAM_ENV) $(PY) -m pytest
 
-test-frontend: frontend/node_modules/.installed
-	cd frontend && npm test
+test-frontend: venv-moderation frontend/node_modules/.installed
+	cd frontend && npm test && npm run build && npm run test:e2e
 
 lint: venv  ## ruff (lint and format) and mypy
 	$(PY) -m ruff check .

@@ -226,6 +226,10 @@ describe('reasons in plain words', () => {
       'Not added: something went wrong, please try again (The resizer timed out).',
     )
     expect(outcomeMessage(view('FAILED', { reason: 'DAMAGED' }))).toBe('Not added: the file is damaged.')
+    // The backend's detail replaces the general rule in brackets instead of repeating it.
+    expect(
+      outcomeMessage(view('REJECTED', { reason: 'TOO_SMALL', reasonDetail: '640x480: both sides must be at least 800 px' })),
+    ).toBe('Not added: the photo is too small (640x480: both sides must be at least 800 px).')
     expect(outcomeMessage(view('EXPIRED'))).toBe('Not added: the upload expired before the photo arrived, please try again.')
   })
 })

@@ -274,7 +274,7 @@ def _sign_in_page(params: Any, error: str = "") -> str:
     message = f'<p role="alert" class="error">{html.escape(error)}</p>' if error else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in - Happy Path (local)</title>
+<title>Sign in - Happy Path (local)</title><link rel="icon" href="data:,">
 <style>
 body{{font-family:system-ui,sans-serif;max-width:24rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}}
 label,input,button{{display:block;width:100%;font-size:1.1rem}}

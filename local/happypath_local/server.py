@@ -12,9 +12,11 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -132,7 +134,8 @@ class LocalStack:
                 "clientId": LOCAL_CLIENT_ID,
                 "scope": "openid profile email",
                 "redirectPath": "/callback",
-                "logoutUrl": f"{urls.issuer}/logout",
+                # Cognito's hosted UI signs out at /logout?client_id=...&logout_uri=...; so does the local issuer.
+                "logoutUrl": f"{urls.issuer}/logout?{urlencode({'client_id': LOCAL_CLIENT_ID, 'logout_uri': urls.app + '/'})}",
             },
             "map": {"tileUrl": "", "attribution": "", "center": list(options.map_center), "zoom": 13},
             "placeTypes": options.place_types,
@@ -226,6 +229,8 @@ def _configure_logging() -> None:
     # moto's interpreter logs every Fail state and missing optional path at ERROR: they are normal here.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Powertools warns on every invocation that records no metric (most API reads): noise in a terminal.
+    warnings.filterwarnings("ignore", "No application metrics to publish")
 
 
 def serve(options: Options) -> int:

@@ -84,6 +84,8 @@ class WebApp:
             immutable = "/assets/" in path  # Vite fingerprints these
             cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
             return Response(candidate.read_bytes(), mimetype=mimetype, headers={"Cache-Control": cache})
+        if path.startswith("/assets/") or "." in path.rsplit("/", 1)[-1]:
+            return Response("Not Found", status=404)  # a missing file, not a client-side route
         # Single-page app: every other path is a client-side route.
         return Response(index.read_bytes(), mimetype="text/html", headers={"Cache-Control": "no-cache"})
 

@@ -342,7 +342,7 @@ def test_importing_the_module_is_cheap() -> None:
     result = subprocess.run(
         [sys.executable, "-c", code], env={"PYTHONPATH": env_path}, capture_output=True, text=True, check=True
     )
-    assert float(result.stdout) < 0.5
+    assert float(result.stdout) < 1.0  # generous: CI machines vary; ~0.05 s here with bytecode caches
 
 
 # --- damage detection on generated JPEGs -----------------------------------------------------------------

@@ -45,16 +45,23 @@ def test_abandoned_forms_expire_and_lost_photos_fail_visibly(app, place):
     store_without_notification(app.physical("UploadBucket"), lost.objectKey)
     recent = pending_upload(place.placeId, 60)  # its S3 event may still be on the way
     claimed = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
-    repo.table.update_item(
-        Key=keys.upload_key(claimed.uploadId),
-        UpdateExpression="SET #s = :p REMOVE GSI2PK, GSI2SK",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":p": "PROCESSING"},
-    )
+    stuck = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
+    for upload, deadline in ((claimed, NOW + 600), (stuck, NOW - 60)):  # as the workflow's claim sets them
+        repo.table.update_item(
+            Key=keys.upload_key(upload.uploadId),
+            UpdateExpression="SET #s = :p, GSI2PK = :pk, GSI2SK = :sk",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":p": "PROCESSING",
+                ":pk": keys.expiry_partition(deadline),
+                ":sk": keys.expiry_sort_key(deadline, upload.uploadId),
+            },
+        )
 
     result = sweeper.sweep(repo, NOW)
 
-    assert (result.expired, result.failed) >= (1, 1)
+    assert result.expired >= 1
+    assert result.failed >= 2
     expired = repo.get_upload(abandoned.uploadId)
     assert expired is not None
     assert (expired.status, expired.reason) == (UploadStatus.EXPIRED, AbandonedReason.UPLOAD_NOT_RECEIVED)
@@ -63,6 +70,9 @@ def test_abandoned_forms_expire_and_lost_photos_fail_visibly(app, place):
     assert (failed.status, failed.reason) == (UploadStatus.FAILED, AbandonedReason.NOT_PROCESSED)
     assert repo.get_upload(recent.uploadId).status == UploadStatus.PENDING_UPLOAD  # type: ignore[union-attr]
     assert repo.get_upload(claimed.uploadId).status == UploadStatus.PROCESSING  # type: ignore[union-attr]
+    timed_out = repo.get_upload(stuck.uploadId)
+    assert timed_out is not None
+    assert (timed_out.status, timed_out.reason) == (UploadStatus.FAILED, AbandonedReason.PROCESSING_TIMED_OUT)
 
     again = sweeper.sweep(repo, NOW)  # closed uploads left the index: nothing to do twice
     assert (again.expired, again.failed) == (0, 0)

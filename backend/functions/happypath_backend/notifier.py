@@ -1,6 +1,7 @@
 """S3 ObjectCreated on the upload bucket -> one `uploadComplete` event per object on EventBridge."""
 
 import json
+import time
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -8,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from happypath import aws, keys, settings
+from happypath import aws, keys, limits, settings
 from happypath.events import EVENT_SOURCE, UPLOAD_COMPLETE, UploadComplete
 from happypath.observability import logger, metrics, tracer
 
@@ -21,6 +22,7 @@ class PublishError(RuntimeError):
 
 def upload_complete_events(event: S3Event) -> list[UploadComplete]:
     found = []
+    deadline = int(time.time()) + limits.PROCESSING_DEADLINE_SECONDS
     for record in event.records:
         key = unquote_plus(record.s3.get_object.key)  # S3 event keys are URL-encoded
         try:
@@ -39,6 +41,10 @@ def upload_complete_events(event: S3Event) -> list[UploadComplete]:
                 keys={
                     "upload": keys.typed_key(keys.upload_key(upload_id)),
                     "place": keys.typed_key(keys.place_key(place_id)),
+                },
+                deadline={
+                    "partition": keys.expiry_partition(deadline),
+                    "sort": keys.expiry_sort_key(deadline, upload_id),
                 },
             )
         )

@@ -28,3 +28,4 @@ class UploadComplete(BaseModel):
     placeId: Id
     uploadId: Id
     keys: dict[str, TypedKey]
+    deadline: dict[str, str]  # partition and sort key of the processing deadline in the expiry index

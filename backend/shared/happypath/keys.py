@@ -8,8 +8,9 @@ Table design (one table, PK/SK, streams on):
 | photo  | PLACE#<placeId>    | PHOTO#<publishedAt>#<photoId>   |                   |                         |
 | upload | UPLOAD#<uploadId>  | UPLOAD                          |                   |                         |
 
-Pending uploads are also in the sparse GSI2 (EXPIRES#<hour of expiresAt> / <expiresAt>#<uploadId>) until the
-workflow claims them, so the sweeper finds abandoned ones without a scan; the hour shards it.
+Uploads not yet final are also in the sparse GSI2 (EXPIRES#<hour> / <epoch>#<uploadId>): a pending upload
+under its form's expiry, a claimed one under its processing deadline. Final states remove the entry, so the
+sweeper finds abandoned and stuck uploads without a scan; the hour shards the index.
 
 Uploads are keyed by their own id (no hot "pending" partition); a place and its photos share a partition
 so one query returns a page of photos, newest first.

@@ -6,6 +6,8 @@ MAX_UPLOAD_BYTES: Final = 20 * 1024 * 1024
 UPLOAD_FORM_TTL_SECONDS: Final = 300
 # After its form expired, an upload the workflow has not claimed is closed (late S3 events get this long).
 ABANDONED_AFTER_SECONDS: Final = 15 * 60
+# A claimed upload must reach its final state within this (the state machine times out after 900 s).
+PROCESSING_DEADLINE_SECONDS: Final = 30 * 60
 
 # Content types a browser may declare; the workflow sniffs the real format regardless.
 ACCEPTED_CONTENT_TYPES: Final = frozenset({"image/jpeg", "image/png", "image/heic", "image/heif"})

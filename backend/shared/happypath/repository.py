@@ -130,8 +130,8 @@ class Repository:
         }
         self.table.put_item(Item=_to_dynamo(item), ConditionExpression=Attr(keys.PK).not_exists())
 
-    def unclaimed_uploads(self, expired_before: int, oldest: int) -> Iterator[Upload]:
-        """PENDING_UPLOAD records whose form expired between `oldest` and `expired_before` (epoch seconds)."""
+    def unfinished_uploads(self, expired_before: int, oldest: int) -> Iterator[Upload]:
+        """Uploads not final whose form expiry or processing deadline fell between `oldest` and `expired_before`."""
         for hour in range(oldest - oldest % 3600, expired_before + 1, 3600):
             query: dict[str, Any] = {
                 "IndexName": keys.EXPIRY_INDEX,
@@ -146,18 +146,20 @@ class Repository:
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def close_unclaimed(self, upload_id: str, status: UploadStatus, reason: str, detail: str) -> bool:
-        """Give an unclaimed upload its final status; False if the workflow claimed it meanwhile."""
+    def close_unfinished(
+        self, upload_id: str, seen: UploadStatus, status: UploadStatus, reason: str, detail: str
+    ) -> bool:
+        """Give an upload the workflow never finished its final status; False if it moved on meanwhile."""
         try:
             self.table.update_item(
                 Key=keys.upload_key(upload_id),
                 UpdateExpression=f"SET #status = :status, reason = :reason, reasonDetail = :detail, updatedAt = :now "
                 f"REMOVE {keys.EXPIRY_PK}, {keys.EXPIRY_SK}",
-                ConditionExpression="#status = :pending",
+                ConditionExpression="#status = :seen",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":status": status.value,
-                    ":pending": UploadStatus.PENDING_UPLOAD.value,
+                    ":seen": seen.value,
                     ":reason": reason,
                     ":detail": detail,
                     ":now": utc_now(),
@@ -202,7 +204,8 @@ class Repository:
                         "Update": {
                             "TableName": self.table.name,
                             "Key": keys.upload_key(photo.photoId),
-                            "UpdateExpression": "SET #status = :processed, photoSortKey = :sk, updatedAt = :now",
+                            "UpdateExpression": "SET #status = :processed, photoSortKey = :sk, updatedAt = :now "
+                            f"REMOVE {keys.EXPIRY_PK}, {keys.EXPIRY_SK}",
                             "ConditionExpression": "#status = :processing",
                             "ExpressionAttributeNames": {"#status": "status"},
                             "ExpressionAttributeValues": {

@@ -33,6 +33,7 @@ class AbandonedReason(StrEnum):
 
     UPLOAD_NOT_RECEIVED = "UPLOAD_NOT_RECEIVED"  # EXPIRED: the form expired and no photo arrived
     NOT_PROCESSED = "NOT_PROCESSED"  # FAILED: the photo arrived but its event never started the workflow
+    PROCESSING_TIMED_OUT = "PROCESSING_TIMED_OUT"  # FAILED: the workflow claimed it but never recorded an end
 
 
 class PlaceType(StrEnum):

@@ -21,7 +21,10 @@ export const REASON_WORDS: Record<string, string> = {
 export function reasonToWords(reason: string | null | undefined, detail?: string | null): string {
   const words = (reason && REASON_WORDS[reason]) || REASON_WORDS.FAILED!
   const extra = detail?.trim().replace(/\.$/, '')
-  return extra ? `${words} (${extra})` : words
+  if (!extra) return words
+  // The detail is the specific case of the words' general rule in brackets: say it once, not
+  // "too small (at least 800 px on each side) (640x480: both sides must be at least 800 px)".
+  return `${words.replace(/ \([^()]*\)$/, '')} (${extra})`
 }
 
 /** The one line a person reads when an upload has finished. */

@@ -1,0 +1,459 @@
+"""Benchmark the Pillow resizer (happypath_workflow.imaging.render) against sharp.
+
+    python bench/resize_bench.py [--rounds N] [--iterations N] [--quick] [--cpu N]
+
+What it does (see bench/README.md for the goals and the latest results):
+- installs sharp from npm into bench/.sharp (a throwaway, git-ignored folder) unless it is there;
+- runs each implementation -- the Python resizer, sharp the usual way (one pipeline per output) and
+  sharp's fastest form (one decode) -- in its own worker process pinned to one core with taskset,
+  photo by photo, interleaved in rounds (the order of the implementations rotates every round);
+  each worker does one unmeasured warm-up and then N measured iterations and reports per-iteration
+  CPU time (process-wide, all threads), wall time and its peak RSS;
+- prints per photo the median and minimum CPU ms, the ratios to both sharp forms, the SSIM of the
+  tile and the scaled image before encoding against a full-resolution LANCZOS reference, the output
+  sizes and the peak RSS, then how noisy the run was and whether each goal holds;
+- then wall latency with two cores (Python 1 vs 2 workers, sharp with 2 threads), the HEIC decode
+  share and the import time of the resizer module.
+
+The worker mode (`--worker ...`) is internal: it imports only the resizer, never numpy, so its peak
+RSS is the resizer's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+PHOTOS = ROOT.parent / "shared" / "photos"
+SHARP_DIR = BENCH / ".sharp"
+SOURCE_PATHS = [ROOT / "backend" / "shared", ROOT / "workflows" / "functions"]
+
+PILLOW, SHARP_ONE, SHARP_USUAL = "pillow", "sharp-one", "sharp-usual"
+IMPLEMENTATIONS = [PILLOW, SHARP_ONE, SHARP_USUAL]
+OUTPUTS = ["tile_jpeg", "tile_webp", "scaled_jpeg", "scaled_webp"]
+
+GOAL_VS_ONE = 0.8
+GOAL_VS_USUAL = 0.5
+GOAL_SSIM = 0.99
+GOAL_RSS_MB = 64
+
+
+# --- worker side (no numpy here) -----------------------------------------------------------------------
+
+
+def _import_resizer() -> Any:
+    for path in reversed(SOURCE_PATHS):
+        sys.path.insert(0, str(path))
+    from happypath_workflow import imaging
+
+    return imaging
+
+
+def worker_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--photo", required=True)
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--decode-only", action="store_true")
+    args = parser.parse_args(argv)
+
+    data = Path(args.photo).read_bytes()
+    if args.decode_only:  # HEIC: the decode alone, exactly as the resizer does it
+        from io import BytesIO
+
+        import pillow_heif
+        from PIL import Image
+
+        pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+
+        def run() -> Any:
+            with Image.open(BytesIO(data)) as image:
+                image.load()
+            return None
+    else:
+        imaging = _import_resizer()
+
+        def run() -> Any:
+            return imaging.render(data, workers=args.workers)
+
+    import resource
+
+    run()  # warm-up
+    cpu_ms, wall_ms, result = [], [], None
+    for _ in range(args.iterations):
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        result = run()
+        wall_ms.append((time.perf_counter() - wall0) * 1000)
+        cpu_ms.append((time.process_time() - cpu0) * 1000)
+    report: dict[str, Any] = {
+        "cpu_ms": cpu_ms,
+        "wall_ms": wall_ms,
+        "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+    if result is not None:
+        report["bytes"] = {
+            "tile_jpeg": len(result["tile"].jpeg),
+            "tile_webp": len(result["tile"].webp),
+            "scaled_jpeg": len(result["scaled"].jpeg),
+            "scaled_webp": len(result["scaled"].webp),
+        }
+    print(json.dumps(report))
+
+
+# --- driver side ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Samples:
+    cpu: list[float] = field(default_factory=list)
+    wall: list[float] = field(default_factory=list)
+    round_medians: list[float] = field(default_factory=list)
+    rss_kb: int = 0
+    bytes: dict[str, int] = field(default_factory=dict)
+    ssim: tuple[float, float] | None = None
+
+
+def ensure_sharp() -> None:
+    if (SHARP_DIR / "node_modules" / "sharp" / "package.json").exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("npm is needed to install sharp (node >= 20)")
+    SHARP_DIR.mkdir(exist_ok=True)
+    shutil.copy(BENCH / "package.json", SHARP_DIR / "package.json")
+    print(f"installing sharp into {SHARP_DIR} ...", flush=True)
+    subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=SHARP_DIR, check=True)
+
+
+def pinned(cpus: str, command: list[str]) -> list[str]:
+    taskset = shutil.which("taskset")
+    return [taskset, "-c", cpus, *command] if taskset else command
+
+
+SHARP_EXTRA_ARGS: list[str] = []  # --sharp-webp-effort (what-if runs only)
+
+
+def run_worker(
+    implementation: str, photo: Path, iterations: int, cpus: str, *, workers: int = 1, dump: str | None = None
+) -> dict[str, Any]:
+    if implementation == PILLOW:
+        command = [sys.executable, str(Path(__file__)), "--worker", "--photo", str(photo)]
+        command += ["--iterations", str(iterations), "--workers", str(workers)]
+    elif implementation == "heic-decode":
+        command = [sys.executable, str(Path(__file__)), "--worker", "--photo", str(photo), "--decode-only"]
+        command += ["--iterations", str(iterations)]
+    else:
+        mode = "one" if implementation == SHARP_ONE else "usual"
+        command = ["node", str(BENCH / "sharp_resize.mjs"), "--mode", mode, "--photo", str(photo)]
+        command += ["--iterations", str(iterations), "--concurrency", str(workers), *SHARP_EXTRA_ARGS]
+        if dump:
+            command += ["--dump", dump]
+    env = {**os.environ, "SHARP_DIR": str(SHARP_DIR)}
+    completed = subprocess.run(pinned(cpus, command), capture_output=True, text=True, check=False, env=env)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{implementation} on {photo.name} failed:\n{completed.stderr}")
+    result: dict[str, Any] = json.loads(completed.stdout)
+    return result
+
+
+def benchmark_photos() -> tuple[list[Path], list[str]]:
+    """Every JPEG in the shared photos that the resizer accepts (the others are listed with the reason)."""
+    imaging = _import_resizer()
+    accepted, excluded = [], []
+    for path in sorted(PHOTOS.glob("*.jpg")) + sorted((PHOTOS / "orientation").glob("*.jpg")):
+        try:
+            imaging.inspect_image(path.read_bytes())
+        except imaging.ImageRejected as rejected:
+            excluded.append(f"{path.name}: {rejected.reason}")
+        else:
+            accepted.append(path)
+    return accepted, excluded
+
+
+# --- SSIM -----------------------------------------------------------------------------------------------
+
+
+def ssim(a: Any, b: Any) -> float:
+    """Mean SSIM (Wang et al. 2004) on luma: 11x11 gaussian window, sigma 1.5, K1 0.01, K2 0.03."""
+    import numpy as np
+
+    x, y = (np.asarray(img.convert("L"), dtype=np.float64) for img in (a, b))
+    size, sigma = 11, 1.5
+    taps = np.exp(-((np.arange(size) - size // 2) ** 2) / (2 * sigma**2))
+    taps /= taps.sum()
+
+    def blur(plane: Any) -> Any:  # separable 'valid' convolution
+        rows = sum(w * plane[i : plane.shape[0] - size + 1 + i] for i, w in enumerate(taps))
+        return sum(w * rows[:, i : rows.shape[1] - size + 1 + i] for i, w in enumerate(taps))
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    value = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(value.mean())
+
+
+def reference_images(data: bytes) -> dict[str, Any]:
+    """Full-size decode, upright, then LANCZOS straight to each output (same geometry as the resizer)."""
+    from io import BytesIO
+
+    from PIL import Image, ImageOps
+
+    image = ImageOps.exif_transpose(Image.open(BytesIO(data))).convert("RGB")
+    width, height = image.size
+    side = min(width, height)
+    box = ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
+    return {
+        "tile": image.resize((400, 400), Image.Resampling.LANCZOS, box=box),
+        "scaled": image.resize((600, round(600 * height / width)), Image.Resampling.LANCZOS),
+    }
+
+
+def quality(photo: Path, sharp_dumps: dict[str, str]) -> dict[str, tuple[float, float]]:
+    from PIL import Image
+
+    imaging = _import_resizer()
+    data = photo.read_bytes()
+    reference = reference_images(data)
+    ours = imaging.rendition_images(data)
+    scores = {PILLOW: (ssim(ours["tile"], reference["tile"]), ssim(ours["scaled"], reference["scaled"]))}
+    for implementation, prefix in sharp_dumps.items():
+        info = json.loads(Path(prefix + ".json").read_text())
+        images = {
+            name: Image.frombytes(
+                "RGB", (info[name]["width"], info[name]["height"]), Path(f"{prefix}.{name}.raw").read_bytes()
+            )
+            for name in ("tile", "scaled")
+        }
+        scores[implementation] = (ssim(images["tile"], reference["tile"]), ssim(images["scaled"], reference["scaled"]))
+    return scores
+
+
+# --- reporting ------------------------------------------------------------------------------------------
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def print_table(results: dict[str, dict[str, Samples]]) -> list[str]:
+    failures: list[str] = []
+    header = (
+        f"{'photo':<28} {'impl':<11} {'cpu med':>8} {'cpu min':>8} {'spread':>7} {'/one':>5} {'/usual':>6} "
+        f"{'ssim tile':>9} {'scaled':>7}  {'tile jpg':>8} {'webp':>6} {'scaled jpg':>10} {'webp':>6} {'rss MB':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for photo, by_impl in results.items():
+        one_med = statistics.median(by_impl[SHARP_ONE].cpu)
+        usual_med = statistics.median(by_impl[SHARP_USUAL].cpu)
+        for implementation in IMPLEMENTATIONS:
+            samples = by_impl[implementation]
+            median = statistics.median(samples.cpu)
+            spread = (quantile(samples.cpu, 0.9) - quantile(samples.cpu, 0.1)) / median
+            ssim_text = f"{samples.ssim[0]:>9.4f} {samples.ssim[1]:>7.4f}" if samples.ssim else f"{'':>9} {'':>7}"
+            sizes = samples.bytes
+            print(
+                f"{photo if implementation == PILLOW else '':<28} {implementation:<11} {median:>8.1f} "
+                f"{min(samples.cpu):>8.1f} {spread:>6.0%} {median / one_med:>5.2f} {median / usual_med:>6.2f} "
+                f"{ssim_text}  {sizes['tile_jpeg']:>8} {sizes['tile_webp']:>6} {sizes['scaled_jpeg']:>10} "
+                f"{sizes['scaled_webp']:>6} {samples.rss_kb / 1024:>6.1f}"
+            )
+        ours = by_impl[PILLOW]
+        if statistics.median(ours.cpu) > GOAL_VS_ONE * one_med:
+            failures.append(f"{photo}: CPU {statistics.median(ours.cpu) / one_med:.2f}x sharp one-decode")
+        if statistics.median(ours.cpu) > GOAL_VS_USUAL * usual_med:
+            failures.append(f"{photo}: CPU {statistics.median(ours.cpu) / usual_med:.2f}x sharp usual")
+        if ours.ssim and min(ours.ssim) < GOAL_SSIM:
+            failures.append(f"{photo}: SSIM {min(ours.ssim):.4f}")
+        for output in OUTPUTS:
+            smallest = min(by_impl[SHARP_ONE].bytes[output], by_impl[SHARP_USUAL].bytes[output])
+            if ours.bytes[output] > smallest:
+                failures.append(f"{photo}: {output} {ours.bytes[output]} bytes > sharp's {smallest}")
+    return failures
+
+
+def print_noise(results: dict[str, dict[str, Samples]]) -> None:
+    spreads, round_swings, ratio_ranges = [], [], []
+    for photo, by_impl in results.items():
+        for implementation, samples in by_impl.items():
+            median = statistics.median(samples.cpu)
+            spreads.append(((quantile(samples.cpu, 0.9) - quantile(samples.cpu, 0.1)) / median, photo, implementation))
+            if len(samples.round_medians) > 1:
+                swing = (max(samples.round_medians) - min(samples.round_medians)) / median
+                round_swings.append((swing, photo, implementation))
+        ratios = [
+            ours / sharp
+            for ours, sharp in zip(by_impl[PILLOW].round_medians, by_impl[SHARP_ONE].round_medians, strict=True)
+        ]
+        ratio_ranges.append((min(ratios), max(ratios), photo))
+    spreads.sort()
+    print(
+        f"\nnoise: per-iteration CPU spread (p90-p10)/median: median {spreads[len(spreads) // 2][0]:.1%}, "
+        f"worst {spreads[-1][0]:.1%} ({spreads[-1][1]}, {spreads[-1][2]})"
+    )
+    if round_swings:
+        round_swings.sort()
+        print(
+            f"       round-to-round swing of the medians: median {round_swings[len(round_swings) // 2][0]:.1%}, "
+            f"worst {round_swings[-1][0]:.1%} ({round_swings[-1][1]}, {round_swings[-1][2]})"
+        )
+        low = min(r[0] for r in ratio_ranges)
+        high = max(r[1] for r in ratio_ranges)
+        print(f"       pillow/sharp-one ratio of round medians, over all photos and rounds: {low:.2f} .. {high:.2f}")
+
+
+def wall_latency(photos: list[Path], iterations: int, cpus: str) -> None:
+    print(f"\nwall latency with two cores (taskset -c {cpus}), median ms of {iterations} after a warm-up:")
+    print(f"{'photo':<28} {'pillow 1 thread':>15} {'pillow 2 threads':>16} {'sharp-one 2 threads':>19}")
+    for photo in photos:
+        one = run_worker(PILLOW, photo, iterations, cpus, workers=1)
+        two = run_worker(PILLOW, photo, iterations, cpus, workers=2)
+        sharp = run_worker(SHARP_ONE, photo, iterations, cpus, workers=2)
+        print(
+            f"{photo.name:<28} {statistics.median(one['wall_ms']):>15.1f} {statistics.median(two['wall_ms']):>16.1f} "
+            f"{statistics.median(sharp['wall_ms']):>19.1f}"
+        )
+
+
+def heic_share(iterations: int, cpu: str) -> None:
+    heic = PHOTOS / "iphone_13_pro_max.HEIC"
+    whole = run_worker(PILLOW, heic, iterations, cpu)
+    decode = run_worker("heic-decode", heic, iterations, cpu)
+    total, decoding = statistics.median(whole["cpu_ms"]), statistics.median(decode["cpu_ms"])
+    print(
+        f"\nHEIC ({heic.name}, one core): render {total:.0f} ms CPU median, of which the pillow-heif decode "
+        f"{decoding:.0f} ms ({decoding / total:.0%}); peak RSS {whole['max_rss_kb'] / 1024:.0f} MB "
+        "(sharp's prebuilt libvips has no HEVC decoder: no comparison)"
+    )
+
+
+def import_time(samples: int = 7) -> None:
+    """Import time of the resizer module and the cost of its first call, in fresh interpreters."""
+    photo = PHOTOS / "jolla.jpg"
+    code = (
+        "import time; t0 = time.perf_counter(); import PIL.Image; t1 = time.perf_counter(); "
+        "import happypath_workflow.imaging as m; t2 = time.perf_counter(); "
+        f"data = open({str(photo)!r}, 'rb').read(); t3 = time.perf_counter(); m.render(data, workers=1); "
+        "t4 = time.perf_counter(); m.render(data, workers=1); t5 = time.perf_counter(); "
+        "print((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t4 - t3) * 1e3, (t5 - t4) * 1e3)"
+    )
+    with tempfile.TemporaryDirectory(prefix="resize-bench-pyc-") as cache:
+        base_env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in SOURCE_PATHS)}
+        base_env.pop("PYTHONDONTWRITEBYTECODE", None)
+        variants = {
+            "from .pyc": {**base_env, "PYTHONPYCACHEPREFIX": cache},
+            "from source": {**base_env, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": cache + "-none"},
+        }
+        subprocess.run([sys.executable, "-c", code], env=variants["from .pyc"], capture_output=True, check=True)
+        print(f"\nimport time and first call, fresh interpreter, median of {samples} (wall ms):")
+        for label, env in variants.items():
+            runs = []
+            for _ in range(samples):
+                out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+                runs.append([float(value) for value in out.stdout.split()])
+            pil, module, first, warm = (statistics.median(column) for column in zip(*runs, strict=True))
+            print(
+                f"  {label:<11}: import PIL.Image {pil:.1f}, then imaging {module:.1f}; "
+                f"first render of {photo.name} {first:.0f} vs warm {warm:.0f}"
+            )
+    print("  (pillow-heif, ~60 ms, and ImageCms load only when a HEIC or a colour profile arrives)")
+
+
+def main() -> None:
+    if "--worker" in sys.argv:
+        worker_main([arg for arg in sys.argv[1:] if arg != "--worker"])
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5, quick 2)")
+    parser.add_argument("--iterations", type=int, default=None, help="measured runs per worker (default 5, quick 3)")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and photos, for a smoke run")
+    parser.add_argument("--cpu", default=str((os.cpu_count() or 1) - 1), help="the core to pin workers to")
+    parser.add_argument(
+        "--sharp-webp-effort", type=int, help="what-if: run sharp's WebP at this effort instead of its default 4"
+    )
+    args = parser.parse_args()
+    if args.sharp_webp_effort is not None:
+        SHARP_EXTRA_ARGS.extend(["--webp-effort", str(args.sharp_webp_effort)])
+    rounds = args.rounds or (2 if args.quick else 5)
+    iterations = args.iterations or (3 if args.quick else 5)
+
+    ensure_sharp()
+    photos, excluded = benchmark_photos()
+    if args.quick:
+        photos = [p for p in photos if p.parent == PHOTOS or p.name == "Landscape_6.jpg"]
+    print(
+        f"{len(photos)} photos x {len(IMPLEMENTATIONS)} implementations x {rounds} rounds x {iterations} "
+        f"iterations, pinned to CPU {args.cpu}; excluded: {', '.join(excluded) or 'none'}",
+        flush=True,
+    )
+
+    results = {photo.name: {impl: Samples() for impl in IMPLEMENTATIONS} for photo in photos}
+    with tempfile.TemporaryDirectory(prefix="resize-bench-") as scratch:
+        dumps: dict[str, dict[str, str]] = {photo.name: {} for photo in photos}
+        started = time.monotonic()
+        for round_number in range(rounds):
+            order = IMPLEMENTATIONS[round_number % 3 :] + IMPLEMENTATIONS[: round_number % 3]
+            for photo in photos:
+                for implementation in order:
+                    dump = None
+                    if round_number == 0 and implementation != PILLOW:
+                        dump = dumps[photo.name][implementation] = str(Path(scratch) / f"{photo.stem}-{implementation}")
+                    report = run_worker(implementation, photo, iterations, args.cpu, dump=dump)
+                    samples = results[photo.name][implementation]
+                    samples.cpu += report["cpu_ms"]
+                    samples.wall += report["wall_ms"]
+                    samples.round_medians.append(statistics.median(report["cpu_ms"]))
+                    samples.rss_kb = max(samples.rss_kb, report["max_rss_kb"])
+                    samples.bytes = report["bytes"]
+                    if dump:
+                        Path(dump + ".json").write_text(json.dumps(report["dump"]))
+            print(f"  round {round_number + 1}/{rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
+        for photo in photos:
+            for implementation, score in quality(photo, dumps[photo.name]).items():
+                results[photo.name][implementation].ssim = score
+
+    versions = run_worker(SHARP_ONE, photos[0], 1, args.cpu)["versions"]
+    print(
+        f"\nCPU ms per photo (4 outputs), one core; sharp {versions['sharp']} / libvips {versions['vips']}, "
+        f"concurrency 1, cache off; /one and /usual: ratio of medians; spread: (p90-p10)/median; "
+        f"ssim: before encoding, vs full-size LANCZOS (sharp's tile is cropped after resizing, so it is offset "
+        f"by up to a pixel and scores lower)\n"
+    )
+    failures = print_table(results)
+    print_noise(results)
+
+    rss_12mp = results.get("42_IndexError.jpg", {}).get(PILLOW)
+    if rss_12mp is not None and rss_12mp.rss_kb / 1024 > GOAL_RSS_MB:
+        failures.append(f"42_IndexError.jpg: peak RSS {rss_12mp.rss_kb / 1024:.1f} MB")
+    wall_photos = [p for p in photos if p.name in ("42_IndexError.jpg", "jolla.jpg", "HMD_Nokia_8.3_5G.jpg")]
+    wall_latency(wall_photos or photos[:2], iterations * 2, "0,1" if (os.cpu_count() or 1) > 1 else "0")
+    heic_share(max(3, iterations // 2), args.cpu)
+    import_time()
+
+    print("\ngoals: CPU <= 0.8x sharp one-decode and <= 0.5x sharp usual on every photo; SSIM >= 0.99;")
+    print("       every output no larger than sharp's (smaller of its two forms); 12 MP peak RSS <= 64 MB")
+    if failures:
+        print("NOT MET:\n  " + "\n  ".join(failures))
+    else:
+        print("all met")
+
+
+if __name__ == "__main__":
+    main()

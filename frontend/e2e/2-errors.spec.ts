@@ -1,0 +1,110 @@
+/** Errors are messages a person can read and act on, never a blank screen. */
+import { apiUrl, appConfig, appUrl, createPlace, expect, screenshot, test, tokenFor, watchPage } from './helpers'
+import type { Page } from '@playwright/test'
+
+/** Some visible text in <main>: the opposite of a blank screen. */
+async function mainText(page: Page): Promise<string> {
+  return (await page.locator('main').innerText()).trim()
+}
+
+test('a place that does not exist shows "Place not found"', async ({ page }, testInfo) => {
+  const problems = watchPage(page)
+  await page.goto(`${appUrl}/places/does-not-exist`)
+  const alert = page.getByRole('alert')
+  await expect(alert.getByRole('heading', { level: 1, name: 'Place not found' })).toBeVisible()
+  await expect(alert).toContainText('This place does not exist (any more).')
+  // No "Try again" for something that is not there; a way back instead.
+  await expect(alert.getByRole('button', { name: 'Try again' })).toHaveCount(0)
+  await expect(page.getByRole('link', { name: '← All places' })).toBeVisible()
+  expect(await mainText(page)).not.toBe('')
+  await screenshot(page, '15-place-not-found', testInfo)
+  expect(problems.pageErrors).toEqual([])
+
+  await page.getByRole('link', { name: '← All places' }).click()
+  await expect(page.getByRole('heading', { level: 1, name: 'Parks nearby' })).toBeVisible()
+})
+
+test('an unknown address shows "Page not found"', async ({ page }, testInfo) => {
+  const problems = watchPage(page)
+  await page.goto(`${appUrl}/no/such/page`)
+  await expect(page.getByRole('heading', { level: 1, name: 'Page not found' })).toBeVisible()
+  await expect(page.getByText('There is nothing at this address.')).toBeVisible()
+  await screenshot(page, '16-page-not-found', testInfo)
+  await page.getByRole('link', { name: 'Go to the start page' }).click()
+  await expect(page).toHaveURL(`${appUrl}/`)
+  await expect(page.getByRole('heading', { level: 1, name: 'Parks nearby' })).toBeVisible()
+  expect(problems.pageErrors).toEqual([])
+  expect(problems.consoleErrors).toEqual([])
+})
+
+test('a failing API shows a message with "Try again", which recovers', async ({ page }, testInfo) => {
+  const problems = watchPage(page)
+  const config = await appConfig()
+  const place = await createPlace(await tokenFor('bob'), {
+    name: 'E2E Flaky Park',
+    lat: config.map.center[0],
+    lng: config.map.center[1],
+  })
+  const placeUrl = `${apiUrl}/places/${place.placeId}`
+  // The API answers 500 (as API Gateway does when a function crashes) for this place only.
+  await page.route((url) => url.href.startsWith(placeUrl), (route) =>
+    route.fulfill({
+      status: 500,
+      contentType: 'application/json',
+      headers: { 'access-control-allow-origin': appUrl },
+      body: JSON.stringify({ message: 'Internal server error' }),
+    }),
+  )
+  await page.goto(`${appUrl}/places/${place.placeId}`)
+  const alert = page.getByRole('alert')
+  await expect(alert.getByRole('heading', { level: 1, name: 'This place could not be loaded' })).toBeVisible()
+  await expect(alert).toContainText('The server had a problem (HTTP 500). Please try again.')
+  await screenshot(page, '17-api-error', testInfo)
+
+  // The server is back: "Try again" shows the place without a reload.
+  await page.unrouteAll()
+  await alert.getByRole('button', { name: 'Try again' }).click()
+  await expect(page.getByRole('heading', { level: 1, name: 'E2E Flaky Park' })).toBeVisible()
+  await expect(page.getByRole('alert')).toHaveCount(0)
+  expect(problems.pageErrors).toEqual([])
+})
+
+test('an unreachable API says so in words', async ({ page }, testInfo) => {
+  const problems = watchPage(page)
+  await page.route((url) => url.href.startsWith(`${apiUrl}/`), (route) => route.abort('connectionrefused'))
+  await page.goto(`${appUrl}/`)
+  await expect(page.getByRole('heading', { level: 1, name: 'Parks nearby' })).toBeVisible()
+  const alert = page.getByRole('alert').filter({ hasText: 'Could not reach the server' })
+  await expect(alert).toContainText('Could not reach the server. Check your connection and try again.')
+  await expect(alert.getByRole('button', { name: 'Try again' })).toBeVisible()
+  await screenshot(page, '18-api-unreachable', testInfo)
+  expect(problems.pageErrors).toEqual([])
+})
+
+test('a page that fails to download shows a message, not a blank screen', async ({ page }, testInfo) => {
+  const problems = watchPage(page)
+  const config = await appConfig()
+  const place = await createPlace(await tokenFor('bob'), {
+    name: 'E2E Offline Park',
+    lat: config.map.center[0],
+    lng: config.map.center[1],
+  })
+  // The place page is its own chunk, downloaded on first use: the connection drops just then.
+  await page.route(/\/assets\/PlaceView-[^/]*\.js$/, (route) => route.abort('internetdisconnected'))
+  await page.goto(`${appUrl}/`)
+  const link = page.getByRole('list', { name: 'Places by distance' }).getByRole('link', { name: /E2E Offline Park/ })
+  await link.click()
+  await expect(page.getByRole('alert').filter({ hasText: 'This page could not be loaded' })).toContainText(
+    'This page could not be loaded. Check your connection and reload.',
+  )
+  // Still on a working page: the header and the list are there.
+  await expect(page.getByRole('heading', { level: 1, name: 'Parks nearby' })).toBeVisible()
+  await expect(link).toBeVisible()
+  await screenshot(page, '19-chunk-failed', testInfo, { fullPage: false })
+
+  // Back online: the same link works.
+  await page.unrouteAll()
+  await link.click()
+  await expect(page.getByRole('heading', { level: 1, name: place.name })).toBeVisible()
+  expect(problems.pageErrors).toEqual([])
+})

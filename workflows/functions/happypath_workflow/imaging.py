@@ -1,0 +1,720 @@
+"""Image checks and renditions for the workflow: one decode per call, no AWS calls.
+
+`inspect_image` sniffs the real format, checks the size and the integrity of an upload and makes the
+small upright sRGB JPEG that moderation looks at. `render` makes the published renditions: a 400x400
+tile (cover + centre crop) and a 600 px wide scaled image, each as JPEG and WebP, upright, sRGB and
+without any metadata (EXIF, GPS, XMP, comments, ICC).
+
+How the hot path stays cheap (see bench/README.md for the measurements):
+- JPEG is decoded once, straight at a reduced size: libjpeg's DCT scaling (Pillow's `draft`) to the
+  smallest 1/8, 1/4 or 1/2 scale that still leaves the resampler enough headroom for every output.
+- Outputs are cut and resampled from that one decode with `resize(box=...)`, in the stored
+  orientation; the EXIF rotation is applied to the small results, and the colour transform too.
+- Encodes run in a small thread pool when `workers > 1` (Pillow releases the GIL while encoding).
+
+Damage detection: Pillow hides libjpeg's corrupt-data warnings (it decodes a damaged JPEG into grey
+bands without an error), so JPEG uploads are walked marker by marker before decoding: the frame and
+scan headers must be consistent, the entropy-coded data may contain only stuffed bytes and restart
+markers, the restart markers must come in sequence and in exactly the number the frame size implies,
+and an end-of-image marker must follow. These are the conditions behind libjpeg's "Corrupt JPEG data"
+warnings for missing, extra or out-of-order markers and for premature ends. PNG chunks are walked and
+their CRCs checked; HEIF boxes are walked (libheif, too, decodes a truncated file without an error).
+Any decoder error (truncated data, broken stream) is reported as DAMAGED too.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import threading
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+
+from happypath import limits
+from happypath.statuses import RejectionReason
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import ImageCms
+
+__all__ = [
+    "ImageInfo",
+    "ImageRejected",
+    "Inspection",
+    "Rendition",
+    "inspect_image",
+    "render",
+    "rendition_images",
+]
+
+# Pillow's own decompression-bomb guard agrees with ours (it is only a backstop: sizes are checked from
+# the header before Pillow allocates anything).
+Image.MAX_IMAGE_PIXELS = limits.MAX_PIXELS
+
+# --- tuning (measured with bench/resize_bench.py) -------------------------------------------------------
+RESAMPLE: Final = Image.Resampling.BICUBIC
+"""Resampling filter applied after the reduced decode (SSIM >= 0.99 against full-size LANCZOS)."""
+DCT_MIN_HEADROOM: Final[dict[int, float]] = {8: 2.0, 4: 1.3, 2: 1.0}
+"""For each JPEG DCT scale 1/s: how much larger than an output its source region must stay after the
+reduced decode. DCT scaling keeps only the lowest frequencies of each 8x8 block, so at 1/4 and 1/8 the
+resampler needs some headroom to produce a sharp enough result; at 1/2 it does not."""
+REDUCING_GAP: Final = 1.9
+"""Box-reduce by an integer factor first while the ratio left for the resampler stays >= this (Pillow's
+`reducing_gap`): for formats without DCT scaling, and for an output much smaller than the decode."""
+WEBP_METHOD: Final = 2
+"""libwebp effort (0-6). 2 is the fastest level that still beats sharp's default output size on all
+but one of the shared photos (methods 3-4 add RD optimisation: about 6% smaller, twice the time);
+see bench/README.md."""
+MODERATION_JPEG_QUALITY: Final = 85
+
+RENDITION_TILE: Final = "tile"
+RENDITION_SCALED: Final = "scaled"
+
+_WHITE: Final = (255, 255, 255)
+_ORIENTATION_TAG: Final = 0x0112
+_TRANSPOSE: Final[dict[int, Image.Transpose]] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+_HEVC_BRANDS: Final = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
+_GENERIC_HEIF_BRANDS: Final = frozenset({b"mif1", b"msf1", b"mif2"})
+_OTHER_CODEC_BRANDS: Final = frozenset({b"avif", b"avis", b"avci", b"jpeg", b"j2ki", b"vvic"})
+
+
+class ImageRejected(Exception):
+    """The upload is not a photo the app will publish; `reason` says why, `detail` says what was found."""
+
+    def __init__(self, reason: RejectionReason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str  # "JPEG" | "PNG" | "HEIF", sniffed from the bytes
+    width: int  # upright, i.e. after EXIF orientation
+    height: int
+    orientation: int  # EXIF orientation tag as found (1 if absent or invalid)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    info: ImageInfo
+    moderation_jpeg: bytes  # upright sRGB JPEG, long side <= MODERATION_SIDE_PX, no metadata
+
+
+@dataclass(frozen=True)
+class Rendition:
+    width: int
+    height: int
+    jpeg: bytes  # q80 progressive, optimised, no metadata
+    webp: bytes  # q80, no metadata
+
+
+# --- public API ------------------------------------------------------------------------------------------
+
+
+def inspect_image(data: bytes) -> Inspection:
+    """Sniff the format, check dimensions and integrity, and make the moderation derivative in one decode."""
+    source = _open(data)
+    width, height = source.image.size
+    long_side = max(width, height)
+    factor = min(1.0, limits.MODERATION_SIDE_PX / long_side)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    plan = [_Target("moderation", (0.0, 0.0, float(width), float(height)), size)]
+    base, to_base = _decode(source, plan)
+    image = _finish(_resample(base, plan[0], to_base), source)
+    return Inspection(info=source.info, moderation_jpeg=_encode_jpeg(image, progressive=False))
+
+
+def render(data: bytes, *, workers: int | None = None) -> dict[str, Rendition]:
+    """Make the tile and the scaled rendition, as JPEG and WebP, from one decode.
+
+    `workers` is the number of threads used (the caller's included); None picks min(2, usable CPUs).
+    """
+    source, plan, base, to_base = _prepare(data)
+    threads = _worker_count(workers)
+    if threads <= 1:
+        results = {}
+        for target in plan:
+            image = _finish(_resample(base, target, to_base), source)
+            results[target.name] = _rendition(image, _encode_jpeg(image), _encode_webp(image))
+    else:
+        results = _render_parallel(base, plan, to_base, source, _pool(threads - 1))
+    return {name: results[name] for name in (RENDITION_TILE, RENDITION_SCALED)}
+
+
+def rendition_images(data: bytes) -> dict[str, Image.Image]:
+    """The tile and the scaled image exactly as `render` encodes them (for quality measurements)."""
+    source, plan, base, to_base = _prepare(data)
+    return {target.name: _finish(_resample(base, target, to_base), source) for target in plan}
+
+
+# --- opening and checking --------------------------------------------------------------------------------
+
+
+class _Source(NamedTuple):
+    image: ImageFile.ImageFile  # opened, not decoded yet
+    info: ImageInfo
+    transpose: Image.Transpose | None  # still to apply (HEIF arrives upright from libheif)
+    icc_profile: bytes | None
+
+
+def _open(data: bytes) -> _Source:
+    if len(data) > limits.MAX_UPLOAD_BYTES:
+        raise ImageRejected(
+            RejectionReason.TOO_LARGE, f"{len(data)} bytes is over the {limits.MAX_UPLOAD_BYTES} byte limit"
+        )
+    kind = _sniff(data)
+    image: ImageFile.ImageFile
+    try:
+        if kind == "JPEG":
+            _check_jpeg(data)
+            image = JpegImagePlugin.JpegImageFile(io.BytesIO(data))
+        elif kind == "PNG":
+            _check_png(data)
+            image = PngImagePlugin.PngImageFile(io.BytesIO(data))
+        else:
+            _check_heif(data)
+            image = _heif_image_file_class()(io.BytesIO(data))
+    except ImageRejected:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(RejectionReason.TOO_LARGE, str(exc)) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError) as exc:
+        raise ImageRejected(RejectionReason.DAMAGED, f"unreadable {kind} header: {exc}") from None
+    _check_size(*image.size)
+
+    if kind == "HEIF":
+        # libheif applies the container's rotation and mirroring and pillow-heif resets the EXIF tag;
+        # it keeps what the EXIF said in `original_orientation`.
+        orientation = _valid_orientation(image.info.get("original_orientation"))
+        transpose = None
+        width, height = image.size
+    else:
+        try:
+            orientation = _valid_orientation(image.getexif().get(_ORIENTATION_TAG))
+        except Exception:  # a damaged EXIF block must not sink the photo: treat it as upright
+            orientation = 1
+        transpose = _TRANSPOSE.get(orientation)
+        width, height = image.size
+        if orientation >= 5:
+            width, height = height, width
+    icc = image.info.get("icc_profile") or None
+    return _Source(image, ImageInfo(kind, width, height, orientation), transpose, icc)
+
+
+def _sniff(data: bytes) -> str:
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if data[:8] == _PNG_SIGNATURE:
+        return "PNG"
+    if _is_heif(data):
+        return "HEIF"
+    if not data:
+        raise ImageRejected(RejectionReason.UNSUPPORTED_TYPE, "the upload is empty")
+    raise ImageRejected(RejectionReason.UNSUPPORTED_TYPE, "not a JPEG, PNG or HEIC/HEIF image")
+
+
+def _is_heif(data: bytes) -> bool:
+    if len(data) < 16 or data[4:8] != b"ftyp":
+        return False
+    box_size = int.from_bytes(data[0:4], "big")
+    if not 16 <= box_size <= min(len(data), 4096):
+        return False
+    brands = {data[8:12]} | {data[i : i + 4] for i in range(16, box_size - 3, 4)}
+    if brands & _HEVC_BRANDS:
+        return True
+    return bool(brands & _GENERIC_HEIF_BRANDS) and not brands & _OTHER_CODEC_BRANDS
+
+
+def _check_size(width: int, height: int) -> None:
+    if max(width, height) > limits.MAX_SIDE_PX or width * height > limits.MAX_PIXELS:
+        raise ImageRejected(
+            RejectionReason.TOO_LARGE,
+            f"{width}x{height} is over the limit ({limits.MAX_SIDE_PX} px a side, {limits.MAX_PIXELS} pixels)",
+        )
+    if min(width, height) < limits.MIN_SIDE_PX:
+        raise ImageRejected(
+            RejectionReason.TOO_SMALL,
+            f"{width}x{height}: both sides must be at least {limits.MIN_SIDE_PX} px",
+        )
+
+
+def _valid_orientation(value: object) -> int:
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _damaged(detail: str) -> ImageRejected:
+    return ImageRejected(RejectionReason.DAMAGED, detail)
+
+
+# JPEG markers (ITU T.81 table B.1).
+_SOF_MARKERS: Final = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_DCT_SOF_MARKERS: Final = frozenset({0xC0, 0xC1, 0xC2, 0xC9, 0xCA})  # restart intervals count DCT MCUs
+_SOS, _DRI, _EOI, _SOI, _TEM = 0xDA, 0xDD, 0xD9, 0xD8, 0x01
+# In entropy-coded data 0xFF is followed by 0x00 (stuffing) or a restart marker, possibly after fill
+# bytes (more 0xFF); anything else ends the segment. (No `\xff+` here: it would make the search 10x
+# slower; runs of fill bytes are rare and handled in `_segment_end`.)
+_SEGMENT_END: Final = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+_RESTART: Final = re.compile(rb"\xff([\xd0-\xd7])")
+_RESTART_CYCLE: Final = bytes(range(0xD0, 0xD8))
+
+
+class _Frame(NamedTuple):
+    width: int
+    height: int
+    sampling: dict[int, tuple[int, int]]  # component id -> (h, v)
+    dct: bool
+
+    def mcus(self, component_ids: list[int]) -> int:
+        hmax = max(h for h, _ in self.sampling.values())
+        vmax = max(v for _, v in self.sampling.values())
+        if len(component_ids) == 1:  # non-interleaved scan: one block per MCU
+            h, v = self.sampling[component_ids[0]]
+            blocks_x = _ceil_div(_ceil_div(self.width * h, hmax), 8)
+            blocks_y = _ceil_div(_ceil_div(self.height * v, vmax), 8)
+            return blocks_x * blocks_y
+        return _ceil_div(self.width, 8 * hmax) * _ceil_div(self.height, 8 * vmax)
+
+
+def _ceil_div(numerator: int, denominator: int) -> int:
+    return -(-numerator // denominator)
+
+
+def _check_jpeg(data: bytes) -> None:
+    """Walk the JPEG markers of the primary image; raise DAMAGED on anything libjpeg would warn about.
+
+    The size limits are applied as soon as the frame header is read, before the scans are looked at.
+    """
+    size = len(data)
+    pos = 2
+    frame: _Frame | None = None
+    restart_interval = 0
+    scans = 0
+    while True:
+        if pos + 1 >= size:
+            raise _damaged("the data ends before the end-of-image marker (truncated)")
+        if data[pos] != 0xFF:
+            raise _damaged(f"unexpected data where a marker should be (byte {pos})")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        pos += 2
+        if marker == _EOI:
+            if frame is None or scans == 0:
+                raise _damaged("no image data before the end-of-image marker")
+            return
+        if marker == _TEM:
+            continue
+        if marker < 0xC0 or marker == _SOI or 0xD0 <= marker <= 0xD7:
+            raise _damaged(f"unexpected marker 0xFF{marker:02X} at byte {pos - 2}")
+        if pos + 2 > size:
+            raise _damaged("the data ends inside a header (truncated)")
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        end = pos + length
+        if length < 2 or end > size:
+            raise _damaged(f"marker 0xFF{marker:02X} has a bad length or is truncated")
+        body = data[pos + 2 : end] if marker in _SOF_MARKERS or marker in (_SOS, _DRI) else b""
+        if marker in _SOF_MARKERS:
+            frame = _parse_frame(marker, body, frame)
+        elif marker == _DRI:
+            if length != 4:
+                raise _damaged("bad restart interval header")
+            restart_interval = int.from_bytes(body, "big")
+        elif marker == _SOS:
+            if frame is None:
+                raise _damaged("image data before the frame header")
+            ids = _parse_scan(body, frame)
+            scans += 1
+            segment_end, follower = _segment_end(data, end)
+            if follower < 0xC0 and follower != _TEM:
+                raise _damaged(f"corrupt image data: stray 0xFF{follower:02X} at byte {segment_end}")
+            if restart_interval and frame.dct:
+                expected = _ceil_div(frame.mcus(ids), restart_interval) - 1
+                markers = b"".join(_RESTART.findall(data, end, segment_end))
+                if markers != (_RESTART_CYCLE * (expected // 8 + 1))[:expected]:
+                    raise _damaged(
+                        f"corrupt image data in scan {scans}: {len(markers)} restart markers where "
+                        f"{expected} belong, or out of sequence"
+                    )
+            pos = segment_end
+            continue
+        pos = end
+
+
+def _segment_end(data: bytes, pos: int) -> tuple[int, int]:
+    """Where the entropy-coded data starting at `pos` ends, and the marker byte that ends it."""
+    size = len(data)
+    while True:
+        found = _SEGMENT_END.search(data, pos)
+        if found is None:
+            raise _damaged("the image data ends without an end-of-image marker (truncated)")
+        start = found.start()
+        run_end = start + 1
+        while run_end < size and data[run_end] == 0xFF:
+            run_end += 1
+        if run_end >= size:
+            raise _damaged("the image data ends without an end-of-image marker (truncated)")
+        follower = data[run_end]
+        if follower != 0x00 and not 0xD0 <= follower <= 0xD7:
+            return start, follower
+        pos = run_end + 1  # fill bytes before a stuffed zero or a restart marker: still image data
+
+
+def _parse_frame(marker: int, body: bytes, previous: _Frame | None) -> _Frame:
+    if previous is not None:
+        raise _damaged("more than one frame header")
+    if len(body) < 6 or len(body) != 6 + 3 * body[5] or body[5] == 0:
+        raise _damaged("bad frame header")
+    height = int.from_bytes(body[1:3], "big")
+    width = int.from_bytes(body[3:5], "big")
+    if width == 0 or height == 0:
+        raise _damaged(f"frame header says {width}x{height}")
+    _check_size(width, height)
+    sampling = {}
+    for i in range(body[5]):
+        component_id, factors = body[6 + 3 * i], body[7 + 3 * i]
+        h, v = factors >> 4, factors & 0x0F
+        if not (1 <= h <= 4 and 1 <= v <= 4):
+            raise _damaged("bad sampling factors in the frame header")
+        sampling[component_id] = (h, v)
+    return _Frame(width, height, sampling, marker in _DCT_SOF_MARKERS)
+
+
+def _parse_scan(body: bytes, frame: _Frame) -> list[int]:
+    if not body or len(body) != 4 + 2 * body[0] or not 1 <= body[0] <= 4:
+        raise _damaged("bad scan header")
+    ids = [body[1 + 2 * i] for i in range(body[0])]
+    if any(component_id not in frame.sampling for component_id in ids):
+        raise _damaged("scan header names a component the frame does not have")
+    return ids
+
+
+def _check_png(data: bytes) -> None:
+    """Walk the PNG chunks: IHDR first (size checked before anything else), CRCs valid, IEND present."""
+    size = len(data)
+    pos = 8
+    first = True
+    while True:
+        if pos + 12 > size:
+            raise _damaged("the data ends before the IEND chunk (truncated)")
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if length > 0x7FFFFFFF or end > size:
+            raise _damaged(f"chunk {kind!r} is truncated")
+        if first:
+            if kind != b"IHDR" or length != 13:
+                raise _damaged("the first chunk is not a valid IHDR")
+            _check_size(
+                int.from_bytes(data[pos + 8 : pos + 12], "big"),
+                int.from_bytes(data[pos + 12 : pos + 16], "big"),
+            )
+            first = False
+        crc = int.from_bytes(data[end - 4 : end], "big")
+        if zlib.crc32(memoryview(data)[pos + 4 : end - 4]) != crc:
+            raise _damaged(f"chunk {kind!r} fails its CRC check")
+        if kind == b"IEND":
+            return
+        pos = end
+
+
+def _check_heif(data: bytes) -> None:
+    """Walk the top-level ISOBMFF boxes: they must tile the file (libheif decodes a truncated HEIC
+    without an error, filling the missing tiles), and the metadata and media data must be there."""
+    size = len(data)
+    pos = 0
+    seen = set()
+    while pos < size:
+        if pos + 8 > size:
+            raise _damaged("the data ends inside a box header (truncated)")
+        box_size = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if box_size == 1:
+            if pos + 16 > size:
+                raise _damaged("the data ends inside a box header (truncated)")
+            box_size = int.from_bytes(data[pos + 8 : pos + 16], "big")
+        elif box_size == 0:
+            box_size = size - pos
+        if box_size < 8 or pos + box_size > size:
+            raise _damaged(f"box {kind!r} runs past the end of the data (truncated)")
+        seen.add(kind)
+        pos += box_size
+    if not {b"meta", b"mdat"} <= seen:
+        raise _damaged("no image metadata or no media data")
+
+
+@lru_cache(maxsize=1)
+def _heif_image_file_class() -> Callable[[io.BytesIO], ImageFile.ImageFile]:
+    """Import pillow-heif (about 60 ms) and register its opener only when a HEIC/HEIF arrives."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+    heif_class: Callable[[io.BytesIO], ImageFile.ImageFile] = pillow_heif.HeifImageFile
+    return heif_class
+
+
+def _prepare(data: bytes) -> tuple[_Source, list[_Target], Image.Image, float]:
+    source = _open(data)
+    plan = _rendition_plan(source)
+    base, to_base = _decode(source, plan)
+    return source, plan, base, to_base
+
+
+# --- decoding --------------------------------------------------------------------------------------------
+
+
+class _Target(NamedTuple):
+    name: str
+    box: tuple[float, float, float, float]  # source region, in stored (not upright) full-size pixels
+    size: tuple[int, int]  # output size in stored orientation
+
+
+def _rendition_plan(source: _Source) -> list[_Target]:
+    width, height = source.image.size
+    swap = source.transpose in (
+        Image.Transpose.TRANSPOSE,
+        Image.Transpose.ROTATE_270,
+        Image.Transpose.TRANSVERSE,
+        Image.Transpose.ROTATE_90,
+    )
+    upright_w, upright_h = source.info.width, source.info.height
+    scaled_h = max(1, round(limits.SCALED_WIDTH_PX * upright_h / upright_w))
+    scaled_size = (scaled_h, limits.SCALED_WIDTH_PX) if swap else (limits.SCALED_WIDTH_PX, scaled_h)
+    side = min(width, height)
+    left, top = (width - side) / 2, (height - side) / 2
+    tile = (limits.TILE_SIZE_PX, limits.TILE_SIZE_PX)
+    return [
+        _Target(RENDITION_SCALED, (0.0, 0.0, float(width), float(height)), scaled_size),
+        _Target(RENDITION_TILE, (left, top, left + side, top + side), tile),
+    ]
+
+
+def _decode(source: _Source, plan: list[_Target]) -> tuple[Image.Image, float]:
+    """Decode once, as small as the plan allows; return the image and the full-size -> image scale.
+
+    The scale is exactly 1/s: a reduced decode (or `reduce`) rounds its size up, the last row and
+    column covering what is left of the image, so `size / full size` would be slightly off.
+    """
+    image = source.image
+    width, height = image.size
+    reduction = 1
+    try:
+        if isinstance(image, JpegImagePlugin.JpegImageFile):
+            scale = _dct_scale(plan)
+            if scale > 1:
+                configured = image.draft(image.mode, (max(1, width // scale), max(1, height // scale)))
+                if configured is not None:
+                    reduction = round(width / configured[1][2])
+            image.load()
+            base: Image.Image = image
+        else:
+            image.load()
+            reduction = _reduce_factor(plan)
+            base = image
+            if reduction > 1 and base.mode not in ("RGB", "RGBA", "L", "LA"):
+                base = _working_mode(base, source)  # reduce() must not average palette indices
+            if reduction > 1:
+                base = base.reduce(reduction)  # premultiplies alpha itself
+    except ImageRejected:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(RejectionReason.TOO_LARGE, str(exc)) from None
+    except MemoryError:
+        raise ImageRejected(RejectionReason.TOO_LARGE, "not enough memory to decode the image") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError) as exc:
+        raise _damaged(f"the image data cannot be decoded: {exc}") from None
+    return _working_mode(base, source), 1 / reduction
+
+
+def _dct_scale(plan: list[_Target]) -> int:
+    for scale in (8, 4, 2):
+        headroom = DCT_MIN_HEADROOM[scale]
+        if all(_ratio(target) / scale >= headroom for target in plan):
+            return scale
+    return 1
+
+
+def _reduce_factor(plan: list[_Target]) -> int:
+    return max(1, int(min(_ratio(target) for target in plan) / REDUCING_GAP))
+
+
+def _ratio(target: _Target) -> float:
+    left, top, right, bottom = target.box
+    return min((right - left) / target.size[0], (bottom - top) / target.size[1])
+
+
+def _working_mode(image: Image.Image, source: _Source) -> Image.Image:
+    """Bring any decoded mode to RGB or L (alpha flattened on white, 16-bit scaled, CMYK converted)."""
+    mode = image.mode
+    if mode in ("RGB", "L"):
+        return image
+    if mode == "1":
+        return image.convert("L")
+    if mode.startswith("I"):  # 16/32-bit grey: scale to 8 bits (convert("L") would clip at 255)
+        return image.convert("I").point(lambda value: value * (1 / 257)).convert("L")
+    if mode == "CMYK":
+        return _cmyk_to_srgb(image, source.icc_profile)
+    if mode == "P":
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    elif mode in ("LA", "PA", "La", "RGBa"):
+        image = image.convert("RGBA")
+    if image.mode == "RGBA":
+        flat = Image.new("RGB", image.size, _WHITE)
+        flat.paste(image, mask=image.getchannel("A"))
+        return flat
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _resample(base: Image.Image, target: _Target, to_base: float) -> Image.Image:
+    left, top, right, bottom = target.box
+    box = (left * to_base, top * to_base, right * to_base, bottom * to_base)
+    return base.resize(target.size, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
+
+
+def _finish(image: Image.Image, source: _Source) -> Image.Image:
+    """Upright, sRGB, metadata-free: what every output is encoded from."""
+    if source.transpose is not None:
+        image = image.transpose(source.transpose)
+    if source.icc_profile and image.mode in ("RGB", "L") and source.image.mode != "CMYK":
+        image = _to_srgb(image, source.icc_profile)
+    image.info = {}
+    return image
+
+
+# --- colour ----------------------------------------------------------------------------------------------
+
+
+def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
+    transform = _srgb_transform(icc, image.mode)
+    if transform is None:
+        return image
+    if image.mode == "RGB":  # RGB -> RGB works in place: no copy
+        transform.apply(image, image)
+        return image
+    return transform.apply(image)
+
+
+def _cmyk_to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    transform = _srgb_transform(icc, "CMYK") if icc else None
+    # Without a profile Pillow's naive conversion is the best guess (libvips and browsers do the same).
+    return transform.apply(image) if transform is not None else image.convert("RGB")
+
+
+@lru_cache(maxsize=16)
+def _srgb_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """A cached lcms transform from the embedded profile to sRGB (output mode RGB).
+
+    None when the profile is sRGB already, does not match the pixel mode, or cannot be read (then the
+    pixels are taken as sRGB, which is what a browser would do with an untagged image).
+    """
+    from PIL import ImageCms
+
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        description = ImageCms.getProfileDescription(profile).lower().replace(" ", "")
+        colour_space = profile.profile.xcolor_space.strip()
+        if "srgb" in description or colour_space != {"L": "GRAY", "RGB": "RGB", "CMYK": "CMYK"}[mode]:
+            return None
+        return ImageCms.buildTransform(
+            profile,
+            _srgb_profile(),
+            mode,
+            "RGB",
+            renderingIntent=ImageCms.Intent.PERCEPTUAL,
+            flags=ImageCms.Flags.NOCACHE,  # lcms' one-pixel cache is not thread-safe; the pool shares this
+        )
+    except (OSError, ValueError, TypeError, KeyError, ImageCms.PyCMSError):
+        return None
+
+
+@lru_cache(maxsize=1)
+def _srgb_profile() -> ImageCms.ImageCmsProfile:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+# --- encoding --------------------------------------------------------------------------------------------
+
+
+def _encode_jpeg(image: Image.Image, *, progressive: bool = True) -> bytes:
+    buffer = io.BytesIO()
+    quality = limits.JPEG_QUALITY if progressive else MODERATION_JPEG_QUALITY
+    # 4:2:0 keeps even pure noise under the one byte per pixel that Pillow buffers for optimised output.
+    image.save(
+        buffer,
+        JpegImagePlugin.JpegImageFile.format,
+        quality=quality,
+        progressive=progressive,
+        optimize=True,
+        subsampling=2,
+    )
+    return buffer.getvalue()
+
+
+def _encode_webp(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, WebPImagePlugin.WebPImageFile.format, quality=limits.WEBP_QUALITY, method=WEBP_METHOD)
+    return buffer.getvalue()
+
+
+def _rendition(image: Image.Image, jpeg: bytes, webp: bytes) -> Rendition:
+    return Rendition(width=image.width, height=image.height, jpeg=jpeg, webp=webp)
+
+
+# --- parallel rendering ----------------------------------------------------------------------------------
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _worker_count(workers: int | None) -> int:
+    if workers is not None:
+        return max(1, workers)
+    try:
+        return min(2, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return min(2, os.cpu_count() or 1)
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor  # imported on first use: it costs ~9 ms
+
+    with _pools_lock:
+        pool = _pools.get(threads)
+        if pool is None:
+            pool = _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="imaging")
+        return pool
+
+
+def _render_parallel(
+    base: Image.Image, plan: list[_Target], to_base: float, source: _Source, pool: ThreadPoolExecutor
+) -> dict[str, Rendition]:
+    """The scaled image's resample and WebP (the largest jobs) go to the pool; the caller does the rest."""
+    scaled, *others = plan
+    scaled_image = pool.submit(lambda: _finish(_resample(base, scaled, to_base), source))
+    scaled_webp = pool.submit(lambda: _encode_webp(scaled_image.result()))
+    results = {}
+    for target in others:
+        image = _finish(_resample(base, target, to_base), source)
+        results[target.name] = _rendition(image, _encode_jpeg(image), _encode_webp(image))
+    image = scaled_image.result()
+    results[scaled.name] = _rendition(image, _encode_jpeg(image), scaled_webp.result())
+    return results

@@ -127,6 +127,7 @@ class LocalStack:
         if self.data:
             self.data.restore()
         issuer = LocalIssuer(urls.issuer, LOCAL_CLIENT_ID, origins, options.data_dir / "issuer-key.pem")
+        sign_out = urlencode({"client_id": LOCAL_CLIENT_ID, "logout_uri": f"{urls.app}/"})
         frontend_config = {
             "apiUrl": urls.api,
             "auth": {
@@ -135,7 +136,7 @@ class LocalStack:
                 "scope": "openid profile email",
                 "redirectPath": "/callback",
                 # Cognito's hosted UI signs out at /logout?client_id=...&logout_uri=...; so does the local issuer.
-                "logoutUrl": f"{urls.issuer}/logout?{urlencode({'client_id': LOCAL_CLIENT_ID, 'logout_uri': urls.app + '/'})}",
+                "logoutUrl": f"{urls.issuer}/logout?{sign_out}",
             },
             "map": {"tileUrl": "", "attribution": "", "center": list(options.map_center), "zoom": 13},
             "placeTypes": options.place_types,

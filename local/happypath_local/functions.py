@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -95,6 +95,7 @@ class Invoker:
     def __init__(self, functions: Iterable[Function], hot_reload: bool = False) -> None:
         self.by_name = {f.name: f for f in functions}
         self.hot_reload = hot_reload
+        self.before_handler: Callable[[str], None] | None = None  # fault injection
         for path in sorted({str(f.code_dir) for f in self.by_name.values()} | {str(PROJECT_ROOT / "backend/shared")}):
             if path not in sys.path:
                 sys.path.insert(0, path)
@@ -171,6 +172,8 @@ class Invoker:
         try:
             handler = self.handler_for(function)
             self._label_logs(function)
+            if self.before_handler:
+                self.before_handler(function.logical_id)
             result = handler(event, context)
             return json.dumps(result), False, ""
         except Exception as error:

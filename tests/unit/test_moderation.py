@@ -1,10 +1,13 @@
 """Moderation verdicts from Rekognition-shaped answers, and the Rekognition adapter against botocore's Stubber."""
 
+import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from happypath import aws
 from happypath.statuses import RejectionReason
 from happypath_workflow import moderation
+from happypath_workflow.errors import TransientError, transient_aws_errors
 
 
 def test_any_moderation_label_rejects_with_its_names():
@@ -69,16 +72,24 @@ def test_rekognition_detector_sends_bytes_and_confidence():
     aws.reset_clients()
 
 
-def test_rekognition_throttling_becomes_a_transient_error():
-    import pytest
-
-    from happypath_workflow.errors import TransientError
-
+@pytest.mark.parametrize(
+    ("code", "transient"),
+    [
+        ("ThrottlingException", True),
+        ("SlowDown", True),
+        ("InternalError", True),
+        ("ProvisionedThroughputExceededException", True),
+        ("AccessDenied", False),
+        ("InvalidImageFormatException", False),
+    ],
+)
+def test_throttling_and_server_errors_become_transient_errors_in_every_step(code, transient):
+    """The handlers run every step inside transient_aws_errors(); here around the Rekognition adapter."""
     aws.reset_clients()
     client = aws.rekognition()
     with Stubber(client) as stubber:
-        stubber.add_client_error("detect_labels", service_error_code="ThrottlingException", http_status_code=400)
-        with pytest.raises(TransientError):
+        stubber.add_client_error("detect_labels", service_error_code=code, http_status_code=400)
+        with pytest.raises(TransientError if transient else ClientError), transient_aws_errors():
             moderation.RekognitionDetector().detect_labels(b"jpeg", 50.0)
     aws.reset_clients()
 

@@ -1,4 +1,8 @@
-"""Lambda entry points of the workflow steps: parse the task input, call the step, return its result."""
+"""Lambda entry points of the workflow steps: parse the task input, call the step, return its result.
+
+Throttling, 5xx and network failures from any AWS call become TransientError here, in one place: the
+state machine retries exactly those.
+"""
 
 from typing import Any
 
@@ -8,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from happypath.observability import logger, tracer
 from happypath.repository import Repository
 from happypath_workflow import steps
+from happypath_workflow.errors import transient_aws_errors
 from happypath_workflow.models import ModerateInput, PublishInput, StepInput
 
 
@@ -19,6 +24,7 @@ def _log_result(step: str, upload_id: str, result: dict[str, Any]) -> dict[str, 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @event_parser(model=StepInput)
+@transient_aws_errors()
 def check_image(event: StepInput, context: LambdaContext) -> dict[str, Any]:
     result = steps.check_image(event.upload).model_dump(mode="json")
     return _log_result("check", event.upload.uploadId, result)
@@ -27,6 +33,7 @@ def check_image(event: StepInput, context: LambdaContext) -> dict[str, Any]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @event_parser(model=ModerateInput)
+@transient_aws_errors()
 def moderate(event: ModerateInput, context: LambdaContext) -> dict[str, Any]:
     result = steps.moderate(event.upload, event.policy, event.moderationKey).model_dump(mode="json")
     return _log_result("moderate", event.upload.uploadId, result)
@@ -35,6 +42,7 @@ def moderate(event: ModerateInput, context: LambdaContext) -> dict[str, Any]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @event_parser(model=StepInput)
+@transient_aws_errors()
 def resize(event: StepInput, context: LambdaContext) -> dict[str, Any]:
     result = steps.resize(event.upload).model_dump(mode="json")
     return _log_result("resize", event.upload.uploadId, result)
@@ -43,6 +51,7 @@ def resize(event: StepInput, context: LambdaContext) -> dict[str, Any]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @event_parser(model=PublishInput)
+@transient_aws_errors()
 def publish(event: PublishInput, context: LambdaContext) -> dict[str, Any]:
     result = steps.publish(Repository(), event.upload, event.image).model_dump(mode="json")
     return _log_result("publish", event.upload.uploadId, result)

@@ -12,7 +12,6 @@ from typing import Any, Protocol
 
 from happypath import aws
 from happypath.statuses import RejectionReason
-from happypath_workflow.errors import transient_aws_errors
 
 # Rekognition's own limits, honoured by every detector: JPEG/PNG bytes, <= 5 MB, 80..10,000 px per side.
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -31,16 +30,10 @@ class Detector(Protocol):
 
 class RekognitionDetector:
     def detect_moderation_labels(self, image: bytes, min_confidence: float) -> dict[str, Any]:
-        with transient_aws_errors():
-            return dict(
-                aws.rekognition().detect_moderation_labels(Image={"Bytes": image}, MinConfidence=min_confidence)
-            )
+        return dict(aws.rekognition().detect_moderation_labels(Image={"Bytes": image}, MinConfidence=min_confidence))
 
     def detect_labels(self, image: bytes, min_confidence: float) -> dict[str, Any]:
-        with transient_aws_errors():
-            return dict(
-                aws.rekognition().detect_labels(Image={"Bytes": image}, MinConfidence=min_confidence, MaxLabels=50)
-            )
+        return dict(aws.rekognition().detect_labels(Image={"Bytes": image}, MinConfidence=min_confidence, MaxLabels=50))
 
 
 @cache

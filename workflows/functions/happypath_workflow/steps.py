@@ -8,7 +8,6 @@ from happypath.events import UploadComplete
 from happypath.models import Photo, RenditionFiles, utc_now
 from happypath.repository import Repository
 from happypath_workflow import imaging, moderation
-from happypath_workflow.errors import transient_aws_errors
 from happypath_workflow.models import CheckResult, ModerationResult, PublishResult, ResizeResult
 
 PUBLISHED_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -16,8 +15,7 @@ MEDIA_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}
 
 
 def _read_upload(upload: UploadComplete) -> bytes:
-    with transient_aws_errors():
-        return storage.read_object(upload.bucket, upload.key)
+    return storage.read_object(upload.bucket, upload.key)
 
 
 def check_image(upload: UploadComplete) -> CheckResult:
@@ -27,10 +25,7 @@ def check_image(upload: UploadComplete) -> CheckResult:
     except imaging.ImageRejected as rejected:
         return CheckResult(accepted=False, reason=rejected.reason, detail=rejected.detail)
     moderation_key = keys.moderation_object_key(upload.uploadId)
-    with transient_aws_errors():
-        storage.write_object(
-            upload.bucket, moderation_key, inspection.moderation_jpeg, "image/jpeg", "private, no-store"
-        )
+    storage.write_object(upload.bucket, moderation_key, inspection.moderation_jpeg, "image/jpeg", "private, no-store")
     info = inspection.info
     return CheckResult(
         accepted=True, format=info.format, width=info.width, height=info.height, moderationKey=moderation_key
@@ -39,8 +34,7 @@ def check_image(upload: UploadComplete) -> CheckResult:
 
 def _moderation_image(upload: UploadComplete, moderation_key: str | None) -> bytes:
     if moderation_key:
-        with transient_aws_errors():
-            return storage.read_object(upload.bucket, moderation_key, moderation.MAX_IMAGE_BYTES)
+        return storage.read_object(upload.bucket, moderation_key, moderation.MAX_IMAGE_BYTES)
     return imaging.inspect_image(_read_upload(upload)).moderation_jpeg
 
 
@@ -80,8 +74,7 @@ def resize(upload: UploadComplete) -> ResizeResult:
 
     def write(item: tuple[str, bytes, str]) -> None:
         key, body, ext = item
-        with transient_aws_errors():
-            storage.write_object(bucket, key, body, MEDIA_TYPES[ext], PUBLISHED_CACHE_CONTROL)
+        storage.write_object(bucket, key, body, MEDIA_TYPES[ext], PUBLISHED_CACHE_CONTROL)
 
     with ThreadPoolExecutor(max_workers=len(writes)) as pool:
         list(pool.map(write, writes))
@@ -105,6 +98,5 @@ def publish(repo: Repository, upload: UploadComplete, image: ResizeResult) -> Pu
         height=image.height,
         renditions=image.renditions,  # type: ignore[arg-type]
     )
-    with transient_aws_errors():
-        published = repo.publish_photo(photo)
+    published = repo.publish_photo(photo)
     return PublishResult(photoId=photo.photoId, publishedAt=photo.publishedAt, alreadyPublished=not published)

@@ -1,0 +1,79 @@
+"""Fault injection for the local runtime: failing AWS calls and crashing handlers, chosen at random (seeded).
+
+Used by the reliability tests to show that whatever fails, every upload still ends in a final state.
+"""
+
+import fnmatch
+import random
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from happypath_local.functions import Invoker, current_function
+from happypath_local.recorder import iam_requirements
+
+CRASH = "crash"
+
+
+@dataclass(frozen=True)
+class Fault:
+    function: str  # logical id, or a glob such as "*"
+    action: str  # IAM-style action glob ("s3:GetObject", "dynamodb:*"), or "crash" for the handler itself
+    probability: float
+    error_code: str = "InternalError"
+
+
+class InjectedCrash(RuntimeError):
+    """A handler dying of a bug."""
+
+
+class FaultInjector:
+    def __init__(self, faults: list[Fault], seed: int) -> None:
+        self.faults = faults
+        self.random = random.Random(seed)
+        self.lock = threading.Lock()
+        self.injected: Counter[str] = Counter()
+
+    def _roll(self, function: str, action: str) -> Fault | None:
+        for fault in self.faults:
+            if fnmatch.fnmatchcase(function, fault.function) and fnmatch.fnmatchcase(action, fault.action):
+                with self.lock:
+                    if self.random.random() < fault.probability:
+                        what = "InjectedCrash" if action == CRASH else fault.error_code
+                        self.injected[f"{function} {action} {what}"] += 1
+                        return fault
+        return None
+
+    @contextmanager
+    def active(self, invoker: Invoker) -> Iterator["FaultInjector"]:
+        original = getattr(BaseClient, "_make_api_call")  # noqa: B009
+        injector = self
+
+        def make_api_call(client: BaseClient, operation_name: str, params: dict[str, Any]) -> Any:
+            function = current_function()
+            if function is not None:
+                service = client.meta.service_model.signing_name
+                for action, _resource in iam_requirements(service, operation_name, params):
+                    fault = injector._roll(function, action)
+                    if fault:
+                        error = {"Error": {"Code": fault.error_code, "Message": "injected fault"}}
+                        raise ClientError(error | {"ResponseMetadata": {"HTTPStatusCode": 500}}, operation_name)  # type: ignore[arg-type]
+            return original(client, operation_name, params)
+
+        def before_handler(function_logical_id: str) -> None:
+            if injector._roll(function_logical_id, CRASH):
+                raise InjectedCrash(f"injected crash in {function_logical_id}")
+
+        setattr(BaseClient, "_make_api_call", make_api_call)  # noqa: B010
+        invoker.before_handler = before_handler
+        try:
+            yield self
+        finally:
+            setattr(BaseClient, "_make_api_call", original)  # noqa: B010
+            invoker.before_handler = None

@@ -106,7 +106,8 @@ def start_app(data_dir: Path, log_path: Path, *extra: str, port: int | None = No
         if process.poll() is not None:
             raise RuntimeError(f"the local app exited with {process.returncode}:\n{app.log()}")
         try:
-            if requests.get(f"{app.app_url}/_local/health", timeout=1).ok:
+            # Ready: serving, and the banner (printed after the servers start) is out.
+            if "Ctrl-C stops." in app.log() and requests.get(f"{app.app_url}/_local/health", timeout=1).ok:
                 app.startup_s = time.monotonic() - started
                 return app
         except requests.ConnectionError:

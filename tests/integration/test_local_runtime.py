@@ -235,12 +235,20 @@ def test_forged_expired_and_misdirected_tokens_are_refused(local_app: RunningApp
         "wrong issuer": _token(local_app, iss="https://issuer.example"),
         "wrong audience": _token(local_app, aud="someone-else", client_id="someone-else"),
     }
+    some_id = "0" * 32
+    protected = [
+        ("POST", "/places", {"name": "X", "type": "park", "lat": 1, "lng": 1}),
+        ("POST", f"/places/{park['placeId']}/uploads", {"contentType": "image/jpeg", "size": 10}),
+        ("GET", f"/uploads/{some_id}", None),
+        ("DELETE", f"/photos/{some_id}", None),
+    ]
     url = f"{local_app.api_url}/places/{park['placeId']}/uploads"
-    for name, token in tokens.items():
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = requests.post(url, json={"contentType": "image/jpeg", "size": 10}, headers=headers, timeout=5)
-        assert response.status_code == 401, name
-        assert response.json() == {"message": "Unauthorized"}, name
+    for method, path, body in protected:
+        for name, token in tokens.items():
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            response = requests.request(method, f"{local_app.api_url}{path}", json=body, headers=headers, timeout=5)
+            assert response.status_code == 401, (method, path, name)
+            assert response.json() == {"message": "Unauthorized"}, (method, path, name)
     good = requests.post(
         url,
         json={"contentType": "image/jpeg", "size": 10},

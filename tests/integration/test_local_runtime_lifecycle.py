@@ -8,6 +8,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from happypath_testkit.runtime import ROOT, start_app
 
@@ -121,3 +122,101 @@ def test_start_up_time_is_reported(tmp_path: Path):
         print(f"\nlocal runtime: ready for requests {ready:.2f} s after launch")
     finally:
         app.stop()
+
+
+@pytest.mark.parametrize(
+    ("version", "states"),
+    [
+        ("v1", ["MarkProcessing", "Resize", "ResizeAccepted", "Publish", "Published"]),
+        ("v2", ["MarkProcessing", "Moderate", "ModerationPassed", "Resize", "ResizeAccepted", "Publish", "Published"]),
+        (
+            "v3",
+            [
+                "MarkProcessing",
+                "CheckImage",
+                "ImageAccepted",
+                "Moderate",
+                "ModerationPassed",
+                "Resize",
+                "ResizeAccepted",
+                "Publish",
+                "Published",
+            ],
+        ),
+    ],
+)
+def test_earlier_workflow_versions_deploy_and_run(tmp_path: Path, photos: Path, version: str, states: list[str]):
+    """The WorkflowVersion parameter swaps the business logic; the backend stays the same."""
+    app = start_app(
+        tmp_path / "data",
+        tmp_path / "server.log",
+        "--workflow",
+        version,
+        "--no-persist",
+        "--moderation",
+        "pass-through",
+    )
+    try:
+        client = LocalClient(app.app_url)
+        client.sign_in("erin")
+        museum = client.call("POST", "/places", json={"name": "Tate", "type": "museum", "lat": 51.5076, "lng": -0.0994})
+        accepted = client.wait(client.upload(museum["placeId"], photos / "jolla.jpg"))
+        assert accepted["status"] == "PROCESSED"  # before v4, every place type takes photos
+        small = client.wait(client.upload(museum["placeId"], photos / "DSCN0010.jpg"))
+        assert (small["status"], small["reason"]) == (
+            "REJECTED",
+            "TOO_SMALL",
+        )  # by the check, or by the resizer in v1/v2
+        executions = requests.get(f"{app.app_url}/_local/executions", timeout=5).json()["executions"]
+        ran = next(e for e in executions if e["uploadId"] == accepted["uploadId"])
+        assert ran["states"] == states
+    finally:
+        assert app.stop() == 0
+
+
+def test_the_command_line_seeds_places_and_uploads_with_progress(tmp_path: Path, photos: Path):
+    app = start_app(tmp_path / "data", tmp_path / "server.log", "--no-persist", "--moderation", "pass-through")
+    try:
+        command = [sys.executable, "-m", "happypath_local"]
+        seeded = subprocess.run(
+            [*command, "seed", "--app", app.app_url], capture_output=True, text=True, timeout=120, check=True, cwd=ROOT
+        )
+        assert seeded.stdout.count("created") == 10
+        again = subprocess.run(
+            [*command, "seed", "--app", app.app_url], capture_output=True, text=True, timeout=120, check=True, cwd=ROOT
+        )
+        assert again.stdout.count("exists") == 10  # seeding twice creates nothing twice
+        hyde = requests.get(f"{app.api_url}/places", params={"lat": 51.5073, "lng": -0.1657, "radius": 50}, timeout=5)
+        place_id = next(p["place"]["placeId"] for p in hyde.json()["places"] if p["place"]["name"] == "Hyde Park")
+        uploaded = subprocess.run(
+            [
+                *command,
+                "upload",
+                "--app",
+                app.app_url,
+                "--place",
+                place_id,
+                str(photos / "jolla.jpg"),
+                str(photos / "DSCN0010.jpg"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+            cwd=ROOT,
+        )
+        assert uploaded.returncode == 1  # one of the two was rejected
+        assert "100%" in uploaded.stdout
+        assert "PROCESSED" in uploaded.stdout
+        assert "REJECTED TOO_SMALL" in uploaded.stdout
+        listing = subprocess.run(
+            [*command, "executions", "--app", app.app_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            cwd=ROOT,
+        )
+        assert "MarkProcessing > CheckImage" in listing.stdout
+    finally:
+        assert app.stop() == 0

@@ -6,6 +6,7 @@ Used by the reliability tests to show that whatever fails, every upload still en
 import fnmatch
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from happypath_local.functions import Invoker, current_function
 from happypath_local.recorder import iam_requirements
 
 CRASH = "crash"
+HANG = "hang"
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Fault:
     action: str  # IAM-style action glob ("s3:GetObject", "dynamodb:*"), or "crash" for the handler itself
     probability: float
     error_code: str = "InternalError"
+    hang_s: float = 0.0  # for "hang": how long the handler stalls before it goes on
 
 
 class InjectedCrash(RuntimeError):
@@ -45,7 +48,7 @@ class FaultInjector:
             if fnmatch.fnmatchcase(function, fault.function) and fnmatch.fnmatchcase(action, fault.action):
                 with self.lock:
                     if self.random.random() < fault.probability:
-                        what = "InjectedCrash" if action == CRASH else fault.error_code
+                        what = {CRASH: "InjectedCrash", HANG: f"hang {fault.hang_s}s"}.get(action, fault.error_code)
                         self.injected[f"{function} {action} {what}"] += 1
                         return fault
         return None
@@ -69,6 +72,9 @@ class FaultInjector:
         def before_handler(function_logical_id: str) -> None:
             if injector._roll(function_logical_id, CRASH):
                 raise InjectedCrash(f"injected crash in {function_logical_id}")
+            hang = injector._roll(function_logical_id, HANG)
+            if hang:
+                time.sleep(hang.hang_s)
 
         setattr(BaseClient, "_make_api_call", make_api_call)  # noqa: B010
         invoker.before_handler = before_handler

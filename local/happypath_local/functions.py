@@ -6,6 +6,7 @@ into one process environment (they must agree on shared names, checked at start-
 service name is given to the logs as a thread-local key instead.
 """
 
+import contextvars
 import importlib
 import json
 import logging
@@ -33,6 +34,12 @@ _current: ContextVar[str | None] = ContextVar("happypath_function", default=None
 log = logging.getLogger("happypath.local")
 
 
+class FunctionTimeout(Exception):
+    """What Lambda reports when a handler runs past its Timeout."""
+
+    error_type = "Sandbox.Timedout"
+
+
 @dataclass
 class LambdaContext:
     """The attributes of Lambda's context object that Powertools and handlers read."""
@@ -40,7 +47,7 @@ class LambdaContext:
     function_name: str
     invoked_function_arn: str
     memory_limit_in_mb: int
-    timeout_s: int
+    timeout_s: float
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     function_version: str = "$LATEST"
     log_group_name: str = ""
@@ -96,6 +103,7 @@ class Invoker:
         self.by_name = {f.name: f for f in functions}
         self.hot_reload = hot_reload
         self.before_handler: Callable[[str], None] | None = None  # fault injection
+        self.timeouts: dict[str, float] = {}  # logical id -> seconds, overriding the template's Timeout
         for path in sorted({str(f.code_dir) for f in self.by_name.values()} | {str(PROJECT_ROOT / "backend/shared")}):
             if path not in sys.path:
                 sys.path.insert(0, path)
@@ -158,6 +166,34 @@ class Invoker:
             raise KeyError(f"no local function {name_or_arn!r}")
         return function
 
+    def _run_within_timeout(self, function: Function, handler: Any, event: Any, context: LambdaContext) -> Any:
+        """The handler runs on its own thread; past the function's Timeout, Lambda's timeout error is returned.
+
+        (Lambda would freeze the sandbox; here the late thread finishes on its own, its result discarded.)
+        """
+        outcome: dict[str, Any] = {}
+        run_context = contextvars.copy_context()
+
+        def target() -> None:
+            try:
+                if self.before_handler:
+                    self.before_handler(function.logical_id)
+                outcome["result"] = handler(event, context)
+            except BaseException as error:  # handed back to the caller's thread
+                outcome["error"] = error
+
+        timeout = self.timeouts.get(function.logical_id, function.timeout_s)
+        thread = threading.Thread(
+            target=run_context.run, args=(target,), name=f"lambda-{function.logical_id}", daemon=True
+        )
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            raise FunctionTimeout(f"Task timed out after {timeout:.2f} seconds")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
+
     def invoke(self, name: str, event: Any) -> tuple[str, bool, str]:
         """Lambda's answer: (JSON payload, errored, logs). Errors carry errorType, as Lambda reports them."""
         function = self.function(name)
@@ -172,13 +208,11 @@ class Invoker:
         try:
             handler = self.handler_for(function)
             self._label_logs(function)
-            if self.before_handler:
-                self.before_handler(function.logical_id)
-            result = handler(event, context)
+            result = self._run_within_timeout(function, handler, event, context)
             return json.dumps(result), False, ""
         except Exception as error:
             payload = {
-                "errorType": type(error).__name__,
+                "errorType": getattr(error, "error_type", type(error).__name__),
                 "errorMessage": str(error),
                 "stackTrace": traceback.format_exception(error)[-6:],
             }

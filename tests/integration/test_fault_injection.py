@@ -1,7 +1,8 @@
 """Whatever fails, nothing is lost: uploads under injected faults all end PROCESSED, REJECTED or FAILED.
 
 Faults (seeded, so the run repeats): S3 reads and writes throttled or failing, DynamoDB throttling, a
-resizer that crashes, EventBridge refusing the notifier's events. Transient errors are retried by the
+resizer that crashes, a moderation step that runs past its Lambda timeout, EventBridge refusing the
+notifier's events. Transient errors are retried by the
 state machine; crashes end FAILED with the error; events lost past the notifier's retries are caught by the
 sweeper. The test prints the run's report.
 """
@@ -24,6 +25,7 @@ FAULTS = [
     Fault("ResizeFunction", "crash", 0.1),
     Fault("PublishFunction", "dynamodb:*", 0.3, "ProvisionedThroughputExceededException"),
     Fault("NotifierFunction", "events:PutEvents", 0.25, "InternalFailure"),
+    Fault("ModerateFunction", "hang", 0.15, hang_s=1.5),  # past the 1 s timeout set below
 ]
 UPLOADS = 30
 
@@ -34,6 +36,7 @@ def test_no_upload_is_lost_under_injected_faults(app, photos: Path, detector):
     injector = FaultInjector(FAULTS, seed=20261123)
     repo = Repository()
     started = time.monotonic()
+    app.invoker.timeouts["ModerateFunction"] = 1.0  # so a hang is a Lambda timeout, quickly
     with injector.active(app.invoker):
         upload_ids = [upload_photo(place.placeId, sources[i % len(sources)]) for i in range(UPLOADS)]
         # Wait until nothing is processing and the uploads still pending (events lost past the notifier's
@@ -48,6 +51,7 @@ def test_no_upload_is_lost_under_injected_faults(app, photos: Path, detector):
             if counts[UploadStatus.PROCESSING] == 0 and time.monotonic() - pending_since > 3:
                 break
             time.sleep(0.2)
+    del app.invoker.timeouts["ModerateFunction"]
     # Time passes: the sweeper closes what the workflow never saw (as its schedule would).
     swept = sweeper.sweep(repo, int(time.time()) + 24 * 3600)
     uploads = [repo.get_upload(u) for u in upload_ids]

@@ -230,6 +230,7 @@ def _configure_logging() -> None:
     # moto's interpreter logs every Fail state and missing optional path at ERROR: they are normal here.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     # Powertools warns on every invocation that records no metric (most API reads): noise in a terminal.
     warnings.filterwarnings("ignore", "No application metrics to publish")
 

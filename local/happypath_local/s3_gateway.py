@@ -119,11 +119,7 @@ class S3Gateway:
             access_key, date, region, service, _ = fields["x-amz-credential"].split("/")
         except (KeyError, ValueError) as error:
             raise Refused(400, "AuthorizationQueryParametersError", "malformed X-Amz-Credential") from error
-        secret = self.secrets.get(access_key)
-        if secret is None:
-            raise Refused(
-                403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."
-            )
+        secret = self._secret(access_key)
         key = _signing_key(secret, date, region, service)
         expected = hmac.new(key, fields["policy"].encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, fields.get("x-amz-signature", "")):
@@ -132,6 +128,14 @@ class S3Gateway:
                 "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided.",
             )
+
+    def _secret(self, access_key: str) -> str:
+        secret = self.secrets.get(access_key)
+        if secret is None:
+            raise Refused(
+                403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."
+            )
+        return secret
 
     @staticmethod
     def _check_condition(condition: Any, values: dict[str, str], size: int) -> set[str]:
@@ -181,11 +185,7 @@ class S3Gateway:
             expires = int(params["X-Amz-Expires"])
         except (KeyError, ValueError) as error:
             raise Refused(400, "AuthorizationQueryParametersError", "malformed query signature") from error
-        secret = self.secrets.get(access_key)
-        if secret is None:
-            raise Refused(
-                403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."
-            )
+        secret = self._secret(access_key)
         if signed_at + timedelta(seconds=expires) < datetime.now(UTC):
             raise Refused(403, "AccessDenied", "Request has expired", Expires=signed_at + timedelta(seconds=expires))
         signature = params.pop("X-Amz-Signature")

@@ -109,6 +109,7 @@ class Invoker:
                 sys.path.insert(0, path)
         os.environ.update(merged_environment(self.by_name.values()))
         self._sources_mtime = self._newest_source()
+        self._function_locks = {f.logical_id: threading.Lock() for f in self.by_name.values()}
         self._gate = threading.Condition()
         self._active = 0
         self._reloading = False
@@ -176,6 +177,7 @@ class Invoker:
 
         def target() -> None:
             try:
+                self._label_logs(function)
                 if self.before_handler:
                     self.before_handler(function.logical_id)
                 outcome["result"] = handler(event, context)
@@ -207,8 +209,10 @@ class Invoker:
         token = _current.set(function.logical_id)
         try:
             handler = self.handler_for(function)
-            self._label_logs(function)
-            result = self._run_within_timeout(function, handler, event, context)
+            # One invocation at a time per function, as in one Lambda sandbox: handlers keep per-request state
+            # in module globals (the Powertools resolver's current event, the logger's context keys).
+            with self._function_locks[function.logical_id]:
+                result = self._run_within_timeout(function, handler, event, context)
             return json.dumps(result), False, ""
         except Exception as error:
             payload = {

@@ -156,6 +156,11 @@ class ApiGateway:
         body = request.get_data()
         content_type = request.headers.get("Content-Type", "")
         is_text = not body or bool(TEXT_TYPES.match(content_type))
+        if is_text:
+            try:
+                body.decode()
+            except UnicodeDecodeError:  # declared text but not UTF-8: API Gateway passes it base64-encoded
+                is_text = False
         headers: dict[str, str] = {}
         for name, value in request.headers.items():
             key = name.lower()

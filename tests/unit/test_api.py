@@ -3,6 +3,7 @@
 import base64
 import json
 import os
+import time
 from typing import Any
 
 import boto3
@@ -379,3 +380,30 @@ def test_openapi_document_is_generated_from_the_resolver():
     }
     assert document["paths"]["/places"]["post"]["security"] == [{"bearer": []}]
     assert "422" not in json.dumps(document["paths"])
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "application/x-www-form-urlencoded"])
+def test_non_json_bodies_are_415_with_a_message(content_type):
+    event = http_event("POST", "/places", raw_body="{}", user=OWNER)
+    event["headers"]["content-type"] = content_type
+    response = api.lambda_handler(event, Context())
+    assert response["statusCode"] == 415
+    assert "application/json" in body_of(response)["message"]
+
+
+def test_a_wide_search_at_a_pole_is_refused_quickly_not_timed_out():
+    started = time.monotonic()
+    status, error = call("GET", "/places", query={"lat": "-90", "lng": "-180", "radius": "49999"})
+    assert status == 400
+    assert "smaller radius" in error["message"]
+    assert time.monotonic() - started < 5
+    status, _ = call("GET", "/places", query={"lat": "60", "lng": "10", "radius": "50000"})
+    assert status == 200
+
+
+def test_coordinates_are_numbers_kept_to_seven_decimals():
+    place = create_place(lat=-52.51044549883981, lng=4.1427853560780566e-252)
+    assert (place["lat"], place["lng"]) == (-52.5104455, 0.0)
+    for bad in ({"lng": False}, {"lat": "51.5"}):
+        status, _ = call("POST", "/places", body={"name": "X", "type": "park", "lat": 1, "lng": 1} | bad, user=OWNER)
+        assert status == 400, bad

@@ -1,10 +1,15 @@
 """HTTP API handler: routes parse and validate, call the logic modules, and respond. Nothing else."""
 
+import base64
+import json
 from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -29,6 +34,7 @@ from happypath.repository import Repository
 from happypath_backend import places, uploads
 
 app = APIGatewayHttpResolver(enable_validation=True)
+
 SIGNED_IN: list[dict[str, list[str]]] = [{"bearer": []}]
 
 PlaceId = Annotated[str, Path(pattern=keys.ID_PATTERN, description="Place id")]
@@ -172,6 +178,11 @@ def handle_domain_error(error: HappyPathError) -> Response[dict[str, Any]]:
     return _error(status, error.message)
 
 
+@app.exception_handler(RequestUnsupportedContentType)
+def handle_unsupported_content(error: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
+    return _error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "request bodies must be application/json")
+
+
 @app.exception_handler(RequestValidationError)
 def handle_validation_error(error: RequestValidationError) -> Response[dict[str, Any]]:
     details = [
@@ -203,4 +214,30 @@ def openapi_document() -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    refused = unreadable_body(event)
+    return refused if refused is not None else app.resolve(event, context)
+
+
+def unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Every body is UTF-8 JSON. Checked before the resolver, which fails with a 500 on a multipart body
+    without a boundary or on bytes that are not UTF-8."""
+    body = event.get("body")
+    if not body:
+        return None
+    content_type = str((event.get("headers") or {}).get("content-type", "")).split(";")[0].strip().lower()
+    if content_type not in ("", "application/json"):
+        status, message = (
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            f"request bodies must be application/json, not {content_type}",
+        )
+    else:
+        try:
+            (base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()).decode("utf-8")
+            return None
+        except (ValueError, UnicodeError):
+            status, message = HTTPStatus.BAD_REQUEST, "the request body is not UTF-8 JSON"
+    return {
+        "statusCode": int(status),
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"message": message}),
+    }

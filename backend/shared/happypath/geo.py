@@ -5,11 +5,13 @@ from typing import Final
 
 import pygeohash
 
+from happypath.errors import InvalidInputError
 from happypath.keys import GEO_PARTITION_PRECISION
 
 EARTH_RADIUS_M: Final = 6_371_008.8
 STORED_PRECISION: Final = 9  # ~5 m cells: the sort key under each geo partition
 MAX_QUERY_CELLS: Final = 12
+MAX_PARTITION_CELLS: Final = 64
 
 
 def encode(lat: float, lng: float) -> str:
@@ -35,11 +37,26 @@ def bounding_box(lat: float, lng: float, radius_m: float) -> pygeohash.BoundingB
     )
 
 
+def _estimated_cells(box: pygeohash.BoundingBox, precision: int) -> int:
+    """How many geohash cells of this precision cover the box, from the cell size alone (no enumeration)."""
+    lng_bits = (5 * precision + 1) // 2
+    cell_lng, cell_lat = 360 / 2**lng_bits, 180 / 2 ** (5 * precision - lng_bits)
+    columns = math.ceil((box.max_lon - box.min_lon) / cell_lng) + 1
+    rows = math.ceil((box.max_lat - box.min_lat) / cell_lat) + 1
+    return columns * rows
+
+
 def covering_cells(lat: float, lng: float, radius_m: float) -> list[str]:
-    """The finest geohash cells (never coarser than a partition) that cover the circle in few queries."""
+    """The finest geohash cells (never coarser than a partition) that cover the circle in few queries.
+
+    The precision is chosen from the box's size before any cell is listed; a box that would need more than
+    MAX_PARTITION_CELLS partitions (a wide search near a pole) is refused.
+    """
     box = bounding_box(lat, lng, radius_m)
-    for precision in range(7, GEO_PARTITION_PRECISION - 1, -1):
-        cells = list(pygeohash.geohashes_in_box(box, precision=precision))
-        if len(cells) <= MAX_QUERY_CELLS or precision == GEO_PARTITION_PRECISION:
-            return sorted(set(cells))
-    raise AssertionError("unreachable")
+    precision = next(
+        (p for p in range(7, GEO_PARTITION_PRECISION, -1) if _estimated_cells(box, p) <= MAX_QUERY_CELLS),
+        GEO_PARTITION_PRECISION,
+    )
+    if _estimated_cells(box, precision) > MAX_PARTITION_CELLS:
+        raise InvalidInputError("the search area is too large here: use a smaller radius")
+    return sorted(set(pygeohash.geohashes_in_box(box, precision=precision)))

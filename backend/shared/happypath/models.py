@@ -3,15 +3,20 @@
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 from happypath import limits
 from happypath.keys import ID_PATTERN
 from happypath.statuses import PlaceType, RejectionReason, UploadStatus
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+# Coordinates are kept to 7 decimals (about 1 cm): finer values mean nothing, and DynamoDB numbers cannot
+# hold magnitudes below 1e-130.
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False), AfterValidator(lambda v: round(v, 7))]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False), AfterValidator(lambda v: round(v, 7))]
+# In JSON bodies a coordinate is a number: not a string, not a boolean.
+BodyLatitude = Annotated[Latitude, Strict()]
+BodyLongitude = Annotated[Longitude, Strict()]
 Rendition = Literal["tile", "scaled"]
 ImageFormat = Literal["jpeg", "webp"]
 
@@ -31,8 +36,8 @@ class Model(BaseModel):
 class NewPlace(Model):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
     type: PlaceType
-    lat: Latitude
-    lng: Longitude
+    lat: BodyLatitude
+    lng: BodyLongitude
     address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
 
 

@@ -206,6 +206,13 @@ def _open(data: bytes) -> _Source:
         transpose = None
         width, height = image.size
     else:
+        if kind == "PNG":
+            # Pillow reads a PNG's EXIF by decoding the whole image, and swallows a decoding error there,
+            # leaving an image that fails later with unrelated errors: decode first, with damage mapped.
+            try:
+                image.load()
+            except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError, TypeError) as exc:
+                raise _damaged(f"the image data cannot be decoded: {exc}") from None
         try:
             orientation = _valid_orientation(image.getexif().get(_ORIENTATION_TAG))
         except Exception:  # a damaged EXIF block must not sink the photo: treat it as upright
@@ -411,6 +418,7 @@ def _check_png(data: bytes) -> None:
     size = len(data)
     pos = 8
     first = True
+    needs_palette = False
     while True:
         if pos + 12 > size:
             raise _damaged("the data ends before the IEND chunk (truncated)")
@@ -426,10 +434,15 @@ def _check_png(data: bytes) -> None:
                 int.from_bytes(data[pos + 8 : pos + 12], "big"),
                 int.from_bytes(data[pos + 12 : pos + 16], "big"),
             )
+            needs_palette = data[pos + 17] == 3  # colour type 3: indexed
             first = False
         crc = int.from_bytes(data[end - 4 : end], "big")
         if zlib.crc32(memoryview(data)[pos + 4 : end - 4]) != crc:
             raise _damaged(f"chunk {kind!r} fails its CRC check")
+        if kind == b"PLTE":
+            needs_palette = False
+        if kind == b"IDAT" and needs_palette:
+            raise _damaged("an indexed-colour PNG has no palette (PLTE) before its image data")
         if kind == b"IEND":
             return
         pos = end
@@ -532,6 +545,7 @@ def _decode(source: _Source, plan: list[_Target]) -> tuple[Image.Image, float]:
                 base = _working_mode(base, source)  # reduce() must not average palette indices
             if reduction > 1:
                 base = base.reduce(reduction)  # premultiplies alpha itself
+        return _working_mode(base, source), 1 / reduction
     except ImageRejected:
         raise
     except Image.DecompressionBombError as exc:
@@ -540,7 +554,6 @@ def _decode(source: _Source, plan: list[_Target]) -> tuple[Image.Image, float]:
         raise ImageRejected(RejectionReason.TOO_LARGE, "not enough memory to decode the image") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError) as exc:
         raise _damaged(f"the image data cannot be decoded: {exc}") from None
-    return _working_mode(base, source), 1 / reduction
 
 
 def _dct_scale(plan: list[_Target]) -> int:

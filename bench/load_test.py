@@ -47,7 +47,7 @@ PHOTOS = ROOT.parent / "shared" / "photos"
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "local")]
 
 import requests  # noqa: E402
-from happypath_testkit.runtime import RunningApp, free_port_block  # noqa: E402
+from happypath_testkit.runtime import RunningApp, free_port_block, wait_until_ready  # noqa: E402
 
 from happypath_local.client import FINAL, post_form  # noqa: E402
 from happypath_local.server import LOCAL_CLIENT_ID  # noqa: E402
@@ -122,20 +122,10 @@ def start_runtime(folder: Path, *, lift_throttle: bool) -> RunningApp:
     started = time.monotonic()
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    app = RunningApp(process, port, folder / "data", log_path, 0.0)
-    deadline = started + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the local runtime exited with {process.returncode}:\n{app.log()[-3000:]}")
-        try:
-            if "Ctrl-C stops." in app.log() and requests.get(f"{app.app_url}/_local/health", timeout=1).ok:
-                app.startup_s = time.monotonic() - started
-                return app
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    app.stop()
-    raise SystemExit(f"the local runtime did not start in 90 s:\n{app.log()[-3000:]}")
+    try:
+        return wait_until_ready(RunningApp(process, port, folder / "data", log_path, 0.0), started)
+    except RuntimeError as error:
+        raise SystemExit(str(error)[-3000:]) from None
 
 
 class Api:

@@ -100,13 +100,17 @@ def start_app(data_dir: Path, log_path: Path, *extra: str, port: int | None = No
     started = time.monotonic()
     log = log_path.open("w")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    app = RunningApp(process, port, data_dir, log_path, 0.0)
+    return wait_until_ready(RunningApp(process, port, data_dir, log_path, 0.0), started)
+
+
+def wait_until_ready(app: RunningApp, started: float) -> RunningApp:
+    """Ready: serving, and the banner (printed after the servers start) is out. Raises RuntimeError if not."""
+    process = app.process
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the local app exited with {process.returncode}:\n{app.log()}")
         try:
-            # Ready: serving, and the banner (printed after the servers start) is out.
             if "Ctrl-C stops." in app.log() and requests.get(f"{app.app_url}/_local/health", timeout=1).ok:
                 app.startup_s = time.monotonic() - started
                 return app

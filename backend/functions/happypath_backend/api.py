@@ -51,17 +51,13 @@ class ErrorBody(BaseModel):
     message: str
 
 
-ERRORS: dict[int, Any] = {
-    status: {"description": status.phrase, "content": {"application/json": {"model": ErrorBody}}}
-    for status in (HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND)
-}
-AUTH_ERRORS: dict[int, Any] = {
-    **ERRORS,
-    **{
-        status: {"description": status.phrase, "content": {"application/json": {"model": ErrorBody}}}
-        for status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
-    },
-}
+def _error_responses(*statuses: HTTPStatus) -> dict[int, Any]:
+    """OpenAPI entries for errors answered with ErrorBody."""
+    return {s: {"description": s.phrase, "content": {"application/json": {"model": ErrorBody}}} for s in statuses}
+
+
+ERRORS = _error_responses(HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND)
+AUTH_ERRORS = ERRORS | _error_responses(HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
 
 
 def repository() -> Repository:

@@ -28,6 +28,7 @@ from happypath_local.stack import Function
 # Per-function names that legitimately differ; everything else must agree across functions.
 PER_FUNCTION_VARIABLES = frozenset({"POWERTOOLS_SERVICE_NAME", "MODERATION_MIN_CONFIDENCE"})
 SOURCE_PACKAGES = ("happypath", "happypath_backend", "happypath_workflow")
+RELOAD_CHECK_EVERY_S = 0.5
 # The function whose handler is running: a context variable, so work a handler hands to a thread pool
 # (copied by the seam on ThreadPoolExecutor.submit) is attributed to it too.
 _current: ContextVar[str | None] = ContextVar("happypath_function", default=None)
@@ -109,6 +110,7 @@ class Invoker:
                 sys.path.insert(0, path)
         os.environ.update(merged_environment(self.by_name.values()))
         self._sources_mtime = self._newest_source()
+        self._last_check = time.monotonic()
         self._function_locks = {f.logical_id: threading.Lock() for f in self.by_name.values()}
         self._gate = threading.Condition()
         self._active = 0
@@ -127,6 +129,11 @@ class Invoker:
         """
         if not self.hot_reload or current_function() is not None:
             return False
+        # Scanning the sources costs a directory walk: at most once per RELOAD_CHECK_EVERY_S, not per call.
+        now = time.monotonic()
+        if now - self._last_check < RELOAD_CHECK_EVERY_S:
+            return False
+        self._last_check = now
         newest = self._newest_source()
         if newest <= self._sources_mtime:
             return False

@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -77,14 +78,13 @@ class Seams:
             seams.invoke_async(fn_arn, event_body)
 
         original_call_action = BaseResponse.call_action
-        service_locks: dict[str, threading.RLock] = {}
+        service_locks: defaultdict[str, threading.RLock] = defaultdict(threading.RLock)
 
         def call_action(response: BaseResponse) -> Any:
             service = type(response).__module__.split(".")[1]
             if service in UNSERIALISED_SERVICES:
                 return original_call_action(response)
-            lock = service_locks.setdefault(service, threading.RLock())
-            with lock:
+            with service_locks[service]:
                 return original_call_action(response)
 
         original_submit = ThreadPoolExecutor.submit

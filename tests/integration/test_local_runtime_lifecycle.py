@@ -78,7 +78,7 @@ def test_handler_changes_take_effect_without_a_restart(tmp_path: Path):
         """
         import json, os, sys, time
         from happypath_local.stack import load_stack
-        from happypath_local.functions import Invoker
+        from happypath_local.functions import RELOAD_CHECK_EVERY_S, Invoker
         stack = load_stack({"AuthIssuerUrl": "http://127.0.0.1:9/auth", "AuthAudience": "x"},
                            {"distribution_host": "127.0.0.1:9/cdn", "api": "http://127.0.0.1:9"})
         invoker = Invoker(stack.functions.values(), hot_reload=True)
@@ -88,6 +88,7 @@ def test_handler_changes_take_effect_without_a_restart(tmp_path: Path):
         source = sys.modules["happypath_backend.notifier"].__file__
         later = time.time() + 5
         os.utime(source, (later, later))
+        time.sleep(RELOAD_CHECK_EVERY_S)  # sources are looked at twice a second at most
         assert invoker.reload_if_changed()
         assert "happypath_backend.notifier" not in sys.modules
         second = invoker.handler_for(function)

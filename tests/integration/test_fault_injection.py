@@ -7,14 +7,18 @@ state machine; crashes end FAILED with the error; events lost past the notifier'
 sweeper. The test prints the run's report.
 """
 
+import json
 import time
 from collections import Counter
 from pathlib import Path
+from urllib.parse import unquote_plus
 
+import boto3
 from happypath_testkit.workflow import new_place, upload_photo
 
+from happypath import keys
 from happypath.repository import Repository
-from happypath.statuses import FINAL_STATUSES, PlaceType, UploadStatus
+from happypath.statuses import FINAL_STATUSES, AbandonedReason, PlaceType, UploadStatus
 from happypath_backend import sweeper
 from happypath_local.faults import Fault, FaultInjector
 
@@ -30,7 +34,21 @@ FAULTS = [
 UPLOADS = 30
 
 
+def drain_dead_letters(app) -> list[str]:
+    """Upload ids of the notifications the notifier gave up on (the queue is left empty for later tests)."""
+    sqs = boto3.client("sqs")
+    queue = sqs.get_queue_url(QueueName=app.physical("NotifierDeadLetterQueue"))["QueueUrl"]
+    upload_ids = []
+    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            for record in json.loads(message["Body"])["Records"]:
+                upload_ids.append(keys.parse_upload_object_key(unquote_plus(record["s3"]["object"]["key"]))[1])
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    return upload_ids
+
+
 def test_no_upload_is_lost_under_injected_faults(app, photos: Path, detector):
+    drain_dead_letters(app)
     place = new_place(PlaceType.PARK)
     sources = [photos / "Reconyx_HC500_Hyperfire.jpg", photos / "jolla.jpg", photos / "DSCN0010.jpg"]
     injector = FaultInjector(FAULTS, seed=20261123)
@@ -54,6 +72,7 @@ def test_no_upload_is_lost_under_injected_faults(app, photos: Path, detector):
     del app.invoker.timeouts["ModerateFunction"]
     # Time passes: the sweeper closes what the workflow never saw (as its schedule would).
     swept = sweeper.sweep(repo, int(time.time()) + 24 * 3600)
+    dead_lettered = drain_dead_letters(app)
     uploads = [repo.get_upload(u) for u in upload_ids]
     statuses = Counter(u.status.value if u else "MISSING" for u in uploads)
     reasons = Counter(f"{u.status.value}:{u.reason}" for u in uploads if u and u.status != UploadStatus.PROCESSED)
@@ -61,7 +80,8 @@ def test_no_upload_is_lost_under_injected_faults(app, photos: Path, detector):
     print(
         f"\nfault injection: {UPLOADS} uploads attempted, {sum(injector.injected.values())} faults injected"
         f" ({dict(injector.injected)}),\n  final states {dict(statuses)}, by reason {dict(reasons)},"
-        f" sweeper closed {swept.expired + swept.failed}, lost {lost}, {time.monotonic() - started:.1f} s"
+        f" notifications dead-lettered {len(dead_lettered)}, sweeper closed {swept.expired + swept.failed},"
+        f" lost {lost}, {time.monotonic() - started:.1f} s"
     )
     assert lost == 0
     too_small = [u for i, u in enumerate(uploads) if sources[i % len(sources)].name == "DSCN0010.jpg"]
@@ -69,3 +89,6 @@ def test_no_upload_is_lost_under_injected_faults(app, photos: Path, detector):
     assert sum(injector.injected.values()) > 0
     failed = [u for u in uploads if u and u.status == UploadStatus.FAILED]
     assert all(u.reason for u in failed)
+    # A notification the notifier gave up on is kept in its dead-letter queue, and its upload is the sweeper's.
+    by_id = dict(zip(upload_ids, uploads, strict=True))
+    assert all(by_id[u] and by_id[u].reason == AbandonedReason.NOT_PROCESSED for u in dead_lettered)

@@ -215,15 +215,16 @@ def test_notifier_failures_are_retried_then_kept_in_its_dead_letter_queue(app, p
         attempts.append(len(details))
         raise notifier.PublishError("EventBridge refused 1 of 1 events")
 
+    sqs = boto3.client("sqs")
+    queue = sqs.get_queue_url(QueueName=app.physical("NotifierDeadLetterQueue"))["QueueUrl"]
+    sqs.purge_queue(QueueUrl=queue)  # the app is shared: earlier tests' injected faults may have left messages
     monkeypatch.setattr(notifier, "publish", refused)
     place = new_place(PlaceType.PARK)
     data = (photos / "jolla.jpg").read_bytes()
     form = request_form(place.placeId, len(data))
     store(form, data)
-    sqs = boto3.client("sqs")
-    queue = sqs.get_queue_url(QueueName=app.physical("NotifierDeadLetterQueue"))["QueueUrl"]
     messages = []
-    for _ in range(100):
+    for _ in range(200):
         messages = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"]).get("Messages", [])
         if messages:
             break

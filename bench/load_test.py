@@ -17,15 +17,14 @@ Exits 1 if anything failed or was lost, 0 otherwise.
 
 The template's stage throttle (50 requests/s, burst 100: API Gateway answers 429 past it, and the local
 runtime does the same) would turn a load test into a test of the throttle: by default the runtime started
-here has it lifted (the bootstrap below replaces nothing but the token bucket), so the figures are the
-runtime's own capacity. `--keep-throttle` keeps it: wrk is then paced under the limit and the upload
-client retries 429s after a pause, as any client must.
+here has it lifted (`serve --no-throttle`), so the figures are the runtime's own capacity.
+`--keep-throttle` keeps it: wrk is then paced under the limit and the upload client retries 429s after a
+pause, as any client must.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
 import shutil
@@ -47,7 +46,7 @@ PHOTOS = ROOT.parent / "shared" / "photos"
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "local")]
 
 import requests  # noqa: E402
-from happypath_testkit.runtime import RunningApp, free_port_block, wait_until_ready  # noqa: E402
+from happypath_testkit.runtime import RunningApp, start_app  # noqa: E402
 
 from happypath_local.client import FINAL, post_form  # noqa: E402
 from happypath_local.server import LOCAL_CLIENT_ID  # noqa: E402
@@ -75,55 +74,15 @@ SEED_PLACES = [
 NEARBY_QUERY = "lat=51.5074&lng=-0.1278&radius=2000"
 STAGE_RATE_LIMIT = 50  # template.yaml: ThrottlingRateLimit (requests/s)
 
-# The runtime's own command line, run in-process by a two-line bootstrap that can lift the stage throttle.
-BOOTSTRAP = """
-import runpy, sys
-if sys.argv[1] == "--no-throttle":
-    from happypath_local import gateway
-    original = gateway.ApiGateway.__init__
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        if not hasattr(self, "throttle"):
-            sys.exit("load_test: ApiGateway has no `throttle` any more: update bench/load_test.py")
-        self.throttle = None
-    gateway.ApiGateway.__init__ = init
-sys.argv = ["happypath_local", *sys.argv[2:]]
-runpy.run_module("happypath_local", run_name="__main__", alter_sys=True)
-"""
-
-
 # --- the runtime -----------------------------------------------------------------------------------------
 
 
 def start_runtime(folder: Path, *, lift_throttle: bool) -> RunningApp:
-    """As happypath_testkit.runtime.start_app, through the bootstrap: ready once it serves and printed its banner."""
-    port = free_port_block()
-    command = [
-        sys.executable,
-        "-c",
-        BOOTSTRAP,
-        "--no-throttle" if lift_throttle else "--throttle",
-        "serve",
-        "--host",
-        LOOPBACK,
-        "--port",
-        str(port),
-        "--data-dir",
-        str(folder / "data"),
-        "--fresh",
-        "--no-persist",
-        "--moderation",
-        "pass-through",
-    ]
-    env = os.environ | {"PYTHONUNBUFFERED": "1"}
-    for name in ("AWS_ENDPOINT_URL_S3", "MOTO_S3_CUSTOM_ENDPOINTS", "MODERATION_DETECTOR", "TABLE_NAME"):
-        env.pop(name, None)
-    log_path = folder / "server.log"
-    started = time.monotonic()
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    options = ["--host", LOOPBACK, "--fresh", "--no-persist", "--moderation", "pass-through"]
+    if lift_throttle:
+        options.append("--no-throttle")
     try:
-        return wait_until_ready(RunningApp(process, port, folder / "data", log_path, 0.0), started)
+        return start_app(folder / "data", folder / "server.log", *options)
     except RuntimeError as error:
         raise SystemExit(str(error)[-3000:]) from None
 

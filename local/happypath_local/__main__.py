@@ -41,6 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
             place_types=args.place_types.split(","),
             extra_origins=args.origin,
             moderation=args.moderation,
+            throttle=not args.no_throttle,
         )
     )
 
@@ -121,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--place-types", default="park", help="what the web app offers, e.g. restaurant,cafe,bar")
     serve.add_argument("--origin", action="append", default=[], help="another web origin to allow (e.g. Vite's)")
     serve.add_argument("--moderation", default="auto", choices=["auto", "offline", "pass-through"])
+    serve.add_argument(
+        "--no-throttle",
+        action="store_true",
+        help="lift the template's stage throttle (50 requests/s, burst 100), e.g. to measure capacity",
+    )
     serve.set_defaults(run=_serve)
 
     for name, run, helptext in (

@@ -1,6 +1,7 @@
 """A small client of the running local app, over HTTP only (as curl would): sign-in, API, uploads."""
 
 import http.client
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -29,11 +30,15 @@ class ApiError(Exception):
         self.status, self.body = status, body
 
 
+THROTTLE_RETRIES = 8  # 429 (the stage throttle) is retried after a growing, jittered pause, as AWS SDKs do
+
+
 @dataclass
 class LocalClient:
     app_url: str
     api_url: str = ""
     token: str = ""
+    throttled: int = 0  # 429 answers retried so far
 
     def __post_init__(self) -> None:
         self.app_url = self.app_url.rstrip("/")
@@ -52,7 +57,12 @@ class LocalClient:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = kwargs.pop("headers", {}) | ({"Authorization": f"Bearer {self.token}"} if self.token else {})
-        response = requests.request(method, f"{self.api_url}{path}", headers=headers, timeout=30, **kwargs)
+        for attempt in range(THROTTLE_RETRIES + 1):
+            response = requests.request(method, f"{self.api_url}{path}", headers=headers, timeout=30, **kwargs)
+            if response.status_code != 429 or attempt == THROTTLE_RETRIES:
+                break
+            self.throttled += 1
+            time.sleep(random.uniform(0.5, 1.0) * min(0.2 * 2**attempt, 5.0))
         body = response.json() if response.content else None
         if response.status_code >= 400:
             raise ApiError(response.status_code, body)

@@ -64,7 +64,9 @@ def _compile(path: str) -> re.Pattern[str]:
 
 
 class ApiGateway:
-    def __init__(self, stack: Stack, invoker: Invoker, api_logical_id: str = "HttpApi") -> None:
+    def __init__(
+        self, stack: Stack, invoker: Invoker, api_logical_id: str = "HttpApi", *, throttle: bool = True
+    ) -> None:
         body = stack.resources[api_logical_id]["Properties"]["Body"]
         self.invoker = invoker
         self.domain = "localhost"
@@ -90,7 +92,7 @@ class ApiGateway:
         settings = stage["Properties"].get("DefaultRouteSettings", {})
         self.throttle = (
             TokenBucket(float(settings["ThrottlingRateLimit"]), int(settings["ThrottlingBurstLimit"]))
-            if "ThrottlingRateLimit" in settings
+            if throttle and "ThrottlingRateLimit" in settings
             else None
         )
 

@@ -5,8 +5,9 @@
 - EventBridge: rules deliver to Step Functions and Lambda targets (moto only delivers to SQS, logs, ...).
 - S3 -> Lambda notifications run on a worker with Lambda's async retries, never inside the PUT request.
 - Each service's API calls run one at a time: moto's backends are not thread-safe (a DynamoDB transaction
-  deep-copies the table while another thread writes it), and AWS makes each call atomic anyway. Lambda is
-  excluded: an invocation runs handler code, which calls other services from other threads.
+  reads and writes several items), and AWS makes each call atomic anyway. Lambda is excluded: an
+  invocation runs handler code, which calls other services from other threads.
+- Costs of moto that grow with use are removed (`speedups`).
 """
 
 import contextvars
@@ -28,6 +29,7 @@ from moto.core.responses import BaseResponse
 from moto.events.models import Rule
 from moto.s3 import notifications as s3_notifications
 
+from happypath_local import speedups
 from happypath_local.functions import Invoker, acting_as, acting_as_aws
 from happypath_local.stack import REGION
 
@@ -98,6 +100,7 @@ class Seams:
         self._patch(LambdaFunction, "_invoke_lambda", invoke_lambda)
         self._patch(Rule, "send_to_targets", send_to_targets)
         self._patch(s3_notifications, "_invoke_awslambda", invoke_from_s3)
+        speedups.install(self._patch)
         return self
 
     def uninstall(self) -> None:

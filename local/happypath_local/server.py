@@ -40,6 +40,7 @@ class Options:
     map_center: tuple[float, float] = (51.5073, -0.1657)
     extra_origins: list[str] = field(default_factory=list)
     moderation: str = "auto"  # auto | offline | pass-through
+    throttle: bool = True  # the template's stage throttle (429 past it, as API Gateway); off for load tests
 
 
 @dataclass
@@ -149,7 +150,7 @@ class LocalStack:
             issuer,
             self.execution_summaries,
         )
-        gateway = ApiGateway(self.app.stack, self.app.invoker)
+        gateway = ApiGateway(self.app.stack, self.app.invoker, throttle=options.throttle)
         # moto replaces the credentials while it runs: the handlers sign with these.
         signing = {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]}
         storage = S3Gateway(create_backend_app("s3"), signing)
@@ -251,6 +252,7 @@ Happy Path is running locally (template.yaml, workflow {options.workflow_version
   Workflow   {urls.app}/_local/executions   or   python -m happypath_local executions
   Moderation {stack.moderation}
   Data       {options.data_dir if options.persist else "not kept (--no-persist)"}
+  Throttle   {"template's stage limits" if options.throttle else "lifted (--no-throttle)"}
 
 Handler code reloads on change. Ctrl-C stops.
 """,

@@ -56,6 +56,13 @@ def _error_responses(*statuses: HTTPStatus) -> dict[int, Any]:
     return {s: {"description": s.phrase, "content": {"application/json": {"model": ErrorBody}}} for s in statuses}
 
 
+def _success(model: type[BaseModel] | None, status: HTTPStatus = HTTPStatus.OK) -> dict[int, Any]:
+    """The success entry: Powertools leaves it out once a route lists its responses."""
+    if model is None:
+        return {status: {"description": status.phrase}}
+    return {status: {"description": status.phrase, "content": {"application/json": {"model": model}}}}
+
+
 ERRORS = _error_responses(HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND)
 AUTH_ERRORS = ERRORS | _error_responses(HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
 
@@ -80,7 +87,7 @@ class UnauthorizedError(HappyPathError):
 # --- routes ------------------------------------------------------------------------------------------
 
 
-@app.get("/places", summary="Places near a point, nearest first", responses=ERRORS, tags=["places"])
+@app.get("/places", summary="Places near a point, nearest first", responses=_success(Nearby) | ERRORS, tags=["places"])
 def list_nearby_places(
     lat: Annotated[float, Query(ge=-90, le=90)],
     lng: Annotated[float, Query(ge=-180, le=180)],
@@ -94,7 +101,7 @@ def list_nearby_places(
     "/places",
     summary="Create a place",
     status_code=201,
-    responses=AUTH_ERRORS,
+    responses=_success(Place, HTTPStatus.CREATED) | AUTH_ERRORS,
     security=SIGNED_IN,
     tags=["places"],
 )
@@ -104,12 +111,22 @@ def create_place(new_place: NewPlace) -> Place:
     return place
 
 
-@app.get("/places/<place_id>", summary="A place and its newest photos", responses=ERRORS, tags=["places"])
+@app.get(
+    "/places/<place_id>",
+    summary="A place and its newest photos",
+    responses=_success(PlaceDetail) | ERRORS,
+    tags=["places"],
+)
 def get_place(place_id: PlaceId, limit: Limit = limits.PHOTOS_PAGE_DEFAULT, cursor: Cursor = None) -> PlaceDetail:
     return places.place_detail(repository(), place_id, limit, cursor)
 
 
-@app.get("/places/<place_id>/photos", summary="A page of a place's photos", responses=ERRORS, tags=["photos"])
+@app.get(
+    "/places/<place_id>/photos",
+    summary="A page of a place's photos",
+    responses=_success(PhotoPage) | ERRORS,
+    tags=["photos"],
+)
 def list_photos(place_id: PlaceId, limit: Limit = limits.PHOTOS_PAGE_DEFAULT, cursor: Cursor = None) -> PhotoPage:
     return places.photos_page(repository(), place_id, limit, cursor)
 
@@ -118,7 +135,7 @@ def list_photos(place_id: PlaceId, limit: Limit = limits.PHOTOS_PAGE_DEFAULT, cu
     "/places/<place_id>/uploads",
     summary="Request a presigned upload form for a photo of a place",
     status_code=201,
-    responses=AUTH_ERRORS,
+    responses=_success(UploadForm, HTTPStatus.CREATED) | AUTH_ERRORS,
     security=SIGNED_IN,
     tags=["uploads"],
 )
@@ -131,7 +148,7 @@ def request_upload(place_id: PlaceId, upload_request: UploadRequest) -> UploadFo
 @app.get(
     "/uploads/<upload_id>",
     summary="The status of my upload",
-    responses=AUTH_ERRORS,
+    responses=_success(UploadView) | AUTH_ERRORS,
     security=SIGNED_IN,
     tags=["uploads"],
 )
@@ -143,7 +160,7 @@ def get_upload(upload_id: ResourceId) -> UploadView:
     "/photos/<photo_id>",
     summary="Delete my published photo",
     status_code=204,
-    responses=AUTH_ERRORS,
+    responses=_success(None, HTTPStatus.NO_CONTENT) | AUTH_ERRORS,
     security=SIGNED_IN,
     tags=["photos"],
 )
@@ -201,6 +218,7 @@ def openapi_document() -> dict[str, Any]:
     for operations in document["paths"].values():
         for operation in operations.values():
             operation["responses"].pop("422", None)
+            operation["responses"].get(str(int(HTTPStatus.NO_CONTENT)), {}).pop("content", None)  # no body
     document["components"]["schemas"].pop("HTTPValidationError", None)
     document["components"]["schemas"].pop("ValidationError", None)
     return document

@@ -5,6 +5,7 @@ the HTTP API, and the S3 endpoint browsers upload to. Everything else (DynamoDB,
 Functions, Lambda) runs in this process on moto.
 """
 
+import io
 import logging
 import os
 import shutil
@@ -15,7 +16,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlencode
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -226,6 +227,48 @@ class LocalStack:
         self.app.__exit__(None, None, None)
 
 
+class LineAtomicWriter(io.TextIOBase):
+    """Whole lines, each written at once. Handlers run on many threads, and `print` (Powertools' metrics)
+    writes a line and its newline in two calls: unwrapped, two JSON lines could end up on one."""
+
+    def __init__(self, stream: TextIO, lock: threading.Lock) -> None:
+        self._stream, self._lock, self._pending = stream, lock, threading.local()
+
+    def write(self, text: str) -> int:
+        head, newline, tail = (getattr(self._pending, "text", "") + text).rpartition("\n")
+        self._pending.text = tail
+        if newline:
+            with self._lock:
+                self._stream.write(head + newline)
+                self._stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        pending, self._pending.text = getattr(self._pending, "text", ""), ""
+        with self._lock:
+            self._stream.write(pending)
+            self._stream.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream.encoding
+
+
+def _line_atomic_output() -> None:
+    lock = threading.Lock()  # one for both: in a terminal or a log file they share the lines
+    sys.stdout = LineAtomicWriter(sys.stdout, lock)
+    sys.stderr = LineAtomicWriter(sys.stderr, lock)
+
+
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     # moto's interpreter logs every Fail state and missing optional path at ERROR: they are normal here.
@@ -237,6 +280,7 @@ def _configure_logging() -> None:
 
 
 def serve(options: Options) -> int:
+    _line_atomic_output()
     _configure_logging()
     stack = LocalStack(options).start()
     urls = stack.urls

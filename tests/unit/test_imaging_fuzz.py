@@ -47,7 +47,7 @@ from PIL import Image, ImageCms
 
 from happypath import limits
 from happypath.statuses import RejectionReason
-from happypath_workflow.imaging import ImageRejected, Inspection, Rendition, inspect_image, render
+from happypath_workflow.imaging import ENTROPY_DAMAGE, ImageRejected, Inspection, Rendition, inspect_image, render
 
 PHOTOS = Path(__file__).parents[2].parent / "shared" / "photos"
 # Pillow warns about the damaged metadata the fuzzers make (EXIF tags past the end, invalid APNG): expected.
@@ -207,9 +207,12 @@ def check_contract(data: bytes, *, workers: int | None = 1) -> tuple[Inspection 
         assert render_rejection is None, f"inspect_image accepted it, render refused it: {render_rejection}"
         assert_valid_renditions(renditions, upright)
         note(f"accepted {inspection.info.format}")
+    elif render_rejection is None:  # only the check step decodes every scan: the resize step comes after it
+        assert inspect_rejection is not None
+        assert inspect_rejection.detail.startswith(ENTROPY_DAMAGE), f"refused ({inspect_rejection}), render accepted"
+        note("rejected DAMAGED (scan data)")
     else:
         assert inspect_rejection is not None
-        assert render_rejection is not None, f"inspect_image refused it ({inspect_rejection}), render accepted it"
         assert render_rejection.reason == inspect_rejection.reason, (inspect_rejection, render_rejection)
         note(f"rejected {inspect_rejection.reason}")
     return inspection, inspect_rejection
@@ -972,18 +975,36 @@ def _jpeg_cut_with_end_marker() -> bytes:
     return data[:cut] + b"\xff\xd9"
 
 
-DAMAGE_ACCEPTED = {
-    # A valid zlib stream that holds 400 of the 800 rows, every CRC right: Pillow decodes the rest as black.
-    "png-half-the-rows": lambda: _png(800, 800, 8, 2, 0, (b"\x00" + bytes([200, 30, 30]) * 800) * 400),
-    # Scan data cut in half then an end-of-image marker, no restart markers to count: libjpeg fills the
-    # rest with grey and only warns ("premature end of data segment"), which Pillow does not surface.
-    "jpeg-cut-then-eoi": _jpeg_cut_with_end_marker,
-}
+def test_png_rows_missing_from_a_cleanly_ended_zlib_stream_are_damaged() -> None:
+    # A valid zlib stream that holds 400 of the 800 rows, every CRC right: Pillow would decode the rest as black.
+    _, rejection = check_contract(_png(800, 800, 8, 2, 0, (b"\x00" + bytes([200, 30, 30]) * 800) * 400))
+    assert rejection is not None
+    assert rejection.reason == RejectionReason.DAMAGED
+    assert "truncated" in rejection.detail
 
 
-@pytest.mark.xfail(strict=True, reason="truncated pixel data that still ends properly is accepted (reported)")
-@pytest.mark.parametrize("name", list(DAMAGE_ACCEPTED))
-def test_known_gap_truncated_pixel_data_is_damaged(name: str) -> None:
-    _, rejection = check_contract(DAMAGE_ACCEPTED[name]())
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+@pytest.mark.parametrize("rows_kept", [1.0, 0.9])
+def test_interlaced_png_data_is_counted_pass_by_pass(rows_kept: float) -> None:
+    width, height, pixel = 803, 801, bytes([20, 120, 220])
+    passes = [
+        (-(-(height - y0) // dy), b"\x00" + pixel * -(-(width - x0) // dx)) for x0, y0, dx, dy in ADAM7
+    ]  # (rows, one filtered row) per Adam7 pass
+    raw = b"".join(row * rows for rows, row in passes)
+    _, rejection = check_contract(_png(width, height, 8, 2, 1, raw[: int(len(raw) * rows_kept)]))
+    if rows_kept == 1.0:
+        assert rejection is None
+    else:
+        assert rejection is not None
+        assert rejection.reason == RejectionReason.DAMAGED
+
+
+def test_jpeg_scan_data_cut_short_then_ended_properly_is_damaged() -> None:
+    # No restart markers to count: libjpeg would fill the rest with grey and only warn.
+    _, rejection = check_contract(_jpeg_cut_with_end_marker())
     assert rejection is not None, "accepted: half of the published image is filler"
     assert rejection.reason == RejectionReason.DAMAGED
+    assert rejection.detail.startswith(ENTROPY_DAMAGE)
+    assert "premature end of data segment" in rejection.detail

@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
@@ -73,6 +73,9 @@ WEBP_METHOD: Final = 2
 but one of the shared photos (methods 3-4 add RD optimisation: about 6% smaller, twice the time);
 see bench/README.md."""
 MODERATION_JPEG_QUALITY: Final = 85
+ENTROPY_DAMAGE: Final = "corrupt JPEG scan data"
+"""Detail prefix of what only the check step's full entropy decode finds: `render` (the resize step, after
+the check) does not decode the entropy data a second time at full cost."""
 
 RENDITION_TILE: Final = "tile"
 RENDITION_SCALED: Final = "scaled"
@@ -131,6 +134,8 @@ class Rendition:
 def inspect_image(data: bytes) -> Inspection:
     """Sniff the format, check dimensions and integrity, and make the moderation derivative in one decode."""
     source = _open(data)
+    if isinstance(source.image, JpegImagePlugin.JpegImageFile):
+        _check_jpeg_entropy(data)
     width, height = source.image.size
     long_side = max(width, height)
     factor = min(1.0, limits.MODERATION_SIDE_PX / long_side)
@@ -365,6 +370,29 @@ def _check_jpeg(data: bytes) -> None:
         pos = end
 
 
+def _check_jpeg_entropy(data: bytes) -> None:
+    """Decode every scan's entropy-coded data (at 1/8 scale: DC only, cheap) with libjpeg's warnings raised.
+
+    The marker walk cannot see scan data cut short and then ended properly when there are no restart
+    markers to count; libjpeg only warns ("premature end of data segment") and fills the rest with grey,
+    and Pillow does not surface warnings. simplejpeg's strict mode does. Imported here, not at the top:
+    only the check step pays for it (numpy, ~15-40 ms per 12 MP photo), never the resizer.
+    """
+    import simplejpeg
+
+    try:
+        colorspace = simplejpeg.decode_jpeg_header(data)[2]
+    except ValueError:  # a sampling layout TurboJPEG's API has no name for: the marker walk and Pillow remain
+        return
+    try:
+        output = "CMYK" if colorspace in ("CMYK", "YCCK") else "GRAY"
+        simplejpeg.decode_jpeg(
+            data, colorspace=output, min_width=1, min_height=1, fastdct=True, fastupsample=True, strict=True
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise _damaged(f"{ENTROPY_DAMAGE}: {exc}") from None
+
+
 def _segment_end(data: bytes, pos: int) -> tuple[int, int]:
     """Where the entropy-coded data starting at `pos` ends, and the marker byte that ends it."""
     size = len(data)
@@ -413,12 +441,28 @@ def _parse_scan(body: bytes, frame: _Frame) -> list[int]:
     return ids
 
 
+_PNG_CHANNELS: Final = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
+_ADAM7_PASSES: Final = (  # (x0, y0, dx, dy) of each pass
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+)
+_INFLATE_STEP: Final = 1 << 20  # inflated a megabyte at a time: a zlib bomb never lands in memory whole
+
+
 def _check_png(data: bytes) -> None:
-    """Walk the PNG chunks: IHDR first (size checked before anything else), CRCs valid, IEND present."""
+    """Walk the PNG chunks: IHDR first (size checked before anything else), CRCs valid, IEND present, and
+    the image data inflating to every row the header promises (zlib can end cleanly after half of them)."""
     size = len(data)
     pos = 8
     first = True
     needs_palette = False
+    expected = inflated = 0
+    inflater = zlib.decompressobj()
     while True:
         if pos + 12 > size:
             raise _damaged("the data ends before the IEND chunk (truncated)")
@@ -430,22 +474,53 @@ def _check_png(data: bytes) -> None:
         if first:
             if kind != b"IHDR" or length != 13:
                 raise _damaged("the first chunk is not a valid IHDR")
-            _check_size(
-                int.from_bytes(data[pos + 8 : pos + 12], "big"),
-                int.from_bytes(data[pos + 12 : pos + 16], "big"),
-            )
-            needs_palette = data[pos + 17] == 3  # colour type 3: indexed
+            width = int.from_bytes(data[pos + 8 : pos + 12], "big")
+            height = int.from_bytes(data[pos + 12 : pos + 16], "big")
+            _check_size(width, height)
+            bit_depth, colour_type, interlace = data[pos + 16], data[pos + 17], data[pos + 20]
+            if colour_type not in _PNG_CHANNELS or interlace > 1:
+                raise _damaged("the IHDR chunk names an unknown colour type or interlace method")
+            expected = _png_data_size(width, height, _PNG_CHANNELS[colour_type] * bit_depth, bool(interlace))
+            needs_palette = colour_type == 3
             first = False
         crc = int.from_bytes(data[end - 4 : end], "big")
         if zlib.crc32(memoryview(data)[pos + 4 : end - 4]) != crc:
             raise _damaged(f"chunk {kind!r} fails its CRC check")
         if kind == b"PLTE":
             needs_palette = False
-        if kind == b"IDAT" and needs_palette:
-            raise _damaged("an indexed-colour PNG has no palette (PLTE) before its image data")
+        if kind == b"IDAT":
+            if needs_palette:
+                raise _damaged("an indexed-colour PNG has no palette (PLTE) before its image data")
+            inflated = _inflate_count(inflater, data[pos + 8 : end - 4], inflated, expected)
         if kind == b"IEND":
+            if inflated < expected:
+                raise _damaged(f"the image data holds {inflated} of the {expected} bytes its rows need (truncated)")
             return
         pos = end
+
+
+def _png_data_size(width: int, height: int, bits_per_pixel: int, interlaced: bool) -> int:
+    """Bytes of filtered scanlines (one filter byte per row) the image data must inflate to."""
+
+    def rows(w: int, h: int) -> int:
+        return h * (1 + _ceil_div(w * bits_per_pixel, 8)) if w and h else 0
+
+    if not interlaced:
+        return rows(width, height)
+    return sum(
+        rows(_ceil_div(max(0, width - x0), dx), _ceil_div(max(0, height - y0), dy)) for x0, y0, dx, dy in _ADAM7_PASSES
+    )
+
+
+def _inflate_count(inflater: Any, chunk: bytes, inflated: int, expected: int) -> int:
+    """Inflate one IDAT chunk, counting the bytes (not keeping them); stop counting past what is expected."""
+    try:
+        while chunk and inflated <= expected and not inflater.eof:
+            inflated += len(inflater.decompress(chunk, _INFLATE_STEP))
+            chunk = inflater.unconsumed_tail
+    except zlib.error as exc:
+        raise _damaged(f"the image data is not valid zlib data: {exc}") from None
+    return inflated
 
 
 def _check_heif(data: bytes) -> None:

@@ -362,6 +362,7 @@ def test_a_burst_of_200_uploads_all_reach_a_final_state(local_app: RunningApp, a
     place = alice.call("POST", "/places", json={"name": "Green Park", "type": "park", "lat": 51.5046, "lng": -0.1428})
     sources = [photos / "Reconyx_HC500_Hyperfire.jpg", photos / "canon_hdr_NO.jpg", photos / "DSCN0010.jpg"]
     throttled_before = alice.throttled
+    rss_before, _ = local_app.memory_mb()
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=BURST_CLIENTS) as pool:
         upload_ids = list(
@@ -377,7 +378,8 @@ def test_a_burst_of_200_uploads_all_reach_a_final_state(local_app: RunningApp, a
         f"\nburst: {BURST_UPLOADS} uploads sent in {uploaded - started:.1f} s"
         f" ({alice.throttled - throttled_before} answers of 429 retried), all final {finished - started:.1f} s"
         f" after the first; {statuses.count('PROCESSED')} PROCESSED, {statuses.count('REJECTED')} REJECTED,"
-        f" lost {lost}; running stack {rss:.0f} MB resident, {peak:.0f} MB peak"
+        f" lost {lost}; running stack {rss:.0f} MB resident ({(rss - rss_before) / BURST_UPLOADS:+.2f} MB per"
+        f" upload), {peak:.0f} MB peak"
     )
     assert all(status in FINAL for status in statuses)
     unexpected = [

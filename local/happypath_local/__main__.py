@@ -94,8 +94,10 @@ def _upload(args: argparse.Namespace) -> int:
 def _executions(args: argparse.Namespace) -> int:
     import requests
 
-    executions = requests.get(f"{args.app.rstrip('/')}/_local/executions", timeout=10).json()["executions"]
-    for execution in executions[: args.limit]:
+    executions = requests.get(
+        f"{args.app.rstrip('/')}/_local/executions", params={"limit": args.limit}, timeout=30
+    ).json()["executions"]
+    for execution in executions:
         print(f"{execution['startDate'][:19]}  {execution['status']:<9}  upload {execution['uploadId']}")
         print(f"    {' > '.join(execution['states'])}")
     if not executions:

@@ -79,8 +79,8 @@ class EmbeddedApp:
             time.sleep(0.05)
         raise TimeoutError(f"executions did not finish in {timeout_s}s: {self.executions()}")
 
-    def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        client = boto3.client("stepfunctions", region_name=REGION)
+    def history(self, execution_arn: str, client: Any = None) -> list[dict[str, Any]]:
+        client = client or boto3.client("stepfunctions", region_name=REGION)
         return [dict(e) for e in client.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]]
 
     def executions_for(self, upload_id: str) -> list[dict[str, Any]]:
@@ -92,9 +92,9 @@ class EmbeddedApp:
             if f'"uploadId": "{upload_id}"' in client.describe_execution(executionArn=e["executionArn"])["input"]
         ]
 
-    def states_entered(self, execution_arn: str) -> list[str]:
+    def states_entered(self, execution_arn: str, client: Any = None) -> list[str]:
         return [
             e["stateEnteredEventDetails"]["name"]
-            for e in self.history(execution_arn)
+            for e in self.history(execution_arn, client)
             if "stateEnteredEventDetails" in e
         ]

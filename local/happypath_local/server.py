@@ -184,14 +184,14 @@ class LocalStack:
             rule["AllowedOrigins"] = origins
         s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
 
-    def execution_summaries(self) -> list[dict[str, Any]]:
+    def execution_summaries(self, limit: int) -> list[dict[str, Any]]:
         import json
 
         import boto3
 
         client = boto3.client("stepfunctions", region_name=REGION)
         summaries = []
-        for execution in sorted(self.app.executions(), key=lambda e: e["startDate"], reverse=True)[:100]:
+        for execution in sorted(self.app.executions(), key=lambda e: e["startDate"], reverse=True)[:limit]:
             described = client.describe_execution(executionArn=execution["executionArn"])
             detail = json.loads(described["input"]).get("detail", {})
             summaries.append(
@@ -202,7 +202,7 @@ class LocalStack:
                     "placeId": detail.get("placeId"),
                     "startDate": execution["startDate"].isoformat(),
                     "stopDate": execution["stopDate"].isoformat() if execution.get("stopDate") else None,
-                    "states": self.app.states_entered(execution["executionArn"]),
+                    "states": self.app.states_entered(execution["executionArn"], client),
                 }
             )
         return summaries

@@ -15,6 +15,8 @@ from happypath_local.stack import REGION
 
 PUBLISHED_PREFIX = "photos/"  # what the distribution bucket's policy lets CloudFront read
 
+EXECUTIONS_DEFAULT, EXECUTIONS_MAX = 20, 100  # newest first: each costs two Step Functions calls
+
 
 class WebApp:
     def __init__(
@@ -23,7 +25,7 @@ class WebApp:
         frontend_config: dict[str, Any],
         distribution_bucket: str,
         issuer_app: Any,
-        executions: Callable[[], list[dict[str, Any]]],
+        executions: Callable[[int], list[dict[str, Any]]],
     ) -> None:
         self.dist_dir = dist_dir
         self.frontend_config = frontend_config
@@ -43,7 +45,8 @@ class WebApp:
         elif path.startswith("/cdn/"):
             response = self._cdn(request, path.removeprefix("/cdn/"))
         elif path == "/_local/executions":
-            response = _json({"executions": self.executions()}, cache="no-store")
+            limit = request.args.get("limit", EXECUTIONS_DEFAULT, type=int) or EXECUTIONS_DEFAULT
+            response = _json({"executions": self.executions(max(1, min(limit, EXECUTIONS_MAX)))}, cache="no-store")
         elif path == "/_local/health":
             response = _json({"status": "ok"}, cache="no-store")
         else:

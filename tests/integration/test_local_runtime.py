@@ -401,11 +401,37 @@ def test_a_burst_of_200_uploads_all_reach_a_final_state(local_app: RunningApp, a
     assert len({photo["photoId"] for photo in published}) == len(published)
 
 
+def test_concurrent_requests_each_keep_their_own_caller_and_status(local_app: RunningApp, alice: LocalClient):
+    """The API function runs several invocations at once, each in its own sandbox (module instance): one
+    request's event, route and caller never leak into another's (they did when threads shared one)."""
+    bob = LocalClient(local_app.app_url)
+    bob.sign_in("bob@example.com")
+    owners = {alice.token: jwt.decode(alice.token, options={"verify_signature": False})["sub"]}
+    owners[bob.token] = jwt.decode(bob.token, options={"verify_signature": False})["sub"]
+
+    def create(i: int) -> tuple[int, str, str]:
+        token = alice.token if i % 2 else bob.token
+        body = {"name": f"Square {i}", "type": "park", "lat": 51.5 + i / 10_000, "lng": -0.12}
+        for _ in range(20):  # past the stage throttle's burst, wait as a client must
+            response = requests.post(
+                f"{local_app.api_url}/places", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            )
+            if response.status_code != 429:
+                break
+            time.sleep(0.5)
+        return response.status_code, response.json().get("createdBy", ""), owners[token]
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        results = list(pool.map(create, range(120)))
+    assert [status for status, _, _ in results] == [201] * 120
+    assert all(created_by == owner for _, created_by, owner in results)
+
+
 def test_executions_can_be_inspected(local_app: RunningApp, alice: LocalClient, park: dict, photos: Path):
     upload_id = alice.upload(park["placeId"], photos / "jolla.jpg")
     alice.wait(upload_id)
     executions = requests.get(f"{local_app.app_url}/_local/executions?limit=5", timeout=30).json()["executions"]
-    assert len(executions) == 5  # newest first, as many as asked
+    assert 1 <= len(executions) <= 5  # newest first, no more than asked
     mine = next(e for e in executions if e["uploadId"] == upload_id)
     assert mine["status"] == "SUCCEEDED"
     assert mine["states"][0] == "MarkProcessing"

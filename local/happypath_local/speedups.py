@@ -1,4 +1,5 @@
-"""Three costs of moto that grow with use, removed (measured with py-spy under a burst of uploads).
+"""Three costs of moto that grow with use, removed (measured with py-spy under a burst of uploads), and
+one thread-safety gap of boto3 that only a many-threaded process meets.
 
 - Step Functions parses the ASL definition with ANTLR on every execution (~170 ms of CPU each): the parse
   tree is kept per definition, and each execution still gets fresh evaluation components built from it.
@@ -7,6 +8,10 @@
 - A DynamoDB transaction deep-copies every table it touches, to roll back on failure: O(table size) per
   call, so publishing slowed as photos accumulated. Only the items the transaction names are kept, and
   restored on failure, with the same all-or-nothing outcome.
+- boto3's DynamoDB resources build `Key(...)`/`Attr(...)` conditions with one placeholder counter per
+  client (reset per request): two threads building at once mix their placeholders ("Query condition missed
+  key schema element"). A Lambda process runs one invocation at a time; here many run in one process and
+  share the cached resource, so building a request's expressions is made atomic.
 """
 
 import copy
@@ -16,6 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from boto3.dynamodb.transform import TransformationInjector
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
@@ -39,6 +45,18 @@ def install(patch: Patch) -> None:
     _cache_asl_parse_trees(patch)
     _reuse_step_functions_clients(patch)
     patch(dynamodb_models.DynamoDBBackend, "transact_write_items", _transact_write_items)
+    _build_conditions_one_at_a_time(patch)
+
+
+def _build_conditions_one_at_a_time(patch: Patch) -> None:
+    original = TransformationInjector.inject_condition_expressions
+    lock = threading.Lock()
+
+    def inject_condition_expressions(injector: Any, params: Any, model: Any, **kwargs: Any) -> None:
+        with lock:
+            original(injector, params, model, **kwargs)
+
+    patch(TransformationInjector, "inject_condition_expressions", inject_condition_expressions)
 
 
 def _cache_asl_parse_trees(patch: Patch) -> None:

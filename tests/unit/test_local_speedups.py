@@ -1,5 +1,9 @@
 """The local runtime's replacements for moto's costly paths keep moto's (and DynamoDB's) behaviour."""
 
+import functools
+import operator
+import sys
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -95,3 +99,27 @@ def test_parsed_definitions_are_reused_with_fresh_components(app):
     assert second is not first
     with pytest.raises(Exception, match="ASLParserException"):
         AmazonStateLanguageParser.parse('{"StartAt": 1}')
+
+
+def test_conditions_built_by_many_threads_on_one_resource_stay_their_own(app, table):
+    """boto3 resources share one placeholder counter per client; the local runtime runs many invocations."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from boto3.dynamodb.conditions import Attr, Key
+
+    resource_table = boto3.resource("dynamodb").Table(TABLE)
+
+    def query(_: int) -> int:
+        condition = Key("PK").eq("a") & Key("SK").begins_with("1")
+        # A long filter keeps each build busy, so another thread's reset lands inside it when unguarded.
+        matches_n = functools.reduce(operator.or_, [Attr(f"a{i}").eq(i) for i in range(40)], Attr("n").eq(1))
+        return resource_table.query(KeyConditionExpression=condition, FilterExpression=matches_n)["Count"]
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads interleave at almost every bytecode: the race shows within a few queries
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            counts = list(pool.map(query, range(400)))
+    finally:
+        sys.setswitchinterval(switch_interval)
+    assert counts == [1] * 400

@@ -1,17 +1,13 @@
 """Runs the real Python handlers (imported from their CodeUri) the way Lambda would.
 
 Every handler runs in this process, each invocation in the calling thread: one handler's AWS call may
-trigger another handler, so there is no global lock. A function runs one invocation at a time, as one
-Lambda sandbox, unless it is given more sandboxes: each extra one is its own instance of the handler
-module, so module-level state (the Powertools resolver's current event) is never shared.
-
-Environments: the functions' variables are merged into one process environment (they must agree on shared
-names, checked at start-up); the per-function service name is given to the logs as a thread-local key.
+trigger another handler, so there is no global lock. Environments: the functions' variables are merged
+into one process environment (they must agree on shared names, checked at start-up); the per-function
+service name is given to the logs as a thread-local key instead.
 """
 
 import contextvars
 import importlib
-import importlib.util
 import json
 import logging
 import os
@@ -103,38 +99,6 @@ def merged_environment(functions: Iterable[Function]) -> dict[str, str]:
     return merged | {k: v for k, v in per_function.items() if k != "POWERTOOLS_SERVICE_NAME"}
 
 
-class _Sandboxes:
-    """Up to `limit` concurrent invocations of one function; sandbox 0 is the handler module itself, the
-    others are extra instances of it, made when first needed and kept warm."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.handlers: dict[int, Any] = {}  # sandbox > 0 -> its handler
-        self._idle: list[int] = []
-        self._created = 0
-        self._available = threading.Condition()
-
-    @contextmanager
-    def borrow(self) -> Iterator[int]:
-        with self._available:
-            while not self._idle and self._created >= self.limit:
-                self._available.wait()
-            if self._idle:
-                sandbox = self._idle.pop()  # the most recently used: sandbox 0 whenever calls do not overlap
-            else:
-                sandbox, self._created = self._created, self._created + 1
-        try:
-            yield sandbox
-        finally:
-            with self._available:
-                self._idle.append(sandbox)
-                self._available.notify()
-
-    def forget_handlers(self) -> None:
-        """After a reload (no invocation running): extra sandboxes re-import the new code when next used."""
-        self.handlers.clear()
-
-
 class Invoker:
     def __init__(self, functions: Iterable[Function], hot_reload: bool = False) -> None:
         self.by_name = {f.name: f for f in functions}
@@ -147,7 +111,7 @@ class Invoker:
         os.environ.update(merged_environment(self.by_name.values()))
         self._sources_mtime = self._newest_source()
         self._last_check = time.monotonic()
-        self._sandboxes = {f.logical_id: _Sandboxes(1) for f in self.by_name.values()}
+        self._function_locks = {f.logical_id: threading.Lock() for f in self.by_name.values()}
         self._gate = threading.Condition()
         self._active = 0
         self._reloading = False
@@ -181,8 +145,6 @@ class Invoker:
                 self._gate.wait_for(lambda: self._active == 0, timeout=60)
                 for name in [m for m in sys.modules if m.split(".")[0] in SOURCE_PACKAGES]:
                     del sys.modules[name]
-                for sandboxes in self._sandboxes.values():
-                    sandboxes.forget_handlers()
                 self._sources_mtime = newest
             finally:
                 self._reloading = False
@@ -190,24 +152,9 @@ class Invoker:
         log.info("handler sources changed: reloaded")
         return True
 
-    def allow_concurrency(self, name: str, sandboxes: int) -> None:
-        """Let a function run up to `sandboxes` invocations at once (before any invocation)."""
-        self._sandboxes[self.function(name).logical_id] = _Sandboxes(sandboxes)
-
-    def handler_for(self, function: Function, sandbox: int = 0) -> Any:
+    def handler_for(self, function: Function) -> Any:
         module_name, _, attribute = function.handler.rpartition(".")
-        if sandbox == 0:
-            return getattr(importlib.import_module(module_name), attribute)
-        sandboxes = self._sandboxes[function.logical_id]
-        if sandbox not in sandboxes.handlers:
-            importlib.import_module(module_name)  # its package and dependencies: shared, as in one process
-            spec = importlib.util.find_spec(module_name)
-            if spec is None or spec.loader is None:
-                raise ImportError(module_name)
-            module = importlib.util.module_from_spec(spec)  # not in sys.modules: this sandbox's own instance
-            spec.loader.exec_module(module)
-            sandboxes.handlers[sandbox] = getattr(module, attribute)
-        return sandboxes.handlers[sandbox]
+        return getattr(importlib.import_module(module_name), attribute)
 
     @staticmethod
     def _label_logs(function: Function) -> None:
@@ -268,10 +215,11 @@ class Invoker:
             self._active += 1
         token = _current.set(function.logical_id)
         try:
-            # One invocation at a time per sandbox, as in Lambda: handlers keep per-request state in module
-            # globals (the Powertools resolver's current event).
-            with self._sandboxes[function.logical_id].borrow() as sandbox:
-                handler = self.handler_for(function, sandbox)
+            handler = self.handler_for(function)
+            # One invocation at a time per function, as in one Lambda sandbox: handlers keep per-request state
+            # in globals (Powertools keeps the resolver's current event on the BaseRouter class itself, so
+            # not even separate module instances could run API requests side by side in one process).
+            with self._function_locks[function.logical_id]:
                 result = self._run_within_timeout(function, handler, event, context)
             return json.dumps(result), False, ""
         except Exception as error:

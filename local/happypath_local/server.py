@@ -29,11 +29,6 @@ LOCAL_CLIENT_ID = "happypath-local-web"
 SAVE_EVERY_S = 15
 
 
-API_SANDBOXES = 4
-"""Concurrent invocations of each function behind the HTTP API (Lambda would scale out further; here they
-share one process and its GIL, and more only adds contention)."""
-
-
 @dataclass
 class Options:
     host: str = "127.0.0.1"
@@ -157,8 +152,6 @@ class LocalStack:
             self.execution_summaries,
         )
         gateway = ApiGateway(self.app.stack, self.app.invoker, throttle=options.throttle)
-        for function in {route.function for route in gateway.routes}:
-            self.app.invoker.allow_concurrency(function, API_SANDBOXES)
         # moto replaces the credentials while it runs: the handlers sign with these.
         signing = {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]}
         storage = S3Gateway(create_backend_app("s3"), signing)

@@ -402,8 +402,9 @@ def test_a_burst_of_200_uploads_all_reach_a_final_state(local_app: RunningApp, a
 
 
 def test_concurrent_requests_each_keep_their_own_caller_and_status(local_app: RunningApp, alice: LocalClient):
-    """The API function runs several invocations at once, each in its own sandbox (module instance): one
-    request's event, route and caller never leak into another's (they did when threads shared one)."""
+    """Concurrent requests never see each other's event, route or caller (Powertools keeps the current event
+    on a class: when one function ran invocations side by side, 13 % of answers had another's status, and
+    upload forms another request's size)."""
     bob = LocalClient(local_app.app_url)
     bob.sign_in("bob@example.com")
     owners = {alice.token: jwt.decode(alice.token, options={"verify_signature": False})["sub"]}
@@ -425,6 +426,18 @@ def test_concurrent_requests_each_keep_their_own_caller_and_status(local_app: Ru
         results = list(pool.map(create, range(120)))
     assert [status for status, _, _ in results] == [201] * 120
     assert all(created_by == owner for _, created_by, owner in results)
+
+    place = alice.call("POST", "/places", json={"name": "Soho Square", "type": "park", "lat": 51.515, "lng": -0.132})
+
+    def form_limit_matches(i: int) -> bool:
+        size = 100_000 + i
+        request = {"contentType": "image/jpeg", "size": size}
+        form = alice.call("POST", f"/places/{place['placeId']}/uploads", json=request)
+        policy = json.loads(base64.b64decode(form["fields"]["policy"]))
+        return ["content-length-range", 1, size] in policy["conditions"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        assert all(pool.map(form_limit_matches, range(200)))
 
 
 def test_executions_can_be_inspected(local_app: RunningApp, alice: LocalClient, park: dict, photos: Path):

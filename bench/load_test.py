@@ -25,7 +25,6 @@ pause, as any client must.
 from __future__ import annotations
 
 import argparse
-import random
 import re
 import shutil
 import signal
@@ -38,18 +37,15 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "photos"
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "local")]
 
-import requests  # noqa: E402
 from happypath_testkit.runtime import RunningApp, start_app  # noqa: E402
 
-from happypath_local.client import FINAL, post_form  # noqa: E402
-from happypath_local.server import LOCAL_CLIENT_ID  # noqa: E402
+from happypath_local.client import FINAL, LocalClient, post_form  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 # Small real photos: four accepted JPEGs (one EXIF-rotated) and DSCN0010.jpg (640x480: REJECTED TOO_SMALL).
@@ -85,39 +81,6 @@ def start_runtime(folder: Path, *, lift_throttle: bool) -> RunningApp:
         return start_app(folder / "data", folder / "server.log", *options)
     except RuntimeError as error:
         raise SystemExit(str(error)[-3000:]) from None
-
-
-class Api:
-    """The API over HTTP, as a careful client: 429 (the stage throttle) is retried after a pause."""
-
-    def __init__(self, app: RunningApp, token: str = "") -> None:
-        self.base = app.api_url
-        self.token = token
-        self.throttled = 0
-        self._lock = threading.Lock()
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        for attempt in range(100):
-            response = requests.request(method, f"{self.base}{path}", headers=headers, timeout=60, **kwargs)
-            if response.status_code != 429:
-                response.raise_for_status()
-                return response.json() if response.content else None
-            with self._lock:
-                self.throttled += 1
-            time.sleep(min(0.05 * (attempt + 1), 1.0) + random.random() * 0.05)
-        response.raise_for_status()
-        return None
-
-
-def sign_in(app: RunningApp, username: str) -> str:
-    response = requests.post(
-        f"{app.app_url}/auth/token",
-        data={"grant_type": "password", "username": username, "client_id": LOCAL_CLIENT_ID},
-        timeout=10,
-    )
-    response.raise_for_status()
-    return str(response.json()["access_token"])
 
 
 # --- a) reads with wrk -----------------------------------------------------------------------------------
@@ -212,7 +175,7 @@ class Burst:
     finished: float = 0.0
 
 
-def submit(api: Api, place_id: str, upload: Upload, data: bytes) -> None:
+def submit(api: LocalClient, place_id: str, upload: Upload, data: bytes) -> None:
     content_type = "image/jpeg"
     try:
         form = api.call(
@@ -230,7 +193,7 @@ def submit(api: Api, place_id: str, upload: Upload, data: bytes) -> None:
         upload.error = f"submit: {type(error).__name__}: {error}"
 
 
-def poll(api: Api, upload: Upload) -> None:
+def poll(api: LocalClient, upload: Upload) -> None:
     try:
         view = api.call("GET", f"/uploads/{upload.upload_id}")
     except Exception as error:
@@ -241,7 +204,7 @@ def poll(api: Api, upload: Upload) -> None:
         upload.final_at = time.monotonic()
 
 
-def watch(api: Api, burst: Burst, submitting: threading.Event, deadline: float, rate: float) -> None:
+def watch(api: LocalClient, burst: Burst, submitting: threading.Event, deadline: float, rate: float) -> None:
     """Poll the status endpoint while uploads are submitted and processed: sweeps over every upload not final
     yet, oldest first, at most `rate` requests/s so that polling stays a light load next to the pipeline it
     measures (a verdict is seen at most one sweep late: pending/rate seconds)."""
@@ -265,7 +228,7 @@ def watch(api: Api, burst: Burst, submitting: threading.Event, deadline: float, 
     burst.finished = max(finals) if finals else time.monotonic()
 
 
-def run_burst(api: Api, place_id: str, count: int, workers: int, timeout_s: float, poll_rate: float) -> Burst:
+def run_burst(api: LocalClient, place_id: str, count: int, workers: int, timeout_s: float, poll_rate: float) -> Burst:
     photos = {name: (PHOTOS / name).read_bytes() for name in UPLOAD_PHOTOS}
     uploads = [Upload(i, UPLOAD_PHOTOS[i % len(UPLOAD_PHOTOS)]) for i in range(count)]
     burst = Burst(uploads, started=time.monotonic())
@@ -324,7 +287,7 @@ def read_phase(app: RunningApp, wrk: str, place_id: str, args: argparse.Namespac
     return failures
 
 
-def burst_phase(app: RunningApp, api: Api, place_id: str, args: argparse.Namespace) -> list[str]:
+def burst_phase(app: RunningApp, api: LocalClient, place_id: str, args: argparse.Namespace) -> list[str]:
     """b) the upload burst through the whole pipeline; returns the failures."""
     failures = []
     mix = Counter(UPLOAD_PHOTOS[i % len(UPLOAD_PHOTOS)] for i in range(args.uploads))
@@ -412,7 +375,9 @@ def main() -> int:
             f"Happy Path load test, loopback only: local runtime on {LOOPBACK}:{app.port}-{app.port + 2}, "
             f"workflow v4, moderation pass-through, {throttle}; ready in {app.startup_s:.1f} s (pid {app.process.pid})"
         )
-        owner = Api(app, sign_in(app, "load-test@example.com"))
+        # Patient with 429 (under --keep-throttle the burst runs at the stage limit).
+        owner = LocalClient(app.app_url, api_url=app.api_url, throttle_retries=100, timeout_s=60)
+        owner.sign_in("load-test@example.com")
         places = [
             owner.call("POST", "/places", json={"name": name, "type": "park", "lat": lat, "lng": lng})
             for name, lat, lng in SEED_PLACES

@@ -2,10 +2,11 @@
 
 import http.client
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,7 +39,10 @@ class LocalClient:
     app_url: str
     api_url: str = ""
     token: str = ""
-    throttled: int = 0  # 429 answers retried so far
+    throttle_retries: int = THROTTLE_RETRIES
+    timeout_s: float = 30
+    throttled: int = 0  # 429 answers retried so far (the client may be shared by threads)
+    _count_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.app_url = self.app_url.rstrip("/")
@@ -57,11 +61,13 @@ class LocalClient:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = kwargs.pop("headers", {}) | ({"Authorization": f"Bearer {self.token}"} if self.token else {})
-        for attempt in range(THROTTLE_RETRIES + 1):
-            response = requests.request(method, f"{self.api_url}{path}", headers=headers, timeout=30, **kwargs)
-            if response.status_code != 429 or attempt == THROTTLE_RETRIES:
+        for attempt in range(self.throttle_retries + 1):
+            url = f"{self.api_url}{path}"
+            response = requests.request(method, url, headers=headers, timeout=self.timeout_s, **kwargs)
+            if response.status_code != 429 or attempt == self.throttle_retries:
                 break
-            self.throttled += 1
+            with self._count_lock:
+                self.throttled += 1
             time.sleep(random.uniform(0.5, 1.0) * min(0.2 * 2**attempt, 5.0))
         body = response.json() if response.content else None
         if response.status_code >= 400:

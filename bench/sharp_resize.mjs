@@ -119,10 +119,22 @@ for (let i = 0; i < Number(args.iterations); i++) {
   cpuMs.push((cpu.user + cpu.system) / 1000);
   wallMs.push(wall);
 }
+// This process's own peak RSS. getrusage's maxRSS is not: Linux carries the parent's peak (the Python
+// driver's) across fork and exec, while VmHWM belongs to the address space that exec made.
+function peakRssKb() {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (match) return Number(match[1]);
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS;
+}
+
 const result = {
   cpu_ms: cpuMs,
   wall_ms: wallMs,
-  max_rss_kb: process.resourceUsage().maxRSS,
+  max_rss_kb: peakRssKb(),
   bytes: {
     tile_jpeg: outputs.tileJpeg.length,
     tile_webp: outputs.tileWebp.length,

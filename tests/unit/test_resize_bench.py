@@ -1,0 +1,58 @@
+"""The resizer benchmark's own measurements (bench/resize_bench.py): what it reports must be true."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench" / "resize_bench.py"
+PHOTOS = ROOT.parent / "shared" / "photos"
+
+pytestmark = pytest.mark.skipif(not PHOTOS.is_dir(), reason="needs ../shared/photos")
+
+
+def _worker_report_from_a_large_parent(parent_mb: int) -> dict:
+    """Run one benchmark worker from a parent process that has touched `parent_mb` MB first."""
+    parent = (
+        "import subprocess, sys\n"
+        f"ballast = bytearray({parent_mb} * 1024 * 1024)\n"
+        "for i in range(0, len(ballast), 4096): ballast[i] = 1\n"
+        f"command = [sys.executable, {str(BENCH)!r}, '--worker', '--photo', {str(PHOTOS / 'jolla.jpg')!r},"
+        " '--iterations', '2']\n"
+        "print(subprocess.run(command, capture_output=True, text=True, check=True).stdout)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout)
+
+
+def test_a_worker_reports_its_own_peak_memory_not_its_parents() -> None:
+    # Linux carries a parent's peak RSS across fork and exec into getrusage's ru_maxrss: a worker
+    # started by a 300 MB driver would claim 300 MB. The resizer itself needs a few tens of MB.
+    report = _worker_report_from_a_large_parent(300)
+    assert report["max_rss_kb"] < 150 * 1024
+    assert len(report["cpu_ms"]) == 2
+    assert all(size > 0 for size in report["bytes"].values())
+
+
+def test_the_quality_reference_of_a_heic_is_upright_and_converted_to_srgb() -> None:
+    from PIL import Image, ImageChops, ImageStat
+
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import resize_bench
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    data = (PHOTOS / "iphone_13_pro_max.HEIC").read_bytes()
+    reference = resize_bench.reference_images(data)
+    assert reference["tile"].size == (400, 400)
+    assert reference["scaled"].size == (600, 800)  # portrait: libheif applied the container's rotation
+
+    import io
+
+    unconverted = Image.open(io.BytesIO(data)).convert("RGB").resize((600, 800), Image.Resampling.LANCZOS)
+    # Display P3 -> sRGB moves saturated colours by several levels; an unconverted reference would not.
+    difference = ImageStat.Stat(ImageChops.difference(reference["scaled"], unconverted)).mean
+    assert max(difference) > 1.0

@@ -5,6 +5,7 @@ The import runs in an isolated interpreter whose path holds only the function's 
 dependency missing from a CodeUri or from requirements.txt fails here, not in AWS.
 """
 
+import json
 import os
 import platform
 import shutil
@@ -28,19 +29,14 @@ def _site_packages() -> Path:
 
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sam = shutil.which("sam", path=str(Path(sys.executable).parent))
-    assert sam, "aws-sam-cli is not installed in this environment"
+    """`make build` (sam build, then the bundles' bytecode), for this machine's architecture."""
+    make = shutil.which("make")
+    assert make, "make is not installed"
     build = tmp_path_factory.mktemp("sam-build")
     architecture = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
-    env = os.environ | {
-        "SAM_CLI_TELEMETRY": "0",
-        # sam build (no container) wants python3.13 itself first on PATH, not a pyenv shim.
-        "PATH": f"{PYTHON313.parent}{os.pathsep}{os.environ['PATH']}",
-    }
     subprocess.run(
-        [sam, "build", "--build-dir", str(build), "--parameter-overrides", f"Architecture={architecture}"],
+        [make, "build", f"BUILD_DIR={build}", f"SAM_BUILD_ARGS=--parameter-overrides Architecture={architecture}"],
         cwd=ROOT,
-        env=env,
         check=True,
         capture_output=True,
         text=True,
@@ -95,3 +91,45 @@ def test_pillow_ships_only_with_the_workflow_functions(build_dir: Path):
     for logical_id in _functions(build_dir):
         has_pillow = (build_dir / logical_id / "PIL").is_dir()
         assert has_pillow == (logical_id not in ("ApiFunction", "NotifierFunction", "SweeperFunction")), logical_id
+
+
+# Counts the modules compiled from source while a handler is imported (Lambda cannot cache them: its code
+# directory is read-only, so each cold start would pay for every one).
+_COUNT_SOURCE_COMPILES = """
+import importlib, importlib._bootstrap_external as external, json, sys
+compiled = []
+original = external.SourceLoader.source_to_code
+def counting(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return original(self, data, path, *args, **kwargs)
+external.SourceLoader.source_to_code = counting
+sys.path[:0] = SEARCH_PATH
+importlib.import_module(MODULE)
+print(json.dumps(compiled))
+"""
+SAM_ZIP_EPOCH = 315532800  # 1980-01-01: SAM writes its zip entries undated, so Lambda sees this mtime
+
+
+def test_handlers_load_from_bytecode_that_survives_packaging(build_dir: Path, tmp_path: Path):
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    for name in RUNTIME_PROVIDED:
+        (runtime / name).symlink_to(_site_packages() / name)
+    for path in build_dir.rglob("*"):  # as the zip will date them; timestamp-based .pyc would all go stale
+        os.utime(path, (SAM_ZIP_EPOCH, SAM_ZIP_EPOCH), follow_symlinks=False)
+    layer = build_dir / "SharedLayer" / "python"
+    for logical_id, handler in _functions(build_dir).items():
+        module = handler.rpartition(".")[0]
+        search_path = [str(build_dir / logical_id), str(layer), str(runtime)]
+        code = _COUNT_SOURCE_COMPILES.replace("SEARCH_PATH", repr(search_path)).replace("MODULE", repr(module))
+        result = subprocess.run(  # -B: nothing written, as on Lambda's read-only file system
+            [str(PYTHON313), "-I", "-B", "-c", code],
+            env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        from_source = [path for path in json.loads(result.stdout) if path.startswith(str(build_dir))]
+        assert from_source == [], f"{logical_id} compiles {len(from_source)} modules at import: {from_source[:5]}"

@@ -12,8 +12,8 @@ What it does (see bench/README.md for the goals and the latest results):
 - prints per photo the median and minimum CPU ms, the ratios to both sharp forms, the SSIM of the
   tile and the scaled image before encoding against a full-resolution LANCZOS reference, the output
   sizes and the peak RSS, then how noisy the run was and whether each goal holds;
-- then wall latency with two cores (Python 1 vs 2 workers, sharp with 2 threads), the HEIC decode
-  share and the import time of the resizer module.
+- then wall latency with two cores (Python 1 vs 2 workers, sharp with 2 threads), the HEIC figures
+  (decode share, two-core wall time, SSIM, peak RSS) and the import time of the resizer module.
 
 The worker mode (`--worker ...`) is internal: it imports only the resizer, never numpy, so its peak
 RSS is the resizer's.
@@ -358,7 +358,7 @@ def wall_latency(photos: list[Path], iterations: int, cpus: str) -> None:
         )
 
 
-def heic_share(iterations: int, cpu: str, cpus: str) -> float:
+def heic_report(iterations: int, cpu: str, cpus: str) -> float:
     heic = PHOTOS / "iphone_13_pro_max.HEIC"
     whole = run_worker(PILLOW, heic, iterations, cpu)
     decode = run_worker("heic-decode", heic, iterations, cpu)
@@ -480,7 +480,7 @@ def main() -> None:
     wall_photos = [p for p in photos if p.name in ("42_IndexError.jpg", "jolla.jpg", "HMD_Nokia_8.3_5G.jpg")]
     two_cpus = "0,1" if (os.cpu_count() or 1) > 1 else "0"
     wall_latency(wall_photos or photos[:2], iterations * 2, two_cpus)
-    heic_ssim = heic_share(max(3, iterations // 2), args.cpu, two_cpus)
+    heic_ssim = heic_report(max(3, iterations // 2), args.cpu, two_cpus)
     if heic_ssim < GOAL_SSIM:
         failures.append(f"iphone_13_pro_max.HEIC: SSIM {heic_ssim:.4f}")
     import_time()

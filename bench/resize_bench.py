@@ -364,10 +364,7 @@ def heic_report(iterations: int, cpu: str, cpus: str) -> float:
     decode = run_worker("heic-decode", heic, iterations, cpu)
     two_cores = run_worker(PILLOW, heic, iterations, cpus, workers=2)
     total, decoding = statistics.median(whole["cpu_ms"]), statistics.median(decode["cpu_ms"])
-    imaging = _import_resizer()
-    data = heic.read_bytes()
-    reference, ours = reference_images(data), imaging.rendition_images(data)
-    tile, scaled = (ssim(ours[name], reference[name]) for name in ("tile", "scaled"))
+    tile, scaled = quality(heic, {})[PILLOW]
     print(
         f"\nHEIC ({heic.name}, one core): render {total:.0f} ms CPU median, of which the pillow-heif decode "
         f"{decoding:.0f} ms ({decoding / total:.0%}); wall with two cores (taskset -c {cpus}, libheif decodes "

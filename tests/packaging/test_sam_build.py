@@ -58,59 +58,27 @@ def _functions(build_dir: Path) -> dict[str, str]:
 # Imported inside a function, not when the handler loads: checked apart.
 LAZY_IMPORTS = {"CheckImageFunction": ["simplejpeg"]}
 
-
-def test_every_handler_imports_from_the_build_output(build_dir: Path, tmp_path: Path):
-    runtime = tmp_path / "runtime"
-    runtime.mkdir()
-    for name in RUNTIME_PROVIDED:
-        (runtime / name).symlink_to(_site_packages() / name)
-    layer = build_dir / "SharedLayer" / "python"
-    assert (layer / "happypath" / "repository.py").exists()
-    functions = _functions(build_dir)
-    assert len(functions) == 7
-    for logical_id, handler in functions.items():
-        module, _, attribute = handler.rpartition(".")
-        search_path = [str(build_dir / logical_id), str(layer), str(runtime)]
-        code = (
-            f"import importlib, sys; sys.path[:0] = {search_path!r}; "
-            f"assert callable(getattr(importlib.import_module({module!r}), {attribute!r}))"
-            + "".join(f"; importlib.import_module({lazy!r})" for lazy in LAZY_IMPORTS.get(logical_id, []))
-        )
-        result = subprocess.run(
-            [str(PYTHON313), "-I", "-c", code],
-            env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, f"{logical_id} ({handler}) does not import from the build:\n{result.stderr}"
-
-
-def test_pillow_ships_only_with_the_workflow_functions(build_dir: Path):
-    for logical_id in _functions(build_dir):
-        has_pillow = (build_dir / logical_id / "PIL").is_dir()
-        assert has_pillow == (logical_id not in ("ApiFunction", "NotifierFunction", "SweeperFunction")), logical_id
-
-
-# Counts the modules compiled from source while a handler is imported (Lambda cannot cache them: its code
-# directory is read-only, so each cold start would pay for every one).
-_COUNT_SOURCE_COMPILES = """
+# Imports a handler (and its lazy imports) as Lambda would, and lists the modules compiled from source on
+# the way: Lambda cannot cache those (its code directory is read-only), so each cold start would pay again.
+_IMPORT_HANDLER = """
 import importlib, importlib._bootstrap_external as external, json, sys
+search_path, module, attribute, lazy = json.loads(sys.argv[1])
 compiled = []
 original = external.SourceLoader.source_to_code
 def counting(self, data, path, *args, **kwargs):
     compiled.append(path)
     return original(self, data, path, *args, **kwargs)
 external.SourceLoader.source_to_code = counting
-sys.path[:0] = SEARCH_PATH
-importlib.import_module(MODULE)
+sys.path[:0] = search_path
+assert callable(getattr(importlib.import_module(module), attribute))
+for name in lazy:
+    importlib.import_module(name)
 print(json.dumps(compiled))
 """
 SAM_ZIP_EPOCH = 315532800  # 1980-01-01: SAM writes its zip entries undated, so Lambda sees this mtime
 
 
-def test_handlers_load_from_bytecode_that_survives_packaging(build_dir: Path, tmp_path: Path):
+def test_every_handler_imports_from_the_build_output_and_its_bytecode(build_dir: Path, tmp_path: Path):
     runtime = tmp_path / "runtime"
     runtime.mkdir()
     for name in RUNTIME_PROVIDED:
@@ -118,18 +86,27 @@ def test_handlers_load_from_bytecode_that_survives_packaging(build_dir: Path, tm
     for path in build_dir.rglob("*"):  # as the zip will date them; timestamp-based .pyc would all go stale
         os.utime(path, (SAM_ZIP_EPOCH, SAM_ZIP_EPOCH), follow_symlinks=False)
     layer = build_dir / "SharedLayer" / "python"
-    for logical_id, handler in _functions(build_dir).items():
-        module = handler.rpartition(".")[0]
+    assert (layer / "happypath" / "repository.py").exists()
+    functions = _functions(build_dir)
+    assert len(functions) == 7
+    for logical_id, handler in functions.items():
+        module, _, attribute = handler.rpartition(".")
         search_path = [str(build_dir / logical_id), str(layer), str(runtime)]
-        code = _COUNT_SOURCE_COMPILES.replace("SEARCH_PATH", repr(search_path)).replace("MODULE", repr(module))
-        result = subprocess.run(  # -B: nothing written, as on Lambda's read-only file system
-            [str(PYTHON313), "-I", "-B", "-c", code],
+        arguments = json.dumps([search_path, module, attribute, LAZY_IMPORTS.get(logical_id, [])])
+        result = subprocess.run(  # -I: nothing from this environment; -B: nothing written, as on Lambda
+            [str(PYTHON313), "-I", "-B", "-c", _IMPORT_HANDLER, arguments],
             env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin"},
             capture_output=True,
             text=True,
             timeout=120,
             check=False,
         )
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 0, f"{logical_id} ({handler}) does not import from the build:\n{result.stderr}"
         from_source = [path for path in json.loads(result.stdout) if path.startswith(str(build_dir))]
         assert from_source == [], f"{logical_id} compiles {len(from_source)} modules at import: {from_source[:5]}"
+
+
+def test_pillow_ships_only_with_the_workflow_functions(build_dir: Path):
+    for logical_id in _functions(build_dir):
+        has_pillow = (build_dir / logical_id / "PIL").is_dir()
+        assert has_pillow == (logical_id not in ("ApiFunction", "NotifierFunction", "SweeperFunction")), logical_id

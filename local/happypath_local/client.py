@@ -61,8 +61,8 @@ class LocalClient:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = kwargs.pop("headers", {}) | ({"Authorization": f"Bearer {self.token}"} if self.token else {})
+        url = f"{self.api_url}{path}"
         for attempt in range(self.throttle_retries + 1):
-            url = f"{self.api_url}{path}"
             response = requests.request(method, url, headers=headers, timeout=self.timeout_s, **kwargs)
             if response.status_code != 429 or attempt == self.throttle_retries:
                 break

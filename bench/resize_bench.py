@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -88,17 +89,11 @@ def worker_main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
 
     data = Path(args.photo).read_bytes()
-    if args.decode_only:  # HEIC: the decode alone, exactly as the resizer does it
-        from io import BytesIO
-
+    if args.decode_only:  # HEIC: libheif's decode alone, opened as the resizer opens it
         import pillow_heif
-        from PIL import Image
-
-        pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
         def run() -> Any:
-            with Image.open(BytesIO(data)) as image:
-                image.load()
+            pillow_heif.open_heif(data, convert_hdr_to_8bit=True, remove_stride=False).data  # noqa: B018
             return None
     else:
         imaging = _import_resizer()
@@ -107,6 +102,7 @@ def worker_main(argv: list[str]) -> None:
             return imaging.render(data, workers=args.workers)
 
     run()  # warm-up
+    first_rss_kb = peak_rss_kb()
     cpu_ms, wall_ms, result = [], [], None
     for _ in range(args.iterations):
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -117,6 +113,7 @@ def worker_main(argv: list[str]) -> None:
         "cpu_ms": cpu_ms,
         "wall_ms": wall_ms,
         "max_rss_kb": peak_rss_kb(),
+        "first_rss_kb": first_rss_kb,
     }
     if result is not None:
         report["bytes"] = {
@@ -177,11 +174,23 @@ def run_worker(
         if dump:
             command += ["--dump", dump]
     env = {**os.environ, "SHARP_DIR": str(SHARP_DIR)}
+    if implementation not in (SHARP_ONE, SHARP_USUAL):
+        env.update(allocator_environment())
     completed = subprocess.run(pinned(cpus, command), capture_output=True, text=True, check=False, env=env)
     if completed.returncode != 0:
         raise RuntimeError(f"{implementation} on {photo.name} failed:\n{completed.stderr}")
     result: dict[str, Any] = json.loads(completed.stdout)
     return result
+
+
+@lru_cache(maxsize=1)
+def allocator_environment() -> dict[str, str]:
+    """The glibc malloc settings template.yaml gives the resize function: Python workers run with them too."""
+    from happypath_local.stack import translate
+
+    template, _ = translate(ROOT / "template.yaml", {})
+    variables: dict[str, str] = template["Resources"]["ResizeFunction"]["Properties"]["Environment"]["Variables"]
+    return {name: value for name, value in variables.items() if name.startswith("MALLOC_")}
 
 
 def benchmark_photos() -> tuple[list[Path], list[str]]:
@@ -370,10 +379,15 @@ def heic_report(iterations: int, cpu: str, cpus: str) -> float:
         f"{decoding:.0f} ms ({decoding / total:.0%}); wall with two cores (taskset -c {cpus}, libheif decodes "
         f"the grid tiles in parallel) {statistics.median(two_cores['wall_ms']):.0f} ms vs "
         f"{statistics.median(whole['wall_ms']):.0f} ms on one; SSIM tile {tile:.4f}, scaled {scaled:.4f} (vs "
-        f"full-size LANCZOS after the sRGB conversion); peak RSS {whole['max_rss_kb'] / 1024:.0f} MB "
-        "(sharp's prebuilt libvips has no HEVC decoder: no comparison)"
+        f"full-size LANCZOS after the sRGB conversion); peak RSS {whole['first_rss_kb'] / 1024:.0f} MB after "
+        f"the first render, {whole['max_rss_kb'] / 1024:.0f} MB after {iterations + 1} "
+        f"({_env_text(allocator_environment())}) (sharp's prebuilt libvips has no HEVC decoder: no comparison)"
     )
     return min(tile, scaled)
+
+
+def _env_text(variables: dict[str, str]) -> str:
+    return " ".join(f"{name}={value}" for name, value in variables.items()) or "default allocator"
 
 
 def import_time(samples: int = 7) -> None:

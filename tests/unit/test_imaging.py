@@ -270,6 +270,33 @@ def test_heic_colours_are_converted_from_display_p3() -> None:
     assert saturation(converted) > saturation(naive) * 1.03
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_heic_reduced_strip_by_strip_equals_the_whole_image_reduced(mode: str) -> None:
+    import pillow_heif
+
+    from happypath_workflow import imaging
+
+    pillow_heif.register_heif_opener()
+    image = photo_like((2291, 1533))  # 1533 rows: neither the strip height nor the factor divides it
+    if mode == "RGBA":
+        image.putalpha(Image.linear_gradient("L").resize(image.size))
+    data = encoded(image, "HEIF", quality=60)
+    source, _, base, to_base = imaging._prepare(data)
+    reduction = round(1 / to_base)
+    assert reduction == 2
+    assert 1533 % imaging.HEIF_STRIP_ROWS
+    assert 1533 % reduction
+
+    heif, _ = imaging._open_heif(data)
+    strips = imaging._decode_heif(heif, reduction, source)
+    with Image.open(io.BytesIO(data)) as whole:  # pillow-heif's own loader: the full-size image in Pillow
+        expected = whole.reduce(reduction)
+    assert strips.mode == expected.mode == mode
+    assert strips.size == expected.size
+    assert strips.tobytes() == expected.tobytes()
+    assert base.mode == "RGB"  # alpha flattened on white afterwards
+
+
 def test_renditions_do_not_depend_on_the_number_of_workers() -> None:
     data = photo("canon_hdr_NO.jpg")
     assert render(data, workers=2) == render(data, workers=1) == render(data)

@@ -29,7 +29,6 @@ import os
 import re
 import threading
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
     from PIL import ImageCms
+    from pillow_heif import HeifFile
 
 __all__ = [
     "ImageInfo",
@@ -68,6 +68,8 @@ resampler needs some headroom to produce a sharp enough result; at 1/2 it does n
 REDUCING_GAP: Final = 1.9
 """Box-reduce by an integer factor first while the ratio left for the resampler stays >= this (Pillow's
 `reducing_gap`): for formats without DCT scaling, and for an output much smaller than the decode."""
+HEIF_STRIP_ROWS: Final = 128
+"""Rows of a decoded HEIF turned into Pillow pixels at a time (see `_decode_heif`)."""
 WEBP_METHOD: Final = 2
 """libwebp effort (0-6). 2 is the fastest level that still beats sharp's default output size on all
 but one of the shared photos (methods 3-4 add RD optimisation: about 6% smaller, twice the time);
@@ -81,6 +83,7 @@ RENDITION_TILE: Final = "tile"
 RENDITION_SCALED: Final = "scaled"
 
 _WHITE: Final = (255, 255, 255)
+_REDUCIBLE_MODES: Final = frozenset({"RGB", "RGBA", "L", "LA"})
 _ORIENTATION_TAG: Final = 0x0112
 _TRANSPOSE: Final[dict[int, Image.Transpose]] = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -173,7 +176,7 @@ def rendition_images(data: bytes) -> dict[str, Image.Image]:
 
 
 class _Source(NamedTuple):
-    image: ImageFile.ImageFile  # opened, not decoded yet
+    image: ImageFile.ImageFile | HeifFile  # opened, not decoded yet
     info: ImageInfo
     transpose: Image.Transpose | None  # still to apply (HEIF arrives upright from libheif)
     icc_profile: bytes | None
@@ -185,7 +188,8 @@ def _open(data: bytes) -> _Source:
             RejectionReason.TOO_LARGE, f"{len(data)} bytes is over the {limits.MAX_UPLOAD_BYTES} byte limit"
         )
     kind = _sniff(data)
-    image: ImageFile.ImageFile
+    image: ImageFile.ImageFile | HeifFile
+    heif_orientation: int | None = None
     try:
         if kind == "JPEG":
             _check_jpeg(data)
@@ -195,7 +199,7 @@ def _open(data: bytes) -> _Source:
             image = PngImagePlugin.PngImageFile(io.BytesIO(data))
         else:
             _check_heif(data)
-            image = _heif_image_file_class()(io.BytesIO(data))
+            image, heif_orientation = _open_heif(data)
     except ImageRejected:
         raise
     except Image.DecompressionBombError as exc:
@@ -204,10 +208,9 @@ def _open(data: bytes) -> _Source:
         raise ImageRejected(RejectionReason.DAMAGED, f"unreadable {kind} header: {exc}") from None
     _check_size(*image.size)
 
-    if kind == "HEIF":
-        # libheif applies the container's rotation and mirroring and pillow-heif resets the EXIF tag;
-        # it keeps what the EXIF said in `original_orientation`.
-        orientation = _valid_orientation(image.info.get("original_orientation"))
+    if not isinstance(image, ImageFile.ImageFile):  # HEIF
+        # libheif applies the container's rotation and mirroring itself; the EXIF tag is only reported.
+        orientation = _valid_orientation(heif_orientation)
         transpose = None
         width, height = image.size
     else:
@@ -548,14 +551,15 @@ def _check_heif(data: bytes) -> None:
         raise _damaged("no image metadata or no media data")
 
 
-@lru_cache(maxsize=1)
-def _heif_image_file_class() -> Callable[[io.BytesIO], ImageFile.ImageFile]:
-    """Import pillow-heif (about 60 ms) and register its opener only when a HEIC/HEIF arrives."""
+def _open_heif(data: bytes) -> tuple[HeifFile, int | None]:
+    """Open a HEIF without decoding it; also return the EXIF orientation (which libheif's own rotation
+    supersedes). pillow-heif is imported here, when a HEIC/HEIF arrives: it costs about 60 ms."""
     import pillow_heif
 
-    pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
-    heif_class: Callable[[io.BytesIO], ImageFile.ImageFile] = pillow_heif.HeifImageFile
-    return heif_class
+    # Only the primary image is used: do not even index thumbnails, depth or auxiliary images.
+    pillow_heif.options.THUMBNAILS = pillow_heif.options.DEPTH_IMAGES = pillow_heif.options.AUX_IMAGES = False
+    heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True, remove_stride=False)
+    return heif, pillow_heif.set_orientation(heif.info)
 
 
 def _prepare(data: bytes) -> tuple[_Source, list[_Target], Image.Image, float]:
@@ -612,11 +616,14 @@ def _decode(source: _Source, plan: list[_Target]) -> tuple[Image.Image, float]:
                     reduction = round(width / configured[1][2])
             image.load()
             base: Image.Image = image
+        elif not isinstance(image, ImageFile.ImageFile):  # HEIF
+            reduction = _reduce_factor(plan)
+            base = _decode_heif(image, reduction, source)
         else:
             image.load()
             reduction = _reduce_factor(plan)
             base = image
-            if reduction > 1 and base.mode not in ("RGB", "RGBA", "L", "LA"):
+            if reduction > 1 and base.mode not in _REDUCIBLE_MODES:
                 base = _working_mode(base, source)  # reduce() must not average palette indices
             if reduction > 1:
                 base = base.reduce(reduction)  # premultiplies alpha itself
@@ -629,6 +636,34 @@ def _decode(source: _Source, plan: list[_Target]) -> tuple[Image.Image, float]:
         raise ImageRejected(RejectionReason.TOO_LARGE, "not enough memory to decode the image") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError) as exc:
         raise _damaged(f"the image data cannot be decoded: {exc}") from None
+
+
+def _decode_heif(heif: HeifFile, reduction: int, source: _Source) -> Image.Image:
+    """Decode, then box-reduce into a small image strip by strip.
+
+    libheif's decoded pixels (3 bytes a pixel, 36 MB for 12 MP) stay the only full-size copy: Pillow keeps
+    RGB in 4 bytes a pixel, so converting the whole image before reducing it would add 48 MB more (a 12 MP
+    HEIC peaked at ~115 MB that way, ~85 MB this way). Strips are a multiple of `reduction` rows high, so
+    the result is pixel for pixel what `reduce` gives on the whole image.
+    """
+    pixels, stride, mode = heif.data, heif.stride, heif.mode
+    width, height = heif.size
+    step = max(1, HEIF_STRIP_ROWS // reduction) * reduction
+    reduced: Image.Image | None = None
+    for top in range(0, height, step):
+        rows = min(step, height - top)
+        rows_data = pixels[top * stride : (top + rows) * stride]
+        strip = Image.frombuffer(mode, (width, rows), rows_data, "raw", mode, stride, 1)
+        if strip.mode not in _REDUCIBLE_MODES:
+            strip = _working_mode(strip, source)  # reduce() must not average palette indices or 16-bit halves
+        if reduction > 1:
+            strip = strip.reduce(reduction)
+        if reduced is None:
+            reduced = Image.new(strip.mode, (_ceil_div(width, reduction), _ceil_div(height, reduction)))
+        reduced.paste(strip, (0, top // reduction))
+    if reduced is None:
+        raise _damaged("the image has no pixel rows")
+    return reduced
 
 
 def _dct_scale(plan: list[_Target]) -> int:

@@ -391,6 +391,18 @@ def test_non_json_bodies_are_415_with_a_message(content_type):
     assert "application/json" in body_of(response)["message"]
 
 
+@pytest.mark.parametrize(
+    ("raw_body", "message"),
+    [("[" * 100_000 + "]" * 100_000, "nested too deeply"), ('{"name": "X", ', ""), ("\ud800", "")],
+    ids=["nested-too-deeply", "truncated", "lone-surrogate"],
+)
+def test_malformed_json_bodies_are_400_not_500(raw_body, message):
+    event = http_event("POST", "/places", raw_body=raw_body, user=OWNER)
+    response = api.lambda_handler(event, Context())
+    assert response["statusCode"] == 400
+    assert message in body_of(response)["message"]
+
+
 def test_a_wide_search_at_a_pole_is_refused_quickly_not_timed_out():
     started = time.monotonic()
     status, error = call("GET", "/places", query={"lat": "-90", "lng": "-180", "radius": "49999"})

@@ -234,7 +234,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 def unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
     """Every body is UTF-8 JSON. Checked before the resolver, which fails with a 500 on a multipart body
-    without a boundary or on bytes that are not UTF-8."""
+    without a boundary, on bytes that are not UTF-8 and on JSON nested deeper than Python's recursion limit
+    (other malformed JSON gets the resolver's own validation error)."""
     body = event.get("body")
     if not body:
         return None
@@ -246,12 +247,25 @@ def unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
         )
     else:
         try:
-            (base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()).decode("utf-8")
-            return None
+            text = (base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()).decode("utf-8")
         except (ValueError, UnicodeError):
             status, message = HTTPStatus.BAD_REQUEST, "the request body is not UTF-8 JSON"
+        else:
+            if not _nested_too_deeply(text):
+                return None
+            status, message = HTTPStatus.BAD_REQUEST, "the request body is JSON nested too deeply"
     return {
         "statusCode": int(status),
         "headers": {"Content-Type": content_types.APPLICATION_JSON},
         "body": json.dumps({"message": message}),
     }
+
+
+def _nested_too_deeply(text: str) -> bool:
+    try:
+        json.loads(text)
+    except RecursionError:
+        return True
+    except ValueError:
+        pass  # malformed JSON: the resolver's validation answers it
+    return False

@@ -208,7 +208,7 @@ describe('reasons in plain words', () => {
     expect(reasonToWords('DAMAGED')).toBe('the file is damaged')
     expect(reasonToWords('PEOPLE_NOT_ALLOWED')).toBe('the photo is not allowed here because it shows people')
     expect(reasonToWords('INAPPROPRIATE_CONTENT')).toBe('the photo was flagged as inappropriate content')
-    for (const code of ['TOO_LARGE', 'UNSUPPORTED_TYPE', 'PLACE_TYPE_NOT_ALLOWED', 'PLACE_NOT_FOUND', 'FAILED', 'EXPIRED']) {
+    for (const code of ['TOO_LARGE', 'UNSUPPORTED_TYPE', 'PLACE_TYPE_NOT_ALLOWED', 'PLACE_NOT_FOUND', 'REPLACED', 'FAILED', 'EXPIRED']) {
       expect(reasonToWords(code)).toBe(REASON_WORDS[code])
       expect(reasonToWords(code)).not.toContain('_')
     }

@@ -196,7 +196,8 @@ def test_a_replayed_upload_event_publishes_the_photo_once(app, photos: Path, det
     assert wait_final(form.uploadId).status == UploadStatus.PROCESSED
     store(form, data)  # S3 delivers the notification again (at-least-once)
     upload_id = form.uploadId
-    for _ in range(100):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         runs = app.executions_for(upload_id)
         if len(runs) == 2 and all(r["status"] != "RUNNING" for r in runs):
             break
@@ -204,6 +205,35 @@ def test_a_replayed_upload_event_publishes_the_photo_once(app, photos: Path, det
     assert sorted(r["status"] for r in runs) == ["SUCCEEDED", "SUCCEEDED"]
     assert [p.photoId for p in Repository().list_photos(place.placeId, 10, None)[0]] == [upload_id]
     assert sorted(app.states_entered(r["executionArn"])[-1] for r in runs) == ["AlreadyClaimed", "Published"]
+
+
+def test_a_photo_replaced_while_it_is_checked_is_rejected_and_neither_is_published(
+    app, photos: Path, detector, monkeypatch
+):
+    place = new_place(PlaceType.PARK)
+    checked, replacement = (photos / "jolla.jpg").read_bytes(), (photos / "Reconyx_HC500_Hyperfire.jpg").read_bytes()
+    form = request_form(place.placeId, max(len(checked), len(replacement)))
+    answer = detector.detect_moderation_labels
+    replaced = []
+
+    def replace_while_moderating(image: bytes, min_confidence: float):
+        if not replaced:  # the form is still valid: POST it again, after the check, before the resize
+            store(form, replacement)
+            replaced.append(True)
+        return answer(image, min_confidence)
+
+    monkeypatch.setattr(detector, "detect_moderation_labels", replace_while_moderating)
+    store(form, checked)
+    upload = wait_final(form.uploadId)
+    assert replaced
+    assert (upload.status, upload.reason) == (UploadStatus.REJECTED, RejectionReason.REPLACED)
+    assert upload.reasonDetail == steps.REPLACED_DETAIL
+    entered = [name for run in app.executions_for(form.uploadId) for name in app.states_entered(run["executionArn"])]
+    assert "Resize" in entered  # the check and moderation passed on the first photo; the resize found the swap
+    assert "Publish" not in entered
+    assert Repository().list_photos(place.placeId, 10, None)[0] == []
+    published = boto3.client("s3").list_objects_v2(Bucket=app.physical("DistributionBucket"), Prefix="photos/")
+    assert not [item["Key"] for item in published.get("Contents", []) if form.uploadId in item["Key"]]
 
 
 def test_notifier_failures_are_retried_then_kept_in_its_dead_letter_queue(app, photos: Path, monkeypatch):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from happypath.statuses import PlaceType
+from happypath.statuses import AbandonedReason, PlaceType, RejectionReason, UploadStatus
 from happypath_backend.api import openapi_document
 from happypath_local.stack import load_stack, translate
 
@@ -145,3 +145,13 @@ def test_the_postman_collection_calls_only_routes_the_api_has():
     assert {"POST", "GET", "DELETE"} <= {method for _, method in called}
     environments = [json.loads(p.read_text()) for p in (ROOT / "postman").glob("*.postman_environment.json")]
     assert sorted(e["name"] for e in environments) == ["Happy Path - deployed", "Happy Path - local"]
+
+
+def test_the_frontend_has_words_for_every_reason_the_backend_gives():
+    words = (ROOT / "frontend" / "src" / "lib" / "reasons.ts").read_text()
+    table = words[words.index("REASON_WORDS") : words.index("}", words.index("REASON_WORDS"))]
+    codes = set(re.findall(r"^\s+([A-Z_]+):", table, flags=re.MULTILINE))
+    backend = {*RejectionReason, UploadStatus.FAILED, UploadStatus.EXPIRED}
+    assert backend <= codes, f"frontend/src/lib/reasons.ts has no words for {backend - codes}"
+    # The sweeper's reasons are shown through their status's words (FAILED / EXPIRED), on purpose.
+    assert not codes & set(AbandonedReason)

@@ -26,6 +26,7 @@ class RejectionReason(StrEnum):
     PEOPLE_NOT_ALLOWED = "PEOPLE_NOT_ALLOWED"
     PLACE_TYPE_NOT_ALLOWED = "PLACE_TYPE_NOT_ALLOWED"
     PLACE_NOT_FOUND = "PLACE_NOT_FOUND"
+    REPLACED = "REPLACED"  # the form was used again while the workflow checked the first photo
 
 
 class AbandonedReason(StrEnum):

@@ -3,6 +3,8 @@
 from collections.abc import Iterable
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from happypath import aws, limits, settings
 
 
@@ -21,9 +23,25 @@ def presigned_upload_form(object_key: str, content_type: str, max_bytes: int) ->
     return post["url"], {name: str(value) for name, value in post["fields"].items()}
 
 
-def read_object(bucket: str, key: str, max_bytes: int = limits.MAX_UPLOAD_BYTES) -> bytes:
-    """The object's bytes; refuses to load anything larger than max_bytes into memory."""
-    response = aws.s3().get_object(Bucket=bucket, Key=key)
+class ObjectReplaced(Exception):
+    """The object under the key is no longer the version the caller was told about."""
+
+
+def read_object(bucket: str, key: str, max_bytes: int = limits.MAX_UPLOAD_BYTES, *, etag: str | None = None) -> bytes:
+    """The object's bytes; refuses to load anything larger than max_bytes into memory.
+
+    With `etag`, only that version of the object (S3 checks it: `If-Match`), else ObjectReplaced.
+    """
+    try:
+        if etag:
+            quoted = etag if etag.startswith('"') else f'"{etag}"'  # S3 events carry the ETag unquoted
+            response = aws.s3().get_object(Bucket=bucket, Key=key, IfMatch=quoted)
+        else:
+            response = aws.s3().get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if aws.client_error_code(error) in ("PreconditionFailed", "412"):
+            raise ObjectReplaced(f"s3://{bucket}/{key} is no longer version {etag}") from None
+        raise
     if response["ContentLength"] > max_bytes:
         response["Body"].close()
         raise ValueError(f"object is {response['ContentLength']} bytes, over the {max_bytes} limit")

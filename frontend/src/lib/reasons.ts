@@ -10,6 +10,7 @@ export const REASON_WORDS: Record<string, string> = {
   INAPPROPRIATE_CONTENT: 'the photo was flagged as inappropriate content',
   PLACE_TYPE_NOT_ALLOWED: 'photos are not accepted for this kind of place',
   PLACE_NOT_FOUND: 'the place no longer exists',
+  REPLACED: 'another photo was sent with the same upload while this one was being checked, please try again',
   FAILED: 'something went wrong, please try again',
   EXPIRED: 'the upload expired before the photo arrived, please try again',
 }

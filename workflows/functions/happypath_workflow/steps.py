@@ -7,6 +7,7 @@ from happypath.errors import ConflictError
 from happypath.events import UploadComplete
 from happypath.models import Photo, RenditionFiles, utc_now
 from happypath.repository import Repository
+from happypath.statuses import RejectionReason
 from happypath_workflow import imaging, moderation
 from happypath_workflow.models import CheckResult, ModerationResult, PublishResult, ResizeResult
 
@@ -14,8 +15,19 @@ PUBLISHED_CACHE_CONTROL = "public, max-age=31536000, immutable"
 MEDIA_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}
 
 
+REPLACED_DETAIL = "the same upload form was used again while this photo was being checked"
+
+
 def _read_upload(upload: UploadComplete) -> bytes:
-    return storage.read_object(upload.bucket, upload.key)
+    """The upload's bytes, exactly the version whose event started this workflow.
+
+    The upload form stays valid for minutes, so the key can be overwritten meanwhile; reading it again
+    in a later step without the ETag could publish a photo that was never checked or moderated.
+    """
+    try:
+        return storage.read_object(upload.bucket, upload.key, etag=upload.etag)
+    except storage.ObjectReplaced:
+        raise imaging.ImageRejected(RejectionReason.REPLACED, REPLACED_DETAIL) from None
 
 
 def check_image(upload: UploadComplete) -> CheckResult:

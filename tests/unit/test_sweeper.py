@@ -82,3 +82,31 @@ def test_the_sweeper_runs_every_five_minutes_locally(app):
     (schedule,) = schedules_of(app.stack)
     assert schedule.every_s == 300
     assert schedule.target_arn == app.stack.functions["SweeperFunction"].arn
+
+
+def test_one_upload_that_cannot_be_swept_does_not_keep_the_others_open(app, place, monkeypatch):
+    repo = Repository()
+    broken = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 120)
+    abandoned = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)  # listed after the broken one
+    real_exists = sweeper._object_exists
+
+    def exists(key: str) -> bool:
+        if key == broken.objectKey:
+            raise RuntimeError("S3 is having a bad day")
+        return real_exists(key)
+
+    monkeypatch.setattr(sweeper, "_object_exists", exists)
+    result = sweeper.sweep(repo, NOW)
+    assert broken.uploadId in result.errors
+    assert repo.get_upload(broken.uploadId).status == UploadStatus.PENDING_UPLOAD  # type: ignore[union-attr]
+    assert repo.get_upload(abandoned.uploadId).status == UploadStatus.EXPIRED  # type: ignore[union-attr]
+
+
+def test_an_object_whose_key_only_starts_like_the_upload_key_does_not_count(app, place):
+    repo = Repository()
+    upload = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
+    store_without_notification(app.physical("UploadBucket"), upload.objectKey + "-other")
+    sweeper.sweep(repo, NOW)
+    closed = repo.get_upload(upload.uploadId)
+    assert closed is not None
+    assert (closed.status, closed.reason) == (UploadStatus.EXPIRED, AbandonedReason.UPLOAD_NOT_RECEIVED)

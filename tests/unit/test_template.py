@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from happypath import limits
 from happypath.statuses import AbandonedReason, PlaceType, RejectionReason, UploadStatus
 from happypath_backend.api import openapi_document
 from happypath_local.stack import load_stack, translate
@@ -155,3 +156,17 @@ def test_the_frontend_has_words_for_every_reason_the_backend_gives():
     assert backend <= codes, f"frontend/src/lib/reasons.ts has no words for {backend - codes}"
     # The sweeper's reasons are shown through their status's words (FAILED / EXPIRED), on purpose.
     assert not codes & set(AbandonedReason)
+
+
+def test_upload_event_retries_end_before_the_sweeper_closes_the_upload(translated):
+    resources = translated["Resources"]
+    (notifier_config,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventInvokeConfig" and "Notifier" in json.dumps(r["Properties"]["FunctionName"])
+    ]
+    rules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    rule_ages = [t["RetryPolicy"]["MaximumEventAgeInSeconds"] for rule in rules for t in rule.get("Targets", [])]
+    assert rule_ages
+    # The S3 event comes at the latest when the form expires; the sweeper acts ABANDONED_AFTER_SECONDS later.
+    assert notifier_config["MaximumEventAgeInSeconds"] + max(rule_ages) < limits.ABANDONED_AFTER_SECONDS

@@ -8,12 +8,11 @@
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
 
 from happypath import aws, limits, settings
 from happypath.models import Upload
@@ -28,16 +27,13 @@ LOOK_BACK_SECONDS = 7 * 24 * 3600  # anything older was closed by earlier runs
 class SweepResult:
     expired: int = 0
     failed: int = 0
+    errors: list[str] = field(default_factory=list)  # upload ids that could not be swept this time
 
 
 def _object_exists(key: str) -> bool:
-    try:
-        aws.s3().head_object(Bucket=settings.upload_bucket(), Key=key)
-    except ClientError as error:
-        if aws.client_error_code(error) in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
+    """By listing the key: HEAD on a missing key is a 403 for a caller without s3:ListBucket, not a 404."""
+    listed = aws.s3().list_objects_v2(Bucket=settings.upload_bucket(), Prefix=key, MaxKeys=1)
+    return any(item.get("Key") == key for item in listed.get("Contents", []))  # the key sorts first
 
 
 def _verdict(upload: Upload, now: int) -> tuple[UploadStatus, AbandonedReason, str] | None:
@@ -51,20 +47,29 @@ def _verdict(upload: Upload, now: int) -> tuple[UploadStatus, AbandonedReason, s
 
 
 def sweep(repo: Repository, now: int) -> SweepResult:
+    """Close what can be closed: one upload's error does not keep the ones after it open."""
     result = SweepResult()
     for upload in repo.unfinished_uploads(expired_before=now, oldest=now - LOOK_BACK_SECONDS):
-        verdict = _verdict(upload, now)
-        if verdict is None:
-            continue
-        status, reason, detail = verdict
-        if not repo.close_unfinished(upload.uploadId, upload.status, status, reason, detail):
-            continue  # the workflow moved it on meanwhile
-        if status == UploadStatus.EXPIRED:
-            result.expired += 1
-        else:
-            result.failed += 1
-            logger.error("upload never finished processing", extra={"uploadId": upload.uploadId, "reason": reason})
+        try:
+            _sweep_one(repo, upload, now, result)
+        except Exception:
+            logger.exception("could not sweep an upload", extra={"uploadId": upload.uploadId})
+            result.errors.append(upload.uploadId)
     return result
+
+
+def _sweep_one(repo: Repository, upload: Upload, now: int, result: SweepResult) -> None:
+    verdict = _verdict(upload, now)
+    if verdict is None:
+        return
+    status, reason, detail = verdict
+    if not repo.close_unfinished(upload.uploadId, upload.status, status, reason, detail):
+        return  # the workflow moved it on meanwhile
+    if status == UploadStatus.EXPIRED:
+        result.expired += 1
+    else:
+        result.failed += 1
+        logger.error("upload never finished processing", extra={"uploadId": upload.uploadId, "reason": reason})
 
 
 @logger.inject_lambda_context
@@ -75,4 +80,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     metrics.add_metric(name="UploadsExpired", unit=MetricUnit.Count, value=result.expired)
     metrics.add_metric(name="UploadsNeverFinished", unit=MetricUnit.Count, value=result.failed)
     logger.info("swept unfinished uploads", extra={"expired": result.expired, "failed": result.failed})
+    if result.errors:  # the run fails, so the schedule retries it and the error is seen
+        raise RuntimeError(f"{len(result.errors)} uploads could not be swept: {', '.join(result.errors[:10])}")
     return {"expired": result.expired, "failed": result.failed}

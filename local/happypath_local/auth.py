@@ -192,6 +192,8 @@ class LocalIssuer:
             return Response(_sign_in_page(request.form, "Enter a user name."), status=400, mimetype="text/html")
         code = secrets.token_urlsafe(24)
         with self._lock:
+            now = time.time()  # codes never exchanged would otherwise pile up
+            self._codes = {key: pending for key, pending in self._codes.items() if pending.expires_at >= now}
             self._codes[code] = PendingCode(
                 client_id,
                 redirect_uri,
@@ -250,7 +252,7 @@ class LocalIssuer:
 
     def _logout(self, request: Request) -> Response:
         target = request.args.get("post_logout_redirect_uri") or request.args.get("logout_uri")
-        if target and any(target.startswith(origin) for origin in self.allowed_origins):
+        if target and any(target == origin or target.startswith(origin + "/") for origin in self.allowed_origins):
             return redirect(target, code=302)
         if target:
             raise NotFound("post_logout_redirect_uri is not registered")

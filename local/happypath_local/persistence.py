@@ -7,6 +7,7 @@ every bucket's objects. Workflow execution history is not kept.
 import json
 import logging
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,14 @@ class DataDirectory:
         self.buckets = [stack.physical_ids[k] for k in stack.of_type("AWS::S3::Bucket")]
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.s3 = boto3.client("s3", region_name=REGION)
+        self._lock = threading.Lock()  # the periodic save and the one at stop
 
     def save(self) -> None:
+        """Write a new snapshot beside the current one, then swap them: a stop at any moment leaves one whole."""
+        with self._lock:
+            self._save()
+
+    def _save(self) -> None:
         snapshot = self.root / "snapshot.new"
         shutil.rmtree(snapshot, ignore_errors=True)
         for table in self.tables:
@@ -44,13 +51,18 @@ class DataDirectory:
                     path.write_bytes(obj["Body"].read())
                     meta = {"ContentType": obj.get("ContentType"), "CacheControl": obj.get("CacheControl")}
                     path.with_name(path.name + ".meta.json").write_text(json.dumps(meta))
-        current = self.root / "snapshot"
-        shutil.rmtree(current, ignore_errors=True)
+        current, previous = self.root / "snapshot", self.root / "snapshot.old"
+        shutil.rmtree(previous, ignore_errors=True)
+        if current.exists():
+            current.rename(previous)
         snapshot.rename(current)
+        shutil.rmtree(previous, ignore_errors=True)
 
     def restore(self) -> int:
         """Load the last snapshot; bucket notifications are paused so old uploads are not processed again."""
         snapshot = self.root / "snapshot"
+        if not snapshot.is_dir():  # stopped between the two renames of a save: the previous one is whole
+            snapshot = self.root / "snapshot.old"
         if not snapshot.is_dir():
             return 0
         restored = 0

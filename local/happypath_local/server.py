@@ -223,6 +223,8 @@ class LocalStack:
         self.scheduler.stop()
         for server in self.servers:
             server.shutdown()
+        if self._saver is not None:
+            self._saver.join()  # a periodic save in progress ends before the last one starts
         self._save()
         self.app.__exit__(None, None, None)
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import requests
 
+from happypath_testkit.memory import rss_mb
+
 ROOT = Path(__file__).resolve().parents[2]
 # While moto runs it replaces the process's AWS credentials with these; the local app signs with them.
 MOTO_ACCESS_KEY = "FOOBARKEY"
@@ -62,9 +64,7 @@ class RunningApp:
 
     def memory_mb(self) -> tuple[float, float]:
         """(current RSS, peak RSS) of the running stack's process, in MB."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith("Vm")}
-        return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
+        return rss_mb(self.process.pid)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

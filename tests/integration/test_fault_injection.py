@@ -1,6 +1,7 @@
 """Whatever fails, nothing is lost: uploads under injected faults all end PROCESSED, REJECTED or FAILED.
 
-Faults (seeded, so the run repeats): S3 reads and writes throttled or failing, DynamoDB throttling, a
+Faults (chosen at random from a seeded generator; the handlers run on many threads, so which call draws which
+number still varies from run to run): S3 reads and writes throttled or failing, DynamoDB throttling, a
 resizer that crashes, a moderation step that runs past its Lambda timeout, EventBridge refusing the
 notifier's events. Transient errors are retried by the
 state machine; crashes end FAILED with the error; events lost past the notifier's retries are caught by the
@@ -70,6 +71,14 @@ def test_no_upload_is_lost_under_injected_faults(app, photos: Path, detector):
                 break
             time.sleep(0.2)
     del app.invoker.timeouts["ModerateFunction"]
+    # One upload whose notification fails for certain, so the dead-letter path is always exercised.
+    certain = FaultInjector([Fault("NotifierFunction", "events:PutEvents", 1.0, "InternalFailure")], seed=1)
+    with certain.active(app.invoker):
+        upload_ids.append(upload_photo(place.placeId, sources[0]))
+        deadline = time.monotonic() + 60
+        while sum(certain.injected.values()) < 3 and time.monotonic() < deadline:  # the try and two retries
+            time.sleep(0.05)
+        time.sleep(0.5)  # the dead-letter delivery follows the last retry
     # Time passes: the sweeper closes what the workflow never saw (as its schedule would).
     swept = sweeper.sweep(repo, int(time.time()) + 24 * 3600)
     dead_lettered = drain_dead_letters(app)
@@ -78,17 +87,18 @@ def test_no_upload_is_lost_under_injected_faults(app, photos: Path, detector):
     reasons = Counter(f"{u.status.value}:{u.reason}" for u in uploads if u and u.status != UploadStatus.PROCESSED)
     lost = sum(1 for u in uploads if u is None or u.status not in FINAL_STATUSES)
     print(
-        f"\nfault injection: {UPLOADS} uploads attempted, {sum(injector.injected.values())} faults injected"
+        f"\nfault injection: {len(upload_ids)} uploads attempted, {sum(injector.injected.values())} faults injected"
         f" ({dict(injector.injected)}),\n  final states {dict(statuses)}, by reason {dict(reasons)},"
         f" notifications dead-lettered {len(dead_lettered)}, sweeper closed {swept.expired + swept.failed},"
         f" lost {lost}, {time.monotonic() - started:.1f} s"
     )
     assert lost == 0
-    too_small = [u for i, u in enumerate(uploads) if sources[i % len(sources)].name == "DSCN0010.jpg"]
+    too_small = [u for i, u in enumerate(uploads[:UPLOADS]) if sources[i % len(sources)].name == "DSCN0010.jpg"]
     assert all(u and u.status in (UploadStatus.REJECTED, UploadStatus.FAILED) for u in too_small)  # never published
     assert sum(injector.injected.values()) > 0
     failed = [u for u in uploads if u and u.status == UploadStatus.FAILED]
     assert all(u.reason for u in failed)
     # A notification the notifier gave up on is kept in its dead-letter queue, and its upload is the sweeper's.
     by_id = dict(zip(upload_ids, uploads, strict=True))
+    assert upload_ids[-1] in dead_lettered
     assert all(by_id[u] and by_id[u].reason == AbandonedReason.NOT_PROCESSED for u in dead_lettered)

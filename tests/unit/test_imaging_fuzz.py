@@ -28,7 +28,6 @@ from __future__ import annotations
 import faulthandler
 import io
 import random
-import re
 import resource
 import struct
 import time
@@ -40,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from happypath_testkit.memory import reset_peak_rss, rss_mb
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -89,22 +89,6 @@ def fuzz_settings(max_examples: int) -> settings:
 # --- running one call under the bounds ---------------------------------------------------------------------
 
 
-def _rss_mb() -> tuple[float, float]:
-    """(current RSS, peak RSS since the last reset) of this process, in MB."""
-    status = Path("/proc/self/status").read_text()
-    values = {m.group(1): int(m.group(2)) / 1024 for m in re.finditer(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.M)}
-    return values["VmRSS"], values["VmHWM"]
-
-
-def _reset_peak_rss() -> bool:
-    """Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
 _PEAK_GROWTH_MB: dict[str, float] = {}
 
 
@@ -116,8 +100,8 @@ def note(value: str) -> None:
 
 def bounded(name: str, call: Callable[[], Any]) -> tuple[Any, ImageRejected | None]:
     """Run one call with a hang watchdog, a time limit and a memory budget; return (result, rejection)."""
-    exact_peak = _reset_peak_rss()
-    rss_before, peak_before = _rss_mb()
+    exact_peak = reset_peak_rss()
+    rss_before, peak_before = rss_mb()
     maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     faulthandler.dump_traceback_later(HANG_S, exit=True)
     started = time.perf_counter()
@@ -129,7 +113,7 @@ def bounded(name: str, call: Callable[[], Any]) -> tuple[Any, ImageRejected | No
         faulthandler.cancel_dump_traceback_later()
     elapsed = time.perf_counter() - started
     if exact_peak:
-        growth = _rss_mb()[1] - rss_before
+        growth = rss_mb()[1] - rss_before
     else:  # without clear_refs only growth above the process's previous peak can be seen
         growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - max(maxrss_before, peak_before)
     _PEAK_GROWTH_MB[name] = max(_PEAK_GROWTH_MB.get(name, 0.0), growth)

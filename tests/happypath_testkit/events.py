@@ -9,6 +9,16 @@ from urllib.parse import urlencode
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 
 
+class LambdaContext:
+    """What the handlers read of Lambda's context object."""
+
+    def __init__(self, function_name: str, memory_limit_in_mb: int = 256) -> None:
+        self.function_name = function_name
+        self.memory_limit_in_mb = memory_limit_in_mb
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.aws_request_id = "test-request"
+
+
 def sample(name: str) -> dict[str, Any]:
     return json.loads((EVENTS_DIR / f"{name}.json").read_text())
 

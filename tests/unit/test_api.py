@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from happypath_testkit.events import body_of, http_event
+from happypath_testkit.events import LambdaContext, body_of, http_event
 
 from happypath import keys
 from happypath.models import Photo, RenditionFiles
@@ -20,15 +20,11 @@ OWNER = "owner-sub"
 STRANGER = "stranger-sub"
 
 
-class Context:
-    function_name = "happypath-ApiFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:happypath-ApiFunction"
-    aws_request_id = "test-request"
+CONTEXT = LambdaContext("happypath-ApiFunction", 512)
 
 
 def call(method: str, route: str, **kwargs: Any) -> tuple[int, Any]:
-    response = api.lambda_handler(http_event(method, route, **kwargs), Context())
+    response = api.lambda_handler(http_event(method, route, **kwargs), CONTEXT)
     return response["statusCode"], body_of(response)
 
 
@@ -386,7 +382,7 @@ def test_openapi_document_is_generated_from_the_resolver():
 def test_non_json_bodies_are_415_with_a_message(content_type):
     event = http_event("POST", "/places", raw_body="{}", user=OWNER)
     event["headers"]["content-type"] = content_type
-    response = api.lambda_handler(event, Context())
+    response = api.lambda_handler(event, CONTEXT)
     assert response["statusCode"] == 415
     assert "application/json" in body_of(response)["message"]
 
@@ -398,7 +394,7 @@ def test_non_json_bodies_are_415_with_a_message(content_type):
 )
 def test_malformed_json_bodies_are_400_not_500(raw_body, message):
     event = http_event("POST", "/places", raw_body=raw_body, user=OWNER)
-    response = api.lambda_handler(event, Context())
+    response = api.lambda_handler(event, CONTEXT)
     assert response["statusCode"] == 400
     assert message in body_of(response)["message"]
 

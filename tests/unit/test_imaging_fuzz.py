@@ -19,7 +19,7 @@ Inputs:
   TOO_LARGE exactly when the limits say so), at the exact upright sizes.
 
 Deterministic (derandomize=True, no example database) and bounded: about 45 s on a 2-core machine.
-Section 8 keeps what longer random runs of these strategies found, as strict xfails until imaging.py is fixed.
+Section 8 keeps what longer random runs of these strategies found (all fixed since) as regression tests.
 Add `--hypothesis-show-statistics` to see the outcome mix per test (the `event`s below).
 """
 
@@ -914,8 +914,7 @@ def test_the_largest_allowed_png_stays_within_the_memory_budget(
     )
 
 
-# --- 8. what the fuzzers found (known bugs, reported; xfail until imaging.py is fixed) --------------------
-# strict=True: once fixed, these pass and pytest reports XPASS(strict) as a failure: then drop the marker.
+# --- 8. what the fuzzers found (each was a crash instead of DAMAGED; fixed, kept as regression tests) -------
 
 
 def _png(width: int, height: int, depth: int, colour: int, interlace: int, raw: bytes, *chunks: bytes) -> bytes:
@@ -930,12 +929,12 @@ def _png(width: int, height: int, depth: int, colour: int, interlace: int, raw: 
 
 
 ESCAPING_INPUTS = {
-    # `_open` calls `getexif()`, which for a PNG decodes the whole image (Pillow looks for an eXIf chunk
-    # after the image data); the decode error is swallowed by `except Exception`, the half-loaded image's
-    # second `load()` in `_decode` raises TypeError, which `_decode` does not map to DAMAGED.
+    # Pillow's `getexif()` decodes a whole PNG (it looks for an eXIf chunk after the image data) and
+    # swallowed the decode error; the half-loaded image then failed with a TypeError. `_open` now decodes
+    # a PNG first, with errors mapped to DAMAGED.
     "interlaced-png-cut-short": _png(800, 800, 8, 2, 1, b""),
-    # Colour type 3 with no PLTE chunk: Pillow opens it as mode P without a palette and
-    # `image.has_transparency_data` (in `_working_mode`, outside `_decode`'s try) fails an assert.
+    # Colour type 3 with no PLTE chunk: Pillow opened it as mode P without a palette and an assert failed
+    # later; the PNG chunk walk now requires a PLTE before the image data.
     "palette-png-without-plte": _png(800, 800, 8, 3, 0, (b"\x00" + bytes(800)) * 800),
 }
 

@@ -4,9 +4,11 @@ from collections import Counter
 
 from werkzeug.test import Client
 
+from happypath_local import gateway as gateway_module
 from happypath_local.gateway import ApiGateway
 
 BURST = 100  # template.yaml: ThrottlingBurstLimit
+RATE = 50  # template.yaml: ThrottlingRateLimit
 
 
 def answers(gateway: ApiGateway, count: int) -> Counter[int]:
@@ -14,14 +16,27 @@ def answers(gateway: ApiGateway, count: int) -> Counter[int]:
     return Counter(client.get("/no-such-route").status_code for _ in range(count))
 
 
-def test_requests_past_the_burst_are_refused_with_429(app):
+class FrozenClock:
+    """Stands in for `time` in the gateway: time moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_requests_past_the_burst_are_refused_with_429_until_the_bucket_refills(app, monkeypatch):
+    clock = FrozenClock()
+    monkeypatch.setattr(gateway_module, "time", clock)
     gateway = ApiGateway(app.stack, app.invoker)
-    codes = answers(gateway, BURST + 50)  # far faster than the 50/s refill
-    assert codes[404] >= BURST  # admitted (and then not found: no function runs)
-    assert 40 <= codes[429] <= 50
+    codes = answers(gateway, BURST + 50)  # all at one instant: nothing refills
+    assert codes == Counter({404: BURST, 429: 50})  # admitted (then not found: no function runs), then refused
     response = Client(gateway).get("/no-such-route")
     assert response.status_code == 429
     assert response.json == {"message": "Too Many Requests"}
+    clock.now += 0.5  # RATE tokens a second
+    assert answers(gateway, 30) == Counter({404: int(RATE * 0.5), 429: 30 - int(RATE * 0.5)})
 
 
 def test_the_throttle_can_be_lifted_for_load_tests(app):

@@ -3,6 +3,7 @@
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
+from happypath_testkit.events import LambdaContext, sample
 
 from happypath import aws
 from happypath.statuses import RejectionReason
@@ -83,8 +84,8 @@ def test_rekognition_detector_sends_bytes_and_confidence():
         ("InvalidImageFormatException", False),
     ],
 )
-def test_throttling_and_server_errors_become_transient_errors_in_every_step(code, transient):
-    """The handlers run every step inside transient_aws_errors(); here around the Rekognition adapter."""
+def test_throttling_and_server_errors_become_transient_errors(code, transient):
+    """Which errors transient_aws_errors() (around every step, see the next test) classes as transient."""
     aws.reset_clients()
     client = aws.rekognition()
     with Stubber(client) as stubber:
@@ -92,6 +93,18 @@ def test_throttling_and_server_errors_become_transient_errors_in_every_step(code
         with pytest.raises(TransientError if transient else ClientError), transient_aws_errors():
             moderation.RekognitionDetector().detect_labels(b"jpeg", 50.0)
     aws.reset_clients()
+
+
+@pytest.mark.parametrize("step", ["check_image", "moderate", "resize", "publish"])
+def test_every_workflow_handler_turns_throttling_into_a_transient_error(step, monkeypatch):
+    from happypath_workflow import handlers, steps
+
+    def throttled(*args, **kwargs):
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "AnyCall")
+
+    monkeypatch.setattr(steps, step, throttled)
+    with pytest.raises(TransientError):
+        getattr(handlers, step)(sample(f"workflow_{step}"), LambdaContext(f"happypath-{step}"))
 
 
 def test_the_detector_is_chosen_by_configuration(monkeypatch):

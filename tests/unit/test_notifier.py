@@ -6,7 +6,7 @@ import json
 import boto3
 import pytest
 from botocore.stub import Stubber
-from happypath_testkit.events import sample
+from happypath_testkit.events import LambdaContext, sample
 
 from happypath import aws
 from happypath.events import EVENT_SOURCE, UPLOAD_COMPLETE
@@ -16,11 +16,7 @@ PLACE_ID = "hyde-park"
 UPLOAD_ID = "0f8e4a0c2b6d4f1e9a7c3b5d1e2f4a6b"
 
 
-class Context:
-    function_name = "happypath-NotifierFunction"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:happypath-NotifierFunction"
-    aws_request_id = "test-request"
+CONTEXT = LambdaContext("happypath-NotifierFunction")
 
 
 def s3_event(*object_keys: str) -> dict:
@@ -60,7 +56,7 @@ def captured_events(app):
 
 
 def test_sample_event_becomes_one_upload_complete_event(captured_events):
-    result = notifier.lambda_handler(sample("notifier_s3_put"), Context())
+    result = notifier.lambda_handler(sample("notifier_s3_put"), CONTEXT)
     assert result == {"published": 1}
     (event,) = captured_events()
     assert event["source"] == EVENT_SOURCE
@@ -75,7 +71,7 @@ def test_sample_event_becomes_one_upload_complete_event(captured_events):
 
 
 def test_url_encoded_keys_are_decoded(captured_events):
-    notifier.lambda_handler(s3_event(f"uploads%2F{PLACE_ID}%2F{UPLOAD_ID}"), Context())
+    notifier.lambda_handler(s3_event(f"uploads%2F{PLACE_ID}%2F{UPLOAD_ID}"), CONTEXT)
     (event,) = captured_events()
     assert event["detail"]["key"] == f"uploads/{PLACE_ID}/{UPLOAD_ID}"
 
@@ -87,13 +83,22 @@ def test_objects_outside_the_upload_layout_are_ignored(captured_events):
         "uploads/BAD!/x",
         f"uploads/{PLACE_ID}/{UPLOAD_ID}",
     ]
-    assert notifier.lambda_handler(s3_event(*keys), Context()) == {"published": 1}
+    assert notifier.lambda_handler(s3_event(*keys), CONTEXT) == {"published": 1}
     assert len(captured_events()) == 1
 
 
-def test_many_records_are_sent_in_batches_of_ten(captured_events):
+def test_many_records_are_sent_in_batches_of_ten(captured_events, monkeypatch):
     keys = [f"uploads/{PLACE_ID}/{i:032x}" for i in range(23)]
-    assert notifier.lambda_handler(s3_event(*keys), Context()) == {"published": 23}
+    client = aws.events()
+    put_events, batch_sizes = client.put_events, []
+
+    def counted(**kwargs):
+        batch_sizes.append(len(kwargs["Entries"]))
+        return put_events(**kwargs)
+
+    monkeypatch.setattr(client, "put_events", counted)
+    assert notifier.lambda_handler(s3_event(*keys), CONTEXT) == {"published": 23}
+    assert batch_sizes == [10, 10, 3]  # PutEvents takes at most ten entries
     received = []
     for _ in range(5):
         received += captured_events()
@@ -112,6 +117,6 @@ def test_refused_entries_raise_so_lambda_retries():
             },
         )
         with pytest.raises(notifier.PublishError, match="refused 1 of 1"):
-            notifier.lambda_handler(sample("notifier_s3_put"), Context())
+            notifier.lambda_handler(sample("notifier_s3_put"), CONTEXT)
         stubber.assert_no_pending_responses()
     aws.reset_clients()

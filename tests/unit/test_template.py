@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from happypath import limits
-from happypath.statuses import AbandonedReason, PlaceType, RejectionReason, UploadStatus
+from happypath import keys, limits
+from happypath.statuses import (
+    MODERATED_PLACE_TYPES,
+    NO_PEOPLE_PLACE_TYPES,
+    AbandonedReason,
+    RejectionReason,
+    UploadStatus,
+)
 from happypath_backend.api import openapi_document
 from happypath_local.stack import load_stack, translate
 
@@ -82,12 +88,17 @@ def test_every_state_machine_is_well_formed_and_never_leaves_an_upload_behind(as
             assert state["TimeoutSeconds"] <= 900
 
 
-def test_place_type_rules_name_only_known_place_types():
+def test_place_type_routing_in_the_workflow_is_what_statuses_says():
     definition = json.loads((ROOT / "statemachines" / "upload_v4.asl.json").read_text())
-    choices = definition["States"]["ByPlaceType"]["Choices"]
-    named = set(re.findall(r'"StringEquals": "(\w+)"', json.dumps(choices, indent=0).replace('":"', '": "')))
-    assert named == {"park", "restaurant", "cafe", "bar"}
-    assert named <= {t.value for t in PlaceType}
+    routed: dict[str, set[str]] = {}
+    for choice in definition["States"]["ByPlaceType"]["Choices"]:
+        named = re.findall(r'"StringEquals": "(\w+)"', json.dumps(choice))
+        routed.setdefault(choice["Next"], set()).update(named)
+    assert routed == {
+        "Moderate": set(MODERATED_PLACE_TYPES),
+        "CheckForPeople": set(NO_PEOPLE_PLACE_TYPES),
+    }
+    assert definition["States"]["ByPlaceType"]["Default"] == "RejectPlaceType"
 
 
 @pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4"])
@@ -170,3 +181,11 @@ def test_upload_event_retries_end_before_the_sweeper_closes_the_upload(translate
     assert rule_ages
     # The S3 event comes at the latest when the form expires; the sweeper acts ABANDONED_AFTER_SECONDS later.
     assert notifier_config["MaximumEventAgeInSeconds"] + max(rule_ages) < limits.ABANDONED_AFTER_SECONDS
+
+
+@pytest.mark.parametrize("asl_file", ASL_FILES, ids=lambda p: p.stem)
+def test_state_machines_use_the_shared_statuses_reasons_and_key_names(asl_file):
+    text = asl_file.read_text()
+    assert set(re.findall(r'"S": "([A-Z_]+)"', text)) <= set(UploadStatus)
+    assert set(re.findall(r'"reason": "([A-Z_]+)"', text)) <= set(RejectionReason)
+    assert set(re.findall(r"\bGSI\w+", text)) <= {keys.EXPIRY_PK, keys.EXPIRY_SK}

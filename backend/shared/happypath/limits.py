@@ -9,9 +9,6 @@ ABANDONED_AFTER_SECONDS: Final = 15 * 60
 # A claimed upload must reach its final state within this (the state machine times out after 900 s).
 PROCESSING_DEADLINE_SECONDS: Final = 30 * 60
 
-# Content types a browser may declare; the workflow sniffs the real format regardless.
-ACCEPTED_CONTENT_TYPES: Final = frozenset({"image/jpeg", "image/png", "image/heic", "image/heif"})
-
 MIN_SIDE_PX: Final = 800
 MAX_SIDE_PX: Final = 12_000
 MAX_PIXELS: Final = 60_000_000  # above any phone camera; refuses decompression bombs before decoding

@@ -41,8 +41,12 @@ class NewPlace(Model):
     address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
 
 
+# Content types a browser may declare; the workflow sniffs the real format regardless.
+AcceptedContentType = Literal["image/jpeg", "image/png", "image/heic", "image/heif"]
+
+
 class UploadRequest(Model):
-    contentType: Literal["image/jpeg", "image/png", "image/heic", "image/heif"] = Field(
+    contentType: AcceptedContentType = Field(
         description="The type the browser will send; S3 refuses the upload if it differs."
     )
     size: Annotated[int, Field(gt=0, le=limits.MAX_UPLOAD_BYTES)] = Field(

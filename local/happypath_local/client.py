@@ -13,9 +13,10 @@ from urllib.parse import urlsplit
 
 import requests
 
+from happypath.statuses import FINAL_STATUSES
 from happypath_local.server import LOCAL_CLIENT_ID
 
-FINAL = {"PROCESSED", "REJECTED", "FAILED", "EXPIRED"}
+FINAL = {status.value for status in FINAL_STATUSES}  # as the API spells them
 CONTENT_TYPES = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",

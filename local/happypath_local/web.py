@@ -11,9 +11,8 @@ from botocore.exceptions import ClientError
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.wrappers import Request, Response
 
+from happypath.keys import PUBLISHED_PREFIX  # what the distribution bucket's policy lets CloudFront read
 from happypath_local.stack import REGION
-
-PUBLISHED_PREFIX = "photos/"  # what the distribution bucket's policy lets CloudFront read
 
 EXECUTIONS_DEFAULT, EXECUTIONS_MAX = 20, 100  # newest first: each costs two Step Functions calls
 

@@ -189,3 +189,11 @@ def test_state_machines_use_the_shared_statuses_reasons_and_key_names(asl_file):
     assert set(re.findall(r'"S": "([A-Z_]+)"', text)) <= set(UploadStatus)
     assert set(re.findall(r'"reason": "([A-Z_]+)"', text)) <= set(RejectionReason)
     assert set(re.findall(r"\bGSI\w+", text)) <= {keys.EXPIRY_PK, keys.EXPIRY_SK}
+
+
+def test_the_limits_users_are_told_are_the_limits_enforced():
+    words = (ROOT / "frontend" / "src" / "lib" / "reasons.ts").read_text()
+    assert f"at least {limits.MIN_SIDE_PX} px on each side" in words
+    assert f"at most {limits.MAX_UPLOAD_BYTES // 2**20} MB and {limits.MAX_SIDE_PX:,} px on each side" in words
+    readme = (ROOT / "README.md").read_text()
+    assert f"under {limits.MIN_SIDE_PX} px a side" in readme

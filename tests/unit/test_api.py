@@ -206,6 +206,18 @@ def test_photos_are_paginated_newest_first_with_cursors():
     assert first["renditions"]["tile"]["webp"].startswith("http://127.0.0.1:9/cdn/photos/")
 
 
+def test_a_cursor_with_a_sort_key_dynamodb_would_refuse_is_400():
+    place = create_place()
+    forged = {keys.PK: keys.place_pk(place["placeId"]), keys.SK: keys.PHOTO_SK_PREFIX + "9" * 1100}
+    cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
+    assert len(cursor) <= 2048  # within the parameter's own limit
+    status, error = call(
+        "GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]}, query={"cursor": cursor}
+    )
+    assert status == 400
+    assert "cursor" in error["message"]
+
+
 @pytest.mark.parametrize(
     "cursor",
     [

@@ -5,7 +5,7 @@ import binascii
 import json
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
@@ -46,6 +46,9 @@ def _attributes(item: dict[str, Any], model: type) -> dict[str, Any]:
     return {k: v for k, v in _from_dynamo(item).items() if k in fields}
 
 
+DYNAMODB_SORT_KEY_MAX_BYTES: Final = 1024
+
+
 def encode_cursor(last_key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(_from_dynamo(last_key)).encode()).decode().rstrip("=")
 
@@ -63,6 +66,7 @@ def decode_cursor(cursor: str, expected_pk: str, sk_prefix: str) -> dict[str, st
         or key[keys.PK] != expected_pk
         or not isinstance(key[keys.SK], str)
         or not key[keys.SK].startswith(sk_prefix)
+        or len(key[keys.SK].encode()) > DYNAMODB_SORT_KEY_MAX_BYTES  # DynamoDB would refuse the query
     ):
         raise InvalidInputError("cursor does not belong to this listing")
     return key

@@ -51,25 +51,29 @@ def sweep(repo: Repository, now: int) -> SweepResult:
     result = SweepResult()
     for upload in repo.unfinished_uploads(expired_before=now, oldest=now - LOOK_BACK_SECONDS):
         try:
-            _sweep_one(repo, upload, now, result)
+            closed = _close(repo, upload, now)
         except Exception:
             logger.exception("could not sweep an upload", extra={"uploadId": upload.uploadId})
             result.errors.append(upload.uploadId)
+            continue
+        if closed == UploadStatus.EXPIRED:
+            result.expired += 1
+        elif closed == UploadStatus.FAILED:
+            result.failed += 1
     return result
 
 
-def _sweep_one(repo: Repository, upload: Upload, now: int, result: SweepResult) -> None:
+def _close(repo: Repository, upload: Upload, now: int) -> UploadStatus | None:
+    """Close the upload if its time is up; the status it was given, or None if it was left as it is."""
     verdict = _verdict(upload, now)
     if verdict is None:
-        return
+        return None
     status, reason, detail = verdict
     if not repo.close_unfinished(upload.uploadId, upload.status, status, reason, detail):
-        return  # the workflow moved it on meanwhile
-    if status == UploadStatus.EXPIRED:
-        result.expired += 1
-    else:
-        result.failed += 1
+        return None  # the workflow moved it on meanwhile
+    if status == UploadStatus.FAILED:
         logger.error("upload never finished processing", extra={"uploadId": upload.uploadId, "reason": reason})
+    return status
 
 
 @logger.inject_lambda_context

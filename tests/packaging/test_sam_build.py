@@ -110,3 +110,32 @@ def test_pillow_ships_only_with_the_workflow_functions(build_dir: Path):
     for logical_id in _functions(build_dir):
         has_pillow = (build_dir / logical_id / "PIL").is_dir()
         assert has_pillow == (logical_id not in ("ApiFunction", "NotifierFunction", "SweeperFunction")), logical_id
+
+
+_RENDER_HEIC = """
+import json, sys
+search_path, photo = json.loads(sys.argv[1])
+sys.path[:0] = search_path
+from happypath_workflow import imaging
+data = open(photo, "rb").read()
+renditions = imaging.render(data, workers=2)
+print(json.dumps({name: [r.width, r.height] for name, r in renditions.items()}))
+"""
+
+
+@pytest.mark.parametrize("logical_id", ["CheckImageFunction", "ResizeFunction"])
+def test_the_image_functions_decode_a_heic_with_the_libheif_they_ship(build_dir: Path, logical_id: str):
+    # libheif is found beside pillow-heif's package and called through ctypes: a build that left the
+    # library out, or moved it, would fail only when the first HEIC arrived.
+    photo = ROOT.parent / "shared" / "photos" / "iphone_13_pro_max.HEIC"
+    search_path = [str(build_dir / logical_id), str(build_dir / "SharedLayer" / "python")]
+    result = subprocess.run(
+        [str(PYTHON313), "-I", "-B", "-c", _RENDER_HEIC, json.dumps([search_path, str(photo)])],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"tile": [400, 400], "scaled": [600, 800]}

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
     from PIL import ImageCms
-    from pillow_heif import HeifFile
+
+    from happypath_workflow.libheif import HeifImage, HeifTile, Transformation
 
 __all__ = [
     "ImageInfo",
@@ -69,7 +70,9 @@ REDUCING_GAP: Final = 1.9
 """Box-reduce by an integer factor first while the ratio left for the resampler stays >= this (Pillow's
 `reducing_gap`): for formats without DCT scaling, and for an output much smaller than the decode."""
 HEIF_STRIP_ROWS: Final = 128
-"""Rows of a decoded HEIF turned into Pillow pixels at a time (see `_decode_heif`)."""
+"""Rows of decoded HEIF tiles turned into Pillow pixels and reduced at a time (see `_decode_heif`)."""
+HEIF_MAX_TILES: Final = 4096
+"""More tiles than this is refused: each is a decoder call (a 60 MP photo in 256 px tiles has 915)."""
 WEBP_METHOD: Final = 2
 """libwebp effort (0-6). 2 is the fastest level that still beats sharp's default output size on all
 but one of the shared photos (methods 3-4 add RD optimisation: about 6% smaller, twice the time);
@@ -94,6 +97,19 @@ _TRANSPOSE: Final[dict[int, Image.Transpose]] = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+_ORIENTATION: Final[dict[Image.Transpose | None, int]] = {None: 1} | {t: o for o, t in _TRANSPOSE.items()}
+_SWAPS_AXES: Final = frozenset(_TRANSPOSE[o] for o in (5, 6, 7, 8))
+# (a, b, d, e) of the signed permutation matrix `_heif_geometry` folds HEIF transformations into.
+_MATRIX_TRANSPOSE: Final[dict[tuple[int, int, int, int], Image.Transpose | None]] = {
+    (1, 0, 0, 1): None,
+    (-1, 0, 0, 1): Image.Transpose.FLIP_LEFT_RIGHT,
+    (1, 0, 0, -1): Image.Transpose.FLIP_TOP_BOTTOM,
+    (-1, 0, 0, -1): Image.Transpose.ROTATE_180,
+    (0, 1, -1, 0): Image.Transpose.ROTATE_90,
+    (0, -1, 1, 0): Image.Transpose.ROTATE_270,
+    (0, 1, 1, 0): Image.Transpose.TRANSPOSE,
+    (0, -1, -1, 0): Image.Transpose.TRANSVERSE,
+}
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _HEVC_BRANDS: Final = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
 _GENERIC_HEIF_BRANDS: Final = frozenset({b"mif1", b"msf1", b"mif2"})
@@ -114,7 +130,7 @@ class ImageInfo:
     format: str  # "JPEG" | "PNG" | "HEIF", sniffed from the bytes
     width: int  # upright, i.e. after EXIF orientation
     height: int
-    orientation: int  # EXIF orientation tag as found (1 if absent or invalid)
+    orientation: int  # EXIF orientation applied (1 if absent or invalid); HEIF: its rotation and mirroring
 
 
 @dataclass(frozen=True)
@@ -139,12 +155,12 @@ def inspect_image(data: bytes) -> Inspection:
     source = _open(data)
     if isinstance(source.image, JpegImagePlugin.JpegImageFile):
         _check_jpeg_entropy(data)
-    width, height = source.image.size
-    long_side = max(width, height)
-    factor = min(1.0, limits.MODERATION_SIDE_PX / long_side)
+    left, top, right, bottom = source.region
+    width, height = right - left, bottom - top
+    factor = min(1.0, limits.MODERATION_SIDE_PX / max(width, height))
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    plan = [_Target("moderation", (0.0, 0.0, float(width), float(height)), size)]
-    base, to_base = _decode(source, plan)
+    plan = [_Target("moderation", source.region, size)]
+    base, to_base = _decode(source, plan, _worker_count(None))
     image = _finish(_resample(base, plan[0], to_base), source)
     return Inspection(info=source.info, moderation_jpeg=_encode_jpeg(image, progressive=False))
 
@@ -154,8 +170,8 @@ def render(data: bytes, *, workers: int | None = None) -> dict[str, Rendition]:
 
     `workers` is the number of threads used (the caller's included); None picks min(2, usable CPUs).
     """
-    source, plan, base, to_base = _prepare(data)
     threads = _worker_count(workers)
+    source, plan, base, to_base = _prepare(data, threads)
     if threads <= 1:
         results = {}
         for target in plan:
@@ -168,7 +184,7 @@ def render(data: bytes, *, workers: int | None = None) -> dict[str, Rendition]:
 
 def rendition_images(data: bytes) -> dict[str, Image.Image]:
     """The tile and the scaled image exactly as `render` encodes them (for quality measurements)."""
-    source, plan, base, to_base = _prepare(data)
+    source, plan, base, to_base = _prepare(data, 1)
     return {target.name: _finish(_resample(base, target, to_base), source) for target in plan}
 
 
@@ -176,9 +192,10 @@ def rendition_images(data: bytes) -> dict[str, Image.Image]:
 
 
 class _Source(NamedTuple):
-    image: ImageFile.ImageFile | HeifFile  # opened, not decoded yet
+    image: ImageFile.ImageFile | HeifImage  # opened, not decoded yet
     info: ImageInfo
-    transpose: Image.Transpose | None  # still to apply (HEIF arrives upright from libheif)
+    region: tuple[float, float, float, float]  # what is shown, in stored full-size pixels (HEIF may crop)
+    transpose: Image.Transpose | None  # from stored to upright, applied to the small results
     icc_profile: bytes | None
 
 
@@ -188,8 +205,7 @@ def _open(data: bytes) -> _Source:
             RejectionReason.TOO_LARGE, f"{len(data)} bytes is over the {limits.MAX_UPLOAD_BYTES} byte limit"
         )
     kind = _sniff(data)
-    image: ImageFile.ImageFile | HeifFile
-    heif_orientation: int | None = None
+    image: ImageFile.ImageFile
     try:
         if kind == "JPEG":
             _check_jpeg(data)
@@ -199,7 +215,7 @@ def _open(data: bytes) -> _Source:
             image = PngImagePlugin.PngImageFile(io.BytesIO(data))
         else:
             _check_heif(data)
-            image, heif_orientation = _open_heif(data)
+            return _open_heif(data)
     except ImageRejected:
         raise
     except Image.DecompressionBombError as exc:
@@ -208,29 +224,24 @@ def _open(data: bytes) -> _Source:
         raise ImageRejected(RejectionReason.DAMAGED, f"unreadable {kind} header: {exc}") from None
     _check_size(*image.size)
 
-    if not isinstance(image, ImageFile.ImageFile):  # HEIF
-        # libheif applies the container's rotation and mirroring itself; the EXIF tag is only reported.
-        orientation = _valid_orientation(heif_orientation)
-        transpose = None
-        width, height = image.size
-    else:
-        if kind == "PNG":
-            # Pillow reads a PNG's EXIF by decoding the whole image, and swallows a decoding error there,
-            # leaving an image that fails later with unrelated errors: decode first, with damage mapped.
-            try:
-                image.load()
-            except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError, TypeError) as exc:
-                raise _damaged(f"the image data cannot be decoded: {exc}") from None
+    if kind == "PNG":
+        # Pillow reads a PNG's EXIF by decoding the whole image, and swallows a decoding error there,
+        # leaving an image that fails later with unrelated errors: decode first, with damage mapped.
         try:
-            orientation = _valid_orientation(image.getexif().get(_ORIENTATION_TAG))
-        except Exception:  # a damaged EXIF block must not sink the photo: treat it as upright
-            orientation = 1
-        transpose = _TRANSPOSE.get(orientation)
-        width, height = image.size
-        if orientation >= 5:
-            width, height = height, width
+            image.load()
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError, TypeError) as exc:
+            raise _damaged(f"the image data cannot be decoded: {exc}") from None
+    try:
+        orientation = _valid_orientation(image.getexif().get(_ORIENTATION_TAG))
+    except Exception:  # a damaged EXIF block must not sink the photo: treat it as upright
+        orientation = 1
+    transpose = _TRANSPOSE.get(orientation)
+    width, height = image.size
+    region = (0.0, 0.0, float(width), float(height))
+    if orientation >= 5:
+        width, height = height, width
     icc = image.info.get("icc_profile") or None
-    return _Source(image, ImageInfo(kind, width, height, orientation), transpose, icc)
+    return _Source(image, ImageInfo(kind, width, height, orientation), region, transpose, icc)
 
 
 def _sniff(data: bytes) -> str:
@@ -551,21 +562,66 @@ def _check_heif(data: bytes) -> None:
         raise _damaged("no image metadata or no media data")
 
 
-def _open_heif(data: bytes) -> tuple[HeifFile, int | None]:
-    """Open a HEIF without decoding it; also return the EXIF orientation (which libheif's own rotation
-    supersedes). pillow-heif is imported here, when a HEIC/HEIF arrives: it costs about 60 ms."""
-    import pillow_heif
+def _open_heif(data: bytes) -> _Source:
+    """Open the primary image without decoding it. Its rotation, mirroring and crop (the container's, which
+    supersede any EXIF orientation) are applied like a JPEG's EXIF orientation: to the small results."""
+    from happypath_workflow import libheif  # imported when a HEIC/HEIF arrives
 
-    # Only the primary image is used: do not even index thumbnails, depth or auxiliary images.
-    pillow_heif.options.THUMBNAILS = pillow_heif.options.DEPTH_IMAGES = pillow_heif.options.AUX_IMAGES = False
-    heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True, remove_stride=False)
-    return heif, pillow_heif.set_orientation(heif.info)
+    heif = libheif.HeifImage(data)
+    try:
+        _check_size(*heif.size)
+        tiles = heif.tiling.columns * heif.tiling.rows
+        if tiles > HEIF_MAX_TILES:
+            raise ImageRejected(RejectionReason.TOO_LARGE, f"{tiles} tiles is over the {HEIF_MAX_TILES} tile limit")
+        transpose, region = _heif_geometry(heif.size, heif.transformations)
+        left, top, right, bottom = region
+        width, height = right - left, bottom - top
+        _check_size(width, height)  # what is shown after a crop
+    except BaseException:
+        heif.close()
+        raise
+    if transpose in _SWAPS_AXES:
+        width, height = height, width
+    info = ImageInfo("HEIF", width, height, _ORIENTATION[transpose])
+    return _Source(heif, info, (float(left), float(top), float(right), float(bottom)), transpose, heif.icc_profile)
 
 
-def _prepare(data: bytes) -> tuple[_Source, list[_Target], Image.Image, float]:
+def _heif_geometry(
+    size: tuple[int, int], transformations: list[Transformation]
+) -> tuple[Image.Transpose | None, tuple[int, int, int, int]]:
+    """Fold HEIF's rotations, mirrorings and crops, in their order, into one transpose of the stored image
+    and the region of it that is shown (in stored pixels)."""
+    from happypath_workflow.libheif import Crop, Mirror, Rotation
+
+    # Shown (x', y') = (a x + b y + c, d x + e y + f) for stored (x, y), in continuous pixel coordinates.
+    a, b, c, d, e, f = 1, 0, 0, 0, 1, 0
+    width, height = size
+    region = (0, 0, width, height)
+    for step in transformations:
+        if isinstance(step, Rotation):
+            for _ in range(step.degrees_ccw // 90):  # a quarter turn anticlockwise: x' = y, y' = width - x
+                a, b, c, d, e, f = d, e, f, -a, -b, width - c
+                width, height = height, width
+        elif isinstance(step, Mirror):
+            if step.left_right:
+                a, b, c = -a, -b, width - c
+            else:
+                d, e, f = -d, -e, height - f
+        elif isinstance(step, Crop):
+            kept = (step.left, step.top, width - step.right, height - step.bottom)
+            # Back to stored coordinates: the matrix is a signed permutation, so its inverse is its transpose.
+            xs = [a * (x - c) + d * (y - f) for x, y in ((kept[0], kept[1]), (kept[2], kept[3]))]
+            ys = [b * (x - c) + e * (y - f) for x, y in ((kept[0], kept[1]), (kept[2], kept[3]))]
+            region = (min(xs), min(ys), max(xs), max(ys))
+            c, f = c - step.left, f - step.top
+            width, height = kept[2] - kept[0], kept[3] - kept[1]
+    return _MATRIX_TRANSPOSE[(a, b, d, e)], region
+
+
+def _prepare(data: bytes, threads: int) -> tuple[_Source, list[_Target], Image.Image, float]:
     source = _open(data)
     plan = _rendition_plan(source)
-    base, to_base = _decode(source, plan)
+    base, to_base = _decode(source, plan, threads)
     return source, plan, base, to_base
 
 
@@ -579,26 +635,22 @@ class _Target(NamedTuple):
 
 
 def _rendition_plan(source: _Source) -> list[_Target]:
-    width, height = source.image.size
-    swap = source.transpose in (
-        Image.Transpose.TRANSPOSE,
-        Image.Transpose.ROTATE_270,
-        Image.Transpose.TRANSVERSE,
-        Image.Transpose.ROTATE_90,
-    )
+    left, top, right, bottom = source.region
+    width, height = right - left, bottom - top
     upright_w, upright_h = source.info.width, source.info.height
     scaled_h = max(1, round(limits.SCALED_WIDTH_PX * upright_h / upright_w))
+    swap = source.transpose in _SWAPS_AXES
     scaled_size = (scaled_h, limits.SCALED_WIDTH_PX) if swap else (limits.SCALED_WIDTH_PX, scaled_h)
     side = min(width, height)
-    left, top = (width - side) / 2, (height - side) / 2
+    tile_left, tile_top = left + (width - side) / 2, top + (height - side) / 2
     tile = (limits.TILE_SIZE_PX, limits.TILE_SIZE_PX)
     return [
-        _Target(RENDITION_SCALED, (0.0, 0.0, float(width), float(height)), scaled_size),
-        _Target(RENDITION_TILE, (left, top, left + side, top + side), tile),
+        _Target(RENDITION_SCALED, source.region, scaled_size),
+        _Target(RENDITION_TILE, (tile_left, tile_top, tile_left + side, tile_top + side), tile),
     ]
 
 
-def _decode(source: _Source, plan: list[_Target]) -> tuple[Image.Image, float]:
+def _decode(source: _Source, plan: list[_Target], threads: int) -> tuple[Image.Image, float]:
     """Decode once, as small as the plan allows; return the image and the full-size -> image scale.
 
     The scale is exactly 1/s: a reduced decode (or `reduce`) rounds its size up, the last row and
@@ -618,7 +670,10 @@ def _decode(source: _Source, plan: list[_Target]) -> tuple[Image.Image, float]:
             base: Image.Image = image
         elif not isinstance(image, ImageFile.ImageFile):  # HEIF
             reduction = _reduce_factor(plan)
-            base = _decode_heif(image, reduction, source)
+            try:
+                base = _decode_heif(image, reduction, threads)
+            finally:
+                image.close()
         else:
             image.load()
             reduction = _reduce_factor(plan)
@@ -638,31 +693,90 @@ def _decode(source: _Source, plan: list[_Target]) -> tuple[Image.Image, float]:
         raise _damaged(f"the image data cannot be decoded: {exc}") from None
 
 
-def _decode_heif(heif: HeifFile, reduction: int, source: _Source) -> Image.Image:
-    """Decode, then box-reduce into a small image strip by strip.
+def _decode_heif(heif: HeifImage, reduction: int, threads: int) -> Image.Image:
+    """Decode a band of tiles at a time and box-reduce it strip by strip into the (small) result.
 
-    libheif's decoded pixels (3 bytes a pixel, 36 MB for 12 MP) stay the only full-size copy: Pillow keeps
-    RGB in 4 bytes a pixel, so converting the whole image before reducing it would add 48 MB more (a 12 MP
-    HEIC peaked at ~115 MB that way, ~90 MB this way). Strips are a multiple of `reduction` rows high, so
-    the result is pixel for pixel what `reduce` gives on the whole image.
+    Only one band of libheif's tiles (3 bytes a pixel: 4.5 MB for a row of 512 px tiles 3,024 px wide) and
+    one strip in Pillow are held at once, never the full-size image (a 12 MP HEIC decoded whole peaked at
+    ~90 MB). Strips start on a multiple of `reduction` rows (rows left over at the end of a band are carried
+    into the next strip), so the result is pixel for pixel what `reduce` gives on the whole image.
     """
-    pixels, stride, mode = heif.data, heif.stride, heif.mode
+    tiling = heif.tiling
+    # libheif decodes one tile at a time per context: each thread gets its own (the file is not copied).
+    decoders = [heif] + [heif.reopen() for _ in range(min(threads, tiling.columns) - 1)]
+    try:
+        return _reduce_bands(decoders, reduction)
+    finally:
+        for decoder in decoders[1:]:
+            decoder.close()
+
+
+def _reduce_bands(decoders: list[HeifImage], reduction: int) -> Image.Image:
+    heif = decoders[0]
     width, height = heif.size
+    tiling = heif.tiling
     step = max(1, HEIF_STRIP_ROWS // reduction) * reduction
-    reduced: Image.Image | None = None
-    for top in range(0, height, step):
-        rows = min(step, height - top)
-        rows_data = pixels[top * stride : (top + rows) * stride]
-        strip = Image.frombuffer(mode, (width, rows), rows_data, "raw", mode, stride, 1)
-        if strip.mode not in _REDUCIBLE_MODES:
-            strip = _working_mode(strip, source)  # reduce() must not average palette indices or 16-bit halves
-        if reduction > 1:
-            strip = strip.reduce(reduction)
-        if reduced is None:
-            reduced = Image.new(strip.mode, (_ceil_div(width, reduction), _ceil_div(height, reduction)))
-        reduced.paste(strip, (0, top // reduction))
-    assert reduced is not None  # `_open` refused anything under MIN_SIDE_PX rows
+    reduced = Image.new(heif.mode, (_ceil_div(width, reduction), _ceil_div(height, reduction)))
+    carried: Image.Image | None = None  # fewer than `reduction` rows, not reduced yet
+    reduced_rows = 0
+    for row in range(tiling.rows):
+        band_top = row * tiling.tile_height
+        band_rows = min(tiling.tile_height, height - band_top)
+        tiles = _decode_band(decoders, row)
+        try:
+            for top in range(0, band_rows, step):
+                rows = min(step, band_rows - top)
+                above = carried.height if carried is not None else 0
+                strip = Image.new(heif.mode, (width, above + rows))
+                if carried is not None:
+                    strip.paste(carried)
+                for column, tile in enumerate(tiles):
+                    strip.paste(tile.rows(top, rows), (column * tiling.tile_width, above))  # clipped at the right
+                last = band_top + top + rows >= height
+                usable = strip.height if last else strip.height // reduction * reduction
+                carried = strip.crop((0, usable, width, strip.height)) if usable < strip.height else None
+                if usable:
+                    done = strip if usable == strip.height else strip.crop((0, 0, width, usable))
+                    reduced.paste(done.reduce(reduction) if reduction > 1 else done, (0, reduced_rows))
+                    reduced_rows += _ceil_div(usable, reduction)
+        finally:
+            for tile in tiles:
+                tile.close()
     return reduced
+
+
+def _decode_band(decoders: list[HeifImage], row: int) -> list[HeifTile]:
+    """The tiles of one row of the grid, decoded by one thread per decoder (this one with the first; libheif
+    releases the GIL), each taking the next column left."""
+    columns = iter(range(decoders[0].tiling.columns))  # a list iterator: `next` is atomic
+
+    def decode(decoder: HeifImage) -> list[tuple[int, HeifTile]]:
+        decoded: list[tuple[int, HeifTile]] = []
+        try:
+            for column in columns:
+                decoded.append((column, decoder.tile(column, row)))
+        except BaseException:
+            _close_tiles(decoded)
+            raise
+        return decoded
+
+    helpers = [_pool(len(decoders) - 1).submit(decode, decoder) for decoder in decoders[1:]]
+    results: list[tuple[int, HeifTile]] = []
+    error: BaseException | None = None
+    for job in [lambda: decode(decoders[0]), *(helper.result for helper in helpers)]:
+        try:
+            results += job()
+        except BaseException as exc:  # wait for every helper, so that each tile decoded is released
+            error = error or exc
+    if error is not None:
+        _close_tiles(results)
+        raise error
+    return [tile for _, tile in sorted(results, key=lambda pair: pair[0])]
+
+
+def _close_tiles(tiles: list[tuple[int, HeifTile]]) -> None:
+    for _, tile in tiles:
+        tile.close()
 
 
 def _dct_scale(plan: list[_Target]) -> int:

@@ -1,0 +1,338 @@
+"""HEIF decoding tile by tile: the few libheif calls pillow-heif does not expose.
+
+An iPhone HEIC is a grid of 512x512 HEVC tiles. pillow-heif only decodes a whole image: libheif then holds
+its YCbCr planes and a 36 MB RGB copy of a 12 MP photo at once (a process peaked at ~90 MB). libheif's own
+API (1.19+) decodes one tile at a time, so the resizer can box-reduce a band of tiles and let it go
+(a 12 MP HEIC then peaks near a JPEG's figure). The library called is the libheif inside pillow-heif's wheel,
+through ctypes; pillow-heif itself is not imported (it costs ~60 ms and decodes nothing we use).
+
+Tiles are decoded as stored (`ignore_transformations`): the container's rotation, mirroring and crop are
+returned as `transformations`, in the order they apply, for the caller to apply to its small results.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Final
+
+from PIL import Image
+
+__all__ = ["Crop", "HeifError", "HeifImage", "HeifTile", "Mirror", "Rotation", "Tiling", "Transformation"]
+
+MIN_VERSION: Final = (1, 19)
+"""First libheif with `heif_image_handle_decode_image_tile`."""
+
+# libheif's enums (heif_image.h, heif_properties.h, heif_color.h).
+_COLORSPACE_RGB: Final = 1
+_CHROMA_INTERLEAVED_RGB: Final = 10
+_CHROMA_INTERLEAVED_RGBA: Final = 11
+_CHANNEL_INTERLEAVED: Final = 10
+_ERROR_MEMORY_ALLOCATION: Final = 6
+_MIRROR_HORIZONTAL: Final = 1  # flips left and right (`heif_transform_mirror_direction_horizontal`)
+
+
+def _fourcc(code: str) -> int:
+    return int.from_bytes(code.encode("ascii"), "big")
+
+
+_PROPERTY_ROTATION: Final = _fourcc("irot")
+_PROPERTY_MIRROR: Final = _fourcc("imir")
+_PROPERTY_CROP: Final = _fourcc("clap")
+_ICC_PROFILE_TYPES: Final = frozenset({_fourcc("prof"), _fourcc("rICC")})
+
+
+class HeifError(RuntimeError):
+    """libheif refused the file or a tile; `out_of_memory` when it hit an allocation or security limit."""
+
+    def __init__(self, message: str, *, out_of_memory: bool = False) -> None:
+        super().__init__(message)
+        self.out_of_memory = out_of_memory
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """The tiles of the stored (untransformed) image; a single tile when it cannot be decoded in parts."""
+
+    columns: int
+    rows: int
+    tile_width: int
+    tile_height: int
+
+
+@dataclass(frozen=True)
+class Rotation:
+    degrees_ccw: int  # 90, 180 or 270
+
+
+@dataclass(frozen=True)
+class Mirror:
+    left_right: bool  # False: top and bottom are swapped
+
+
+@dataclass(frozen=True)
+class Crop:
+    """Pixels removed from each edge of the image as it is when the crop applies."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+
+Transformation = Rotation | Mirror | Crop
+
+
+class HeifImage:
+    """The primary image of a HEIF file, opened by libheif without decoding anything.
+
+    `size` is the stored size (before the transformations). `tile` may be called from several threads, but
+    libheif decodes one tile at a time per context: `reopen` gives each thread its own.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._lib = _library()
+        self._data = data  # libheif reads it in place: it must outlive the context
+        self._context: ctypes.c_void_p | None = self._lib.heif_context_alloc()
+        self._handle = ctypes.c_void_p()
+        try:
+            self._check(self._lib.heif_context_read_from_memory_without_copy(self._context, data, len(data), None))
+            self._check(self._lib.heif_context_get_primary_image_handle(self._context, ctypes.byref(self._handle)))
+            tiling = _Tiling(version=1)
+            self._check(self._lib.heif_image_handle_get_image_tiling(self._handle, 0, ctypes.byref(tiling)))
+            self.size = (int(tiling.image_width), int(tiling.image_height))
+            self.tiling = Tiling(tiling.num_columns, tiling.num_rows, tiling.tile_width, tiling.tile_height)
+            self.mode = "RGBA" if self._lib.heif_image_handle_has_alpha_channel(self._handle) else "RGB"
+            self.icc_profile = self._icc_profile()
+            self.transformations = self._transformations()
+        except BaseException:
+            self.close()
+            raise
+
+    def reopen(self) -> HeifImage:
+        """Another context on the same file, for decoding tiles in another thread (libheif decodes one
+        tile at a time per context)."""
+        return HeifImage(self._data)
+
+    def close(self) -> None:
+        if self._handle:
+            self._lib.heif_image_handle_release(self._handle)
+            self._handle = ctypes.c_void_p()
+        if self._context:
+            self._lib.heif_context_free(self._context)
+            self._context = None
+
+    def __enter__(self) -> HeifImage:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def tile(self, column: int, row: int) -> HeifTile:
+        """Decode one tile to 8-bit RGB(A), as stored. Edge tiles may extend past `size`."""
+        options = self._lib.heif_decoding_options_alloc()
+        image = ctypes.c_void_p()
+        try:
+            options.contents.ignore_transformations = 1
+            options.contents.convert_hdr_to_8bit = 1
+            options.contents.strict_decoding = 1
+            chroma = _CHROMA_INTERLEAVED_RGBA if self.mode == "RGBA" else _CHROMA_INTERLEAVED_RGB
+            error = self._lib.heif_image_handle_decode_image_tile(
+                self._handle, ctypes.byref(image), _COLORSPACE_RGB, chroma, options, column, row
+            )
+            self._check(error)
+            return HeifTile(self._lib, image, self.mode)
+        except BaseException:
+            if image:
+                self._lib.heif_image_release(image)
+            raise
+        finally:
+            self._lib.heif_decoding_options_free(options)
+
+    def _check(self, error: _Error) -> None:
+        if error.code:
+            message = (error.message or b"").decode("utf-8", "replace") or f"libheif error {error.code}"
+            raise HeifError(message, out_of_memory=error.code == _ERROR_MEMORY_ALLOCATION)
+
+    def _icc_profile(self) -> bytes | None:
+        if self._lib.heif_image_handle_get_color_profile_type(self._handle) not in _ICC_PROFILE_TYPES:
+            return None  # none, or an nclx description (taken as sRGB, as browsers mostly do)
+        size = self._lib.heif_image_handle_get_raw_color_profile_size(self._handle)
+        if not size:
+            return None
+        profile = ctypes.create_string_buffer(size)
+        self._check(self._lib.heif_image_handle_get_raw_color_profile(self._handle, profile))
+        return profile.raw
+
+    def _transformations(self) -> list[Transformation]:
+        item = self._lib.heif_image_handle_get_item_id(self._handle)
+        count = self._lib.heif_item_get_transformation_properties(self._context, item, None, 0)
+        ids = (ctypes.c_uint32 * max(count, 1))()
+        count = self._lib.heif_item_get_transformation_properties(self._context, item, ids, count)
+        width, height = self.size
+        found: list[Transformation] = []
+        for property_id in ids[:count]:
+            kind = self._lib.heif_item_get_property_type(self._context, item, property_id)
+            if kind == _PROPERTY_ROTATION:
+                degrees = self._lib.heif_item_get_property_transform_rotation_ccw(self._context, item, property_id)
+                if degrees not in (90, 180, 270):
+                    continue  # 0, or -1 for an unreadable box: nothing to do
+                if degrees != 180:
+                    width, height = height, width
+                found.append(Rotation(degrees))
+            elif kind == _PROPERTY_MIRROR:
+                direction = self._lib.heif_item_get_property_transform_mirror(self._context, item, property_id)
+                found.append(Mirror(left_right=direction == _MIRROR_HORIZONTAL))
+            elif kind == _PROPERTY_CROP:
+                borders = [ctypes.c_int() for _ in range(4)]
+                self._lib.heif_item_get_property_transform_crop_borders(
+                    self._context, item, property_id, width, height, *(ctypes.byref(b) for b in borders)
+                )
+                left, top, right, bottom = (max(0, b.value) for b in borders)
+                if left + right >= width or top + bottom >= height:
+                    raise HeifError("the clean aperture (crop) leaves no pixels")
+                width, height = width - left - right, height - top - bottom
+                found.append(Crop(left, top, right, bottom))
+        return found
+
+
+class HeifTile:
+    """A decoded tile: libheif's pixels, read through Pillow images that share its memory."""
+
+    def __init__(self, lib: ctypes.CDLL, image: ctypes.c_void_p, mode: str) -> None:
+        self._lib, self._image, self.mode = lib, image, mode
+        stride = ctypes.c_size_t()
+        self._pixels = lib.heif_image_get_plane_readonly2(image, _CHANNEL_INTERLEAVED, ctypes.byref(stride))
+        self._stride = stride.value
+        width = lib.heif_image_get_width(image, _CHANNEL_INTERLEAVED)
+        self.size = (width, lib.heif_image_get_height(image, _CHANNEL_INTERLEAVED))
+        if not self._pixels or min(self.size) <= 0:
+            self.close()
+            raise HeifError("a tile decoded to no pixels")
+
+    def rows(self, top: int, count: int) -> Image.Image:
+        """Rows [top, top + count) without a copy: the image is valid until `close`."""
+        if not self._image:
+            raise ValueError("the tile is closed")
+        if top < 0 or count <= 0 or top + count > self.size[1]:
+            raise HeifError(f"rows {top}-{top + count} are outside the {self.size[1]} rows of the tile")
+        buffer = (ctypes.c_char * (self._stride * count)).from_address(self._pixels + top * self._stride)
+        size = (self.size[0], count)
+        return Image.frombuffer(self.mode, size, buffer, "raw", self.mode, self._stride, 1)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self._image:
+            self._lib.heif_image_release(self._image)
+            self._image = ctypes.c_void_p()
+
+
+# --- the library -----------------------------------------------------------------------------------------
+
+
+class _Error(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_int), ("subcode", ctypes.c_int), ("message", ctypes.c_char_p)]
+
+
+class _Tiling(ctypes.Structure):
+    _fields_ = [
+        ("version", ctypes.c_int),
+        ("num_columns", ctypes.c_uint32),
+        ("num_rows", ctypes.c_uint32),
+        ("tile_width", ctypes.c_uint32),
+        ("tile_height", ctypes.c_uint32),
+        ("image_width", ctypes.c_uint32),
+        ("image_height", ctypes.c_uint32),
+        ("top_offset", ctypes.c_uint32),
+        ("left_offset", ctypes.c_uint32),
+        ("number_of_extra_dimensions", ctypes.c_uint8),
+        ("extra_dimension_size", ctypes.c_uint32 * 8),
+    ]
+
+
+class _DecodingOptions(ctypes.Structure):
+    """The leading fields of `heif_decoding_options` (versions 1-3). The struct is only ever allocated by
+    libheif (`heif_decoding_options_alloc`, which fills its defaults), so later fields need not be known."""
+
+    _fields_ = [
+        ("version", ctypes.c_uint8),
+        ("ignore_transformations", ctypes.c_uint8),
+        ("start_progress", ctypes.c_void_p),
+        ("on_progress", ctypes.c_void_p),
+        ("end_progress", ctypes.c_void_p),
+        ("progress_user_data", ctypes.c_void_p),
+        ("convert_hdr_to_8bit", ctypes.c_uint8),
+        ("strict_decoding", ctypes.c_uint8),
+    ]
+
+
+@lru_cache(maxsize=1)
+def _library() -> ctypes.CDLL:
+    lib = _load()
+    version = (lib.heif_get_version_number_major(), lib.heif_get_version_number_minor())
+    if version < MIN_VERSION:
+        raise HeifError(f"libheif {version[0]}.{version[1]} is too old: tile decoding needs {MIN_VERSION}")
+    _declare(lib)
+    lib.heif_init(None)
+    return lib
+
+
+def _load() -> ctypes.CDLL:
+    """pillow-heif's wheels carry libheif beside the package (Linux, Windows) or inside it (macOS); a
+    pillow-heif built from source links the system's libheif."""
+    spec = importlib.util.find_spec("pillow_heif")
+    candidates: list[Path] = []
+    if spec is not None and spec.origin is not None:
+        package = Path(spec.origin).parent
+        for folder in (package.parent / "pillow_heif.libs", package / ".dylibs"):
+            candidates += sorted(folder.glob("libheif*")) if folder.is_dir() else []
+    system = ctypes.util.find_library("heif")
+    for candidate in [*map(str, candidates), *([system] if system else [])]:
+        try:
+            return ctypes.CDLL(candidate)
+        except OSError:
+            continue
+    raise HeifError("libheif was not found (it comes with the pillow-heif package)")
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    pointer, out_pointer, uint32, int_ = ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_uint32, ctypes.c_int
+    signatures: dict[str, tuple[object, list[object]]] = {
+        "heif_init": (_Error, [pointer]),
+        "heif_context_alloc": (pointer, []),
+        "heif_context_free": (None, [pointer]),
+        "heif_context_read_from_memory_without_copy": (_Error, [pointer, ctypes.c_char_p, ctypes.c_size_t, pointer]),
+        "heif_context_get_primary_image_handle": (_Error, [pointer, out_pointer]),
+        "heif_image_handle_release": (None, [pointer]),
+        "heif_image_handle_get_image_tiling": (_Error, [pointer, ctypes.c_int, ctypes.POINTER(_Tiling)]),
+        "heif_image_handle_has_alpha_channel": (ctypes.c_int, [pointer]),
+        "heif_image_handle_get_item_id": (uint32, [pointer]),
+        "heif_image_handle_get_color_profile_type": (ctypes.c_int, [pointer]),
+        "heif_image_handle_get_raw_color_profile_size": (ctypes.c_size_t, [pointer]),
+        "heif_image_handle_get_raw_color_profile": (_Error, [pointer, ctypes.c_char_p]),
+        "heif_item_get_transformation_properties": (int_, [pointer, uint32, ctypes.POINTER(uint32), int_]),
+        "heif_item_get_property_type": (ctypes.c_int, [pointer, uint32, uint32]),
+        "heif_item_get_property_transform_rotation_ccw": (ctypes.c_int, [pointer, uint32, uint32]),
+        "heif_item_get_property_transform_mirror": (ctypes.c_int, [pointer, uint32, uint32]),
+        "heif_item_get_property_transform_crop_borders": (
+            None,
+            [pointer, uint32, uint32, ctypes.c_int, ctypes.c_int, *[ctypes.POINTER(ctypes.c_int)] * 4],
+        ),
+        "heif_decoding_options_alloc": (ctypes.POINTER(_DecodingOptions), []),
+        "heif_decoding_options_free": (None, [ctypes.POINTER(_DecodingOptions)]),
+        "heif_image_handle_decode_image_tile": (
+            _Error,
+            [pointer, out_pointer, ctypes.c_int, ctypes.c_int, ctypes.POINTER(_DecodingOptions), uint32, uint32],
+        ),
+        "heif_image_get_plane_readonly2": (ctypes.c_void_p, [pointer, ctypes.c_int, ctypes.POINTER(ctypes.c_size_t)]),
+        "heif_image_get_width": (ctypes.c_int, [pointer, ctypes.c_int]),
+        "heif_image_get_height": (ctypes.c_int, [pointer, ctypes.c_int]),
+        "heif_image_release": (None, [pointer]),
+    }
+    for name, (result, arguments) in signatures.items():
+        function = getattr(lib, name)  # AttributeError: this libheif lacks it
+        function.restype = result
+        function.argtypes = arguments

@@ -430,6 +430,16 @@ def test_heif_with_more_tiles_than_the_limit_is_too_large(monkeypatch: pytest.Mo
     assert inspect_image(data).info.format == "HEIF"
 
 
+@pytest.mark.parametrize("claimed", [(13_000, 900), (10_000, 7_000), (60_000, 60_000)])
+def test_a_heif_whose_header_claims_a_huge_image_is_too_large(claimed: tuple[int, int]) -> None:
+    data = bytearray(heif_bytes(photo_like((1000, 800))))
+    ispe = data.index(b"ispe")  # the image's size property: version and flags, then width and height
+    assert struct.unpack(">II", data[ispe + 8 : ispe + 16]) == (1000, 800)
+    data[ispe + 8 : ispe + 16] = struct.pack(">II", *claimed)
+    # Refused from the header, by our limits or by libheif's own (60,000 px a side), before any decoding.
+    assert_rejected(bytes(data), RejectionReason.TOO_LARGE)
+
+
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_a_heif_tile_libheif_cannot_decode_is_damaged_and_no_tile_is_left_open(
     workers: int, monkeypatch: pytest.MonkeyPatch
@@ -460,6 +470,21 @@ def test_a_heif_tile_libheif_cannot_decode_is_damaged_and_no_tile_is_left_open(
     assert rejected.value.reason == RejectionReason.DAMAGED
     assert "Unsupported feature" in rejected.value.detail
     assert not open_tiles
+
+
+def test_a_missing_libheif_fails_the_step_instead_of_rejecting_the_upload(monkeypatch: pytest.MonkeyPatch) -> None:
+    from happypath_workflow import libheif
+
+    def not_found() -> None:
+        raise ImportError("libheif was not found (it comes with the pillow-heif package)")
+
+    monkeypatch.setattr(libheif, "_load", not_found)
+    libheif._library.cache_clear()
+    try:  # a deployment fault: the step fails (and is retried, then reported), the photo is not "damaged"
+        with pytest.raises(ImportError, match="libheif was not found"):
+            render(photo("iphone_13_pro_max.HEIC"), workers=1)
+    finally:
+        libheif._library.cache_clear()
 
 
 def test_renditions_do_not_depend_on_the_number_of_workers() -> None:

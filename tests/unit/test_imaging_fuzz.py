@@ -240,11 +240,15 @@ def _p_with_transparency() -> Image.Image:
     return image
 
 
-def _with_orientation(image: Image.Image, orientation: int) -> bytes:
+def _orientation_exif(orientation: int) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = orientation
     exif[0x010F] = "fuzz"
-    return encode(image, "JPEG", quality=80, exif=exif.tobytes())
+    return exif.tobytes()
+
+
+def _with_orientation(image: Image.Image, orientation: int) -> bytes:
+    return encode(image, "JPEG", quality=80, exif=_orientation_exif(orientation))
 
 
 SEED_MAKERS: dict[str, Callable[[], bytes]] = {
@@ -264,6 +268,10 @@ SEED_MAKERS: dict[str, Callable[[], bytes]] = {
     ),
     "rgba-interlaced.png": lambda: encode(photo_like((800, 808)).convert("RGBA"), "PNG", interlace=1),
     "small.heic": lambda: encode(photo_like((832, 816)), "HEIF", quality=40),
+    # as iPhones write them: a grid of tiles, turned by the container (`irot`), decoded tile by tile
+    "grid-rotated.heic": lambda: encode(
+        photo_like((832, 816)), "HEIF", quality=40, tile_size=128, exif=_orientation_exif(6)
+    ),
     "exif-le.jpg": lambda: _with_orientation(photo_like((816, 800)), 8),  # Pillow writes little-endian EXIF
 }
 JPEG_SEEDS = [name for name in SEED_MAKERS if name.endswith(".jpg")]
@@ -555,13 +563,17 @@ def png_header_mutations(draw: st.DrawFn) -> bytes:
 
 
 HEIF_BOXES = [b"ispe", b"ispe", b"iloc", b"pixi", b"hvcC", b"ipma", b"colr", b"iinf", b"pitm", b"ftyp", b"mdat"]
+GRID_BOXES = [b"iref", b"idat", b"irot"]  # the tiles' references, the grid's layout, the rotation
 
 
 @st.composite
 def heif_header_mutations(draw: st.DrawFn) -> bytes:
-    """Fields of the HEIC's boxes: image size (ispe), item locations (iloc), decoder config (hvcC)..."""
-    data = bytearray(seed("small.heic"))
-    kind = draw(st.sampled_from(HEIF_BOXES))
+    """Fields of the HEIC's boxes: image size (ispe), item locations (iloc), decoder config (hvcC), and in
+    a grid the tile references, the grid layout and the rotation..."""
+    name = draw(st.sampled_from(["small.heic", "grid-rotated.heic"]))
+    data = bytearray(seed(name))
+    kind = draw(st.sampled_from(HEIF_BOXES + (GRID_BOXES if name == "grid-rotated.heic" else [])))
+    assert kind in data, kind
     box = data.find(kind) - 4
     size = int.from_bytes(data[box : box + 4], "big")
     if kind == b"ispe" and draw(st.booleans()):
@@ -572,7 +584,7 @@ def heif_header_mutations(draw: st.DrawFn) -> bytes:
             data[offset] = draw(st.integers(0, 255))
         else:
             data[offset : offset + 4] = struct.pack(">I", draw(DIMENSIONS_32))
-    event(f"HEIF {kind.decode()}")
+    event(f"{name} {kind.decode()}")
     return bytes(data)
 
 

@@ -10,7 +10,11 @@ How the hot path stays cheap (see bench/README.md for the measurements):
   smallest 1/8, 1/4 or 1/2 scale that still leaves the resampler enough headroom for every output.
 - Outputs are cut and resampled from that one decode with `resize(box=...)`, in the stored
   orientation; the EXIF rotation is applied to the small results, and the colour transform too.
-- Encodes run in a small thread pool when `workers > 1` (Pillow releases the GIL while encoding).
+- HEIF (no reduced decode exists for HEVC) is decoded tile by tile (`libheif.py`) and box-reduced a band
+  of tiles at a time, so the full-size image never exists; the container's rotation, mirroring and crop
+  are applied to the small results too.
+- Encodes (and HEIF tile decodes) run in a small thread pool when `workers > 1` (Pillow and libheif release
+  the GIL).
 
 Damage detection: Pillow hides libjpeg's corrupt-data warnings (it decodes a damaged JPEG into grey
 bands without an error), so JPEG uploads are walked marker by marker before decoding: the frame and
@@ -218,8 +222,8 @@ def _open(data: bytes) -> _Source:
             return _open_heif(data)
     except ImageRejected:
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageRejected(RejectionReason.TOO_LARGE, str(exc)) from None
+    except (Image.DecompressionBombError, MemoryError) as exc:  # MemoryError: libheif's own limits too
+        raise ImageRejected(RejectionReason.TOO_LARGE, str(exc) or "not enough memory to open the image") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError) as exc:
         raise ImageRejected(RejectionReason.DAMAGED, f"unreadable {kind} header: {exc}") from None
     _check_size(*image.size)
@@ -687,8 +691,8 @@ def _decode(source: _Source, plan: list[_Target], threads: int) -> tuple[Image.I
         raise
     except Image.DecompressionBombError as exc:
         raise ImageRejected(RejectionReason.TOO_LARGE, str(exc)) from None
-    except MemoryError:
-        raise ImageRejected(RejectionReason.TOO_LARGE, "not enough memory to decode the image") from None
+    except MemoryError as exc:  # libheif's own limits too
+        raise ImageRejected(RejectionReason.TOO_LARGE, str(exc) or "not enough memory to decode the image") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError) as exc:
         raise _damaged(f"the image data cannot be decoded: {exc}") from None
 

@@ -22,7 +22,17 @@ from typing import Final
 
 from PIL import Image
 
-__all__ = ["Crop", "HeifError", "HeifImage", "HeifTile", "Mirror", "Rotation", "Tiling", "Transformation"]
+__all__ = [
+    "Crop",
+    "HeifError",
+    "HeifImage",
+    "HeifLimitError",
+    "HeifTile",
+    "Mirror",
+    "Rotation",
+    "Tiling",
+    "Transformation",
+]
 
 MIN_VERSION: Final = (1, 19)
 """First libheif with `heif_image_handle_decode_image_tile`."""
@@ -47,11 +57,11 @@ _ICC_PROFILE_TYPES: Final = frozenset({_fourcc("prof"), _fourcc("rICC")})
 
 
 class HeifError(RuntimeError):
-    """libheif refused the file or a tile; `out_of_memory` when it hit an allocation or security limit."""
+    """libheif refused the file or a tile."""
 
-    def __init__(self, message: str, *, out_of_memory: bool = False) -> None:
-        super().__init__(message)
-        self.out_of_memory = out_of_memory
+
+class HeifLimitError(HeifError, MemoryError):
+    """libheif could not allocate, or hit one of its security limits (image size, number of tiles...)."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +166,7 @@ class HeifImage:
     def _check(self, error: _Error) -> None:
         if error.code:
             message = (error.message or b"").decode("utf-8", "replace") or f"libheif error {error.code}"
-            raise HeifError(message, out_of_memory=error.code == _ERROR_MEMORY_ALLOCATION)
+            raise (HeifLimitError if error.code == _ERROR_MEMORY_ALLOCATION else HeifError)(message)
 
     def _icc_profile(self) -> bytes | None:
         if self._lib.heif_image_handle_get_color_profile_type(self._handle) not in _ICC_PROFILE_TYPES:
@@ -274,7 +284,7 @@ def _library() -> ctypes.CDLL:
     lib = _load()
     version = (lib.heif_get_version_number_major(), lib.heif_get_version_number_minor())
     if version < MIN_VERSION:
-        raise HeifError(f"libheif {version[0]}.{version[1]} is too old: tile decoding needs {MIN_VERSION}")
+        raise ImportError(f"libheif {version[0]}.{version[1]} is too old: tile decoding needs {MIN_VERSION}")
     _declare(lib)
     lib.heif_init(None)
     return lib
@@ -295,7 +305,8 @@ def _load() -> ctypes.CDLL:
             return ctypes.CDLL(candidate)
         except OSError:
             continue
-    raise HeifError("libheif was not found (it comes with the pillow-heif package)")
+    # Not a HeifError: a missing library is the deployment's fault, not the upload's.
+    raise ImportError("libheif was not found (it comes with the pillow-heif package)")
 
 
 def _declare(lib: ctypes.CDLL) -> None:

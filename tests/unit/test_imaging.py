@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -420,14 +421,70 @@ def test_heif_transformations_fold_into_one_crop_and_transpose(seed: int) -> Non
     assert folded.tobytes() == expected.tobytes(), steps
 
 
-def test_heif_with_more_tiles_than_the_limit_is_too_large(monkeypatch: pytest.MonkeyPatch) -> None:
+def with_grid_size(data: bytes, width: int, height: int) -> bytes:
+    """The grid's declared output size changed (its layout is the item data kept in `idat`: version, flags,
+    rows - 1, columns - 1, then width and height as 16-bit fields)."""
+    grid = data.index(b"idat") + 4
+    assert data[grid + 1] & 1 == 0  # 16-bit sizes
+    return data[: grid + 4] + struct.pack(">HH", width, height) + data[grid + 8 :]
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [(1025, 900), (1000, 1025), (896, 900), (1000, 896)],
+    ids=["a-column-short", "a-row-short", "a-column-outside", "a-row-outside"],
+)
+def test_a_heif_grid_that_does_not_fit_its_image_is_damaged(width: int, height: int) -> None:
+    data = heif_bytes(photo_like((1000, 900)), tile_size=128)  # 8 x 8 tiles: 1024 x 1024 px
+    assert inspect_image(with_grid_size(data, 1000, 900)).info.format == "HEIF"  # the helper changes nothing else
+    # A grid that does not cover the image would leave black bands (libheif's whole decode refuses it); rows or
+    # columns wholly outside the image would be decoded for nothing.
+    assert "does not fit" in assert_rejected(with_grid_size(data, width, height), RejectionReason.DAMAGED).detail
+
+
+@pytest.mark.parametrize(
+    ("limit", "value", "detail"),
+    [
+        ("HEIF_MAX_TILES", 56, "56 tiles"),  # 8 x 7
+        ("HEIF_MAX_BAND_PIXELS", 8 * 128 * 128, "131072 pixels a row"),
+        ("HEIF_MAX_DECODED_PIXELS", 56 * 128 * 128, "917504 in all"),
+    ],
+)
+def test_heif_tiles_over_the_decoding_limits_are_too_large(
+    limit: str, value: int, detail: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from happypath_workflow import imaging
 
-    data = heif_bytes(photo_like((1000, 800)), tile_size=128)  # 8 x 7 tiles
-    monkeypatch.setattr(imaging, "HEIF_MAX_TILES", 55)
-    assert "56 tiles" in assert_rejected(data, RejectionReason.TOO_LARGE).detail
-    monkeypatch.setattr(imaging, "HEIF_MAX_TILES", 56)
+    data = heif_bytes(photo_like((1000, 800)), tile_size=128)
+    monkeypatch.setattr(imaging, limit, value - 1)
+    assert detail in assert_rejected(data, RejectionReason.TOO_LARGE).detail
+    monkeypatch.setattr(imaging, limit, value)
     assert inspect_image(data).info.format == "HEIF"
+
+
+def test_the_decoding_limits_let_a_photo_at_the_size_limits_through_in_usual_tiles() -> None:
+    from happypath_workflow import imaging
+    from happypath_workflow.libheif import Tiling
+
+    for width, height, tile in [(12_000, 5_000, 512), (7_745, 7_745, 256), (12_000, 5_000, 12_000)]:
+        tiling = Tiling(-(-width // tile), -(-height // tile), tile, min(tile, height))
+        imaging._check_heif_tiling((width, height), tiling)  # does not raise
+
+
+def test_a_heif_tile_smaller_than_its_cell_is_damaged(monkeypatch: pytest.MonkeyPatch) -> None:
+    from happypath_workflow import libheif
+
+    data = heif_bytes(photo_like((1000, 800)), tile_size=128)
+    decode_tile = libheif.HeifImage.tile
+
+    def narrow(self: libheif.HeifImage, column: int, row: int) -> libheif.HeifTile:
+        tile = decode_tile(self, column, row)
+        if (column, row) == (3, 4):
+            tile.size = (126, 128)  # as if coded narrower than the grid says (libheif does not check)
+        return tile
+
+    monkeypatch.setattr(libheif.HeifImage, "tile", narrow)
+    assert "126x128 px in a 128x128 px cell" in assert_rejected(data, RejectionReason.DAMAGED).detail
 
 
 @pytest.mark.parametrize("claimed", [(13_000, 900), (10_000, 7_000), (60_000, 60_000)])
@@ -436,40 +493,61 @@ def test_a_heif_whose_header_claims_a_huge_image_is_too_large(claimed: tuple[int
     ispe = data.index(b"ispe")  # the image's size property: version and flags, then width and height
     assert struct.unpack(">II", data[ispe + 8 : ispe + 16]) == (1000, 800)
     data[ispe + 8 : ispe + 16] = struct.pack(">II", *claimed)
-    # Refused from the header, by our limits or by libheif's own (60,000 px a side), before any decoding.
+    # Refused from the header: by our limits, or by libheif's own (60,000 px a side) as it reads it.
     assert_rejected(bytes(data), RejectionReason.TOO_LARGE)
 
 
+@pytest.mark.parametrize("failing", ["tile", "context"])
 @pytest.mark.parametrize("workers", [1, 2, 3])
-def test_a_heif_tile_libheif_cannot_decode_is_damaged_and_no_tile_is_left_open(
-    workers: int, monkeypatch: pytest.MonkeyPatch
+def test_when_libheif_refuses_a_tile_or_a_context_the_photo_is_damaged_and_nothing_is_left_open(
+    workers: int, failing: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from happypath_workflow import libheif
 
-    # libheif itself decodes damaged HEVC data without an error (grey or noise): its refusals are
-    # what this is about, so one is injected, in the middle of a band.
+    # libheif itself decodes damaged HEVC data without an error (grey or noise): its refusals are what this
+    # is about, so one is injected: a tile in the middle of a band, or the last extra decoding context.
     data = heif_bytes(photo_like((1000, 800)), tile_size=128)  # 8 x 7 tiles
-    open_tiles: set[libheif.HeifTile] = set()
+    still_open: set[object] = set()
     decode_tile, close_tile = libheif.HeifImage.tile, libheif.HeifTile.close
+    open_image, close_image = libheif.HeifImage.__init__, libheif.HeifImage.close
+    contexts = 0
 
     def tile(self: libheif.HeifImage, column: int, row: int) -> libheif.HeifTile:
-        if (column, row) == (5, 2):
+        if failing == "tile" and (column, row) == (5, 2):
             raise libheif.HeifError("Decoder plugin generated an error: Unsupported feature")
         decoded = decode_tile(self, column, row)
-        open_tiles.add(decoded)
+        still_open.add(decoded)
         return decoded
 
-    def close(self: libheif.HeifTile) -> None:
-        open_tiles.discard(self)
-        close_tile(self)
+    def init(self: libheif.HeifImage, data: bytes) -> None:
+        nonlocal contexts
+        contexts += 1
+        if failing == "context" and contexts == workers and workers > 1:
+            raise libheif.HeifError("Memory allocation error: Unsupported feature")
+        open_image(self, data)
+        still_open.add(self)
+
+    def discard(close: Callable[[Any], None]) -> Callable[[Any], None]:
+        def closing(self: Any) -> None:
+            still_open.discard(self)
+            close(self)
+
+        return closing
 
     monkeypatch.setattr(libheif.HeifImage, "tile", tile)
-    monkeypatch.setattr(libheif.HeifTile, "close", close)
-    with pytest.raises(ImageRejected) as rejected:
-        render(data, workers=workers)
-    assert rejected.value.reason == RejectionReason.DAMAGED
-    assert "Unsupported feature" in rejected.value.detail
-    assert not open_tiles
+    monkeypatch.setattr(libheif.HeifImage, "__init__", init)
+    monkeypatch.setattr(libheif.HeifTile, "close", discard(close_tile))
+    monkeypatch.setattr(libheif.HeifImage, "close", discard(close_image))
+    if failing == "context" and workers == 1:
+        assert render(data, workers=1)  # one thread, one context: nothing to fail
+        assert contexts == 1
+    else:
+        with pytest.raises(ImageRejected) as rejected:
+            render(data, workers=workers)
+        assert rejected.value.reason == RejectionReason.DAMAGED
+        assert "Unsupported feature" in rejected.value.detail
+        assert contexts == workers
+    assert not still_open
 
 
 def test_a_missing_libheif_fails_the_step_instead_of_rejecting_the_upload(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from PIL import ImageCms
 
-    from happypath_workflow.libheif import HeifImage, HeifTile, Transformation
+    from happypath_workflow.libheif import HeifImage, HeifTile, Tiling, Transformation
 
 __all__ = [
     "ImageInfo",
@@ -77,6 +77,10 @@ HEIF_STRIP_ROWS: Final = 128
 """Rows of decoded HEIF tiles turned into Pillow pixels and reduced at a time (see `_decode_heif`)."""
 HEIF_MAX_TILES: Final = 4096
 """More tiles than this is refused: each is a decoder call (a 60 MP photo in 256 px tiles has 915)."""
+HEIF_MAX_BAND_PIXELS: Final = limits.MAX_PIXELS
+"""A row of tiles is decoded at once: at most what a photo at the pixel limit, stored in one piece, holds."""
+HEIF_MAX_DECODED_PIXELS: Final = 2 * limits.MAX_PIXELS
+"""All tiles together, edges past the image included (a 60 MP photo in 512 px tiles decodes 63 MP)."""
 WEBP_METHOD: Final = 2
 """libwebp effort (0-6). 2 is the fastest level that still beats sharp's default output size on all
 but one of the shared photos (methods 3-4 add RD optimisation: about 6% smaller, twice the time);
@@ -222,8 +226,8 @@ def _open(data: bytes) -> _Source:
             return _open_heif(data)
     except ImageRejected:
         raise
-    except (Image.DecompressionBombError, MemoryError) as exc:  # MemoryError: libheif's own limits too
-        raise ImageRejected(RejectionReason.TOO_LARGE, str(exc) or "not enough memory to open the image") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(RejectionReason.TOO_LARGE, str(exc)) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError) as exc:
         raise ImageRejected(RejectionReason.DAMAGED, f"unreadable {kind} header: {exc}") from None
     _check_size(*image.size)
@@ -571,12 +575,15 @@ def _open_heif(data: bytes) -> _Source:
     supersede any EXIF orientation) are applied like a JPEG's EXIF orientation: to the small results."""
     from happypath_workflow import libheif  # imported when a HEIC/HEIF arrives
 
-    heif = libheif.HeifImage(data)
+    try:
+        heif = libheif.HeifImage(data)
+    except libheif.HeifError as exc:
+        if exc.over_limit:  # what the header declares is over libheif's own limits (an image size, mostly)
+            raise ImageRejected(RejectionReason.TOO_LARGE, f"libheif: {exc}") from None
+        raise
     try:
         _check_size(*heif.size)
-        tiles = heif.tiling.columns * heif.tiling.rows
-        if tiles > HEIF_MAX_TILES:
-            raise ImageRejected(RejectionReason.TOO_LARGE, f"{tiles} tiles is over the {HEIF_MAX_TILES} tile limit")
+        _check_heif_tiling(heif.size, heif.tiling)
         transpose, region = _heif_geometry(heif.size, heif.transformations)
         left, top, right, bottom = region
         width, height = right - left, bottom - top
@@ -588,6 +595,30 @@ def _open_heif(data: bytes) -> _Source:
         width, height = height, width
     info = ImageInfo("HEIF", width, height, _ORIENTATION[transpose])
     return _Source(heif, info, (float(left), float(top), float(right), float(bottom)), transpose, heif.icc_profile)
+
+
+def _check_heif_tiling(size: tuple[int, int], tiling: Tiling) -> None:
+    """The grid must cover the image, with no row or column of tiles wholly outside it (libheif's whole-image
+    decode refuses a grid that does not cover; decoded tile by tile it would leave black bands), and what is
+    decoded must stay within what a photo at the size limits costs."""
+    width, height = size
+    columns, rows, tile_w, tile_h = tiling.columns, tiling.rows, tiling.tile_width, tiling.tile_height
+    if min(columns, rows, tile_w, tile_h) <= 0:
+        raise _damaged("the image has no tiles")
+    if not ((columns - 1) * tile_w < width <= columns * tile_w and (rows - 1) * tile_h < height <= rows * tile_h):
+        raise _damaged(
+            f"a grid of {columns}x{rows} tiles of {tile_w}x{tile_h} px does not fit a {width}x{height} image"
+        )
+    tiles = columns * rows
+    if tiles > HEIF_MAX_TILES:
+        raise ImageRejected(RejectionReason.TOO_LARGE, f"{tiles} tiles is over the {HEIF_MAX_TILES} tile limit")
+    band, total = columns * tile_w * tile_h, tiles * tile_w * tile_h
+    if band > HEIF_MAX_BAND_PIXELS or total > HEIF_MAX_DECODED_PIXELS:
+        raise ImageRejected(
+            RejectionReason.TOO_LARGE,
+            f"tiles of {tile_w}x{tile_h} px: {band} pixels a row, {total} in all, over the limits "
+            f"({HEIF_MAX_BAND_PIXELS} and {HEIF_MAX_DECODED_PIXELS})",
+        )
 
 
 def _heif_geometry(
@@ -691,8 +722,8 @@ def _decode(source: _Source, plan: list[_Target], threads: int) -> tuple[Image.I
         raise
     except Image.DecompressionBombError as exc:
         raise ImageRejected(RejectionReason.TOO_LARGE, str(exc)) from None
-    except MemoryError as exc:  # libheif's own limits too
-        raise ImageRejected(RejectionReason.TOO_LARGE, str(exc) or "not enough memory to decode the image") from None
+    except MemoryError:
+        raise ImageRejected(RejectionReason.TOO_LARGE, "not enough memory to decode the image") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError) as exc:
         raise _damaged(f"the image data cannot be decoded: {exc}") from None
 
@@ -705,10 +736,11 @@ def _decode_heif(heif: HeifImage, reduction: int, threads: int) -> Image.Image:
     ~90 MB). Strips start on a multiple of `reduction` rows (rows left over at the end of a band are carried
     into the next strip), so the result is pixel for pixel what `reduce` gives on the whole image.
     """
-    tiling = heif.tiling
     # libheif decodes one tile at a time per context: each thread gets its own (the file is not copied).
-    decoders = [heif] + [heif.reopen() for _ in range(min(threads, tiling.columns) - 1)]
+    decoders = [heif]
     try:
+        for _ in range(min(threads, heif.tiling.columns) - 1):
+            decoders.append(heif.reopen())
         return _reduce_bands(decoders, reduction)
     finally:
         for decoder in decoders[1:]:
@@ -728,6 +760,10 @@ def _reduce_bands(decoders: list[HeifImage], reduction: int) -> Image.Image:
         band_rows = min(tiling.tile_height, height - band_top)
         tiles = _decode_band(decoders, row)
         try:
+            for column, tile in enumerate(tiles):  # each must fill its cell of the grid, or leave a hole
+                cell = (min(tiling.tile_width, width - column * tiling.tile_width), band_rows)
+                if tile.size[0] < cell[0] or tile.size[1] < cell[1]:
+                    raise _damaged(f"a tile of {tile.size[0]}x{tile.size[1]} px in a {cell[0]}x{cell[1]} px cell")
             for top in range(0, band_rows, step):
                 rows = min(step, band_rows - top)
                 above = carried.height if carried is not None else 0

@@ -13,7 +13,6 @@ returned as `transformations`, in the order they apply, for the caller to apply 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,7 +25,6 @@ __all__ = [
     "Crop",
     "HeifError",
     "HeifImage",
-    "HeifLimitError",
     "HeifTile",
     "Mirror",
     "Rotation",
@@ -34,15 +32,15 @@ __all__ = [
     "Transformation",
 ]
 
-MIN_VERSION: Final = (1, 19)
-"""First libheif with `heif_image_handle_decode_image_tile`."""
+MIN_VERSION: Final = (1, 20, 2)
+"""First libheif with both `heif_image_handle_decode_image_tile` (1.19) and `heif_image_get_plane_readonly2`."""
 
 # libheif's enums (heif_image.h, heif_properties.h, heif_color.h).
 _COLORSPACE_RGB: Final = 1
 _CHROMA_INTERLEAVED_RGB: Final = 10
 _CHROMA_INTERLEAVED_RGBA: Final = 11
 _CHANNEL_INTERLEAVED: Final = 10
-_ERROR_MEMORY_ALLOCATION: Final = 6
+_ERROR_MEMORY_ALLOCATION: Final = 6  # also libheif's security limits
 _MIRROR_HORIZONTAL: Final = 1  # flips left and right (`heif_transform_mirror_direction_horizontal`)
 
 
@@ -57,11 +55,12 @@ _ICC_PROFILE_TYPES: Final = frozenset({_fourcc("prof"), _fourcc("rICC")})
 
 
 class HeifError(RuntimeError):
-    """libheif refused the file or a tile."""
+    """libheif refused the file or a tile; `over_limit`: an allocation or one of its security limits (image
+    size, number of items...) failed, not the parsing."""
 
-
-class HeifLimitError(HeifError, MemoryError):
-    """libheif could not allocate, or hit one of its security limits (image size, number of tiles...)."""
+    def __init__(self, message: str, *, over_limit: bool = False) -> None:
+        super().__init__(message)
+        self.over_limit = over_limit
 
 
 @dataclass(frozen=True)
@@ -149,7 +148,6 @@ class HeifImage:
         try:
             options.contents.ignore_transformations = 1
             options.contents.convert_hdr_to_8bit = 1
-            options.contents.strict_decoding = 1
             chroma = _CHROMA_INTERLEAVED_RGBA if self.mode == "RGBA" else _CHROMA_INTERLEAVED_RGB
             error = self._lib.heif_image_handle_decode_image_tile(
                 self._handle, ctypes.byref(image), _COLORSPACE_RGB, chroma, options, column, row
@@ -166,7 +164,7 @@ class HeifImage:
     def _check(self, error: _Error) -> None:
         if error.code:
             message = (error.message or b"").decode("utf-8", "replace") or f"libheif error {error.code}"
-            raise (HeifLimitError if error.code == _ERROR_MEMORY_ALLOCATION else HeifError)(message)
+            raise HeifError(message, over_limit=error.code == _ERROR_MEMORY_ALLOCATION)
 
     def _icc_profile(self) -> bytes | None:
         if self._lib.heif_image_handle_get_color_profile_type(self._handle) not in _ICC_PROFILE_TYPES:
@@ -221,8 +219,7 @@ class HeifTile:
         width = lib.heif_image_get_width(image, _CHANNEL_INTERLEAVED)
         self.size = (width, lib.heif_image_get_height(image, _CHANNEL_INTERLEAVED))
         if not self._pixels or min(self.size) <= 0:
-            self.close()
-            raise HeifError("a tile decoded to no pixels")
+            raise HeifError("a tile decoded to no pixels")  # the caller releases the image
 
     def rows(self, top: int, count: int) -> Image.Image:
         """Rows [top, top + count) without a copy: the image is valid until `close`."""
@@ -282,31 +279,36 @@ class _DecodingOptions(ctypes.Structure):
 @lru_cache(maxsize=1)
 def _library() -> ctypes.CDLL:
     lib = _load()
-    version = (lib.heif_get_version_number_major(), lib.heif_get_version_number_minor())
+    version = (
+        lib.heif_get_version_number_major(),
+        lib.heif_get_version_number_minor(),
+        lib.heif_get_version_number_maintenance(),
+    )
     if version < MIN_VERSION:
-        raise ImportError(f"libheif {version[0]}.{version[1]} is too old: tile decoding needs {MIN_VERSION}")
+        found, needed = ".".join(map(str, version)), ".".join(map(str, MIN_VERSION))
+        raise ImportError(f"libheif {found} is too old: tile decoding needs {needed}")
     _declare(lib)
-    lib.heif_init(None)
+    error = lib.heif_init(None)
+    if error.code:
+        raise ImportError(f"libheif did not initialise: {(error.message or b'').decode('utf-8', 'replace')}")
     return lib
 
 
 def _load() -> ctypes.CDLL:
-    """pillow-heif's wheels carry libheif beside the package (Linux, Windows) or inside it (macOS); a
-    pillow-heif built from source links the system's libheif."""
+    """The libheif pillow-heif's wheels carry beside the package (Linux) or inside it (macOS), built with its
+    HEVC decoder. Never a system libheif: its version and codecs are unknown (a libheif without libde265
+    would refuse every HEIC as if the photos were damaged)."""
     spec = importlib.util.find_spec("pillow_heif")
-    candidates: list[Path] = []
     if spec is not None and spec.origin is not None:
         package = Path(spec.origin).parent
         for folder in (package.parent / "pillow_heif.libs", package / ".dylibs"):
-            candidates += sorted(folder.glob("libheif*")) if folder.is_dir() else []
-    system = ctypes.util.find_library("heif")
-    for candidate in [*map(str, candidates), *([system] if system else [])]:
-        try:
-            return ctypes.CDLL(candidate)
-        except OSError:
-            continue
+            for candidate in sorted(folder.glob("libheif*")) if folder.is_dir() else []:
+                try:
+                    return ctypes.CDLL(str(candidate))
+                except OSError as exc:
+                    raise ImportError(f"libheif could not be loaded: {exc}") from exc
     # Not a HeifError: a missing library is the deployment's fault, not the upload's.
-    raise ImportError("libheif was not found (it comes with the pillow-heif package)")
+    raise ImportError("libheif was not found (it comes with the pillow-heif package's wheel)")
 
 
 def _declare(lib: ctypes.CDLL) -> None:

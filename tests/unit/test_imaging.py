@@ -389,6 +389,30 @@ def test_a_heif_crop_is_applied_like_libheif_does(orientation: int) -> None:
         assert rendition.width == 400 if name == "tile" else 600
 
 
+@pytest.mark.parametrize("orientation", [1, 8])
+def test_renditions_of_a_cropped_heif_show_the_cropped_region(orientation: int) -> None:
+    from happypath_workflow import imaging
+
+    image = photo_like((3200, 2800))
+    crop = (300, 90, 3200 - 60, 2800 - 350)  # 2840 x 2360: box-reduced by 2 before resampling
+    data = with_clap(heif_bytes(image, orientation=orientation, icc_profile=p3_profile()), clap_box(3200, 2800, crop))
+    source, _, _, to_base = imaging._prepare(data, 1)
+    assert source.region == (300, 90, 3140, 2450)
+    assert round(1 / to_base) == 2
+    expected = libheif_whole(data)
+    side = min(expected.size)
+    square = ((expected.width - side) // 2, (expected.height - side) // 2)
+    lanczos = Image.Resampling.LANCZOS
+    references = {
+        "scaled": expected.resize((600, round(600 * expected.height / expected.width)), lanczos),
+        "tile": expected.crop((*square, square[0] + side, square[1] + side)).resize((400, 400), lanczos),
+    }
+    for name, rendered_image in imaging.rendition_images(data).items():
+        assert rendered_image.size == references[name].size
+        difference = np.abs(np.asarray(rendered_image, np.int16) - np.asarray(references[name], np.int16))
+        assert difference.mean() < 2.5, name  # shifted by the crop (region origin ignored): ~40
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_heif_transformations_fold_into_one_crop_and_transpose(seed: int) -> None:
     from happypath_workflow import imaging

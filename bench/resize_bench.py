@@ -385,8 +385,8 @@ def heic_report(iterations: int, cpu: str, cpus: str) -> tuple[float, float]:
         f"{decoding:.0f} ms ({decoding / total:.0%}); wall with two cores (taskset -c {cpus}, the tiles of a "
         f"band decoded on both) {statistics.median(two_cores['wall_ms']):.0f} ms vs "
         f"{statistics.median(whole['wall_ms']):.0f} ms on one; SSIM tile {tile:.4f}, scaled {scaled:.4f} (vs "
-        f"full-size LANCZOS after the sRGB conversion); peak RSS {whole['first_rss_kb'] / 1024:.0f} MB after "
-        f"the first render, {peak_mb:.0f} MB over {iterations + 1} on one core and on two "
+        f"full-size LANCZOS after the sRGB conversion); peak RSS {whole['first_rss_kb'] / 1024:.1f} MB after "
+        f"the first render, {peak_mb:.1f} MB over {iterations + 1} on one core and on two "
         f"({_env_text(allocator_environment())}) (sharp's prebuilt libvips has no HEVC decoder: no comparison)"
     )
     return min(tile, scaled), peak_mb

@@ -3,7 +3,7 @@
 An iPhone HEIC is a grid of 512x512 HEVC tiles. pillow-heif only decodes a whole image: libheif then holds
 its YCbCr planes and a 36 MB RGB copy of a 12 MP photo at once (a process peaked at ~90 MB). libheif's own
 API (1.19+) decodes one tile at a time, so the resizer can box-reduce a band of tiles and let it go
-(a 12 MP HEIC then peaks near a JPEG's figure). The library called is the libheif inside pillow-heif's wheel,
+(a 12 MP HEIC then peaks at ~55 MB). The library called is the libheif inside pillow-heif's wheel,
 through ctypes; pillow-heif itself is not imported (it costs ~60 ms and decodes nothing we use).
 
 Tiles are decoded as stored (`ignore_transformations`): the container's rotation, mirroring and crop are

@@ -128,6 +128,14 @@ def encoded(image: Image.Image, fmt: str, **params: object) -> bytes:
     return buffer.getvalue()
 
 
+@cache
+def open_heif_with_pillow() -> None:
+    """pillow-heif's Pillow plugin: the tests' own HEIF writer and whole-image reader (the resizer uses neither)."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
+
 def photo_like(size: tuple[int, int] = (1000, 800)) -> Image.Image:
     """A real photo's content at a test-friendly size."""
     with Image.open(io.BytesIO(photo("Reconyx_HC500_Hyperfire.jpg"))) as source:
@@ -260,9 +268,7 @@ def test_truncated_uploads_are_damaged(name: str, keep: float) -> None:
 
 
 def test_heic_colours_are_converted_from_display_p3() -> None:
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
+    open_heif_with_pillow()
     with Image.open(PHOTOS / "iphone_13_pro_max.HEIC") as original:
         assert original.info["icc_profile"]
         naive = np.asarray(original.convert("RGB").resize((400, 533)), dtype=np.float64)
@@ -275,9 +281,7 @@ def test_heic_colours_are_converted_from_display_p3() -> None:
 def heif_bytes(image: Image.Image, *, orientation: int = 1, tile_size: int | None = None, **params: object) -> bytes:
     """A HEIF as pillow-heif writes it: the EXIF orientation becomes the container's rotation and mirroring
     (`irot`, `imir`) over the pixels as given; `tile_size` makes a grid of tiles, as iPhones do."""
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
+    open_heif_with_pillow()
     exif = Image.Exif()
     if orientation != 1:
         exif[0x0112] = orientation
@@ -287,9 +291,7 @@ def heif_bytes(image: Image.Image, *, orientation: int = 1, tile_size: int | Non
 
 def libheif_whole(data: bytes) -> Image.Image:
     """The image as libheif decodes it in one piece, its transformations applied (pillow-heif's loader)."""
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
+    open_heif_with_pillow()
     with Image.open(io.BytesIO(data)) as whole:
         whole.load()
         return whole.copy()
@@ -803,9 +805,7 @@ def adobe_rgb_like_profile() -> bytes:
 
 
 def p3_profile() -> bytes:
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
+    open_heif_with_pillow()
     with Image.open(PHOTOS / "iphone_13_pro_max.HEIC") as heic:
         return heic.info["icc_profile"]
 

@@ -108,7 +108,10 @@ class HeifImage:
         self._data = data  # libheif reads it in place: it must outlive the context
         self._context: ctypes.c_void_p | None = self._lib.heif_context_alloc()
         self._handle = ctypes.c_void_p()
+        self._options = self._lib.heif_decoding_options_alloc()  # the same for every tile
         try:
+            self._options.contents.ignore_transformations = 1
+            self._options.contents.convert_hdr_to_8bit = 1
             self._check(self._lib.heif_context_read_from_memory_without_copy(self._context, data, len(data), None))
             self._check(self._lib.heif_context_get_primary_image_handle(self._context, ctypes.byref(self._handle)))
             tiling = _Tiling(version=1)
@@ -128,6 +131,9 @@ class HeifImage:
         return HeifImage(self._data)
 
     def close(self) -> None:
+        if self._options:
+            self._lib.heif_decoding_options_free(self._options)
+            self._options = None
         if self._handle:
             self._lib.heif_image_handle_release(self._handle)
             self._handle = ctypes.c_void_p()
@@ -143,14 +149,11 @@ class HeifImage:
 
     def tile(self, column: int, row: int) -> HeifTile:
         """Decode one tile to 8-bit RGB(A), as stored. Edge tiles may extend past `size`."""
-        options = self._lib.heif_decoding_options_alloc()
         image = ctypes.c_void_p()
         try:
-            options.contents.ignore_transformations = 1
-            options.contents.convert_hdr_to_8bit = 1
             chroma = _CHROMA_INTERLEAVED_RGBA if self.mode == "RGBA" else _CHROMA_INTERLEAVED_RGB
             error = self._lib.heif_image_handle_decode_image_tile(
-                self._handle, ctypes.byref(image), _COLORSPACE_RGB, chroma, options, column, row
+                self._handle, ctypes.byref(image), _COLORSPACE_RGB, chroma, self._options, column, row
             )
             self._check(error)
             return HeifTile(self._lib, image, self.mode)
@@ -158,13 +161,10 @@ class HeifImage:
             if image:
                 self._lib.heif_image_release(image)
             raise
-        finally:
-            self._lib.heif_decoding_options_free(options)
 
     def _check(self, error: _Error) -> None:
         if error.code:
-            message = (error.message or b"").decode("utf-8", "replace") or f"libheif error {error.code}"
-            raise HeifError(message, over_limit=error.code == _ERROR_MEMORY_ALLOCATION)
+            raise HeifError(error.text(), over_limit=error.code == _ERROR_MEMORY_ALLOCATION)
 
     def _icc_profile(self) -> bytes | None:
         if self._lib.heif_image_handle_get_color_profile_type(self._handle) not in _ICC_PROFILE_TYPES:
@@ -243,6 +243,9 @@ class HeifTile:
 class _Error(ctypes.Structure):
     _fields_ = [("code", ctypes.c_int), ("subcode", ctypes.c_int), ("message", ctypes.c_char_p)]
 
+    def text(self) -> str:
+        return (self.message or b"").decode("utf-8", "replace") or f"libheif error {self.code}"
+
 
 class _Tiling(ctypes.Structure):
     _fields_ = [
@@ -290,7 +293,7 @@ def _library() -> ctypes.CDLL:
     _declare(lib)
     error = lib.heif_init(None)
     if error.code:
-        raise ImportError(f"libheif did not initialise: {(error.message or b'').decode('utf-8', 'replace')}")
+        raise ImportError(f"libheif did not initialise: {error.text()}")
     return lib
 
 
@@ -320,29 +323,29 @@ def _declare(lib: ctypes.CDLL) -> None:
         "heif_context_read_from_memory_without_copy": (_Error, [pointer, ctypes.c_char_p, ctypes.c_size_t, pointer]),
         "heif_context_get_primary_image_handle": (_Error, [pointer, out_pointer]),
         "heif_image_handle_release": (None, [pointer]),
-        "heif_image_handle_get_image_tiling": (_Error, [pointer, ctypes.c_int, ctypes.POINTER(_Tiling)]),
-        "heif_image_handle_has_alpha_channel": (ctypes.c_int, [pointer]),
+        "heif_image_handle_get_image_tiling": (_Error, [pointer, int_, ctypes.POINTER(_Tiling)]),
+        "heif_image_handle_has_alpha_channel": (int_, [pointer]),
         "heif_image_handle_get_item_id": (uint32, [pointer]),
-        "heif_image_handle_get_color_profile_type": (ctypes.c_int, [pointer]),
+        "heif_image_handle_get_color_profile_type": (int_, [pointer]),
         "heif_image_handle_get_raw_color_profile_size": (ctypes.c_size_t, [pointer]),
         "heif_image_handle_get_raw_color_profile": (_Error, [pointer, ctypes.c_char_p]),
         "heif_item_get_transformation_properties": (int_, [pointer, uint32, ctypes.POINTER(uint32), int_]),
-        "heif_item_get_property_type": (ctypes.c_int, [pointer, uint32, uint32]),
-        "heif_item_get_property_transform_rotation_ccw": (ctypes.c_int, [pointer, uint32, uint32]),
-        "heif_item_get_property_transform_mirror": (ctypes.c_int, [pointer, uint32, uint32]),
+        "heif_item_get_property_type": (int_, [pointer, uint32, uint32]),
+        "heif_item_get_property_transform_rotation_ccw": (int_, [pointer, uint32, uint32]),
+        "heif_item_get_property_transform_mirror": (int_, [pointer, uint32, uint32]),
         "heif_item_get_property_transform_crop_borders": (
             None,
-            [pointer, uint32, uint32, ctypes.c_int, ctypes.c_int, *[ctypes.POINTER(ctypes.c_int)] * 4],
+            [pointer, uint32, uint32, int_, int_, *[ctypes.POINTER(int_)] * 4],
         ),
         "heif_decoding_options_alloc": (ctypes.POINTER(_DecodingOptions), []),
         "heif_decoding_options_free": (None, [ctypes.POINTER(_DecodingOptions)]),
         "heif_image_handle_decode_image_tile": (
             _Error,
-            [pointer, out_pointer, ctypes.c_int, ctypes.c_int, ctypes.POINTER(_DecodingOptions), uint32, uint32],
+            [pointer, out_pointer, int_, int_, ctypes.POINTER(_DecodingOptions), uint32, uint32],
         ),
-        "heif_image_get_plane_readonly2": (ctypes.c_void_p, [pointer, ctypes.c_int, ctypes.POINTER(ctypes.c_size_t)]),
-        "heif_image_get_width": (ctypes.c_int, [pointer, ctypes.c_int]),
-        "heif_image_get_height": (ctypes.c_int, [pointer, ctypes.c_int]),
+        "heif_image_get_plane_readonly2": (ctypes.c_void_p, [pointer, int_, ctypes.POINTER(ctypes.c_size_t)]),
+        "heif_image_get_width": (int_, [pointer, int_]),
+        "heif_image_get_height": (int_, [pointer, int_]),
         "heif_image_release": (None, [pointer]),
     }
     for name, (result, arguments) in signatures.items():

@@ -36,6 +36,25 @@ class InjectedCrash(RuntimeError):
     """A handler dying of a bug."""
 
 
+# DynamoDB does not throttle a transaction with a throttling error: it cancels it, with a reason per item.
+_CANCELLATION_REASONS = {
+    "ProvisionedThroughputExceededException": "ProvisionedThroughputExceeded",
+    "ThrottlingException": "ThrottlingError",
+}
+
+
+def _injected_error(fault: Fault, operation_name: str, params: dict[str, Any]) -> ClientError:
+    reason = _CANCELLATION_REASONS.get(fault.error_code)
+    if operation_name == "TransactWriteItems" and reason:
+        reasons = [{"Code": reason}] + [{"Code": "None"}] * (len(params["TransactItems"]) - 1)
+        error = {"Error": {"Code": "TransactionCanceledException", "Message": f"injected fault [{reason}]"}}
+        response = error | {"CancellationReasons": reasons, "ResponseMetadata": {"HTTPStatusCode": 400}}
+    else:
+        error = {"Error": {"Code": fault.error_code, "Message": "injected fault"}}
+        response = error | {"ResponseMetadata": {"HTTPStatusCode": 500}}
+    return ClientError(response, operation_name)  # type: ignore[arg-type]
+
+
 class FaultInjector:
     def __init__(self, faults: list[Fault], seed: int) -> None:
         self.faults = faults
@@ -65,8 +84,7 @@ class FaultInjector:
                 for action, _resource in iam_requirements(service, operation_name, params):
                     fault = injector._roll(function, action)
                     if fault:
-                        error = {"Error": {"Code": fault.error_code, "Message": "injected fault"}}
-                        raise ClientError(error | {"ResponseMetadata": {"HTTPStatusCode": 500}}, operation_name)  # type: ignore[arg-type]
+                        raise _injected_error(fault, operation_name, params)
             return original(client, operation_name, params)
 
         def before_handler(function_logical_id: str) -> None:

@@ -218,6 +218,18 @@ def test_a_cursor_with_a_sort_key_dynamodb_would_refuse_is_400():
     assert "cursor" in error["message"]
 
 
+@pytest.mark.parametrize("sort_key", ["PHOTO#\ud800", "PHOTO#a\udfffb", "PHOTO#\u0000", "PHOTO#\n"])
+def test_a_cursor_with_characters_no_key_holds_is_400(sort_key):
+    # JSON escapes let a cursor carry a lone surrogate, which cannot even be encoded to send to DynamoDB.
+    place = create_place()
+    forged = {keys.PK: keys.place_pk(place["placeId"]), keys.SK: sort_key}
+    cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
+    status, error = call(
+        "GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]}, query={"cursor": cursor}
+    )
+    assert (status, error["message"]) == (400, "cursor is malformed")
+
+
 @pytest.mark.parametrize(
     "cursor",
     [
@@ -302,6 +314,23 @@ def test_request_upload_needs_a_user_and_an_existing_place():
     )
     assert status == 404
     assert "missing-place" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("place_type", "version", "expected"),
+    [("museum", "v4", 409), ("other", "v4", 409), ("cafe", "v4", 201), ("park", "v4", 201), ("museum", "v3", 201)],
+)
+def test_upload_forms_only_for_places_whose_photos_the_workflow_takes(place_type, version, expected, monkeypatch):
+    # Under v4 a museum photo would be uploaded, checked and then refused: the API says so before the upload.
+    monkeypatch.setenv("WORKFLOW_VERSION", version)
+    place = create_place(type=place_type)
+    body = {"contentType": "image/jpeg", "size": 10}
+    status, answer = call(
+        "POST", "/places/{place_id}/uploads", path_parameters={"place_id": place["placeId"]}, body=body, user=OWNER
+    )
+    assert status == expected, answer
+    if expected == 409:
+        assert answer == {"message": f"photos are not accepted for places of type {place_type}"}
 
 
 def test_upload_status_is_for_its_owner_only():

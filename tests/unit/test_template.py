@@ -197,3 +197,25 @@ def test_the_limits_users_are_told_are_the_limits_enforced():
     assert f"at most {limits.MAX_UPLOAD_BYTES // 2**20} MB and {limits.MAX_SIDE_PX:,} px on each side" in words
     readme = (ROOT / "README.md").read_text()
     assert f"under {limits.MIN_SIDE_PX} px a side" in readme
+
+
+def test_the_image_functions_bound_glibc_memory_alike(translated):
+    # The resizer's memory goal (bench/README.md) is measured with these settings: both functions that
+    # decode photos must run with them.
+    resources = translated["Resources"]
+    settings = [
+        {k: v for k, v in resources[name]["Properties"]["Environment"]["Variables"].items() if k.startswith("MALLOC_")}
+        for name in ("CheckImageFunction", "ResizeFunction")
+    ]
+    assert settings[0] == settings[1] == {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "1048576"}
+
+
+def test_the_sweeper_leaves_a_claimed_upload_the_time_its_workflow_may_take(translated):
+    # The notifier stamps the processing deadline when it sends the event; the event may then wait for the
+    # rule's retries before the execution starts, which then runs until the state machine's timeout.
+    rules = [r["Properties"] for r in translated["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    rule_ages = [t["RetryPolicy"]["MaximumEventAgeInSeconds"] for rule in rules for t in rule.get("Targets", [])]
+    assert rule_ages
+    for asl_file in ASL_FILES:
+        timeout = json.loads(asl_file.read_text())["TimeoutSeconds"]
+        assert max(rule_ages) + timeout < limits.PROCESSING_DEADLINE_SECONDS, asl_file.name

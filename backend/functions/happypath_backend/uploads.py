@@ -7,14 +7,18 @@ from happypath import keys, limits, settings, storage
 from happypath.errors import ConflictError, ForbiddenError, NotFoundError
 from happypath.models import Upload, UploadForm, UploadRequest, UploadView, utc_now
 from happypath.repository import Repository
-from happypath.statuses import UploadStatus
+from happypath.statuses import UploadStatus, takes_photos
 from happypath_backend.places import with_urls
 
 
 def request_upload(repo: Repository, place_id: str, request: UploadRequest, owner: str) -> UploadForm:
     """Record a PENDING_UPLOAD and hand out a form S3 limits to one key, one content type and the size."""
-    if repo.get_place(place_id) is None:
+    place = repo.get_place(place_id)
+    if place is None:
         raise NotFoundError(f"place {place_id} not found")
+    if not takes_photos(place.type, settings.workflow_version()):
+        # The workflow would refuse the photo (PLACE_TYPE_NOT_ALLOWED) after a full upload: say so now.
+        raise ConflictError(f"photos are not accepted for places of type {place.type.value}")
     upload_id = uuid.uuid4().hex
     object_key = keys.upload_object_key(place_id, upload_id)
     now = utc_now()

@@ -43,3 +43,21 @@ def reset_clients() -> None:
 
 def client_error_code(error: Any) -> str:
     return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+
+
+# Why DynamoDB cancelled a transaction, per item ("None" for an item that was not the cause). Throttling
+# and conflicts with concurrent writes cancel a transaction too: only these are worth retrying.
+TRANSIENT_CANCELLATION_REASONS = frozenset({"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"})
+
+
+def cancellation_reasons(error: Any) -> set[str]:
+    """The reasons of a TransactionCanceledException, without the items that did not cause it."""
+    if client_error_code(error) != "TransactionCanceledException":
+        return set()
+    reasons = getattr(error, "response", {}).get("CancellationReasons") or []
+    return {str(reason.get("Code") or "None") for reason in reasons} - {"None"}
+
+
+def cancelled_by_conditions_only(error: Any) -> bool:
+    """True when a transaction was cancelled because its conditions failed, and for no other reason."""
+    return cancellation_reasons(error) == {"ConditionalCheckFailed"}

@@ -66,9 +66,11 @@ def decode_cursor(cursor: str, expected_pk: str, sk_prefix: str) -> dict[str, st
         or key[keys.PK] != expected_pk
         or not isinstance(key[keys.SK], str)
         or not key[keys.SK].startswith(sk_prefix)
-        or len(key[keys.SK].encode()) > DYNAMODB_SORT_KEY_MAX_BYTES  # DynamoDB would refuse the query
+        or len(key[keys.SK].encode(errors="replace")) > DYNAMODB_SORT_KEY_MAX_BYTES  # DynamoDB would refuse it
     ):
         raise InvalidInputError("cursor does not belong to this listing")
+    if not key[keys.SK].isprintable() or any("\ud800" <= c <= "\udfff" for c in key[keys.SK]):
+        raise InvalidInputError("cursor is malformed")  # no key of ours holds control characters or surrogates
     return key
 
 
@@ -223,7 +225,7 @@ class Repository:
                 ]
             )
         except ClientError as error:
-            if aws.client_error_code(error) != "TransactionCanceledException":
+            if not aws.cancelled_by_conditions_only(error):  # throttled or in conflict: the caller retries
                 raise
             current = self.get_upload(photo.photoId)
             if current is not None and current.status == UploadStatus.PROCESSED:

@@ -31,5 +31,10 @@ def event_bus_name() -> str:
     return os.environ.get("EVENT_BUS_NAME", "default")
 
 
+def workflow_version() -> str:
+    """The upload workflow deployed with the API (template parameter WorkflowVersion: v1..v4)."""
+    return os.environ.get("WORKFLOW_VERSION", "v4")
+
+
 def moderation_min_confidence() -> float:
     return float(os.environ.get("MODERATION_MIN_CONFIDENCE", "60"))

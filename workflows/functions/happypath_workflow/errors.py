@@ -37,7 +37,8 @@ def transient_aws_errors() -> Iterator[None]:
     try:
         yield
     except ClientError as error:
-        if aws.client_error_code(error) in _TRANSIENT_CODES:
+        transient_cancellation = aws.cancellation_reasons(error) & aws.TRANSIENT_CANCELLATION_REASONS
+        if aws.client_error_code(error) in _TRANSIENT_CODES or transient_cancellation:
             raise TransientError(str(error)) from error
         raise
     except (ConnectionError, ReadTimeoutError) as error:

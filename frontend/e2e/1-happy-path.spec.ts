@@ -217,8 +217,18 @@ test('3. uploads jolla.jpg with a progress bar until it is added, and shows it f
   await expect(viewer).toBeHidden()
 })
 
-test('4. rejects DSCN0010.jpg (640x480) as too small, in plain words', async ({}, testInfo) => {
+test('4. rejects DSCN0010.jpg (640x480) as too small, in plain words, also when the page was left meanwhile', async ({}, testInfo) => {
   await page.getByLabel('Choose from gallery').setInputFiles(photo('DSCN0010.jpg'))
+  await expect(page.getByTestId('upload-job').filter({ hasText: 'DSCN0010.jpg' })).toHaveCount(1)
+  // Leave the page at once: the upload goes on, and a line under the header leads back to its outcome.
+  await page.getByRole('link', { name: '← All places' }).click()
+  await expect(page.getByRole('heading', { level: 1, name: 'Parks nearby' })).toBeVisible()
+  const indicator = page.getByTestId('upload-indicator')
+  await expect(indicator).toContainText('1 upload result to see.', { timeout: 30_000 })
+  await indicator.getByRole('link', { name: 'See uploads' }).click()
+  await expect(page.getByRole('heading', { level: 1, name: PLACE_NAME })).toBeVisible()
+  await expect(indicator).toHaveText('')
+
   const job = page.getByTestId('upload-job').filter({ hasText: 'DSCN0010.jpg' })
   await expect(job).toHaveCount(1)
   await expect(job).toHaveAttribute('data-phase', 'rejected', { timeout: 30_000 })
@@ -254,6 +264,8 @@ test('5. deletes the uploaded photo after confirming; it stays gone after a relo
 
   await confirm.getByRole('button', { name: 'Yes, delete' }).click()
   await expect(tile).toHaveCount(0)
+  // Focus does not fall back to the top of the page: the last photo is gone, so the Photos heading has it.
+  await expect(page.getByRole('heading', { level: 2, name: 'Photos', exact: true })).toBeFocused()
   await expect(page.getByRole('status').filter({ hasText: 'Photo deleted.' })).toBeVisible()
   await expect(page.getByText('No photos yet. Be the first to add one!')).toBeVisible()
   await screenshot(page, '11-deleted', testInfo)

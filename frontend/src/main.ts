@@ -5,6 +5,7 @@ import ConfigErrorScreen from './components/ConfigErrorScreen.vue'
 import { API_KEY } from './composables/useApi'
 import { AUTH_KEY, createAuth } from './composables/useAuth'
 import { CONFIG_KEY } from './composables/useConfig'
+import { UPLOADS_KEY, createUploads } from './composables/useUpload'
 import { createApi } from './lib/api'
 import { ConfigError, loadConfig } from './lib/config'
 import { describeError, notify } from './lib/notices'
@@ -25,22 +26,20 @@ async function start() {
   const auth = createAuth(config)
   const api = createApi({ baseUrl: config.apiUrl, getToken: () => auth.getAccessToken() })
   const router = createAppRouter(config.auth.redirectPath)
+  // App-wide, not per page: uploads go on (and are followed) wherever the person goes.
+  const uploads = createUploads({ api, user: auth.user })
 
   const app = createApp(App)
   app.provide(CONFIG_KEY, config)
   app.provide(AUTH_KEY, auth)
   app.provide(API_KEY, api)
+  app.provide(UPLOADS_KEY, uploads)
   app.use(router)
 
-  // Never a blank screen: anything no component handled becomes a visible message.
-  app.config.errorHandler = (err) => {
-    console.error(err)
-    notify(describeError(err), 'error')
-  }
-  window.addEventListener('unhandledrejection', (event) => {
-    console.error(event.reason)
-    notify(describeError(event.reason), 'error')
-  })
+  // Never a blank screen: anything no component handled becomes a visible message (describeError logs
+  // the detail of anything that is not already in words).
+  app.config.errorHandler = (err) => notify(describeError(err), 'error')
+  window.addEventListener('unhandledrejection', (event) => notify(describeError(event.reason), 'error'))
   router.onError((err) => {
     // Typically a lazy page chunk that failed to download (offline, or a new deploy replaced it).
     console.error(err)

@@ -3,11 +3,12 @@ import { defineComponent, h, ref } from 'vue'
 import { describe, expect, it, vi } from 'vitest'
 import ErrorBoundary from '../src/components/ErrorBoundary.vue'
 import NoticeArea from '../src/components/NoticeArea.vue'
+import CallbackView from '../src/views/CallbackView.vue'
 import { createAuth } from '../src/composables/useAuth'
 import { ApiError, NETWORK_MESSAGE } from '../src/lib/api'
 import { describeError, notices, notify } from '../src/lib/notices'
 import { formatDistance, typesHeading } from '../src/lib/format'
-import { mountWith, testConfig } from './helpers'
+import { fakeAuth, mountWith, testConfig, testRouter } from './helpers'
 
 describe('ErrorBoundary', () => {
   it('shows a fallback with the error instead of a blank page, and can retry', async () => {
@@ -48,11 +49,47 @@ describe('notices', () => {
     expect(wrapper.findAll('[role="alert"]')).toHaveLength(0)
   })
 
-  it('describes any thrown value in words', () => {
+  it('describes any thrown value in words, and logs technical detail instead of showing it', () => {
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {})
     expect(describeError(new ApiError(404, 'Place not found.'))).toBe('Place not found.')
-    expect(describeError(new TypeError('x is undefined'))).toBe('Something went wrong: x is undefined')
-    expect(describeError(undefined)).toBe('Something went wrong. Please try again.')
     expect(describeError(new TypeError('Failed to fetch'))).toBe(NETWORK_MESSAGE)
+    expect(log).not.toHaveBeenCalled()
+
+    const bug = new TypeError("Cannot read properties of undefined (reading 'photoId')")
+    expect(describeError(bug)).toBe('Something went wrong. Please try again.')
+    expect(log).toHaveBeenCalledWith(bug)
+    expect(describeError(undefined)).toBe('Something went wrong. Please try again.')
+    expect(describeError(new Error('invalid_grant'), 'Sign-in did not complete.')).toBe('Sign-in did not complete.')
+  })
+})
+
+describe('CallbackView', () => {
+  async function callback(search: string, auth = fakeAuth(null)) {
+    window.history.replaceState({}, '', `/callback${search}`)
+    const router = testRouter()
+    const { wrapper } = mountWith(CallbackView, { auth, router })
+    await flushPromises()
+    return wrapper
+  }
+
+  it("shows plain words, not the issuer's error code, and logs the code", async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const wrapper = await callback('?error=access_denied&error_description=User%20cancelled%20login')
+    const alert = wrapper.get('[role="alert"]')
+    expect(alert.text()).toBe('Sign-in was cancelled or expired. Please try again.')
+    expect(wrapper.text()).not.toContain('access_denied')
+    expect(wrapper.text()).not.toContain('User cancelled login')
+    expect(warn).toHaveBeenCalledWith(expect.any(String), 'access_denied', 'User cancelled login')
+  })
+
+  it("shows plain words when the library cannot complete the sign-in", async () => {
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {})
+    const auth = fakeAuth(null)
+    vi.mocked(auth.handleCallback).mockRejectedValue(new Error('No matching state found in storage'))
+    const wrapper = await callback('?code=abc&state=xyz', auth)
+    expect(wrapper.get('[role="alert"]').text()).toBe('Sign-in was cancelled or expired. Please try again.')
+    expect(log).toHaveBeenCalled()
+    window.history.replaceState({}, '', '/')
   })
 })
 

@@ -5,6 +5,7 @@ import { vi } from 'vitest'
 import { API_KEY } from '../src/composables/useApi'
 import { AUTH_KEY, type Auth, type AuthUser } from '../src/composables/useAuth'
 import { CONFIG_KEY } from '../src/composables/useConfig'
+import { UPLOADS_KEY, createUploads, type Uploads } from '../src/composables/useUpload'
 import type { Api, NearbyPlace, Photo, Place } from '../src/lib/api'
 import type { AppConfig } from '../src/lib/config'
 
@@ -97,10 +98,15 @@ export function mountWith<C extends Component>(
     auth?: Auth
     config?: AppConfig
     router?: ReturnType<typeof testRouter>
+    /** The app's upload store; by default a fresh one on the given API and user. */
+    uploads?: Uploads
     attachTo?: HTMLElement
   } = {},
 ) {
   const router = opts.router ?? testRouter()
+  const api = opts.api ?? fakeApi()
+  const auth = opts.auth ?? fakeAuth()
+  const uploads = opts.uploads ?? createUploads({ api, user: auth.user })
   const wrapper = mount(component, {
     props: opts.props,
     attachTo: opts.attachTo,
@@ -108,12 +114,13 @@ export function mountWith<C extends Component>(
       plugins: [router],
       provide: {
         [CONFIG_KEY as symbol]: opts.config ?? testConfig,
-        [API_KEY as symbol]: opts.api ?? fakeApi(),
-        [AUTH_KEY as symbol]: opts.auth ?? fakeAuth(),
+        [API_KEY as symbol]: api,
+        [AUTH_KEY as symbol]: auth,
+        [UPLOADS_KEY as symbol]: uploads,
       },
     },
   } as ComponentMountingOptions<C>)
-  return { wrapper, router }
+  return { wrapper, router, uploads }
 }
 
 /** A stand-in for XMLHttpRequest that the test drives: progress, then an answer. */

@@ -67,6 +67,28 @@ describe('PlaceMap without tiles', () => {
     wrapper.unmount()
   })
 
+  it('tells the app own moves (a new centre) from the person moving the map', async () => {
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '' }, attachTo: document.body })
+    await flushPromises()
+    await wrapper.setProps({ center: { lat: 47.5, lng: 8.7 } })
+    type Move = [{ lat: number; lng: number }, boolean]
+    const moves = [...((wrapper.emitted('move') ?? []) as Move[])]
+    expect(moves.length).toBeGreaterThan(0)
+    expect(moves.every(([, byUser]) => byUser === false)).toBe(true)
+    expect(moves.at(-1)![0].lat).toBeCloseTo(47.5)
+
+    // A keyboard pan is the person's (Leaflet's keyboard handler pans the map).
+    const container = wrapper.get('.leaflet-container')
+    container.element.dispatchEvent(new FocusEvent('focus'))
+    container.element.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowRight', keyCode: 39, bubbles: true }))
+    await flushPromises()
+    const after = (wrapper.emitted('move') ?? []) as Move[]
+    expect(after).toHaveLength(moves.length + 1)
+    expect(after.at(-1)![1]).toBe(true)
+    expect(after.at(-1)![0].lng).toBeGreaterThan(8.7)
+    wrapper.unmount()
+  })
+
   it('redraws markers when the places change and reports map clicks only while picking', async () => {
     const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '' }, attachTo: document.body })
     await flushPromises()
@@ -119,6 +141,45 @@ describe('HomeView', () => {
     await toggle.trigger('click')
     expect(wrapper.find('.leaflet-container').exists()).toBe(false)
     expect(localStorage.getItem('happypath.showMap')).toBe('false')
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it('offers "Search this area" once the person moved the map away, and searches around the map centre', async () => {
+    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+    localStorage.setItem('happypath.showMap', 'true')
+    const zurich = near({ placeId: 'zh', name: 'Zurich Park' }, 100)
+    const winterthur = near({ placeId: 'wt', name: 'Winterthur Park', lat: 47.5, lng: 8.72 }, 300)
+    const nearbyPlaces = vi.fn(async ({ lat }: { lat: number }) => ({ places: lat > 47.45 ? [winterthur] : [zurich] }))
+    const api = fakeApi({ nearbyPlaces })
+    const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth(null), attachTo: document.body })
+    await flushPromises()
+    await vi.dynamicImportSettled()
+    await flushPromises()
+    expect(nearbyPlaces).toHaveBeenCalledTimes(1)
+    const map = wrapper.findComponent(PlaceMap)
+    const searchHere = () => wrapper.findAll('button').find((b) => b.text() === 'Search this area')
+
+    // The app fitting the map, or a nudge of a few metres, offers nothing.
+    map.vm.$emit('move', { lat: 47.6, lng: 8.9 }, false)
+    map.vm.$emit('move', { lat: 47.3702, lng: 8.5401 }, true)
+    await flushPromises()
+    expect(searchHere()).toBeUndefined()
+
+    // Panned to Winterthur: one search there when asked, none while moving.
+    map.vm.$emit('move', { lat: 47.45, lng: 8.65 }, true)
+    map.vm.$emit('move', { lat: 47.5, lng: 8.72 }, true)
+    await flushPromises()
+    expect(nearbyPlaces).toHaveBeenCalledTimes(1)
+    await searchHere()!.trigger('click')
+    await flushPromises()
+    expect(nearbyPlaces).toHaveBeenCalledTimes(2)
+    expect(nearbyPlaces).toHaveBeenLastCalledWith({ lat: 47.5, lng: 8.72, radius: 5000, limit: 100 })
+    // List and map show the same, new places; the button is gone until the next move.
+    expect(wrapper.findAll('ol[aria-label="Places by distance"] .name').map((n) => n.text())).toEqual(['Winterthur Park'])
+    expect(wrapper.findAll('.leaflet-marker-pane .hp-marker').map((m) => m.attributes('data-place-id'))).toEqual(['wt'])
+    expect(wrapper.text()).toContain('Near the centre of the map.')
+    expect(searchHere()).toBeUndefined()
     wrapper.unmount()
     vi.unstubAllGlobals()
   })

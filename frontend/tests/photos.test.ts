@@ -5,7 +5,7 @@ import PhotoViewer from '../src/components/PhotoViewer.vue'
 import PlaceView from '../src/views/PlaceView.vue'
 import { ApiError } from '../src/lib/api'
 import { notices } from '../src/lib/notices'
-import { fakeApi, fakeAuth, makePhoto, makePlace, mountWith } from './helpers'
+import { fakeApi, fakeAuth, makePhoto, makePlace, mountWith, testRouter } from './helpers'
 
 describe('PhotoGrid markup', () => {
   it('renders each tile as <picture> with WebP first, a JPEG <img> fallback, size and lazy loading', () => {
@@ -121,12 +121,15 @@ describe('PlaceView', () => {
   it('offers sign-in instead of upload when signed out', async () => {
     const auth = fakeAuth(null)
     const api = fakeApi({ getPlace: vi.fn(async () => ({ place: makePlace(), photos: [], nextCursor: null })) })
-    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth })
+    // On the place's own address: sign-in must come back here, not to the start page.
+    const router = testRouter()
+    await router.push('/places/p1')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth, router })
     await flushPromises()
     expect(wrapper.find('input[type="file"]').exists()).toBe(false)
     expect(wrapper.text()).toContain('No photos yet')
     await wrapper.findAll('button').find((b) => b.text() === 'Sign in to add photos')!.trigger('click')
-    expect(auth.signIn).toHaveBeenCalledWith('/')
+    expect(auth.signIn).toHaveBeenCalledWith('/places/p1')
   })
 
   it('shows API errors as messages, never a blank page', async () => {
@@ -141,6 +144,40 @@ describe('PlaceView', () => {
     const { wrapper: w2 } = mountWith(PlaceView, { props: { placeId: 'zz' }, api: gone })
     await flushPromises()
     expect(w2.get('h1').text()).toBe('Place not found')
+  })
+
+  it('moves focus to the next photo after a delete, and to the Photos heading after the last one', async () => {
+    const api = fakeApi({
+      getPlace: vi.fn(async () => ({
+        place: makePlace(),
+        photos: [makePhoto('a', 'me'), makePhoto('b', 'me')],
+        nextCursor: null,
+      })),
+      deletePhoto: vi.fn(async () => undefined),
+    })
+    const { wrapper } = mountWith(PlaceView, {
+      props: { placeId: 'p1' },
+      api,
+      auth: fakeAuth({ sub: 'me', name: 'Me' }),
+      attachTo: document.body,
+    })
+    await flushPromises()
+    const confirmDelete = async (id: string) => {
+      await wrapper.get(`[data-photo-id="${id}"] button.delete`).trigger('click')
+      await wrapper.findAll('button').find((b) => b.text() === 'Yes, delete')!.trigger('click')
+      await flushPromises()
+    }
+
+    await confirmDelete('a')
+    expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(1)
+    expect(document.activeElement?.id).toBe('open-b')
+    expect(document.activeElement?.getAttribute('aria-label')).toMatch(/^View photo 1 of Rose Park/)
+
+    await confirmDelete('b')
+    expect(wrapper.text()).toContain('No photos yet')
+    expect(document.activeElement?.id).toBe('photos-title')
+    expect(document.activeElement?.getAttribute('tabindex')).toBe('-1')
+    wrapper.unmount()
   })
 
   it('reports a failed delete and keeps the photo', async () => {

@@ -1,9 +1,11 @@
-import { describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ApiError, type UploadStatus, type UploadView } from '../src/lib/api'
-import { REASON_WORDS, outcomeMessage, reasonToWords } from '../src/lib/reasons'
+import { PENDING_UPLOADS_KEY, forgetPending, readPending, rememberPending } from '../src/lib/pendingUploads'
+import { outcomeMessage, reasonToWords } from '../src/lib/reasons'
 import {
   MAX_UPLOAD_BYTES,
   POLL_TIMEOUT_MESSAGE,
+  PROCESSING_DEADLINE_MS,
   UploadError,
   buildFormData,
   checkFile,
@@ -117,6 +119,66 @@ describe('presigned POST', () => {
     expect(await rejection(0, '', 'error')).toMatch(/could not be sent: check your connection/)
   })
 
+  function startPost(opts: { signal?: AbortSignal; stallMs?: number } = {}) {
+    FakeXhr.instances = []
+    const done = postToStorage({
+      url: 'http://s',
+      fields: {},
+      file: fileOf('a.jpg', 'image/jpeg', 1000),
+      filename: 'a.jpg',
+      createXhr: () => new FakeXhr() as unknown as XMLHttpRequest,
+      ...opts,
+    })
+    return { done: done.catch((e: unknown) => e), xhr: FakeXhr.instances[0]! }
+  }
+
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('gives up on a send that makes no progress for 30 s, as a stall (not a refusal)', async () => {
+    vi.useFakeTimers()
+    const { done, xhr } = startPost()
+    // Slow but moving: progress keeps it alive far beyond 30 s in total.
+    for (let i = 1; i <= 4; i++) {
+      vi.advanceTimersByTime(25_000)
+      xhr.progress(i * 100, 1000)
+    }
+    expect(xhr.aborted).toBe(false)
+    vi.advanceTimersByTime(29_999)
+    expect(xhr.aborted).toBe(false)
+    vi.advanceTimersByTime(1)
+    expect(xhr.aborted).toBe(true)
+    const err = (await done) as UploadError
+    expect(err).toBeInstanceOf(UploadError)
+    expect(err.kind).toBe('stalled')
+    expect(err.message).toBe('Sending stopped: nothing got through for 30 seconds. Check your connection and try again.')
+
+    // A send that never gets going at all stalls too.
+    const silent = startPost()
+    vi.advanceTimersByTime(30_000)
+    expect(silent.xhr.aborted).toBe(true)
+    expect(((await silent.done) as UploadError).kind).toBe('stalled')
+  })
+
+  it('tells a lost connection and a cancel apart from a refusal', async () => {
+    const lost = startPost()
+    lost.xhr.onerror?.()
+    expect(((await lost.done) as UploadError).kind).toBe('connection')
+
+    const controller = new AbortController()
+    const cancelled = startPost({ signal: controller.signal })
+    controller.abort()
+    const err = (await cancelled.done) as UploadError
+    expect(cancelled.xhr.aborted).toBe(true)
+    expect(err.kind).toBe('cancelled')
+    expect(err.message).toBe('The upload was cancelled.')
+
+    const refused = startPost()
+    refused.xhr.respond(403, '<Error><Code>AccessDenied</Code></Error>')
+    expect(((await refused.done) as UploadError).kind).toBe('refused')
+  })
+
   it('storageErrorMessage never shows raw XML', () => {
     expect(storageErrorMessage(400, '<Error><Code>InvalidArgument</Code></Error>')).not.toContain('<')
   })
@@ -168,6 +230,35 @@ describe('pollUpload', () => {
     expect(sleeps.at(-1)).toBe(5000)
   })
 
+  it('slows down after two minutes instead of giving up, and says so once', async () => {
+    let clock = 0
+    const sleeps: number[] = []
+    const onSlow = vi.fn()
+    let n = 0
+    await pollUpload(async () => (++n < 60 ? view('PROCESSING') : view('PROCESSED')), 'u1', {
+      now: () => clock,
+      sleep: async (ms) => {
+        sleeps.push(ms)
+        clock += ms
+      },
+      onSlow,
+    })
+    expect(clock).toBeGreaterThan(10 * 60_000)
+    expect(onSlow).toHaveBeenCalledTimes(1)
+    const beforeSlow = sleeps.filter((_, i) => sleeps.slice(0, i).reduce((a, b) => a + b, 0) < 120_000)
+    expect(Math.max(...beforeSlow)).toBe(5_000)
+    expect(sleeps.at(-1)).toBe(30_000)
+  })
+
+  it('stops on a 401 (the caller keeps the upload for after sign-in)', async () => {
+    const expired = async (): Promise<UploadView> => {
+      throw new ApiError(401, 'Please sign in again: your sign-in is missing or has expired.')
+    }
+    const err = await pollUpload(expired, 'u1', { sleep: async () => {} }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ApiError)
+    expect((err as ApiError).status).toBe(401)
+  })
+
   it('keeps polling through network errors and 5xx, stops on other errors', async () => {
     const answers: Array<UploadView | ApiError> = [new ApiError(0, 'offline'), new ApiError(503, 'busy'), view('FAILED')]
     const getUpload = async () => {
@@ -183,35 +274,62 @@ describe('pollUpload', () => {
     await expect(pollUpload(forbidden, 'u1', { sleep: async () => {} })).rejects.toThrow('Only the owner')
   })
 
-  it('gives up after the timeout with a message', async () => {
+  it('gives up only once the backend must have decided (its deadline and a sweep), without calling it a failure', async () => {
     let clock = 0
     const getUpload = vi.fn(async () => view('PROCESSING'))
     const err = await pollUpload(getUpload, 'u1', {
-      timeoutMs: 120_000,
       now: () => clock,
       sleep: async (ms) => {
         clock += ms
       },
     }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(UploadError)
+    expect((err as UploadError).kind).toBe('deadline')
     expect((err as Error).message).toBe(POLL_TIMEOUT_MESSAGE)
-    expect(clock).toBe(120_000)
-    // 1 s, 1.5 s, 2.25 s, ... capped at 5 s: about 28 polls in two minutes, not 120.
-    expect(getUpload.mock.calls.length).toBeGreaterThan(20)
-    expect(getUpload.mock.calls.length).toBeLessThan(35)
+    expect(POLL_TIMEOUT_MESSAGE).not.toMatch(/fail/i)
+    expect(clock).toBe(PROCESSING_DEADLINE_MS)
+    expect(PROCESSING_DEADLINE_MS).toBe(36 * 60_000)
+    // About 28 polls in the first two minutes, then one every 30 s: under 100 in half an hour.
+    expect(getUpload.mock.calls.length).toBeGreaterThan(70)
+    expect(getUpload.mock.calls.length).toBeLessThan(100)
+  })
+
+  it('counts the deadline from when the photo was sent (an upload resumed after a reload)', async () => {
+    let clock = 1_000_000
+    const getUpload = vi.fn(async () => view('PROCESSING'))
+    const onSlow = vi.fn()
+    const err = await pollUpload(getUpload, 'u1', {
+      sentAt: clock - PROCESSING_DEADLINE_MS + 10_000,
+      now: () => clock,
+      onSlow,
+      sleep: async (ms) => {
+        clock += ms
+      },
+    }).catch((e: unknown) => e)
+    expect((err as UploadError).kind).toBe('deadline')
+    expect(onSlow).toHaveBeenCalledTimes(1) // already slow from the first answer
+    expect(getUpload.mock.calls.length).toBeLessThan(8)
   })
 })
 
 describe('reasons in plain words', () => {
-  it('maps every reason code', () => {
+  it('maps every reason code to its sentence', () => {
     expect(reasonToWords('TOO_SMALL')).toBe('the photo is too small (at least 800 px on each side)')
+    expect(reasonToWords('TOO_LARGE')).toBe('the photo is too large (at most 20 MB and 12,000 px on each side)')
     expect(reasonToWords('DAMAGED')).toBe('the file is damaged')
+    expect(reasonToWords('UNSUPPORTED_TYPE')).toBe('the file is not a supported kind of photo (use JPEG, PNG or HEIC)')
     expect(reasonToWords('PEOPLE_NOT_ALLOWED')).toBe('the photo is not allowed here because it shows people')
     expect(reasonToWords('INAPPROPRIATE_CONTENT')).toBe('the photo was flagged as inappropriate content')
-    for (const code of ['TOO_LARGE', 'UNSUPPORTED_TYPE', 'PLACE_TYPE_NOT_ALLOWED', 'PLACE_NOT_FOUND', 'REPLACED', 'FAILED', 'EXPIRED']) {
-      expect(reasonToWords(code)).toBe(REASON_WORDS[code])
-      expect(reasonToWords(code)).not.toContain('_')
-    }
+    expect(reasonToWords('PLACE_TYPE_NOT_ALLOWED')).toBe('photos are not accepted for this kind of place')
+    expect(reasonToWords('PLACE_NOT_FOUND')).toBe('the place no longer exists')
+    expect(reasonToWords('REPLACED')).toBe(
+      'another photo was sent with the same upload while this one was being checked, please try again',
+    )
+    expect(reasonToWords('FAILED')).toBe('something went wrong, please try again')
+    expect(reasonToWords('EXPIRED')).toBe('the upload expired before the photo arrived, please try again')
+    // Unknown codes (an internal error name) and no code read as the generic words, never as the code.
+    expect(reasonToWords('States.TaskFailed')).toBe('something went wrong, please try again')
+    expect(reasonToWords(null)).toBe('something went wrong, please try again')
   })
 
   it('builds the outcome sentence', () => {
@@ -231,5 +349,28 @@ describe('reasons in plain words', () => {
       outcomeMessage(view('REJECTED', { reason: 'TOO_SMALL', reasonDetail: '640x480: both sides must be at least 800 px' })),
     ).toBe('Not added: the photo is too small (640x480: both sides must be at least 800 px).')
     expect(outcomeMessage(view('EXPIRED'))).toBe('Not added: the upload expired before the photo arrived, please try again.')
+  })
+})
+
+describe('remembered uploads (localStorage)', () => {
+  const entry = { uploadId: 'u1', placeId: 'p1', fileName: 'a.jpg', sentAt: 1_000_000, owner: 'me' }
+
+  it('remembers, forgets, and drops entries past the deadline or malformed', () => {
+    localStorage.clear()
+    rememberPending(localStorage, { ...entry, sentAt: Date.now() })
+    rememberPending(localStorage, { ...entry, uploadId: 'u2', sentAt: Date.now() })
+    expect(readPending(localStorage).map((p) => p.uploadId)).toEqual(['u1', 'u2'])
+    forgetPending(localStorage, 'u1')
+    expect(readPending(localStorage).map((p) => p.uploadId)).toEqual(['u2'])
+    forgetPending(localStorage, 'u2')
+    expect(localStorage.getItem(PENDING_UPLOADS_KEY)).toBeNull()
+
+    localStorage.setItem(PENDING_UPLOADS_KEY, JSON.stringify([entry, { uploadId: 5 }, 'x']))
+    expect(readPending(localStorage, entry.sentAt + PROCESSING_DEADLINE_MS - 1)).toEqual([entry])
+    expect(readPending(localStorage, entry.sentAt + PROCESSING_DEADLINE_MS)).toEqual([])
+    expect(localStorage.getItem(PENDING_UPLOADS_KEY)).toBeNull()
+
+    localStorage.setItem(PENDING_UPLOADS_KEY, '{not json')
+    expect(readPending(localStorage)).toEqual([])
   })
 })

@@ -1,17 +1,29 @@
 import { flushPromises } from '@vue/test-utils'
-import { describe, expect, it, vi } from 'vitest'
+import { ref } from 'vue'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
+import AppHeader from '../src/components/AppHeader.vue'
+import UploadIndicator from '../src/components/UploadIndicator.vue'
 import UploadPanel from '../src/components/UploadPanel.vue'
-import { useUpload } from '../src/composables/useUpload'
-import type { UploadForm, UploadView } from '../src/lib/api'
-import type { PostOptions } from '../src/lib/upload'
-import { fakeApi, fileOf, makePhoto, mountWith } from './helpers'
+import type { AuthUser } from '../src/composables/useAuth'
+import { PAUSED_MESSAGE, createUploads, type UploadsDeps } from '../src/composables/useUpload'
+import { ApiError, type Api, type UploadForm, type UploadView } from '../src/lib/api'
+import { PENDING_UPLOADS_KEY, type PendingUpload } from '../src/lib/pendingUploads'
+import { PROCESSING_DEADLINE_MS, SLOW_MESSAGE, UploadError, type PostOptions } from '../src/lib/upload'
+import { fakeApi, fakeAuth, fileOf, makePhoto, mountWith, testRouter } from './helpers'
 
-const form: UploadForm = {
-  uploadId: 'u1',
-  url: 'http://storage.test/bucket',
-  fields: { key: 'uploads/u1', 'Content-Type': 'image/heic', policy: 'p', 'x-amz-signature': 's' },
-  expiresAt: 2_000_000_000,
-  maxBytes: 20 * 1024 * 1024,
+const ME: AuthUser = { sub: 'me', name: 'Me' }
+
+/** What the API answers: a form for exactly the declared size (the API sets maxBytes = request.size). */
+function formFor(uploadId: string) {
+  return vi.fn(
+    async (_placeId: string, body: { size: number }): Promise<UploadForm> => ({
+      uploadId,
+      url: 'http://storage.test/bucket',
+      fields: { key: `uploads/${uploadId}`, 'Content-Type': 'image/heic', policy: 'p', 'x-amz-signature': 's' },
+      expiresAt: 2_000_000_000,
+      maxBytes: body.size,
+    }),
+  )
 }
 
 function status(status: UploadView['status'], extra: Partial<UploadView> = {}): UploadView {
@@ -29,60 +41,75 @@ function fakePost() {
   return { post, calls }
 }
 
-describe('useUpload', () => {
+/** A storage POST that stays open until the test ends it (or the upload is cancelled through its signal). */
+function heldPost() {
+  const held: { finish: () => void; progress: (loaded: number, total: number) => void }[] = []
+  const post = vi.fn(
+    (opts: PostOptions) =>
+      new Promise<void>((resolve, reject) => {
+        held.push({ finish: resolve, progress: opts.onProgress! })
+        opts.signal?.addEventListener('abort', () => reject(new UploadError('The upload was cancelled.', 'cancelled')))
+      }),
+  )
+  return { post, held }
+}
+
+const noWait = { sleep: async () => {} }
+
+function store(over: Partial<UploadsDeps> & { api: UploadsDeps['api'] }) {
+  return createUploads({ user: ref<AuthUser | null>(ME), poll: noWait, ...over })
+}
+
+function stored(): PendingUpload[] {
+  return JSON.parse(localStorage.getItem(PENDING_UPLOADS_KEY) ?? '[]') as PendingUpload[]
+}
+
+beforeEach(() => {
+  localStorage.clear()
+})
+
+describe('the upload store', () => {
   it('uploads a HEIC with an empty type as image/heic and reports the published photo', async () => {
     const photo = makePhoto('u1')
     const answers = [status('PROCESSING'), status('PROCESSED', { photo })]
-    const api = fakeApi({
-      createUpload: vi.fn(async () => form),
-      getUpload: vi.fn(async () => answers.shift()!),
-    })
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => answers.shift()!) })
     const { post, calls } = fakePost()
-    const onAdded = vi.fn()
-    const up = useUpload({ api, placeId: 'p1', onAdded, post, poll: { sleep: async () => {} } })
+    const up = store({ api, post })
+    const added = vi.fn()
+    up.onAdded(added)
+    up.show('p1')
 
-    up.addFiles([fileOf('IMG_0042.HEIC', '', 2_000_000)])
+    up.addFiles('p1', [fileOf('IMG_0042.HEIC', '', 2_000_000)])
     await flushPromises()
 
     expect(api.createUpload).toHaveBeenCalledWith('p1', { contentType: 'image/heic', size: 2_000_000, filename: 'IMG_0042.HEIC' })
     expect(calls).toHaveLength(1)
-    expect(calls[0]!.url).toBe(form.url)
-    expect(calls[0]!.fields).toEqual(form.fields)
+    expect(calls[0]!.url).toBe('http://storage.test/bucket')
     expect((calls[0]!.file as File).type).toBe('image/heic')
     expect(api.getUpload).toHaveBeenCalledWith('u1')
-    const job = up.jobs.value[0]!
-    expect(job.phase).toBe('added')
-    expect(job.message).toBe('Added! Your photo is now on this page.')
-    expect(job.progress).toBe(1)
-    expect(onAdded).toHaveBeenCalledWith(photo)
-    expect(up.announcement.value).toBe('IMG_0042.HEIC: Added! Your photo is now on this page.')
-    expect(up.busy.value).toBe(false)
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'added', message: 'Added! Your photo is now on this page.', progress: 1 })
+    expect(added).toHaveBeenCalledWith(photo)
+    expect(up.announcement.value).toEqual({ placeId: 'p1', text: 'IMG_0042.HEIC: Added! Your photo is now on this page.' })
+    expect(up.sending.value).toBe(false)
   })
 
   it('shows the rejection reason in words', async () => {
-    const api = fakeApi({
-      createUpload: vi.fn(async () => form),
-      getUpload: vi.fn(async () => status('REJECTED', { reason: 'TOO_SMALL' })),
-    })
-    const onAdded = vi.fn()
-    const up = useUpload({ api, placeId: 'p1', onAdded, post: fakePost().post, poll: { sleep: async () => {} } })
-    up.addFiles([fileOf('small.jpg', 'image/jpeg', 30_000)])
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('REJECTED', { reason: 'TOO_SMALL' })) })
+    const up = store({ api, post: fakePost().post })
+    up.addFiles('p1', [fileOf('small.jpg', 'image/jpeg', 30_000)])
     await flushPromises()
     expect(up.jobs.value[0]).toMatchObject({
       phase: 'rejected',
       message: 'Not added: the photo is too small (at least 800 px on each side).',
+      canRetry: false,
     })
-    expect(onAdded).not.toHaveBeenCalled()
   })
 
   it('refuses a wrong file before calling the API and still uploads the good one', async () => {
-    const api = fakeApi({
-      createUpload: vi.fn(async () => form),
-      getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })),
-    })
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
     const { post } = fakePost()
-    const up = useUpload({ api, placeId: 'p1', post, poll: { sleep: async () => {} } })
-    up.addFiles([fileOf('anim.gif', 'image/gif', 1000), fileOf('huge.jpg', 'image/jpeg', 25 * 1024 * 1024), fileOf('ok.png', 'image/png', 1000)])
+    const up = store({ api, post })
+    up.addFiles('p1', [fileOf('anim.gif', 'image/gif', 1000), fileOf('huge.jpg', 'image/jpeg', 25 * 1024 * 1024), fileOf('ok.png', 'image/png', 1000)])
     await flushPromises()
     expect(api.createUpload).toHaveBeenCalledTimes(1)
     expect(post).toHaveBeenCalledTimes(1)
@@ -93,23 +120,235 @@ describe('useUpload', () => {
     expect(byName['ok.png']!.phase).toBe('added')
   })
 
-  it('shows API and storage errors as messages', async () => {
-    const api = fakeApi({ createUpload: vi.fn(async () => form) })
+  it('shows a failing createUpload in words, sends nothing and offers Try again with a new form', async () => {
+    const createUpload = vi
+      .fn<Api['createUpload']>()
+      .mockRejectedValueOnce(new ApiError(503, 'The server had a problem (HTTP 503). Please try again.'))
+      .mockImplementation(formFor('u2'))
+    const api = fakeApi({ createUpload, getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u2') })) })
+    const { post } = fakePost()
+    const up = store({ api, post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const job = up.jobs.value[0]!
+    expect(job).toMatchObject({ phase: 'error', message: 'The server had a problem (HTTP 503). Please try again.', canRetry: true })
+    expect(post).not.toHaveBeenCalled()
+    expect(api.getUpload).not.toHaveBeenCalled()
+
+    up.retry(job.id)
+    await flushPromises()
+    expect(createUpload).toHaveBeenCalledTimes(2)
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u2' })
+  })
+
+  it('shows a storage refusal in words', async () => {
+    const api = fakeApi({ createUpload: formFor('u1') })
     const post = vi.fn(async () => {
-      const { UploadError } = await import('../src/lib/upload')
       throw new UploadError('The upload link expired before the photo was sent. Please try again.')
     })
-    const up = useUpload({ api, placeId: 'p1', post })
-    up.addFiles([fileOf('a.jpg', 'image/jpeg', 1000)])
+    const up = store({ api, post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
     await flushPromises()
-    expect(up.jobs.value[0]).toMatchObject({ phase: 'error', message: 'The upload link expired before the photo was sent. Please try again.' })
+    expect(up.jobs.value[0]).toMatchObject({
+      phase: 'error',
+      message: 'The upload link expired before the photo was sent. Please try again.',
+      canRetry: true,
+    })
+    // A refusal is an answer: no need to ask whether the photo arrived.
     expect(api.getUpload).not.toHaveBeenCalled()
+  })
+
+  it('after a lost connection, asks the API: a photo that arrived is followed, not failed', async () => {
+    const answers = [status('PROCESSING'), status('PROCESSED', { photo: makePhoto('u1') })]
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => answers.shift()!) })
+    const post = vi.fn(async () => {
+      throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
+    })
+    const up = store({ api, post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(api.createUpload).toHaveBeenCalledTimes(1)
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'added', message: 'Added! Your photo is now on this page.' })
+  })
+
+  it('after a stall, a photo that did not arrive can be sent again with a new form', async () => {
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PENDING_UPLOAD')) })
+    const stalled = 'Sending stopped: nothing got through for 30 seconds. Check your connection and try again.'
+    const post = vi
+      .fn<(opts: PostOptions) => Promise<void>>()
+      .mockRejectedValueOnce(new UploadError(stalled, 'stalled'))
+      .mockResolvedValue(undefined)
+    const up = store({ api, post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const job = up.jobs.value[0]!
+    expect(api.getUpload).toHaveBeenCalledTimes(3) // asked three times before offering to send again
+    expect(job).toMatchObject({ phase: 'error', message: stalled, canRetry: true })
+    expect(stored()).toEqual([])
+
+    vi.mocked(api.getUpload).mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') }))
+    up.retry(job.id)
+    await flushPromises()
+    expect(api.createUpload).toHaveBeenCalledTimes(2)
+    expect(post).toHaveBeenCalledTimes(2)
+    expect(up.jobs.value[0]!.phase).toBe('added')
+  })
+
+  it('cancels a file being sent and one waiting its turn; both can be tried again', async () => {
+    const api = fakeApi({ createUpload: formFor('u1') })
+    const { post } = heldPost()
+    const up = store({ api, post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const [a, b] = up.jobs.value
+    expect(a!.phase).toBe('uploading')
+    expect(b!.phase).toBe('waiting')
+
+    up.cancel(b!.id)
+    up.cancel(a!.id)
+    await flushPromises()
+    expect(a).toMatchObject({ phase: 'error', message: 'The upload was cancelled.', canRetry: true })
+    expect(b).toMatchObject({ phase: 'error', message: 'The upload was cancelled.', canRetry: true })
+    expect(post).toHaveBeenCalledTimes(1)
+    expect(api.getUpload).not.toHaveBeenCalled()
+  })
+
+  it('warns before the page is closed only while a file is being sent', async () => {
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSING')) })
+    const { post, held } = heldPost()
+    const up = store({ api, post, poll: { sleep: () => new Promise(() => {}) } })
+    const leave = () => {
+      const event = new Event('beforeunload', { cancelable: true })
+      window.dispatchEvent(event)
+      return event.defaultPrevented
+    }
+    expect(leave()).toBe(false)
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(leave()).toBe(true)
+    held[0]!.finish()
+    await flushPromises()
+    expect(up.jobs.value[0]!.phase).toBe('processing')
+    expect(leave()).toBe(false) // sent: the outcome is remembered and followed later
+    up.dispose()
+  })
+
+  it('keeps polling past two minutes, saying it is still being checked, until the outcome', async () => {
+    let clock = 0
+    const sleeps: number[] = []
+    let polls = 0
+    const api = fakeApi({
+      createUpload: formFor('u1'),
+      getUpload: vi.fn(async () => (++polls < 40 ? status('PROCESSING') : status('PROCESSED', { photo: makePhoto('u1') }))),
+    })
+    const messages: string[] = []
+    const up = store({
+      api,
+      post: fakePost().post,
+      poll: {
+        now: () => clock,
+        sleep: async (ms) => {
+          sleeps.push(ms)
+          messages.push(up.jobs.value[0]!.message)
+          clock += ms
+        },
+      },
+    })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(clock).toBeGreaterThan(5 * 60_000) // far past the old two-minute give-up
+    expect(messages).toContain(SLOW_MESSAGE)
+    expect(messages.some((m) => /fail|not added/i.test(m))).toBe(false)
+    expect(Math.max(...sleeps)).toBe(30_000) // slow polls once slow, not every 5 s for half an hour
+    expect(up.jobs.value[0]!.phase).toBe('added')
+  })
+})
+
+describe('uploads survive leaving the page, a reload and a new sign-in', () => {
+  it('keeps an upload going while its page is gone and shows its outcome when the page is back', async () => {
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('REJECTED', { reason: 'PEOPLE_NOT_ALLOWED' })) })
+    const { post, held } = heldPost()
+    const auth = fakeAuth(ME)
+    const uploads = createUploads({ api, user: auth.user, post, poll: noWait })
+    const first = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads })
+    const input = first.wrapper.findAll('input[type="file"]')[1]!
+    Object.defineProperty(input.element, 'files', { value: [fileOf('IMG_1.jpg', 'image/jpeg', 4_000_000)] })
+    await input.trigger('change')
+    await flushPromises()
+    first.wrapper.unmount() // the person went to another page mid-upload
+
+    held[0]!.finish()
+    await flushPromises()
+    const job = uploads.jobs.value[0]!
+    expect(job).toMatchObject({ phase: 'rejected', seen: false })
+    expect(stored().map((p) => p.uploadId)).toEqual(['u1']) // not seen yet: still remembered
+
+    const again = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads })
+    const shown = again.wrapper.get('[data-testid="upload-job"]')
+    expect(shown.attributes('data-phase')).toBe('rejected')
+    expect(shown.text()).toContain('Not added: the photo is not allowed here because it shows people.')
+    expect(job.seen).toBe(true)
+    expect(stored()).toEqual([]) // final and seen: forgotten
+  })
+
+  it('remembers a sent upload and, after a reload, follows it once its owner is signed in', async () => {
+    const sentAt = Date.now() - 60_000
+    localStorage.setItem(
+      PENDING_UPLOADS_KEY,
+      JSON.stringify([
+        { uploadId: 'u7', placeId: 'p1', fileName: 'beach.jpg', sentAt, owner: 'me' },
+        { uploadId: 'old', placeId: 'p1', fileName: 'old.jpg', sentAt: Date.now() - PROCESSING_DEADLINE_MS - 1, owner: 'me' },
+        { uploadId: 'theirs', placeId: 'p1', fileName: 'x.jpg', sentAt, owner: 'someone-else' },
+      ]),
+    )
+    const photo = makePhoto('u7')
+    const getUpload = vi.fn(async (id: string) => status('PROCESSED', { uploadId: id, photo }))
+    const user = ref<AuthUser | null>(null)
+    const up = createUploads({ api: fakeApi({ getUpload }), user, poll: noWait })
+    await flushPromises()
+    expect(getUpload).not.toHaveBeenCalled() // nobody signed in yet
+
+    user.value = ME
+    await flushPromises()
+    expect(getUpload.mock.calls.map(([id]) => id)).toEqual(['u7'])
+    expect(up.jobs.value).toHaveLength(1)
+    expect(up.jobs.value[0]).toMatchObject({ fileName: 'beach.jpg', placeId: 'p1', phase: 'added', seen: false, size: null })
+    // The stale entry is dropped; someone else's stays for them.
+    expect(stored().map((p) => p.uploadId).sort()).toEqual(['theirs', 'u7'])
+    up.show('p1')
+    expect(stored().map((p) => p.uploadId)).toEqual(['theirs'])
+  })
+
+  it('a 401 while polling pauses the upload (still remembered) and it goes on after sign-in', async () => {
+    const user = ref<AuthUser | null>(ME)
+    const answers: Array<UploadView | ApiError> = [
+      new ApiError(401, 'Please sign in again: your sign-in is missing or has expired.'),
+      status('PROCESSED', { photo: makePhoto('u1') }),
+    ]
+    const getUpload = vi.fn(async () => {
+      const next = answers.shift()!
+      if (next instanceof ApiError) throw next
+      return next
+    })
+    const up = createUploads({ api: fakeApi({ createUpload: formFor('u1'), getUpload }), user, post: fakePost().post, poll: noWait })
+    up.show('p1')
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'paused', message: PAUSED_MESSAGE })
+    expect(stored()).toMatchObject([{ uploadId: 'u1', placeId: 'p1', fileName: 'a.jpg', owner: 'me' }])
+
+    user.value = null
+    await flushPromises()
+    user.value = { ...ME }
+    await flushPromises()
+    expect(up.jobs.value[0]!.phase).toBe('added')
+    expect(stored()).toEqual([])
   })
 })
 
 describe('UploadPanel', () => {
   it('offers camera and gallery inputs with the accepted types', () => {
-    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' } })
+    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, auth: fakeAuth(ME) })
     const camera = wrapper.get('label:has(input[capture])')
     expect(camera.text()).toBe('Take a photo')
     const inputs = wrapper.findAll('input[type="file"]')
@@ -122,41 +361,110 @@ describe('UploadPanel', () => {
     expect(inputs[1]!.attributes('multiple')).toBeDefined()
   })
 
-  it('shows a real progress bar, announces status and emits the new photo', async () => {
+  it('shows a real progress bar with Cancel, announces status and emits the new photo', async () => {
     const photo = makePhoto('u1')
-    let finish!: () => void
-    let progress!: (loaded: number, total: number) => void
-    const post = vi.fn(
-      (opts: PostOptions) =>
-        new Promise<void>((resolve) => {
-          progress = opts.onProgress!
-          finish = resolve
-        }),
-    )
-    const api = fakeApi({
-      createUpload: vi.fn(async () => form),
-      getUpload: vi.fn(async () => status('PROCESSED', { photo })),
-    })
-    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1', post }, api })
+    const { post, held } = heldPost()
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo })) })
+    const auth = fakeAuth(ME)
+    const uploads = createUploads({ api, user: auth.user, post, poll: noWait })
+    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads })
     const input = wrapper.findAll('input[type="file"]')[1]!
     Object.defineProperty(input.element, 'files', { value: [fileOf('IMG_1.jpg', 'image/jpeg', 4_000_000)] })
     await input.trigger('change')
     await flushPromises()
 
-    progress(1_000_000, 4_000_000)
+    held[0]!.progress(1_000_000, 4_000_000)
     await flushPromises()
     const bar = wrapper.get('progress')
     expect(bar.attributes('max')).toBe('100')
     expect((bar.element as HTMLProgressElement).value).toBe(25)
     expect(bar.attributes('aria-label')).toBe('Sending IMG_1.jpg')
+    expect(wrapper.get('button[aria-label="Cancel IMG_1.jpg"]').text()).toBe('Cancel')
     const live = wrapper.get('[data-testid="upload-announcer"]')
     expect(live.attributes('aria-live')).toBe('polite')
     expect(live.text()).toBe('IMG_1.jpg: uploading, 25%')
 
-    finish()
+    held[0]!.finish()
     await flushPromises()
     expect(live.text()).toBe('IMG_1.jpg: Added! Your photo is now on this page.')
     expect(wrapper.get('[data-testid="upload-job"]').attributes('data-phase')).toBe('added')
     expect(wrapper.emitted('added')).toEqual([[photo]])
+  })
+
+  it('offers Try again after a failed send, and it sends the file again', async () => {
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+    const post = vi
+      .fn<(opts: PostOptions) => Promise<void>>()
+      .mockRejectedValueOnce(new UploadError('Storage had a problem (HTTP 503). Please try again.'))
+      .mockResolvedValue(undefined)
+    const auth = fakeAuth(ME)
+    const uploads = createUploads({ api, user: auth.user, post, poll: noWait })
+    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads })
+    uploads.addFiles('p1', [fileOf('IMG_2.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(wrapper.get('[data-testid="upload-job"]').attributes('data-phase')).toBe('error')
+    await wrapper.get('button[aria-label="Try again: IMG_2.jpg"]').trigger('click')
+    await flushPromises()
+    expect(post).toHaveBeenCalledTimes(2)
+    expect(wrapper.get('[data-testid="upload-job"]').attributes('data-phase')).toBe('added')
+    expect(wrapper.find('button[aria-label="Try again: IMG_2.jpg"]').exists()).toBe(false)
+  })
+})
+
+describe('elsewhere in the app', () => {
+  it('the header asks before signing out while a photo is being sent, and stops it if confirmed', async () => {
+    const api = fakeApi({ createUpload: formFor('u1') })
+    const auth = fakeAuth(ME)
+    const uploads = createUploads({ api, user: auth.user, post: heldPost().post, poll: noWait })
+    const { wrapper } = mountWith(AppHeader, { api, auth, uploads })
+    uploads.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+
+    const confirm = vi.fn(() => false)
+    vi.stubGlobal('confirm', confirm)
+    await wrapper.get('button').trigger('click')
+    expect(confirm).toHaveBeenCalledWith(expect.stringContaining('A photo is still being sent'))
+    expect(auth.signOut).not.toHaveBeenCalled()
+    expect(uploads.jobs.value[0]!.phase).toBe('uploading')
+
+    confirm.mockReturnValue(true)
+    await wrapper.get('button').trigger('click')
+    await flushPromises()
+    expect(auth.signOut).toHaveBeenCalled()
+    expect(uploads.jobs.value[0]!.phase).toBe('error')
+    expect(uploads.sending.value).toBe(false)
+    vi.unstubAllGlobals()
+  })
+
+  it('signs out without asking when nothing is being sent', async () => {
+    const auth = fakeAuth(ME)
+    const confirm = vi.fn(() => true)
+    vi.stubGlobal('confirm', confirm)
+    const { wrapper } = mountWith(AppHeader, { auth })
+    await wrapper.get('button').trigger('click')
+    expect(confirm).not.toHaveBeenCalled()
+    expect(auth.signOut).toHaveBeenCalled()
+    vi.unstubAllGlobals()
+  })
+
+  it('shows a small indicator with a way back on other pages, not on the upload’s own page', async () => {
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+    const auth = fakeAuth(ME)
+    const { post, held } = heldPost()
+    const uploads = createUploads({ api, user: auth.user, post, poll: noWait })
+    const router = testRouter()
+    await router.push('/')
+    const { wrapper } = mountWith(UploadIndicator, { api, auth, uploads, router })
+    uploads.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(wrapper.text()).toContain('1 photo upload in progress.')
+    expect(wrapper.get('a').attributes('href')).toBe('/places/p1')
+
+    held[0]!.finish()
+    await flushPromises()
+    expect(wrapper.text()).toContain('1 upload result to see.')
+    await router.push('/places/p1')
+    await flushPromises()
+    expect(wrapper.text()).toBe('')
   })
 })

@@ -4,11 +4,13 @@ import importlib
 import json
 import re
 import tomllib
+import typing
 from pathlib import Path
 
 import pytest
 
 from happypath import keys, limits
+from happypath.models import AcceptedContentType
 from happypath.statuses import (
     MODERATED_PLACE_TYPES,
     NO_PEOPLE_PLACE_TYPES,
@@ -197,6 +199,24 @@ def test_the_limits_users_are_told_are_the_limits_enforced():
     assert f"at most {limits.MAX_UPLOAD_BYTES // 2**20} MB and {limits.MAX_SIDE_PX:,} px on each side" in words
     readme = (ROOT / "README.md").read_text()
     assert f"under {limits.MIN_SIDE_PX} px a side" in readme
+    panel = (ROOT / "frontend" / "src" / "components" / "UploadPanel.vue").read_text()
+    assert f"up to {limits.MAX_UPLOAD_BYTES // 2**20} MB, at least {limits.MIN_SIDE_PX} px on each side" in panel
+
+
+def test_the_frontend_checks_uploads_against_the_api_s_limits(translated):
+    upload = (ROOT / "frontend" / "src" / "lib" / "upload.ts").read_text()
+    assert f"MAX_UPLOAD_BYTES = {limits.MAX_UPLOAD_BYTES // 2**20} * 1024 * 1024" in upload
+    api = (ROOT / "frontend" / "src" / "lib" / "api.ts").read_text()
+    declared = re.search(r"export type UploadContentType = (.*)", api)
+    assert declared
+    assert set(re.findall(r"'([^']+)'", declared.group(1))) == set(typing.get_args(AcceptedContentType))
+    # The app waits for a verdict until the sweeper must have closed the upload: its deadline, then a sweep.
+    (schedule,) = [r["Properties"] for r in translated["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"]
+    sweep = re.fullmatch(r"rate\((\d+) minutes\)", schedule["ScheduleExpression"])
+    assert sweep
+    sweep_minutes = int(sweep.group(1))
+    deadline = f"PROCESSING_DEADLINE_MS = ({limits.PROCESSING_DEADLINE_SECONDS // 60} + {sweep_minutes} + 1) * 60_000"
+    assert deadline in upload
 
 
 def test_the_image_functions_bound_glibc_memory_alike(translated):

@@ -5,6 +5,15 @@ export interface LatLng {
   lng: number
 }
 
+/** Great-circle distance in metres (haversine). */
+export function metresBetween(a: LatLng, b: LatLng): number {
+  const rad = Math.PI / 180
+  const dLat = (b.lat - a.lat) * rad
+  const dLng = (b.lng - a.lng) * rad
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLng / 2) ** 2
+  return 2 * 6_371_000 * Math.asin(Math.min(1, Math.sqrt(h)))
+}
+
 export type LocationSource = 'pending' | 'device' | 'default'
 
 /** The browser's position if the person allows it, else the configured centre (with a note saying so). */

@@ -1,64 +1,136 @@
 /**
- * Uploads photos to one place, one after another: check -> ask the API for an upload form ->
- * POST the file to storage (real progress) -> poll until the workflow has decided.
+ * The app's uploads, for every place, in one store that lives as long as the app (main.ts creates it):
+ * leaving a place's page, or signing out, never hides an upload or its outcome.
+ *
+ * Per file: check -> ask the API for an upload form -> POST the file to storage (real progress, one file
+ * at a time) -> poll until the workflow has decided (several at once). Uploads that reached storage are
+ * remembered in localStorage until their outcome has been seen, so a reload or a new sign-in resumes them.
  */
-import { reactive, ref, type Ref } from 'vue'
-import type { Api, Photo } from '../lib/api'
+import { computed, effectScope, inject, reactive, ref, watch, type InjectionKey, type Ref } from 'vue'
+import { ApiError, type Api, type Photo, type UploadView } from '../lib/api'
 import { describeError } from '../lib/notices'
+import { forgetPending, readPending, rememberPending } from '../lib/pendingUploads'
 import { outcomeMessage } from '../lib/reasons'
-import { checkFile, pollUpload, postToStorage, MAX_UPLOAD_BYTES, UploadError, type PollOptions } from '../lib/upload'
+import { SLOW_MESSAGE, UploadError, checkFile, pollUpload, postToStorage, type PollOptions } from '../lib/upload'
+import type { AuthUser } from './useAuth'
 
-export type UploadPhase = 'waiting' | 'requesting' | 'uploading' | 'processing' | 'added' | 'rejected' | 'error'
+export type UploadPhase =
+  | 'waiting'
+  | 'requesting'
+  | 'uploading'
+  | 'processing'
+  /** Sent, but the session expired while waiting for the outcome: resumes after sign-in. */
+  | 'paused'
+  | 'added'
+  | 'rejected'
+  | 'error'
 
 export interface UploadJob {
   id: number
+  placeId: string
   fileName: string
-  size: number
+  /** Unknown for an upload resumed from a previous visit. */
+  size: number | null
   phase: UploadPhase
   /** 0..1 while sending the file. */
   progress: number
   message: string
   photo: Photo | null
+  uploadId: string | null
+  /** The `sub` of the user who sent it. */
+  owner: string | null
+  /** When the file reached storage (epoch ms): the backend's deadline counts from it. */
+  sentAt: number | null
+  /** False for an outcome that arrived while its place's page was not shown. */
+  seen: boolean
+  /** The file is still in memory and another attempt may work: "Try again" is offered. */
+  canRetry: boolean
 }
 
-export interface UploadDeps {
+export interface UploadsDeps {
   api: Pick<Api, 'createUpload' | 'getUpload'>
-  placeId: Ref<string> | string
-  /** Called when a photo has been published. */
-  onAdded?: (photo: Photo) => void
-  /** Overridable for tests: storage POST and polling. */
+  /** The signed-in user (useAuth().user): uploads are resumed when someone signs in. */
+  user: Ref<AuthUser | null>
+  storage?: Storage
+  /** Where the "photo still being sent" warning is installed (beforeunload). */
+  target?: Pick<Window, 'addEventListener' | 'removeEventListener'>
+  /** Overridable for tests: storage POST and polling (its `sleep` and `now` are used throughout). */
   post?: typeof postToStorage
   poll?: PollOptions
 }
 
 export const FINISHED: ReadonlySet<UploadPhase> = new Set(['added', 'rejected', 'error'])
+export const ACTIVE: ReadonlySet<UploadPhase> = new Set(['waiting', 'requesting', 'uploading', 'processing', 'paused'])
 
-export function useUpload(deps: UploadDeps) {
-  const jobs = ref<UploadJob[]>([])
-  const busy = ref(false)
-  /** The latest status sentence, for the aria-live region. */
-  const announcement = ref('')
-  let nextId = 1
-  const queue: { job: UploadJob; file: File }[] = []
+/** Outcomes where sending the same photo again may well work. */
+const WORTH_RETRYING: ReadonlySet<string> = new Set(['FAILED', 'EXPIRED', 'REPLACED'])
+/**
+ * After a lost connection, the upload's event needs a moment before the API can tell the photo arrived:
+ * asked three times over ~14 s, so that "Try again" does not add a photo that did arrive a second time.
+ */
+const RECHECK_DELAYS_MS = [2_000, 4_000, 8_000]
+
+export const PAUSED_MESSAGE = 'Sent. Sign in again to see whether your photo was added.'
+
+export function createUploads(deps: UploadsDeps) {
+  const storage = deps.storage ?? window.localStorage
+  const target = deps.target ?? window
   const post = deps.post ?? postToStorage
+  const sleep = deps.poll?.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
+  const now = deps.poll?.now ?? (() => Date.now())
+
+  const jobs = ref<UploadJob[]>([])
+  /** The latest status sentence, for the aria-live region of the place it belongs to. */
+  const announcement = ref({ placeId: '', text: '' })
+  /** A file is being prepared or sent: leaving the page now would lose it. */
+  const sending = computed(() => jobs.value.some((j) => j.phase === 'requesting' || j.phase === 'uploading'))
+
+  let nextId = 1
+  let draining = false
+  const queue: UploadJob[] = []
+  const files = new Map<number, File>()
+  const cancels = new Map<number, AbortController>()
+  /** Places whose page is shown now (a count: the same page may mount twice during a transition). */
+  const shown = new Map<string, number>()
+  const addedListeners = new Set<(photo: Photo) => void>()
 
   function say(job: UploadJob, message: string) {
     job.message = message
-    announcement.value = `${job.fileName}: ${message}`
+    announcement.value = { placeId: job.placeId, text: `${job.fileName}: ${message}` }
   }
 
-  function addFiles(files: Iterable<File>) {
+  function newJob(fields: Partial<UploadJob> & Pick<UploadJob, 'placeId' | 'fileName'>): UploadJob {
+    const job = reactive<UploadJob>({
+      id: nextId++,
+      size: null,
+      phase: 'waiting',
+      progress: 0,
+      message: 'Waiting…',
+      photo: null,
+      uploadId: null,
+      owner: null,
+      sentAt: null,
+      seen: true,
+      canRetry: false,
+      ...fields,
+    })
+    return job
+  }
+
+  /** An outcome (or a dead end) is reached: it stays remembered until shown on its place's page. */
+  function finish(job: UploadJob, phase: 'added' | 'rejected' | 'error', message: string, canRetry: boolean) {
+    job.phase = phase
+    job.canRetry = canRetry && files.has(job.id)
+    if (!job.canRetry) files.delete(job.id)
+    say(job, message)
+    job.seen = shown.has(job.placeId)
+    if (job.seen && job.uploadId) forgetPending(storage, job.uploadId)
+  }
+
+  function addFiles(placeId: string, picked: Iterable<File>) {
     const batch: UploadJob[] = []
-    for (const file of files) {
-      const job = reactive<UploadJob>({
-        id: nextId++,
-        fileName: file.name || 'photo',
-        size: file.size,
-        phase: 'waiting',
-        progress: 0,
-        message: 'Waiting…',
-        photo: null,
-      })
+    for (const file of picked) {
+      const job = newJob({ placeId, fileName: file.name || 'photo', size: file.size })
       batch.push(job)
       const check = checkFile(file)
       if (!check.ok) {
@@ -66,7 +138,8 @@ export function useUpload(deps: UploadDeps) {
         say(job, check.message)
         continue
       }
-      queue.push({ job, file })
+      files.set(job.id, file)
+      queue.push(job)
     }
     // Newest batch on top, in the order the files were picked.
     jobs.value = [...batch, ...jobs.value]
@@ -74,75 +147,230 @@ export function useUpload(deps: UploadDeps) {
   }
 
   async function drain() {
-    if (busy.value) return
-    busy.value = true
+    if (draining) return
+    draining = true
     try {
-      for (let next = queue.shift(); next; next = queue.shift()) await run(next.job, next.file)
+      for (let job = queue.shift(); job; job = queue.shift()) await send(job)
     } finally {
-      busy.value = false
+      draining = false
     }
   }
 
-  async function run(job: UploadJob, file: File) {
-    const check = checkFile(file)
-    if (!check.ok) return
-    const placeId = typeof deps.placeId === 'string' ? deps.placeId : deps.placeId.value
+  /** Whether storage got the file although the browser saw the request fail (the answer may be what was lost). */
+  async function reachedStorage(uploadId: string): Promise<boolean> {
+    for (const delay of RECHECK_DELAYS_MS) {
+      await sleep(delay)
+      try {
+        if ((await deps.api.getUpload(uploadId)).status !== 'PENDING_UPLOAD') return true
+      } catch {
+        // not reachable yet either: ask again
+      }
+    }
+    return false
+  }
+
+  async function send(job: UploadJob) {
+    const file = files.get(job.id)
+    const check = file && checkFile(file)
+    if (!file || !check?.ok) return
+    const cancel = new AbortController()
+    cancels.set(job.id, cancel)
     try {
       job.phase = 'requesting'
       say(job, 'Preparing the upload…')
-      const form = await deps.api.createUpload(placeId, {
+      // A new form every attempt: forms expire after a few minutes.
+      const form = await deps.api.createUpload(job.placeId, {
         contentType: check.contentType,
         size: file.size,
         filename: file.name || undefined,
       })
-      const maxBytes = form.maxBytes || MAX_UPLOAD_BYTES
-      if (file.size > maxBytes) {
-        const again = checkFile(file, maxBytes)
-        throw new UploadError(again.ok ? 'The photo is too large.' : again.message)
-      }
+      job.uploadId = form.uploadId
+      job.owner = deps.user.value?.sub ?? null
       job.phase = 'uploading'
       say(job, 'Uploading… 0%')
       // Give the body the checked type: a HEIC file with an empty type is sent as image/heic.
       const body = file.type === check.contentType ? file : new File([file], file.name, { type: check.contentType })
       let lastQuarter = 0
-      await post({
-        url: form.url,
-        fields: form.fields,
-        file: body,
-        filename: file.name || 'photo',
-        onProgress(loaded, total) {
-          job.progress = total > 0 ? Math.min(1, loaded / total) : 0
-          const percent = Math.round(job.progress * 100)
-          job.message = `Uploading… ${percent}%`
-          // Announce in quarters so screen readers are not flooded.
-          const quarter = Math.floor(percent / 25)
-          if (quarter > lastQuarter) {
-            lastQuarter = quarter
-            announcement.value = `${job.fileName}: uploading, ${percent}%`
-          }
-        },
-      })
-      job.progress = 1
-      job.phase = 'processing'
-      say(job, 'Sent. Checking your photo…')
-      const view = await pollUpload((id) => deps.api.getUpload(id), form.uploadId, deps.poll)
-      say(job, outcomeMessage(view))
-      if (view.status === 'PROCESSED') {
-        job.phase = 'added'
-        job.photo = view.photo
-        if (view.photo) deps.onAdded?.(view.photo)
-      } else {
-        job.phase = 'rejected'
+      try {
+        await post({
+          url: form.url,
+          fields: form.fields,
+          file: body,
+          filename: file.name || 'photo',
+          signal: cancel.signal,
+          onProgress(loaded, total) {
+            job.progress = total > 0 ? Math.min(1, loaded / total) : 0
+            const percent = Math.round(job.progress * 100)
+            job.message = `Uploading… ${percent}%`
+            // Announce in quarters so screen readers are not flooded.
+            const quarter = Math.floor(percent / 25)
+            if (quarter > lastQuarter) {
+              lastQuarter = quarter
+              announcement.value = { placeId: job.placeId, text: `${job.fileName}: uploading, ${percent}%` }
+            }
+          },
+        })
+      } catch (err) {
+        const unsure = err instanceof UploadError && (err.kind === 'connection' || err.kind === 'stalled')
+        if (!unsure) throw err
+        say(job, 'The connection dropped. Checking whether your photo arrived…')
+        if (!(await reachedStorage(form.uploadId))) throw err
       }
     } catch (err) {
-      job.phase = 'error'
-      say(job, describeError(err))
+      finish(job, 'error', describeError(err), true)
+      return
+    } finally {
+      cancels.delete(job.id)
+    }
+    job.progress = 1
+    job.sentAt = now()
+    if (job.owner) {
+      rememberPending(storage, {
+        uploadId: job.uploadId!,
+        placeId: job.placeId,
+        fileName: job.fileName,
+        sentAt: job.sentAt,
+        owner: job.owner,
+      })
+    }
+    void followOutcome(job)
+  }
+
+  /** Polls until the workflow has decided, or the backend's deadline; a 401 pauses it until sign-in. */
+  async function followOutcome(job: UploadJob) {
+    job.phase = 'processing'
+    say(job, 'Sent. Checking your photo…')
+    let view: UploadView
+    try {
+      view = await pollUpload((id) => deps.api.getUpload(id), job.uploadId!, {
+        ...deps.poll,
+        sentAt: job.sentAt ?? now(),
+        onSlow: () => say(job, SLOW_MESSAGE),
+      })
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) {
+        // The session ended, not the upload: keep it (it stays remembered) and go on after sign-in.
+        job.phase = 'paused'
+        say(job, PAUSED_MESSAGE)
+        return
+      }
+      finish(job, 'error', describeError(err), false)
+      return
+    }
+    if (view.status === 'PROCESSED') {
+      job.photo = view.photo
+      finish(job, 'added', outcomeMessage(view), false)
+      if (view.photo) for (const listener of addedListeners) listener(view.photo)
+    } else {
+      const again = view.status === 'EXPIRED' || WORTH_RETRYING.has(view.reason ?? 'FAILED')
+      finish(job, 'rejected', outcomeMessage(view), again)
     }
   }
 
-  function clearFinished() {
-    jobs.value = jobs.value.filter((j) => !FINISHED.has(j.phase))
+  /** Someone signed in: go on with their paused uploads and those remembered from earlier visits. */
+  function resume(sub: string) {
+    for (const job of jobs.value) {
+      if (job.phase === 'paused' && job.owner === sub) void followOutcome(job)
+    }
+    const known = new Set(jobs.value.map((j) => j.uploadId))
+    const restored = readPending(storage, now())
+      .filter((p) => p.owner === sub && !known.has(p.uploadId))
+      .map((p) => newJob({ ...p, phase: 'processing', message: 'Sent. Checking your photo…' }))
+    if (!restored.length) return
+    jobs.value = [...restored.reverse(), ...jobs.value]
+    for (const job of restored) void followOutcome(job)
   }
 
-  return { jobs, busy, announcement, addFiles, clearFinished }
+  function retry(jobId: number) {
+    const job = jobs.value.find((j) => j.id === jobId)
+    if (!job || !job.canRetry || !files.has(jobId)) return
+    if (job.uploadId) forgetPending(storage, job.uploadId)
+    Object.assign(job, { phase: 'waiting', progress: 0, uploadId: null, sentAt: null, seen: true, canRetry: false, photo: null })
+    say(job, 'Waiting…')
+    queue.push(job)
+    void drain()
+  }
+
+  /** Stops a file that is waiting or being sent (a file already sent cannot be called back). */
+  function cancel(jobId: number) {
+    const waiting = queue.findIndex((j) => j.id === jobId)
+    if (waiting >= 0) {
+      const [job] = queue.splice(waiting, 1)
+      finish(job!, 'error', 'The upload was cancelled.', true)
+      return
+    }
+    cancels.get(jobId)?.abort()
+  }
+
+  function cancelSending() {
+    for (const job of [...queue]) cancel(job.id)
+    for (const controller of cancels.values()) controller.abort()
+  }
+
+  function clearFinished(placeId: string) {
+    for (const job of jobs.value) {
+      if (job.placeId !== placeId || !FINISHED.has(job.phase)) continue
+      files.delete(job.id)
+      if (job.uploadId) forgetPending(storage, job.uploadId)
+    }
+    jobs.value = jobs.value.filter((j) => j.placeId !== placeId || !FINISHED.has(j.phase))
+  }
+
+  /** A place's page shows its uploads: their outcomes count as seen. Returns the function to call on leaving. */
+  function show(placeId: string): () => void {
+    shown.set(placeId, (shown.get(placeId) ?? 0) + 1)
+    for (const job of jobs.value) {
+      if (job.placeId !== placeId || job.seen) continue
+      job.seen = true
+      if (job.uploadId) forgetPending(storage, job.uploadId)
+    }
+    return () => {
+      const left = (shown.get(placeId) ?? 1) - 1
+      if (left > 0) shown.set(placeId, left)
+      else shown.delete(placeId)
+    }
+  }
+
+  /** Called with each newly published photo. Returns the function that stops it. */
+  function onAdded(listener: (photo: Photo) => void): () => void {
+    addedListeners.add(listener)
+    return () => addedListeners.delete(listener)
+  }
+
+  function warnBeforeLeaving(event: BeforeUnloadEvent) {
+    if (!sending.value) return
+    event.preventDefault()
+    event.returnValue = '' // Safari and older browsers show the warning only with this set
+  }
+
+  const scope = effectScope(true)
+  scope.run(() => {
+    watch(
+      () => deps.user.value?.sub,
+      (sub) => {
+        if (sub) resume(sub)
+      },
+      { immediate: true },
+    )
+  })
+  target.addEventListener('beforeunload', warnBeforeLeaving)
+
+  function dispose() {
+    scope.stop()
+    target.removeEventListener('beforeunload', warnBeforeLeaving)
+    cancelSending()
+  }
+
+  return { jobs, sending, announcement, addFiles, retry, cancel, cancelSending, clearFinished, show, onAdded, dispose }
+}
+
+export type Uploads = ReturnType<typeof createUploads>
+
+export const UPLOADS_KEY: InjectionKey<Uploads> = Symbol('uploads')
+
+/** The app's upload store, provided once by main.ts (tests provide their own). */
+export function useUploads(): Uploads {
+  const uploads = inject(UPLOADS_KEY)
+  if (!uploads) throw new Error('useUploads() needs the upload store: provide UPLOADS_KEY')
+  return uploads
 }

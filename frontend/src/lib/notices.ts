@@ -27,12 +27,18 @@ export function dismiss(id: number): void {
   if (i >= 0) notices.splice(i, 1)
 }
 
-/** Words for any thrown value: API errors already carry plain messages. */
-export function describeError(err: unknown): string {
+export const GENERIC_ERROR_MESSAGE = 'Something went wrong. Please try again.'
+
+/**
+ * Words for any thrown value: API and upload errors already carry plain messages. Anything else (a
+ * programming error, a library's technical text) is not for people: they read `fallback`, and the
+ * detail goes to the console.
+ */
+export function describeError(err: unknown, fallback = GENERIC_ERROR_MESSAGE): string {
   if (err instanceof ApiError) return err.message
   if (err instanceof Error && err.name === 'UploadError') return err.message
   // fetch() rejects with a TypeError when the network (or CORS) fails, e.g. inside oidc-client-ts.
   if (err instanceof TypeError && /fetch|network|load failed/i.test(err.message)) return NETWORK_MESSAGE
-  const detail = err instanceof Error ? err.message : typeof err === 'string' ? err : ''
-  return detail ? `Something went wrong: ${detail}` : 'Something went wrong. Please try again.'
+  console.error(err)
+  return fallback
 }

@@ -1,6 +1,6 @@
 /**
  * Upload logic without Vue: check a file, send it to storage with a presigned POST (real progress
- * via XMLHttpRequest), and poll the API until the workflow has decided.
+ * via XMLHttpRequest, stall detection), and poll the API until the workflow has decided.
  */
 import { ApiError, type UploadContentType, type UploadStatus, type UploadView } from './api'
 
@@ -70,10 +70,19 @@ export function buildFormData(fields: Record<string, string>, file: Blob, filena
   return form
 }
 
+/**
+ * Why sending or polling stopped. `connection` and `stalled` leave it unknown whether storage got the
+ * whole file (the answer may be what was lost), so the caller asks the API before offering a retry.
+ */
+export type UploadErrorKind = 'connection' | 'stalled' | 'cancelled' | 'refused' | 'deadline'
+
 export class UploadError extends Error {
-  constructor(message: string) {
+  readonly kind: UploadErrorKind
+
+  constructor(message: string, kind: UploadErrorKind = 'refused') {
     super(message)
     this.name = 'UploadError'
+    this.kind = kind
   }
 }
 
@@ -100,59 +109,115 @@ export interface PostOptions {
   /** Called with (sentBytes, totalBytes) as the browser sends the body. */
   onProgress?: (loaded: number, total: number) => void
   signal?: AbortSignal
+  /** Gives up when the browser reports no progress (and no answer) for this long. */
+  stallMs?: number
   createXhr?: () => XMLHttpRequest
 }
 
-/** Sends the file with a presigned POST. Resolves on 2xx (S3 answers 204); rejects with an UploadError in words. */
+/** Phones lose their connection without the request ever failing: no progress this long means it stalled. */
+export const STALL_MS = 30_000
+
+export const CANCELLED_MESSAGE = 'The upload was cancelled.'
+const CONNECTION_MESSAGE = 'The photo could not be sent: check your connection and try again.'
+
+/**
+ * Sends the file with a presigned POST. Resolves on 2xx (S3 answers 204); rejects with an UploadError in
+ * words. No overall timeout (a 20 MB photo on a slow connection takes minutes): it stops when it stalls.
+ */
 export function postToStorage(opts: PostOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     const xhr = opts.createXhr ? opts.createXhr() : new XMLHttpRequest()
+    const stallMs = opts.stallMs ?? STALL_MS
+    let settled = false
+    let stallTimer: ReturnType<typeof setTimeout> | undefined
+    const finish = (error?: UploadError) => {
+      if (settled) return
+      settled = true
+      clearTimeout(stallTimer)
+      opts.signal?.removeEventListener('abort', onCancel)
+      if (error) reject(error)
+      else resolve()
+    }
+    const watchStall = () => {
+      clearTimeout(stallTimer)
+      stallTimer = setTimeout(() => {
+        finish(
+          new UploadError(
+            `Sending stopped: nothing got through for ${Math.round(stallMs / 1000)} seconds. Check your connection and try again.`,
+            'stalled',
+          ),
+        )
+        xhr.abort()
+      }, stallMs)
+    }
+    const onCancel = () => {
+      finish(new UploadError(CANCELLED_MESSAGE, 'cancelled'))
+      xhr.abort()
+    }
+
     xhr.open('POST', opts.url)
     xhr.upload.onprogress = (e: ProgressEvent) => {
+      watchStall()
       if (e.lengthComputable) opts.onProgress?.(e.loaded, e.total)
     }
     xhr.onload = () => {
       if (xhr.status >= 200 && xhr.status < 300) {
         opts.onProgress?.(opts.file.size, opts.file.size)
-        resolve()
+        finish()
       } else {
-        reject(new UploadError(storageErrorMessage(xhr.status, String(xhr.responseText ?? ''))))
+        finish(new UploadError(storageErrorMessage(xhr.status, String(xhr.responseText ?? ''))))
       }
     }
-    xhr.onerror = () =>
-      reject(new UploadError('The photo could not be sent: check your connection and try again.'))
-    xhr.ontimeout = () => reject(new UploadError('Sending the photo took too long. Please try again.'))
-    xhr.onabort = () => reject(new UploadError('The upload was cancelled.'))
-    if (opts.signal) {
-      if (opts.signal.aborted) {
-        reject(new UploadError('The upload was cancelled.'))
-        return
-      }
-      opts.signal.addEventListener('abort', () => xhr.abort(), { once: true })
+    xhr.onerror = () => finish(new UploadError(CONNECTION_MESSAGE, 'connection'))
+    xhr.ontimeout = () => finish(new UploadError(CONNECTION_MESSAGE, 'connection'))
+    xhr.onabort = () => finish(new UploadError(CANCELLED_MESSAGE, 'cancelled'))
+    if (opts.signal?.aborted) {
+      finish(new UploadError(CANCELLED_MESSAGE, 'cancelled'))
+      return
     }
+    opts.signal?.addEventListener('abort', onCancel, { once: true })
     xhr.send(buildFormData(opts.fields, opts.file, opts.filename))
+    watchStall()
   })
 }
 
 export const FINAL_STATUSES: ReadonlySet<UploadStatus> = new Set(['PROCESSED', 'REJECTED', 'FAILED', 'EXPIRED'])
 
+/**
+ * How long the backend may take to decide: happypath/limits.py PROCESSING_DEADLINE_SECONDS (counted from
+ * the photo's arrival), then the sweeper, every 5 minutes, closes the upload. The app polls that long after
+ * sending, and forgets uploads older than it. tests/unit/test_template.py checks the figures agree.
+ */
+export const PROCESSING_DEADLINE_MS = (30 + 5 + 1) * 60_000
+
 export interface PollOptions {
+  /** First interval; it grows by `backoff` up to `maxIntervalMs`, then `slowIntervalMs` once slow. */
   intervalMs?: number
   maxIntervalMs?: number
   backoff?: number
+  /** After this long since sending, the check counts as slow: `onSlow` is called and polls get rarer. */
+  slowAfterMs?: number
+  slowIntervalMs?: number
+  /** When the photo was sent (epoch ms; default: now). Slowness and the deadline count from it. */
+  sentAt?: number
+  /** Gives up this long after `sentAt`. */
   timeoutMs?: number
   onStatus?: (view: UploadView) => void
+  onSlow?: () => void
   sleep?: (ms: number) => Promise<void>
   now?: () => number
   signal?: AbortSignal
 }
 
+export const SLOW_MESSAGE =
+  'Sent. Still checking your photo: this can take a few minutes. You can leave this page; the result will show here.'
 export const POLL_TIMEOUT_MESSAGE =
-  'Your photo was sent but is taking unusually long to check. It will appear on this page if it is accepted; reload in a few minutes.'
+  'Your photo was sent, but its check has not finished in time. If it is accepted, it will appear on this page.'
 
 /**
- * Asks for the upload's status (every `intervalMs` at first, slower with backoff) until it is final.
- * Network hiccups and 5xx answers are retried; other API errors and the overall timeout stop it.
+ * Asks for the upload's status until it is final: every second at first, slower with backoff, and only
+ * every `slowIntervalMs` after the first minutes (the workflow may legitimately take up to its deadline).
+ * Network hiccups and 5xx answers are retried; other API errors (a 401 included) and the deadline stop it.
  */
 export async function pollUpload(
   getUpload: (uploadId: string) => Promise<UploadView>,
@@ -161,13 +226,15 @@ export async function pollUpload(
 ): Promise<UploadView> {
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
   const now = opts.now ?? (() => Date.now())
-  const maxInterval = opts.maxIntervalMs ?? 5_000
   const backoff = opts.backoff ?? 1.5
-  const deadline = now() + (opts.timeoutMs ?? 120_000)
+  const sentAt = opts.sentAt ?? now()
+  const slowAt = sentAt + (opts.slowAfterMs ?? 2 * 60_000)
+  const deadline = sentAt + (opts.timeoutMs ?? PROCESSING_DEADLINE_MS)
   let interval = opts.intervalMs ?? 1_000
+  let slow = false
 
   for (;;) {
-    if (opts.signal?.aborted) throw new UploadError('Stopped waiting for the result.')
+    if (opts.signal?.aborted) throw new UploadError('Stopped waiting for the result.', 'cancelled')
     try {
       const view = await getUpload(uploadId)
       opts.onStatus?.(view)
@@ -177,8 +244,13 @@ export async function pollUpload(
       if (!transient) throw err
     }
     const remaining = deadline - now()
-    if (remaining <= 0) throw new UploadError(POLL_TIMEOUT_MESSAGE)
+    if (remaining <= 0) throw new UploadError(POLL_TIMEOUT_MESSAGE, 'deadline')
+    if (!slow && now() >= slowAt) {
+      slow = true
+      opts.onSlow?.()
+    }
     await sleep(Math.min(interval, remaining))
-    interval = Math.min(maxInterval, Math.round(interval * backoff))
+    const cap = slow ? (opts.slowIntervalMs ?? 30_000) : (opts.maxIntervalMs ?? 5_000)
+    interval = Math.min(cap, Math.round(interval * backoff))
   }
 }

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from happypath_testkit.events import http_event
+from happypath_testkit.events import http_event, sample
 from happypath_testkit.workflow import store, store_without_notification, wait_final
 
 from happypath import keys
@@ -91,6 +91,11 @@ def recorded(app, photos: Path) -> set[Call]:
         api(app, "GET", "/places/{place_id}/photos", path_parameters={"place_id": place["placeId"]})
         api(app, "GET", "/uploads/{upload_id}", path_parameters={"upload_id": form["uploadId"]}, user="u1")
         api(app, "DELETE", "/photos/{photo_id}", path_parameters={"photo_id": form["uploadId"]}, user="u1")
+        # The failure path's clean-up, as a state machine would call it for an upload that failed after Resize.
+        step_input = sample("workflow_discard_images")
+        step_input["upload"] |= {"placeId": place["placeId"], "uploadId": form["uploadId"]}
+        payload, errored, _ = app.invoker.invoke("happypath-DiscardImagesFunction", step_input)
+        assert not errored, payload
         # An abandoned upload and a lost one, for the sweeper.
         repo = Repository()
         for lost in (False, True):
@@ -128,6 +133,7 @@ def recorded(app, photos: Path) -> set[Call]:
         "ModerateFunction",
         "ResizeFunction",
         "PublishFunction",
+        "DiscardImagesFunction",
         "SweeperFunction",
     ],
 )

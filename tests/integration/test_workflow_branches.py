@@ -182,8 +182,13 @@ def test_a_permanent_error_marks_the_upload_failed_with_the_error(app, photos: P
     assert upload.status == UploadStatus.FAILED
     assert upload.reason == "RuntimeError"
     assert "table is gone" in (upload.reasonDetail or "")
-    assert state_names(app, upload_id)[-3:] == ["Publish", "RecordFailure", "Failed"]
+    assert state_names(app, upload_id)[-4:] == ["Publish", "DiscardImages", "RecordFailure", "Failed"]
     assert Repository().list_photos(place.placeId, 10, None)[0] == []
+    # The images Resize wrote are deleted: nothing of a failed upload stays on the CDN.
+    listed = boto3.client("s3").list_objects_v2(
+        Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place.placeId, upload_id)
+    )
+    assert listed["KeyCount"] == 0
 
 
 def _cancelled_transaction(reason: str, items: int) -> ClientError:

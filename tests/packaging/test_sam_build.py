@@ -88,7 +88,7 @@ def test_every_handler_imports_from_the_build_output_and_its_bytecode(build_dir:
     layer = build_dir / "SharedLayer" / "python"
     assert (layer / "happypath" / "repository.py").exists()
     functions = _functions(build_dir)
-    assert len(functions) == 7
+    assert len(functions) == 8
     for logical_id, handler in functions.items():
         module, _, attribute = handler.rpartition(".")
         search_path = [str(build_dir / logical_id), str(layer), str(runtime)]

@@ -95,7 +95,7 @@ def test_throttling_and_server_errors_become_transient_errors(code, transient):
     aws.reset_clients()
 
 
-@pytest.mark.parametrize("step", ["check_image", "moderate", "resize", "publish"])
+@pytest.mark.parametrize("step", ["check_image", "moderate", "resize", "publish", "discard_images"])
 def test_every_workflow_handler_turns_throttling_into_a_transient_error(step, monkeypatch):
     from happypath_workflow import handlers, steps
 

@@ -55,3 +55,12 @@ def resize(event: StepInput, context: LambdaContext) -> dict[str, Any]:
 def publish(event: PublishInput, context: LambdaContext) -> dict[str, Any]:
     result = steps.publish(Repository(), event.upload, event.image).model_dump(mode="json")
     return _log_result("publish", event.upload.uploadId, result)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_parser(model=StepInput)
+@transient_aws_errors()
+def discard_images(event: StepInput, context: LambdaContext) -> dict[str, Any]:
+    steps.discard_images(event.upload)
+    return _log_result("discard images", event.upload.uploadId, {})

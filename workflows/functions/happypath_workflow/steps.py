@@ -94,6 +94,13 @@ def resize(upload: UploadComplete) -> ResizeResult:
     return ResizeResult(accepted=True, width=scaled.width, height=scaled.height, renditions=files)
 
 
+def discard_images(upload: UploadComplete) -> None:
+    """Delete whatever Resize wrote for an upload that will not be published (deleting nothing is fine)."""
+    names = (imaging.RENDITION_TILE, imaging.RENDITION_SCALED)
+    written = [keys.published_object_key(upload.placeId, upload.uploadId, n, ext) for n in names for ext in MEDIA_TYPES]
+    storage.delete_objects(settings.distribution_bucket(), written)
+
+
 def publish(repo: Repository, upload: UploadComplete, image: ResizeResult) -> PublishResult:
     """Record the photo under its place and mark the upload PROCESSED (once, however often it runs)."""
     record = repo.get_upload(upload.uploadId)

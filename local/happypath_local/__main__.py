@@ -42,6 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
             extra_origins=args.origin,
             moderation=args.moderation,
             throttle=not args.no_throttle,
+            stop_wait_s=args.stop_wait,
         )
     )
 
@@ -118,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="app port; the API uses port+1, S3 port+2")
     serve.add_argument("--data-dir", default=str(PROJECT_ROOT / ".local-data"))
-    serve.add_argument("--fresh", action="store_true", help="start with no data (deletes the data folder)")
+    serve.add_argument(
+        "--fresh", action="store_true", help="start with no data (deletes the snapshots kept in the data folder)"
+    )
     serve.add_argument("--no-persist", action="store_true", help="keep nothing after Ctrl-C")
     serve.add_argument("--workflow", default="v4", choices=["v1", "v2", "v3", "v4"])
     serve.add_argument("--place-types", default="park", help="what the web app offers, e.g. restaurant,cafe,bar")
@@ -128,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         "--no-throttle",
         action="store_true",
         help="lift the template's stage throttle (50 requests/s, burst 100), e.g. to measure capacity",
+    )
+    serve.add_argument(
+        "--stop-wait",
+        type=float,
+        default=30,
+        metavar="SECONDS",
+        help="how long Ctrl-C waits for uploads being processed before saving (unfinished ones restart next time)",
     )
     serve.set_defaults(run=_serve)
 
@@ -148,7 +158,15 @@ def main(argv: list[str] | None = None) -> int:
         if name == "executions":
             command.add_argument("--limit", type=int, default=20)
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    if args.command == "serve":
+        return int(args.run(args))
+    import requests
+
+    try:
+        return int(args.run(args))
+    except requests.ConnectionError:
+        print(f"no local app at {args.app}: start it with `make dev`, or pass --app", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

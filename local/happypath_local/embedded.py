@@ -69,6 +69,13 @@ class EmbeddedApp:
         client = boto3.client("stepfunctions", region_name=REGION)
         return [dict(e) for e in client.list_executions(stateMachineArn=self.state_machine_arn())["executions"]]
 
+    def running_executions(self) -> int:
+        client = boto3.client("stepfunctions", region_name=REGION)
+        pages = client.get_paginator("list_executions").paginate(
+            stateMachineArn=self.state_machine_arn(), statusFilter="RUNNING"
+        )
+        return sum(len(page["executions"]) for page in pages)
+
     def wait_for_executions(self, count: int, timeout_s: float = 60) -> list[dict[str, Any]]:
         """Wait until `count` executions exist and none is still running."""
         deadline = time.monotonic() + timeout_s

@@ -115,6 +115,7 @@ class Invoker:
         self._gate = threading.Condition()
         self._active = 0
         self._reloading = False
+        self._warm: set[str] = set()  # functions invoked since their code was (re)loaded: no cold start
 
     @staticmethod
     def _newest_source() -> float:
@@ -146,6 +147,7 @@ class Invoker:
                 for name in [m for m in sys.modules if m.split(".")[0] in SOURCE_PACKAGES]:
                     del sys.modules[name]
                 self._sources_mtime = newest
+                self._warm.clear()
             finally:
                 self._reloading = False
                 self._gate.notify_all()
@@ -156,16 +158,26 @@ class Invoker:
         module_name, _, attribute = function.handler.rpartition(".")
         return getattr(importlib.import_module(module_name), attribute)
 
-    @staticmethod
-    def _label_logs(function: Function) -> None:
-        """Each function's service name on its log lines (the process environment cannot hold all of them)."""
+    def _label_logs(self, function: Function, context: LambdaContext) -> None:
+        """This invocation's Lambda context and service name on its log lines.
+
+        inject_lambda_context writes the context onto the one shared logger; with handlers running in parallel
+        threads, lines would carry whichever function ran last. Keys appended for this thread win over shared
+        ones, so every field inject_lambda_context sets is set here too, from this invocation.
+        """
         from happypath.observability import logger
 
-        # inject_lambda_context appends the context to the one shared logger; with handlers running in
-        # parallel threads that would mislabel lines, so the function's own name goes on this thread's keys.
+        with self._gate:
+            cold_start = function.logical_id not in self._warm
+            self._warm.add(function.logical_id)
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(
-            function_name=function.name, service=function.environment.get("POWERTOOLS_SERVICE_NAME", "happypath")
+            function_name=context.function_name,
+            function_memory_size=context.memory_limit_in_mb,
+            function_arn=context.invoked_function_arn,
+            function_request_id=context.aws_request_id,
+            cold_start=cold_start,
+            service=function.environment.get("POWERTOOLS_SERVICE_NAME", "happypath"),
         )
 
     def function(self, name_or_arn: str) -> Function:
@@ -184,7 +196,7 @@ class Invoker:
 
         def target() -> None:
             try:
-                self._label_logs(function)
+                self._label_logs(function, context)
                 if self.before_handler:
                     self.before_handler(function.logical_id)
                 outcome["result"] = handler(event, context)

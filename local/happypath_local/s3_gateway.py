@@ -1,32 +1,46 @@
 """The S3 endpoint browsers upload to: moto's S3, behind the checks real S3 makes and moto skips.
 
-moto accepts any presigned request (tampered, expired, wrong type, too large). This middleware verifies
-POST policies (signature, expiry, every condition including content-length-range, no unlisted fields) and
-query-signed URLs (SigV4 signature and expiry) and answers with S3's error codes; it also applies the
-bucket's CORS rules. Requests signed in the Authorization header (SDKs, the CLI) pass through.
+moto accepts any request (unsigned, tampered, expired, wrong type, too large). This middleware verifies every
+request's SigV4 signature (in the Authorization header, as SDKs and the CLI sign; in the query, as presigned
+URLs do; or a POST policy's, with its expiry, every condition including content-length-range and no unlisted
+fields), the session token of temporary credentials, and answers with S3's error codes; it also applies the
+bucket's CORS rules.
 """
 
 import base64
 import hashlib
 import hmac
-import io
 import json
+import re
+import tempfile
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from typing import IO, Any
+from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
 import boto3
-from botocore.auth import S3SigV4QueryAuth
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from werkzeug.formparser import parse_form_data
+from werkzeug.http import parse_options_header
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 from werkzeug.wrappers import Request, Response
 
 from happypath_local.stack import REGION
 
 UNCHECKED_FIELDS = {"policy", "x-amz-signature", "file"}
+MAX_FIELDS_BYTES = 20 * 1024  # S3 refuses a POST whose fields before the file exceed 20 KB
+FORM_OVERHEAD_BYTES = 1024  # the file part's headers and the closing boundary
+SPOOL_IN_MEMORY_BYTES = 1024 * 1024  # request bodies beyond this wait on disk, not in memory
+READ_CHUNK_BYTES = 64 * 1024
+MAX_CLOCK_SKEW = timedelta(minutes=15)
+UNSIGNED_PAYLOADS = ("UNSIGNED-PAYLOAD", "STREAMING-")
+AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/\s]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/s3/aws4_request,\s*"
+    r"SignedHeaders=(?P<headers>[a-z0-9;-]+),\s*Signature=(?P<signature>[0-9a-f]{64})"
+)
 
 
 class Refused(Exception):
@@ -44,10 +58,26 @@ class Refused(Exception):
         return Response(body, status=self.status, mimetype="application/xml")
 
 
+def _signature_mismatch() -> Refused:
+    return Refused(
+        403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided."
+    )
+
+
+def _entity_too_large(size: int, high: int) -> Refused:
+    return Refused(
+        400,
+        "EntityTooLarge",
+        "Your proposed upload exceeds the maximum allowed size",
+        ProposedSize=size,
+        MaxSizeAllowed=high,
+    )
+
+
 class S3Gateway:
-    def __init__(self, s3_app: Any, secrets: dict[str, str]) -> None:
+    def __init__(self, s3_app: Any, credentials: Iterable[Credentials]) -> None:
         self.s3_app = s3_app
-        self.secrets = secrets  # access key id -> secret key of the credentials the app signs with
+        self.credentials = {c.access_key: c for c in credentials}  # those the app signs with
         self.s3 = boto3.client("s3", region_name=REGION)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -62,13 +92,17 @@ class S3Gateway:
                 and request.mimetype == "multipart/form-data"
                 and "/" not in request.path.strip("/")
             ):
-                self._check_post_policy(environ, bucket)
+                self._check_post(environ, request, bucket)
             elif "X-Amz-Signature" in request.args:
                 self._check_query_signature(request)
-            elif "Authorization" not in request.headers:
+            elif "Authorization" in request.headers:
+                self._check_header_signature(environ, request)
+            else:
                 raise Refused(403, "AccessDenied", "Access Denied")  # the buckets block public access
         except Refused as refused:
-            return self._cors(refused.response(), bucket, origin)(environ, start_response)
+            response = refused.response()
+            response.headers["Connection"] = "close"  # the body may be unread: do not parse it as a request
+            return self._cors(response, bucket, origin)(environ, start_response)
 
         captured: dict[str, Any] = {}
 
@@ -80,37 +114,113 @@ class S3Gateway:
         response = Response(body, status=captured["status"], headers=captured["headers"])
         return self._cors(response, bucket, origin)(environ, start_response)
 
+    def _credentials(self, access_key: str, token: str | None) -> Credentials:
+        credentials = self.credentials.get(access_key)
+        if credentials is None:
+            raise Refused(
+                403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."
+            )
+        if token != credentials.token:  # temporary credentials are valid only with their session token
+            raise Refused(403, "InvalidToken", "The provided token is malformed or otherwise invalid.")
+        return credentials
+
     # --- POST policy ---------------------------------------------------------------------------------
 
-    def _check_post_policy(self, environ: dict[str, Any], bucket: str) -> None:
-        raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        environ["wsgi.input"] = io.BytesIO(raw)  # moto reads the body again
-        parse_env = dict(environ, **{"wsgi.input": io.BytesIO(raw)})
-        _, form, files = parse_form_data(parse_env)
-        fields = {name.lower(): value for name, value in form.items()}
-        upload = files.get("file")
-        if upload is None:
+    def _check_post(self, environ: dict[str, Any], request: Request, bucket: str) -> None:
+        """Reads the form as it arrives. The fields come first: with them, the body's Content-Length tells whether
+        the file can be within the policy's size before any of it is read. The body is kept for moto, on disk
+        past a megabyte."""
+        try:
+            total = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            raise Refused(411, "MissingContentLength", "You must provide the Content-Length HTTP header.") from None
+        boundary = parse_options_header(request.headers.get("Content-Type"))[1].get("boundary", "")
+        decoder = MultipartDecoder(boundary.encode())
+        stream = environ["wsgi.input"]
+        read_some = getattr(stream, "read1", stream.read)  # what has arrived, without waiting for a whole chunk
+        body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 (moto reads it)
+        fields: dict[str, str] = {}
+        part, value = "", bytearray()  # the part being read
+        size_range: tuple[int, int] | None = None  # known once the fields before the file are read
+        size, received, ended = 0, 0, False
+        while not ended:
+            chunk = read_some(min(READ_CHUNK_BYTES, total - received)) if received < total else b""
+            if received < total and not chunk:
+                raise Refused(400, "IncompleteBody", "The request body is shorter than its Content-Length.")
+            received += len(chunk)
+            body.write(chunk)
+            try:
+                decoder.receive_data(chunk or None)  # None: the body is complete
+                while not isinstance(event := decoder.next_event(), NeedData):
+                    if isinstance(event, Epilogue):
+                        ended = True
+                        break
+                    if isinstance(event, Field | File):
+                        part, value = event.name.lower(), bytearray()
+                        if part == "file" and size_range is None:
+                            size_range = self._check_fields(fields, bucket)
+                            room = total - (received - len(decoder.buffer))  # the file and the closing boundary
+                            if room > size_range[1] + FORM_OVERHEAD_BYTES:
+                                raise _entity_too_large(room, size_range[1])
+                    elif isinstance(event, Data) and part == "file" and size_range is not None:
+                        size += len(event.data)
+                        if size > size_range[1]:
+                            raise _entity_too_large(size, size_range[1])
+                        if not event.more_data:
+                            part = "#after-the-file"  # S3 ignores what follows the file
+                    elif isinstance(event, Data) and size_range is None:
+                        value += event.data
+                        if not event.more_data:
+                            fields[part] = value.decode()
+            except ValueError as error:  # not multipart/form-data after all
+                raise Refused(
+                    400, "MalformedPOSTRequest", "The body of your POST request is not well-formed multipart/form-data."
+                ) from error
+            if size_range is None and received - len(decoder.buffer) > MAX_FIELDS_BYTES + FORM_OVERHEAD_BYTES:
+                raise Refused(
+                    400,
+                    "MaxPostPreDataLengthExceeded",
+                    "Your POST request fields preceding the upload file were too large.",
+                )
+            ended = ended or not chunk
+        if size_range is None:
             raise Refused(400, "InvalidArgument", "POST requires exactly one file upload per request.")
-        size = len(upload.read())
+        if size < size_range[0]:
+            raise Refused(
+                400,
+                "EntityTooSmall",
+                "Your proposed upload is smaller than the minimum allowed size",
+                ProposedSize=size,
+                MinSizeAllowed=size_range[0],
+            )
+        body.seek(0)
+        environ["wsgi.input"] = body  # moto reads the body again
+
+    def _check_fields(self, fields: dict[str, str], bucket: str) -> tuple[int, int]:
+        """Signature, expiry and every condition but the size; returns content-length-range (low, high)."""
         if "policy" not in fields:  # an anonymous POST: the bucket is not public
             raise Refused(403, "AccessDenied", "Access Denied")
         self._check_policy_signature(fields)
         try:
             policy = json.loads(base64.b64decode(fields["policy"]))
-        except ValueError as error:
+            expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+        except (ValueError, KeyError, TypeError) as error:
             raise Refused(400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON.") from error
-        expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
         if expiration < datetime.now(UTC):
             raise Refused(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
         values = fields | {"bucket": bucket}
-        covered = {"bucket"}
+        covered, size_range = {"bucket"}, (0, 5 * 1024**3)  # without a range, S3's largest single upload
         for condition in policy.get("conditions", []):
-            covered |= self._check_condition(condition, values, size)
+            if isinstance(condition, list) and condition and condition[0] == "content-length-range":
+                size_range = (int(condition[1]), int(condition[2]))
+            else:
+                covered |= self._check_condition(condition, values)
         extra = set(fields) - covered - UNCHECKED_FIELDS - {f for f in fields if f.startswith("x-ignore-")}
         if extra:
             raise Refused(
                 403, "AccessDenied", f"Invalid according to Policy: Extra input fields: {', '.join(sorted(extra))}"
             )
+        return size_range
 
     def _check_policy_signature(self, fields: dict[str, str]) -> None:
         if fields.get("x-amz-algorithm") != "AWS4-HMAC-SHA256":
@@ -119,26 +229,14 @@ class S3Gateway:
             access_key, date, region, service, _ = fields["x-amz-credential"].split("/")
         except (KeyError, ValueError) as error:
             raise Refused(400, "AuthorizationQueryParametersError", "malformed X-Amz-Credential") from error
-        secret = self._secret(access_key)
+        secret = self._credentials(access_key, fields.get("x-amz-security-token")).secret_key
         key = _signing_key(secret, date, region, service)
         expected = hmac.new(key, fields["policy"].encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, fields.get("x-amz-signature", "")):
-            raise Refused(
-                403,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided.",
-            )
-
-    def _secret(self, access_key: str) -> str:
-        secret = self.secrets.get(access_key)
-        if secret is None:
-            raise Refused(
-                403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."
-            )
-        return secret
+            raise _signature_mismatch()
 
     @staticmethod
-    def _check_condition(condition: Any, values: dict[str, str], size: int) -> set[str]:
+    def _check_condition(condition: Any, values: dict[str, str]) -> set[str]:
         def failed() -> Refused:
             return Refused(
                 403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: {json.dumps(condition)}"
@@ -150,57 +248,98 @@ class S3Gateway:
                 raise failed()
             return {name.lower()}
         operator, *args = condition
-        if operator == "content-length-range":
-            low, high = int(args[0]), int(args[1])
-            if size > high:
-                raise Refused(
-                    400,
-                    "EntityTooLarge",
-                    "Your proposed upload exceeds the maximum allowed size",
-                    ProposedSize=size,
-                    MaxSizeAllowed=high,
-                )
-            if size < low:
-                raise Refused(
-                    400,
-                    "EntityTooSmall",
-                    "Your proposed upload is smaller than the minimum allowed size",
-                    ProposedSize=size,
-                    MinSizeAllowed=low,
-                )
-            return set()
         name = args[0].lstrip("$").lower()
         actual = values.get(name, "")
         if (operator == "eq" and actual != args[1]) or (operator == "starts-with" and not actual.startswith(args[1])):
             raise failed()
         return {name}
 
+    # --- requests signed in the Authorization header (SDKs, the CLI) ----------------------------------
+
+    def _check_header_signature(self, environ: dict[str, Any], request: Request) -> None:
+        match = AUTHORIZATION.fullmatch(request.headers["Authorization"].strip())
+        amz_date = request.headers.get("X-Amz-Date", "")
+        try:
+            signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            signed_at = None
+        if match is None or signed_at is None:
+            raise Refused(403, "AccessDenied", "The authorization header is malformed or has no valid X-Amz-Date.")
+        credentials = self._credentials(match["key"], request.headers.get("X-Amz-Security-Token"))
+        if abs(datetime.now(UTC) - signed_at) > MAX_CLOCK_SKEW:
+            raise Refused(
+                403,
+                "RequestTimeTooSkewed",
+                "The difference between the request time and the current time is too large.",
+            )
+        signed = match["headers"].split(";")
+        if "host" not in signed or any(name not in request.headers for name in signed):
+            raise _signature_mismatch()
+        pairs = [pair.partition("=") for pair in request.query_string.decode().split("&") if pair]
+        unsigned = AWSRequest(
+            method=request.method,
+            url=f"http://{request.host}{quote(request.path, safe='/~')}",
+            headers={name: request.headers[name] for name in signed},
+            params={unquote(key): unquote(value) for key, _, value in pairs},
+        )
+        unsigned.context["timestamp"] = amz_date
+        signer = S3SigV4Auth(credentials, "s3", match["region"])
+        canonical = signer.canonical_request(unsigned)
+        expected = signer.signature(signer.string_to_sign(unsigned, canonical), unsigned)
+        if not hmac.compare_digest(expected, match["signature"]):
+            raise _signature_mismatch()
+        self._check_payload_hash(environ, request.headers.get("X-Amz-Content-SHA256", ""))
+
+    @staticmethod
+    def _check_payload_hash(environ: dict[str, Any], declared: str) -> None:
+        """The signature covers the body through its declared hash: the body must have that hash."""
+        if declared.startswith(UNSIGNED_PAYLOADS):
+            return
+        if not re.fullmatch(r"[0-9a-f]{64}", declared):
+            raise Refused(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
+        stream, remaining = environ["wsgi.input"], int(environ.get("CONTENT_LENGTH") or 0)
+        body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 (moto reads it)
+        digest = hashlib.sha256()
+        while remaining > 0 and (chunk := stream.read(min(READ_CHUNK_BYTES, remaining))):
+            remaining -= len(chunk)
+            digest.update(chunk)
+            body.write(chunk)
+        if not hmac.compare_digest(digest.hexdigest(), declared):
+            raise Refused(
+                400,
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            )
+        body.seek(0)
+        environ["wsgi.input"] = body  # moto reads the body again
+
     # --- query-signed URLs ---------------------------------------------------------------------------
 
     def _check_query_signature(self, request: Request) -> None:
-        params = dict(parse_qsl(request.query_string.decode(), keep_blank_values=True))
+        pairs = (pair.partition("=") for pair in request.query_string.decode().split("&"))
+        params = {unquote(key): unquote(value) for key, _, value in pairs}
         try:
             access_key, _date, region, _service, _ = params["X-Amz-Credential"].split("/")
             signed_at = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
             expires = int(params["X-Amz-Expires"])
         except (KeyError, ValueError) as error:
             raise Refused(400, "AuthorizationQueryParametersError", "malformed query signature") from error
-        secret = self._secret(access_key)
+        credentials = self._credentials(access_key, params.get("X-Amz-Security-Token"))
         if signed_at + timedelta(seconds=expires) < datetime.now(UTC):
             raise Refused(403, "AccessDenied", "Request has expired", Expires=signed_at + timedelta(seconds=expires))
         signature = params.pop("X-Amz-Signature")
-        url = f"{request.scheme}://{request.host}{request.path}?{urlencode(params)}"
-        unsigned = AWSRequest(method=request.method, url=url, headers={"host": request.host})
+        unsigned = AWSRequest(
+            method=request.method,
+            url=f"http://{request.host}{quote(request.path, safe='/~')}",
+            headers={"host": request.host},
+            params=params,
+        )
         unsigned.context["timestamp"] = params["X-Amz-Date"]
-        signer = S3SigV4QueryAuth(Credentials(access_key, secret), "s3", region, expires=expires)
+        signer = S3SigV4QueryAuth(credentials, "s3", region, expires=expires)
         canonical = signer.canonical_request(unsigned)
         expected = signer.signature(signer.string_to_sign(unsigned, canonical), unsigned)
         if not hmac.compare_digest(expected, signature):
-            raise Refused(
-                403,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided.",
-            )
+            raise _signature_mismatch()
 
     # --- CORS (from the bucket's own configuration) ---------------------------------------------------
 

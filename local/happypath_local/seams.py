@@ -7,6 +7,7 @@
 - Each service's API calls run one at a time: moto's backends are not thread-safe (a DynamoDB transaction
   reads and writes several items), and AWS makes each call atomic anyway. Lambda is excluded: an
   invocation runs handler code, which calls other services from other threads.
+- Calls that may have changed data are counted per service: persistence skips a save when none did.
 - Costs of moto that grow with use are removed (`speedups`).
 """
 
@@ -16,7 +17,7 @@ import json
 import logging
 import threading
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -28,15 +29,18 @@ from moto.awslambda.models import LambdaFunction
 from moto.core.responses import BaseResponse
 from moto.events.models import Rule
 from moto.s3 import notifications as s3_notifications
+from moto.s3.responses import S3Response
 
 from happypath_local import speedups
 from happypath_local.functions import Invoker, acting_as, acting_as_aws
-from happypath_local.stack import REGION
+from happypath_local.stack import ACCOUNT, REGION
 
 MOTO_VERSION = "5.2.5"
 DELIVERED_HERE = frozenset({"states", "lambda"})
 UNSERIALISED_SERVICES = frozenset({"awslambda"})
 ASYNC_RETRIES = 2  # Lambda retries a failed asynchronous invocation twice
+READ_ONLY_ACTIONS = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List", "Head")
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 log = logging.getLogger("happypath.local")
 
 
@@ -52,6 +56,11 @@ class Seams:
         self.async_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda-async")
         self._originals: dict[tuple[Any, str], Any] = {}
         self.on_async_failure: Callable[[str, dict[str, Any], str], None] | None = None
+        self.writes: Counter[str] = Counter()  # service -> finished calls that may have changed its data
+        self._writes_lock = threading.Lock()
+        self._service_locks: defaultdict[str, threading.RLock] = defaultdict(threading.RLock)
+        self._queued = 0  # asynchronous invocations not finished yet
+        self._queued_lock = threading.Lock()
 
     def _patch(self, owner: Any, attribute: str, replacement: Any) -> None:
         self._originals[(owner, attribute)] = getattr(owner, attribute)
@@ -80,14 +89,28 @@ class Seams:
             seams.invoke_async(fn_arn, event_body)
 
         original_call_action = BaseResponse.call_action
-        service_locks: defaultdict[str, threading.RLock] = defaultdict(threading.RLock)
 
         def call_action(response: BaseResponse) -> Any:
             service = type(response).__module__.split(".")[1]
             if service in UNSERIALISED_SERVICES:
                 return original_call_action(response)
-            with service_locks[service]:
-                return original_call_action(response)
+            with seams.service_lock(service):
+                try:
+                    return original_call_action(response)
+                finally:  # counted once done: a save that reads the count sees the change, or the next one does
+                    if not (response._get_action() or "").startswith(READ_ONLY_ACTIONS):
+                        seams.count_write(service)
+
+        def counting_s3_writes(original: Callable[..., Any]) -> Callable[..., Any]:
+            # S3 requests (SDK calls and the HTTP endpoint's) do not go through call_action.
+            def respond(response: S3Response, request: Any, full_url: str, headers: Any) -> Any:
+                try:
+                    return original(response, request, full_url, headers)
+                finally:
+                    if request.method not in READ_ONLY_METHODS:
+                        seams.count_write("s3")
+
+            return respond
 
         original_submit = ThreadPoolExecutor.submit
 
@@ -97,6 +120,8 @@ class Seams:
 
         self._patch(ThreadPoolExecutor, "submit", submit)
         self._patch(BaseResponse, "call_action", call_action)
+        for entry in ("bucket_response", "key_response"):
+            self._patch(S3Response, entry, counting_s3_writes(getattr(S3Response, entry)))
         self._patch(LambdaFunction, "_invoke_lambda", invoke_lambda)
         self._patch(Rule, "send_to_targets", send_to_targets)
         self._patch(s3_notifications, "_invoke_awslambda", invoke_from_s3)
@@ -109,21 +134,50 @@ class Seams:
         self._originals.clear()
         self.async_pool.shutdown(wait=True, cancel_futures=False)
 
+    def count_write(self, service: str) -> None:
+        with self._writes_lock:
+            self.writes[service] += 1
+
+    def service_lock(self, service: str) -> threading.RLock:
+        """Held while a call to `service` runs (moto's module name: dynamodb, s3, ...)."""
+        return self._service_locks[service]
+
+    @property
+    def queued_invocations(self) -> int:
+        return self._queued
+
     def invoke_async(self, function: str, event: dict[str, Any]) -> None:
         """Asynchronous invocation: queued, retried twice on error, then sent to the dead-letter queue."""
 
         def run() -> None:
-            error = ""
-            for _attempt in range(1 + ASYNC_RETRIES):
-                payload, errored, _ = self.invoker.invoke(function, event)
-                if not errored:
-                    return
-                error = payload
-            log.error("asynchronous invocation of %s failed after retries: %s", function, error)
-            self._dead_letter(function, event, error)
+            try:
+                error = ""
+                for _attempt in range(1 + ASYNC_RETRIES):
+                    payload, errored, _ = self.invoker.invoke(function, event)
+                    if not errored:
+                        return
+                    error = payload
+                log.error("asynchronous invocation of %s failed after retries: %s", function, error)
+                self._dead_letter(function, event, error)
+            finally:
+                with self._queued_lock:
+                    self._queued -= 1
 
+        with self._queued_lock:
+            self._queued += 1
         with acting_as_aws():
             self.async_pool.submit(run)
+
+    @staticmethod
+    def notify_object_created(bucket_name: str, key_name: str) -> None:
+        """Send an object's ObjectCreated notification (again), as S3 does when the object arrives."""
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[ACCOUNT]["aws"]
+        key = backend.get_object(bucket_name, key_name)
+        if key is not None:
+            event = s3_notifications.S3NotificationEvent.OBJECT_CREATED_POST_EVENT
+            s3_notifications.send_event(ACCOUNT, event, backend.get_bucket(bucket_name), key)
 
     def _dead_letter(self, function_name: str, event: dict[str, Any], error: str) -> None:
         function = self.invoker.function(function_name)

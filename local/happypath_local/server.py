@@ -8,17 +8,18 @@ Functions, Lambda) runs in this process on moto.
 import io
 import logging
 import os
-import shutil
 import signal
 import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlencode
 
+from botocore.credentials import Credentials
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from happypath_local import PROJECT_ROOT
@@ -27,6 +28,8 @@ from happypath_local.stack import REGION
 log = logging.getLogger("happypath.local")
 LOCAL_CLIENT_ID = "happypath-local-web"
 SAVE_EVERY_S = 15
+# Lambda signs with temporary credentials, so its upload forms carry x-amz-security-token: local ones do too.
+LOCAL_SESSION_TOKEN = "happypath-local-session-token"  # noqa: S105 (a fake, like the local keys)
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Options:
     extra_origins: list[str] = field(default_factory=list)
     moderation: str = "auto"  # auto | offline | pass-through
     throttle: bool = True  # the template's stage throttle (429 past it, as API Gateway); off for load tests
+    stop_wait_s: float = 30  # how long a stop waits for running uploads before saving
 
 
 @dataclass
@@ -70,6 +74,7 @@ def _environment(urls: Urls, options: Options) -> str:
         {
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": LOCAL_SESSION_TOKEN,
             "AWS_DEFAULT_REGION": REGION,
             # Handlers presign uploads for the local S3 endpoint (boto3's standard per-service setting);
             # moto intercepts calls to it in-process, the browser reaches it over HTTP.
@@ -80,10 +85,34 @@ def _environment(urls: Urls, options: Options) -> str:
         }
     )
     os.environ.pop("AWS_PROFILE", None)
-    os.environ.pop("AWS_SESSION_TOKEN", None)
     from happypath_local.moderation import configure_detector
 
     return configure_detector(options.moderation)
+
+
+class InFlight:
+    """Counts the HTTP requests being answered, so a stop lets them finish."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def track(self, wsgi: Any) -> Any:
+        def tracked(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            with self._lock:
+                self.count += 1
+            try:
+                body = wsgi(environ, start_response)
+                try:
+                    return list(body)  # the whole answer, so the count covers it
+                finally:
+                    if hasattr(body, "close"):
+                        body.close()
+            finally:
+                with self._lock:
+                    self.count -= 1
+
+        return tracked
 
 
 class LocalStack:
@@ -93,15 +122,16 @@ class LocalStack:
         self.options = options
         self.urls = urls_for(options)
         self.servers: list[BaseWSGIServer] = []
+        self.requests = InFlight()
         self._stop = threading.Event()
         self._saver: threading.Thread | None = None
 
     def start(self) -> "LocalStack":
         started = time.perf_counter()
         options, urls = self.options, self.urls
-        if options.fresh:
-            shutil.rmtree(options.data_dir, ignore_errors=True)
-        options.data_dir.mkdir(parents=True, exist_ok=True)
+        from happypath_local.persistence import ISSUER_KEY, prepare
+
+        prepare(options.data_dir, options.fresh)
         self.moderation = _environment(urls, options)
 
         from moto.moto_server.werkzeug_app import create_backend_app
@@ -125,10 +155,10 @@ class LocalStack:
         )
         self.app.__enter__()
         self._allow_extra_origins(origins)
-        self.data = DataDirectory(options.data_dir, self.app.stack) if options.persist else None
+        self.data = DataDirectory(options.data_dir, self.app.stack, self.app.seams) if options.persist else None
         if self.data:
             self.data.restore()
-        issuer = LocalIssuer(urls.issuer, LOCAL_CLIENT_ID, origins, options.data_dir / "issuer-key.pem")
+        issuer = LocalIssuer(urls.issuer, LOCAL_CLIENT_ID, origins, options.data_dir / ISSUER_KEY)
         sign_out = urlencode({"client_id": LOCAL_CLIENT_ID, "logout_uri": f"{urls.app}/"})
         frontend_config = {
             "apiUrl": urls.api,
@@ -152,12 +182,14 @@ class LocalStack:
             self.execution_summaries,
         )
         gateway = ApiGateway(self.app.stack, self.app.invoker, throttle=options.throttle)
-        # moto replaces the credentials while it runs: the handlers sign with these.
-        signing = {os.environ["AWS_ACCESS_KEY_ID"]: os.environ["AWS_SECRET_ACCESS_KEY"]}
-        storage = S3Gateway(create_backend_app("s3"), signing)
+        # moto replaces the access key while it runs: the handlers sign with these.
+        signing = Credentials(
+            os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"], os.environ["AWS_SESSION_TOKEN"]
+        )
+        storage = S3Gateway(create_backend_app("s3"), [signing])
         for wsgi, url in ((web, urls.app), (gateway, urls.api), (storage, urls.s3)):
             port = int(url.rsplit(":", 1)[1])
-            server = make_server(options.host, port, wsgi, threaded=True)
+            server = make_server(options.host, port, self.requests.track(wsgi), threaded=True)
             self.servers.append(server)
             threading.Thread(target=server.serve_forever, name=f"http-{port}", daemon=True).start()
         from happypath_local.scheduler import Scheduler
@@ -218,13 +250,42 @@ class LocalStack:
             except Exception:
                 log.exception("could not save the local data")
 
+    def unfinished_work(self) -> dict[str, int]:
+        return {
+            "HTTP request": self.requests.count,
+            "queued Lambda invocation": self.app.seams.queued_invocations,
+            "workflow run": self.app.running_executions(),
+        }
+
+    def _finish_work(self) -> None:
+        """Let what is running end before the data is saved (a snapshot taken mid-workflow would keep the upload
+        PROCESSING, which restore must start again); bounded, as a stop must not hang."""
+        deadline = time.monotonic() + self.options.stop_wait_s
+        reported, reported_at = "", 0.0
+        while True:
+            work = ", ".join(f"{n} {name}{'s' * (n > 1)}" for name, n in self.unfinished_work().items() if n)
+            now = time.monotonic()
+            if not work:
+                return
+            if now >= deadline:
+                print(f"  not waiting longer: {work} (started again at the next start)", flush=True)
+                return
+            if work != reported and now - reported_at >= 1:  # what is left, once a second at most
+                print(f"  waiting for {work} to finish (at most {deadline - now:.0f} s more)", flush=True)
+                reported, reported_at = work, now
+            time.sleep(0.1)
+
     def stop(self) -> None:
         self._stop.set()
         self.scheduler.stop()
-        for server in self.servers:
+        for server in self.servers:  # no new requests; those being answered finish
             server.shutdown()
+            server.server_close()
+        self._finish_work()
         if self._saver is not None:
             self._saver.join()  # a periodic save in progress ends before the last one starts
+        if self.data:
+            print("Stopping: saving data...", flush=True)
         self._save()
         self.app.__exit__(None, None, None)
 
@@ -284,7 +345,13 @@ def _configure_logging() -> None:
 def serve(options: Options) -> int:
     _line_atomic_output()
     _configure_logging()
-    stack = LocalStack(options).start()
+    from happypath_local.persistence import DataDirError
+
+    try:
+        stack = LocalStack(options).start()
+    except DataDirError as error:
+        print(error, file=sys.stderr, flush=True)
+        return 2
     urls = stack.urls
     print(
         f"""
@@ -308,7 +375,7 @@ Handler code reloads on change. Ctrl-C stops.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
     stopped.wait()
-    print("\nStopping: saving data...", flush=True)
+    print("\nStopping: no longer accepting requests", flush=True)
     stack.stop()
     print("Stopped.", flush=True)
     return 0

@@ -11,12 +11,15 @@ from pathlib import Path
 
 import requests
 
+from happypath_local.server import LOCAL_SESSION_TOKEN
 from happypath_testkit.memory import rss_mb
 
 ROOT = Path(__file__).resolve().parents[2]
-# While moto runs it replaces the process's AWS credentials with these; the local app signs with them.
+# While moto runs it replaces the process's AWS credentials with these; the local app signs with them, and with
+# a session token, as Lambda does.
 MOTO_ACCESS_KEY = "FOOBARKEY"
 MOTO_SECRET_KEY = "FOOBARSECRET"
+MOTO_SESSION_TOKEN = LOCAL_SESSION_TOKEN
 
 
 def free_port_block(size: int = 3) -> int:
@@ -81,7 +84,8 @@ class RunningApp:
         return self.process.returncode
 
 
-def start_app(data_dir: Path, log_path: Path, *extra: str, port: int | None = None) -> RunningApp:
+def start_app(data_dir: Path, log_path: Path, *extra: str, port: int | None = None, project: Path = ROOT) -> RunningApp:
+    """`project`: a copy of the project to run instead (its local/, backend/, workflows/ and template.yaml)."""
     port = port or free_port_block()
     command = [
         sys.executable,
@@ -95,11 +99,14 @@ def start_app(data_dir: Path, log_path: Path, *extra: str, port: int | None = No
         *extra,
     ]
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    if project != ROOT:
+        sources = ("local", "backend/shared", "backend/functions", "workflows/functions")
+        env["PYTHONPATH"] = os.pathsep.join(str(project / source) for source in sources)
     for name in ("AWS_ENDPOINT_URL_S3", "MOTO_S3_CUSTOM_ENDPOINTS", "MODERATION_DETECTOR", "TABLE_NAME"):
         env.pop(name, None)
     started = time.monotonic()
     log = log_path.open("w")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     return wait_until_ready(RunningApp(process, port, data_dir, log_path, 0.0), started)
 
 

@@ -7,11 +7,13 @@ status endpoint, then fetch what was published from the local CloudFront.
 
 import base64
 import hashlib
+import http.client
 import io
 import json
 import re
 import secrets
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -21,9 +23,13 @@ import jwt
 import pytest
 import requests
 import skimage
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
-from happypath_testkit.runtime import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, RunningApp, start_app
+from happypath_testkit.runtime import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, MOTO_SESSION_TOKEN, RunningApp, start_app
 from PIL import Image
 
 from happypath_local.client import ApiError, LocalClient, post_form
@@ -270,10 +276,15 @@ def _s3_error(status: int, body: bytes) -> tuple[int, str]:
     return status, match.group(1).decode() if match else ""
 
 
-def test_storage_refuses_tampered_expired_and_oversized_uploads(alice: LocalClient, park: dict):
+def test_storage_refuses_tampered_expired_and_oversized_uploads(local_app: RunningApp, alice: LocalClient, park: dict):
     data = b"\xff\xd8" + b"x" * 998
     form = alice.call("POST", f"/places/{park['placeId']}/uploads", json={"contentType": "image/jpeg", "size": 1000})
     fields = form["fields"]
+    # Signed with temporary credentials, as Lambda signs: the form carries their session token.
+    assert fields["x-amz-security-token"] == MOTO_SESSION_TOKEN
+    for token in ({}, {"x-amz-security-token": "forged"}):
+        without = {k: v for k, v in fields.items() if k != "x-amz-security-token"} | token
+        assert _s3_error(*post_form(form["url"], without, "a.jpg", "image/jpeg", data)) == (403, "InvalidToken")
 
     other_key = fields | {"key": fields["key"].rsplit("/", 1)[0] + "/someone-elses-upload"}
     assert _s3_error(*post_form(form["url"], other_key, "a.jpg", "image/jpeg", data)) == (403, "AccessDenied")
@@ -302,8 +313,115 @@ def test_storage_refuses_tampered_expired_and_oversized_uploads(alice: LocalClie
     expired = fields | {"policy": encoded, "x-amz-signature": hmac_sha256(key, encoded).hex()}
     assert _s3_error(*post_form(form["url"], expired, "a.jpg", "image/jpeg", data)) == (403, "AccessDenied")
 
-    # The untouched form still works, once.
+    # The untouched form still works, once: S3 accepts it again until it expires, but the upload gets one verdict
+    # (the second event finds it claimed).
     assert post_form(form["url"], fields, "a.jpg", "image/jpeg", data)[0] == 204
+    verdict = alice.wait(form["uploadId"])
+    assert verdict["status"] == "REJECTED"
+    assert post_form(form["url"], fields, "a.jpg", "image/jpeg", data)[0] == 204
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        executions = requests.get(f"{local_app.app_url}/_local/executions?limit=100", timeout=30).json()["executions"]
+        runs = [e for e in executions if e["uploadId"] == form["uploadId"]]
+        if len(runs) == 2 and all(run["status"] != "RUNNING" for run in runs):
+            break
+        time.sleep(0.2)
+    assert sorted(run["states"][-1] for run in runs) == ["AlreadyClaimed", "Rejected"]
+    assert alice.wait(form["uploadId"]) == verdict
+
+
+def test_an_upload_larger_than_its_form_allows_is_refused_before_it_is_read(alice: LocalClient, park: dict):
+    """The fields come first: from them and Content-Length, storage refuses 400 MB for a 1,000-byte form without
+    reading (or holding) the file."""
+    form = alice.call("POST", f"/places/{park['placeId']}/uploads", json={"contentType": "image/jpeg", "size": 1000})
+    boundary = uuid.uuid4().hex
+    head = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in form["fields"].items()
+    )
+    head += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    url = urlsplit(form["url"])
+    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    connection.putrequest("POST", url.path)
+    connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+    connection.putheader("Content-Length", str(len(head) + 400 * 1024 * 1024))
+    connection.endheaders()
+    connection.send(head)  # and no more: the answer must not wait for the rest
+    response = connection.getresponse()
+    assert _s3_error(response.status, response.read()) == (400, "EntityTooLarge")
+    connection.close()
+
+
+def _s3_client(app: RunningApp, key: str = MOTO_ACCESS_KEY, secret: str = MOTO_SECRET_KEY, token: str | None = None):
+    return boto3.client(
+        "s3",
+        endpoint_url=app.s3_url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        config=Config(signature_version="s3v4", retries={"max_attempts": 1}),
+    )
+
+
+def test_requests_signed_in_the_header_are_verified(local_app: RunningApp):
+    """SDK and CLI requests carry their SigV4 signature in the Authorization header: S3 answers 403 to a wrong
+    one, so does the local endpoint (it let every one through, and a malformed one made moto answer 500)."""
+    bucket, key = "happypath-uploadbucket", "uploads/probe/header-signed"
+    s3 = _s3_client(local_app, token=MOTO_SESSION_TOKEN)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"hello")
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"hello"
+
+    impostors = {
+        "unknown key": (_s3_client(local_app, key="nobody", token=MOTO_SESSION_TOKEN), "InvalidAccessKeyId"),
+        "wrong secret": (_s3_client(local_app, secret="guessed", token=MOTO_SESSION_TOKEN), "SignatureDoesNotMatch"),
+        "no session token": (_s3_client(local_app), "InvalidToken"),
+        "forged token": (_s3_client(local_app, token="forged"), "InvalidToken"),
+    }
+    for name, (impostor, code) in impostors.items():
+        calls = {
+            "PUT": lambda c=impostor: c.put_object(Bucket=bucket, Key=key, Body=b"overwritten"),
+            "GET": lambda c=impostor: c.get_object(Bucket=bucket, Key=key),
+            "DELETE": lambda c=impostor: c.delete_object(Bucket=bucket, Key=key),
+        }
+        for method, call in calls.items():
+            with pytest.raises(ClientError) as refused:
+                call()
+            error = refused.value.response
+            assert (error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Code"]) == (403, code), (name, method)
+
+    url = f"{local_app.s3_url}/{bucket}/{key}"
+    now = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    bogus = (
+        f"AWS4-HMAC-SHA256 Credential=nobody/{now[:8]}/us-east-1/s3/aws4_request, "
+        f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}"
+    )
+    for authorization in (bogus, "AWS4-HMAC-SHA256 Credential=nobody/...", "AWS key:signature", "Bearer x"):
+        for method in ("PUT", "GET", "DELETE"):
+            answer = requests.request(
+                method, url, data=b"x", headers={"Authorization": authorization, "X-Amz-Date": now}, timeout=5
+            )
+            assert answer.status_code == 403, (authorization, method, answer.text[:300])
+            assert answer.headers["Content-Type"].startswith("application/xml")
+            assert re.search(rb"<Code>\w+</Code>", answer.content)
+
+    # A correctly signed request whose body was swapped on the way.
+    signed = AWSRequest(
+        method="PUT",
+        url=url,
+        data=b"signed body",
+        headers={"X-Amz-Content-SHA256": hashlib.sha256(b"signed body").hexdigest()},
+    )
+    S3SigV4Auth(Credentials(MOTO_ACCESS_KEY, MOTO_SECRET_KEY, MOTO_SESSION_TOKEN), "s3", "us-east-1").add_auth(signed)
+    swapped = requests.put(url, data=b"other body", headers=dict(signed.headers), timeout=5)
+    assert _s3_error(swapped.status_code, swapped.content) == (400, "XAmzContentSHA256Mismatch")
+    assert requests.put(url, data=b"signed body", headers=dict(signed.headers), timeout=5).status_code == 200
+
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"signed body"  # no impostor got through
+    s3.delete_object(Bucket=bucket, Key=key)
 
 
 def hmac_sha256(key: bytes, message: str) -> bytes:
@@ -313,14 +431,7 @@ def hmac_sha256(key: bytes, message: str) -> bytes:
 
 
 def test_query_signed_urls_are_checked_for_signature_and_expiry(local_app: RunningApp):
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=local_app.s3_url,
-        region_name="us-east-1",
-        aws_access_key_id=MOTO_ACCESS_KEY,
-        aws_secret_access_key=MOTO_SECRET_KEY,
-        config=Config(signature_version="s3v4"),
-    )
+    s3 = _s3_client(local_app, token=MOTO_SESSION_TOKEN)
     bucket = "happypath-uploadbucket"
     s3.put_object(Bucket=bucket, Key="uploads/probe/object", Body=b"hello")
     params = {"Bucket": bucket, "Key": "uploads/probe/object"}
@@ -466,3 +577,12 @@ def test_handler_logs_are_structured_and_labelled_by_function(local_app: Running
     functions = {line.get("function_name") for line in lines}
     assert {"happypath-NotifierFunction", "happypath-CheckImageFunction", "happypath-ResizeFunction"} <= functions
     assert all("level" in line and "message" in line for line in lines)
+    # Every Lambda context field names the function that logged the line, not the one that ran last.
+    labelled = [line for line in lines if "function_request_id" in line]
+    assert len(labelled) > 10
+    wrong_arn = [line for line in labelled if not line["function_arn"].endswith(f":function:{line['function_name']}")]
+    assert wrong_arn == []
+    functions_by_request: dict[str, set[str]] = {}
+    for line in labelled:
+        functions_by_request.setdefault(line["function_request_id"], set()).add(line["function_name"])
+    assert all(len(names) == 1 for names in functions_by_request.values()), functions_by_request

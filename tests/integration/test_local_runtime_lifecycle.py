@@ -1,16 +1,17 @@
 """Starting, stopping and restarting the local runtime; moderation without the models; hot reload."""
 
 import io
-import os
+import re
+import shutil
 import subprocess
 import sys
-import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
-from happypath_testkit.runtime import ROOT, start_app
+from happypath_testkit.runtime import ROOT, RunningApp, start_app
 
 from happypath_local.client import LocalClient
 
@@ -73,45 +74,116 @@ def test_without_the_models_moderation_is_a_named_pass_through(tmp_path: Path):
 
 
 def test_handler_changes_take_effect_without_a_restart(tmp_path: Path):
-    """The Invoker drops the project's modules when a source file changes; the next call imports them anew."""
-    script = textwrap.dedent(
-        """
-        import json, os, sys, time
-        from happypath_local.stack import load_stack
-        from happypath_local.functions import RELOAD_CHECK_EVERY_S, Invoker
-        stack = load_stack({"AuthIssuerUrl": "http://127.0.0.1:9/auth", "AuthAudience": "x"},
-                           {"distribution_host": "127.0.0.1:9/cdn", "api": "http://127.0.0.1:9"})
-        invoker = Invoker(stack.functions.values(), hot_reload=True)
-        function = stack.functions["NotifierFunction"]
-        first = invoker.handler_for(function)
-        assert not invoker.reload_if_changed()
-        source = sys.modules["happypath_backend.notifier"].__file__
-        later = time.time() + 5
-        os.utime(source, (later, later))
-        time.sleep(RELOAD_CHECK_EVERY_S)  # sources are looked at twice a second at most
-        assert invoker.reload_if_changed()
-        assert "happypath_backend.notifier" not in sys.modules
-        second = invoker.handler_for(function)
-        assert second is not first
-        print("reloaded")
-        """
+    """Editing a handler changes what the running app answers, with no restart (on a copy of the project)."""
+    project = tmp_path / "project"
+    for source in ("local", "backend", "workflows", "statemachines"):
+        shutil.copytree(ROOT / source, project / source, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(ROOT / "template.yaml", project)
+    app = start_app(
+        tmp_path / "data", tmp_path / "server.log", "--no-persist", "--moderation", "pass-through", project=project
     )
-    source = ROOT / "backend" / "functions" / "happypath_backend" / "notifier.py"
-    before = source.stat()
     try:
-        result = subprocess.run(
-            [sys.executable, "-c", script],
-            cwd=ROOT,
+        url = f"{app.api_url}/places/no-such-place"
+        assert requests.get(url, timeout=30).json() == {"message": "place no-such-place not found"}
+        handler = project / "backend" / "functions" / "happypath_backend" / "places.py"
+        source = handler.read_text()
+        assert source.count('f"place {place_id} not found"') == 2
+        handler.write_text(source.replace('f"place {place_id} not found"', 'f"there is no place {place_id}"'))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            answer = requests.get(url, timeout=30).json()
+            if answer != {"message": "place no-such-place not found"}:
+                break
+            time.sleep(0.2)
+        assert answer == {"message": "there is no place no-such-place"}
+        assert "handler sources changed: reloaded" in app.log()
+    finally:
+        assert app.stop() == 0, app.log()
+
+
+def test_uploads_in_flight_at_ctrl_c_finish_before_the_data_is_saved(tmp_path: Path, photos: Path):
+    """Ctrl-C while photos are processed: the runtime stops taking requests, lets the workflows end, then saves;
+    after a restart every upload is final and every published photo is listed."""
+    data = tmp_path / "data"
+    first = start_app(data, tmp_path / "first.log", "--fresh", "--moderation", "pass-through")
+    try:
+        client, place = _client_and_place(first)
+        upload_ids = _upload_at_once(client, place["placeId"], photos)
+    finally:
+        assert first.stop() == 0, first.log()
+
+    second = start_app(data, tmp_path / "second.log", port=first.port)
+    try:
+        _assert_all_published(second, place["placeId"], upload_ids)
+        # All had finished before the save: nothing to start again.
+        assert requests.get(f"{second.app_url}/_local/executions", timeout=5).json()["executions"] == []
+    finally:
+        assert second.stop() == 0, second.log()
+    assert re.search(r"waiting for .*workflow run", first.log()), first.log()[-3000:]  # they were in flight
+    assert "Stopping: saving data" in first.log()
+    assert "not waiting longer" not in first.log()
+
+
+def test_uploads_a_stop_cut_short_are_processed_after_a_restart(tmp_path: Path, photos: Path):
+    """When a stop does not wait for them (`--stop-wait 0`, or a crash after a periodic save), uploads saved
+    mid-workflow are sent through the workflow again at the next start, and published once."""
+    data = tmp_path / "data"
+    first = start_app(data, tmp_path / "first.log", "--fresh", "--moderation", "pass-through", "--stop-wait", "0")
+    try:
+        client, place = _client_and_place(first)
+        upload_ids = _upload_at_once(client, place["placeId"], photos)
+    finally:
+        first.stop()
+    assert "not waiting longer" in first.log(), first.log()[-3000:]  # work was cut short
+
+    second = start_app(data, tmp_path / "second.log", "--moderation", "pass-through", port=first.port)
+    try:
+        _assert_all_published(second, place["placeId"], upload_ids)
+        assert "uploads that were unfinished when the data was saved" in second.log()
+    finally:
+        assert second.stop() == 0, second.log()
+
+
+def _client_and_place(app: RunningApp) -> tuple[LocalClient, dict]:
+    client = LocalClient(app.app_url)
+    client.sign_in("frank")
+    place = client.call("POST", "/places", json={"name": "Hyde Park", "type": "park", "lat": 51.5073, "lng": -0.1657})
+    return client, place
+
+
+def _upload_at_once(client: LocalClient, place_id: str, photos: Path) -> list[str]:
+    sources = ["42_IndexError.jpg", "Reconyx_HC500_Hyperfire.jpg", "canon_hdr_NO.jpg", "jolla.jpg"] * 2
+    with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+        return list(pool.map(lambda name: client.upload(place_id, photos / name), sources))
+
+
+def _assert_all_published(app: RunningApp, place_id: str, upload_ids: list[str]) -> None:
+    client = LocalClient(app.app_url)
+    client.sign_in("frank")  # the same name is the same user
+    deadline = time.monotonic() + 90
+    verdicts = [client.wait(upload_id, timeout_s=max(0, deadline - time.monotonic())) for upload_id in upload_ids]
+    assert [v["status"] for v in verdicts] == ["PROCESSED"] * len(upload_ids), verdicts
+    listed = client.call("GET", f"/places/{place_id}/photos", params={"limit": 50})["photos"]
+    assert sorted(photo["photoId"] for photo in listed) == sorted(upload_ids)  # each once
+    for photo in listed:
+        assert requests.get(photo["renditions"]["tile"]["webp"], timeout=5).status_code == 200
+
+
+def test_a_data_folder_holding_other_files_is_refused_not_emptied(tmp_path: Path):
+    (tmp_path / "notes.txt").write_text("mine")
+    for fresh in ([], ["--fresh"]):
+        refused = subprocess.run(
+            [sys.executable, "-m", "happypath_local", "serve", "--data-dir", str(tmp_path), "--port", "9", *fresh],
             capture_output=True,
             text=True,
             timeout=120,
             check=False,
-            env=os.environ | {"AWS_DEFAULT_REGION": "us-east-1"},
+            cwd=ROOT,
         )
-    finally:
-        os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "reloaded"
+        assert refused.returncode == 2
+        assert f"--data-dir {tmp_path} holds files the local runtime did not write (notes.txt)" in refused.stderr
+        assert "Traceback" not in refused.stderr + refused.stdout
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def test_start_up_time_is_reported(tmp_path: Path):

@@ -50,6 +50,8 @@ def iam_requirements(service: str, operation: str, params: dict[str, Any]) -> li
         if "Key" in params:
             return [(action, f"arn:aws:s3:::{bucket}/{params['Key']}")]
         return [(action, f"arn:aws:s3:::{bucket}")]
+    if service == "cloudfront":
+        return [(f"cloudfront:{operation}", f"arn:aws:cloudfront::{ACCOUNT}:distribution/{params['DistributionId']}")]
     if service == "dynamodb":
         if operation == "TransactWriteItems":
             return [

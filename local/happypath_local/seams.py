@@ -21,11 +21,14 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import moto
 from moto.awslambda.models import LambdaFunction
+from moto.cloudfront.exceptions import NoSuchInvalidation
+from moto.cloudfront.models import CloudFrontBackend, Invalidation
 from moto.core.responses import BaseResponse
 from moto.events.models import Rule
 from moto.s3 import notifications as s3_notifications
@@ -33,7 +36,7 @@ from moto.s3.responses import S3Response
 
 from happypath_local import speedups
 from happypath_local.functions import Invoker, acting_as, acting_as_aws
-from happypath_local.stack import ACCOUNT, REGION
+from happypath_local.stack import ACCOUNT, LOCAL_CDN_ID, REGION
 
 MOTO_VERSION = "5.2.5"
 DELIVERED_HERE = frozenset({"states", "lambda"})
@@ -112,6 +115,27 @@ class Seams:
 
             return respond
 
+        # The emulated distribution is not one of moto's, and it caches nothing: its invalidations are recorded
+        # (list and get show them) and complete at once, as moto's own are.
+        original_create_invalidation = CloudFrontBackend.create_invalidation
+        original_get_invalidation = CloudFrontBackend.get_invalidation
+
+        def create_invalidation(backend: CloudFrontBackend, dist_id: str, paths: list[str], caller_ref: str) -> Any:
+            if dist_id != LOCAL_CDN_ID:
+                return original_create_invalidation(backend, dist_id, paths, caller_ref)
+            where = SimpleNamespace(location=f"https://cloudfront.amazonaws.com/2020-05-31/distribution/{dist_id}")
+            invalidation = Invalidation(where, paths, caller_ref)  # type: ignore[arg-type]
+            backend.invalidations.setdefault(dist_id, []).append(invalidation)
+            return invalidation
+
+        def get_invalidation(backend: CloudFrontBackend, dist_id: str, id: str) -> Any:
+            if dist_id != LOCAL_CDN_ID:
+                return original_get_invalidation(backend, dist_id, id)
+            for invalidation in backend.invalidations.get(dist_id, []):
+                if invalidation.id == id:
+                    return invalidation
+            raise NoSuchInvalidation
+
         original_submit = ThreadPoolExecutor.submit
 
         def submit(executor: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
@@ -125,6 +149,8 @@ class Seams:
         self._patch(LambdaFunction, "_invoke_lambda", invoke_lambda)
         self._patch(Rule, "send_to_targets", send_to_targets)
         self._patch(s3_notifications, "_invoke_awslambda", invoke_from_s3)
+        self._patch(CloudFrontBackend, "create_invalidation", create_invalidation)
+        self._patch(CloudFrontBackend, "get_invalidation", get_invalidation)
         speedups.install(self._patch)
         return self
 

@@ -22,6 +22,7 @@ from happypath_local import PROJECT_ROOT, TEMPLATE_PATH
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+LOCAL_CDN_ID = "local-cdn"  # the CloudFront distribution the runtime emulates (see server.py)
 LOCAL_ARTIFACTS_BUCKET = "local-artifacts"
 _NO_VALUE = object()
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -209,7 +210,7 @@ def _physical(
             name = f"{stack_name}-{logical_id}"[:64]
             return name, {"Arn": arn.format("events", f"rule/{name}")}
         case "AWS::CloudFront::Distribution":
-            return "local-cdn", {"DomainName": local_urls["distribution_host"], "Id": "local-cdn"}
+            return LOCAL_CDN_ID, {"DomainName": local_urls["distribution_host"], "Id": LOCAL_CDN_ID}
         case "AWS::ApiGatewayV2::Api":
             return "local-api", {"ApiEndpoint": local_urls["api"]}
         case _:

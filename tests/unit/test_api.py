@@ -377,6 +377,11 @@ def test_owner_deletes_a_photo_its_records_and_its_images():
     status, body = call("DELETE", "/photos/{photo_id}", path_parameters={"photo_id": photo_id}, user=OWNER)
     assert (status, body) == (204, None)
     assert s3.list_objects_v2(Bucket=distribution, Prefix=prefix)["KeyCount"] == 0
+    # CloudFront drops its cached copies too (it would serve them for a year otherwise).
+    invalidations = boto3.client("cloudfront").list_invalidations(DistributionId=os.environ["DISTRIBUTION_ID"])
+    newest = invalidations["InvalidationList"]["Items"][-1]["Id"]
+    batch = boto3.client("cloudfront").get_invalidation(DistributionId=os.environ["DISTRIBUTION_ID"], Id=newest)
+    assert batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"] == [f"/{prefix}*"]
     _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
     assert detail["photos"] == []
     assert call("GET", "/uploads/{upload_id}", path_parameters={"upload_id": photo_id}, user=OWNER)[0] == 404

@@ -75,5 +75,6 @@ def delete_photo(repo: Repository, photo_id: str, user: str) -> None:
     if photo is not None:
         published = [key for files in photo.renditions.values() for key in (files.jpeg, files.webp)]
         storage.delete_objects(settings.distribution_bucket(), published)
+        storage.forget_cached(keys.published_prefix(upload.placeId, photo_id))
     storage.delete_objects(settings.upload_bucket(), [upload.objectKey, keys.moderation_object_key(photo_id)])
     repo.delete_photo(upload)

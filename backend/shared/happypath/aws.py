@@ -7,6 +7,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudfront import CloudFrontClient
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_rekognition import RekognitionClient
@@ -35,9 +36,14 @@ def rekognition() -> "RekognitionClient":
     return boto3.client("rekognition", config=_CONFIG)
 
 
+@cache
+def cloudfront() -> "CloudFrontClient":
+    return boto3.client("cloudfront", config=_CONFIG)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests and the local runtime call this when the endpoint changes)."""
-    for factory in (s3, dynamodb, events, rekognition):
+    for factory in (s3, dynamodb, events, rekognition, cloudfront):
         factory.cache_clear()
 
 

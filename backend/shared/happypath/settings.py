@@ -27,6 +27,11 @@ def distribution_url() -> str:
     return _required("DISTRIBUTION_URL").rstrip("/")
 
 
+def distribution_id() -> str:
+    """The CloudFront distribution in front of the distribution bucket (its cache is invalidated on delete)."""
+    return _required("DISTRIBUTION_ID")
+
+
 def event_bus_name() -> str:
     return os.environ.get("EVENT_BUS_NAME", "default")
 

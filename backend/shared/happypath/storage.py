@@ -1,5 +1,6 @@
-"""S3 access: presigned upload forms, reading uploads, writing and deleting published images."""
+"""S3 access: presigned upload forms, reading uploads, writing and deleting published images (and their CDN copies)."""
 
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -60,6 +61,14 @@ def delete_objects(bucket: str, keys: Iterable[str]) -> None:
         )
         if response.get("Errors"):
             raise RuntimeError(f"could not delete {response['Errors']}")
+
+
+def forget_cached(prefix: str) -> None:
+    """Have CloudFront drop its copies of everything published under `prefix` (deleted images stay deleted)."""
+    aws.cloudfront().create_invalidation(
+        DistributionId=settings.distribution_id(),
+        InvalidationBatch={"Paths": {"Quantity": 1, "Items": [f"/{prefix}*"]}, "CallerReference": uuid.uuid4().hex},
+    )
 
 
 def published_url(object_key: str) -> str:

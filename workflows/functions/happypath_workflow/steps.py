@@ -11,7 +11,9 @@ from happypath.statuses import RejectionReason
 from happypath_workflow import imaging, moderation
 from happypath_workflow.models import CheckResult, ModerationResult, PublishResult, ResizeResult
 
-PUBLISHED_CACHE_CONTROL = "public, max-age=31536000, immutable"
+# A published image never changes, so CloudFront keeps it for a year (a delete invalidates it there);
+# browsers for a day, as they cannot be told when one is deleted.
+PUBLISHED_CACHE_CONTROL = "public, max-age=86400, s-maxage=31536000"
 MEDIA_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}
 
 

@@ -91,18 +91,10 @@ describe('presigned POST', () => {
   })
 
   async function rejection(status: number, body: string, event: 'load' | 'error' = 'load') {
-    FakeXhr.instances = []
-    const done = postToStorage({
-      url: 'http://s',
-      fields: {},
-      file: fileOf('a.jpg', 'image/jpeg', 10),
-      filename: 'a.jpg',
-      createXhr: () => new FakeXhr() as unknown as XMLHttpRequest,
-    })
-    const xhr = FakeXhr.instances[0]!
+    const { done, xhr } = startPost()
     if (event === 'error') xhr.onerror?.()
     else xhr.respond(status, body)
-    const err = await done.catch((e: unknown) => e)
+    const err = await done
     expect(err).toBeInstanceOf(UploadError)
     return (err as Error).message
   }

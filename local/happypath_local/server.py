@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from botocore.credentials import Credentials
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wsgi import ClosingIterator
 
 from happypath_local import PROJECT_ROOT
 from happypath_local.stack import REGION
@@ -97,20 +98,20 @@ class InFlight:
         self.count = 0
         self._lock = threading.Lock()
 
+    def _add(self, change: int) -> None:
+        with self._lock:
+            self.count += change
+
     def track(self, wsgi: Any) -> Any:
         def tracked(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-            with self._lock:
-                self.count += 1
+            self._add(1)
             try:
                 body = wsgi(environ, start_response)
-                try:
-                    return list(body)  # the whole answer, so the count covers it
-                finally:
-                    if hasattr(body, "close"):
-                        body.close()
-            finally:
-                with self._lock:
-                    self.count -= 1
+            except BaseException:
+                self._add(-1)
+                raise
+            # Counted until the server has sent the answer and closed it (streamed, not held in memory).
+            return ClosingIterator(body, lambda: self._add(-1))
 
         return tracked
 

@@ -78,9 +78,7 @@ def resize(upload: UploadComplete) -> ResizeResult:
     files: dict[str, RenditionFiles] = {}
     writes = []
     for name, rendition in renditions.items():
-        object_keys = {
-            ext: keys.published_object_key(upload.placeId, upload.uploadId, name, ext) for ext in MEDIA_TYPES
-        }
+        object_keys = _rendition_keys(upload, name)
         files[name] = RenditionFiles(
             width=rendition.width, height=rendition.height, jpeg=object_keys["jpg"], webp=object_keys["webp"]
         )
@@ -99,8 +97,13 @@ def resize(upload: UploadComplete) -> ResizeResult:
 def discard_images(upload: UploadComplete) -> None:
     """Delete whatever Resize wrote for an upload that will not be published (deleting nothing is fine)."""
     names = (imaging.RENDITION_TILE, imaging.RENDITION_SCALED)
-    written = [keys.published_object_key(upload.placeId, upload.uploadId, n, ext) for n in names for ext in MEDIA_TYPES]
+    written = [key for name in names for key in _rendition_keys(upload, name).values()]
     storage.delete_objects(settings.distribution_bucket(), written)
+
+
+def _rendition_keys(upload: UploadComplete, name: str) -> dict[str, str]:
+    """Where a rendition's files are published, by extension."""
+    return {ext: keys.published_object_key(upload.placeId, upload.uploadId, name, ext) for ext in MEDIA_TYPES}
 
 
 def publish(repo: Repository, upload: UploadComplete, image: ResizeResult) -> PublishResult:

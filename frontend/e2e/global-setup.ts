@@ -3,9 +3,9 @@
  * SIGINT (as Ctrl-C would) and checks that it exited cleanly.
  */
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { ENV, artifactsDir, chromiumPath, frontendRoot, photosDir, startRuntime, tail } from './runtime'
+import { ENV, STOP_TIMEOUT_MS, artifactsDir, chromiumPath, frontendRoot, photosDir, startRuntime, tail } from './runtime'
 
 /** The newest modification time of the files under `dir` (0 when there are none). */
 function newest(dir: string): number {
@@ -68,8 +68,15 @@ export default async function globalSetup() {
     const savedLog = path.join(artifactsDir, 'runtime.log')
     const code = await runtime.stop()
     copyFileSync(runtime.logFile, savedLog)
-    if (code !== 0) {
-      const how = code === null ? 'it did not exit within 20 s and was killed' : `exit code ${code}`
+    // Every test has ended and the browser is closed: nothing may still be running.
+    const leftOver = readFileSync(savedLog, 'utf8').includes('not waiting longer')
+    if (code !== 0 || leftOver) {
+      const how =
+        code === null
+          ? `it did not exit within ${STOP_TIMEOUT_MS / 1000} s and was killed`
+          : code !== 0
+            ? `exit code ${code}`
+            : 'it gave up waiting for work that should have ended'
       throw new Error(
         `the local runtime did not stop cleanly on SIGINT (${how}); its data is kept in ${runtime.workDir}:\n${tail(savedLog)}`,
       )

@@ -67,6 +67,9 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)))
 }
 
+/** How long a stop may take before the runtime is killed. */
+export const STOP_TIMEOUT_MS = 45_000
+
 function sleep(ms: number) {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
@@ -115,7 +118,8 @@ async function startOnce(port: number, workDir: string, timeoutMs: number): Prom
     workDir,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT')
-      const code = await Promise.race([exited(child), sleep(20_000).then(() => 'timeout' as const)])
+      // The runtime waits up to 30 s (--stop-wait) for unfinished work, then saves: allow for both.
+      const code = await Promise.race([exited(child), sleep(STOP_TIMEOUT_MS).then(() => 'timeout' as const)])
       if (code === 'timeout') {
         child.kill('SIGKILL')
         await exited(child)

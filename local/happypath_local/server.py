@@ -6,6 +6,7 @@ Functions, Lambda) runs in this process on moto.
 """
 
 import io
+import itertools
 import logging
 import os
 import signal
@@ -13,7 +14,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,7 +22,6 @@ from urllib.parse import urlencode
 
 from botocore.credentials import Credentials
 from werkzeug.serving import BaseWSGIServer, make_server
-from werkzeug.wsgi import ClosingIterator
 
 from happypath_local import PROJECT_ROOT
 from happypath_local.stack import REGION
@@ -92,28 +92,73 @@ def _environment(urls: Urls, options: Options) -> str:
 
 
 class InFlight:
-    """Counts the HTTP requests being answered, so a stop lets them finish."""
+    """The HTTP requests being answered, so a stop lets them finish (and can say which it waits for)."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self._requests: dict[int, tuple[str, float]] = {}
         self._lock = threading.Lock()
+        self._ids = itertools.count()
 
-    def _add(self, change: int) -> None:
+    @property
+    def count(self) -> int:
+        return len(self._requests)
+
+    def describe(self) -> list[str]:
+        """'METHOD host/path (for N s)' for each request still being answered, oldest first."""
+        now = time.monotonic()
         with self._lock:
-            self.count += change
+            started = sorted(self._requests.values(), key=lambda request: request[1])
+        return [f"{what} (for {now - since:.0f} s)" for what, since in started]
 
     def track(self, wsgi: Any) -> Any:
         def tracked(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-            self._add(1)
+            key = next(self._ids)
+            what = f"{environ['REQUEST_METHOD']} {environ.get('HTTP_HOST', '')}{environ.get('PATH_INFO', '')}"
+            with self._lock:
+                self._requests[key] = (what, time.monotonic())
             try:
                 body = wsgi(environ, start_response)
             except BaseException:
-                self._add(-1)
+                self._done(key)
                 raise
-            # Counted until the server has sent the answer and closed it (streamed, not held in memory).
-            return ClosingIterator(body, lambda: self._add(-1))
+            return _Answer(body, lambda: self._done(key))
 
         return tracked
+
+    def _done(self, key: int) -> None:
+        with self._lock:
+            self._requests.pop(key, None)
+
+
+class _Answer:
+    """A response body, streamed as the server sends it, that reports once when it is over: fully sent, closed,
+    or dropped. werkzeug skips `close()` when the client resets the connection while it discards unread input
+    (a browser following a redirect does), so the end of the iteration and the garbage collector also count."""
+
+    def __init__(self, body: Iterable[bytes], over: Callable[[], None]) -> None:
+        self._body, self._chunks, self._over = body, iter(body), over
+        self._open = True
+
+    def __iter__(self) -> "_Answer":
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._chunks)
+        except StopIteration:  # the server asks for more only once the last chunk is written
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            try:
+                if hasattr(self._body, "close"):
+                    self._body.close()
+            finally:
+                self._over()
+
+    __del__ = close
 
 
 class LocalStack:
@@ -270,11 +315,17 @@ class LocalStack:
                 return
             if now >= deadline:
                 print(f"  not waiting longer: {work} (started again at the next start)", flush=True)
+                self._print_requests()
                 return
             if work != reported and now - reported_at >= 1:  # what is left, once a second at most
                 print(f"  waiting for {work} to finish (at most {deadline - now:.0f} s more)", flush=True)
+                self._print_requests()
                 reported, reported_at = work, now
             time.sleep(0.1)
+
+    def _print_requests(self) -> None:
+        for request in self.requests.describe():
+            print(f"    {request}", flush=True)
 
     def stop(self) -> None:
         self._stop.set()

@@ -96,9 +96,9 @@ def recorded(app, photos: Path) -> set[Call]:
         step_input["upload"] |= {"placeId": place["placeId"], "uploadId": form["uploadId"]}
         payload, errored, _ = app.invoker.invoke("happypath-DiscardImagesFunction", step_input)
         assert not errored, payload
-        # An abandoned upload and a lost one, for the sweeper.
+        # An abandoned upload, a lost one and one whose workflow died while processing, for the sweeper.
         repo = Repository()
-        for lost in (False, True):
+        for fate in ("abandoned", "lost", "stuck"):
             abandoned = api(
                 app,
                 "POST",
@@ -110,14 +110,16 @@ def recorded(app, photos: Path) -> set[Call]:
             long_ago = int(time.time()) - 3600
             repo.table.update_item(
                 Key=keys.upload_key(abandoned["uploadId"]),
-                UpdateExpression="SET expiresAt = :t, GSI2PK = :pk, GSI2SK = :sk",
+                UpdateExpression="SET expiresAt = :t, GSI2PK = :pk, GSI2SK = :sk, #s = :s",
+                ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
                     ":t": long_ago,
                     ":pk": keys.expiry_partition(long_ago),
                     ":sk": keys.expiry_sort_key(long_ago, abandoned["uploadId"]),
+                    ":s": UploadStatus.PROCESSING if fate == "stuck" else UploadStatus.PENDING_UPLOAD,
                 },
             )
-            if lost:
+            if fate == "lost":
                 store_without_notification(app.physical("UploadBucket"), abandoned["fields"]["key"])
         payload, errored, _ = app.invoker.invoke("happypath-SweeperFunction", {})
         assert not errored, payload

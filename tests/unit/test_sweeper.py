@@ -1,12 +1,13 @@
 """The sweeper closes uploads the workflow never claimed: EXPIRED without a photo, FAILED with one."""
 
 import time
+from typing import Any
 
 import pytest
 from happypath_testkit.workflow import new_place, store_without_notification
 
-from happypath import keys, limits
-from happypath.models import Upload, utc_now
+from happypath import aws, keys, limits
+from happypath.models import RENDITIONS, Upload, utc_now
 from happypath.repository import Repository
 from happypath.statuses import AbandonedReason, UploadStatus
 from happypath_backend import sweeper
@@ -33,6 +34,20 @@ def pending_upload(place_id: str, expired_seconds_ago: int) -> Upload:
     return upload
 
 
+def claim(upload: Upload, deadline: int) -> None:
+    """As the workflow's first step marks an upload it processes."""
+    Repository().table.update_item(
+        Key=keys.upload_key(upload.uploadId),
+        UpdateExpression="SET #s = :p, GSI2PK = :pk, GSI2SK = :sk",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
+            ":p": "PROCESSING",
+            ":pk": keys.expiry_partition(deadline),
+            ":sk": keys.expiry_sort_key(deadline, upload.uploadId),
+        },
+    )
+
+
 @pytest.fixture
 def place(app):
     return new_place()
@@ -46,17 +61,8 @@ def test_abandoned_forms_expire_and_lost_photos_fail_visibly(app, place):
     recent = pending_upload(place.placeId, 60)  # its S3 event may still be on the way
     claimed = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
     stuck = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
-    for upload, deadline in ((claimed, NOW + 600), (stuck, NOW - 60)):  # as the workflow's claim sets them
-        repo.table.update_item(
-            Key=keys.upload_key(upload.uploadId),
-            UpdateExpression="SET #s = :p, GSI2PK = :pk, GSI2SK = :sk",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={
-                ":p": "PROCESSING",
-                ":pk": keys.expiry_partition(deadline),
-                ":sk": keys.expiry_sort_key(deadline, upload.uploadId),
-            },
-        )
+    claim(claimed, deadline=NOW + 600)
+    claim(stuck, deadline=NOW - 60)
 
     result = sweeper.sweep(repo, NOW)
 
@@ -110,3 +116,36 @@ def test_an_object_whose_key_only_starts_like_the_upload_key_does_not_count(app,
     closed = repo.get_upload(upload.uploadId)
     assert closed is not None
     assert (closed.status, closed.reason) == (UploadStatus.EXPIRED, AbandonedReason.UPLOAD_NOT_RECEIVED)
+
+
+def test_the_images_of_an_upload_that_timed_out_in_processing_are_deleted(app, place, monkeypatch):
+    repo, s3, bucket = Repository(), aws.s3(), app.physical("DistributionBucket")
+    stuck, running, published = (pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60) for _ in range(3))
+    claim(stuck, deadline=NOW - 60)
+    claim(running, deadline=NOW + 600)
+    claim(published, deadline=NOW - 60)
+
+    def images(upload: Upload) -> list[str]:
+        return keys.published_object_keys(place.placeId, upload.uploadId, RENDITIONS)
+
+    def stored(upload: Upload) -> list[str]:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=keys.published_prefix(place.placeId, upload.uploadId))
+        return sorted(item["Key"] for item in listed.get("Contents", []))
+
+    for upload in (stuck, running, published):  # as Resize writes them
+        for key in images(upload):
+            s3.put_object(Bucket=bucket, Key=key, Body=b"image")
+    real_close = repo.close_unfinished
+
+    def close_unfinished(upload_id: str, *args: Any) -> bool:
+        if upload_id == published.uploadId:
+            return False  # the workflow published it just before the sweeper's close
+        return real_close(upload_id, *args)
+
+    monkeypatch.setattr(repo, "close_unfinished", close_unfinished)
+    sweeper.sweep(repo, NOW)
+
+    assert repo.get_upload(stuck.uploadId).reason == AbandonedReason.PROCESSING_TIMED_OUT  # type: ignore[union-attr]
+    assert stored(stuck) == []
+    assert stored(running) == sorted(images(running))
+    assert stored(published) == sorted(images(published))

@@ -4,7 +4,8 @@
 - A photo that arrived but whose event never started the workflow (a notifier or EventBridge failure past
   every retry): FAILED, NOT_PROCESSED.
 - A claimed upload still not final after its processing deadline (an execution that died without recording
-  an end): FAILED, PROCESSING_TIMED_OUT.
+  an end): FAILED, PROCESSING_TIMED_OUT. Images its Resize step may have written are deleted: the
+  workflow's own failure path, which would have discarded them, never ran.
 """
 
 import time
@@ -14,8 +15,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from happypath import aws, limits, settings
-from happypath.models import Upload
+from happypath import aws, keys, limits, settings, storage
+from happypath.models import RENDITIONS, Upload
 from happypath.observability import logger, metrics, tracer
 from happypath.repository import Repository
 from happypath.statuses import AbandonedReason, UploadStatus
@@ -73,6 +74,9 @@ def _close(repo: Repository, upload: Upload, now: int) -> UploadStatus | None:
         return None  # the workflow moved it on meanwhile
     if status == UploadStatus.FAILED:
         logger.error("upload never finished processing", extra={"uploadId": upload.uploadId, "reason": reason})
+    if reason == AbandonedReason.PROCESSING_TIMED_OUT:  # after the close: a photo published meanwhile keeps them
+        written = keys.published_object_keys(upload.placeId, upload.uploadId, RENDITIONS)
+        storage.delete_objects(settings.distribution_bucket(), written)
     return status
 
 

@@ -18,6 +18,7 @@ so one query returns a page of photos, newest first.
 
 import re
 import time
+from collections.abc import Iterable
 from typing import Final, NamedTuple
 
 PK: Final = "PK"
@@ -41,6 +42,7 @@ _ID_RE = re.compile(ID_PATTERN)
 UPLOAD_PREFIX: Final = "uploads/"
 WORK_PREFIX: Final = "work/"
 PUBLISHED_PREFIX: Final = "photos/"
+PUBLISHED_MEDIA_TYPES: Final = {"jpg": "image/jpeg", "webp": "image/webp"}  # each rendition in both, by extension
 
 
 def is_valid_id(value: str) -> bool:
@@ -119,3 +121,12 @@ def published_prefix(place_id: str, photo_id: str) -> str:
 
 def published_object_key(place_id: str, photo_id: str, rendition: str, extension: str) -> str:
     return f"{published_prefix(place_id, photo_id)}{rendition}.{extension}"
+
+
+def published_object_keys(place_id: str, photo_id: str, renditions: Iterable[str]) -> list[str]:
+    """Every file of these renditions of a photo, in each published format."""
+    return [
+        published_object_key(place_id, photo_id, rendition, extension)
+        for rendition in renditions
+        for extension in PUBLISHED_MEDIA_TYPES
+    ]

@@ -1,7 +1,7 @@
 """Domain and API models (pydantic), shared by the API handlers, the workflow and the local runtime."""
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
 
@@ -18,6 +18,7 @@ Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False), AfterV
 BodyLatitude = Annotated[Latitude, Strict()]
 BodyLongitude = Annotated[Longitude, Strict()]
 Rendition = Literal["tile", "scaled"]
+RENDITIONS: Final[tuple[Rendition, ...]] = get_args(Rendition)
 ImageFormat = Literal["jpeg", "webp"]
 
 

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from happypath import keys, settings, storage
 from happypath.errors import ConflictError
 from happypath.events import UploadComplete
-from happypath.models import Photo, RenditionFiles, utc_now
+from happypath.models import RENDITIONS, Photo, RenditionFiles, utc_now
 from happypath.repository import Repository
 from happypath.statuses import RejectionReason
 from happypath_workflow import imaging, moderation
@@ -14,7 +14,6 @@ from happypath_workflow.models import CheckResult, ModerationResult, PublishResu
 # A published image never changes, so CloudFront keeps it for a year (a delete invalidates it there);
 # browsers for a day, as they cannot be told when one is deleted.
 PUBLISHED_CACHE_CONTROL = "public, max-age=86400, s-maxage=31536000"
-MEDIA_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}
 
 
 REPLACED_DETAIL = "the same upload form was used again while this photo was being checked"
@@ -86,7 +85,7 @@ def resize(upload: UploadComplete) -> ResizeResult:
 
     def write(item: tuple[str, bytes, str]) -> None:
         key, body, ext = item
-        storage.write_object(bucket, key, body, MEDIA_TYPES[ext], PUBLISHED_CACHE_CONTROL)
+        storage.write_object(bucket, key, body, keys.PUBLISHED_MEDIA_TYPES[ext], PUBLISHED_CACHE_CONTROL)
 
     with ThreadPoolExecutor(max_workers=len(writes)) as pool:
         list(pool.map(write, writes))
@@ -96,14 +95,15 @@ def resize(upload: UploadComplete) -> ResizeResult:
 
 def discard_images(upload: UploadComplete) -> None:
     """Delete whatever Resize wrote for an upload that will not be published (deleting nothing is fine)."""
-    names = (imaging.RENDITION_TILE, imaging.RENDITION_SCALED)
-    written = [key for name in names for key in _rendition_keys(upload, name).values()]
+    written = keys.published_object_keys(upload.placeId, upload.uploadId, RENDITIONS)
     storage.delete_objects(settings.distribution_bucket(), written)
 
 
 def _rendition_keys(upload: UploadComplete, name: str) -> dict[str, str]:
     """Where a rendition's files are published, by extension."""
-    return {ext: keys.published_object_key(upload.placeId, upload.uploadId, name, ext) for ext in MEDIA_TYPES}
+    return {
+        ext: keys.published_object_key(upload.placeId, upload.uploadId, name, ext) for ext in keys.PUBLISHED_MEDIA_TYPES
+    }
 
 
 def publish(repo: Repository, upload: UploadComplete, image: ResizeResult) -> PublishResult:

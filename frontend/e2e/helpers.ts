@@ -23,10 +23,9 @@ export async function tokenFor(username: string): Promise<string> {
 }
 
 export interface PlaceDetail {
-  place: { placeId: string; name: string; type: string; lat: number; lng: number; createdBy: string }
+  place: { placeId: string; name: string; type: string; lat: number; lng: number }
   photos: {
     photoId: string
-    owner: string
     width: number
     height: number
     renditions: Record<string, { jpeg: string; webp: string; width: number; height: number }>
@@ -37,6 +36,15 @@ export interface PlaceDetail {
 export async function getPlace(placeId: string): Promise<{ status: number; body: PlaceDetail | null }> {
   const res = await fetch(`${apiUrl}/places/${encodeURIComponent(placeId)}`)
   return { status: res.status, body: res.ok ? ((await res.json()) as PlaceDetail) : null }
+}
+
+/** GET /photos/mine: which of these photos the token's user published. */
+export async function myPhotos(token: string, photoIds: string[]): Promise<string[]> {
+  const res = await fetch(`${apiUrl}/photos/mine?ids=${photoIds.map(encodeURIComponent).join(',')}`, {
+    headers: { authorization: `Bearer ${token}` },
+  })
+  expect(res.status, `GET /photos/mine: ${await res.clone().text()}`).toBe(200)
+  return ((await res.json()) as { photoIds: string[] }).photoIds
 }
 
 export async function createPlace(token: string, place: { name: string; lat: number; lng: number; type?: string }) {

@@ -55,6 +55,22 @@ describe('api client requests', () => {
     expect(fetchFn.mock.calls[1]![0]).toBe('http://api.test/places/p1/photos?limit=24&cursor=eyJ%2B%2F%3D')
   })
 
+  it('asks which photos are mine with the token, at most 100 ids a request', async () => {
+    const { api, fetchFn } = setup((url) => {
+      const asked = new URL(url).searchParams.get('ids')!.split(',')
+      return json({ photoIds: asked.filter((id) => id.endsWith('7')) })
+    })
+    const ids = Array.from({ length: 230 }, (_, i) => `ph${i}`)
+    const mine = await api.myPhotos(ids)
+    expect(mine).toEqual(ids.filter((id) => id.endsWith('7')))
+    expect(fetchFn.mock.calls.map(([url]) => new URL(url).searchParams.get('ids')!.split(',').length)).toEqual([100, 100, 30])
+    const [url, init] = fetchFn.mock.calls[0]!
+    expect(url.startsWith('http://api.test/photos/mine?ids=ph0%2Cph1%2C')).toBe(true)
+    expect(init.headers).toMatchObject({ Authorization: 'Bearer tok' })
+    await expect(api.myPhotos([])).resolves.toEqual([])
+    expect(fetchFn).toHaveBeenCalledTimes(3)
+  })
+
   it('DELETE answered 204 resolves to undefined', async () => {
     const { api, fetchFn } = setup(() => new Response(null, { status: 204 }))
     await expect(api.deletePhoto('ph1')).resolves.toBeUndefined()

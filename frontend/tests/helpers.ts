@@ -25,7 +25,6 @@ export function makePlace(over: Partial<Place> = {}): Place {
     lat: 47.37,
     lng: 8.54,
     address: null,
-    createdBy: 'user-a',
     createdAt: '2026-05-01T10:00:00.000Z',
     ...over,
   }
@@ -35,12 +34,11 @@ export function near(place: Partial<Place>, distanceM: number): NearbyPlace {
   return { place: makePlace(place), distanceM }
 }
 
-export function makePhoto(id: string, owner = 'user-a', placeId = 'p1'): Photo {
+export function makePhoto(id: string, placeId = 'p1'): Photo {
   const cdn = `https://cdn.test/${placeId}/${id}`
   return {
     photoId: id,
     placeId,
-    owner,
     publishedAt: '2026-05-02T12:00:00.000Z',
     width: 4032,
     height: 3024,
@@ -62,9 +60,15 @@ export function fakeApi(over: Partial<Api> = {}): Api {
     listPhotos: fail('listPhotos'),
     createUpload: fail('createUpload'),
     getUpload: fail('getUpload'),
+    myPhotos: fail('myPhotos'),
     deletePhoto: fail('deletePhoto'),
     ...over,
   } as Api
+}
+
+/** api.myPhotos for a user who published these photos. */
+export function owning(...ids: string[]) {
+  return vi.fn(async (asked: string[]) => asked.filter((id) => ids.includes(id)))
 }
 
 export function fakeAuth(user: AuthUser | null = null): Auth {

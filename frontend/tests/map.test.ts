@@ -190,7 +190,7 @@ describe('HomeView', () => {
     const config = { ...testConfig, placeTypes: ['restaurant', 'cafe', 'bar'] }
     const api = fakeApi({
       nearbyPlaces: vi.fn(async () => ({ places: [] })),
-      createPlace: vi.fn(async (p) => ({ ...p, placeId: 'new1', createdBy: 'me', createdAt: '2026-05-01T00:00:00Z' })),
+      createPlace: vi.fn(async (p) => ({ ...p, placeId: 'new1', createdAt: '2026-05-01T00:00:00Z' })),
     })
     const { wrapper, router } = mountWith(HomeView, { api, config, auth: fakeAuth({ sub: 'me', name: 'Me' }) })
     await flushPromises()

@@ -2,15 +2,16 @@ import { flushPromises } from '@vue/test-utils'
 import { describe, expect, it, vi } from 'vitest'
 import PhotoGrid from '../src/components/PhotoGrid.vue'
 import PhotoViewer from '../src/components/PhotoViewer.vue'
+import UploadPanel from '../src/components/UploadPanel.vue'
 import PlaceView from '../src/views/PlaceView.vue'
 import { ApiError } from '../src/lib/api'
 import { notices } from '../src/lib/notices'
-import { fakeApi, fakeAuth, makePhoto, makePlace, mountWith, testRouter } from './helpers'
+import { fakeApi, fakeAuth, makePhoto, makePlace, mountWith, owning, testRouter } from './helpers'
 
 describe('PhotoGrid markup', () => {
   it('renders each tile as <picture> with WebP first, a JPEG <img> fallback, size and lazy loading', () => {
     const photos = [makePhoto('a'), makePhoto('b')]
-    const { wrapper } = mountWith(PhotoGrid, { props: { photos, placeName: 'Rose Park', currentUser: null } })
+    const { wrapper } = mountWith(PhotoGrid, { props: { photos, placeName: 'Rose Park', mine: new Set<string>() } })
     const pictures = wrapper.findAll('picture')
     expect(pictures).toHaveLength(2)
 
@@ -47,10 +48,10 @@ describe('PhotoGrid markup', () => {
 })
 
 describe('delete is offered only to the owner', () => {
-  const photos = [makePhoto('mine', 'user-me'), makePhoto('theirs', 'user-other'), makePhoto('mine2', 'user-me')]
+  const photos = [makePhoto('mine'), makePhoto('theirs'), makePhoto('mine2')]
 
-  it('shows Delete only on photos whose owner is the signed-in sub', () => {
-    const { wrapper } = mountWith(PhotoGrid, { props: { photos, placeName: 'P', currentUser: 'user-me' } })
+  it('shows Delete only on the photos the API says are mine', () => {
+    const { wrapper } = mountWith(PhotoGrid, { props: { photos, placeName: 'P', mine: new Set(['mine', 'mine2']) } })
     const tiles = wrapper.findAll('[data-testid="photo"]')
     const hasDelete = tiles.map((t) => t.findAll('button').some((b) => b.text() === 'Delete'))
     expect(hasDelete).toEqual([true, false, true])
@@ -58,13 +59,13 @@ describe('delete is offered only to the owner', () => {
   })
 
   it('shows no Delete when signed out', () => {
-    const { wrapper } = mountWith(PhotoGrid, { props: { photos, placeName: 'P', currentUser: null } })
+    const { wrapper } = mountWith(PhotoGrid, { props: { photos, placeName: 'P', mine: new Set<string>() } })
     expect(wrapper.findAll('button').filter((b) => b.text() === 'Delete')).toHaveLength(0)
   })
 
   it('asks for confirmation before emitting delete', async () => {
     const { wrapper } = mountWith(PhotoGrid, {
-      props: { photos, placeName: 'P', currentUser: 'user-me' },
+      props: { photos, placeName: 'P', mine: new Set(['mine', 'mine2']) },
       attachTo: document.body,
     })
     await wrapper.get('[data-photo-id="mine"] button.delete').trigger('click')
@@ -89,10 +90,11 @@ describe('PlaceView', () => {
     const api = fakeApi({
       getPlace: vi.fn(async () => ({
         place: makePlace({ address: '1 Garden Lane' }),
-        photos: [makePhoto('a', 'me'), makePhoto('b', 'other')],
+        photos: [makePhoto('a'), makePhoto('b')],
         nextCursor: 'c1',
       })),
-      listPhotos: vi.fn(async () => ({ photos: [makePhoto('b', 'other'), makePhoto('c', 'other')], nextCursor: null })),
+      listPhotos: vi.fn(async () => ({ photos: [makePhoto('b'), makePhoto('c')], nextCursor: null })),
+      myPhotos: owning('a', 'c'),
       deletePhoto: vi.fn(async () => undefined),
     })
     const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: fakeAuth({ sub: 'me', name: 'Me' }) })
@@ -109,6 +111,10 @@ describe('PlaceView', () => {
     await flushPromises()
     expect(api.listPhotos).toHaveBeenCalledWith('p1', { limit: 24, cursor: 'c1' })
     expect(wrapper.findAll('[data-testid="photo"]').map((t) => t.attributes('data-photo-id'))).toEqual(['a', 'b', 'c'])
+    // Whose a photo is, the API says only to its owner: asked once per page, about that page's new photos.
+    expect(vi.mocked(api.myPhotos).mock.calls).toEqual([[['a', 'b']], [['c']]])
+    const withDelete = wrapper.findAll('[data-testid="photo"]').filter((t) => t.find('button.delete').exists())
+    expect(withDelete.map((t) => t.attributes('data-photo-id'))).toEqual(['a', 'c'])
     expect(wrapper.findAll('button').some((b) => b.text() === 'Load more photos')).toBe(false)
 
     await wrapper.get('[data-photo-id="a"] button.delete').trigger('click')
@@ -116,6 +122,51 @@ describe('PlaceView', () => {
     await flushPromises()
     expect(api.deletePhoto).toHaveBeenCalledWith('a')
     expect(wrapper.findAll('[data-testid="photo"]').map((t) => t.attributes('data-photo-id'))).toEqual(['b', 'c'])
+  })
+
+  it('asks again whose photos are shown when the user signs in, out, or adds a photo', async () => {
+    const auth = fakeAuth(null)
+    const api = fakeApi({
+      getPlace: vi.fn(async () => ({ place: makePlace(), photos: [makePhoto('a'), makePhoto('b')], nextCursor: null })),
+      myPhotos: owning('b', 'new'),
+    })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth })
+    await flushPromises()
+    const deletable = () =>
+      wrapper
+        .findAll('[data-testid="photo"]')
+        .filter((t) => t.find('button.delete').exists())
+        .map((t) => t.attributes('data-photo-id'))
+    expect(api.myPhotos).not.toHaveBeenCalled() // signed out: nothing to ask
+    expect(deletable()).toEqual([])
+
+    auth.user.value = { sub: 'me', name: 'Me' }
+    await flushPromises()
+    expect(api.myPhotos).toHaveBeenLastCalledWith(['a', 'b'])
+    expect(deletable()).toEqual(['b'])
+
+    wrapper.findComponent(UploadPanel).vm.$emit('added', makePhoto('new'))
+    await flushPromises()
+    expect(deletable()).toEqual(['new', 'b'])
+
+    auth.user.value = null
+    await flushPromises()
+    expect(deletable()).toEqual([])
+  })
+
+  it('still shows the photos when it cannot find out which are mine, without Delete', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const api = fakeApi({
+      getPlace: vi.fn(async () => ({ place: makePlace(), photos: [makePhoto('a')], nextCursor: null })),
+      myPhotos: vi.fn(async () => Promise.reject(new ApiError(0, 'Could not reach the server.'))),
+    })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: fakeAuth({ sub: 'me', name: 'Me' }) })
+    await flushPromises()
+    expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(1)
+    expect(wrapper.find('button.delete').exists()).toBe(false)
+    expect(wrapper.find('[role="alert"]').exists()).toBe(false)
+    expect(warn).toHaveBeenCalled()
+    warn.mockRestore()
   })
 
   it('offers sign-in instead of upload when signed out', async () => {
@@ -150,9 +201,10 @@ describe('PlaceView', () => {
     const api = fakeApi({
       getPlace: vi.fn(async () => ({
         place: makePlace(),
-        photos: [makePhoto('a', 'me'), makePhoto('b', 'me')],
+        photos: [makePhoto('a'), makePhoto('b')],
         nextCursor: null,
       })),
+      myPhotos: owning('a', 'b'),
       deletePhoto: vi.fn(async () => undefined),
     })
     const { wrapper } = mountWith(PlaceView, {
@@ -183,7 +235,8 @@ describe('PlaceView', () => {
   it('reports a failed delete and keeps the photo', async () => {
     notices.splice(0)
     const api = fakeApi({
-      getPlace: vi.fn(async () => ({ place: makePlace(), photos: [makePhoto('a', 'me')], nextCursor: null })),
+      getPlace: vi.fn(async () => ({ place: makePlace(), photos: [makePhoto('a')], nextCursor: null })),
+      myPhotos: owning('a'),
       deletePhoto: vi.fn(async () => Promise.reject(new ApiError(403, 'Only the owner can delete this photo.'))),
     })
     const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: fakeAuth({ sub: 'me', name: 'Me' }) })

@@ -59,6 +59,8 @@ def iam_requirements(service: str, operation: str, params: dict[str, Any]) -> li
                 for item in params["TransactItems"]
                 for kind, body in item.items()
             ]
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            return [(f"dynamodb:{operation}", _table_arn(table)) for table in params["RequestItems"]]
         return [(f"dynamodb:{operation}", _table_arn(params["TableName"], params.get("IndexName")))]
     if service == "events" and operation == "PutEvents":
         buses = {entry.get("EventBusName", "default") for entry in params["Entries"]}

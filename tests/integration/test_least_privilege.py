@@ -90,6 +90,7 @@ def recorded(app, photos: Path) -> set[Call]:
         assert wait_final(form["uploadId"]).status == UploadStatus.PROCESSED
         api(app, "GET", "/places/{place_id}/photos", path_parameters={"place_id": place["placeId"]})
         api(app, "GET", "/uploads/{upload_id}", path_parameters={"upload_id": form["uploadId"]}, user="u1")
+        assert api(app, "GET", "/photos/mine", query={"ids": form["uploadId"]}, user="u1")["photoIds"]
         api(app, "DELETE", "/photos/{photo_id}", path_parameters={"photo_id": form["uploadId"]}, user="u1")
         # The failure path's clean-up, as a state machine would call it for an upload that failed after Resize.
         step_input = sample("workflow_discard_images")

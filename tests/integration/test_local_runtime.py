@@ -525,27 +525,24 @@ def test_concurrent_requests_each_keep_their_own_caller_and_status(local_app: Ru
     upload forms another request's size)."""
     bob = LocalClient(local_app.app_url)
     bob.sign_in("bob@example.com")
-    owners = {alice.token: jwt.decode(alice.token, options={"verify_signature": False})["sub"]}
-    owners[bob.token] = jwt.decode(bob.token, options={"verify_signature": False})["sub"]
+    place = alice.call("POST", "/places", json={"name": "Soho Square", "type": "park", "lat": 51.515, "lng": -0.132})
 
-    def create(i: int) -> tuple[int, str, str]:
-        token = alice.token if i % 2 else bob.token
-        body = {"name": f"Square {i}", "type": "park", "lat": 51.5 + i / 10_000, "lng": -0.12}
-        for _ in range(20):  # past the stage throttle's burst, wait as a client must
-            response = requests.post(
-                f"{local_app.api_url}/places", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60
-            )
-            if response.status_code != 429:
-                break
-            time.sleep(0.5)
-        return response.status_code, response.json().get("createdBy", ""), owners[token]
+    def request_form(i: int) -> tuple[str, LocalClient]:
+        caller = alice if i % 2 else bob
+        form = caller.call(
+            "POST", f"/places/{place['placeId']}/uploads", json={"contentType": "image/jpeg", "size": 1000}
+        )
+        return form["uploadId"], caller
 
     with ThreadPoolExecutor(max_workers=24) as pool:
-        results = list(pool.map(create, range(120)))
-    assert [status for status, _, _ in results] == [201] * 120
-    assert all(created_by == owner for _, created_by, owner in results)
-
-    place = alice.call("POST", "/places", json={"name": "Soho Square", "type": "park", "lat": 51.515, "lng": -0.132})
+        forms = list(pool.map(request_form, range(120)))
+    # Each upload belongs to the caller that asked for it: its status is for its owner only.
+    for upload_id, caller in forms:
+        assert caller.call("GET", f"/uploads/{upload_id}")["status"] == "PENDING_UPLOAD"
+        other = bob if caller is alice else alice
+        with pytest.raises(ApiError) as refused:
+            other.call("GET", f"/uploads/{upload_id}")
+        assert refused.value.status == 403
 
     def form_limit_matches(i: int) -> bool:
         size = 100_000 + i

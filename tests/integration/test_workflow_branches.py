@@ -58,7 +58,7 @@ def test_park_photo_is_checked_moderated_resized_and_published(app, photos: Path
     photos_page, _ = Repository().list_photos(place.placeId, 10, None)
     (photo,) = photos_page
     assert photo.photoId == upload_id
-    assert photo.owner == "owner"
+    assert Repository().published_by("owner", [upload_id]) == [upload_id]
     tile = photo.renditions["tile"]
     assert (tile.width, tile.height) == (400, 400)
     assert distribution_image(app, tile.jpeg).size == (400, 400)

@@ -11,7 +11,7 @@ import pytest
 from happypath_testkit.events import LambdaContext, body_of, http_event
 
 from happypath import keys
-from happypath.models import Photo, RenditionFiles
+from happypath.models import PhotoRecord, RenditionFiles
 from happypath.repository import Repository
 from happypath.statuses import UploadStatus
 from happypath_backend import api
@@ -63,7 +63,7 @@ def published_photo(place_id: str, owner: str = OWNER, published_at: str = "2026
             s3.put_object(Bucket=distribution, Key=key, Body=b"image")
             files["jpeg" if ext == "jpg" else "webp"] = key
         renditions[name] = RenditionFiles(width=w, height=h, **files)
-    photo = Photo(
+    photo = PhotoRecord(
         photoId=upload_id,
         placeId=place_id,
         owner=owner,
@@ -74,6 +74,17 @@ def published_photo(place_id: str, owner: str = OWNER, published_at: str = "2026
     )
     assert repo.publish_photo(photo)
     return upload_id
+
+
+def request_form(place_id: str, user: str = OWNER) -> tuple[int, Any]:
+    """POST /places/{place_id}/uploads for a small JPEG."""
+    return call(
+        "POST",
+        "/places/{place_id}/uploads",
+        path_parameters={"place_id": place_id},
+        body={"contentType": "image/jpeg", "size": 10},
+        user=user,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -87,8 +98,10 @@ def _deployed(app):
 def test_create_place_records_the_creator_and_returns_201():
     place = create_place(name="  Regent's Park ", lat=51.5313, lng=-0.1570)
     assert place["name"] == "Regent's Park"
-    assert place["createdBy"] == OWNER
     assert keys.is_valid_id(place["placeId"])
+    stored = Repository().table.get_item(Key=keys.place_key(place["placeId"]))["Item"]
+    assert stored["createdBy"] == OWNER
+    assert "createdBy" not in place  # who added a place is not public
     status, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
     assert status == 200
     assert detail["place"] == place
@@ -335,13 +348,7 @@ def test_upload_forms_only_for_places_whose_photos_the_workflow_takes(place_type
 
 def test_upload_status_is_for_its_owner_only():
     place = create_place()
-    status, form = call(
-        "POST",
-        "/places/{place_id}/uploads",
-        path_parameters={"place_id": place["placeId"]},
-        body={"contentType": "image/jpeg", "size": 10},
-        user=OWNER,
-    )
+    status, form = request_form(place["placeId"])
     params = {"upload_id": form["uploadId"]}
     assert call("GET", "/uploads/{upload_id}", path_parameters=params)[0] == 401
     status, error = call("GET", "/uploads/{upload_id}", path_parameters=params, user=STRANGER)
@@ -361,6 +368,44 @@ def test_upload_status_of_a_published_photo_includes_the_photo_with_urls():
     assert view["status"] == "PROCESSED"
     assert view["photo"]["photoId"] == photo_id
     assert view["photo"]["renditions"]["scaled"]["jpeg"].endswith(f"/photos/{place['placeId']}/{photo_id}/scaled.jpg")
+
+
+# --- my photos ------------------------------------------------------------------------------------
+
+
+def test_public_answers_do_not_say_who_uploaded_or_added_what():
+    place = create_place()
+    photo_id = published_photo(place["placeId"])
+    _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
+    _, page = call("GET", "/places/{place_id}/photos", path_parameters={"place_id": place["placeId"]})
+    _, nearby = call("GET", "/places", query={"lat": "51.5073", "lng": "-0.1657"})
+    assert [p["photoId"] for p in detail["photos"]] == [photo_id]
+    assert OWNER not in json.dumps([detail, page, nearby])
+
+
+def test_a_user_learns_which_photos_are_theirs():
+    place = create_place()
+    mine = [published_photo(place["placeId"], published_at=f"2026-11-2{d}T10:00:00.000Z") for d in range(2)]
+    theirs = published_photo(place["placeId"], owner=STRANGER)
+    _, pending = request_form(place["placeId"])
+    asked = [theirs, mine[1], pending["uploadId"], "no-such-photo", mine[0], mine[1]]
+
+    status, body = call("GET", "/photos/mine", query={"ids": ",".join(asked)}, user=OWNER)
+    assert status == 200
+    assert body == {"photoIds": [mine[1], mine[0], mine[1]]}  # in the order asked; a pending upload is no photo
+    assert call("GET", "/photos/mine", query={"ids": ",".join(asked)}, user=STRANGER)[1] == {"photoIds": [theirs]}
+
+
+def test_asking_which_photos_are_mine_needs_a_user_and_a_valid_list():
+    status, body = call("GET", "/photos/mine", query={"ids": "abc"})
+    assert (status, body["message"]) == (401, "sign in required")
+    for ids in ("", "abc,,def", "ABC", "abc;def", "a"):
+        status, body = call("GET", "/photos/mine", query={"ids": ids}, user=OWNER)
+        assert status == 400, ids
+        assert "ids" in body["message"], body
+    status, body = call("GET", "/photos/mine", query={"ids": ",".join(f"id{n:03}" for n in range(101))}, user=OWNER)
+    assert (status, body["message"]) == (400, "ask about at most 100 photos at a time")
+    assert call("GET", "/photos/mine", user=OWNER)[0] == 400
 
 
 # --- deleting photos ------------------------------------------------------------------------------
@@ -398,13 +443,7 @@ def test_only_the_owner_can_delete_and_only_published_photos():
     _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
     assert [p["photoId"] for p in detail["photos"]] == [photo_id]
 
-    _, form = call(
-        "POST",
-        "/places/{place_id}/uploads",
-        path_parameters={"place_id": place["placeId"]},
-        body={"contentType": "image/jpeg", "size": 10},
-        user=OWNER,
-    )
+    _, form = request_form(place["placeId"])
     status, error = call("DELETE", "/photos/{photo_id}", path_parameters={"photo_id": form["uploadId"]}, user=OWNER)
     assert status == 409
     assert "not published" in error["message"]
@@ -418,6 +457,7 @@ def test_openapi_document_is_generated_from_the_resolver():
         "/places/{place_id}/photos",
         "/places/{place_id}/uploads",
         "/uploads/{upload_id}",
+        "/photos/mine",
         "/photos/{photo_id}",
     }
     assert document["paths"]["/places"]["post"]["security"] == [{"bearer": []}]

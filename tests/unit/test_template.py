@@ -221,6 +221,11 @@ def test_the_frontend_checks_uploads_against_the_api_s_limits(translated):
     assert deadline in upload
 
 
+def test_the_frontend_asks_about_as_many_photos_at_once_as_the_api_takes():
+    api = (ROOT / "frontend" / "src" / "lib" / "api.ts").read_text()
+    assert f"export const MY_PHOTOS_PER_REQUEST = {limits.PHOTOS_PAGE_MAX}\n" in api
+
+
 def test_the_image_functions_bound_glibc_memory_alike(translated):
     # The resizer's memory goal (bench/README.md) is measured with these settings: both functions that
     # decode photos must run with them.

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from happypath import keys, limits
 from happypath.errors import ConflictError, ForbiddenError, HappyPathError, InvalidInputError, NotFoundError
 from happypath.models import (
+    MyPhotos,
     NewPlace,
     PhotoPage,
     Place,
@@ -41,6 +42,15 @@ PlaceId = Annotated[str, Path(pattern=keys.ID_PATTERN, description="Place id")]
 ResourceId = Annotated[str, Path(pattern=keys.ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=limits.PHOTOS_PAGE_MAX)]
 Cursor = Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")]
+_ID = keys.ID_PATTERN.removeprefix("^").removesuffix("$")
+PhotoIds = Annotated[
+    str,
+    Query(
+        pattern=rf"^{_ID}(,{_ID})*$",
+        max_length=limits.PHOTOS_PAGE_MAX * 65,
+        description=f"Photo ids, comma-separated (at most {limits.PHOTOS_PAGE_MAX})",
+    ),
+]
 
 
 class Nearby(BaseModel):
@@ -154,6 +164,17 @@ def request_upload(place_id: PlaceId, upload_request: UploadRequest) -> UploadFo
 )
 def get_upload(upload_id: ResourceId) -> UploadView:
     return uploads.upload_status(repository(), upload_id, current_user())
+
+
+@app.get(
+    "/photos/mine",
+    summary="Which of these photos are mine (public listings do not say who uploaded what)",
+    responses=_success(MyPhotos) | _error_responses(HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED),
+    security=SIGNED_IN,
+    tags=["photos"],
+)
+def my_photos(ids: PhotoIds) -> MyPhotos:
+    return MyPhotos(photoIds=uploads.published_by(repository(), current_user(), ids.split(",")))
 
 
 @app.delete(

@@ -4,14 +4,14 @@ import uuid
 
 from happypath import limits, storage
 from happypath.errors import NotFoundError
-from happypath.models import NewPlace, Photo, PhotoPage, Place, PlaceDetail, PlaceWithDistance, utc_now
+from happypath.models import NewPlace, Photo, PhotoPage, Place, PlaceDetail, PlaceRecord, PlaceWithDistance, utc_now
 from happypath.repository import Repository
 
 
 def create_place(repo: Repository, new: NewPlace, creator: str) -> Place:
-    place = Place(placeId=uuid.uuid4().hex, createdBy=creator, createdAt=utc_now(), **new.model_dump())
+    place = PlaceRecord(placeId=uuid.uuid4().hex, createdBy=creator, createdAt=utc_now(), **new.model_dump())
     repo.create_place(place)
-    return place
+    return place.public()
 
 
 def nearby(repo: Repository, lat: float, lng: float, radius_m: float, limit: int) -> list[PlaceWithDistance]:

@@ -1,10 +1,10 @@
-"""Upload requests, upload status, and deleting a published photo."""
+"""Upload requests, upload status, and what a user does with their published photos (find, delete)."""
 
 import time
 import uuid
 
 from happypath import keys, limits, settings, storage
-from happypath.errors import ConflictError, ForbiddenError, NotFoundError
+from happypath.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from happypath.models import Upload, UploadForm, UploadRequest, UploadView, utc_now
 from happypath.repository import Repository
 from happypath.statuses import UploadStatus, takes_photos
@@ -78,3 +78,10 @@ def delete_photo(repo: Repository, photo_id: str, user: str) -> None:
         storage.forget_cached(keys.published_prefix(upload.placeId, photo_id))
     storage.delete_objects(settings.upload_bucket(), [upload.objectKey, keys.moderation_object_key(photo_id)])
     repo.delete_photo(upload)
+
+
+def published_by(repo: Repository, user: str, photo_ids: list[str]) -> list[str]:
+    """Which of these photos the user published: the public listings do not say who uploaded what."""
+    if len(photo_ids) > limits.PHOTOS_PAGE_MAX:
+        raise InvalidInputError(f"ask about at most {limits.PHOTOS_PAGE_MAX} photos at a time")
+    return repo.published_by(user, photo_ids) if photo_ids else []

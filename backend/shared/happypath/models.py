@@ -60,14 +60,24 @@ class UploadRequest(Model):
 
 
 class Place(Model):
+    """A place as anyone may see it."""
+
     placeId: Id
     name: str
     type: PlaceType
     lat: Latitude
     lng: Longitude
     address: str | None = None
-    createdBy: str
     createdAt: str
+
+
+class PlaceRecord(Place):
+    """A place as stored: also who added it (an identity-provider subject, never in a public answer)."""
+
+    createdBy: str
+
+    def public(self) -> Place:
+        return Place.model_validate(self.model_dump(exclude={"createdBy"}))
 
 
 class RenditionFiles(Model):
@@ -78,13 +88,21 @@ class RenditionFiles(Model):
 
 
 class Photo(Model):
+    """A published photo as anyone may see it: not who uploaded it, which would link one person's photos
+    across places (the uploader learns which photos are theirs from GET /photos/mine)."""
+
     photoId: Id
     placeId: Id
-    owner: str
     publishedAt: str
     width: int  # of the largest published rendition (the scaled image), upright
     height: int
     renditions: dict[Rendition, RenditionFiles]
+
+
+class PhotoRecord(Photo):
+    """A photo as stored: also its owner, whose uploads it is."""
+
+    owner: str
 
 
 class Upload(Model):
@@ -130,6 +148,10 @@ class UploadView(Model):
 class PlaceWithDistance(Model):
     place: Place
     distanceM: float
+
+
+class MyPhotos(Model):
+    photoIds: list[Id] = Field(description="Those of the photos asked about that the caller published")
 
 
 class PhotoPage(Model):

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import json
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -12,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from happypath import aws, geo, keys, limits, settings
 from happypath.errors import ConflictError, InvalidInputError
-from happypath.models import Photo, Place, PlaceWithDistance, Upload, utc_now
+from happypath.models import Photo, PhotoRecord, Place, PlaceRecord, PlaceWithDistance, Upload, utc_now
 from happypath.statuses import UploadStatus
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ def _attributes(item: dict[str, Any], model: type) -> dict[str, Any]:
 
 
 DYNAMODB_SORT_KEY_MAX_BYTES: Final = 1024
+BATCH_ATTEMPTS: Final = 4  # a batch read DynamoDB throttles returns its unprocessed keys to ask for again
+BATCH_BACKOFF_S: Final = 0.05
 
 
 def encode_cursor(last_key: dict[str, Any]) -> str:
@@ -86,7 +89,7 @@ class Repository:
 
     # --- places ------------------------------------------------------------------------------------
 
-    def create_place(self, place: Place) -> None:
+    def create_place(self, place: PlaceRecord) -> None:
         geohash = geo.encode(place.lat, place.lng)
         item = {
             **keys.place_key(place.placeId),
@@ -183,7 +186,7 @@ class Repository:
 
     # --- photos ------------------------------------------------------------------------------------
 
-    def publish_photo(self, photo: Photo) -> bool:
+    def publish_photo(self, photo: PhotoRecord) -> bool:
         """Record the photo under its place and mark its upload PROCESSED, atomically and once.
 
         Returns False when the upload was already published (a replayed event or a retried step).
@@ -257,6 +260,29 @@ class Repository:
         photos = [Photo(**_attributes(item, Photo)) for item in page["Items"]]
         last = page.get("LastEvaluatedKey")
         return photos, encode_cursor(last) if last else None
+
+    def published_by(self, owner: str, photo_ids: list[str]) -> list[str]:
+        """Those of these photos that `owner` published, in the order asked (a photo's id is its upload's)."""
+        names = {"#owner": "owner", "#status": "status", "#id": "uploadId"}
+        request: dict[str, Any] = {
+            self.table.name: {
+                "Keys": [keys.upload_key(photo_id) for photo_id in dict.fromkeys(photo_ids)],
+                "ProjectionExpression": "#id, #owner, #status",
+                "ExpressionAttributeNames": names,
+            }
+        }
+        mine: set[str] = set()
+        for attempt in range(BATCH_ATTEMPTS):
+            if attempt:
+                time.sleep(BATCH_BACKOFF_S * 2**attempt)  # DynamoDB asks to back off before unprocessed keys
+            response = self.table.meta.client.batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(self.table.name, []):
+                if item["owner"] == owner and item["status"] == UploadStatus.PROCESSED.value:
+                    mine.add(str(item["uploadId"]))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return [photo_id for photo_id in photo_ids if photo_id in mine]
+        raise RuntimeError(f"DynamoDB left keys unprocessed after {BATCH_ATTEMPTS} attempts")
 
     def delete_photo(self, upload: Upload) -> None:
         """Remove the photo item and its upload record together."""

@@ -7,7 +7,6 @@ export interface Place {
   lat: number
   lng: number
   address?: string | null
-  createdBy: string
   createdAt: string
 }
 
@@ -21,7 +20,6 @@ export interface Rendition {
 export interface Photo {
   photoId: string
   placeId: string
-  owner: string
   publishedAt: string
   width: number
   height: number
@@ -41,6 +39,9 @@ export interface PhotoPage {
 export interface PlaceDetail extends PhotoPage {
   place: Place
 }
+
+/** The most photo ids GET /photos/mine takes at once. */
+export const MY_PHOTOS_PER_REQUEST = 100
 
 export type UploadContentType = 'image/jpeg' | 'image/png' | 'image/heic' | 'image/heif'
 
@@ -241,6 +242,15 @@ export function createApi(options: ApiOptions) {
     },
     getUpload(uploadId: string) {
       return request<UploadView>('GET', `/uploads/${enc(uploadId)}`, { auth: true })
+    },
+    /** Which of these photos the signed-in user published (public answers do not say whose a photo is). */
+    async myPhotos(photoIds: string[]): Promise<string[]> {
+      const mine: string[] = []
+      for (let i = 0; i < photoIds.length; i += MY_PHOTOS_PER_REQUEST) {
+        const ids = photoIds.slice(i, i + MY_PHOTOS_PER_REQUEST).join(',')
+        mine.push(...(await request<{ photoIds: string[] }>('GET', '/photos/mine', { query: { ids }, auth: true })).photoIds)
+      }
+      return mine
     },
     deletePhoto(photoId: string) {
       return request<void>('DELETE', `/photos/${enc(photoId)}`, { auth: true })

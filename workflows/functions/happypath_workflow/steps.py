@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from happypath import keys, settings, storage
 from happypath.errors import ConflictError
 from happypath.events import UploadComplete
-from happypath.models import RENDITIONS, Photo, RenditionFiles, utc_now
+from happypath.models import RENDITIONS, PhotoRecord, RenditionFiles, utc_now
 from happypath.repository import Repository
 from happypath.statuses import RejectionReason
 from happypath_workflow import imaging, moderation
@@ -113,7 +113,7 @@ def publish(repo: Repository, upload: UploadComplete, image: ResizeResult) -> Pu
         raise ConflictError(f"upload {upload.uploadId} has no record")
     if image.renditions is None or image.width is None or image.height is None:
         raise ValueError("publish needs the resize step's renditions")
-    photo = Photo(
+    photo = PhotoRecord(
         photoId=upload.uploadId,
         placeId=upload.placeId,
         owner=record.owner,

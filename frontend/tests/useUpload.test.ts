@@ -135,7 +135,7 @@ describe('the upload store', () => {
     expect(post).not.toHaveBeenCalled()
     expect(api.getUpload).not.toHaveBeenCalled()
 
-    up.retry(job.id)
+    void up.retry(job.id)
     await flushPromises()
     expect(createUpload).toHaveBeenCalledTimes(2)
     expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u2' })
@@ -186,12 +186,34 @@ describe('the upload store', () => {
     expect(job).toMatchObject({ phase: 'error', message: stalled, canRetry: true })
     expect(stored()).toEqual([])
 
+    vi.mocked(api.getUpload).mockResolvedValueOnce(status('PENDING_UPLOAD')) // asked once more on Try again
     vi.mocked(api.getUpload).mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') }))
-    up.retry(job.id)
+    void up.retry(job.id)
     await flushPromises()
     expect(api.createUpload).toHaveBeenCalledTimes(2)
     expect(post).toHaveBeenCalledTimes(2)
     expect(up.jobs.value[0]!.phase).toBe('added')
+  })
+
+  it('Try again after a lost connection follows the first upload if it arrived late, instead of adding it twice', async () => {
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PENDING_UPLOAD')) })
+    const post = vi.fn(async () => {
+      throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
+    })
+    const up = store({ api, post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const job = up.jobs.value[0]!
+    expect(job).toMatchObject({ phase: 'error', canRetry: true })
+
+    // Its event came after the three checks: by the time the person taps Try again, the API knows the photo.
+    vi.mocked(api.getUpload).mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') }))
+    void up.retry(job.id)
+    await flushPromises()
+    expect(api.createUpload).toHaveBeenCalledTimes(1)
+    expect(post).toHaveBeenCalledTimes(1)
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u1' })
+    expect(stored()).toMatchObject([{ uploadId: 'u1' }]) // sent: remembered until its outcome is seen
   })
 
   it('cancels a file being sent and one waiting its turn; both can be tried again', async () => {

@@ -90,6 +90,8 @@ export function createUploads(deps: UploadsDeps) {
   const queue: UploadJob[] = []
   const files = new Map<number, File>()
   const cancels = new Map<number, AbortController>()
+  /** Jobs whose last send broke off without an answer, and the upload the checks could not find arrived. */
+  const unconfirmed = new Map<number, string>()
   /** Places whose page is shown now (a count: the same page may mount twice during a transition). */
   const shown = new Map<string, number>()
   const addedListeners = new Set<(photo: Photo) => void>()
@@ -156,15 +158,20 @@ export function createUploads(deps: UploadsDeps) {
     }
   }
 
+  /** Whether storage has the upload's file, as far as the API can tell now. */
+  async function arrived(uploadId: string): Promise<boolean> {
+    try {
+      return (await deps.api.getUpload(uploadId)).status !== 'PENDING_UPLOAD'
+    } catch {
+      return false // not reachable either
+    }
+  }
+
   /** Whether storage got the file although the browser saw the request fail (the answer may be what was lost). */
   async function reachedStorage(uploadId: string): Promise<boolean> {
     for (const delay of RECHECK_DELAYS_MS) {
       await sleep(delay)
-      try {
-        if ((await deps.api.getUpload(uploadId)).status !== 'PENDING_UPLOAD') return true
-      } catch {
-        // not reachable yet either: ask again
-      }
+      if (await arrived(uploadId)) return true
     }
     return false
   }
@@ -214,7 +221,10 @@ export function createUploads(deps: UploadsDeps) {
         const unsure = err instanceof UploadError && (err.kind === 'connection' || err.kind === 'stalled')
         if (!unsure) throw err
         say(job, 'The connection dropped. Checking whether your photo arrived…')
-        if (!(await reachedStorage(form.uploadId))) throw err
+        if (!(await reachedStorage(form.uploadId))) {
+          unconfirmed.set(job.id, form.uploadId)
+          throw err
+        }
       }
     } catch (err) {
       finish(job, 'error', describeError(err), true)
@@ -222,6 +232,11 @@ export function createUploads(deps: UploadsDeps) {
     } finally {
       cancels.delete(job.id)
     }
+    sent(job)
+  }
+
+  /** The file is in storage: remember the upload (a reload resumes it) and wait for the verdict. */
+  function sent(job: UploadJob) {
     job.progress = 1
     job.sentAt = now()
     if (job.owner) {
@@ -281,9 +296,21 @@ export function createUploads(deps: UploadsDeps) {
     for (const job of restored) void followOutcome(job)
   }
 
-  function retry(jobId: number) {
+  async function retry(jobId: number) {
     const job = jobs.value.find((j) => j.id === jobId)
     if (!job || !job.canRetry || !files.has(jobId)) return
+    const earlier = unconfirmed.get(jobId)
+    unconfirmed.delete(jobId)
+    if (earlier) {
+      // The file may have arrived after the checks gave up: sending it again would add the photo twice.
+      Object.assign(job, { phase: 'requesting', canRetry: false })
+      say(job, 'Checking whether your photo arrived…')
+      if (await arrived(earlier)) {
+        job.uploadId = earlier
+        sent(job)
+        return
+      }
+    }
     if (job.uploadId) forgetPending(storage, job.uploadId)
     Object.assign(job, { phase: 'waiting', progress: 0, uploadId: null, sentAt: null, seen: true, canRetry: false, photo: null })
     say(job, 'Waiting…')
@@ -311,6 +338,7 @@ export function createUploads(deps: UploadsDeps) {
     for (const job of jobs.value) {
       if (job.placeId !== placeId || !FINISHED.has(job.phase)) continue
       files.delete(job.id)
+      unconfirmed.delete(job.id)
       if (job.uploadId) forgetPending(storage, job.uploadId)
     }
     jobs.value = jobs.value.filter((j) => j.placeId !== placeId || !FINISHED.has(j.phase))

@@ -24,7 +24,11 @@ async function start() {
 
   document.title = config.title
   const auth = createAuth(config)
-  const api = createApi({ baseUrl: config.apiUrl, getToken: () => auth.getAccessToken() })
+  const api = createApi({
+    baseUrl: config.apiUrl,
+    getToken: () => auth.getAccessToken(),
+    onTokenRefused: () => void auth.forgetSession(),
+  })
   const router = createAppRouter(config.auth.redirectPath)
   // App-wide, not per page: uploads go on (and are followed) wherever the person goes.
   const uploads = createUploads({ api, user: auth.user })

@@ -71,6 +71,18 @@ describe('api client requests', () => {
     expect(fetchFn).toHaveBeenCalledTimes(3)
   })
 
+  it('reports a token the API refused, not a missing one or a public 401', async () => {
+    const refused = vi.fn()
+    const answer = () => json({ message: 'Unauthorized' }, 401)
+    const signedIn = createApi({ baseUrl: 'http://api.test', getToken: async () => 'tok', fetch: answer as never, onTokenRefused: refused })
+    expect((await failure(signedIn.getUpload('u1'))).status).toBe(401)
+    expect(refused).toHaveBeenCalledTimes(1)
+    await failure(signedIn.getPlace('p1')) // no token sent: nothing to forget
+    const signedOut = createApi({ baseUrl: 'http://api.test', getToken: async () => null, fetch: answer as never, onTokenRefused: refused })
+    expect((await failure(signedOut.getUpload('u1'))).message).toBe('Please sign in first.')
+    expect(refused).toHaveBeenCalledTimes(1)
+  })
+
   it('DELETE answered 204 resolves to undefined', async () => {
     const { api, fetchFn } = setup(() => new Response(null, { status: 204 }))
     await expect(api.deletePhoto('ph1')).resolves.toBeUndefined()

@@ -160,6 +160,17 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     expect(manager.removeUser).toHaveBeenCalled()
   })
 
+  it('forgets a session the API refused, so the app offers to sign in again', async () => {
+    const { load, manager } = fakeOidc({ expired: false, access_token: 'revoked', profile: { sub: 's', name: 'Ann' } })
+    const auth = createAuth(testConfig, load, location as never)
+    await auth.getAccessToken()
+    expect(auth.user.value).toEqual({ sub: 's', name: 'Ann' })
+    await auth.forgetSession()
+    expect(auth.user.value).toBeNull()
+    expect(manager.removeUser).toHaveBeenCalled()
+    expect(location.assign).not.toHaveBeenCalled() // no trip to the issuer: only this app's copy is dropped
+  })
+
   it('signs in with a return path, handles the callback and signs out locally without end-session', async () => {
     const { load, manager } = fakeOidc(null)
     const auth = createAuth(testConfig, load, location as never)

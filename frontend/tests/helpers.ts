@@ -79,6 +79,7 @@ export function fakeAuth(user: AuthUser | null = null): Auth {
     signOut: vi.fn(async () => {}),
     handleCallback: vi.fn(async () => '/'),
     getAccessToken: vi.fn(async () => (user ? 'token' : null)),
+    forgetSession: vi.fn(async () => {}),
   }
 }
 

@@ -8,7 +8,7 @@ import type { User, UserManager } from 'oidc-client-ts'
 import type { AppConfig } from '../lib/config'
 
 export interface AuthUser {
-  /** The `sub` claim: photos whose `owner` equals it belong to this user. */
+  /** The `sub` claim: whose uploads are whose in this browser (pending uploads are kept per user). */
   sub: string
   /** Something to show: name, email or username. */
   name: string
@@ -24,6 +24,8 @@ export interface Auth {
   handleCallback(url?: string): Promise<string>
   /** A valid access token, renewed if possible, or null when signed out. */
   getAccessToken(): Promise<string | null>
+  /** Drops a session the API no longer accepts, so the app offers to sign in again. */
+  forgetSession(): Promise<void>
 }
 
 export const AUTH_KEY: InjectionKey<Auth> = Symbol('auth')
@@ -146,6 +148,10 @@ export function createAuth(
       }
       user.value = toAuthUser(current)
       return current && !current.expired ? current.access_token : null
+    },
+    async forgetSession() {
+      user.value = null
+      await (await manager()).removeUser()
     },
   }
 }

@@ -152,6 +152,8 @@ export interface ApiOptions {
   getToken: () => Promise<string | null>
   fetch?: typeof fetch
   timeoutMs?: number
+  /** The API refused the token it was sent (revoked, or signed by a key the issuer no longer uses). */
+  onTokenRefused?: () => void
 }
 
 type Query = Record<string, string | number | null | undefined>
@@ -215,6 +217,7 @@ export function createApi(options: ApiOptions) {
         body = undefined
       }
     }
+    if (response.status === 401 && opts.auth) options.onTokenRefused?.()
     if (!response.ok) throw new ApiError(response.status, errorMessage(response.status, body))
     if (body === undefined) {
       throw new ApiError(response.status, 'The server sent an answer the app could not read.')

@@ -396,6 +396,27 @@ def test_a_user_learns_which_photos_are_theirs():
     assert call("GET", "/photos/mine", query={"ids": ",".join(asked)}, user=STRANGER)[1] == {"photoIds": [theirs]}
 
 
+def test_keys_dynamodb_leaves_unprocessed_are_asked_for_again(monkeypatch):
+    place = create_place()
+    mine = [published_photo(place["placeId"], published_at=f"2026-11-2{d}T10:00:00.000Z") for d in range(3)]
+    repo = Repository()
+    client = repo.table.meta.client
+    real_batch_get = client.batch_get_item
+    requests: list[int] = []
+
+    def throttled(RequestItems: dict[str, Any]) -> dict[str, Any]:
+        ((table, request),) = RequestItems.items()
+        requests.append(len(request["Keys"]))
+        if len(requests) > 1:
+            return real_batch_get(RequestItems=RequestItems)
+        answered = real_batch_get(RequestItems={table: request | {"Keys": request["Keys"][:1]}})
+        return answered | {"UnprocessedKeys": {table: request | {"Keys": request["Keys"][1:]}}}
+
+    monkeypatch.setattr(client, "batch_get_item", throttled)
+    assert repo.published_by(OWNER, mine) == mine
+    assert requests == [3, 2]
+
+
 def test_asking_which_photos_are_mine_needs_a_user_and_a_valid_list():
     status, body = call("GET", "/photos/mine", query={"ids": "abc"})
     assert (status, body["message"]) == (401, "sign in required")

@@ -5,6 +5,7 @@ the HTTP API, and the S3 endpoint browsers upload to. Everything else (DynamoDB,
 Functions, Lambda) runs in this process on moto.
 """
 
+import functools
 import io
 import itertools
 import logging
@@ -29,6 +30,7 @@ from happypath_local.stack import REGION
 log = logging.getLogger("happypath.local")
 LOCAL_CLIENT_ID = "happypath-local-web"
 SAVE_EVERY_S = 15
+SHUTDOWN_POLL_S = 0.1  # how often a server looks for a stop: Ctrl-C stops taking requests at once
 # Lambda signs with temporary credentials, so its upload forms carry x-amz-security-token: local ones do too.
 LOCAL_SESSION_TOKEN = "happypath-local-session-token"  # noqa: S105 (a fake, like the local keys)
 
@@ -237,7 +239,8 @@ class LocalStack:
             port = int(url.rsplit(":", 1)[1])
             server = make_server(options.host, port, self.requests.track(wsgi), threaded=True)
             self.servers.append(server)
-            threading.Thread(target=server.serve_forever, name=f"http-{port}", daemon=True).start()
+            serve = functools.partial(server.serve_forever, poll_interval=SHUTDOWN_POLL_S)
+            threading.Thread(target=serve, name=f"http-{port}", daemon=True).start()
         from happypath_local.scheduler import Scheduler
 
         self.scheduler = Scheduler(self.app.stack, self.app.seams).start()

@@ -105,12 +105,14 @@ def test_uploads_in_flight_at_ctrl_c_finish_before_the_data_is_saved(tmp_path: P
     """Ctrl-C while photos are processed: the runtime stops taking requests, lets the workflows end, then saves;
     after a restart every upload is final and every published photo is listed."""
     data = tmp_path / "data"
-    first = start_app(data, tmp_path / "first.log", "--fresh", "--moderation", "pass-through")
+    # The offline models load on the first photo and check one photo at a time: the workflows are still
+    # running when the stop begins, however fast the machine (and a cold first load may take long).
+    first = start_app(data, tmp_path / "first.log", "--fresh", "--moderation", "offline", "--stop-wait", "120")
     try:
         client, place = _client_and_place(first)
         upload_ids = _upload_at_once(client, place["placeId"], photos)
     finally:
-        assert first.stop() == 0, first.log()
+        assert first.stop(timeout_s=180) == 0, first.log()
 
     second = start_app(data, tmp_path / "second.log", port=first.port)
     try:

@@ -10,6 +10,7 @@ import io
 import itertools
 import logging
 import os
+import queue
 import signal
 import sys
 import threading
@@ -98,17 +99,23 @@ class InFlight:
 
     def __init__(self) -> None:
         self._requests: dict[int, tuple[str, float]] = {}
+        # Ends are queued, not applied: an answer dropped without close() ends in __del__, which may run in any
+        # thread, even one holding the lock or iterating the dict; SimpleQueue.put is safe there.
+        self._ended: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._ids = itertools.count()
 
     @property
     def count(self) -> int:
-        return len(self._requests)
+        with self._lock:
+            self._settle()
+            return len(self._requests)
 
     def describe(self) -> list[str]:
         """'METHOD host/path (for N s)' for each request still being answered, oldest first."""
         now = time.monotonic()
         with self._lock:
+            self._settle()
             started = sorted(self._requests.values(), key=lambda request: request[1])
         return [f"{what} (for {now - since:.0f} s)" for what, since in started]
 
@@ -121,14 +128,18 @@ class InFlight:
             try:
                 body = wsgi(environ, start_response)
             except BaseException:
-                self._done(key)
+                self._ended.put(key)
                 raise
-            return _Answer(body, lambda: self._done(key))
+            return _Answer(body, lambda: self._ended.put(key))
 
         return tracked
 
-    def _done(self, key: int) -> None:
-        with self._lock:
+    def _settle(self) -> None:
+        while True:
+            try:
+                key = self._ended.get_nowait()
+            except queue.Empty:
+                return
             self._requests.pop(key, None)
 
 

@@ -19,6 +19,13 @@ release = threading.Event()
 
 @Request.application
 def app(request: Request) -> Response:
+    if request.path == "/large":  # more than the socket buffers hold: the server is still writing at the reset
+
+        def megabytes() -> Iterator[bytes]:
+            for _ in range(64):
+                yield b"x" * 2**20
+
+        return Response(megabytes())
     if request.path == "/slow":  # a streamed answer that is not over until the test says so
 
         def chunks() -> Iterator[bytes]:
@@ -86,3 +93,15 @@ def test_a_streamed_answer_is_counted_until_it_is_sent(served: tuple[InFlight, i
     assert received.endswith(b"last\r\n0\r\n\r\n")
     assert wait_until(lambda: in_flight.count == 0)
     client.close()
+
+
+def test_an_answer_the_client_drops_while_it_is_sent_is_no_longer_counted(served: tuple[InFlight, int]):
+    in_flight, port = served
+    client = socket.create_connection(("127.0.0.1", port))
+    client.sendall(b"POST /large HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbodymore")
+    assert client.recv(1024).startswith(b"HTTP/1.1 200")
+    assert in_flight.count == 1
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()  # leaving the page while a large image loads
+
+    assert wait_until(lambda: in_flight.count == 0), in_flight.describe()

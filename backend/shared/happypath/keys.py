@@ -123,10 +123,11 @@ def published_object_key(place_id: str, photo_id: str, rendition: str, extension
     return f"{published_prefix(place_id, photo_id)}{rendition}.{extension}"
 
 
+def published_files(place_id: str, photo_id: str, rendition: str) -> dict[str, str]:
+    """Where one rendition of a photo is published: its object key by file extension."""
+    return {ext: published_object_key(place_id, photo_id, rendition, ext) for ext in PUBLISHED_MEDIA_TYPES}
+
+
 def published_object_keys(place_id: str, photo_id: str, renditions: Iterable[str]) -> list[str]:
     """Every file of these renditions of a photo, in each published format."""
-    return [
-        published_object_key(place_id, photo_id, rendition, extension)
-        for rendition in renditions
-        for extension in PUBLISHED_MEDIA_TYPES
-    ]
+    return [key for rendition in renditions for key in published_files(place_id, photo_id, rendition).values()]

@@ -77,7 +77,7 @@ def resize(upload: UploadComplete) -> ResizeResult:
     files: dict[str, RenditionFiles] = {}
     writes = []
     for name, rendition in renditions.items():
-        object_keys = _rendition_keys(upload, name)
+        object_keys = keys.published_files(upload.placeId, upload.uploadId, name)
         files[name] = RenditionFiles(
             width=rendition.width, height=rendition.height, jpeg=object_keys["jpg"], webp=object_keys["webp"]
         )
@@ -97,13 +97,6 @@ def discard_images(upload: UploadComplete) -> None:
     """Delete whatever Resize wrote for an upload that will not be published (deleting nothing is fine)."""
     written = keys.published_object_keys(upload.placeId, upload.uploadId, RENDITIONS)
     storage.delete_objects(settings.distribution_bucket(), written)
-
-
-def _rendition_keys(upload: UploadComplete, name: str) -> dict[str, str]:
-    """Where a rendition's files are published, by extension."""
-    return {
-        ext: keys.published_object_key(upload.placeId, upload.uploadId, name, ext) for ext in keys.PUBLISHED_MEDIA_TYPES
-    }
 
 
 def publish(repo: Repository, upload: UploadComplete, image: ResizeResult) -> PublishResult:

@@ -57,12 +57,10 @@ def published_photo(place_id: str, owner: str = OWNER, published_at: str = "2026
     distribution = os.environ["DISTRIBUTION_BUCKET"]
     renditions = {}
     for name, (w, h) in {"tile": (400, 400), "scaled": (600, 450)}.items():
-        files = {}
-        for ext in ("jpg", "webp"):
-            key = keys.published_object_key(place_id, upload_id, name, ext)
+        files = keys.published_files(place_id, upload_id, name)
+        for key in files.values():
             s3.put_object(Bucket=distribution, Key=key, Body=b"image")
-            files["jpeg" if ext == "jpg" else "webp"] = key
-        renditions[name] = RenditionFiles(width=w, height=h, **files)
+        renditions[name] = RenditionFiles(width=w, height=h, jpeg=files["jpg"], webp=files["webp"])
     photo = PhotoRecord(
         photoId=upload_id,
         placeId=place_id,

@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
 import boto3
-from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from werkzeug.http import parse_options_header
@@ -62,6 +62,30 @@ def _signature_mismatch() -> Refused:
     return Refused(
         403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided."
     )
+
+
+def _check_signature(
+    signer: SigV4Auth,
+    request: Request,
+    *,
+    headers: dict[str, str],
+    params: dict[str, str],
+    timestamp: str,
+    signature: str,
+) -> None:
+    """Signs the request again, as the client says it did (these headers and parameters, at this time), and
+    compares: botocore's own canonical form, so the check agrees with what SDKs send."""
+    unsigned = AWSRequest(
+        method=request.method,
+        url=f"http://{request.host}{quote(request.path, safe='/~')}",
+        headers=headers,
+        params=params,
+    )
+    unsigned.context["timestamp"] = timestamp
+    canonical = signer.canonical_request(unsigned)
+    expected = signer.signature(signer.string_to_sign(unsigned, canonical), unsigned)
+    if not hmac.compare_digest(expected, signature):
+        raise _signature_mismatch()
 
 
 def _entity_too_large(size: int, high: int) -> Refused:
@@ -276,18 +300,14 @@ class S3Gateway:
         if "host" not in signed or any(name not in request.headers for name in signed):
             raise _signature_mismatch()
         pairs = [pair.partition("=") for pair in request.query_string.decode().split("&") if pair]
-        unsigned = AWSRequest(
-            method=request.method,
-            url=f"http://{request.host}{quote(request.path, safe='/~')}",
+        _check_signature(
+            S3SigV4Auth(credentials, "s3", match["region"]),
+            request,
             headers={name: request.headers[name] for name in signed},
             params={unquote(key): unquote(value) for key, _, value in pairs},
+            timestamp=amz_date,
+            signature=match["signature"],
         )
-        unsigned.context["timestamp"] = amz_date
-        signer = S3SigV4Auth(credentials, "s3", match["region"])
-        canonical = signer.canonical_request(unsigned)
-        expected = signer.signature(signer.string_to_sign(unsigned, canonical), unsigned)
-        if not hmac.compare_digest(expected, match["signature"]):
-            raise _signature_mismatch()
         self._check_payload_hash(environ, request.headers.get("X-Amz-Content-SHA256", ""))
 
     @staticmethod
@@ -328,18 +348,14 @@ class S3Gateway:
         if signed_at + timedelta(seconds=expires) < datetime.now(UTC):
             raise Refused(403, "AccessDenied", "Request has expired", Expires=signed_at + timedelta(seconds=expires))
         signature = params.pop("X-Amz-Signature")
-        unsigned = AWSRequest(
-            method=request.method,
-            url=f"http://{request.host}{quote(request.path, safe='/~')}",
+        _check_signature(
+            S3SigV4QueryAuth(credentials, "s3", region, expires=expires),
+            request,
             headers={"host": request.host},
             params=params,
+            timestamp=params["X-Amz-Date"],
+            signature=signature,
         )
-        unsigned.context["timestamp"] = params["X-Amz-Date"]
-        signer = S3SigV4QueryAuth(credentials, "s3", region, expires=expires)
-        canonical = signer.canonical_request(unsigned)
-        expected = signer.signature(signer.string_to_sign(unsigned, canonical), unsigned)
-        if not hmac.compare_digest(expected, signature):
-            raise _signature_mismatch()
 
     # --- CORS (from the bucket's own configuration) ---------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The app deployed into an in-process moto: used by the tests and by the local server."""
 
+import functools
 import os
 import time
 from collections.abc import Mapping
@@ -65,13 +66,17 @@ class EmbeddedApp:
         (logical_id,) = self.stack.of_type("AWS::StepFunctions::StateMachine")
         return self.physical(logical_id)
 
+    @functools.cached_property
+    def stepfunctions(self) -> Any:
+        """One client for the conveniences below, some of which poll (boto3 clients are thread-safe)."""
+        return boto3.client("stepfunctions", region_name=REGION)
+
     def executions(self) -> list[dict[str, Any]]:
-        client = boto3.client("stepfunctions", region_name=REGION)
-        return [dict(e) for e in client.list_executions(stateMachineArn=self.state_machine_arn())["executions"]]
+        listed = self.stepfunctions.list_executions(stateMachineArn=self.state_machine_arn())
+        return [dict(e) for e in listed["executions"]]
 
     def running_executions(self) -> int:
-        client = boto3.client("stepfunctions", region_name=REGION)
-        pages = client.get_paginator("list_executions").paginate(
+        pages = self.stepfunctions.get_paginator("list_executions").paginate(
             stateMachineArn=self.state_machine_arn(), statusFilter="RUNNING"
         )
         return sum(len(page["executions"]) for page in pages)
@@ -86,22 +91,22 @@ class EmbeddedApp:
             time.sleep(0.05)
         raise TimeoutError(f"executions did not finish in {timeout_s}s: {self.executions()}")
 
-    def history(self, execution_arn: str, client: Any = None) -> list[dict[str, Any]]:
-        client = client or boto3.client("stepfunctions", region_name=REGION)
-        return [dict(e) for e in client.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]]
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events = self.stepfunctions.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        return [dict(e) for e in events]
 
     def executions_for(self, upload_id: str) -> list[dict[str, Any]]:
         """The executions started for one upload (its id is in the event the workflow received)."""
-        client = boto3.client("stepfunctions", region_name=REGION)
         return [
             e
             for e in self.executions()
-            if f'"uploadId": "{upload_id}"' in client.describe_execution(executionArn=e["executionArn"])["input"]
+            if f'"uploadId": "{upload_id}"'
+            in self.stepfunctions.describe_execution(executionArn=e["executionArn"])["input"]
         ]
 
-    def states_entered(self, execution_arn: str, client: Any = None) -> list[str]:
+    def states_entered(self, execution_arn: str) -> list[str]:
         return [
             e["stateEnteredEventDetails"]["name"]
-            for e in self.history(execution_arn, client)
+            for e in self.history(execution_arn)
             if "stateEnteredEventDetails" in e
         ]

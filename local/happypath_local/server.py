@@ -279,12 +279,9 @@ class LocalStack:
     def execution_summaries(self, limit: int) -> list[dict[str, Any]]:
         import json
 
-        import boto3
-
-        client = boto3.client("stepfunctions", region_name=REGION)
         summaries = []
         for execution in sorted(self.app.executions(), key=lambda e: e["startDate"], reverse=True)[:limit]:
-            described = client.describe_execution(executionArn=execution["executionArn"])
+            described = self.app.stepfunctions.describe_execution(executionArn=execution["executionArn"])
             detail = json.loads(described["input"]).get("detail", {})
             summaries.append(
                 {
@@ -294,7 +291,7 @@ class LocalStack:
                     "placeId": detail.get("placeId"),
                     "startDate": execution["startDate"].isoformat(),
                     "stopDate": execution["stopDate"].isoformat() if execution.get("stopDate") else None,
-                    "states": self.app.states_entered(execution["executionArn"], client),
+                    "states": self.app.states_entered(execution["executionArn"]),
                 }
             )
         return summaries

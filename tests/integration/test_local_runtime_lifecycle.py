@@ -104,17 +104,14 @@ def test_handler_changes_take_effect_without_a_restart(tmp_path: Path):
 def test_uploads_in_flight_at_ctrl_c_finish_before_the_data_is_saved(tmp_path: Path, photos: Path):
     """Ctrl-C while photos are processed: the runtime stops taking requests, lets the workflows end, then saves;
     after a restart every upload is final and every published photo is listed."""
-    data = tmp_path / "data"
     # The offline models load on the first photo and check one photo at a time: the workflows are still
     # running when the stop begins, however fast the machine (and a cold first load may take long).
-    first = start_app(data, tmp_path / "first.log", "--fresh", "--moderation", "offline", "--stop-wait", "120")
-    try:
-        client, place = _client_and_place(first)
-        upload_ids = _upload_at_once(client, place["placeId"], photos)
-    finally:
-        assert first.stop(timeout_s=180) == 0, first.log()
+    first, place, upload_ids, code = _stopped_while_uploading(
+        tmp_path, photos, "--moderation", "offline", "--stop-wait", "120"
+    )
+    assert code == 0, first.log()
 
-    second = start_app(data, tmp_path / "second.log", port=first.port)
+    second = start_app(tmp_path / "data", tmp_path / "second.log", port=first.port)
     try:
         _assert_all_published(second, place["placeId"], upload_ids)
         # All had finished before the save: nothing to start again.
@@ -129,21 +126,29 @@ def test_uploads_in_flight_at_ctrl_c_finish_before_the_data_is_saved(tmp_path: P
 def test_uploads_a_stop_cut_short_are_processed_after_a_restart(tmp_path: Path, photos: Path):
     """When a stop does not wait for them (`--stop-wait 0`, or a crash after a periodic save), uploads saved
     mid-workflow are sent through the workflow again at the next start, and published once."""
-    data = tmp_path / "data"
-    first = start_app(data, tmp_path / "first.log", "--fresh", "--moderation", "pass-through", "--stop-wait", "0")
-    try:
-        client, place = _client_and_place(first)
-        upload_ids = _upload_at_once(client, place["placeId"], photos)
-    finally:
-        first.stop()
+    first, place, upload_ids, _ = _stopped_while_uploading(
+        tmp_path, photos, "--moderation", "pass-through", "--stop-wait", "0"
+    )
     assert "not waiting longer" in first.log(), first.log()[-3000:]  # work was cut short
 
-    second = start_app(data, tmp_path / "second.log", "--moderation", "pass-through", port=first.port)
+    second = start_app(tmp_path / "data", tmp_path / "second.log", "--moderation", "pass-through", port=first.port)
     try:
         _assert_all_published(second, place["placeId"], upload_ids)
         assert "uploads that were unfinished when the data was saved" in second.log()
     finally:
         assert second.stop() == 0, second.log()
+
+
+def _stopped_while_uploading(tmp_path: Path, photos: Path, *options: str) -> tuple[RunningApp, dict, list[str], int]:
+    """A fresh app in tmp_path/data, stopped with Ctrl-C as soon as eight photos are uploaded at once; returns
+    the app, its place, the upload ids and the exit code."""
+    first = start_app(tmp_path / "data", tmp_path / "first.log", "--fresh", *options)
+    try:
+        client, place = _client_and_place(first)
+        upload_ids = _upload_at_once(client, place["placeId"], photos)
+    finally:
+        code = first.stop(timeout_s=180)
+    return first, place, upload_ids, code
 
 
 def _client_and_place(app: RunningApp) -> tuple[LocalClient, dict]:

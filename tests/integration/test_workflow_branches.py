@@ -30,9 +30,14 @@ def distribution_image(app, key: str) -> Image.Image:
 
 
 def state_names(app, upload_id: str) -> list[str]:
-    """The states the upload's (only) execution entered, in order."""
-    (execution,) = app.executions_for(upload_id)
-    return app.states_entered(execution["executionArn"])
+    """The states the upload's (only) execution entered, in order, once it has ended: the upload turns final
+    in its Publish or RecordFailure step, a moment before the execution enters its end state."""
+    deadline = time.monotonic() + 30
+    while True:
+        (execution,) = app.executions_for(upload_id)
+        if execution["status"] != "RUNNING" or time.monotonic() > deadline:
+            return app.states_entered(execution["executionArn"])
+        time.sleep(0.05)
 
 
 def test_park_photo_is_checked_moderated_resized_and_published(app, photos: Path, detector):

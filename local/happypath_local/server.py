@@ -31,7 +31,7 @@ from happypath_local.stack import REGION
 log = logging.getLogger("happypath.local")
 LOCAL_CLIENT_ID = "happypath-local-web"
 SAVE_EVERY_S = 15
-SHUTDOWN_POLL_S = 0.1  # how often a server looks for a stop: Ctrl-C stops taking requests at once
+SHUTDOWN_POLL_S = 0.1  # how often the servers and the main thread look for a stop: Ctrl-C acts at once
 # Lambda signs with temporary credentials, so its upload forms carry x-amz-security-token: local ones do too.
 LOCAL_SESSION_TOKEN = "happypath-local-session-token"  # noqa: S105 (a fake, like the local keys)
 
@@ -405,6 +405,17 @@ def _configure_logging() -> None:
     warnings.filterwarnings("ignore", "No application metrics to publish")
 
 
+def wait_for_ctrl_c() -> None:
+    """Returns once SIGINT or SIGTERM arrives. The wait is timed: Python runs signal handlers in the main thread
+    when it wakes, and a signal the kernel hands to another of the runtime's threads does not wake an untimed
+    wait (the stop would never begin)."""
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    while not stopped.wait(SHUTDOWN_POLL_S):
+        pass
+
+
 def serve(options: Options) -> int:
     _line_atomic_output()
     _configure_logging()
@@ -434,10 +445,7 @@ Handler code reloads on change. Ctrl-C stops.
 """,
         flush=True,
     )
-    stopped = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopped.set())
-    stopped.wait()
+    wait_for_ctrl_c()
     print("\nStopping: no longer accepting requests", flush=True)
     stack.stop()
     print("Stopped.", flush=True)

@@ -1,6 +1,10 @@
 """The local runtime's command line: the client commands say plainly when no app is running."""
 
+import signal
 import socket
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -17,3 +21,28 @@ def test_client_commands_without_a_running_app_print_one_line_and_fail(command, 
     out, err = capsys.readouterr()
     assert out == ""
     assert err == f"no local app at {url}: start it with `make dev`, or pass --app\n"
+
+
+def test_ctrl_c_is_acted_on_whichever_thread_the_kernel_hands_it_to():
+    # The main thread blocks SIGINT, so the kernel delivers it to the other thread: Python still runs the
+    # handler in the main thread, but only once that thread wakes.
+    script = textwrap.dedent(
+        """
+        import signal, threading, time
+        from happypath_local.server import wait_for_ctrl_c
+        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        threading.Timer(0.5, print, args=("ready",), kwargs={"flush": True}).start()
+        wait_for_ctrl_c()
+        print("stopped", flush=True)
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert out == "stopped\n"

@@ -137,10 +137,10 @@ def test_the_images_of_an_upload_that_timed_out_in_processing_are_deleted(app, p
             s3.put_object(Bucket=bucket, Key=key, Body=b"image")
     real_close = repo.close_unfinished
 
-    def close_unfinished(upload_id: str, *args: Any) -> bool:
+    def close_unfinished(upload_id: str, *args: Any, **kwargs: Any) -> bool:
         if upload_id == published.uploadId:
             return False  # the workflow published it just before the sweeper's close
-        return real_close(upload_id, *args)
+        return real_close(upload_id, *args, **kwargs)
 
     monkeypatch.setattr(repo, "close_unfinished", close_unfinished)
     sweeper.sweep(repo, NOW)
@@ -149,3 +149,44 @@ def test_the_images_of_an_upload_that_timed_out_in_processing_are_deleted(app, p
     assert stored(stuck) == []
     assert stored(running) == sorted(images(running))
     assert stored(published) == sorted(images(published))
+
+
+def test_images_that_could_not_be_deleted_are_deleted_by_the_next_run(app, place, monkeypatch):
+    repo, s3, bucket = Repository(), aws.s3(), app.physical("DistributionBucket")
+    stuck = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
+    claim(stuck, deadline=NOW - 60)
+    written = keys.published_object_keys(place.placeId, stuck.uploadId, RENDITIONS)
+    for key in written:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"image")
+
+    def stored() -> list[str]:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=keys.published_prefix(place.placeId, stuck.uploadId))
+        return sorted(item["Key"] for item in listed.get("Contents", []))
+
+    def unavailable(bucket: str, keys: Any) -> None:
+        raise RuntimeError("S3 is having a bad day")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sweeper.storage, "delete_objects", unavailable)
+        first = sweeper.sweep(repo, NOW)
+    assert stuck.uploadId in first.errors
+    closed = repo.get_upload(stuck.uploadId)
+    assert closed is not None  # its owner sees the outcome at once
+    assert (closed.status, closed.reason) == (UploadStatus.FAILED, AbandonedReason.PROCESSING_TIMED_OUT)
+    assert stored() == sorted(written)
+
+    closes: list[str] = []
+    real_close = repo.close_unfinished
+
+    def close_unfinished(upload_id: str, *args: Any, **kwargs: Any) -> bool:
+        closes.append(upload_id)
+        return real_close(upload_id, *args, **kwargs)
+
+    monkeypatch.setattr(repo, "close_unfinished", close_unfinished)
+    second = sweeper.sweep(repo, NOW + 300)
+    assert stuck.uploadId not in second.errors
+    assert stuck.uploadId not in closes  # closed once, counted once
+    assert stored() == []
+    assert repo.get_upload(stuck.uploadId) == closed
+
+    assert stuck.uploadId not in {upload.uploadId for upload in repo.unfinished_uploads(NOW + 600, NOW - 3600)}

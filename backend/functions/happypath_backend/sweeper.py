@@ -5,7 +5,8 @@
   every retry): FAILED, NOT_PROCESSED.
 - A claimed upload still not final after its processing deadline (an execution that died without recording
   an end): FAILED, PROCESSING_TIMED_OUT. Images its Resize step may have written are deleted: the
-  workflow's own failure path, which would have discarded them, never ran.
+  workflow's own failure path, which would have discarded them, never ran. The upload stays in the
+  sweeper's index until they are gone, so a deletion that fails is tried again by the next run.
 """
 
 import time
@@ -66,18 +67,27 @@ def sweep(repo: Repository, now: int) -> SweepResult:
 
 def _close(repo: Repository, upload: Upload, now: int) -> UploadStatus | None:
     """Close the upload if its time is up; the status it was given, or None if it was left as it is."""
+    if upload.status == UploadStatus.FAILED:  # closed as timed out by an earlier run, images not yet deleted
+        _discard_images(repo, upload)
+        return None
     verdict = _verdict(upload, now)
     if verdict is None:
         return None
     status, reason, detail = verdict
-    if not repo.close_unfinished(upload.uploadId, upload.status, status, reason, detail):
+    timed_out = reason == AbandonedReason.PROCESSING_TIMED_OUT
+    if not repo.close_unfinished(upload.uploadId, upload.status, status, reason, detail, keep_in_sweep_index=timed_out):
         return None  # the workflow moved it on meanwhile
     if status == UploadStatus.FAILED:
         logger.error("upload never finished processing", extra={"uploadId": upload.uploadId, "reason": reason})
-    if reason == AbandonedReason.PROCESSING_TIMED_OUT:  # after the close: a photo published meanwhile keeps them
-        written = keys.published_object_keys(upload.placeId, upload.uploadId, RENDITIONS)
-        storage.delete_objects(settings.distribution_bucket(), written)
+    if timed_out:  # after the close: a photo published meanwhile keeps them
+        _discard_images(repo, upload)
     return status
+
+
+def _discard_images(repo: Repository, upload: Upload) -> None:
+    written = keys.published_object_keys(upload.placeId, upload.uploadId, RENDITIONS)
+    storage.delete_objects(settings.distribution_bucket(), written)
+    repo.leave_sweep_index(upload.uploadId)
 
 
 @logger.inject_lambda_context

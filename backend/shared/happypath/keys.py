@@ -9,8 +9,9 @@ Table design (one table, PK/SK, streams on):
 | upload | UPLOAD#<uploadId>  | UPLOAD                          |                   |                         |
 
 Uploads not yet final are also in the sparse GSI2 (EXPIRES#<hour> / <epoch>#<uploadId>): a pending upload
-under its form's expiry, a claimed one under its processing deadline. Final states remove the entry, so the
-sweeper finds abandoned and stuck uploads without a scan; the hour shards the index.
+under its form's expiry, a claimed one under its processing deadline. Final states remove the entry (an
+upload the sweeper closed as timed out keeps it until its images are deleted), so the sweeper finds
+abandoned and stuck uploads without a scan; the hour shards the index.
 
 Uploads are keyed by their own id (no hot "pending" partition); a place and its photos share a partition
 so one query returns a page of photos, newest first.

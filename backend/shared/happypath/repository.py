@@ -140,7 +140,8 @@ class Repository:
         self.table.put_item(Item=_to_dynamo(item), ConditionExpression=Attr(keys.PK).not_exists())
 
     def unfinished_uploads(self, expired_before: int, oldest: int) -> Iterator[Upload]:
-        """Uploads not final whose form expiry or processing deadline fell between `oldest` and `expired_before`."""
+        """Uploads in the sweeper's index whose form expiry or processing deadline fell between `oldest` and
+        `expired_before`: those not final, and those closed with clean-up still to do."""
         for hour in range(oldest - oldest % 3600, expired_before + 1, 3600):
             query: dict[str, Any] = {
                 "IndexName": keys.EXPIRY_INDEX,
@@ -156,14 +157,26 @@ class Repository:
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def close_unfinished(
-        self, upload_id: str, seen: UploadStatus, status: UploadStatus, reason: str, detail: str
+        self,
+        upload_id: str,
+        seen: UploadStatus,
+        status: UploadStatus,
+        reason: str,
+        detail: str,
+        *,
+        keep_in_sweep_index: bool = False,
     ) -> bool:
-        """Give an upload the workflow never finished its final status; False if it moved on meanwhile."""
+        """Give an upload the workflow never finished its final status; False if it moved on meanwhile.
+
+        `keep_in_sweep_index` leaves it where the sweeper finds it, for clean-up still to do after the close
+        (`leave_sweep_index` ends that).
+        """
+        leave = "" if keep_in_sweep_index else f" REMOVE {keys.EXPIRY_PK}, {keys.EXPIRY_SK}"
         try:
             self.table.update_item(
                 Key=keys.upload_key(upload_id),
-                UpdateExpression=f"SET #status = :status, reason = :reason, reasonDetail = :detail, updatedAt = :now "
-                f"REMOVE {keys.EXPIRY_PK}, {keys.EXPIRY_SK}",
+                UpdateExpression="SET #status = :status, reason = :reason, reasonDetail = :detail, updatedAt = :now"
+                + leave,
                 ConditionExpression="#status = :seen",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
@@ -179,6 +192,18 @@ class Repository:
                 return False
             raise
         return True
+
+    def leave_sweep_index(self, upload_id: str) -> None:
+        """The sweeper is done with a closed upload (the condition keeps a deleted upload deleted)."""
+        try:
+            self.table.update_item(
+                Key=keys.upload_key(upload_id),
+                UpdateExpression=f"REMOVE {keys.EXPIRY_PK}, {keys.EXPIRY_SK}",
+                ConditionExpression=Attr(keys.PK).exists(),
+            )
+        except ClientError as error:
+            if aws.client_error_code(error) != "ConditionalCheckFailedException":
+                raise
 
     def get_upload(self, upload_id: str) -> Upload | None:
         item = self.table.get_item(Key=keys.upload_key(upload_id), ConsistentRead=True).get("Item")

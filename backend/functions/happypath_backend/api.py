@@ -43,10 +43,11 @@ ResourceId = Annotated[str, Path(pattern=keys.ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=limits.PHOTOS_PAGE_MAX)]
 Cursor = Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")]
 _ID = keys.ID_PATTERN.removeprefix("^").removesuffix("$")
+_ID_LIST_PATTERN = rf"^{_ID}(,{_ID})*$"
 PhotoIds = Annotated[
     str,
     Query(
-        pattern=rf"^{_ID}(,{_ID})*$",
+        pattern=_ID_LIST_PATTERN,
         max_length=limits.PHOTOS_PAGE_MAX * 65,
         description=f"Photo ids, comma-separated (at most {limits.PHOTOS_PAGE_MAX})",
     ),
@@ -217,10 +218,23 @@ def handle_unsupported_content(error: RequestUnsupportedContentType) -> Response
     return _error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "request bodies must be application/json")
 
 
+_PATTERN_MEANS = {
+    keys.ID_PATTERN: f"must be an id: {keys.ID_RULE}",
+    _ID_LIST_PATTERN: f"must be ids separated by commas, each {keys.ID_RULE}",
+}
+"""What a pattern asks for, in words: the validator's own message would quote the regular expression."""
+
+
+def _problem(error: dict[str, Any]) -> str:
+    if error.get("type") == "string_pattern_mismatch":
+        return _PATTERN_MEANS.get(error.get("ctx", {}).get("pattern", ""), error.get("msg", ""))
+    return str(error.get("msg", ""))
+
+
 @app.exception_handler(RequestValidationError)
 def handle_validation_error(error: RequestValidationError) -> Response[dict[str, Any]]:
     details = [
-        {"field": ".".join(str(part) for part in e.get("loc", ())[1:]) or "body", "problem": e.get("msg", "")}
+        {"field": ".".join(str(part) for part in e.get("loc", ())[1:]) or "body", "problem": _problem(e)}
         for e in error.errors()
     ]
     summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details) or "invalid request"

@@ -26,6 +26,10 @@ EMULATED = frozenset(
         "AWS::Lambda::Permission",
         "AWS::Lambda::EventInvokeConfig",
         "AWS::Scheduler::Schedule",  # run by happypath_local.scheduler
+        # Alarms: nothing publishes CloudWatch metrics locally; failures are printed in the terminal instead.
+        "AWS::CloudWatch::Alarm",
+        "AWS::SNS::Topic",
+        "AWS::SNS::Subscription",
     }
 )
 # Creation order: a resource only refers to resources of earlier types.

@@ -8,9 +8,11 @@ import typing
 from pathlib import Path
 
 import pytest
+from happypath_testkit.events import LambdaContext
 
 from happypath import keys, limits
 from happypath.models import AcceptedContentType
+from happypath.observability import metrics
 from happypath.statuses import (
     MODERATED_PLACE_TYPES,
     NO_PEOPLE_PLACE_TYPES,
@@ -18,6 +20,7 @@ from happypath.statuses import (
     RejectionReason,
     UploadStatus,
 )
+from happypath_backend import sweeper
 from happypath_backend.api import openapi_document
 from happypath_local.stack import load_stack, translate
 
@@ -246,3 +249,45 @@ def test_the_sweeper_leaves_a_claimed_upload_the_time_its_workflow_may_take(tran
     for asl_file in ASL_FILES:
         timeout = json.loads(asl_file.read_text())["TimeoutSeconds"]
         assert max(rule_ages) + timeout < limits.PROCESSING_DEADLINE_SECONDS, asl_file.name
+
+
+def _alarms(stack_resources: dict[str, typing.Any]) -> dict[str, dict[str, typing.Any]]:
+    return {name: r["Properties"] for name, r in stack_resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4"])
+def test_the_workflow_alarm_watches_the_state_machine_deployed(version):
+    stack = load_stack(LOCAL | {"WorkflowVersion": version}, URLS)
+    alarm = _alarms(stack.resources)["UploadWorkflowFailuresAlarm"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/States", "ExecutionsFailed")
+    assert alarm["Dimensions"] == [
+        {"Name": "StateMachineArn", "Value": stack.physical_ids[f"UploadWorkflow{version.upper()}"]}
+    ]
+
+
+def test_every_alarm_notifies_the_alarm_topic_when_it_fires_and_when_it_clears(translated):
+    alarms = _alarms(translated["Resources"])
+    assert len(alarms) == 5
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["TreatMissingData"] == "notBreaching", name  # no traffic is not an incident
+
+
+def test_the_sweeper_alarm_watches_the_metric_the_sweeper_emits(translated, monkeypatch, capsys):
+    sweeper_env = translated["Resources"]["SweeperFunction"]["Properties"]["Environment"]["Variables"]
+    monkeypatch.setattr(metrics, "service", sweeper_env["POWERTOOLS_SERVICE_NAME"])  # as in its Lambda
+    monkeypatch.setattr(sweeper, "sweep", lambda repo, now: sweeper.SweepResult(expired=1, failed=2))
+    monkeypatch.setattr(sweeper, "Repository", lambda: None)
+    sweeper.lambda_handler({}, LambdaContext("sweeper"))
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+
+    alarm = _alarms(translated["Resources"])["UploadsNeverFinishedAlarm"]
+    (document,) = emitted
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == alarm["Namespace"]
+    assert alarm["MetricName"] in {metric["Name"] for metric in directive["Metrics"]}
+    assert document[alarm["MetricName"]] == [2.0]  # what it counts: the uploads closed FAILED
+    assert directive["Dimensions"] == [[d["Name"] for d in alarm["Dimensions"]]]
+    assert {d["Name"]: document[d["Name"]] for d in alarm["Dimensions"]} == {
+        d["Name"]: d["Value"] for d in alarm["Dimensions"]
+    }

@@ -26,7 +26,8 @@ EMULATED = frozenset(
         "AWS::Lambda::Permission",
         "AWS::Lambda::EventInvokeConfig",
         "AWS::Scheduler::Schedule",  # run by happypath_local.scheduler
-        # Alarms: nothing publishes CloudWatch metrics locally; failures are printed in the terminal instead.
+        # Operations: the functions' logs and errors are printed in the terminal; no metrics to alarm on.
+        "AWS::Logs::LogGroup",
         "AWS::CloudWatch::Alarm",
         "AWS::SNS::Topic",
         "AWS::SNS::Subscription",

@@ -291,3 +291,15 @@ def test_the_sweeper_alarm_watches_the_metric_the_sweeper_emits(translated, monk
     assert {d["Name"]: document[d["Name"]] for d in alarm["Dimensions"]} == {
         d["Name"]: d["Value"] for d in alarm["Dimensions"]
     }
+
+
+def test_every_function_logs_to_a_group_with_a_retention(translated):
+    resources = translated["Resources"]
+    functions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    assert len(functions) >= 8
+    for name, function in functions.items():
+        group = function["LoggingConfig"]["LogGroup"]["Ref"]
+        assert resources[group]["Type"] == "AWS::Logs::LogGroup", name
+        assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        assert function["LoggingConfig"]["LogFormat"] == "JSON", name  # Powertools' lines stay whole records
+    assert translated["Parameters"]["LogRetentionDays"]["Default"] == 30

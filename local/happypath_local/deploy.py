@@ -46,6 +46,12 @@ ORDER = (
 )
 
 
+def _denies_plain_http(statement: dict[str, Any]) -> bool:
+    return statement.get("Effect") == "Deny" and statement.get("Condition") == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+
+
 def _placeholder_zip() -> bytes:
     """moto wants a code package; the real handler is imported from source by the Invoker."""
     buffer = io.BytesIO()
@@ -134,7 +140,12 @@ class Deployer:
             self.s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle})
 
     def _s3_bucketpolicy(self, logical_id: str, props: dict[str, Any]) -> None:
-        self.s3.put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
+        # Every local endpoint is plain HTTP on loopback: a statement refusing requests without TLS would
+        # refuse them all (moto applies it), so it is left out here.
+        document = props["PolicyDocument"]
+        kept = [s for s in document["Statement"] if not _denies_plain_http(s)]
+        if kept:
+            self.s3.put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(document | {"Statement": kept}))
 
     def _bucket_notifications(self, logical_id: str, props: dict[str, Any]) -> None:
         lambdas = props.get("NotificationConfiguration", {}).get("LambdaConfigurations", [])

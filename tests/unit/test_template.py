@@ -303,3 +303,19 @@ def test_every_function_logs_to_a_group_with_a_retention(translated):
         assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
         assert function["LoggingConfig"]["LogFormat"] == "JSON", name  # Powertools' lines stay whole records
     assert translated["Parameters"]["LogRetentionDays"]["Default"] == 30
+
+
+def test_both_buckets_refuse_requests_without_tls(translated):
+    resources = translated["Resources"]
+    buckets = {name for name, r in resources.items() if r["Type"] == "AWS::S3::Bucket"}
+    assert buckets == {"UploadBucket", "DistributionBucket"}
+    for name in buckets:
+        (policy,) = (
+            r["Properties"]["PolicyDocument"]
+            for r in resources.values()
+            if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": name}
+        )
+        (deny,) = (s for s in policy["Statement"] if s["Effect"] == "Deny")
+        assert (deny["Principal"], deny["Action"]) == ("*", "s3:*"), name
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, name
+        assert deny["Resource"] == [{"Fn::GetAtt": [name, "Arn"]}, {"Fn::Sub": f"${{{name}.Arn}}/*"}], name

@@ -319,3 +319,13 @@ def test_both_buckets_refuse_requests_without_tls(translated):
         assert (deny["Principal"], deny["Action"]) == ("*", "s3:*"), name
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, name
         assert deny["Resource"] == [{"Fn::GetAtt": [name, "Arn"]}, {"Fn::Sub": f"${{{name}.Arn}}/*"}], name
+
+
+def test_the_api_logs_every_request_to_a_group_with_a_retention(translated):
+    resources = translated["Resources"]
+    (stage,) = (r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage")
+    settings = stage["AccessLogSettings"]
+    group = settings["DestinationArn"]["Fn::GetAtt"][0]
+    assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    fields = json.loads(settings["Format"])  # one JSON record per request
+    assert {"requestId", "route", "status", "latencyMs", "integrationError"} <= set(fields)

@@ -3,6 +3,7 @@ import { mount } from '@vue/test-utils'
 import ConfigErrorScreen from '../src/components/ConfigErrorScreen.vue'
 import { ConfigError, loadConfig, parseConfig } from '../src/lib/config'
 import shipped from '../public/config.json'
+import deployed from './fixtures/deployed-config.json'
 
 const valid = {
   apiUrl: 'https://abc.execute-api.eu-west-1.amazonaws.com/',
@@ -34,6 +35,15 @@ describe('parseConfig', () => {
     expect(cfg.map).toEqual({ tileUrl: '', attribution: '', center: [47.37, 8.54], zoom: 14 })
     expect(cfg.placeTypes).toEqual(['restaurant', 'cafe', 'bar'])
     expect(cfg.title).toBe('Happy Path')
+  })
+
+  it('accepts what scripts/web_config.py writes for a deployed Cognito stack', () => {
+    // tests/unit/test_web_config.py checks that the script writes exactly this file.
+    const cfg = parseConfig(deployed)
+    expect(cfg.apiUrl).toBe('https://abc123.execute-api.eu-west-1.amazonaws.com')
+    expect(cfg.auth.authority).toBe('https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC')
+    expect(cfg.auth.logoutUrl).toBe(deployed.auth.logoutUrl)
+    expect(cfg.placeTypes).toEqual(['park'])
   })
 
   it('the shipped public/config.json is valid and has no tiles', () => {

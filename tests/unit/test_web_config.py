@@ -1,0 +1,92 @@
+"""scripts/web_config.py writes a config.json the web app accepts, from a deployed stack's outputs."""
+
+import importlib.util
+import json
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from happypath_local.stack import translate
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("web_config", ROOT / "scripts" / "web_config.py")
+assert _spec is not None
+assert _spec.loader is not None
+web_config = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(web_config)
+
+COGNITO_OUTPUTS = {
+    "ApiUrl": "https://abc123.execute-api.eu-west-1.amazonaws.com",
+    "AuthIssuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC",
+    "AuthClientId": "5t1clientid",
+    "CognitoHostedUi": "https://happypath-1a2b.auth.eu-west-1.amazoncognito.com",
+    "FrontendOrigin": "https://photos.example.org",
+    "DistributionUrl": "https://d111.cloudfront.net",
+}
+
+
+def write_config(tmp_path: Path, outputs: dict[str, str]) -> dict:
+    client = boto3.client("cloudformation", region_name="eu-west-1")
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_stacks",
+            {
+                "Stacks": [
+                    {
+                        "StackName": "happy-path",
+                        "CreationTime": "2026-12-01T00:00:00Z",
+                        "StackStatus": "CREATE_COMPLETE",
+                        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
+                    }
+                ]
+            },
+            {"StackName": "happy-path"},
+        )
+        out = tmp_path / "config.json"
+        assert web_config.main(["--stack", "happy-path", "--out", str(out)], client=client) == 0
+    return json.loads(out.read_text())
+
+
+def test_a_cognito_stack_gives_the_api_the_issuer_and_a_logout_back_to_the_app(tmp_path):
+    config = write_config(tmp_path, COGNITO_OUTPUTS)
+    defaults = json.loads((ROOT / "frontend" / "public" / "config.json").read_text())
+    assert config["apiUrl"] == COGNITO_OUTPUTS["ApiUrl"]
+    assert config["auth"]["authority"] == COGNITO_OUTPUTS["AuthIssuer"]
+    assert config["auth"]["clientId"] == COGNITO_OUTPUTS["AuthClientId"]
+    assert config["auth"]["redirectPath"] == "/callback"
+    logout = urlsplit(config["auth"]["logoutUrl"])
+    assert f"{logout.scheme}://{logout.netloc}{logout.path}" == COGNITO_OUTPUTS["CognitoHostedUi"] + "/logout"
+    assert parse_qs(logout.query) == {"client_id": ["5t1clientid"], "logout_uri": ["https://photos.example.org/"]}
+    assert set(config) == set(defaults)  # the same keys as the local config the app is tested with
+    assert (config["map"], config["placeTypes"]) == (defaults["map"], defaults["placeTypes"])
+
+
+def test_the_web_app_s_own_tests_validate_what_it_writes(tmp_path):
+    # frontend/tests/config.test.ts runs the app's config validator on this file.
+    fixture = ROOT / "frontend" / "tests" / "fixtures" / "deployed-config.json"
+    assert write_config(tmp_path, COGNITO_OUTPUTS) == json.loads(fixture.read_text()), (
+        f"the script's output changed: update {fixture.relative_to(ROOT)} from this test's tmp_path"
+    )
+
+
+def test_another_issuer_has_no_cognito_logout(tmp_path):
+    outputs = {k: v for k, v in COGNITO_OUTPUTS.items() if k != "CognitoHostedUi"}
+    outputs |= {"AuthIssuer": "https://tenant.eu.auth0.com/", "AuthClientId": "spa"}
+    config = write_config(tmp_path, outputs)
+    assert config["auth"]["authority"] == "https://tenant.eu.auth0.com/"
+    assert "logoutUrl" not in config["auth"]  # the issuer's own end_session_endpoint is used
+
+
+def test_a_stack_without_the_outputs_is_named_not_half_written(tmp_path):
+    with pytest.raises(SystemExit, match="no output AuthIssuer, AuthClientId"):
+        write_config(tmp_path, {"ApiUrl": COGNITO_OUTPUTS["ApiUrl"], "FrontendOrigin": "https://x.example"})
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_the_outputs_it_reads_are_the_template_s():
+    outputs = translate(ROOT / "template.yaml", {})[0]["Outputs"]
+    assert set(web_config.REQUIRED_OUTPUTS) | {"CognitoHostedUi"} <= set(outputs)
+    assert outputs["CognitoHostedUi"]["Condition"] == "UseCognito"

@@ -78,7 +78,7 @@ build: venv  ## sam build (arm64, Python 3.13), then compile the bundles' byteco
 
 STACK ?= happy-path
 web-config: venv  ## write frontend/dist/config.json for a deployed stack (STACK=happy-path; npm run build first)
-	$(PY) scripts/web_config.py --stack $(STACK)
+	$(PY) scripts/web_config.py --stack $(STACK) $(ARGS)
 
 bench: venv  ## resizer benchmark against sharp (installs sharp into a throwaway folder)
 	$(PY) bench/resize_bench.py $(ARGS)

@@ -3,8 +3,10 @@
     .venv/bin/python scripts/web_config.py --stack happy-path [--region us-east-1] [--out frontend/dist/config.json]
 
 API URL, OIDC issuer, client id and (with Cognito, which has no end_session_endpoint) the hosted UI's logout
-URL come from the stack; the map, the place types and the title from frontend/public/config.json (edit the
-written file to change them). Build the app first (`npm run build` copies the local config into dist/).
+URL come from the stack; the map's tiles are OpenStreetMap's unless --tile-url says otherwise (the local
+runtime runs without them: no internet needed); the map's centre, the place types and the title come from
+frontend/public/config.json (edit the written file to change them). Build the app first (`npm run build`
+copies the local config into dist/).
 """
 
 import argparse
@@ -19,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = ROOT / "frontend" / "public" / "config.json"
 OUTPUT = ROOT / "frontend" / "dist" / "config.json"
 REQUIRED_OUTPUTS = ("ApiUrl", "AuthIssuer", "AuthClientId", "FrontendOrigin")
+# Fine for an app with light traffic; heavier use needs a tile provider (OSM's tile usage policy).
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 
 
 def stack_outputs(client: Any, stack: str) -> dict[str, str]:
@@ -30,7 +35,9 @@ def stack_outputs(client: Any, stack: str) -> dict[str, str]:
     return outputs
 
 
-def web_config(outputs: dict[str, str], defaults: dict[str, Any]) -> dict[str, Any]:
+def web_config(
+    outputs: dict[str, str], defaults: dict[str, Any], tile_url: str = OSM_TILES, attribution: str | None = None
+) -> dict[str, Any]:
     auth: dict[str, str] = {
         "authority": outputs["AuthIssuer"],
         "clientId": outputs["AuthClientId"],
@@ -44,7 +51,8 @@ def web_config(outputs: dict[str, str], defaults: dict[str, Any]) -> dict[str, A
     return {
         "apiUrl": outputs["ApiUrl"],
         "auth": auth,
-        "map": defaults["map"],
+        "map": defaults["map"]
+        | {"tileUrl": tile_url, "attribution": OSM_ATTRIBUTION if tile_url == OSM_TILES else attribution or ""},
         "placeTypes": defaults["placeTypes"],
         "title": defaults.get("title", "Happy Path"),
     }
@@ -55,9 +63,12 @@ def main(argv: list[str] | None = None, client: Any = None) -> int:
     parser.add_argument("--stack", default="happy-path", help="the stack name given to sam deploy")
     parser.add_argument("--region", help="the stack's region (default: your AWS configuration's)")
     parser.add_argument("--out", type=Path, default=OUTPUT, help=f"where to write (default {OUTPUT.relative_to(ROOT)})")
+    parser.add_argument("--tile-url", default=OSM_TILES, help='map tiles, {z}/{x}/{y}; "" for none')
+    parser.add_argument("--attribution", help="what the tiles' licence asks to show (OpenStreetMap's is built in)")
     args = parser.parse_args(argv)
     client = client or boto3.client("cloudformation", region_name=args.region)
-    config = web_config(stack_outputs(client, args.stack), json.loads(DEFAULTS.read_text()))
+    defaults = json.loads(DEFAULTS.read_text())
+    config = web_config(stack_outputs(client, args.stack), defaults, args.tile_url, args.attribution)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(config, indent=2) + "\n")
     print(f"wrote {args.out}: API {config['apiUrl']}, sign-in {config['auth']['authority']}")

@@ -43,6 +43,7 @@ describe('parseConfig', () => {
     expect(cfg.apiUrl).toBe('https://abc123.execute-api.eu-west-1.amazonaws.com')
     expect(cfg.auth.authority).toBe('https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC')
     expect(cfg.auth.logoutUrl).toBe(deployed.auth.logoutUrl)
+    expect(cfg.map.tileUrl).toBe('https://tile.openstreetmap.org/{z}/{x}/{y}.png')
     expect(cfg.placeTypes).toEqual(['park'])
   })
 

@@ -28,7 +28,7 @@ COGNITO_OUTPUTS = {
 }
 
 
-def write_config(tmp_path: Path, outputs: dict[str, str]) -> dict:
+def write_config(tmp_path: Path, outputs: dict[str, str], *options: str) -> dict:
     client = boto3.client("cloudformation", region_name="eu-west-1")
     with Stubber(client) as stub:
         stub.add_response(
@@ -46,7 +46,7 @@ def write_config(tmp_path: Path, outputs: dict[str, str]) -> dict:
             {"StackName": "happy-path"},
         )
         out = tmp_path / "config.json"
-        assert web_config.main(["--stack", "happy-path", "--out", str(out)], client=client) == 0
+        assert web_config.main(["--stack", "happy-path", "--out", str(out), *options], client=client) == 0
     return json.loads(out.read_text())
 
 
@@ -61,7 +61,17 @@ def test_a_cognito_stack_gives_the_api_the_issuer_and_a_logout_back_to_the_app(t
     assert f"{logout.scheme}://{logout.netloc}{logout.path}" == COGNITO_OUTPUTS["CognitoHostedUi"] + "/logout"
     assert parse_qs(logout.query) == {"client_id": ["5t1clientid"], "logout_uri": ["https://photos.example.org/"]}
     assert set(config) == set(defaults)  # the same keys as the local config the app is tested with
-    assert (config["map"], config["placeTypes"]) == (defaults["map"], defaults["placeTypes"])
+    assert config["placeTypes"] == defaults["placeTypes"]
+    assert (config["map"]["center"], config["map"]["zoom"]) == (defaults["map"]["center"], defaults["map"]["zoom"])
+    assert config["map"]["tileUrl"] == "https://tile.openstreetmap.org/{z}/{x}/{y}.png"  # users get a real map
+    assert "OpenStreetMap" in config["map"]["attribution"]
+
+
+def test_other_tiles_or_none(tmp_path):
+    custom = write_config(tmp_path, COGNITO_OUTPUTS, "--tile-url", "https://tiles.example/{z}/{x}/{y}.png")
+    assert (custom["map"]["tileUrl"], custom["map"]["attribution"]) == ("https://tiles.example/{z}/{x}/{y}.png", "")
+    plain = write_config(tmp_path, COGNITO_OUTPUTS, "--tile-url", "")
+    assert (plain["map"]["tileUrl"], plain["map"]["attribution"]) == ("", "")
 
 
 def test_the_web_app_s_own_tests_validate_what_it_writes(tmp_path):

@@ -46,16 +46,21 @@ def web_config(
     }
     hosted_ui = outputs.get("CognitoHostedUi")
     if hosted_ui:  # back to the app's root, the sign-out URL the template registers
-        logout_uri = quote(outputs["FrontendOrigin"].rstrip("/") + "/", safe="")
+        logout_uri = quote(outputs["FrontendOrigin"] + "/", safe="")
         auth["logoutUrl"] = f"{hosted_ui}/logout?client_id={quote(outputs['AuthClientId'])}&logout_uri={logout_uri}"
     return {
         "apiUrl": outputs["ApiUrl"],
         "auth": auth,
-        "map": defaults["map"]
-        | {"tileUrl": tile_url, "attribution": OSM_ATTRIBUTION if tile_url == OSM_TILES else attribution or ""},
+        "map": defaults["map"] | {"tileUrl": tile_url, "attribution": _attribution(tile_url, attribution)},
         "placeTypes": defaults["placeTypes"],
         "title": defaults.get("title", "Happy Path"),
     }
+
+
+def _attribution(tile_url: str, given: str | None) -> str:
+    if given is not None:
+        return given
+    return OSM_ATTRIBUTION if tile_url == OSM_TILES else ""
 
 
 def main(argv: list[str] | None = None, client: Any = None) -> int:

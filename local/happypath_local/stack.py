@@ -223,6 +223,28 @@ def _local_scheme(value: str, local_urls: Mapping[str, str]) -> str:
     return value.replace(f"https://{host}", f"http://{host}") if host else value
 
 
+def _check_parameter(name: str, declaration: Mapping[str, Any], value: str) -> None:
+    """Refuse a value as CloudFormation would, so the local runtime never runs a stack AWS would not create."""
+    problem = declaration.get("ConstraintDescription")
+    if "AllowedValues" in declaration and value not in [str(v) for v in declaration["AllowedValues"]]:
+        problem = problem or f"one of {', '.join(map(str, declaration['AllowedValues']))}"
+    elif "AllowedPattern" in declaration and not re.fullmatch(declaration["AllowedPattern"], value):
+        problem = problem or f"matching {declaration['AllowedPattern']}"
+    elif declaration.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            problem = "a number"
+        else:
+            if not declaration.get("MinValue", number) <= number <= declaration.get("MaxValue", number):
+                problem = f"from {declaration.get('MinValue', '-inf')} to {declaration.get('MaxValue', 'inf')}"
+            else:
+                return
+    else:
+        return
+    raise ValueError(f"template parameter {name}={value!r} is refused: it must be {problem}")
+
+
 def load_stack(
     parameters: Mapping[str, str],
     local_urls: Mapping[str, str],
@@ -232,6 +254,8 @@ def load_stack(
     translated, sources = translate(template_path, parameters)
     declared = translated.get("Parameters", {})
     values = {name: str(p.get("Default", "")) for name, p in declared.items()} | dict(parameters)
+    for name, declaration in declared.items():
+        _check_parameter(name, declaration, values[name])
     pseudo = {
         "AWS::Region": REGION,
         "AWS::AccountId": ACCOUNT,

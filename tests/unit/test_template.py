@@ -329,3 +329,18 @@ def test_the_api_logs_every_request_to_a_group_with_a_retention(translated):
     assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     fields = json.loads(settings["Format"])  # one JSON record per request
     assert {"requestId", "route", "status", "latencyMs", "integrationError"} <= set(fields)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "must_be"),
+    [
+        ("FrontendOrigin", "https://photos.example.org/", "an origin"),
+        ("WorkflowVersion", "v5", "one of v1, v2, v3, v4"),
+        ("LogRetentionDays", "10", "one of 1, 3"),
+        ("ModerationMinConfidence", "101", "from 0 to 100"),
+        ("ModerationMinConfidence", "high", "a number"),
+    ],
+)
+def test_the_local_runtime_refuses_parameters_cloudformation_would_refuse(parameter, value, must_be):
+    with pytest.raises(ValueError, match=f"{parameter}='{value}' is refused: it must be {must_be}"):
+        load_stack(LOCAL | {parameter: value}, URLS)

@@ -7,6 +7,7 @@ resource through boto3.
 
 import copy
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -223,26 +224,23 @@ def _local_scheme(value: str, local_urls: Mapping[str, str]) -> str:
     return value.replace(f"https://{host}", f"http://{host}") if host else value
 
 
-def _check_parameter(name: str, declaration: Mapping[str, Any], value: str) -> None:
-    """Refuse a value as CloudFormation would, so the local runtime never runs a stack AWS would not create."""
-    problem = declaration.get("ConstraintDescription")
-    if "AllowedValues" in declaration and value not in [str(v) for v in declaration["AllowedValues"]]:
-        problem = problem or f"one of {', '.join(map(str, declaration['AllowedValues']))}"
-    elif "AllowedPattern" in declaration and not re.fullmatch(declaration["AllowedPattern"], value):
-        problem = problem or f"matching {declaration['AllowedPattern']}"
-    elif declaration.get("Type") == "Number":
-        try:
-            number = float(value)
-        except ValueError:
-            problem = "a number"
-        else:
-            if not declaration.get("MinValue", number) <= number <= declaration.get("MaxValue", number):
-                problem = f"from {declaration.get('MinValue', '-inf')} to {declaration.get('MaxValue', 'inf')}"
-            else:
-                return
-    else:
-        return
-    raise ValueError(f"template parameter {name}={value!r} is refused: it must be {problem}")
+def _parameter_problem(declaration: Mapping[str, Any], value: str) -> str | None:
+    """What CloudFormation would say the value must be, or None when it takes it (so the local runtime never
+    runs a stack AWS would not create)."""
+    allowed = declaration.get("AllowedValues")
+    if allowed is not None and value not in [str(v) for v in allowed]:
+        return declaration.get("ConstraintDescription") or f"one of {', '.join(map(str, allowed))}"
+    pattern = declaration.get("AllowedPattern")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        return declaration.get("ConstraintDescription") or f"matching {pattern}"
+    if declaration.get("Type") != "Number":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return "a number"
+    low, high = declaration.get("MinValue", -math.inf), declaration.get("MaxValue", math.inf)
+    return None if low <= number <= high else f"from {low} to {high}"
 
 
 def load_stack(
@@ -255,7 +253,8 @@ def load_stack(
     declared = translated.get("Parameters", {})
     values = {name: str(p.get("Default", "")) for name, p in declared.items()} | dict(parameters)
     for name, declaration in declared.items():
-        _check_parameter(name, declaration, values[name])
+        if problem := _parameter_problem(declaration, values[name]):
+            raise ValueError(f"template parameter {name}={values[name]!r} is refused: it must be {problem}")
     pseudo = {
         "AWS::Region": REGION,
         "AWS::AccountId": ACCOUNT,

@@ -334,7 +334,9 @@ def test_the_api_logs_every_request_to_a_group_with_a_retention(translated):
 @pytest.mark.parametrize(
     ("parameter", "value", "must_be"),
     [
-        ("FrontendOrigin", "https://photos.example.org/", "an origin"),
+        ("FrontendOrigin", "https://photos.example.org/", "an origin"),  # CORS and Cognito compare URLs exactly
+        ("FrontendOrigin", "https://photos.example.org/app", "an origin"),
+        ("FrontendOrigin", "photos.example.org", "an origin"),
         ("WorkflowVersion", "v5", "one of v1, v2, v3, v4"),
         ("LogRetentionDays", "10", "one of 1, 3"),
         ("ModerationMinConfidence", "101", "from 0 to 100"),
@@ -344,3 +346,8 @@ def test_the_api_logs_every_request_to_a_group_with_a_retention(translated):
 def test_the_local_runtime_refuses_parameters_cloudformation_would_refuse(parameter, value, must_be):
     with pytest.raises(ValueError, match=f"{parameter}='{value}' is refused: it must be {must_be}"):
         load_stack(LOCAL | {parameter: value}, URLS)
+
+
+@pytest.mark.parametrize("origin", ["http://localhost:5173", "https://photos.example.org"])
+def test_an_origin_is_a_valid_frontend_origin(origin):
+    assert load_stack(LOCAL | {"FrontendOrigin": origin}, URLS).parameters["FrontendOrigin"] == origin

@@ -373,7 +373,7 @@ def wall_latency(photos: list[Path], iterations: int, cpus: str) -> None:
 
 HEIC_WARM_RENDERS = 20
 """Renders per HEIC worker at least: a warm process's peak creeps up over many renders if the allocator
-fragments (it did: 56 -> 65 MB over 30 renders before template.yaml fixed glibc's mmap threshold)."""
+fragments, so one render would not show it."""
 
 
 def heic_report(iterations: int, cpu: str, cpus: str) -> tuple[float, float]:

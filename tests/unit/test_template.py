@@ -237,7 +237,7 @@ def test_the_image_functions_bound_glibc_memory_alike(translated):
         {k: v for k, v in resources[name]["Properties"]["Environment"]["Variables"].items() if k.startswith("MALLOC_")}
         for name in ("CheckImageFunction", "ResizeFunction")
     ]
-    assert settings[0] == settings[1] == {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "1048576"}
+    assert settings[0] == settings[1] == {"MALLOC_ARENA_MAX": "2"}
 
 
 def test_the_sweeper_leaves_a_claimed_upload_the_time_its_workflow_may_take(translated):

@@ -297,10 +297,13 @@ def libheif_whole(data: bytes) -> Image.Image:
         return whole.copy()
 
 
-# pillow-heif writes an image with alpha in one piece, never as a grid.
-@pytest.mark.parametrize(("mode", "tile_size"), [("RGB", 256), ("RGB", None), ("RGBA", None)])
-@pytest.mark.parametrize("reduction", [2, 3])
-def test_heif_reduced_band_by_band_equals_the_whole_image_reduced(
+# pillow-heif writes an image with alpha in one piece, never as a grid. A grid is reduced by a factor that
+# divides its tiles (`_heif_reduction`); an image in one piece by any.
+@pytest.mark.parametrize(
+    ("mode", "tile_size", "reduction"),
+    [("RGB", 256, 2), ("RGB", 256, 4), ("RGB", None, 2), ("RGB", None, 3), ("RGBA", None, 3)],
+)
+def test_heif_reduced_tile_by_tile_equals_the_whole_image_reduced(
     mode: str, tile_size: int | None, reduction: int
 ) -> None:
     from happypath_workflow import imaging, libheif
@@ -310,7 +313,7 @@ def test_heif_reduced_band_by_band_equals_the_whole_image_reduced(
         image.putalpha(Image.linear_gradient("L").resize(image.size))
     data = heif_bytes(image, tile_size=tile_size)
     with libheif.HeifImage(data) as heif:
-        if tile_size:  # the grid is cut to the image size: 256 rows a band, 3 strips, 1 row carried at 3
+        if tile_size:  # the grid is cut to the image size: the last row and column of tiles are partly outside
             assert (heif.tiling.columns, heif.tiling.rows, heif.size) == (9, 6, image.size)
             assert heif.transformations == []
         else:  # HEVC codes even sizes: the odd ones are a crop of the coded image (`clap`)
@@ -330,6 +333,26 @@ def test_heif_reduced_band_by_band_equals_the_whole_image_reduced(
         assert result.mode == expected.mode == mode
         assert result.size == expected.size
         assert result.tobytes() == expected.tobytes()
+
+
+def test_a_heif_grid_is_reduced_by_the_largest_factor_that_divides_its_tiles() -> None:
+    from happypath_workflow import imaging
+    from happypath_workflow.libheif import Tiling
+
+    grid = Tiling(8, 6, 512, 512)
+    assert [imaging._heif_reduction(grid, factor) for factor in range(1, 10)] == [1, 2, 2, 4, 4, 4, 4, 8, 8]
+    assert imaging._heif_reduction(Tiling(8, 6, 512, 300), 8) == 4  # 300 rows: 8 would straddle two tiles
+    assert imaging._heif_reduction(Tiling(8, 1, 512, 300), 5) == 4  # one row: its height does not count
+    assert imaging._heif_reduction(Tiling(1, 1, 4032, 3024), 7) == 7  # one piece: nothing to straddle
+    assert imaging._heif_reduction(Tiling(3, 3, 100, 100), 3) == 2
+
+
+def test_a_heif_grid_is_never_reduced_across_its_tiles() -> None:
+    from happypath_workflow import imaging, libheif
+
+    data = heif_bytes(photo_like((1000, 800)), tile_size=256)
+    with libheif.HeifImage(data) as heif, pytest.raises(ValueError, match="two 256x256 tiles"):
+        imaging._decode_heif(heif, 3, 1)
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -472,7 +495,7 @@ def test_a_heif_grid_that_does_not_fit_its_image_is_damaged(width: int, height: 
     ("limit", "value", "detail"),
     [
         ("HEIF_MAX_TILES", 56, "56 tiles"),  # 8 x 7
-        ("HEIF_MAX_BAND_PIXELS", 8 * 128 * 128, "131072 pixels a row"),
+        ("HEIF_MAX_TILE_PIXELS", 128 * 128, "16384 pixels each"),
         ("HEIF_MAX_DECODED_PIXELS", 56 * 128 * 128, "917504 in all"),
     ],
 )
@@ -531,14 +554,17 @@ def test_when_libheif_refuses_a_tile_or_a_context_the_photo_is_damaged_and_nothi
     from happypath_workflow import libheif
 
     # libheif itself decodes damaged HEVC data without an error (grey or noise): its refusals are what this
-    # is about, so one is injected: a tile in the middle of a band, or the last extra decoding context.
+    # is about, so one is injected: a tile in the middle of the grid, or the last extra decoding context.
     data = heif_bytes(photo_like((1000, 800)), tile_size=128)  # 8 x 7 tiles
     still_open: set[object] = set()
     decode_tile, close_tile = libheif.HeifImage.tile, libheif.HeifTile.close
     open_image, close_image = libheif.HeifImage.__init__, libheif.HeifImage.close
     contexts = 0
+    tiles_asked = 0
 
     def tile(self: libheif.HeifImage, column: int, row: int) -> libheif.HeifTile:
+        nonlocal tiles_asked
+        tiles_asked += 1
         if failing == "tile" and (column, row) == (5, 2):
             raise libheif.HeifError("Decoder plugin generated an error: Unsupported feature")
         decoded = decode_tile(self, column, row)
@@ -573,6 +599,8 @@ def test_when_libheif_refuses_a_tile_or_a_context_the_photo_is_damaged_and_nothi
         assert rejected.value.reason == RejectionReason.DAMAGED
         assert "Unsupported feature" in rejected.value.detail
         assert contexts == workers
+    if failing == "tile":  # the 22nd tile fails: the other threads stop at their next one, not after all 56
+        assert tiles_asked == 22 if workers == 1 else 22 <= tiles_asked < 56
     assert not still_open
 
 

@@ -10,8 +10,8 @@ How the hot path stays cheap (see bench/README.md for the measurements):
   smallest 1/8, 1/4 or 1/2 scale that still leaves the resampler enough headroom for every output.
 - Outputs are cut and resampled from that one decode with `resize(box=...)`, in the stored
   orientation; the EXIF rotation is applied to the small results, and the colour transform too.
-- HEIF (no reduced decode exists for HEVC) is decoded tile by tile (`libheif.py`) and box-reduced a band
-  of tiles at a time, so the full-size image never exists; the container's rotation, mirroring and crop
+- HEIF (no reduced decode exists for HEVC) is decoded tile by tile (`libheif.py`), each tile box-reduced
+  and let go at once, so the full-size image never exists; the container's rotation, mirroring and crop
   are applied to the small results too.
 - Encodes (and HEIF tile decodes) run in a small thread pool when `workers > 1` (Pillow and libheif release
   the GIL).
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from PIL import ImageCms
 
-    from happypath_workflow.libheif import HeifImage, HeifTile, Tiling, Transformation
+    from happypath_workflow.libheif import HeifImage, Tiling, Transformation
 
 __all__ = [
     "ImageInfo",
@@ -74,11 +74,11 @@ REDUCING_GAP: Final = 1.9
 """Box-reduce by an integer factor first while the ratio left for the resampler stays >= this (Pillow's
 `reducing_gap`): for formats without DCT scaling, and for an output much smaller than the decode."""
 HEIF_STRIP_ROWS: Final = 128
-"""Rows of decoded HEIF tiles turned into Pillow pixels and reduced at a time (see `_decode_heif`)."""
+"""Rows of a decoded HEIF tile turned into Pillow pixels and reduced at a time (see `_decode_heif`)."""
 HEIF_MAX_TILES: Final = 4096
 """More tiles than this is refused: each is a decoder call (a 60 MP photo in 256 px tiles has 915)."""
-HEIF_MAX_BAND_PIXELS: Final = limits.MAX_PIXELS
-"""A row of tiles is decoded at once: at most what a photo at the pixel limit, stored in one piece, holds."""
+HEIF_MAX_TILE_PIXELS: Final = limits.MAX_PIXELS
+"""A tile is decoded whole: at most what a photo at the pixel limit, stored in one piece, holds."""
 HEIF_MAX_DECODED_PIXELS: Final = 2 * limits.MAX_PIXELS
 """All tiles together, edges past the image included (a 60 MP photo in 512 px tiles decodes 63 MP)."""
 WEBP_METHOD: Final = 2
@@ -612,12 +612,12 @@ def _check_heif_tiling(size: tuple[int, int], tiling: Tiling) -> None:
     tiles = columns * rows
     if tiles > HEIF_MAX_TILES:
         raise ImageRejected(RejectionReason.TOO_LARGE, f"{tiles} tiles is over the {HEIF_MAX_TILES} tile limit")
-    band, total = columns * tile_w * tile_h, tiles * tile_w * tile_h
-    if band > HEIF_MAX_BAND_PIXELS or total > HEIF_MAX_DECODED_PIXELS:
+    tile, total = tile_w * tile_h, tiles * tile_w * tile_h
+    if tile > HEIF_MAX_TILE_PIXELS or total > HEIF_MAX_DECODED_PIXELS:
         raise ImageRejected(
             RejectionReason.TOO_LARGE,
-            f"tiles of {tile_w}x{tile_h} px: {band} pixels a row, {total} in all, over the limits "
-            f"({HEIF_MAX_BAND_PIXELS} and {HEIF_MAX_DECODED_PIXELS})",
+            f"tiles of {tile_w}x{tile_h} px: {tile} pixels each, {total} in all, over the limits "
+            f"({HEIF_MAX_TILE_PIXELS} and {HEIF_MAX_DECODED_PIXELS})",
         )
 
 
@@ -704,7 +704,7 @@ def _decode(source: _Source, plan: list[_Target], threads: int) -> tuple[Image.I
             image.load()
             base: Image.Image = image
         elif not isinstance(image, ImageFile.ImageFile):  # HEIF
-            reduction = _reduce_factor(plan)
+            reduction = _heif_reduction(image.tiling, _reduce_factor(plan))
             try:
                 base = _decode_heif(image, reduction, threads)
             finally:
@@ -729,93 +729,81 @@ def _decode(source: _Source, plan: list[_Target], threads: int) -> tuple[Image.I
 
 
 def _decode_heif(heif: HeifImage, reduction: int, threads: int) -> Image.Image:
-    """Decode a band of tiles at a time and box-reduce it strip by strip into the (small) result.
+    """Decode tile by tile, each box-reduced a strip of rows at a time into the (small) result.
 
-    Only one band of libheif's tiles (3 bytes a pixel: 6 MB for an iPhone's row of eight 512 px tiles) and
-    one strip in Pillow are held at once, never the full-size image (a 12 MP HEIC decoded whole peaked at
-    ~90 MB). Strips start on a multiple of `reduction` rows (rows left over at the end of a band are carried
-    into the next strip), so the result is pixel for pixel what `reduce` gives on the whole image.
+    Only one decoded tile per thread (3 bytes a pixel: 0.8 MB for an iPhone's 512 px tiles) and one strip of
+    it in Pillow are held at once, never the full-size image (a 12 MP HEIC decoded whole peaked at ~90 MB).
+    The reduction divides the tile size (`_heif_reduction`), so no reduced pixel takes from two tiles: the
+    result is pixel for pixel what `reduce` gives on the whole image. Threads take the next tile left, each
+    with its own libheif context (a context decodes one tile at a time; libheif releases the GIL).
     """
-    # libheif decodes one tile at a time per context: each thread gets its own (the file is not copied).
+    tiling = heif.tiling
+    if reduction != _heif_reduction(tiling, reduction):
+        tile = f"{tiling.tile_width}x{tiling.tile_height}"
+        raise ValueError(f"a reduction of {reduction} takes pixels from two {tile} tiles")
+    width, height = heif.size
+    reduced = Image.new(heif.mode, (_ceil_div(width, reduction), _ceil_div(height, reduction)))
+    cells = iter([(column, row) for row in range(tiling.rows) for column in range(tiling.columns)])
+    failed = threading.Event()
+
+    def reduce_tiles(decoder: HeifImage) -> None:
+        try:
+            for column, row in cells:  # a list iterator: `next` is atomic
+                if failed.is_set():
+                    return
+                _reduce_tile(decoder, column, row, reduction, reduced)
+        except BaseException:
+            failed.set()  # the other threads stop at their next tile
+            raise
+
     decoders = [heif]
     try:
-        for _ in range(min(threads, heif.tiling.columns) - 1):
+        for _ in range(min(threads, tiling.columns * tiling.rows) - 1):
             decoders.append(heif.reopen())
-        return _reduce_bands(decoders, reduction)
+        helpers = [_pool(len(decoders) - 1).submit(reduce_tiles, decoder) for decoder in decoders[1:]]
+        error: BaseException | None = None
+        for job in [lambda: reduce_tiles(heif), *(helper.result for helper in helpers)]:
+            try:
+                job()
+            except BaseException as exc:  # wait for every helper: none may still write to `reduced`
+                error = error or exc
+        if error is not None:
+            raise error
     finally:
         for decoder in decoders[1:]:
             decoder.close()
-
-
-def _reduce_bands(decoders: list[HeifImage], reduction: int) -> Image.Image:
-    heif = decoders[0]
-    width, height = heif.size
-    tiling = heif.tiling
-    step = max(1, HEIF_STRIP_ROWS // reduction) * reduction
-    reduced = Image.new(heif.mode, (_ceil_div(width, reduction), _ceil_div(height, reduction)))
-    carried: Image.Image | None = None  # fewer than `reduction` rows, not reduced yet
-    reduced_rows = 0
-    for row in range(tiling.rows):
-        band_top = row * tiling.tile_height
-        band_rows = min(tiling.tile_height, height - band_top)
-        tiles = _decode_band(decoders, row)
-        try:
-            for column, tile in enumerate(tiles):  # each must fill its cell of the grid, or leave a hole
-                cell = (min(tiling.tile_width, width - column * tiling.tile_width), band_rows)
-                if tile.size[0] < cell[0] or tile.size[1] < cell[1]:
-                    raise _damaged(f"a tile of {tile.size[0]}x{tile.size[1]} px in a {cell[0]}x{cell[1]} px cell")
-            for top in range(0, band_rows, step):
-                rows = min(step, band_rows - top)
-                above = carried.height if carried is not None else 0
-                strip = Image.new(heif.mode, (width, above + rows))
-                if carried is not None:
-                    strip.paste(carried)
-                for column, tile in enumerate(tiles):
-                    strip.paste(tile.rows(top, rows), (column * tiling.tile_width, above))  # clipped at the right
-                last = band_top + top + rows >= height
-                usable = strip.height if last else strip.height // reduction * reduction
-                carried = strip.crop((0, usable, width, strip.height)) if usable < strip.height else None
-                if usable:
-                    done = strip if usable == strip.height else strip.crop((0, 0, width, usable))
-                    reduced.paste(done.reduce(reduction) if reduction > 1 else done, (0, reduced_rows))
-                    reduced_rows += _ceil_div(usable, reduction)
-        finally:
-            for tile in tiles:
-                tile.close()
     return reduced
 
 
-def _decode_band(decoders: list[HeifImage], row: int) -> list[HeifTile]:
-    """The tiles of one row of the grid, decoded by one thread per decoder (this one with the first; libheif
-    releases the GIL), each taking the next column left."""
-    columns = iter(range(decoders[0].tiling.columns))  # a list iterator: `next` is atomic
-
-    def decode(decoder: HeifImage) -> list[tuple[int, HeifTile]]:
-        decoded: list[tuple[int, HeifTile]] = []
-        try:
-            for column in columns:
-                decoded.append((column, decoder.tile(column, row)))
-        except BaseException:
-            _close_tiles(decoded)
-            raise
-        return decoded
-
-    helpers = [_pool(len(decoders) - 1).submit(decode, decoder) for decoder in decoders[1:]]
-    results: list[tuple[int, HeifTile]] = []
-    error: BaseException | None = None
-    for job in [lambda: decode(decoders[0]), *(helper.result for helper in helpers)]:
-        try:
-            results += job()
-        except BaseException as exc:  # wait for every helper, so that each tile decoded is released
-            error = error or exc
-    if error is not None:
-        _close_tiles(results)
-        raise error
-    return [tile for _, tile in sorted(results, key=lambda pair: pair[0])]
+def _heif_reduction(tiling: Tiling, factor: int) -> int:
+    """The largest reduction up to `factor` whose blocks never straddle two tiles: it divides the tile width
+    when there is more than one column and the tile height when there is more than one row."""
+    for reduction in range(max(1, factor), 1, -1):
+        if (tiling.columns == 1 or tiling.tile_width % reduction == 0) and (
+            tiling.rows == 1 or tiling.tile_height % reduction == 0
+        ):
+            return reduction
+    return 1
 
 
-def _close_tiles(tiles: list[tuple[int, HeifTile]]) -> None:
-    for _, tile in tiles:
+def _reduce_tile(decoder: HeifImage, column: int, row: int, reduction: int, reduced: Image.Image) -> None:
+    tiling = decoder.tiling
+    width, height = decoder.size
+    left, top = column * tiling.tile_width, row * tiling.tile_height
+    cell = (min(tiling.tile_width, width - left), min(tiling.tile_height, height - top))  # the grid is cut
+    tile = decoder.tile(column, row)
+    try:
+        if tile.size[0] < cell[0] or tile.size[1] < cell[1]:  # it would leave a hole
+            raise _damaged(f"a tile of {tile.size[0]}x{tile.size[1]} px in a {cell[0]}x{cell[1]} px cell")
+        step = max(1, HEIF_STRIP_ROWS // reduction) * reduction
+        for strip_top in range(0, cell[1], step):
+            strip = tile.rows(strip_top, min(step, cell[1] - strip_top))
+            if strip.width > cell[0]:
+                strip = strip.crop((0, 0, cell[0], strip.height))
+            if reduction > 1:
+                strip = strip.reduce(reduction)  # premultiplies alpha itself
+            reduced.paste(strip, (left // reduction, (top + strip_top) // reduction))
+    finally:
         tile.close()
 
 

@@ -2,7 +2,7 @@
 
 An iPhone HEIC is a grid of 512x512 HEVC tiles. pillow-heif only decodes a whole image: libheif then holds
 its YCbCr planes and a 36 MB RGB copy of a 12 MP photo at once (a process peaked at ~90 MB). libheif's own
-API (1.19+) decodes one tile at a time, so the resizer can box-reduce a band of tiles and let it go
+API (1.19+) decodes one tile at a time, so the resizer can box-reduce each tile and let it go
 (a 12 MP HEIC then peaks at ~55 MB). The library called is the libheif inside pillow-heif's wheel,
 through ctypes; pillow-heif itself is not imported (it costs ~60 ms and decodes nothing we use).
 
@@ -222,7 +222,8 @@ class HeifTile:
             raise HeifError("a tile decoded to no pixels")  # the caller releases the image
 
     def rows(self, top: int, count: int) -> Image.Image:
-        """Rows [top, top + count) without a copy: the image is valid until `close`."""
+        """Rows [top, top + count) as a Pillow image, valid until `close`: RGBA shares libheif's memory, RGB is
+        copied (Pillow keeps 4 bytes a pixel)."""
         if not self._image:
             raise ValueError("the tile is closed")
         if top < 0 or count <= 0 or top + count > self.size[1]:

@@ -388,8 +388,8 @@ def heic_report(iterations: int, cpu: str, cpus: str) -> tuple[float, float]:
     tile, scaled = quality(heic, {})[PILLOW]
     print(
         f"\nHEIC ({heic.name}, one core): render {total:.0f} ms CPU median, of which libheif's tile decode "
-        f"{decoding:.0f} ms ({decoding / total:.0%}); wall with two cores (taskset -c {cpus}, the tiles of a "
-        f"band decoded on both) {statistics.median(two_cores['wall_ms']):.0f} ms vs "
+        f"{decoding:.0f} ms ({decoding / total:.0%}); wall with two cores (taskset -c {cpus}, each thread "
+        f"decoding the next tile left) {statistics.median(two_cores['wall_ms']):.0f} ms vs "
         f"{statistics.median(whole['wall_ms']):.0f} ms on one; SSIM tile {tile:.4f}, scaled {scaled:.4f} (vs "
         f"full-size LANCZOS after the sRGB conversion); peak RSS {whole['first_rss_kb'] / 1024:.1f} MB after "
         f"the first render, {peak_mb:.1f} MB over {renders + 1} on one core and on two "

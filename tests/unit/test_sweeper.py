@@ -190,3 +190,40 @@ def test_images_that_could_not_be_deleted_are_deleted_by_the_next_run(app, place
     assert repo.get_upload(stuck.uploadId) == closed
 
     assert stuck.uploadId not in {upload.uploadId for upload in repo.unfinished_uploads(NOW + 600, NOW - 3600)}
+
+
+def test_images_whose_deletion_keeps_failing_past_the_look_back_are_still_deleted(app, place, monkeypatch):
+    repo, s3, bucket = Repository(), aws.s3(), app.physical("DistributionBucket")
+    stuck = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
+    claim(stuck, deadline=NOW - 60)
+    written = keys.published_object_keys(place.placeId, stuck.uploadId, RENDITIONS)
+    for key in written:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"image")
+
+    def unavailable(bucket: str, keys: Any) -> None:
+        raise RuntimeError("S3 is having a bad day")
+
+    day = 24 * 3600
+    last_run_looks_back_to = NOW + 9 * day - sweeper.LOOK_BACK_SECONDS
+    assert NOW < last_run_looks_back_to <= NOW + 3 * day  # past the deadline, not past the second failed run
+    with monkeypatch.context() as patched:
+        patched.setattr(sweeper.storage, "delete_objects", unavailable)
+        for run in (NOW, NOW + 3 * day):
+            assert stuck.uploadId in sweeper.sweep(repo, run).errors
+    assert sweeper.sweep(repo, NOW + 9 * day).errors == []
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=keys.published_prefix(place.placeId, stuck.uploadId))
+    assert listed.get("KeyCount") == 0
+    assert stuck.uploadId not in {u.uploadId for u in repo.unfinished_uploads(NOW + 10 * day, NOW - day)}
+    closed = repo.get_upload(stuck.uploadId)
+    assert closed is not None
+    assert (closed.status, closed.reason) == (UploadStatus.FAILED, AbandonedReason.PROCESSING_TIMED_OUT)
+
+
+def test_an_upload_that_left_the_sweep_index_is_never_put_back(app, place):
+    repo = Repository()
+    done = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
+    repo.leave_sweep_index(done.uploadId)
+    repo.sweep_again_at(done.uploadId, NOW)  # a run that raced with the one that finished the clean-up
+    assert done.uploadId not in {u.uploadId for u in repo.unfinished_uploads(NOW + 600, NOW - 7200)}
+    repo.sweep_again_at("never-created", NOW)  # nor creates an item
+    assert repo.get_upload("never-created") is None

@@ -6,7 +6,8 @@
 - A claimed upload still not final after its processing deadline (an execution that died without recording
   an end): FAILED, PROCESSING_TIMED_OUT. Images its Resize step may have written are deleted: the
   workflow's own failure path, which would have discarded them, never ran. The upload stays in the
-  sweeper's index until they are gone, so a deletion that fails is tried again by the next run.
+  sweeper's index until they are gone, moved to the time of each failed attempt, so a deletion that fails
+  is tried again by the next runs, however long it keeps failing.
 """
 
 import time
@@ -68,7 +69,7 @@ def sweep(repo: Repository, now: int) -> SweepResult:
 def _close(repo: Repository, upload: Upload, now: int) -> UploadStatus | None:
     """Close the upload if its time is up; the status it was given, or None if it was left as it is."""
     if upload.status == UploadStatus.FAILED:  # closed as timed out by an earlier run, images not yet deleted
-        _discard_images(repo, upload)
+        _discard_images(repo, upload, now)
         return None
     verdict = _verdict(upload, now)
     if verdict is None:
@@ -80,13 +81,17 @@ def _close(repo: Repository, upload: Upload, now: int) -> UploadStatus | None:
     if status == UploadStatus.FAILED:
         logger.error("upload never finished processing", extra={"uploadId": upload.uploadId, "reason": reason})
     if timed_out:  # after the close: a photo published meanwhile keeps them
-        _discard_images(repo, upload)
+        _discard_images(repo, upload, now)
     return status
 
 
-def _discard_images(repo: Repository, upload: Upload) -> None:
+def _discard_images(repo: Repository, upload: Upload, now: int) -> None:
     written = keys.published_object_keys(upload.placeId, upload.uploadId, RENDITIONS)
-    storage.delete_objects(settings.distribution_bucket(), written)
+    try:
+        storage.delete_objects(settings.distribution_bucket(), written)
+    except Exception:
+        repo.sweep_again_at(upload.uploadId, now)  # within the look-back of the runs to come
+        raise
     repo.leave_sweep_index(upload.uploadId)
 
 

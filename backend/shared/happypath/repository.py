@@ -193,6 +193,23 @@ class Repository:
             raise
         return True
 
+    def sweep_again_at(self, upload_id: str, when: int) -> None:
+        """Move a closed upload still in the sweeper's index to `when`: clean-up that failed is tried again by
+        the runs after it, however long it keeps failing (each run looks back only so far)."""
+        try:
+            self.table.update_item(
+                Key=keys.upload_key(upload_id),
+                UpdateExpression=f"SET {keys.EXPIRY_PK} = :partition, {keys.EXPIRY_SK} = :sort",
+                ConditionExpression=Attr(keys.EXPIRY_PK).exists(),  # never back into the index once out
+                ExpressionAttributeValues={
+                    ":partition": keys.expiry_partition(when),
+                    ":sort": keys.expiry_sort_key(when, upload_id),
+                },
+            )
+        except ClientError as error:
+            if aws.client_error_code(error) != "ConditionalCheckFailedException":
+                raise
+
     def leave_sweep_index(self, upload_id: str) -> None:
         """The sweeper is done with a closed upload (the condition keeps a deleted upload deleted)."""
         try:

@@ -88,6 +88,12 @@ def _check_signature(
         raise _signature_mismatch()
 
 
+def _query_params(request: Request) -> dict[str, str]:
+    """The query as signed: each `name=value` pair percent-decoded, empty pairs (`&&`) skipped."""
+    pairs = (pair.partition("=") for pair in request.query_string.decode().split("&") if pair)
+    return {unquote(name): unquote(value) for name, _, value in pairs}
+
+
 def _entity_too_large(size: int, high: int) -> Refused:
     return Refused(
         400,
@@ -299,12 +305,11 @@ class S3Gateway:
         signed = match["headers"].split(";")
         if "host" not in signed or any(name not in request.headers for name in signed):
             raise _signature_mismatch()
-        pairs = [pair.partition("=") for pair in request.query_string.decode().split("&") if pair]
         _check_signature(
             S3SigV4Auth(credentials, "s3", match["region"]),
             request,
             headers={name: request.headers[name] for name in signed},
-            params={unquote(key): unquote(value) for key, _, value in pairs},
+            params=_query_params(request),
             timestamp=amz_date,
             signature=match["signature"],
         )
@@ -336,8 +341,7 @@ class S3Gateway:
     # --- query-signed URLs ---------------------------------------------------------------------------
 
     def _check_query_signature(self, request: Request) -> None:
-        pairs = (pair.partition("=") for pair in request.query_string.decode().split("&"))
-        params = {unquote(key): unquote(value) for key, _, value in pairs}
+        params = _query_params(request)
         try:
             access_key, _date, region, _service, _ = params["X-Amz-Credential"].split("/")
             signed_at = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)

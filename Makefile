@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 # sam build (without a container) needs a real python3.13 first on PATH, not a pyenv shim.
 SAM_ENV := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$(abspath $(VENV))/bin:$$PATH"
 
-.PHONY: help venv venv-moderation dev seed test test-python test-frontend lint format typecheck openapi validate build web-config bench clean
+.PHONY: help venv venv-moderation dev seed test test-python test-frontend lint format typecheck openapi validate build web-config publish-web bench clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -79,6 +79,10 @@ build: venv  ## sam build (arm64, Python 3.13), then compile the bundles' byteco
 STACK ?= happy-path
 web-config: venv  ## write frontend/dist/config.json for a deployed stack (STACK=happy-path; npm run build first)
 	$(PY) scripts/web_config.py --stack $(STACK) $(ARGS)
+
+publish-web: venv frontend/node_modules/.installed  ## build the web app and serve it from a deployed stack (STACK=happy-path)
+	cd frontend && npm run build
+	$(PY) scripts/publish_web.py --stack $(STACK) $(ARGS)
 
 bench: venv  ## resizer benchmark against sharp (installs sharp into a throwaway folder)
 	$(PY) bench/resize_bench.py $(ARGS)

@@ -18,6 +18,7 @@ EMULATED = frozenset(
         "AWS::ApiGatewayV2::Api",
         "AWS::ApiGatewayV2::Stage",
         "AWS::CloudFront::Distribution",
+        "AWS::CloudFront::Function",  # the local origin serves the web app and its routes itself
         "AWS::CloudFront::OriginAccessControl",
         "AWS::Cognito::UserPool",
         "AWS::Cognito::UserPoolClient",

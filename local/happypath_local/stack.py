@@ -212,6 +212,8 @@ def _physical(
             return name, {"Arn": arn.format("events", f"rule/{name}")}
         case "AWS::CloudFront::Distribution":
             return LOCAL_CDN_ID, {"DomainName": local_urls["distribution_host"], "Id": LOCAL_CDN_ID}
+        case "AWS::CloudFront::Function":
+            return slug, {"FunctionARN": f"arn:aws:cloudfront::{ACCOUNT}:function/{slug}"}
         case "AWS::ApiGatewayV2::Api":
             return "local-api", {"ApiEndpoint": local_urls["api"]}
         case _:

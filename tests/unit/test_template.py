@@ -3,6 +3,8 @@
 import importlib
 import json
 import re
+import shutil
+import subprocess
 import tomllib
 import typing
 from pathlib import Path
@@ -305,10 +307,10 @@ def test_every_function_logs_to_a_group_with_a_retention(translated):
     assert translated["Parameters"]["LogRetentionDays"]["Default"] == 30
 
 
-def test_both_buckets_refuse_requests_without_tls(translated):
+def test_every_bucket_refuses_requests_without_tls(translated):
     resources = translated["Resources"]
     buckets = {name for name, r in resources.items() if r["Type"] == "AWS::S3::Bucket"}
-    assert buckets == {"UploadBucket", "DistributionBucket"}
+    assert buckets == {"UploadBucket", "DistributionBucket", "WebAppBucket"}
     for name in buckets:
         (policy,) = (
             r["Properties"]["PolicyDocument"]
@@ -334,9 +336,9 @@ def test_the_api_logs_every_request_to_a_group_with_a_retention(translated):
 @pytest.mark.parametrize(
     ("parameter", "value", "must_be"),
     [
-        ("FrontendOrigin", "https://photos.example.org/", "an origin"),  # CORS and Cognito compare URLs exactly
-        ("FrontendOrigin", "https://photos.example.org/app", "an origin"),
-        ("FrontendOrigin", "photos.example.org", "an origin"),
+        ("FrontendOrigin", "https://photos.example.org/", "empty, or an origin"),  # CORS, Cognito: exact URLs
+        ("FrontendOrigin", "https://photos.example.org/app", "empty, or an origin"),
+        ("FrontendOrigin", "photos.example.org", "empty, or an origin"),
         ("WorkflowVersion", "v5", "one of v1, v2, v3, v4"),
         ("LogRetentionDays", "10", "one of 1, 3"),
         ("ModerationMinConfidence", "101", "from 0 to 100"),
@@ -348,6 +350,90 @@ def test_the_local_runtime_refuses_parameters_cloudformation_would_refuse(parame
         load_stack(LOCAL | {parameter: value}, URLS)
 
 
-@pytest.mark.parametrize("origin", ["http://localhost:5173", "https://photos.example.org"])
+@pytest.mark.parametrize("origin", ["http://localhost:5173", "https://photos.example.org", ""])
 def test_an_origin_is_a_valid_frontend_origin(origin):
     assert load_stack(LOCAL | {"FrontendOrigin": origin}, URLS).parameters["FrontendOrigin"] == origin
+
+
+def _app_origins(stack: typing.Any) -> dict[str, list[str]]:
+    """Every place the template names the web app's origin, resolved."""
+    resources = stack.resources
+    client = resources["UserPoolClient"]["Properties"]
+    (api,) = (r["Properties"]["Body"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api")
+    (upload_rule,) = resources["UploadBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    return {
+        "sign-in redirect": client["CallbackURLs"],
+        "sign-out redirect": client["LogoutURLs"],
+        "API CORS": api["x-amazon-apigateway-cors"]["allowOrigins"],
+        "upload CORS": upload_rule["AllowedOrigins"],
+    }
+
+
+@pytest.mark.parametrize("frontend_origin", ["", "https://photos.example.org"])
+def test_the_web_app_is_on_the_stacks_distribution_unless_another_origin_is_given(frontend_origin):
+    origin = frontend_origin or f"https://{URLS['distribution_host']}"
+    stack = load_stack({"FrontendOrigin": frontend_origin}, URLS)  # with Cognito
+    assert _app_origins(stack) == {
+        "sign-in redirect": [f"{origin}/callback"],
+        "sign-out redirect": [f"{origin}/"],
+        "API CORS": [origin],
+        "upload CORS": [origin],
+    }
+
+
+def test_the_frontend_origin_output_is_the_origin_the_stack_allows(translated):
+    (rule,) = translated["Resources"]["UploadBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert [translated["Outputs"]["FrontendOrigin"]["Value"]] == rule["AllowedOrigins"]
+
+
+def test_the_distribution_serves_the_web_app_and_the_photos_from_their_private_buckets(translated):
+    resources = translated["Resources"]
+    config = resources["Distribution"]["Properties"]["DistributionConfig"]
+    origins = {o["Id"]: o for o in config["Origins"]}
+    app, (photos,) = config["DefaultCacheBehavior"], config["CacheBehaviors"]
+    assert origins[app["TargetOriginId"]]["DomainName"] == {"Fn::GetAtt": ["WebAppBucket", "RegionalDomainName"]}
+    assert photos["PathPattern"] == f"{keys.PUBLISHED_PREFIX}*"
+    assert origins[photos["TargetOriginId"]]["DomainName"] == {
+        "Fn::GetAtt": ["DistributionBucket", "RegionalDomainName"]
+    }
+    for origin in origins.values():  # read through origin access control only: the buckets stay private
+        assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["OriginAccessControl", "Id"]}
+    (route,) = app["FunctionAssociations"]
+    assert (route["EventType"], route["FunctionARN"]) == (
+        "viewer-request",
+        {"Fn::GetAtt": ["WebAppRoutes", "FunctionARN"]},
+    )
+    assert config["DefaultRootObject"] == "index.html"
+    for bucket in ("WebAppBucket", "DistributionBucket"):
+        (policy,) = (
+            r["Properties"]["PolicyDocument"]
+            for r in resources.values()
+            if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket}
+        )
+        (read,) = (s for s in policy["Statement"] if s["Effect"] == "Allow")
+        assert (read["Principal"], read["Action"]) == ({"Service": "cloudfront.amazonaws.com"}, "s3:GetObject")
+        assert "${Distribution}" in read["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+
+
+@pytest.mark.parametrize(
+    ("uri", "served"),
+    [
+        ("/", "/index.html"),
+        ("/places/hyde-park-1", "/index.html"),
+        ("/callback", "/index.html"),
+        ("/places/", "/index.html"),
+        ("/index.html", "/index.html"),
+        ("/config.json", "/config.json"),
+        ("/assets/index-3f9a2c.js", "/assets/index-3f9a2c.js"),
+        ("/favicon.svg", "/favicon.svg"),
+    ],
+)
+def test_the_web_apps_routes_are_answered_by_its_index_html(translated, uri, served):
+    # The CloudFront Function, run by node as CloudFront's JavaScript runtime would run it.
+    code = translated["Resources"]["WebAppRoutes"]["Properties"]["FunctionCode"]
+    event = json.dumps({"request": {"method": "GET", "uri": uri, "querystring": {}, "headers": {}}})
+    script = f"{code}\nprocess.stdout.write(JSON.stringify(handler({event})));"
+    node = shutil.which("node")
+    assert node, "node runs the frontend's tests too"
+    result = subprocess.run([node, "-e", script], capture_output=True, text=True, check=True, timeout=30)
+    assert json.loads(result.stdout)["uri"] == served

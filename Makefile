@@ -56,6 +56,7 @@ lint: venv  ## ruff (lint and format) and mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(PY) -m mypy scripts
 
 format: venv  ## apply ruff's fixes and formatting
 	$(PY) -m ruff check --fix .

@@ -437,3 +437,15 @@ def test_the_web_apps_routes_are_answered_by_its_index_html(translated, uri, ser
     assert node, "node runs the frontend's tests too"
     result = subprocess.run([node, "-e", script], capture_output=True, text=True, check=True, timeout=30)
     assert json.loads(result.stdout)["uri"] == served
+
+
+def test_cloudfront_names_fit_whatever_the_stack_is_called():
+    stack_name = "a-stack-name-as-long-as-cloudformation-allows-" + "x" * 82  # 128 characters
+    stack = load_stack(LOCAL, URLS, stack_name=stack_name)
+    names = [
+        stack.resources["WebAppRoutes"]["Properties"]["Name"],
+        stack.resources["OriginAccessControl"]["Properties"]["OriginAccessControlConfig"]["Name"],
+    ]
+    for name in names:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name), name
+    assert len(set(names)) == 2

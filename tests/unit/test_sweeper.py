@@ -48,6 +48,23 @@ def claim(upload: Upload, deadline: int) -> None:
     )
 
 
+def write_images(bucket: str, upload: Upload) -> list[str]:
+    """The upload's published files, as its Resize step writes them; their keys, sorted."""
+    written = sorted(keys.published_object_keys(upload.placeId, upload.uploadId, RENDITIONS))
+    for key in written:
+        aws.s3().put_object(Bucket=bucket, Key=key, Body=b"image")
+    return written
+
+
+def stored_images(bucket: str, upload: Upload) -> list[str]:
+    prefix = keys.published_prefix(upload.placeId, upload.uploadId)
+    return sorted(item["Key"] for item in aws.s3().list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []))
+
+
+def s3_unavailable(bucket: str, keys: Any) -> None:
+    raise RuntimeError("S3 is having a bad day")
+
+
 @pytest.fixture
 def place(app):
     return new_place()
@@ -119,22 +136,12 @@ def test_an_object_whose_key_only_starts_like_the_upload_key_does_not_count(app,
 
 
 def test_the_images_of_an_upload_that_timed_out_in_processing_are_deleted(app, place, monkeypatch):
-    repo, s3, bucket = Repository(), aws.s3(), app.physical("DistributionBucket")
+    repo, bucket = Repository(), app.physical("DistributionBucket")
     stuck, running, published = (pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60) for _ in range(3))
     claim(stuck, deadline=NOW - 60)
     claim(running, deadline=NOW + 600)
     claim(published, deadline=NOW - 60)
-
-    def images(upload: Upload) -> list[str]:
-        return keys.published_object_keys(place.placeId, upload.uploadId, RENDITIONS)
-
-    def stored(upload: Upload) -> list[str]:
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix=keys.published_prefix(place.placeId, upload.uploadId))
-        return sorted(item["Key"] for item in listed.get("Contents", []))
-
-    for upload in (stuck, running, published):  # as Resize writes them
-        for key in images(upload):
-            s3.put_object(Bucket=bucket, Key=key, Body=b"image")
+    written = {upload.uploadId: write_images(bucket, upload) for upload in (stuck, running, published)}
     real_close = repo.close_unfinished
 
     def close_unfinished(upload_id: str, *args: Any, **kwargs: Any) -> bool:
@@ -146,34 +153,25 @@ def test_the_images_of_an_upload_that_timed_out_in_processing_are_deleted(app, p
     sweeper.sweep(repo, NOW)
 
     assert repo.get_upload(stuck.uploadId).reason == AbandonedReason.PROCESSING_TIMED_OUT  # type: ignore[union-attr]
-    assert stored(stuck) == []
-    assert stored(running) == sorted(images(running))
-    assert stored(published) == sorted(images(published))
+    assert stored_images(bucket, stuck) == []
+    assert stored_images(bucket, running) == written[running.uploadId]
+    assert stored_images(bucket, published) == written[published.uploadId]
 
 
 def test_images_that_could_not_be_deleted_are_deleted_by_the_next_run(app, place, monkeypatch):
-    repo, s3, bucket = Repository(), aws.s3(), app.physical("DistributionBucket")
+    repo, bucket = Repository(), app.physical("DistributionBucket")
     stuck = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
     claim(stuck, deadline=NOW - 60)
-    written = keys.published_object_keys(place.placeId, stuck.uploadId, RENDITIONS)
-    for key in written:
-        s3.put_object(Bucket=bucket, Key=key, Body=b"image")
-
-    def stored() -> list[str]:
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix=keys.published_prefix(place.placeId, stuck.uploadId))
-        return sorted(item["Key"] for item in listed.get("Contents", []))
-
-    def unavailable(bucket: str, keys: Any) -> None:
-        raise RuntimeError("S3 is having a bad day")
+    written = write_images(bucket, stuck)
 
     with monkeypatch.context() as patched:
-        patched.setattr(sweeper.storage, "delete_objects", unavailable)
+        patched.setattr(sweeper.storage, "delete_objects", s3_unavailable)
         first = sweeper.sweep(repo, NOW)
     assert stuck.uploadId in first.errors
     closed = repo.get_upload(stuck.uploadId)
     assert closed is not None  # its owner sees the outcome at once
     assert (closed.status, closed.reason) == (UploadStatus.FAILED, AbandonedReason.PROCESSING_TIMED_OUT)
-    assert stored() == sorted(written)
+    assert stored_images(bucket, stuck) == written
 
     closes: list[str] = []
     real_close = repo.close_unfinished
@@ -186,33 +184,27 @@ def test_images_that_could_not_be_deleted_are_deleted_by_the_next_run(app, place
     second = sweeper.sweep(repo, NOW + 300)
     assert stuck.uploadId not in second.errors
     assert stuck.uploadId not in closes  # closed once, counted once
-    assert stored() == []
+    assert stored_images(bucket, stuck) == []
     assert repo.get_upload(stuck.uploadId) == closed
 
     assert stuck.uploadId not in {upload.uploadId for upload in repo.unfinished_uploads(NOW + 600, NOW - 3600)}
 
 
 def test_images_whose_deletion_keeps_failing_past_the_look_back_are_still_deleted(app, place, monkeypatch):
-    repo, s3, bucket = Repository(), aws.s3(), app.physical("DistributionBucket")
+    repo, bucket = Repository(), app.physical("DistributionBucket")
     stuck = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
     claim(stuck, deadline=NOW - 60)
-    written = keys.published_object_keys(place.placeId, stuck.uploadId, RENDITIONS)
-    for key in written:
-        s3.put_object(Bucket=bucket, Key=key, Body=b"image")
-
-    def unavailable(bucket: str, keys: Any) -> None:
-        raise RuntimeError("S3 is having a bad day")
+    write_images(bucket, stuck)
 
     day = 24 * 3600
     last_run_looks_back_to = NOW + 9 * day - sweeper.LOOK_BACK_SECONDS
     assert NOW < last_run_looks_back_to <= NOW + 3 * day  # past the deadline, not past the second failed run
     with monkeypatch.context() as patched:
-        patched.setattr(sweeper.storage, "delete_objects", unavailable)
+        patched.setattr(sweeper.storage, "delete_objects", s3_unavailable)
         for run in (NOW, NOW + 3 * day):
             assert stuck.uploadId in sweeper.sweep(repo, run).errors
     assert sweeper.sweep(repo, NOW + 9 * day).errors == []
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=keys.published_prefix(place.placeId, stuck.uploadId))
-    assert listed.get("KeyCount") == 0
+    assert stored_images(bucket, stuck) == []
     assert stuck.uploadId not in {u.uploadId for u in repo.unfinished_uploads(NOW + 10 * day, NOW - day)}
     closed = repo.get_upload(stuck.uploadId)
     assert closed is not None

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from happypath_testkit.stacks import STACK, described_stack
 from moto import mock_aws
 
 import publish_web
@@ -51,19 +51,8 @@ def s3(bucket: str) -> Any:
 
 
 def run(dist: Path, s3: Any, bucket: str, outputs: dict[str, str], *options: str) -> int:
-    outputs = outputs | {"WebAppBucketName": bucket}
-    cloudformation = boto3.client("cloudformation", region_name=REGION)
-    with Stubber(cloudformation) as stub:
-        described = {
-            "StackName": "happy-path",
-            "CreationTime": "2026-12-01T00:00:00Z",
-            "StackStatus": "UPDATE_COMPLETE",
-        }
-        outputs_list = [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()]
-        stub.add_response(
-            "describe_stacks", {"Stacks": [described | {"Outputs": outputs_list}]}, {"StackName": "happy-path"}
-        )
-        return publish_web.main(["--stack", "happy-path", "--dist", str(dist), *options], cloudformation, s3)
+    with described_stack(outputs | {"WebAppBucketName": bucket}, REGION) as cloudformation:
+        return publish_web.main(["--stack", STACK, "--dist", str(dist), *options], cloudformation, s3)
 
 
 def test_the_app_is_uploaded_with_the_stacks_config_and_the_right_caching(dist, s3, bucket):

@@ -5,9 +5,8 @@ import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import pytest
-from botocore.stub import Stubber
+from happypath_testkit.stacks import STACK, described_stack
 
 from happypath_local.stack import translate
 
@@ -29,24 +28,9 @@ COGNITO_OUTPUTS = {
 
 
 def write_config(tmp_path: Path, outputs: dict[str, str], *options: str) -> dict:
-    client = boto3.client("cloudformation", region_name="eu-west-1")
-    with Stubber(client) as stub:
-        stub.add_response(
-            "describe_stacks",
-            {
-                "Stacks": [
-                    {
-                        "StackName": "happy-path",
-                        "CreationTime": "2026-12-01T00:00:00Z",
-                        "StackStatus": "CREATE_COMPLETE",
-                        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
-                    }
-                ]
-            },
-            {"StackName": "happy-path"},
-        )
-        out = tmp_path / "config.json"
-        assert web_config.main(["--stack", "happy-path", "--out", str(out), *options], client=client) == 0
+    out = tmp_path / "config.json"
+    with described_stack(outputs, "eu-west-1") as client:
+        assert web_config.main(["--stack", STACK, "--out", str(out), *options], client=client) == 0
     return json.loads(out.read_text())
 
 

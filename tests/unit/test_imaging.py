@@ -624,6 +624,157 @@ def test_renditions_do_not_depend_on_the_number_of_workers() -> None:
     assert render(data, workers=2) == render(data, workers=1) == render(data)
 
 
+# --- PNG, decoded a strip at a time ----------------------------------------------------------------------
+
+PNG_FILTERS = (0, 1, 2, 3, 4)  # None, Sub, Up, Average, Paeth
+PNG_COLOUR_TYPES = {"L": 0, "RGB": 2, "P": 3, "LA": 4, "RGBA": 6}
+
+
+def png_filtered(image: Image.Image) -> bytes:
+    """The image's rows as PNG scanlines, row y filtered with `PNG_FILTERS[y % 5]` (PNG spec, section 9):
+    the tests' own filtering, so that every filter type starts some strip."""
+    samples = np.asarray(image, dtype=np.int16).reshape(image.height, -1)
+    step = len(image.getbands())
+    rows, above = [], np.zeros_like(samples[0])
+    for y, row in enumerate(samples):
+        left = np.concatenate([np.zeros(step, np.int16), row[:-step]])
+        upper_left = np.concatenate([np.zeros(step, np.int16), above[:-step]])
+        estimate = left + above - upper_left
+        to_left, to_above, to_upper_left = (np.abs(estimate - x) for x in (left, above, upper_left))
+        paeth = np.where(
+            (to_left <= to_above) & (to_left <= to_upper_left),
+            left,
+            np.where(to_above <= to_upper_left, above, upper_left),
+        )
+        kind = PNG_FILTERS[y % len(PNG_FILTERS)]
+        predicted = [np.zeros_like(row), left, above, (left + above) // 2, paeth][kind]
+        rows.append(bytes([kind]) + ((row - predicted) % 256).astype(np.uint8).tobytes())
+        above = row
+    return b"".join(rows)
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def filtered_png(mode: str, transparency: bool, size: tuple[int, int]) -> bytes:
+    image = photo_like(size)
+    chunks = b""
+    if mode == "P":
+        image = image.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+        palette = image.getpalette()
+        assert palette is not None
+        chunks += png_chunk(b"PLTE", bytes(palette[: 3 * 64]))
+        if transparency:
+            chunks += png_chunk(b"tRNS", bytes(range(0, 256, 4)))  # each palette entry its own alpha
+    else:
+        image = image.convert(mode)
+        if mode in ("RGBA", "LA"):
+            image.putalpha(Image.linear_gradient("L").rotate(90).resize(image.size))
+        if transparency:  # the colour at the centre is transparent
+            colour = image.getpixel((size[0] // 2, size[1] // 2))
+            chunks += png_chunk(b"tRNS", struct.pack(">3H", *colour) if mode == "RGB" else struct.pack(">H", colour))
+    data = png_bytes(*size, 8, PNG_COLOUR_TYPES[mode], png_filtered(image), chunks)
+    with Image.open(io.BytesIO(data)) as whole:  # the tests' filtering is right: Pillow decodes the pixels
+        assert whole.tobytes() == image.tobytes()
+    return data
+
+
+@pytest.mark.parametrize(
+    ("mode", "transparency"),
+    [
+        ("RGB", False),
+        ("RGBA", False),
+        ("L", False),
+        ("LA", False),
+        ("P", False),
+        ("P", True),
+        ("RGB", True),
+        ("L", True),
+    ],
+)
+@pytest.mark.parametrize("reduction", [2, 3])
+@pytest.mark.parametrize("blocks_a_strip", [1, 4])
+def test_a_png_decoded_in_strips_equals_the_whole_image_reduced(
+    monkeypatch: pytest.MonkeyPatch, mode: str, transparency: bool, reduction: int, blocks_a_strip: int
+) -> None:
+    from happypath_workflow import imaging
+
+    size = (1201, 803)  # neither the reduction nor the strip height divides a side
+    data = filtered_png(mode, transparency, size)
+    source = imaging._open(data)
+    assert source.png is not None
+    assert source.png.streamable
+    assert source.png.row_bytes == 1 + size[0] * len(mode)
+    strip_rows = reduction * blocks_a_strip
+    monkeypatch.setattr(imaging, "PNG_STRIP_BYTES", source.png.row_bytes * strip_rows)
+    # every filter type is the first row of some strip (and so refers to the previous strip's last row)
+    assert {top % len(PNG_FILTERS) for top in range(strip_rows, size[1], strip_rows)} == set(PNG_FILTERS)
+
+    decoded = imaging._decode_png(source.png, reduction, source)
+    with Image.open(io.BytesIO(data)) as whole:
+        expected = imaging._reduce(whole, reduction, source)
+    assert decoded.mode == expected.mode
+    assert decoded.size == expected.size == (-(-size[0] // reduction), -(-size[1] // reduction))
+    assert decoded.tobytes() == expected.tobytes()
+
+
+def test_a_png_renders_the_same_in_strips_as_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PNG with text after its image data is decoded whole (Pillow reads that text only by decoding the
+    image): both files give the same renditions, and only the first is decoded in strips."""
+    from happypath_workflow import imaging
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: the EXIF before the image data is read without decoding it
+    streamable = encoded(photo_like((3200, 2400)).convert("RGBA"), "PNG", exif=exif.tobytes(), compress_level=1)
+    iend = streamable.rindex(b"IEND") - 4
+    with_text_after = streamable[:iend] + png_chunk(b"tEXt", b"Comment\x00after the pixels") + streamable[iend:]
+    reductions: list[int] = []
+    decode_png = imaging._decode_png
+
+    def spy(layout: Any, reduction: int, source: Any) -> Image.Image:
+        reductions.append(reduction)
+        return decode_png(layout, reduction, source)
+
+    monkeypatch.setattr(imaging, "_decode_png", spy)
+    in_strips = render(streamable, workers=1)
+    assert reductions == [2]
+    whole = render(with_text_after, workers=1)
+    assert reductions == [2]
+    assert in_strips == whole
+    assert decode(in_strips["scaled"].jpeg, "JPEG").size == (600, 800)  # upright
+    assert inspect_image(streamable).info == inspect_image(with_text_after).info == ImageInfo("PNG", 2400, 3200, 6)
+
+
+@pytest.mark.parametrize("bad_row", [0, 1000, 1799])
+def test_a_png_row_with_an_unknown_filter_type_is_damaged(bad_row: int) -> None:
+    image = photo_like((2400, 1800))  # render decodes it in strips, the check step whole (less to reduce)
+    row_bytes = 1 + 3 * image.width
+    rows = bytearray(b"".join(b"\x00" + image.crop((0, y, image.width, y + 1)).tobytes() for y in range(image.height)))
+    rows[bad_row * row_bytes] = 9  # filter types are 0-4
+    error = assert_rejected(png_bytes(*image.size, 8, 2, bytes(rows)), RejectionReason.DAMAGED)
+    assert "cannot be decoded" in error.detail
+
+
+def test_a_large_png_is_never_decoded_whole(tmp_path: Path) -> None:
+    width, height = 4000, 3000  # a 12 MP photo with alpha: Pillow's whole decode alone holds 46 MB
+    path = tmp_path / "photo.png"
+    path.write_bytes(encoded(photo_like((width, height)).convert("RGBA"), "PNG", compress_level=1))
+    code = (
+        "from pathlib import Path; from happypath_testkit.memory import rss_mb; "
+        "from happypath_workflow.imaging import render; "
+        f"data = Path({str(path)!r}).read_bytes(); before = rss_mb()[1]; "
+        "render(data, workers=1); print(rss_mb()[1] - before)"
+    )
+    root = Path(__file__).parents[2]
+    env_path = f"{root / 'backend' / 'shared'}:{root / 'workflows' / 'functions'}:{root / 'tests'}"
+    run = subprocess.run(
+        [sys.executable, "-c", code], env={"PYTHONPATH": env_path}, check=True, capture_output=True, text=True
+    )
+    grown = float(run.stdout)
+    assert grown < width * height * 4 / 2**20 / 2, grown  # MB over the process's peak before the call
+
+
 # --- what is not a supported image ----------------------------------------------------------------------
 
 

@@ -267,6 +267,8 @@ SEED_MAKERS: dict[str, Callable[[], bytes]] = {
         photo_like((800, 804)).convert("L").convert("I").point(lambda v: v * 257).convert("I;16"), "PNG"
     ),
     "rgba-interlaced.png": lambda: encode(photo_like((800, 808)).convert("RGBA"), "PNG", interlace=1),
+    # large enough for render to reduce it, so decoded a strip at a time
+    "strips-rgb.png": lambda: encode(photo_like((2400, 1600)), "PNG", compress_level=1),
     "small.heic": lambda: encode(photo_like((832, 816)), "HEIF", quality=40),
     # as iPhones write them: a grid of tiles, turned by the container (`irot`), decoded tile by tile
     "grid-rotated.heic": lambda: encode(

@@ -13,6 +13,8 @@ How the hot path stays cheap (see bench/README.md for the measurements):
 - HEIF (no reduced decode exists for HEVC) is decoded tile by tile (`libheif.py`), each tile box-reduced
   and let go at once, so the full-size image never exists; the container's rotation, mirroring and crop
   are applied to the small results too.
+- PNG (no reduced decode either) is inflated and decoded a strip of rows at a time, each strip reduced and
+  let go at once, for the same reason.
 - Encodes (and HEIF tile decodes) run in a small thread pool when `workers > 1` (Pillow and libheif release
   the GIL).
 
@@ -33,6 +35,7 @@ import os
 import re
 import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
@@ -73,6 +76,8 @@ resampler needs some headroom to produce a sharp enough result; at 1/2 it does n
 REDUCING_GAP: Final = 1.9
 """Box-reduce by an integer factor first while the ratio left for the resampler stays >= this (Pillow's
 `reducing_gap`): for formats without DCT scaling, and for an output much smaller than the decode."""
+PNG_STRIP_BYTES: Final = 1 << 20
+"""Filtered PNG rows inflated and decoded at a time (see `_decode_png`); rounded to whole reduction blocks."""
 HEIF_STRIP_ROWS: Final = 128
 """Rows of a decoded HEIF tile turned into Pillow pixels and reduced at a time (see `_decode_heif`)."""
 HEIF_MAX_TILES: Final = 4096
@@ -205,6 +210,7 @@ class _Source(NamedTuple):
     region: tuple[float, float, float, float]  # what is shown, in stored full-size pixels (HEIF may crop)
     transpose: Image.Transpose | None  # from stored to upright, applied to the small results
     icc_profile: bytes | None
+    png: _PngLayout | None = None  # what the chunk walk found, for decoding in strips
 
 
 def _open(data: bytes) -> _Source:
@@ -214,12 +220,13 @@ def _open(data: bytes) -> _Source:
         )
     kind = _sniff(data)
     image: ImageFile.ImageFile
+    png: _PngLayout | None = None
     try:
         if kind == "JPEG":
             _check_jpeg(data)
             image = JpegImagePlugin.JpegImageFile(io.BytesIO(data))
         elif kind == "PNG":
-            _check_png(data)
+            png = _check_png(data)
             image = PngImagePlugin.PngImageFile(io.BytesIO(data))
         else:
             _check_heif(data)
@@ -232,15 +239,18 @@ def _open(data: bytes) -> _Source:
         raise ImageRejected(RejectionReason.DAMAGED, f"unreadable {kind} header: {exc}") from None
     _check_size(*image.size)
 
-    if kind == "PNG":
-        # Pillow reads a PNG's EXIF by decoding the whole image, and swallows a decoding error there,
-        # leaving an image that fails later with unrelated errors: decode first, with damage mapped.
+    if png is not None and not png.streamable:
+        # Pillow looks for EXIF after the image data by decoding the whole image, and swallows a decoding
+        # error there, leaving an image that fails later with unrelated errors: decode first, damage mapped.
         try:
             image.load()
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError, TypeError) as exc:
             raise _damaged(f"the image data cannot be decoded: {exc}") from None
     try:
-        orientation = _valid_orientation(image.getexif().get(_ORIENTATION_TAG))
+        # A streamable PNG has no metadata after its image data: what Pillow read from the header is all
+        # there is, so the EXIF is read without PngImageFile.getexif's full decode.
+        exif = Image.Image.getexif(image) if png is not None and png.streamable else image.getexif()
+        orientation = _valid_orientation(exif.get(_ORIENTATION_TAG))
     except Exception:  # a damaged EXIF block must not sink the photo: treat it as upright
         orientation = 1
     transpose = _TRANSPOSE.get(orientation)
@@ -249,7 +259,7 @@ def _open(data: bytes) -> _Source:
     if orientation >= 5:
         width, height = height, width
     icc = image.info.get("icc_profile") or None
-    return _Source(image, ImageInfo(kind, width, height, orientation), region, transpose, icc)
+    return _Source(image, ImageInfo(kind, width, height, orientation), region, transpose, icc, png)
 
 
 def _sniff(data: bytes) -> str:
@@ -474,9 +484,23 @@ _ADAM7_PASSES: Final = (  # (x0, y0, dx, dy) of each pass
     (0, 1, 1, 2),
 )
 _INFLATE_STEP: Final = 1 << 20  # inflated a megabyte at a time: a zlib bomb never lands in memory whole
+_PNG_PIXEL_CHUNKS: Final = frozenset({b"PLTE", b"tRNS"})  # what decoding a strip needs besides IHDR and IDAT
+_PNG_METADATA_CHUNKS: Final = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt"})  # what Pillow reads into `info`
 
 
-def _check_png(data: bytes) -> None:
+class _PngLayout(NamedTuple):
+    """A PNG's structure, from the chunk walk."""
+
+    width: int
+    height: int
+    header: bytes  # the IHDR chunk's data
+    pixel_chunks: bytes  # the PLTE and tRNS chunks, whole
+    image_data: list[memoryview]  # the IDAT chunks' data, in order
+    row_bytes: int  # one filtered row, its filter-type byte included
+    streamable: bool  # 8 bits a sample, not interlaced, no metadata after the image data: decodable in strips
+
+
+def _check_png(data: bytes) -> _PngLayout:
     """Walk the PNG chunks: IHDR first (size checked before anything else), CRCs valid, IEND present, and
     the image data inflating to every row the header promises (zlib can end cleanly after half of them)."""
     size = len(data)
@@ -485,6 +509,10 @@ def _check_png(data: bytes) -> None:
     needs_palette = False
     expected = inflated = 0
     inflater = zlib.decompressobj()
+    header = b""
+    pixel_chunks: list[bytes] = []
+    image_data: list[memoryview] = []
+    metadata_after_pixels = False
     while True:
         if pos + 12 > size:
             raise _damaged("the data ends before the IEND chunk (truncated)")
@@ -499,6 +527,7 @@ def _check_png(data: bytes) -> None:
             width = int.from_bytes(data[pos + 8 : pos + 12], "big")
             height = int.from_bytes(data[pos + 12 : pos + 16], "big")
             _check_size(width, height)
+            header = data[pos + 8 : pos + 21]
             bit_depth, colour_type, interlace = data[pos + 16], data[pos + 17], data[pos + 20]
             if colour_type not in _PNG_CHANNELS or interlace > 1:
                 raise _damaged("the IHDR chunk names an unknown colour type or interlace method")
@@ -513,12 +542,26 @@ def _check_png(data: bytes) -> None:
         if kind == b"IDAT":
             if needs_palette:
                 raise _damaged("an indexed-colour PNG has no palette (PLTE) before its image data")
-            inflated = _inflate_count(inflater, data[pos + 8 : end - 4], inflated, expected)
+            image_data.append(memoryview(data)[pos + 8 : end - 4])
+            inflated = _inflate_count(inflater, image_data[-1], inflated, expected)
+        elif kind in _PNG_PIXEL_CHUNKS and not image_data:
+            pixel_chunks.append(data[pos:end])
+        elif kind in _PNG_METADATA_CHUNKS and image_data:
+            metadata_after_pixels = True
         if kind == b"IEND":
             if inflated < expected:
                 raise _damaged(f"the image data holds {inflated} of the {expected} bytes its rows need (truncated)")
-            return
+            break
         pos = end
+    return _PngLayout(
+        width=width,
+        height=height,
+        header=header,
+        pixel_chunks=b"".join(pixel_chunks),
+        image_data=image_data,
+        row_bytes=1 + _ceil_div(width * _PNG_CHANNELS[colour_type] * bit_depth, 8),
+        streamable=bit_depth == 8 and not interlace and not metadata_after_pixels,
+    )
 
 
 def _png_data_size(width: int, height: int, bits_per_pixel: int, interlaced: bool) -> int:
@@ -534,7 +577,7 @@ def _png_data_size(width: int, height: int, bits_per_pixel: int, interlaced: boo
     )
 
 
-def _inflate_count(inflater: Any, chunk: bytes, inflated: int, expected: int) -> int:
+def _inflate_count(inflater: Any, chunk: bytes | memoryview, inflated: int, expected: int) -> int:
     """Inflate one IDAT chunk, counting the bytes (not keeping them); stop counting past what is expected."""
     try:
         while chunk and inflated <= expected and not inflater.eof:
@@ -709,14 +752,13 @@ def _decode(source: _Source, plan: list[_Target], threads: int) -> tuple[Image.I
                 base = _decode_heif(image, reduction, threads)
             finally:
                 image.close()
+        elif (reduction := _reduce_factor(plan)) > 1 and source.png is not None and source.png.streamable:
+            base = _decode_png(source.png, reduction, source)
         else:
             image.load()
-            reduction = _reduce_factor(plan)
             base = image
-            if reduction > 1 and base.mode not in _REDUCIBLE_MODES:
-                base = _working_mode(base, source)  # reduce() must not average palette indices
             if reduction > 1:
-                base = base.reduce(reduction)  # premultiplies alpha itself
+                base = _reduce(base, reduction, source)
         return _working_mode(base, source), 1 / reduction
     except ImageRejected:
         raise
@@ -724,8 +766,81 @@ def _decode(source: _Source, plan: list[_Target], threads: int) -> tuple[Image.I
         raise ImageRejected(RejectionReason.TOO_LARGE, str(exc)) from None
     except MemoryError:
         raise ImageRejected(RejectionReason.TOO_LARGE, "not enough memory to decode the image") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError, zlib.error) as exc:
         raise _damaged(f"the image data cannot be decoded: {exc}") from None
+
+
+def _reduce(image: Image.Image, reduction: int, source: _Source, top: int = 0) -> Image.Image:
+    """Box-reduce rows `top` and below; palette and other modes are brought to RGB(A) or L first (`reduce`
+    must not average palette indices) and RGBA is reduced with its alpha premultiplied (`reduce` does that)."""
+    if image.mode not in _REDUCIBLE_MODES:
+        image = _working_mode(image, source)
+    return image.reduce(reduction, box=(0, top, image.width, image.height))
+
+
+def _decode_png(layout: _PngLayout, reduction: int, source: _Source) -> Image.Image:
+    """Decode a PNG a strip of rows at a time, each box-reduced into the (small) result and let go.
+
+    Pillow decodes a PNG whole: 48 MB of pixels for a 12 MP photo before anything is reduced. Here the image
+    data is inflated a strip of filtered rows at a time, and Pillow decodes each strip as a PNG of its own
+    (same header, palette and transparency), led by the previous strip's last row, unfiltered, which the Up,
+    Average and Paeth filters of the strip's first row refer to. So every strip's pixels are exactly the
+    whole decode's, and as the strip height is a multiple of the reduction, so is the reduced image.
+    """
+    rows = max(1, PNG_STRIP_BYTES // (layout.row_bytes * reduction)) * reduction
+    reduced: Image.Image | None = None
+    above = b""  # the row above the strip: filter type 0 ("None"), then its pixel bytes
+    for top, filtered in _png_strips(layout, rows):
+        strip = _png_strip(layout, above + filtered)
+        above = b"\x00" + strip.crop((0, strip.height - 1, strip.width, strip.height)).tobytes()
+        part = _reduce(strip, reduction, source, top=1 if top else 0)
+        if reduced is None:
+            reduced = Image.new(part.mode, (_ceil_div(layout.width, reduction), _ceil_div(layout.height, reduction)))
+        reduced.paste(part, (0, top // reduction))
+    if reduced is None:
+        raise _damaged("the image has no rows")
+    return reduced
+
+
+def _png_strips(layout: _PngLayout, rows: int) -> Iterator[tuple[int, bytes]]:
+    """The filtered rows, `rows` at a time, each strip with the index of its first row, inflated as needed."""
+    inflater = zlib.decompressobj()
+    buffered = bytearray()
+    top = 0
+    for data in [*layout.image_data, memoryview(b"")]:  # the last, empty, one takes what zlib still holds
+        pending: bytes | memoryview = data
+        while top < layout.height:
+            size = min(rows, layout.height - top) * layout.row_bytes
+            buffered += inflater.decompress(pending, size - len(buffered))
+            pending = inflater.unconsumed_tail
+            if len(buffered) < size:
+                break  # this chunk's data is used up
+            yield top, bytes(buffered)
+            buffered.clear()
+            top += rows
+    if top < layout.height:  # the chunk walk counted every row: only if the data changed since
+        raise _damaged("the image data ends before its last row")
+
+
+def _png_strip(layout: _PngLayout, filtered: bytes) -> Image.Image:
+    height = len(filtered) // layout.row_bytes
+    header = layout.width.to_bytes(4, "big") + height.to_bytes(4, "big") + layout.header[8:]
+    png = b"".join(
+        (
+            _PNG_SIGNATURE,
+            _png_chunk(b"IHDR", header),
+            layout.pixel_chunks,
+            _png_chunk(b"IDAT", zlib.compress(filtered, 0)),  # stored: Pillow's inflate only copies it
+            _png_chunk(b"IEND", b""),
+        )
+    )
+    strip = PngImagePlugin.PngImageFile(io.BytesIO(png))
+    strip.load()
+    return strip
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
 
 
 def _decode_heif(heif: HeifImage, reduction: int, threads: int) -> Image.Image:

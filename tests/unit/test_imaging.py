@@ -628,6 +628,8 @@ def test_renditions_do_not_depend_on_the_number_of_workers() -> None:
 
 PNG_FILTERS = (0, 1, 2, 3, 4)  # None, Sub, Up, Average, Paeth
 PNG_COLOUR_TYPES = {"L": 0, "RGB": 2, "P": 3, "LA": 4, "RGBA": 6}
+PNG_EXIF = b"MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00"
+"""EXIF (big-endian TIFF) with one entry: orientation 6."""
 
 
 def png_filtered(image: Image.Image) -> bytes:
@@ -719,16 +721,25 @@ def test_a_png_decoded_in_strips_equals_the_whole_image_reduced(
     assert decoded.tobytes() == expected.tobytes()
 
 
-def test_a_png_renders_the_same_in_strips_as_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A PNG with text after its image data is decoded whole (Pillow reads that text only by decoding the
-    image): both files give the same renditions, and only the first is decoded in strips."""
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        (b"tEXt", b"Comment\x00after the pixels"),
+        (b"zTXt", b"Comment\x00\x00" + zlib.compress(b"after the pixels")),
+        (b"iTXt", b"Comment\x00\x00\x00\x00\x00after the pixels"),
+        (b"eXIf", PNG_EXIF),
+        (b"tRNS", b"\x00\x00\x00\x00\x00\x00"),  # ignored with alpha, but read (it would count without)
+    ],
+)
+def test_a_png_renders_the_same_in_strips_as_whole(monkeypatch: pytest.MonkeyPatch, kind: bytes, body: bytes) -> None:
+    """A PNG with a chunk Pillow reads after its image data is decoded whole (Pillow reads those only by
+    decoding the image): both files give the same renditions, and only the first is decoded in strips."""
     from happypath_workflow import imaging
 
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotated: the EXIF before the image data is read without decoding it
-    streamable = encoded(photo_like((3200, 2400)).convert("RGBA"), "PNG", exif=exif.tobytes(), compress_level=1)
+    # rotated: the EXIF before the image data is read without decoding it
+    streamable = encoded(photo_like((3200, 2400)).convert("RGBA"), "PNG", exif=PNG_EXIF, compress_level=1)
     iend = streamable.rindex(b"IEND") - 4
-    with_text_after = streamable[:iend] + png_chunk(b"tEXt", b"Comment\x00after the pixels") + streamable[iend:]
+    with_chunk_after = streamable[:iend] + png_chunk(kind, body) + streamable[iend:]
     reductions: list[int] = []
     decode_png = imaging._decode_png
 
@@ -739,11 +750,11 @@ def test_a_png_renders_the_same_in_strips_as_whole(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(imaging, "_decode_png", spy)
     in_strips = render(streamable, workers=1)
     assert reductions == [2]
-    whole = render(with_text_after, workers=1)
+    whole = render(with_chunk_after, workers=1)
     assert reductions == [2]
     assert in_strips == whole
     assert decode(in_strips["scaled"].jpeg, "JPEG").size == (600, 800)  # upright
-    assert inspect_image(streamable).info == inspect_image(with_text_after).info == ImageInfo("PNG", 2400, 3200, 6)
+    assert inspect_image(streamable).info == inspect_image(with_chunk_after).info == ImageInfo("PNG", 2400, 3200, 6)
 
 
 @pytest.mark.parametrize("bad_row", [0, 1000, 1799])

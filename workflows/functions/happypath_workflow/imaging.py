@@ -247,8 +247,8 @@ def _open(data: bytes) -> _Source:
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError, TypeError) as exc:
             raise _damaged(f"the image data cannot be decoded: {exc}") from None
     try:
-        # A streamable PNG has no metadata after its image data: what Pillow read from the header is all
-        # there is, so the EXIF is read without PngImageFile.getexif's full decode.
+        # A streamable PNG's EXIF, if any, came before its image data: read without PngImageFile.getexif,
+        # which decodes the whole image whenever it has no EXIF.
         exif = Image.Image.getexif(image) if png is not None and png.streamable else image.getexif()
         orientation = _valid_orientation(exif.get(_ORIENTATION_TAG))
     except Exception:  # a damaged EXIF block must not sink the photo: treat it as upright
@@ -485,7 +485,8 @@ _ADAM7_PASSES: Final = (  # (x0, y0, dx, dy) of each pass
 )
 _INFLATE_STEP: Final = 1 << 20  # inflated a megabyte at a time: a zlib bomb never lands in memory whole
 _PNG_PIXEL_CHUNKS: Final = frozenset({b"PLTE", b"tRNS"})  # what decoding a strip needs besides IHDR and IDAT
-_PNG_METADATA_CHUNKS: Final = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt"})  # what Pillow reads into `info`
+# What Pillow also reads when it comes after the image data, by decoding the image first.
+_PNG_READ_AFTER_PIXELS: Final = _PNG_PIXEL_CHUNKS | {b"eXIf", b"tEXt", b"zTXt", b"iTXt"}
 
 
 class _PngLayout(NamedTuple):
@@ -497,7 +498,7 @@ class _PngLayout(NamedTuple):
     pixel_chunks: bytes  # the PLTE and tRNS chunks, whole
     image_data: list[memoryview]  # the IDAT chunks' data, in order
     row_bytes: int  # one filtered row, its filter-type byte included
-    streamable: bool  # 8 bits a sample, not interlaced, no metadata after the image data: decodable in strips
+    streamable: bool  # 8 bits a sample, not interlaced, nothing Pillow reads after the image data: in strips
 
 
 def _check_png(data: bytes) -> _PngLayout:
@@ -512,7 +513,7 @@ def _check_png(data: bytes) -> _PngLayout:
     header = b""
     pixel_chunks: list[bytes] = []
     image_data: list[memoryview] = []
-    metadata_after_pixels = False
+    read_after_pixels = False
     while True:
         if pos + 12 > size:
             raise _damaged("the data ends before the IEND chunk (truncated)")
@@ -544,10 +545,10 @@ def _check_png(data: bytes) -> _PngLayout:
                 raise _damaged("an indexed-colour PNG has no palette (PLTE) before its image data")
             image_data.append(memoryview(data)[pos + 8 : end - 4])
             inflated = _inflate_count(inflater, image_data[-1], inflated, expected)
-        elif kind in _PNG_PIXEL_CHUNKS and not image_data:
+        elif kind in _PNG_READ_AFTER_PIXELS and image_data:
+            read_after_pixels = True
+        elif kind in _PNG_PIXEL_CHUNKS:
             pixel_chunks.append(data[pos:end])
-        elif kind in _PNG_METADATA_CHUNKS and image_data:
-            metadata_after_pixels = True
         if kind == b"IEND":
             if inflated < expected:
                 raise _damaged(f"the image data holds {inflated} of the {expected} bytes its rows need (truncated)")
@@ -560,7 +561,7 @@ def _check_png(data: bytes) -> _PngLayout:
         pixel_chunks=b"".join(pixel_chunks),
         image_data=image_data,
         row_bytes=1 + _ceil_div(width * _PNG_CHANNELS[colour_type] * bit_depth, 8),
-        streamable=bit_depth == 8 and not interlace and not metadata_after_pixels,
+        streamable=bit_depth == 8 and not interlace and not read_after_pixels,
     )
 
 

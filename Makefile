@@ -57,6 +57,7 @@ lint: venv  ## ruff (lint and format) and mypy
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(PY) -m mypy scripts
+	$(PY) -m mypy bench
 
 format: venv  ## apply ruff's fixes and formatting
 	$(PY) -m ruff check --fix .

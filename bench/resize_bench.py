@@ -13,7 +13,8 @@ What it does (see bench/README.md for the goals and the latest results):
   tile and the scaled image before encoding against a full-resolution LANCZOS reference, the output
   sizes and the peak RSS, then how noisy the run was and whether each goal holds;
 - then wall latency with two cores (Python 1 vs 2 workers, sharp with 2 threads), the HEIC figures
-  (decode share, two-core wall time, SSIM, peak RSS) and the import time of the resizer module.
+  (decode share, two-core wall time, SSIM, peak RSS), the 12 MP photo saved as PNG (CPU and peak RSS,
+  ours and sharp's) and the import time of the resizer module.
 
 The worker mode (`--worker ...`) is internal: it imports only the resizer, never numpy, so its peak
 RSS is the resizer's.
@@ -250,7 +251,9 @@ def reference_images(data: bytes) -> dict[str, Any]:
         profile = ImageCms.ImageCmsProfile(BytesIO(icc))
         if "srgb" not in ImageCms.getProfileDescription(profile).lower().replace(" ", ""):
             srgb = ImageCms.createProfile("sRGB")
-            image = ImageCms.profileToProfile(image, profile, srgb, renderingIntent=ImageCms.Intent.PERCEPTUAL)
+            converted = ImageCms.profileToProfile(image, profile, srgb, renderingIntent=ImageCms.Intent.PERCEPTUAL)
+            assert converted is not None  # None only with inPlace=True
+            image = converted
     width, height = image.size
     side = min(width, height)
     box = ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
@@ -398,6 +401,34 @@ def heic_report(iterations: int, cpu: str, cpus: str) -> tuple[float, float]:
     return min(tile, scaled), peak_mb
 
 
+PNG_SOURCE = "42_IndexError.jpg"
+"""The 12 MP photo, saved as PNG (RGB and RGBA) for the PNG figures: phones send photos as JPEG or HEIC,
+but screenshots and edited photos come as PNG."""
+
+
+def png_report(iterations: int, cpu: str) -> float:
+    """Print the PNG figures (ours and sharp-one, side by side); return our larger peak RSS in MB."""
+    from PIL import Image
+
+    print(f"\nPNG ({PNG_SOURCE} saved as PNG, one core, median of {iterations}):")
+    peak_mb = 0.0
+    with tempfile.TemporaryDirectory(prefix="resize-bench-png-") as scratch:
+        with Image.open(PHOTOS / PNG_SOURCE) as photo:
+            rgb = photo.convert("RGB")
+        for mode in ("RGB", "RGBA"):
+            path = Path(scratch) / f"photo-{mode.lower()}.png"
+            (rgb if mode == "RGB" else rgb.convert("RGBA")).save(path)
+            ours, sharp = run_worker(PILLOW, path, iterations, cpu), run_worker(SHARP_ONE, path, iterations, cpu)
+            ours_ms, sharp_ms = statistics.median(ours["cpu_ms"]), statistics.median(sharp["cpu_ms"])
+            peak_mb = max(peak_mb, ours["max_rss_kb"] / 1024)
+            print(
+                f"  {mode:<4} ({path.stat().st_size / 2**20:.1f} MB): pillow {ours_ms:.0f} ms CPU, peak RSS "
+                f"{ours['max_rss_kb'] / 1024:.1f} MB; sharp-one {sharp_ms:.0f} ms, "
+                f"{sharp['max_rss_kb'] / 1024:.1f} MB; ratio {ours_ms / sharp_ms:.2f}"
+            )
+    return peak_mb
+
+
 def _env_text(variables: dict[str, str]) -> str:
     return " ".join(f"{name}={value}" for name, value in variables.items()) or "default allocator"
 
@@ -508,6 +539,9 @@ def main() -> None:
         failures.append(f"iphone_13_pro_max.HEIC: SSIM {heic_ssim:.4f}")
     if heic_rss_mb > GOAL_RSS_MB:  # also a 12 MP photo
         failures.append(f"iphone_13_pro_max.HEIC: peak RSS {heic_rss_mb:.0f} MB")
+    png_rss_mb = png_report(iterations, args.cpu)
+    if png_rss_mb > GOAL_RSS_MB:
+        failures.append(f"{PNG_SOURCE} as PNG: peak RSS {png_rss_mb:.0f} MB")
     import_time()
 
     print("\ngoals: CPU <= 0.8x sharp one-decode and <= 0.5x sharp usual on every photo; SSIM >= 0.99;")

@@ -695,7 +695,7 @@ def filtered_png(mode: str, transparency: bool, size: tuple[int, int]) -> bytes:
         ("L", True),
     ],
 )
-@pytest.mark.parametrize("reduction", [2, 3])
+@pytest.mark.parametrize("reduction", [1, 2, 3])
 @pytest.mark.parametrize("blocks_a_strip", [1, 4])
 def test_a_png_decoded_in_strips_equals_the_whole_image_reduced(
     monkeypatch: pytest.MonkeyPatch, mode: str, transparency: bool, reduction: int, blocks_a_strip: int
@@ -755,6 +755,16 @@ def test_a_png_renders_the_same_in_strips_as_whole(monkeypatch: pytest.MonkeyPat
     assert in_strips == whole
     assert decode(in_strips["scaled"].jpeg, "JPEG").size == (600, 800)  # upright
     assert inspect_image(streamable).info == inspect_image(with_chunk_after).info == ImageInfo("PNG", 2400, 3200, 6)
+
+
+@pytest.mark.parametrize("bit_depth", [8, 16])  # decoded in strips, and whole after counting the rows
+@pytest.mark.parametrize("size", [(1000, 800), (2400, 1800)])  # render: not reduced, reduced
+def test_a_png_whose_image_data_ends_before_its_last_row_is_damaged(bit_depth: int, size: tuple[int, int]) -> None:
+    width, height = size
+    row = b"\x00" + bytes(range(256)) * (width * 3 * bit_depth // 8 // 256) + bytes(width * 3 * bit_depth // 8 % 256)
+    data = png_bytes(width, height, bit_depth, 2, row * (height - 1))  # a clean zlib stream, a row short
+    error = assert_rejected(data, RejectionReason.DAMAGED)
+    assert "truncated" in error.detail
 
 
 @pytest.mark.parametrize("bad_row", [0, 1000, 1799])

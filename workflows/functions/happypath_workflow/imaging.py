@@ -240,6 +240,7 @@ def _open(data: bytes) -> _Source:
     _check_size(*image.size)
 
     if png is not None and not png.streamable:
+        _check_png_rows(png)
         # Pillow looks for EXIF after the image data by decoding the whole image, and swallows a decoding
         # error there, leaving an image that fails later with unrelated errors: decode first, damage mapped.
         try:
@@ -498,18 +499,18 @@ class _PngLayout(NamedTuple):
     pixel_chunks: bytes  # the PLTE and tRNS chunks, whole
     image_data: list[memoryview]  # the IDAT chunks' data, in order
     row_bytes: int  # one filtered row, its filter-type byte included
+    data_bytes: int  # what the image data must inflate to: every row (of every pass, if interlaced)
     streamable: bool  # 8 bits a sample, not interlaced, nothing Pillow reads after the image data: in strips
 
 
 def _check_png(data: bytes) -> _PngLayout:
-    """Walk the PNG chunks: IHDR first (size checked before anything else), CRCs valid, IEND present, and
-    the image data inflating to every row the header promises (zlib can end cleanly after half of them)."""
+    """Walk the PNG chunks: IHDR first (size checked before anything else), CRCs valid, a palette where one
+    is needed, IEND present. Whether the image data holds every row is checked as it is inflated: by the
+    strips of a streamable PNG (`_png_strips`), by `_check_png_rows` before Pillow decodes any other."""
     size = len(data)
     pos = 8
     first = True
     needs_palette = False
-    expected = inflated = 0
-    inflater = zlib.decompressobj()
     header = b""
     pixel_chunks: list[bytes] = []
     image_data: list[memoryview] = []
@@ -532,7 +533,6 @@ def _check_png(data: bytes) -> _PngLayout:
             bit_depth, colour_type, interlace = data[pos + 16], data[pos + 17], data[pos + 20]
             if colour_type not in _PNG_CHANNELS or interlace > 1:
                 raise _damaged("the IHDR chunk names an unknown colour type or interlace method")
-            expected = _png_data_size(width, height, _PNG_CHANNELS[colour_type] * bit_depth, bool(interlace))
             needs_palette = colour_type == 3
             first = False
         crc = int.from_bytes(data[end - 4 : end], "big")
@@ -544,25 +544,35 @@ def _check_png(data: bytes) -> _PngLayout:
             if needs_palette:
                 raise _damaged("an indexed-colour PNG has no palette (PLTE) before its image data")
             image_data.append(memoryview(data)[pos + 8 : end - 4])
-            inflated = _inflate_count(inflater, image_data[-1], inflated, expected)
         elif kind in _PNG_READ_AFTER_PIXELS and image_data:
             read_after_pixels = True
         elif kind in _PNG_PIXEL_CHUNKS:
             pixel_chunks.append(data[pos:end])
         if kind == b"IEND":
-            if inflated < expected:
-                raise _damaged(f"the image data holds {inflated} of the {expected} bytes its rows need (truncated)")
             break
         pos = end
+    bits_per_pixel = _PNG_CHANNELS[colour_type] * bit_depth
     return _PngLayout(
         width=width,
         height=height,
         header=header,
         pixel_chunks=b"".join(pixel_chunks),
         image_data=image_data,
-        row_bytes=1 + _ceil_div(width * _PNG_CHANNELS[colour_type] * bit_depth, 8),
+        row_bytes=1 + _ceil_div(width * bits_per_pixel, 8),
+        data_bytes=_png_data_size(width, height, bits_per_pixel, bool(interlace)),
         streamable=bit_depth == 8 and not interlace and not read_after_pixels,
     )
+
+
+def _check_png_rows(layout: _PngLayout) -> None:
+    """The image data must inflate to every row the header promises: zlib can end cleanly after half of
+    them, and Pillow would leave the rest of the image black."""
+    inflater = zlib.decompressobj()
+    inflated = 0
+    for data in layout.image_data:
+        inflated = _inflate_count(inflater, data, inflated, layout.data_bytes)
+    if inflated < layout.data_bytes:
+        raise _damaged(f"the image data holds {inflated} of the {layout.data_bytes} bytes its rows need (truncated)")
 
 
 def _png_data_size(width: int, height: int, bits_per_pixel: int, interlaced: bool) -> int:
@@ -753,10 +763,12 @@ def _decode(source: _Source, plan: list[_Target], threads: int) -> tuple[Image.I
                 base = _decode_heif(image, reduction, threads)
             finally:
                 image.close()
-        elif (reduction := _reduce_factor(plan)) > 1 and source.png is not None and source.png.streamable:
+        elif source.png is not None and source.png.streamable:
+            reduction = _reduce_factor(plan)
             base = _decode_png(source.png, reduction, source)
         else:
             image.load()
+            reduction = _reduce_factor(plan)
             base = image
             if reduction > 1:
                 base = _reduce(base, reduction, source)
@@ -776,7 +788,8 @@ def _reduce(image: Image.Image, reduction: int, source: _Source, top: int = 0) -
     must not average palette indices) and RGBA is reduced with its alpha premultiplied (`reduce` does that)."""
     if image.mode not in _REDUCIBLE_MODES:
         image = _working_mode(image, source)
-    return image.reduce(reduction, box=(0, top, image.width, image.height))
+    box = (0, top, image.width, image.height)
+    return image.reduce(reduction, box=box) if reduction > 1 else image.crop(box)
 
 
 def _decode_png(layout: _PngLayout, reduction: int, source: _Source) -> Image.Image:
@@ -787,6 +800,8 @@ def _decode_png(layout: _PngLayout, reduction: int, source: _Source) -> Image.Im
     (same header, palette and transparency), led by the previous strip's last row, unfiltered, which the Up,
     Average and Paeth filters of the strip's first row refer to. So every strip's pixels are exactly the
     whole decode's, and as the strip height is a multiple of the reduction, so is the reduced image.
+    Used unreduced too: the image data is then inflated once, where a whole decode needs a first inflate
+    that counts the rows (`_check_png_rows`).
     """
     rows = max(1, PNG_STRIP_BYTES // (layout.row_bytes * reduction)) * reduction
     reduced: Image.Image | None = None
@@ -819,8 +834,9 @@ def _png_strips(layout: _PngLayout, rows: int) -> Iterator[tuple[int, bytes]]:
             yield top, bytes(buffered)
             buffered.clear()
             top += rows
-    if top < layout.height:  # the chunk walk counted every row: only if the data changed since
-        raise _damaged("the image data ends before its last row")
+    if top < layout.height:  # zlib can end cleanly before the last row
+        found = top + len(buffered) // layout.row_bytes
+        raise _damaged(f"the image data holds {found} of the {layout.height} rows its header promises (truncated)")
 
 
 def _png_strip(layout: _PngLayout, filtered: bytes) -> Image.Image:

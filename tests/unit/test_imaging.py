@@ -757,6 +757,91 @@ def test_a_png_renders_the_same_in_strips_as_whole(monkeypatch: pytest.MonkeyPat
     assert inspect_image(streamable).info == inspect_image(with_chunk_after).info == ImageInfo("PNG", 2400, 3200, 6)
 
 
+def png_file(*chunks: bytes) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks) + png_chunk(b"IEND", b"")
+
+
+def png_header(width: int, height: int, colour_type: int = 2, bit_depth: int = 8) -> bytes:
+    return png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0))
+
+
+def grey_rows(width: int, height: int, channels: int = 3) -> bytes:
+    return (b"\x00" + bytes(range(256)) * (width * channels // 256) + bytes(width * channels % 256)) * height
+
+
+def test_a_png_with_two_headers_is_damaged() -> None:
+    idat = png_chunk(b"IDAT", zlib.compress(grey_rows(800, 800, 1)))
+    data = png_file(png_header(800, 800, 0), png_header(1600, 1600, 0), idat)  # Pillow would take the second
+    assert "more than one IHDR" in assert_rejected(data, RejectionReason.DAMAGED).detail
+
+
+def test_a_png_whose_image_data_is_split_by_another_chunk_is_damaged() -> None:
+    stream = zlib.compress(grey_rows(800, 800))
+    gamma = png_chunk(b"gAMA", struct.pack(">I", 45455))
+    data = png_file(png_header(800, 800), png_chunk(b"IDAT", stream[:100]), gamma, png_chunk(b"IDAT", stream[100:]))
+    assert "split" in assert_rejected(data, RejectionReason.DAMAGED).detail
+
+
+def icc_chunk() -> bytes:
+    return png_chunk(b"iCCP", b"test\x00\x00" + zlib.compress(adobe_rgb_like_profile()))
+
+
+def frame(width: int, height: int, left: int = 0, top: int = 0) -> bytes:
+    return png_chunk(b"fcTL", struct.pack(">IIIIIHHBB", 0, width, height, left, top, 1, 10, 0, 0))
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "accepted"),
+    [
+        (b"", png_chunk(b"gAMA", struct.pack(">I", 45455)), True),  # anything after the image data, even ignored
+        (b"", b"iCCP", True),  # a colour profile Pillow applies
+        (b"", png_chunk(b"prIv", b"private"), True),
+        (png_chunk(b"acTL", struct.pack(">II", 1, 0)) + frame(1000, 800), b"", True),  # an animation
+        (frame(400, 400, 100, 100), b"", False),  # Pillow decodes the image data into the frame: 400 px rows
+        (png_chunk(b"tRNS", b"\x00\x07"), b"", False),  # an RGB transparent colour needs 6 bytes
+    ],
+    ids=["gAMA-after", "iCCP-after", "private-after", "APNG", "cropped-frame", "short-tRNS"],
+)
+def test_a_png_pillow_reads_differently_whole_is_not_decoded_in_strips(
+    before: bytes, after: bytes, accepted: bool
+) -> None:
+    from happypath_workflow import imaging
+
+    idat = png_chunk(b"IDAT", zlib.compress(png_filtered(photo_like((1000, 800)))))
+    data = png_file(png_header(1000, 800), before, idat, icc_chunk() if after == b"iCCP" else after)
+    assert not imaging._check_png(data).streamable
+    assert imaging._check_png(png_file(png_header(1000, 800), idat)).streamable
+    if accepted:  # decoded whole, as Pillow reads it
+        assert render(data, workers=1)
+    else:
+        assert_rejected(data, RejectionReason.DAMAGED)
+
+
+def test_a_colour_profile_after_the_image_data_is_applied() -> None:
+    idat = png_chunk(b"IDAT", zlib.compress(png_filtered(Image.new("RGB", (1000, 800), (60, 170, 90)))))
+    profile_first = render(png_file(png_header(1000, 800), icc_chunk(), idat), workers=1)
+    assert render(png_file(png_header(1000, 800), idat, icc_chunk()), workers=1) == profile_first
+    assert render(png_file(png_header(1000, 800), idat), workers=1) != profile_first  # the profile does count
+
+
+def test_many_small_chunks_cost_no_memory_per_chunk() -> None:
+    from happypath_workflow import imaging
+
+    stream = zlib.compress(grey_rows(800, 800))
+    last_transparency = png_chunk(b"tRNS", struct.pack(">3H", 1, 2, 3))
+    chunks = [png_header(800, 800), png_chunk(b"tRNS", bytes(6)) * 50_000, last_transparency]
+    chunks += [png_chunk(b"IDAT", stream[:100]), png_chunk(b"IDAT", b"") * 200_000, png_chunk(b"IDAT", stream[100:])]
+    data = png_file(*chunks)
+    layout = imaging._check_png(data)
+    assert layout.streamable
+    assert layout.pixel_chunks == last_transparency  # only the last, as Pillow uses it: copied into every strip
+    if not reset_peak_rss():
+        pytest.skip("needs Linux's /proc/self/clear_refs to measure this call's own peak")
+    rss_before, _ = rss_mb()
+    assert render(data, workers=1)
+    assert rss_mb()[1] - rss_before < 30  # MB: a list of 200,000 memoryviews alone would take 60
+
+
 @pytest.mark.parametrize("bit_depth", [8, 16])  # decoded in strips, and whole after counting the rows
 @pytest.mark.parametrize("size", [(1000, 800), (2400, 1800)])  # render: not reduced, reduced
 def test_a_png_whose_image_data_ends_before_its_last_row_is_damaged(bit_depth: int, size: tuple[int, int]) -> None:

@@ -31,6 +31,7 @@ Any decoder error (truncated data, broken stream) is reported as DAMAGED too.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
 import threading
@@ -486,36 +487,41 @@ _ADAM7_PASSES: Final = (  # (x0, y0, dx, dy) of each pass
     (0, 1, 1, 2),
 )
 _INFLATE_STEP: Final = 1 << 20  # inflated a megabyte at a time: a zlib bomb never lands in memory whole
-_PNG_PIXEL_CHUNKS: Final = frozenset({b"PLTE", b"tRNS"})  # what decoding a strip needs besides IHDR and IDAT
-# What Pillow also reads when it comes after the image data, by decoding the image first.
-_PNG_READ_AFTER_PIXELS: Final = _PNG_PIXEL_CHUNKS | {b"eXIf", b"tEXt", b"zTXt", b"iTXt"}
+_APNG_CHUNKS: Final = frozenset({b"acTL", b"fcTL", b"fdAT"})  # an animation frame can replace or crop the image
+_PNG_TRANSPARENCY_BYTES: Final = {0: range(2, 3), 2: range(6, 7), 3: range(1, 257)}  # valid tRNS sizes by colour type
 
 
 class _PngLayout(NamedTuple):
     """A PNG's structure, from the chunk walk."""
 
+    data: bytes  # the whole file
     width: int
     height: int
     header: bytes  # the IHDR chunk's data
-    pixel_chunks: bytes  # the PLTE and tRNS chunks, whole
-    image_data: list[memoryview]  # the IDAT chunks' data, in order
+    pixel_chunks: bytes  # the (last) PLTE and tRNS chunks, whole: what decoding a strip needs besides IHDR
+    first_image_data: int  # offset of the first IDAT chunk; the others follow it
     row_bytes: int  # one filtered row, its filter-type byte included
     data_bytes: int  # what the image data must inflate to: every row (of every pass, if interlaced)
-    streamable: bool  # 8 bits a sample, not interlaced, nothing Pillow reads after the image data: in strips
+    streamable: bool  # decodable in strips, pixel for pixel as Pillow decodes it whole (see `_check_png`)
 
 
 def _check_png(data: bytes) -> _PngLayout:
-    """Walk the PNG chunks: IHDR first (size checked before anything else), CRCs valid, a palette where one
-    is needed, IEND present. Whether the image data holds every row is checked as it is inflated: by the
-    strips of a streamable PNG (`_png_strips`), by `_check_png_rows` before Pillow decodes any other."""
+    """Walk the PNG chunks: one IHDR, first (size checked before anything else), CRCs valid, a palette where
+    one is needed, the IDAT chunks in one run, IEND present. Whether the image data holds every row is
+    checked as it is inflated: by the strips of a streamable PNG (`_png_strips`), by `_check_png_rows`
+    before Pillow decodes any other.
+
+    Streamable: 8 bits a sample, not interlaced, no animation chunks, PLTE and tRNS of valid sizes (only the
+    last of each is used, as Pillow does), and nothing between the image data and IEND (Pillow reads
+    chunks there, a colour profile or EXIF among them, only by decoding the image).
+    """
     size = len(data)
     pos = 8
-    first = True
     needs_palette = False
-    header = b""
-    pixel_chunks: list[bytes] = []
-    image_data: list[memoryview] = []
-    read_after_pixels = False
+    header = palette = transparency = b""
+    first_image_data = 0
+    after_image_data = False
+    streamable = True
     while True:
         if pos + 12 > size:
             raise _damaged("the data ends before the IEND chunk (truncated)")
@@ -524,7 +530,7 @@ def _check_png(data: bytes) -> _PngLayout:
         end = pos + 12 + length
         if length > 0x7FFFFFFF or end > size:
             raise _damaged(f"chunk {kind!r} is truncated")
-        if first:
+        if not header:
             if kind != b"IHDR" or length != 13:
                 raise _damaged("the first chunk is not a valid IHDR")
             width = int.from_bytes(data[pos + 8 : pos + 12], "big")
@@ -535,34 +541,54 @@ def _check_png(data: bytes) -> _PngLayout:
             if colour_type not in _PNG_CHANNELS or interlace > 1:
                 raise _damaged("the IHDR chunk names an unknown colour type or interlace method")
             needs_palette = colour_type == 3
-            first = False
+            streamable = bit_depth == 8 and not interlace
+        elif kind == b"IHDR":
+            raise _damaged("more than one IHDR chunk")
         crc = int.from_bytes(data[end - 4 : end], "big")
         if zlib.crc32(memoryview(data)[pos + 4 : end - 4]) != crc:
             raise _damaged(f"chunk {kind!r} fails its CRC check")
-        if kind == b"PLTE":
-            needs_palette = False
         if kind == b"IDAT":
             if needs_palette:
                 raise _damaged("an indexed-colour PNG has no palette (PLTE) before its image data")
-            image_data.append(memoryview(data)[pos + 8 : end - 4])
-        elif kind in _PNG_READ_AFTER_PIXELS and image_data:
-            read_after_pixels = True
-        elif kind in _PNG_PIXEL_CHUNKS:
-            pixel_chunks.append(data[pos:end])
-        if kind == b"IEND":
+            if after_image_data:
+                raise _damaged("the image data (IDAT) is split by other chunks")
+            first_image_data = first_image_data or pos
+        elif kind == b"IEND":
             break
+        else:
+            after_image_data = bool(first_image_data)
+            streamable = streamable and not after_image_data and kind not in _APNG_CHUNKS
+            if kind == b"PLTE":
+                needs_palette = False
+                palette = data[pos:end]
+                streamable = streamable and length <= 768 and length % 3 == 0
+            elif kind == b"tRNS":
+                transparency = data[pos:end]
+                streamable = streamable and length in _PNG_TRANSPARENCY_BYTES.get(colour_type, ())
         pos = end
+    if not first_image_data:
+        raise _damaged("the PNG has no image data (IDAT)")
     bits_per_pixel = _PNG_CHANNELS[colour_type] * bit_depth
     return _PngLayout(
+        data=data,
         width=width,
         height=height,
         header=header,
-        pixel_chunks=b"".join(pixel_chunks),
-        image_data=image_data,
+        pixel_chunks=palette + transparency,
+        first_image_data=first_image_data,
         row_bytes=1 + _ceil_div(width * bits_per_pixel, 8),
         data_bytes=_png_data_size(width, height, bits_per_pixel, bool(interlace)),
-        streamable=bit_depth == 8 and not interlace and not read_after_pixels,
+        streamable=streamable,
     )
+
+
+def _png_image_data(layout: _PngLayout) -> Iterator[memoryview]:
+    """The IDAT chunks' data, in order (the chunk walk found them in one run, with valid CRCs)."""
+    data, pos = layout.data, layout.first_image_data
+    while data[pos + 4 : pos + 8] == b"IDAT":
+        end = pos + 12 + int.from_bytes(data[pos : pos + 4], "big")
+        yield memoryview(data)[pos + 8 : end - 4]
+        pos = end
 
 
 def _check_png_rows(layout: _PngLayout) -> None:
@@ -570,7 +596,7 @@ def _check_png_rows(layout: _PngLayout) -> None:
     them, and Pillow would leave the rest of the image black."""
     inflater = zlib.decompressobj()
     inflated = 0
-    for data in layout.image_data:
+    for data in _png_image_data(layout):
         inflated = _inflate_count(inflater, data, inflated, layout.data_bytes)
     if inflated < layout.data_bytes:
         raise _damaged(f"the image data holds {inflated} of the {layout.data_bytes} bytes its rows need (truncated)")
@@ -824,7 +850,7 @@ def _png_strips(layout: _PngLayout, rows: int) -> Iterator[tuple[int, bytes]]:
     inflater = zlib.decompressobj()
     buffered = bytearray()
     top = 0
-    for data in [*layout.image_data, memoryview(b"")]:  # the last, empty, one takes what zlib still holds
+    for data in itertools.chain(_png_image_data(layout), [memoryview(b"")]):  # the empty one: what zlib holds
         pending: bytes | memoryview = data
         while top < layout.height:
             size = min(rows, layout.height - top) * layout.row_bytes

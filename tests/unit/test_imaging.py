@@ -7,7 +7,7 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -850,6 +850,47 @@ def test_a_png_whose_image_data_ends_before_its_last_row_is_damaged(bit_depth: i
     data = png_bytes(width, height, bit_depth, 2, row * (height - 1))  # a clean zlib stream, a row short
     error = assert_rejected(data, RejectionReason.DAMAGED)
     assert "truncated" in error.detail
+
+
+def bad_checksum(stream: bytes) -> list[bytes]:
+    adler = int.from_bytes(stream[-4:], "big") ^ 1
+    return [stream[:-4], adler.to_bytes(4, "big")]
+
+
+def bad_block_after_a_flush(stream: bytes) -> list[bytes]:
+    compressor = zlib.compressobj()
+    rows = zlib.decompress(stream)
+    return [compressor.compress(rows) + compressor.flush(zlib.Z_SYNC_FLUSH), b"\xff" * 5]
+
+
+@pytest.mark.parametrize("corrupt", [bad_checksum, bad_block_after_a_flush])
+@pytest.mark.parametrize("size", [(1000, 800), (2400, 1800)])  # render: not reduced, reduced
+def test_corrupt_image_data_after_the_last_row_is_damaged(
+    corrupt: Callable[[bytes], list[bytes]], size: tuple[int, int]
+) -> None:
+    stream = zlib.compress(grey_rows(*size))
+    data = png_file(png_header(*size), *(png_chunk(b"IDAT", part) for part in corrupt(stream)))
+    assert "not valid zlib data" in assert_rejected(data, RejectionReason.DAMAGED).detail
+
+
+def test_image_data_after_the_end_of_the_zlib_stream_is_not_inflated(monkeypatch: pytest.MonkeyPatch) -> None:
+    from happypath_workflow import imaging
+
+    # Each chunk fed to zlib after its stream has ended costs a copy of all it refused so far: quadratic time.
+    pulled = 0
+    walk = imaging._png_image_data
+
+    def counted(layout: imaging._PngLayout) -> Iterator[memoryview]:
+        nonlocal pulled
+        for data in walk(layout):
+            pulled += 1
+            yield data
+
+    monkeypatch.setattr(imaging, "_png_image_data", counted)
+    ended_early = png_chunk(b"IDAT", zlib.compress(grey_rows(800, 10)))
+    data = png_file(png_header(800, 800), ended_early, png_chunk(b"IDAT", bytes(12)) * 10_000)
+    assert "10 of the 800 rows" in assert_rejected(data, RejectionReason.DAMAGED).detail
+    assert pulled <= 2 * 2  # the first chunk and the next one, by each of inspect and render
 
 
 @pytest.mark.parametrize("bad_row", [0, 1000, 1799])

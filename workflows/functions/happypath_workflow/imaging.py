@@ -846,24 +846,40 @@ def _decode_png(layout: _PngLayout, reduction: int, source: _Source) -> Image.Im
 
 
 def _png_strips(layout: _PngLayout, rows: int) -> Iterator[tuple[int, bytes]]:
-    """The filtered rows, `rows` at a time, each strip with the index of its first row, inflated as needed."""
+    """The filtered rows, `rows` at a time, each strip with the index of its first row, inflated as needed.
+
+    The image data after the last row is inflated too (counted, not kept), as `_check_png_rows` would: a
+    corrupt block or checksum there is damage. Once zlib's stream has ended, the chunks left are not fed to it
+    (each call would copy all the data it has already refused).
+    """
     inflater = zlib.decompressobj()
+    image_data = itertools.chain(_png_image_data(layout), [memoryview(b"")])  # the empty one: what zlib holds
     buffered = bytearray()
     top = 0
-    for data in itertools.chain(_png_image_data(layout), [memoryview(b"")]):  # the empty one: what zlib holds
-        pending: bytes | memoryview = data
-        while top < layout.height:
-            size = min(rows, layout.height - top) * layout.row_bytes
-            buffered += inflater.decompress(pending, size - len(buffered))
-            pending = inflater.unconsumed_tail
-            if len(buffered) < size:
-                break  # this chunk's data is used up
-            yield top, bytes(buffered)
-            buffered.clear()
-            top += rows
+    pending: bytes | memoryview = b""
+    try:
+        for pending in image_data:
+            while top < layout.height:
+                size = min(rows, layout.height - top) * layout.row_bytes
+                buffered += inflater.decompress(pending, size - len(buffered))
+                pending = inflater.unconsumed_tail
+                if len(buffered) < size:
+                    break  # this chunk's data is used up
+                yield top, bytes(buffered)
+                buffered.clear()
+                top += rows
+            if top >= layout.height or inflater.eof:
+                break
+    except zlib.error as exc:
+        raise _damaged(f"the image data is not valid zlib data: {exc}") from None
     if top < layout.height:  # zlib can end cleanly before the last row
         found = top + len(buffered) // layout.row_bytes
         raise _damaged(f"the image data holds {found} of the {layout.height} rows its header promises (truncated)")
+    inflated = layout.data_bytes
+    for data in itertools.chain([pending], image_data):
+        if inflater.eof:
+            break
+        inflated = _inflate_count(inflater, data, inflated, layout.data_bytes)
 
 
 def _png_strip(layout: _PngLayout, filtered: bytes) -> Image.Image:

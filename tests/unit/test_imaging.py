@@ -6,6 +6,7 @@ import io
 import struct
 import subprocess
 import sys
+import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -20,6 +21,9 @@ from PIL import Image, ImageCms, ImageFile
 from happypath import limits
 from happypath.statuses import RejectionReason
 from happypath_workflow.imaging import (
+    HEIF_MAX_BOXES,
+    JPEG_MAX_MARKERS,
+    PNG_MAX_CHUNKS,
     ImageInfo,
     ImageRejected,
     Inspection,
@@ -265,6 +269,14 @@ def test_the_damaged_jpeg_is_rejected_as_damaged_before_any_decoding(monkeypatch
 def test_truncated_uploads_are_damaged(name: str, keep: float) -> None:
     data = photo(name)
     assert_rejected(data[: int(len(data) * keep)], RejectionReason.DAMAGED)
+
+
+def test_a_heif_with_more_boxes_than_any_photo_is_damaged() -> None:
+    data = (PHOTOS / "iphone_13_pro_max.HEIC").read_bytes()
+    free = b"\x00\x00\x00\x08free"
+    assert inspect_image(data + free * 100).info.format == "HEIF"
+    error = assert_rejected(data + free * HEIF_MAX_BOXES, RejectionReason.DAMAGED)
+    assert f"more than {HEIF_MAX_BOXES} top-level boxes" in error.detail
 
 
 def test_heic_colours_are_converted_from_display_p3() -> None:
@@ -817,6 +829,14 @@ def test_a_png_pillow_reads_differently_whole_is_not_decoded_in_strips(
         assert_rejected(data, RejectionReason.DAMAGED)
 
 
+@pytest.mark.parametrize("second_after_image_data", [False, True])
+def test_a_png_with_two_colour_profiles_is_damaged(second_after_image_data: bool) -> None:
+    idat = png_chunk(b"IDAT", zlib.compress(grey_rows(800, 800)))
+    chunks = [icc_chunk(), idat, icc_chunk()] if second_after_image_data else [icc_chunk(), icc_chunk(), idat]
+    error = assert_rejected(png_file(png_header(800, 800), *chunks), RejectionReason.DAMAGED)
+    assert "more than one colour profile" in error.detail
+
+
 def test_a_colour_profile_after_the_image_data_is_applied() -> None:
     idat = png_chunk(b"IDAT", zlib.compress(png_filtered(Image.new("RGB", (1000, 800), (60, 170, 90)))))
     profile_first = render(png_file(png_header(1000, 800), icc_chunk(), idat), workers=1)
@@ -829,17 +849,38 @@ def test_many_small_chunks_cost_no_memory_per_chunk() -> None:
 
     stream = zlib.compress(grey_rows(800, 800))
     last_transparency = png_chunk(b"tRNS", struct.pack(">3H", 1, 2, 3))
-    chunks = [png_header(800, 800), png_chunk(b"tRNS", bytes(6)) * 50_000, last_transparency]
-    chunks += [png_chunk(b"IDAT", stream[:100]), png_chunk(b"IDAT", b"") * 200_000, png_chunk(b"IDAT", stream[100:])]
+    chunks = [png_header(800, 800), png_chunk(b"tRNS", bytes(6)) * 20_000, last_transparency]
+    chunks += [png_chunk(b"IDAT", stream[:100]), png_chunk(b"IDAT", b"") * 25_000, png_chunk(b"IDAT", stream[100:])]
     data = png_file(*chunks)
     layout = imaging._check_png(data)
     assert layout.streamable
     assert layout.pixel_chunks == last_transparency  # only the last, as Pillow uses it: copied into every strip
-    if not reset_peak_rss():
-        pytest.skip("needs Linux's /proc/self/clear_refs to measure this call's own peak")
-    rss_before, _ = rss_mb()
-    assert render(data, workers=1)
-    assert rss_mb()[1] - rss_before < 30  # MB: a list of 200,000 memoryviews alone would take 60
+    tracemalloc.start()
+    try:
+        assert render(data, workers=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 2**20  # a list of the 25,000 image data chunks' memoryviews alone takes 7.5 MB
+
+
+def test_a_png_with_more_chunks_than_any_photo_is_damaged() -> None:
+    idat = png_chunk(b"IDAT", zlib.compress(grey_rows(800, 800)))
+    private = png_chunk(b"prIv", b"")  # Pillow keeps every private chunk in a list
+    data = png_file(png_header(800, 800), private * PNG_MAX_CHUNKS, idat)
+    assert f"more than {PNG_MAX_CHUNKS} chunks" in assert_rejected(data, RejectionReason.DAMAGED).detail
+
+
+def test_a_png_with_one_image_data_chunk_per_row_is_accepted() -> None:
+    compressor = zlib.compressobj()
+    rows = grey_rows(800, 4000, channels=1)
+    row_bytes = len(rows) // 4000
+    parts = [compressor.compress(rows[y * row_bytes : (y + 1) * row_bytes]) for y in range(4000)]
+    parts.append(compressor.flush())
+    data = png_file(png_header(800, 4000, colour_type=0), *(png_chunk(b"IDAT", part) for part in parts))
+    assert inspect_image(data).info == ImageInfo("PNG", 800, 4000, 1)
+    scaled = render(data, workers=1)["scaled"]
+    assert (scaled.width, scaled.height) == (600, 3000)
 
 
 @pytest.mark.parametrize("bit_depth", [8, 16])  # decoded in strips, and whole after counting the rows
@@ -1021,6 +1062,30 @@ def test_fill_bytes_and_data_after_the_end_of_image_are_accepted() -> None:
     assert data.endswith(b"\xff\xd9")
     padded = data[:-2] + b"\xff\xff\xff\xd9" + b"appended by some phone" + bytes(1000)
     assert render(padded, workers=1)["tile"].width == 400
+
+
+@pytest.mark.parametrize("filler", [b"\xff\xe5\x00\x02", b"\xff"])  # empty APP5 segments, fill bytes
+def test_a_jpeg_with_more_markers_than_any_photo_is_damaged(filler: bytes) -> None:
+    data = encoded(photo_like(), "JPEG")
+    error = assert_rejected(data[:2] + filler * JPEG_MAX_MARKERS + data[2:], RejectionReason.DAMAGED)
+    assert f"more than {JPEG_MAX_MARKERS} markers" in error.detail
+
+
+def test_metadata_in_thousands_of_segments_is_accepted() -> None:
+    data = encoded(photo_like(), "JPEG")
+    comments = b"\xff\xfe\x00\x06note" * (JPEG_MAX_MARKERS - 100)
+    tile = render(data[:2] + comments + data[2:], workers=1)["tile"]
+    assert (tile.width, tile.height) == (400, 400)
+
+
+def test_a_long_run_of_fill_bytes_before_a_restart_marker_is_image_data() -> None:
+    data = encoded(photo_like(), "JPEG", restart_marker_blocks=4)
+    restart = _restart_positions(data)[5]
+    padded = data[:restart] + b"\xff" * 1_000_000 + data[restart:]
+    assert inspect_image(padded).info == inspect_image(data).info
+    assert render(padded, workers=1) == render(data, workers=1)
+    cut_in_the_run = padded[: restart + 500_000]
+    assert "truncated" in assert_rejected(cut_in_the_run, RejectionReason.DAMAGED).detail
 
 
 def _restart_positions(data: bytes) -> list[int]:

@@ -80,6 +80,17 @@ REDUCING_GAP: Final = 1.9
 PNG_STRIP_BYTES: Final = 1 << 18
 """Filtered PNG rows inflated and decoded at a time (see `_decode_png`), rounded to whole reduction blocks:
 a 12 MP PNG peaked at 54 MB with 1 MB strips, 47 MB with these, for the same CPU."""
+PNG_MAX_CHUNKS: Final = 50_000
+"""More chunks than this is refused before Pillow reads any: it keeps every private chunk in a list (1.7
+million empty ones, 20 MB, took 260 MB and 7 s to open). An encoder writing one IDAT per row of a
+12,000-row image stays well under."""
+JPEG_MAX_MARKERS: Final = 10_000
+"""More markers (fill bytes included) outside the image data than this is refused: Pillow keeps every APPn
+segment in a list (5 million empty ones, 20 MB, took 680 MB and 7 s to open) and reads fill bytes one at a
+time (20 MB of them: 8 s). A JPEG's metadata, even 20 MB of it in 64 KB segments, takes a few hundred."""
+HEIF_MAX_BOXES: Final = 1_000
+"""More top-level boxes than this is refused (a HEIC has three or four: ftyp, meta, mdat, maybe free):
+2.3 million empty ones, 20 MB, took 0.8 s to walk."""
 HEIF_STRIP_ROWS: Final = 128
 """Rows of a decoded HEIF tile turned into Pillow pixels and reduced at a time (see `_decode_heif`)."""
 HEIF_MAX_TILES: Final = 4096
@@ -318,6 +329,7 @@ _SOS, _DRI, _EOI, _SOI, _TEM = 0xDA, 0xDD, 0xD9, 0xD8, 0x01
 # bytes (more 0xFF); anything else ends the segment. (No `\xff+` here: it would make the search 10x
 # slower; runs of fill bytes are rare and handled in `_segment_end`.)
 _SEGMENT_END: Final = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+_NOT_FILL: Final = re.compile(rb"[^\xff]")
 _RESTART: Final = re.compile(rb"\xff([\xd0-\xd7])")
 _RESTART_CYCLE: Final = bytes(range(0xD0, 0xD8))
 
@@ -352,13 +364,16 @@ def _check_jpeg(data: bytes) -> None:
     pos = 2
     frame: _Frame | None = None
     restart_interval = 0
-    scans = 0
+    scans = markers_read = 0
     while True:
         if pos + 1 >= size:
             raise _damaged("the data ends before the end-of-image marker (truncated)")
         if data[pos] != 0xFF:
             raise _damaged(f"unexpected data where a marker should be (byte {pos})")
         marker = data[pos + 1]
+        markers_read += 1
+        if markers_read > JPEG_MAX_MARKERS:
+            raise _damaged(f"more than {JPEG_MAX_MARKERS} markers and fill bytes outside the image data")
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
@@ -430,17 +445,15 @@ def _check_jpeg_entropy(data: bytes) -> None:
 
 def _segment_end(data: bytes, pos: int) -> tuple[int, int]:
     """Where the entropy-coded data starting at `pos` ends, and the marker byte that ends it."""
-    size = len(data)
     while True:
         found = _SEGMENT_END.search(data, pos)
         if found is None:
             raise _damaged("the image data ends without an end-of-image marker (truncated)")
         start = found.start()
-        run_end = start + 1
-        while run_end < size and data[run_end] == 0xFF:
-            run_end += 1
-        if run_end >= size:
+        after_fill = _NOT_FILL.search(data, start + 1)  # a run of fill bytes is skipped in one search
+        if after_fill is None:
             raise _damaged("the image data ends without an end-of-image marker (truncated)")
+        run_end = after_fill.start()
         follower = data[run_end]
         if follower != 0x00 and not 0xD0 <= follower <= 0xD7:
             return start, follower
@@ -507,9 +520,9 @@ class _PngLayout(NamedTuple):
 
 def _check_png(data: bytes) -> _PngLayout:
     """Walk the PNG chunks: one IHDR, first (size checked before anything else), CRCs valid, a palette where
-    one is needed, the IDAT chunks in one run, IEND present. Whether the image data holds every row is
-    checked as it is inflated: by the strips of a streamable PNG (`_png_strips`), by `_check_png_rows`
-    before Pillow decodes any other.
+    one is needed, the IDAT chunks in one run, at most one colour profile, IEND present, no more than
+    `PNG_MAX_CHUNKS`. Whether the image data holds every row is checked as it is inflated: by the strips of a
+    streamable PNG (`_png_strips`), by `_check_png_rows` before Pillow decodes any other.
 
     Streamable: 8 bits a sample, not interlaced, no animation chunks, PLTE and tRNS of valid sizes (only the
     last of each is used, as Pillow does), and nothing between the image data and IEND (Pillow reads
@@ -520,9 +533,11 @@ def _check_png(data: bytes) -> _PngLayout:
     needs_palette = False
     header = palette = transparency = b""
     first_image_data = 0
-    after_image_data = False
+    after_image_data = has_profile = False
     streamable = True
-    while True:
+    for chunks in itertools.count(1):
+        if chunks > PNG_MAX_CHUNKS:
+            raise _damaged(f"more than {PNG_MAX_CHUNKS} chunks")
         if pos + 12 > size:
             raise _damaged("the data ends before the IEND chunk (truncated)")
         length = int.from_bytes(data[pos : pos + 4], "big")
@@ -565,6 +580,12 @@ def _check_png(data: bytes) -> _PngLayout:
             elif kind == b"tRNS":
                 transparency = data[pos:end]
                 streamable = streamable and length in _PNG_TRANSPARENCY_BYTES.get(colour_type, ())
+            elif kind == b"iCCP":
+                # Pillow inflates every one (up to 1 MB each): 1 MB of small, highly compressed profiles costs
+                # seconds of CPU, and a PNG may hold only one.
+                if has_profile:
+                    raise _damaged("more than one colour profile (iCCP chunk)")
+                has_profile = True
         pos = end
     if not first_image_data:
         raise _damaged("the PNG has no image data (IDAT)")
@@ -632,7 +653,11 @@ def _check_heif(data: bytes) -> None:
     size = len(data)
     pos = 0
     seen = set()
-    while pos < size:
+    for boxes in itertools.count(1):
+        if pos >= size:
+            break
+        if boxes > HEIF_MAX_BOXES:
+            raise _damaged(f"more than {HEIF_MAX_BOXES} top-level boxes")
         if pos + 8 > size:
             raise _damaged("the data ends inside a box header (truncated)")
         box_size = int.from_bytes(data[pos : pos + 4], "big")

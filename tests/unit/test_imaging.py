@@ -1107,6 +1107,38 @@ def test_missing_or_misnumbered_restart_markers_are_damage(progressive: bool) ->
         assert "restart markers" in assert_rejected(damaged, RejectionReason.DAMAGED).detail
 
 
+@pytest.mark.parametrize("fill", [0, 1, 3])
+@pytest.mark.parametrize("shift", range(-4, 3))
+def test_restart_markers_across_the_comparison_windows_are_all_counted(fill: int, shift: int) -> None:
+    from happypath_workflow import imaging
+
+    window = imaging._RESTART_WINDOW
+    data = bytearray(b"\x11" * (3 * window))
+    marker_at = [100, window + shift, window + shift + 40, 2 * window - 1 - fill, 2 * window + 7]
+    for number, at in enumerate(marker_at):  # fill bytes, then the marker, possibly across a window edge
+        data[at : at + fill + 2] = b"\xff" * (fill + 1) + bytes([0xD0 + number])
+    data = bytes(data)
+    assert imaging._restart_markers_in_sequence(data, 0, len(data), 5)
+    assert not imaging._restart_markers_in_sequence(data, 0, len(data), 4)  # one too many
+    assert not imaging._restart_markers_in_sequence(data, 0, len(data), 6)  # one missing
+    renumbered = data.replace(b"\xff\xd3", b"\xff\xd4")
+    assert not imaging._restart_markers_in_sequence(renumbered, 0, len(data), 5)
+
+
+def test_megabytes_of_restart_markers_are_refused_without_listing_them() -> None:
+    data = encoded(photo_like(), "JPEG", restart_marker_blocks=4)
+    end_of_image = data.rindex(b"\xff\xd9")
+    flooded = data[:end_of_image] + b"\xff\xd0" * 5_000_000 + data[end_of_image:]  # 10 MB
+    tracemalloc.start()
+    try:
+        error = assert_rejected(flooded, RejectionReason.DAMAGED)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "restart markers" in error.detail
+    assert peak < 50 * 2**20  # listing them took 90 bytes a marker: 450 MB
+
+
 def test_a_stray_marker_inside_the_image_data_is_damage() -> None:
     data = encoded(photo_like(), "JPEG")
     start, end = scan_data(data)

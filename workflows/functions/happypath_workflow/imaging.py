@@ -332,6 +332,7 @@ _SEGMENT_END: Final = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 _NOT_FILL: Final = re.compile(rb"[^\xff]")
 _RESTART: Final = re.compile(rb"\xff([\xd0-\xd7])")
 _RESTART_CYCLE: Final = bytes(range(0xD0, 0xD8))
+_RESTART_WINDOW: Final = 1 << 18
 
 
 class _Frame(NamedTuple):
@@ -409,11 +410,10 @@ def _check_jpeg(data: bytes) -> None:
                 raise _damaged(f"corrupt image data: stray 0xFF{follower:02X} at byte {segment_end}")
             if restart_interval and frame.dct:
                 expected = _ceil_div(frame.mcus(ids), restart_interval) - 1
-                markers = b"".join(_RESTART.findall(data, end, segment_end))
-                if markers != (_RESTART_CYCLE * (expected // 8 + 1))[:expected]:
+                if not _restart_markers_in_sequence(data, end, segment_end, expected):
                     raise _damaged(
-                        f"corrupt image data in scan {scans}: {len(markers)} restart markers where "
-                        f"{expected} belong, or out of sequence"
+                        f"corrupt image data in scan {scans}: the restart markers are not the {expected} "
+                        "in sequence that belong"
                     )
             pos = segment_end
             continue
@@ -441,6 +441,24 @@ def _check_jpeg_entropy(data: bytes) -> None:
         )
     except (ValueError, RuntimeError) as exc:
         raise _damaged(f"{ENTROPY_DAMAGE}: {exc}") from None
+
+
+def _restart_markers_in_sequence(data: bytes, start: int, stop: int, expected: int) -> bool:
+    """Whether the image data between `start` and `stop` holds exactly `expected` restart markers, numbered
+    0-7 in turn. Compared a window at a time: a list of every marker in 20 MB of them took 900 MB."""
+    sequence = (_RESTART_CYCLE * (expected // 8 + 1))[:expected]
+    found = 0
+    while start < stop:
+        end = min(stop, start + _RESTART_WINDOW)
+        if end < stop and data[end - 1] == 0xFF:  # keep fill bytes and the marker byte after them together
+            after_fill = _NOT_FILL.search(data, end, stop)
+            end = after_fill.end() if after_fill else stop
+        markers = b"".join(_RESTART.findall(data, start, end))
+        if markers != sequence[found : found + len(markers)]:
+            return False
+        found += len(markers)
+        start = end
+    return found == expected
 
 
 def _segment_end(data: bytes, pos: int) -> tuple[int, int]:

@@ -35,13 +35,14 @@ import itertools
 import os
 import re
 import threading
-import zlib
+import zlib  # what Pillow raises from its own inflates (profiles, text)
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+from zlib_ng import zlib_ng  # zlib's API; inflates PNG image data ~1.5x faster, CRCs ~5x
 
 from happypath import limits
 from happypath.statuses import RejectionReason
@@ -517,6 +518,7 @@ _ADAM7_PASSES: Final = (  # (x0, y0, dx, dy) of each pass
     (1, 0, 2, 2),
     (0, 1, 1, 2),
 )
+_INFLATE_ERROR: Final = cast(type[Exception], zlib_ng.error)  # its stub types it as an instance
 _INFLATE_STEP: Final = 1 << 20  # inflated a megabyte at a time: a zlib bomb never lands in memory whole
 _APNG_CHUNKS: Final = frozenset({b"acTL", b"fcTL", b"fdAT"})  # an animation frame can replace or crop the image
 _PNG_TRANSPARENCY_BYTES: Final = {0: range(2, 3), 2: range(6, 7), 3: range(1, 257)}  # valid tRNS sizes by colour type
@@ -578,7 +580,7 @@ def _check_png(data: bytes) -> _PngLayout:
         elif kind == b"IHDR":
             raise _damaged("more than one IHDR chunk")
         crc = int.from_bytes(data[end - 4 : end], "big")
-        if zlib.crc32(memoryview(data)[pos + 4 : end - 4]) != crc:
+        if zlib_ng.crc32(memoryview(data)[pos + 4 : end - 4]) != crc:
             raise _damaged(f"chunk {kind!r} fails its CRC check")
         if kind == b"IDAT":
             if needs_palette:
@@ -633,7 +635,7 @@ def _png_image_data(layout: _PngLayout) -> Iterator[memoryview]:
 def _check_png_rows(layout: _PngLayout) -> None:
     """The image data must inflate to every row the header promises: zlib can end cleanly after half of
     them, and Pillow would leave the rest of the image black."""
-    inflater = zlib.decompressobj()
+    inflater = zlib_ng.decompressobj()
     inflated = 0
     for data in _png_image_data(layout):
         inflated = _inflate_count(inflater, data, inflated, layout.data_bytes)
@@ -660,7 +662,7 @@ def _inflate_count(inflater: Any, chunk: bytes | memoryview, inflated: int, expe
         while chunk and inflated <= expected and not inflater.eof:
             inflated += len(inflater.decompress(chunk, _INFLATE_STEP))
             chunk = inflater.unconsumed_tail
-    except zlib.error as exc:
+    except _INFLATE_ERROR as exc:
         raise _damaged(f"the image data is not valid zlib data: {exc}") from None
     return inflated
 
@@ -895,7 +897,7 @@ def _png_strips(layout: _PngLayout, rows: int) -> Iterator[tuple[int, bytes]]:
     corrupt block or checksum there is damage. Once zlib's stream has ended, the chunks left are not fed to it
     (each call would copy all the data it has already refused).
     """
-    inflater = zlib.decompressobj()
+    inflater = zlib_ng.decompressobj()
     image_data = itertools.chain(_png_image_data(layout), [memoryview(b"")])  # the empty one: what zlib holds
     buffered = bytearray()
     top = 0
@@ -913,7 +915,7 @@ def _png_strips(layout: _PngLayout, rows: int) -> Iterator[tuple[int, bytes]]:
                 top += rows
             if top >= layout.height or inflater.eof:
                 break
-    except zlib.error as exc:
+    except _INFLATE_ERROR as exc:
         raise _damaged(f"the image data is not valid zlib data: {exc}") from None
     if top < layout.height:  # zlib can end cleanly before the last row
         found = top + len(buffered) // layout.row_bytes
@@ -933,7 +935,7 @@ def _png_strip(layout: _PngLayout, filtered: bytes) -> Image.Image:
             _PNG_SIGNATURE,
             _png_chunk(b"IHDR", header),
             layout.pixel_chunks,
-            _png_chunk(b"IDAT", zlib.compress(filtered, 0)),  # stored: Pillow's inflate only copies it
+            _png_chunk(b"IDAT", zlib_ng.compress(filtered, 0)),  # stored: Pillow's inflate only copies it
             _png_chunk(b"IEND", b""),
         )
     )
@@ -943,7 +945,7 @@ def _png_strip(layout: _PngLayout, filtered: bytes) -> Image.Image:
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+    return len(body).to_bytes(4, "big") + kind + body + zlib_ng.crc32(kind + body).to_bytes(4, "big")
 
 
 def _decode_heif(heif: HeifImage, reduction: int, threads: int) -> Image.Image:

@@ -1088,6 +1088,42 @@ def test_a_long_run_of_fill_bytes_before_a_restart_marker_is_image_data() -> Non
     assert "truncated" in assert_rejected(cut_in_the_run, RejectionReason.DAMAGED).detail
 
 
+def segment_end_or_damage(data: bytes, pos: int) -> tuple[int, int] | str:
+    from happypath_workflow import imaging
+
+    try:
+        return imaging._segment_end(data, pos)
+    except ImageRejected as error:
+        return error.detail
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_end_of_the_image_data_is_found_alike_past_many_fill_runs(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    from happypath_workflow import imaging
+
+    pieces = [b"\x12\x34", b"\xff\x00", b"\xff\xd3", b"\xff\xff\x00", b"\xff\xff\xff\xd5", b"\xff\xff", b"\xff\xc4"]
+    rng = np.random.default_rng(seed)
+    data = b"".join(pieces[i] for i in rng.choice(len(pieces), size=400, p=[0.4, 0.2, 0.1, 0.1, 0.1, 0.07, 0.03]))
+    for pos in (p for p in range(0, len(data), 7) if data[p - 1] != 0xFF):  # as the walk calls it: never mid-run
+        searched_in_python = segment_end_or_damage(data, pos)
+        monkeypatch.setattr(imaging, "_FILL_RUNS_SKIPPED_IN_PYTHON", 0)  # one regex search only
+        assert segment_end_or_damage(data, pos) == searched_in_python, pos
+        monkeypatch.undo()
+
+
+def test_image_data_full_of_fill_runs_is_walked_to_its_end() -> None:
+    from happypath_workflow import imaging
+
+    data = encoded(photo_like(), "JPEG")
+    end = scan_data(data)[1]
+    padded = data[:end] + b"\xff\xff\x00" * 1_000_000 + data[end:]  # past the first 64 runs: one regex search
+    imaging._check_jpeg(padded)  # the walk finds the end-of-image marker after them
+    cut = padded[: end + 1_500_000]
+    assert "truncated" in segment_end_or_damage(cut, scan_data(data)[0])
+
+
 def _restart_positions(data: bytes) -> list[int]:
     start, end = scan_data(data)
     return [i for i in range(start, end - 1) if data[i] == 0xFF and 0xD0 <= data[i + 1] <= 0xD7]

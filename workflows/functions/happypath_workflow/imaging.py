@@ -36,7 +36,8 @@ import os
 import re
 import threading
 import zlib  # what Pillow raises from its own inflates (profiles, text)
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
@@ -645,10 +646,7 @@ def _png_image_data(layout: _PngLayout) -> Iterator[memoryview]:
 def _check_png_rows(layout: _PngLayout) -> None:
     """The image data must inflate to every row the header promises: zlib can end cleanly after half of
     them, and Pillow would leave the rest of the image black."""
-    inflater = zlib_ng.decompressobj()
-    inflated = 0
-    for data in _png_image_data(layout):
-        inflated = _inflate_count(inflater, data, inflated, layout.data_bytes)
+    inflated = _inflate_count(zlib_ng.decompressobj(), _png_image_data(layout), 0, layout.data_bytes)
     if inflated < layout.data_bytes:
         raise _damaged(f"the image data holds {inflated} of the {layout.data_bytes} bytes its rows need (truncated)")
 
@@ -666,15 +664,25 @@ def _png_data_size(width: int, height: int, bits_per_pixel: int, interlaced: boo
     )
 
 
-def _inflate_count(inflater: Any, chunk: bytes | memoryview, inflated: int, expected: int) -> int:
-    """Inflate one IDAT chunk, counting the bytes (not keeping them); stop counting past what is expected."""
+def _inflate_count(inflater: Any, chunks: Iterable[bytes | memoryview], inflated: int, expected: int) -> int:
+    """Inflate IDAT chunks, counting the bytes (not keeping them), until past what is expected or the end of
+    zlib's stream (after it, each call would copy all the data it has already refused)."""
+    with _zlib_errors_are_damage():
+        for chunk in chunks:
+            while chunk and inflated <= expected and not inflater.eof:
+                inflated += len(inflater.decompress(chunk, _INFLATE_STEP))
+                chunk = inflater.unconsumed_tail
+            if inflated > expected or inflater.eof:
+                break
+    return inflated
+
+
+@contextmanager
+def _zlib_errors_are_damage() -> Iterator[None]:
     try:
-        while chunk and inflated <= expected and not inflater.eof:
-            inflated += len(inflater.decompress(chunk, _INFLATE_STEP))
-            chunk = inflater.unconsumed_tail
+        yield
     except _INFLATE_ERROR as exc:
         raise _damaged(f"the image data is not valid zlib data: {exc}") from None
-    return inflated
 
 
 def _check_heif(data: bytes) -> None:
@@ -683,9 +691,9 @@ def _check_heif(data: bytes) -> None:
     size = len(data)
     pos = 0
     seen = set()
-    for boxes in itertools.count(1):
-        if pos >= size:
-            break
+    boxes = 0
+    while pos < size:
+        boxes += 1
         if boxes > HEIF_MAX_BOXES:
             raise _damaged(f"more than {HEIF_MAX_BOXES} top-level boxes")
         if pos + 8 > size:
@@ -904,15 +912,14 @@ def _png_strips(layout: _PngLayout, rows: int) -> Iterator[tuple[int, bytes]]:
     """The filtered rows, `rows` at a time, each strip with the index of its first row, inflated as needed.
 
     The image data after the last row is inflated too (counted, not kept), as `_check_png_rows` would: a
-    corrupt block or checksum there is damage. Once zlib's stream has ended, the chunks left are not fed to it
-    (each call would copy all the data it has already refused).
+    corrupt block or checksum there is damage. Once zlib's stream has ended, the chunks left are not fed to it.
     """
     inflater = zlib_ng.decompressobj()
     image_data = itertools.chain(_png_image_data(layout), [memoryview(b"")])  # the empty one: what zlib holds
     buffered = bytearray()
     top = 0
     pending: bytes | memoryview = b""
-    try:
+    with _zlib_errors_are_damage():
         for pending in image_data:
             while top < layout.height:
                 size = min(rows, layout.height - top) * layout.row_bytes
@@ -925,16 +932,10 @@ def _png_strips(layout: _PngLayout, rows: int) -> Iterator[tuple[int, bytes]]:
                 top += rows
             if top >= layout.height or inflater.eof:
                 break
-    except _INFLATE_ERROR as exc:
-        raise _damaged(f"the image data is not valid zlib data: {exc}") from None
     if top < layout.height:  # zlib can end cleanly before the last row
         found = top + len(buffered) // layout.row_bytes
         raise _damaged(f"the image data holds {found} of the {layout.height} rows its header promises (truncated)")
-    inflated = layout.data_bytes
-    for data in itertools.chain([pending], image_data):
-        if inflater.eof:
-            break
-        inflated = _inflate_count(inflater, data, inflated, layout.data_bytes)
+    _inflate_count(inflater, itertools.chain([pending], image_data), layout.data_bytes, layout.data_bytes)
 
 
 def _png_strip(layout: _PngLayout, filtered: bytes) -> Image.Image:

@@ -1,4 +1,5 @@
-"""The resizer benchmark's own measurements (bench/resize_bench.py): what it reports must be true."""
+"""The resizer benchmark's own measurements (bench/resize_bench.py, bench/resize_worker.py): what it reports
+must be true."""
 
 import json
 import subprocess
@@ -9,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "resize_bench.py"
+WORKER = ROOT / "bench" / "resize_worker.py"
 PHOTOS = ROOT.parent / "shared" / "photos"
 
 pytestmark = pytest.mark.skipif(not PHOTOS.is_dir(), reason="needs ../shared/photos")
@@ -20,8 +22,8 @@ def _worker_report_from_a_large_parent(parent_mb: int) -> dict:
         "import subprocess, sys\n"
         f"ballast = bytearray({parent_mb} * 1024 * 1024)\n"
         "for i in range(0, len(ballast), 4096): ballast[i] = 1\n"
-        f"command = [sys.executable, {str(BENCH)!r}, '--worker', '--photo', {str(PHOTOS / 'jolla.jpg')!r},"
-        " '--iterations', '2']\n"
+        f"options = {json.dumps({'photo': str(PHOTOS / 'jolla.jpg'), 'iterations': 2})!r}\n"
+        f"command = [sys.executable, {str(WORKER)!r}, options]\n"
         "print(subprocess.run(command, capture_output=True, text=True, check=True).stdout)\n"
     )
     completed = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, check=True)
@@ -35,6 +37,24 @@ def test_a_worker_reports_its_own_peak_memory_not_its_parents() -> None:
     assert report["max_rss_kb"] < 150 * 1024
     assert len(report["cpu_ms"]) == 2
     assert all(size > 0 for size in report["bytes"].values())
+
+
+def test_a_worker_loads_the_resizer_and_none_of_the_drivers_modules() -> None:
+    # Its peak RSS is reported as the resizer's process: numpy (the driver's SSIM) or the driver's own
+    # modules would add megabytes that a Lambda running the resizer does not have.
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = [{str(WORKER)!r}, {json.dumps({'photo': str(PHOTOS / 'jolla.jpg'), 'iterations': 1})!r}]\n"
+        f"runpy.run_path({str(WORKER)!r}, run_name='__main__')\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    report_line, modules_line = completed.stdout.strip().splitlines()
+    modules = set(modules_line.split())
+    assert "happypath_workflow.imaging" in modules
+    assert not modules & {"numpy", "resize_bench", "argparse", "statistics", "tempfile", "shutil"}
+    report = json.loads(report_line)
+    assert 0 < report["ready_rss_kb"] <= report["first_rss_kb"] <= report["max_rss_kb"]
 
 
 def test_the_quality_reference_of_a_heic_is_upright_and_converted_to_srgb() -> None:

@@ -469,16 +469,19 @@ def _restart_markers_in_sequence(data: bytes, start: int, stop: int, expected: i
     return found == expected
 
 
+_SCAN_UNENDED: Final = "the image data ends without an end-of-image marker (truncated)"
+
+
 def _segment_end(data: bytes, pos: int) -> tuple[int, int]:
     """Where the entropy-coded data starting at `pos` ends, and the marker byte that ends it."""
     for _ in range(_FILL_RUNS_SKIPPED_IN_PYTHON):
         found = _SEGMENT_END.search(data, pos)
         if found is None:
-            raise _damaged("the image data ends without an end-of-image marker (truncated)")
+            raise _damaged(_SCAN_UNENDED)
         start = found.start()
         after_fill = _NOT_FILL.search(data, start + 1)  # a run of fill bytes is skipped in one search
         if after_fill is None:
-            raise _damaged("the image data ends without an end-of-image marker (truncated)")
+            raise _damaged(_SCAN_UNENDED)
         run_end = after_fill.start()
         follower = data[run_end]
         if follower != 0x00 and not 0xD0 <= follower <= 0xD7:
@@ -486,7 +489,7 @@ def _segment_end(data: bytes, pos: int) -> tuple[int, int]:
         pos = run_end + 1  # fill bytes before a stuffed zero or a restart marker: still image data
     found = _SEGMENT_END_PAST_FILL_RUNS.search(data, pos)
     if found is None:
-        raise _damaged("the image data ends without an end-of-image marker (truncated)")
+        raise _damaged(_SCAN_UNENDED)
     return found.start(), data[found.end() - 1]
 
 

@@ -200,6 +200,21 @@ def test_inspection_reports_the_upright_size_and_a_small_upright_moderation_copy
     assert len(inspection.moderation_jpeg) < 5 * 1024 * 1024  # Rekognition's limit for bytes
 
 
+@pytest.mark.parametrize("size", [(12_000, 800), (800, 12_000), (11_000, 800), (12_000, 1_000)])
+def test_a_panorama_is_moderated_on_a_copy_rekognition_accepts(size: tuple[int, int]) -> None:
+    # Scaled to a 1024 px long side, a 15:1 panorama's short side would be 68 px: Rekognition refuses
+    # images under 80 px a side, and the upload ended FAILED. Its copy keeps the short side at 80 instead.
+    inspection = inspect_image(encoded(photo_like(size), "JPEG", quality=70))
+    moderation = decode(inspection.moderation_jpeg, "JPEG")
+    short, long = sorted(moderation.size)
+    assert short >= limits.MODERATION_MIN_SIDE_PX
+    assert long == max(limits.MODERATION_SIDE_PX, round(limits.MODERATION_MIN_SIDE_PX * max(size) / min(size)))
+    assert (moderation.width > moderation.height) == (size[0] > size[1])
+    renditions = render(encoded(photo_like(size), "JPEG", quality=70))
+    assert (renditions["tile"].width, renditions["tile"].height) == (400, 400)
+    assert renditions["scaled"].width == limits.SCALED_WIDTH_PX
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_gps_exif_xmp_comments_and_profiles_are_stripped(fmt: str) -> None:
     with Image.open(PHOTOS / "DSCN0010.jpg") as small:

@@ -47,7 +47,15 @@ from PIL import Image, ImageCms
 
 from happypath import limits
 from happypath.statuses import RejectionReason
-from happypath_workflow.imaging import ENTROPY_DAMAGE, ImageRejected, Inspection, Rendition, inspect_image, render
+from happypath_workflow.imaging import (
+    ENTROPY_DAMAGE,
+    ImageRejected,
+    Inspection,
+    Rendition,
+    inspect_image,
+    moderation_size,
+    render,
+)
 
 PHOTOS = Path(__file__).parents[2].parent / "shared" / "photos"
 # Pillow warns about the damaged metadata the fuzzers make (EXIF tags past the end, invalid APNG): expected.
@@ -156,12 +164,10 @@ def assert_valid_inspection(inspection: Inspection, data: bytes) -> tuple[int, i
     assert max(width, height) <= limits.MAX_SIDE_PX
     assert width * height <= limits.MAX_PIXELS
     assert 1 <= info.orientation <= 8
-    factor = min(1.0, limits.MODERATION_SIDE_PX / max(width, height))
     moderation = open_output(inspection.moderation_jpeg, "JPEG")
-    assert moderation.size == (max(1, round(width * factor)), max(1, round(height * factor))), (
-        moderation.size,
-        (width, height),
-    )
+    assert moderation.size == moderation_size(width, height), (moderation.size, (width, height))
+    assert min(moderation.size) >= limits.MODERATION_MIN_SIDE_PX  # Rekognition's limits
+    assert max(moderation.size) <= 10_000
     assert len(inspection.moderation_jpeg) < 5 * 1024 * 1024  # Rekognition's byte limit
     return width, height
 

@@ -16,6 +16,7 @@ MAX_PIXELS: Final = 60_000_000  # above any phone camera; refuses decompression 
 TILE_SIZE_PX: Final = 400
 SCALED_WIDTH_PX: Final = 600
 MODERATION_SIDE_PX: Final = 1024  # the derivative moderation sees (Rekognition: <= 5 MB, JPEG/PNG)
+MODERATION_MIN_SIDE_PX: Final = 80  # Rekognition's smallest side: a panorama's copy grows past 1024 to keep it
 JPEG_QUALITY: Final = 80
 WEBP_QUALITY: Final = 80
 

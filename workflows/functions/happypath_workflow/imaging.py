@@ -164,7 +164,7 @@ class ImageInfo:
 @dataclass(frozen=True)
 class Inspection:
     info: ImageInfo
-    moderation_jpeg: bytes  # upright sRGB JPEG, long side <= MODERATION_SIDE_PX, no metadata
+    moderation_jpeg: bytes  # upright sRGB JPEG, `moderation_size`, no metadata
 
 
 @dataclass(frozen=True)
@@ -185,12 +185,18 @@ def inspect_image(data: bytes) -> Inspection:
         _check_jpeg_entropy(data)
     left, top, right, bottom = source.region
     width, height = right - left, bottom - top
-    factor = min(1.0, limits.MODERATION_SIDE_PX / max(width, height))
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    plan = [_Target("moderation", source.region, size)]
+    plan = [_Target("moderation", source.region, moderation_size(width, height))]
     base, to_base = _decode(source, plan, _worker_count(None))
     image = _finish(_resample(base, plan[0], to_base), source)
     return Inspection(info=source.info, moderation_jpeg=_encode_jpeg(image, progressive=False))
+
+
+def moderation_size(width: float, height: float) -> tuple[int, int]:
+    """The moderation copy's size: long side MODERATION_SIDE_PX, unless that would leave the short side under
+    Rekognition's minimum (a panorama up to 15:1): then the short side is that minimum. Never enlarged."""
+    factor = limits.MODERATION_SIDE_PX / max(width, height)
+    factor = min(1.0, max(factor, limits.MODERATION_MIN_SIDE_PX / min(width, height)))
+    return max(1, round(width * factor)), max(1, round(height * factor))
 
 
 def render(data: bytes, *, workers: int | None = None) -> dict[str, Rendition]:

@@ -211,9 +211,11 @@ class LocalIssuer:
             return Response(status=204)
         grant = request.form.get("grant_type")
         if grant == "password":  # local convenience for curl and scripts; Cognito's hosted UI has none
-            username = request.form.get("username", "").strip()
-            if not username or request.form.get("client_id") != self.client_id:
+            username, client_id = request.form.get("username", "").strip(), request.form.get("client_id")
+            if not username or not client_id:
                 return _token_error("invalid_request", "username and client_id are required")
+            if client_id != self.client_id:
+                return _token_error("invalid_client", f"unknown client_id {client_id!r}")
             return _json(self.tokens_for(username, request.form.get("scope", "openid profile email")))
         if grant != "authorization_code":
             return _token_error("unsupported_grant_type", f"grant_type {grant!r} is not supported")

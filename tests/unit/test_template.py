@@ -168,6 +168,18 @@ def test_the_postman_collection_calls_only_routes_the_api_has():
     assert sorted(e["name"] for e in environments) == ["Happy Path - deployed", "Happy Path - local"]
 
 
+def test_every_postman_variable_a_request_uses_is_set_somewhere():
+    # A variable no environment holds and no script sets (the next page's cursor once was) is sent empty.
+    collection = (ROOT / "postman" / "happy-path.postman_collection.json").read_text()
+    requests = json.dumps([item["request"] for item in json.loads(collection)["item"]])
+    used = set(re.findall(r"\{\{(\w+)\}\}", requests))
+    scripted = set(re.findall(r"collectionVariables\.set\('(\w+)'", collection))
+    environments = [json.loads(p.read_text()) for p in (ROOT / "postman").glob("*.postman_environment.json")]
+    for environment in environments:
+        provided = {value["key"] for value in environment["values"]} | scripted
+        assert used <= provided, f"{environment['name']}: nothing sets {used - provided}"
+
+
 def test_the_frontend_has_words_for_every_reason_the_backend_gives():
     words = (ROOT / "frontend" / "src" / "lib" / "reasons.ts").read_text()
     table = words[words.index("REASON_WORDS") : words.index("}", words.index("REASON_WORDS"))]

@@ -175,6 +175,8 @@ def test_nearby_search_crosses_geohash_cell_borders():
         {"lat": "95", "lng": "0"},
         {"lat": "0", "lng": "200"},
         {"lat": "zero", "lng": "0"},
+        {"lat": "nan", "lng": "0"},
+        {"lat": "0", "lng": "inf"},
         {"lat": "0", "lng": "0", "radius": "0"},
         {"lat": "0", "lng": "0", "radius": "50001"},
         {"lat": "0", "lng": "0", "limit": "0"},
@@ -299,6 +301,7 @@ def test_request_upload_returns_a_presigned_post_limited_to_key_type_and_size():
         ({"contentType": "image/jpeg", "size": 0}, "size"),
         ({"contentType": "image/jpeg", "size": 20 * 1024 * 1024 + 1}, "size"),
         ({"contentType": "image/jpeg"}, "size"),
+        ({"contentType": "image/jpeg", "size": "100"}, "size"),  # numbers are numbers, as lat and lng
         ({"size": 10}, "contentType"),
     ],
 )
@@ -488,6 +491,9 @@ def test_openapi_document_is_generated_from_the_resolver():
     }
     assert document["paths"]["/places"]["post"]["security"] == [{"bearer": []}]
     assert "422" not in json.dumps(document["paths"])
+    operations = [(method, op) for ops in document["paths"].values() for method, op in ops.items()]
+    assert all("429" in op["responses"] for _, op in operations)  # the stage's throttling
+    assert all(("415" in op["responses"]) == (method == "post") for method, op in operations)  # JSON bodies only
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "application/x-www-form-urlencoded"])
@@ -509,6 +515,19 @@ def test_malformed_json_bodies_are_400_not_500(raw_body, message):
     response = api.lambda_handler(event, CONTEXT)
     assert response["statusCode"] == 400
     assert message in body_of(response)["message"]
+
+
+@pytest.mark.parametrize("query", [{"lat": "nan", "lng": "0"}, {"lat": "0", "lng": "-inf"}])
+def test_a_coordinate_that_is_not_a_number_is_called_so(query):
+    status, error = call("GET", "/places", query=query)
+    assert status == 400
+    assert error["errors"][0]["problem"] == "Input should be a finite number"  # not "less than or equal to 90"
+
+
+def test_a_body_that_is_not_json_is_named_as_the_body_not_a_field():
+    event = http_event("POST", "/places", raw_body='{"name": "X",', user=OWNER)
+    error = body_of(api.lambda_handler(event, CONTEXT))
+    assert error["errors"] == [{"field": "body", "problem": "not valid JSON (at character 13)"}]
 
 
 def test_a_wide_search_at_a_pole_is_refused_quickly_not_timed_out():

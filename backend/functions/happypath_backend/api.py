@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
+from pydantic import AllowInfNan, BaseModel
 
 from happypath import keys, limits
 from happypath.errors import ConflictError, ForbiddenError, HappyPathError, InvalidInputError, NotFoundError
@@ -74,8 +74,10 @@ def _success(model: type[BaseModel] | None, status: HTTPStatus = HTTPStatus.OK) 
     return {status: {"description": status.phrase, "content": {"application/json": {"model": model}}}}
 
 
-ERRORS = _error_responses(HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND)
+# 429: the stage's throttling answers before the function, with a body of the same shape ({"message": ...}).
+ERRORS = _error_responses(HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND, HTTPStatus.TOO_MANY_REQUESTS)
 AUTH_ERRORS = ERRORS | _error_responses(HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
+BODY_ERRORS = AUTH_ERRORS | _error_responses(HTTPStatus.UNSUPPORTED_MEDIA_TYPE)  # routes that take a JSON body
 
 
 def repository() -> Repository:
@@ -100,8 +102,9 @@ class UnauthorizedError(HappyPathError):
 
 @app.get("/places", summary="Places near a point, nearest first", responses=_success(Nearby) | ERRORS, tags=["places"])
 def list_nearby_places(
-    lat: Annotated[float, Query(ge=-90, le=90)],
-    lng: Annotated[float, Query(ge=-180, le=180)],
+    # AllowInfNan, not Query(allow_inf_nan=...): Powertools passes that on under a name pydantic ignores.
+    lat: Annotated[float, Query(ge=-90, le=90), AllowInfNan(False)],
+    lng: Annotated[float, Query(ge=-180, le=180), AllowInfNan(False)],
     radius: Annotated[float, Query(gt=0, le=limits.NEARBY_RADIUS_MAX_M, description="metres")] = 5000,
     limit: Annotated[int, Query(ge=1, le=limits.NEARBY_RESULTS_MAX)] = 50,
 ) -> Nearby:
@@ -112,7 +115,7 @@ def list_nearby_places(
     "/places",
     summary="Create a place",
     status_code=201,
-    responses=_success(Place, HTTPStatus.CREATED) | AUTH_ERRORS,
+    responses=_success(Place, HTTPStatus.CREATED) | BODY_ERRORS,
     security=SIGNED_IN,
     tags=["places"],
 )
@@ -146,7 +149,7 @@ def list_photos(place_id: PlaceId, limit: Limit = limits.PHOTOS_PAGE_DEFAULT, cu
     "/places/<place_id>/uploads",
     summary="Request a presigned upload form for a photo of a place",
     status_code=201,
-    responses=_success(UploadForm, HTTPStatus.CREATED) | AUTH_ERRORS,
+    responses=_success(UploadForm, HTTPStatus.CREATED) | BODY_ERRORS,
     security=SIGNED_IN,
     tags=["uploads"],
 )
@@ -170,7 +173,8 @@ def get_upload(upload_id: ResourceId) -> UploadView:
 @app.get(
     "/photos/mine",
     summary="Which of these photos are mine (public listings do not say who uploaded what)",
-    responses=_success(MyPhotos) | _error_responses(HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED),
+    responses=_success(MyPhotos)
+    | _error_responses(HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.TOO_MANY_REQUESTS),
     security=SIGNED_IN,
     tags=["photos"],
 )
@@ -225,7 +229,16 @@ _PATTERN_MEANS = {
 """What a pattern asks for, in words: the validator's own message would quote the regular expression."""
 
 
+def _field(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":  # its location holds the character position, not a field
+        return "body"
+    return ".".join(str(part) for part in error.get("loc", ())[1:]) or "body"
+
+
 def _problem(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":
+        position = error.get("loc", ())[1:]
+        return "not valid JSON" + (f" (at character {position[0]})" if position else "")
     if error.get("type") == "string_pattern_mismatch":
         return _PATTERN_MEANS.get(error.get("ctx", {}).get("pattern", ""), error.get("msg", ""))
     return str(error.get("msg", ""))
@@ -233,10 +246,7 @@ def _problem(error: dict[str, Any]) -> str:
 
 @app.exception_handler(RequestValidationError)
 def handle_validation_error(error: RequestValidationError) -> Response[dict[str, Any]]:
-    details = [
-        {"field": ".".join(str(part) for part in e.get("loc", ())[1:]) or "body", "problem": _problem(e)}
-        for e in error.errors()
-    ]
+    details = [{"field": _field(e), "problem": _problem(e)} for e in error.errors()]
     summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details) or "invalid request"
     return _error(HTTPStatus.BAD_REQUEST, f"invalid request: {summary}", errors=details)
 

@@ -50,7 +50,7 @@ class UploadRequest(Model):
     contentType: AcceptedContentType = Field(
         description="The type the browser will send; S3 refuses the upload if it differs."
     )
-    size: Annotated[int, Field(gt=0, le=limits.MAX_UPLOAD_BYTES)] = Field(
+    size: Annotated[int, Strict(), Field(gt=0, le=limits.MAX_UPLOAD_BYTES)] = Field(
         description="The file size in bytes; S3 refuses a larger body."
     )
     filename: Annotated[str, StringConstraints(max_length=255)] | None = None

@@ -239,6 +239,7 @@ class LocalStack:
             self.app.physical("DistributionBucket"),
             issuer,
             self.execution_summaries,
+            urls.app,
         )
         gateway = ApiGateway(self.app.stack, self.app.invoker, throttle=options.throttle)
         # moto replaces the access key while it runs: the handlers sign with these.

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from happypath.keys import PUBLISHED_PREFIX  # what the distribution bucket's policy lets CloudFront read
@@ -25,8 +26,12 @@ class WebApp:
         distribution_bucket: str,
         issuer_app: Any,
         executions: Callable[[int], list[dict[str, Any]]],
+        origin: str,
     ) -> None:
         self.dist_dir = dist_dir
+        # The same server under the name "localhost": sign-in and CORS know only the origin, so send it there.
+        self.alias = origin.replace("//127.0.0.1:", "//localhost:", 1) if "//127.0.0.1:" in origin else None
+        self.origin = origin
         self.frontend_config = frontend_config
         self.distribution_bucket = distribution_bucket
         self.executions = executions
@@ -34,6 +39,10 @@ class WebApp:
         self.wsgi = DispatcherMiddleware(self._app, {"/auth": issuer_app})
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        if self.alias and request.host_url.rstrip("/") == self.alias:
+            location = self.origin + request.full_path.rstrip("?")
+            return redirect(location, code=308)(environ, start_response)
         return self.wsgi(environ, start_response)
 
     def _app(self, environ: dict[str, Any], start_response: Any) -> Any:

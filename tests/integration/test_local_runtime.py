@@ -78,6 +78,17 @@ def upload_bytes(client: LocalClient, place_id: str, data: bytes, content_type: 
 # --- sign-in -----------------------------------------------------------------------------------------
 
 
+def test_the_app_under_the_name_localhost_is_sent_to_its_origin(local_app: RunningApp):
+    # Sign-in and CORS know one origin; under another name the page would load and its API calls fail.
+    alias = local_app.app_url.replace("//127.0.0.1:", "//localhost:")
+    assert alias != local_app.app_url
+    for path in ("/", "/places/abc?x=1", "/auth/.well-known/openid-configuration"):
+        answer = requests.get(alias + path, allow_redirects=False, timeout=5)
+        assert answer.status_code == 308
+        assert answer.headers["Location"] == local_app.app_url + path
+    assert requests.get(alias + "/config.json", timeout=5).url == local_app.app_url + "/config.json"
+
+
 def test_the_issuer_publishes_discovery_and_keys(local_app: RunningApp):
     discovery = requests.get(f"{local_app.app_url}/auth/.well-known/openid-configuration", timeout=5).json()
     assert discovery["issuer"] == f"{local_app.app_url}/auth"

@@ -167,6 +167,17 @@ def test_nearby_search_crosses_geohash_cell_borders():
     assert {east["placeId"], west["placeId"]} <= {p["place"]["placeId"] for p in body["places"]}
 
 
+def test_nearby_search_crosses_the_antimeridian():
+    # Fiji: a place just east of 180 degrees is 1 km from a point just west of it.
+    east = create_place(name="Taveuni", lat=-16.8, lng=179.995)
+    west = create_place(name="Across", lat=-16.8, lng=-179.995)
+    for lng, other in (("-179.995", east), ("179.995", west)):
+        status, body = call("GET", "/places", query={"lat": "-16.8", "lng": lng, "radius": "5000"})
+        assert status == 200
+        found = {p["place"]["placeId"]: p["distanceM"] for p in body["places"]}
+        assert found[other["placeId"]] == pytest.approx(1065, abs=10)
+
+
 @pytest.mark.parametrize(
     "query",
     [

@@ -27,14 +27,21 @@ def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
-def bounding_box(lat: float, lng: float, radius_m: float) -> pygeohash.BoundingBox:
-    """The box around the circle, clamped to valid coordinates (searches do not wrap the antimeridian)."""
+def bounding_boxes(lat: float, lng: float, radius_m: float) -> list[pygeohash.BoundingBox]:
+    """The box around the circle, clamped at the poles; across the antimeridian, one box on each side."""
     dlat = math.degrees(radius_m / EARTH_RADIUS_M)
     cos_lat = max(math.cos(math.radians(lat)), 1e-6)
     dlng = min(180.0, math.degrees(radius_m / (EARTH_RADIUS_M * cos_lat)))
-    return pygeohash.BoundingBox(
-        max(-90.0, lat - dlat), max(-180.0, lng - dlng), min(90.0, lat + dlat), min(180.0, lng + dlng)
-    )
+    min_lat, max_lat = max(-90.0, lat - dlat), min(90.0, lat + dlat)
+    west, east = lng - dlng, lng + dlng
+    if east - west >= 360.0:
+        return [pygeohash.BoundingBox(min_lat, -180.0, max_lat, 180.0)]
+    boxes = [pygeohash.BoundingBox(min_lat, max(-180.0, west), max_lat, min(180.0, east))]
+    if west < -180.0:
+        boxes.append(pygeohash.BoundingBox(min_lat, west + 360.0, max_lat, 180.0))
+    if east > 180.0:
+        boxes.append(pygeohash.BoundingBox(min_lat, -180.0, max_lat, east - 360.0))
+    return boxes
 
 
 def _estimated_cells(box: pygeohash.BoundingBox, precision: int) -> int:
@@ -52,11 +59,15 @@ def covering_cells(lat: float, lng: float, radius_m: float) -> list[str]:
     The precision is chosen from the box's size before any cell is listed; a box that would need more than
     MAX_PARTITION_CELLS partitions (a wide search near a pole) is refused.
     """
-    box = bounding_box(lat, lng, radius_m)
+    boxes = bounding_boxes(lat, lng, radius_m)
+
+    def estimated(precision: int) -> int:
+        return sum(_estimated_cells(box, precision) for box in boxes)
+
     precision = next(
-        (p for p in range(7, GEO_PARTITION_PRECISION, -1) if _estimated_cells(box, p) <= MAX_QUERY_CELLS),
+        (p for p in range(7, GEO_PARTITION_PRECISION, -1) if estimated(p) <= MAX_QUERY_CELLS),
         GEO_PARTITION_PRECISION,
     )
-    if _estimated_cells(box, precision) > MAX_PARTITION_CELLS:
+    if estimated(precision) > MAX_PARTITION_CELLS:
         raise InvalidInputError("the search area is too large here: use a smaller radius")
-    return sorted(set(pygeohash.geohashes_in_box(box, precision=precision)))
+    return sorted({cell for box in boxes for cell in pygeohash.geohashes_in_box(box, precision=precision)})

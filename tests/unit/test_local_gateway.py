@@ -1,4 +1,5 @@
-"""The local HTTP API keeps the template's stage throttle, with API Gateway's answer, unless lifted."""
+"""The local HTTP API keeps the template's stage throttle, with API Gateway's answer, unless lifted, and its
+payload quota."""
 
 from collections import Counter
 
@@ -41,3 +42,11 @@ def test_requests_past_the_burst_are_refused_with_429_until_the_bucket_refills(a
 
 def test_the_throttle_can_be_lifted_for_load_tests(app):
     assert answers(ApiGateway(app.stack, app.invoker, throttle=False), BURST + 50) == Counter({404: BURST + 50})
+
+
+def test_a_body_over_the_payload_quota_is_refused_with_413_before_any_function_runs(app):
+    client = Client(ApiGateway(app.stack, app.invoker, throttle=False))
+    response = client.post("/places", data=b"{" + b" " * gateway_module.MAX_PAYLOAD_BYTES + b"}")
+    assert response.status_code == 413
+    assert response.json == {"message": "Request Entity Too Large"}
+    assert client.post("/no-such-route", data=b" " * 1000).status_code == 404  # a small body goes on

@@ -77,7 +77,8 @@ def _success(model: type[BaseModel] | None, status: HTTPStatus = HTTPStatus.OK) 
 # 429: the stage's throttling answers before the function, with a body of the same shape ({"message": ...}).
 ERRORS = _error_responses(HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND, HTTPStatus.TOO_MANY_REQUESTS)
 AUTH_ERRORS = ERRORS | _error_responses(HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
-BODY_ERRORS = AUTH_ERRORS | _error_responses(HTTPStatus.UNSUPPORTED_MEDIA_TYPE)  # routes that take a JSON body
+# Routes that take a JSON body; 413: over the HTTP API's 10 MB payload quota, answered before the function.
+BODY_ERRORS = AUTH_ERRORS | _error_responses(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
 
 
 def repository() -> Repository:

@@ -36,7 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from resize_worker import SOURCE_PATHS  # bench/ is on sys.path: this file runs as a script from there
+from resize_worker import SOURCE_PATHS, add_source_paths  # bench/ is on sys.path: this file runs as a script from there
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -56,8 +56,7 @@ GOAL_RSS_MB = 64
 
 
 def _import_resizer() -> Any:
-    for path in reversed(SOURCE_PATHS):
-        sys.path.insert(0, str(path))
+    add_source_paths()
     from happypath_workflow import imaging
 
     return imaging
@@ -457,7 +456,7 @@ def main() -> None:
                     samples.wall += report["wall_ms"]
                     samples.round_medians.append(statistics.median(report["cpu_ms"]))
                     samples.rss_kb = max(samples.rss_kb, report["max_rss_kb"])
-                    samples.ready_rss_kb = max(samples.ready_rss_kb, report.get("ready_rss_kb", 0))
+                    samples.ready_rss_kb = max(samples.ready_rss_kb, report["ready_rss_kb"])
                     samples.bytes = report["bytes"]
                     if dump:
                         Path(dump + ".json").write_text(json.dumps(report["dump"]))

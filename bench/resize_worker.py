@@ -39,6 +39,12 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def add_source_paths() -> None:
+    """Make the project's Lambda code (the resizer and the shared package) importable."""
+    for path in reversed(SOURCE_PATHS):
+        sys.path.insert(0, str(path))
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 1:
         sys.exit(__doc__)
@@ -47,8 +53,7 @@ def main(argv: list[str]) -> None:
     workers: int = options.get("workers", 1)
 
     data = Path(options["photo"]).read_bytes()
-    for path in reversed(SOURCE_PATHS):
-        sys.path.insert(0, str(path))
+    add_source_paths()
     if options.get("decode_only"):  # HEIC: libheif's tile decodes alone, every tile decoded as the resizer decodes it
         from happypath_workflow import libheif
 

@@ -147,6 +147,10 @@ def test_lambda_requirements_pin_what_the_project_tests_with():
     assert shipped == runtime
 
 
+def postman_environments() -> list[dict]:
+    return [json.loads(p.read_text()) for p in (ROOT / "postman").glob("*.postman_environment.json")]
+
+
 def test_the_postman_collection_calls_only_routes_the_api_has():
     collection = json.loads((ROOT / "postman" / "happy-path.postman_collection.json").read_text())
     routes = {(path, method.upper()) for path, ops in openapi_document()["paths"].items() for method in ops}
@@ -164,7 +168,7 @@ def test_the_postman_collection_calls_only_routes_the_api_has():
         called.add((path, item["request"]["method"]))
     assert called <= routes, called - routes
     assert {"POST", "GET", "DELETE"} <= {method for _, method in called}
-    environments = [json.loads(p.read_text()) for p in (ROOT / "postman").glob("*.postman_environment.json")]
+    environments = postman_environments()
     assert sorted(e["name"] for e in environments) == ["Happy Path - deployed", "Happy Path - local"]
 
 
@@ -174,7 +178,7 @@ def test_every_postman_variable_a_request_uses_is_set_somewhere():
     requests = json.dumps([item["request"] for item in json.loads(collection)["item"]])
     used = set(re.findall(r"\{\{(\w+)\}\}", requests))
     scripted = set(re.findall(r"collectionVariables\.set\('(\w+)'", collection))
-    environments = [json.loads(p.read_text()) for p in (ROOT / "postman").glob("*.postman_environment.json")]
+    environments = postman_environments()
     for environment in environments:
         provided = {value["key"] for value in environment["values"]} | scripted
         assert used <= provided, f"{environment['name']}: nothing sets {used - provided}"

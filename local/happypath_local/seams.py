@@ -8,6 +8,8 @@
   reads and writes several items), and AWS makes each call atomic anyway. Lambda is excluded: an
   invocation runs handler code, which calls other services from other threads.
 - Calls that may have changed data are counted per service: persistence skips a save when none did.
+- A state's `$$.State.EnteredTime` is written as Step Functions writes it (milliseconds, `Z`), not as moto
+  does (microseconds, `+00:00`): the workflow stores it as a rejected or failed upload's `updatedAt`.
 - Costs of moto that grow with use are removed (`speedups`).
 """
 
@@ -33,7 +35,10 @@ from moto.core.responses import BaseResponse
 from moto.events.models import Rule
 from moto.s3 import notifications as s3_notifications
 from moto.s3.responses import S3Response
+from moto.stepfunctions.parser.asl.component.state import state as asl_state
+from moto.stepfunctions.parser.asl.eval.states import StateData
 
+from happypath.models import utc_timestamp
 from happypath_local import speedups
 from happypath_local.functions import Invoker, acting_as, acting_as_aws
 from happypath_local.stack import ACCOUNT, LOCAL_CDN_ID, REGION
@@ -136,6 +141,9 @@ class Seams:
                     return invalidation
             raise NoSuchInvalidation
 
+        def state_data(EnteredTime: str, Name: str) -> StateData:
+            return StateData(EnteredTime=utc_timestamp(datetime.fromisoformat(EnteredTime)), Name=Name)
+
         original_submit = ThreadPoolExecutor.submit
 
         def submit(executor: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
@@ -151,6 +159,7 @@ class Seams:
         self._patch(s3_notifications, "_invoke_awslambda", invoke_from_s3)
         self._patch(CloudFrontBackend, "create_invalidation", create_invalidation)
         self._patch(CloudFrontBackend, "get_invalidation", get_invalidation)
+        self._patch(asl_state, "StateData", state_data)
         speedups.install(self._patch)
         return self
 

@@ -193,6 +193,9 @@ def test_bad_photos_end_rejected_with_the_reason(alice: LocalClient, park: dict,
     verdict = alice.wait(alice.upload(park["placeId"], photos / photo))
     assert (verdict["status"], verdict["reason"]) == ("REJECTED", reason)
     assert verdict["reasonDetail"]
+    # The workflow stamps a rejection with the state's entry time, in the same form as every other timestamp.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", verdict["updatedAt"]), verdict["updatedAt"]
+    assert verdict["updatedAt"] >= verdict["createdAt"]
 
 
 def test_an_iphone_heic_photo_is_published(alice: LocalClient, park: dict, photos: Path):

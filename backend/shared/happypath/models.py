@@ -22,9 +22,13 @@ RENDITIONS: Final[tuple[Rendition, ...]] = get_args(Rendition)
 ImageFormat = Literal["jpeg", "webp"]
 
 
+def utc_timestamp(moment: datetime) -> str:
+    """Timestamps are ISO 8601 UTC with milliseconds, as Step Functions writes them: sortable as strings."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def utc_now() -> str:
-    """Timestamps are ISO 8601 UTC with milliseconds: sortable as strings, exact enough for ordering."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_timestamp(datetime.now(UTC))
 
 
 class Model(BaseModel):

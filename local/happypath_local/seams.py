@@ -36,7 +36,6 @@ from moto.events.models import Rule
 from moto.s3 import notifications as s3_notifications
 from moto.s3.responses import S3Response
 from moto.stepfunctions.parser.asl.component.state import state as asl_state
-from moto.stepfunctions.parser.asl.eval.states import StateData
 
 from happypath.models import utc_timestamp
 from happypath_local import speedups
@@ -141,8 +140,8 @@ class Seams:
                     return invalidation
             raise NoSuchInvalidation
 
-        def state_data(EnteredTime: str, Name: str) -> StateData:
-            return StateData(EnteredTime=utc_timestamp(datetime.fromisoformat(EnteredTime)), Name=Name)
+        def state_data(**fields: Any) -> dict[str, Any]:  # StateData is a TypedDict: a plain dict at run time
+            return {**fields, "EnteredTime": utc_timestamp(datetime.fromisoformat(fields["EnteredTime"]))}
 
         original_submit = ThreadPoolExecutor.submit
 

@@ -207,18 +207,18 @@ def test_start_up_time_is_reported(tmp_path: Path):
 @pytest.mark.parametrize(
     ("version", "states"),
     [
-        ("v1", ["MarkProcessing", "Resize", "ResizeAccepted", "Publish", "Published"]),
-        ("v2", ["MarkProcessing", "Moderate", "ModerationPassed", "Resize", "ResizeAccepted", "Publish", "Published"]),
+        ("v1", ["MarkProcessing", "Resize", "IsResizeAccepted", "Publish", "Published"]),
+        ("v2", ["MarkProcessing", "Moderate", "IsModerationPassed", "Resize", "IsResizeAccepted", "Publish", "Published"]),
         (
             "v3",
             [
                 "MarkProcessing",
                 "CheckImage",
-                "ImageAccepted",
+                "IsImageAccepted",
                 "Moderate",
-                "ModerationPassed",
+                "IsModerationPassed",
                 "Resize",
-                "ResizeAccepted",
+                "IsResizeAccepted",
                 "Publish",
                 "Published",
             ],

@@ -48,14 +48,14 @@ def test_park_photo_is_checked_moderated_resized_and_published(app, photos: Path
     assert state_names(app, upload_id) == [
         "MarkProcessing",
         "CheckImage",
-        "ImageAccepted",
+        "IsImageAccepted",
         "GetPlace",
-        "PlaceFound",
+        "IsPlaceFound",
         "ByPlaceType",
         "Moderate",
-        "ModerationPassed",
+        "IsModerationPassed",
         "Resize",
-        "ResizeAccepted",
+        "IsResizeAccepted",
         "Publish",
         "Published",
     ]

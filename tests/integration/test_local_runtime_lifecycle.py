@@ -208,7 +208,10 @@ def test_start_up_time_is_reported(tmp_path: Path):
     ("version", "states"),
     [
         ("v1", ["MarkProcessing", "Resize", "IsResizeAccepted", "Publish", "Published"]),
-        ("v2", ["MarkProcessing", "Moderate", "IsModerationPassed", "Resize", "IsResizeAccepted", "Publish", "Published"]),
+        (
+            "v2",
+            ["MarkProcessing", "Moderate", "IsModerationPassed", "Resize", "IsResizeAccepted", "Publish", "Published"],
+        ),
         (
             "v3",
             [

@@ -187,13 +187,43 @@ def test_a_permanent_error_marks_the_upload_failed_with_the_error(app, photos: P
     assert upload.status == UploadStatus.FAILED
     assert upload.reason == "RuntimeError"
     assert "table is gone" in (upload.reasonDetail or "")
-    assert state_names(app, upload_id)[-4:] == ["Publish", "DiscardImages", "RecordFailure", "Failed"]
+    assert state_names(app, upload_id)[-5:] == [
+        "Publish",
+        "DiscardImages",
+        "IsPublishedAfterAll",
+        "RecordFailure",
+        "Failed",
+    ]
     assert Repository().list_photos(place.placeId, 10, None)[0] == []
     # The images Resize wrote are deleted: nothing of a failed upload stays on the CDN.
     listed = boto3.client("s3").list_objects_v2(
         Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place.placeId, upload_id)
     )
     assert listed["KeyCount"] == 0
+
+
+def test_a_publish_that_fails_after_committing_keeps_the_published_images(app, photos: Path, detector, monkeypatch):
+    """Publish's function can fail after its transaction committed (e.g. a timeout while the answer is on its
+    way): the Catch then leads to DiscardImages, which must not delete the images of a published photo."""
+    real_publish = steps.publish
+
+    def publish_then_time_out(repo, upload, image):
+        real_publish(repo, upload, image)
+        raise TimeoutError("the function timed out after the transaction committed")
+
+    monkeypatch.setattr(steps, "publish", publish_then_time_out)
+    place = new_place(PlaceType.PARK)
+    upload_id = upload_photo(place.placeId, photos / "jolla.jpg")
+    assert wait_final(upload_id).status == UploadStatus.PROCESSED  # written by the transaction
+    app.wait_for_executions(len(app.executions()))
+    (execution,) = app.executions_for(upload_id)
+    assert execution["status"] == "SUCCEEDED"
+    assert state_names(app, upload_id)[-4:] == ["Publish", "DiscardImages", "IsPublishedAfterAll", "Published"]
+    assert wait_final(upload_id).status == UploadStatus.PROCESSED  # RecordFailure never ran
+    (photo,) = Repository().list_photos(place.placeId, 10, None)[0]
+    for files in photo.renditions.values():
+        for key in (files.jpeg, files.webp):
+            distribution_image(app, key)  # still there
 
 
 def _cancelled_transaction(reason: str, items: int) -> ClientError:

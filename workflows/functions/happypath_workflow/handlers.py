@@ -62,5 +62,5 @@ def publish(event: PublishInput, context: LambdaContext) -> dict[str, Any]:
 @event_parser(model=StepInput)
 @transient_aws_errors()
 def discard_images(event: StepInput, context: LambdaContext) -> dict[str, Any]:
-    steps.discard_images(event.upload)
-    return _log_result("discard images", event.upload.uploadId, {})
+    result = steps.discard_images(Repository(), event.upload).model_dump(mode="json")
+    return _log_result("discard images", event.upload.uploadId, result)

@@ -61,3 +61,7 @@ class PublishResult(StepModel):  # -> $.published
     photoId: str
     publishedAt: str
     alreadyPublished: bool
+
+
+class DiscardResult(StepModel):  # -> $.discard
+    published: bool  # Publish committed before its function failed: the images stay, the upload succeeded

@@ -7,9 +7,9 @@ from happypath.errors import ConflictError
 from happypath.events import UploadComplete
 from happypath.models import RENDITIONS, PhotoRecord, RenditionFiles, utc_now
 from happypath.repository import Repository
-from happypath.statuses import RejectionReason
+from happypath.statuses import RejectionReason, UploadStatus
 from happypath_workflow import imaging, moderation
-from happypath_workflow.models import CheckResult, ModerationResult, PublishResult, ResizeResult
+from happypath_workflow.models import CheckResult, DiscardResult, ModerationResult, PublishResult, ResizeResult
 
 # A published image never changes, so CloudFront keeps it for a year (a delete invalidates it there);
 # browsers for a day, as they cannot be told when one is deleted.
@@ -93,10 +93,18 @@ def resize(upload: UploadComplete) -> ResizeResult:
     return ResizeResult(accepted=True, width=scaled.width, height=scaled.height, renditions=files)
 
 
-def discard_images(upload: UploadComplete) -> None:
-    """Delete whatever Resize wrote for an upload that will not be published (deleting nothing is fine)."""
+def discard_images(repo: Repository, upload: UploadComplete) -> DiscardResult:
+    """Delete whatever Resize wrote for an upload that will not be published (deleting nothing is fine).
+
+    Unless it was published: Publish's function can fail after its transaction committed (a timeout while
+    the answer is on its way), and the Catch then leads here. Its images must stay.
+    """
+    record = repo.get_upload(upload.uploadId)
+    if record is not None and record.status == UploadStatus.PROCESSED:
+        return DiscardResult(published=True)
     written = keys.published_object_keys(upload.placeId, upload.uploadId, RENDITIONS)
     storage.delete_objects(settings.distribution_bucket(), written)
+    return DiscardResult(published=False)
 
 
 def publish(repo: Repository, upload: UploadComplete, image: ResizeResult) -> PublishResult:

@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
+# Powertools reads the metrics namespace when happypath.observability is imported, before any fixture runs;
+# in Lambda the template sets it.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "HappyPath")
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +27,6 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "HappyPath")
     monkeypatch.setenv("POWERTOOLS_DEV", os.environ.get("POWERTOOLS_DEV", "0"))
     from happypath import aws
 

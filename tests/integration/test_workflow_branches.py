@@ -7,6 +7,7 @@ the notifier, EventBridge, the state machine and every step then run as deployed
 import io
 import json
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,6 +20,7 @@ from PIL import Image
 
 from happypath import keys
 from happypath.errors import ConflictError
+from happypath.events import EVENT_SOURCE, UPLOAD_COMPLETE, UploadComplete
 from happypath.repository import Repository
 from happypath.statuses import PlaceType, RejectionReason, UploadStatus
 from happypath_workflow import errors, steps
@@ -310,6 +312,35 @@ def test_a_replayed_upload_event_publishes_the_photo_once(app, photos: Path, det
     assert sorted(r["status"] for r in runs) == ["SUCCEEDED", "SUCCEEDED"]
     assert [p.photoId for p in Repository().list_photos(place.placeId, 10, None)[0]] == [upload_id]
     assert sorted(app.states_entered(r["executionArn"])[-1] for r in runs) == ["AlreadyClaimed", "Published"]
+
+
+def test_upload_events_of_another_stack_on_the_bus_start_no_workflow(app):
+    """Stacks in one account share the default event bus: each workflow takes only its own bucket's uploads."""
+    before = len(app.executions())
+    upload_id, place_id = uuid.uuid4().hex, uuid.uuid4().hex
+    detail = UploadComplete(
+        bucket="another-stack-uploadbucket",
+        key=keys.upload_object_key(place_id, upload_id),
+        size=1,
+        placeId=place_id,
+        uploadId=upload_id,
+        keys={"upload": keys.typed_key(keys.upload_key(upload_id)), "place": keys.typed_key(keys.place_key(place_id))},
+        deadline={"partition": keys.expiry_partition(0), "sort": keys.expiry_sort_key(0, upload_id)},
+    )
+    events = boto3.client("events")
+    for bucket in ("another-stack-uploadbucket", app.physical("UploadBucket")):  # the other stack's first
+        entry = {
+            "Source": EVENT_SOURCE,
+            "DetailType": UPLOAD_COMPLETE,
+            "Detail": detail.model_copy(update={"bucket": bucket}).model_dump_json(),
+        }
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    app.wait_for_executions(before + 1)
+    (execution,) = app.executions_for(upload_id)
+    assert (
+        f'"bucket": "{app.physical("UploadBucket")}"'
+        in app.stepfunctions.describe_execution(executionArn=execution["executionArn"])["input"]
+    )
 
 
 def test_a_photo_replaced_while_it_is_checked_is_rejected_and_neither_is_published(

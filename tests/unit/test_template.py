@@ -122,6 +122,7 @@ def test_the_workflow_version_parameter_deploys_exactly_one_state_machine(versio
     assert rule["Properties"]["EventPattern"] == {
         "source": ["custom.happyPath"],
         "detail-type": ["uploadComplete"],
+        "detail": {"bucket": [stack.physical_ids["UploadBucket"]]},  # not another stack's uploads
     }
 
 
@@ -294,18 +295,21 @@ def test_every_alarm_notifies_the_alarm_topic_when_it_fires_and_when_it_clears(t
         assert alarm["TreatMissingData"] == "notBreaching", name  # no traffic is not an incident
 
 
-def test_the_sweeper_alarm_watches_the_metric_the_sweeper_emits(translated, monkeypatch, capsys):
-    sweeper_env = translated["Resources"]["SweeperFunction"]["Properties"]["Environment"]["Variables"]
+def test_the_sweeper_alarm_watches_the_metric_the_sweeper_emits(monkeypatch, capsys):
+    stack = load_stack(LOCAL, URLS, stack_name="second-stack")
+    sweeper_env = stack.resources["SweeperFunction"]["Properties"]["Environment"]["Variables"]
     monkeypatch.setattr(metrics, "service", sweeper_env["POWERTOOLS_SERVICE_NAME"])  # as in its Lambda
+    monkeypatch.setattr(metrics, "namespace", sweeper_env["POWERTOOLS_METRICS_NAMESPACE"])
     monkeypatch.setattr(sweeper, "sweep", lambda repo, now: sweeper.SweepResult(expired=1, failed=2))
     monkeypatch.setattr(sweeper, "Repository", lambda: None)
     sweeper.lambda_handler({}, LambdaContext("sweeper"))
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
 
-    alarm = _alarms(translated["Resources"])["UploadsNeverFinishedAlarm"]
+    alarm = _alarms(stack.resources)["UploadsNeverFinishedAlarm"]
     (document,) = emitted
     (directive,) = document["_aws"]["CloudWatchMetrics"]
-    assert directive["Namespace"] == alarm["Namespace"]
+    # One namespace per stack: another stack's sweeper in the same account does not trip this alarm.
+    assert directive["Namespace"] == alarm["Namespace"] == "HappyPath/second-stack"
     assert alarm["MetricName"] in {metric["Name"] for metric in directive["Metrics"]}
     assert document[alarm["MetricName"]] == [2.0]  # what it counts: the uploads closed FAILED
     assert directive["Dimensions"] == [[d["Name"] for d in alarm["Dimensions"]]]

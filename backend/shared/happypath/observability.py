@@ -4,4 +4,4 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics(namespace="HappyPath")
+metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE, one per stack (template.yaml)

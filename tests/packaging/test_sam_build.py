@@ -27,21 +27,38 @@ def _site_packages() -> Path:
     return Path(next(p for p in sys.path if p.endswith("site-packages")))
 
 
+DEPLOYED_ARCHITECTURE = "arm64"
+
+
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`make build` (sam build, then the bundles' bytecode), for this machine's architecture."""
+    """`make build` (sam build, then the bundles' bytecode), for this machine's architecture.
+
+    The stack runs on arm64; on another machine the same template is built for the machine's architecture
+    (a copy beside template.yaml, so its code paths resolve alike), or its native wheels would not import here.
+    """
     make = shutil.which("make")
     assert make, "make is not installed"
     build = tmp_path_factory.mktemp("sam-build")
     architecture = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
-    subprocess.run(
-        [make, "build", f"BUILD_DIR={build}", f"SAM_BUILD_ARGS=--parameter-overrides Architecture={architecture}"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    template = ROOT / "template.yaml"
+    source = template.read_text()
+    assert source.count(f"[{DEPLOYED_ARCHITECTURE}]") == 2 and f"BuildArchitecture: {DEPLOYED_ARCHITECTURE}" in source
+    if architecture != DEPLOYED_ARCHITECTURE:
+        template = ROOT / f".template-{architecture}.yaml"
+        template.write_text(source.replace(DEPLOYED_ARCHITECTURE, architecture))
+    try:
+        subprocess.run(
+            [make, "build", f"BUILD_DIR={build}", f"SAM_BUILD_ARGS=--template-file {template.name}"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        if template.name != "template.yaml":
+            template.unlink()
     return build
 
 

@@ -43,7 +43,8 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     architecture = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
     template = ROOT / "template.yaml"
     source = template.read_text()
-    assert source.count(f"[{DEPLOYED_ARCHITECTURE}]") == 2 and f"BuildArchitecture: {DEPLOYED_ARCHITECTURE}" in source
+    assert source.count(f"[{DEPLOYED_ARCHITECTURE}]") == 2
+    assert f"BuildArchitecture: {DEPLOYED_ARCHITECTURE}" in source
     if architecture != DEPLOYED_ARCHITECTURE:
         template = ROOT / f".template-{architecture}.yaml"
         template.write_text(source.replace(DEPLOYED_ARCHITECTURE, architecture))

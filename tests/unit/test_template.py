@@ -9,6 +9,7 @@ import tomllib
 import typing
 from pathlib import Path
 
+import boto3
 import pytest
 from happypath_testkit.events import LambdaContext
 
@@ -472,3 +473,49 @@ def test_cloudfront_names_fit_whatever_the_stack_is_called():
     for name in names:
         assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name), name
     assert len(set(names)) == 2
+
+
+def _rule_value(expression: typing.Any, values: dict[str, str]) -> typing.Any:
+    """Evaluate the rule functions this template uses, as CloudFormation does before it creates anything."""
+    if isinstance(expression, list):
+        return [_rule_value(item, values) for item in expression]
+    if not isinstance(expression, dict):
+        return expression
+    ((function, argument),) = expression.items()
+    if function == "Ref":
+        return values[argument]
+    arguments = _rule_value(argument, values)
+    match function:
+        case "Fn::Not":
+            return not arguments[0]
+        case "Fn::Equals":
+            return arguments[0] == arguments[1]
+        case "Fn::Contains":
+            return arguments[1] in arguments[0]
+    raise AssertionError(f"a rule function this test does not evaluate: {function}")
+
+
+def _refused_by_rules(template: dict, values: dict[str, str]) -> list[str]:
+    refused = []
+    for rule in template["Rules"].values():
+        if _rule_value(rule.get("RuleCondition", True), values):
+            refused += [a["AssertDescription"] for a in rule["Assertions"] if not _rule_value(a["Assert"], values)]
+    return refused
+
+
+def test_moderating_workflows_deploy_only_where_rekognition_is(translated):
+    ((regions, _region),) = [
+        assertion["Assert"]["Fn::Contains"]
+        for assertion in translated["Rules"]["ModerationNeedsRekognition"]["Assertions"]
+    ]
+    assert sorted(regions) == sorted(boto3.session.Session().get_available_regions("rekognition"))
+    for region, version, refused in [
+        ("us-east-1", "v4", False),
+        ("eu-west-1", "v2", False),
+        ("eu-west-3", "v4", True),  # Paris: no Rekognition
+        ("eu-west-3", "v3", True),
+        ("eu-west-3", "v1", False),  # no moderation, no Rekognition needed
+    ]:
+        found = _refused_by_rules(translated, {"AWS::Region": region, "WorkflowVersion": version})
+        assert bool(found) == refused, (region, version)
+        assert all("WorkflowVersion v1" in description for description in found)

@@ -78,13 +78,14 @@ build: venv  ## sam build (arm64, Python 3.13), then compile the bundles' byteco
 	$(SAM_ENV) $(VENV)/bin/sam build --build-dir $(BUILD_DIR) $(SAM_BUILD_ARGS)
 	$(PY) -m compileall -q -j 0 --invalidation-mode checked-hash $(BUILD_DIR)
 
-STACK ?= happy-path
-web-config: venv  ## write frontend/dist/config.json for a deployed stack (STACK=happy-path; npm run build first)
-	$(PY) scripts/web_config.py --stack $(STACK) $(ARGS)
+# The stack and region default to the last deploy's (samconfig.toml); STACK=name or ARGS=--region to override.
+STACK ?=
+web-config: venv  ## write frontend/dist/config.json for the deployed stack (npm run build first)
+	$(PY) scripts/web_config.py $(if $(STACK),--stack $(STACK)) $(ARGS)
 
-publish-web: venv frontend/node_modules/.installed  ## build the web app and serve it from a deployed stack (STACK=happy-path)
+publish-web: venv frontend/node_modules/.installed  ## build the web app and serve it from the deployed stack
 	cd frontend && npm run build
-	$(PY) scripts/publish_web.py --stack $(STACK) $(ARGS)
+	$(PY) scripts/publish_web.py $(if $(STACK),--stack $(STACK)) $(ARGS)
 
 bench: venv  ## resizer benchmark against sharp (installs sharp into a throwaway folder)
 	$(PY) bench/resize_bench.py $(ARGS)

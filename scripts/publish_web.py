@@ -1,9 +1,10 @@
 """Put the built web app on a deployed stack's CloudFront distribution, with its config.json.
 
-    .venv/bin/python scripts/publish_web.py --stack happy-path [--region eu-west-1] [--prune]
+    .venv/bin/python scripts/publish_web.py [--stack happy-path] [--region eu-west-1] [--prune]
                                             [--tile-url URL --attribution TEXT]
 
-`make publish-web STACK=happy-path` builds the app first. The stack must serve the app itself (deployed with
+`make publish-web` builds the app first. The stack and its region default to those of the last deploy, as
+samconfig.toml keeps them. The stack must serve the app itself (deployed with
 `FrontendOrigin` empty, the default): its sign-in redirects and CORS then name the distribution. The files
 of frontend/dist go to the stack's `WebAppBucket`: Vite's content-hashed `assets/` cached for a year, every
 other file (index.html, config.json) revalidated on each load, so a new version shows at the next page load
@@ -19,7 +20,7 @@ from typing import Any
 
 import boto3
 
-from web_config import DEFAULTS, OSM_TILES, stack_outputs, web_config
+from web_config import DEFAULTS, OSM_TILES, add_stack_arguments, stack_outputs, web_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "frontend" / "dist"
@@ -66,8 +67,7 @@ def publish(s3: Any, bucket: str, dist: Path, *, prune: bool) -> tuple[list[str]
 
 def main(argv: list[str] | None = None, cloudformation: Any = None, s3: Any = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stack", default="happy-path", help="the stack name given to sam deploy")
-    parser.add_argument("--region", help="the stack's region (default: your AWS configuration's)")
+    add_stack_arguments(parser)
     parser.add_argument("--dist", type=Path, default=DIST, help="the built web app (npm run build)")
     parser.add_argument("--prune", action="store_true", help="delete files no longer in the build")
     parser.add_argument("--tile-url", default=OSM_TILES, help='map tiles, {z}/{x}/{y}; "" for none')

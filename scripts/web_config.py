@@ -1,6 +1,9 @@
 """Write the web app's config.json for a deployed stack, from the stack's outputs.
 
-    .venv/bin/python scripts/web_config.py --stack happy-path [--region us-east-1] [--out frontend/dist/config.json]
+    .venv/bin/python scripts/web_config.py [--stack happy-path] [--region us-east-1] [--out frontend/dist/config.json]
+
+The stack and its region default to those of the last deploy, as samconfig.toml keeps them (`sam deploy
+--guided` saves its answers there).
 
 API URL, OIDC issuer, client id and (with Cognito, which has no end_session_endpoint) the hosted UI's logout
 URL come from the stack; the map's tiles are OpenStreetMap's unless --tile-url says otherwise (the local
@@ -11,14 +14,17 @@ copies the local config into dist/).
 
 import argparse
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import boto3
+from botocore.exceptions import ClientError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = ROOT / "frontend" / "public" / "config.json"
+SAMCONFIG = ROOT / "samconfig.toml"
 OUTPUT = ROOT / "frontend" / "dist" / "config.json"
 REQUIRED_OUTPUTS = ("ApiUrl", "AuthIssuer", "AuthClientId", "FrontendOrigin")
 # Fine for an app with light traffic; heavier use needs a tile provider (OSM's tile usage policy).
@@ -26,8 +32,35 @@ OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 
 
+def deployed_stack(samconfig: Path = SAMCONFIG) -> tuple[str, str | None]:
+    """The stack name and region `sam deploy` used: its own section of samconfig.toml, else the shared one."""
+    config = tomllib.loads(samconfig.read_text()).get("default", {}) if samconfig.is_file() else {}
+    deploy = config.get("deploy", {}).get("parameters", {})
+    shared = config.get("global", {}).get("parameters", {})
+    return (
+        deploy.get("stack_name") or shared.get("stack_name") or "happy-path",
+        deploy.get("region") or shared.get("region"),
+    )
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser, samconfig: Path = SAMCONFIG) -> None:
+    stack, region = deployed_stack(samconfig)
+    parser.add_argument("--stack", default=stack, help=f"the stack name given to sam deploy (default: {stack})")
+    parser.add_argument(
+        "--region", default=region, help=f"the stack's region (default: {region or 'your AWS configuration'})"
+    )
+
+
 def stack_outputs(client: Any, stack: str) -> dict[str, str]:
-    (described,) = client.describe_stacks(StackName=stack)["Stacks"]
+    try:
+        (described,) = client.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as error:
+        if "does not exist" not in str(error):
+            raise
+        raise SystemExit(
+            f"no stack {stack} in {client.meta.region_name}: deploy it first, or name the stack and region "
+            "it was deployed to (--stack, --region)"
+        ) from None
     outputs = {item["OutputKey"]: item["OutputValue"] for item in described.get("Outputs", [])}
     missing = [name for name in REQUIRED_OUTPUTS if name not in outputs]
     if missing:
@@ -65,8 +98,7 @@ def _attribution(tile_url: str, given: str | None) -> str:
 
 def main(argv: list[str] | None = None, client: Any = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stack", default="happy-path", help="the stack name given to sam deploy")
-    parser.add_argument("--region", help="the stack's region (default: your AWS configuration's)")
+    add_stack_arguments(parser)
     parser.add_argument("--out", type=Path, default=OUTPUT, help=f"where to write (default {OUTPUT.relative_to(ROOT)})")
     parser.add_argument("--tile-url", default=OSM_TILES, help='map tiles, {z}/{x}/{y}; "" for none')
     parser.add_argument("--attribution", help="what the tiles' licence asks to show (OpenStreetMap's is built in)")

@@ -5,7 +5,9 @@ import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from happypath_testkit.stacks import STACK, described_stack
 
 from happypath_local.stack import translate
@@ -89,3 +91,26 @@ def test_the_outputs_it_reads_are_the_template_s():
     outputs = translate(ROOT / "template.yaml", {})[0]["Outputs"]
     assert set(web_config.REQUIRED_OUTPUTS) | {"CognitoHostedUi"} <= set(outputs)
     assert outputs["CognitoHostedUi"]["Condition"] == "UseCognito"
+
+
+def test_the_stack_and_region_default_to_what_the_last_deploy_saved(tmp_path):
+    # As committed: sam deploy's region, the shared stack name.
+    assert web_config.deployed_stack(ROOT / "samconfig.toml") == ("happy-path", "us-east-1")
+    # As `sam deploy --guided` saves its answers: in the deploy section, which wins.
+    saved = tmp_path / "samconfig.toml"
+    saved.write_text(
+        'version = 0.1\n[default.global.parameters]\nstack_name = "happy-path"\n'
+        '[default.deploy.parameters]\nstack_name = "photos-prod"\nregion = "eu-west-1"\n'
+    )
+    assert web_config.deployed_stack(saved) == ("photos-prod", "eu-west-1")
+    assert web_config.deployed_stack(tmp_path / "none.toml") == ("happy-path", None)  # then AWS's own configuration
+
+
+def test_a_stack_not_in_the_region_is_named_with_the_region(tmp_path):
+    client = boto3.client("cloudformation", region_name="eu-west-3")
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "describe_stacks", "ValidationError", f"Stack with id {STACK} does not exist", 400, {"StackName": STACK}
+        )
+        with pytest.raises(SystemExit, match=f"no stack {STACK} in eu-west-3: .*--region"):
+            web_config.main(["--stack", STACK, "--out", str(tmp_path / "config.json")], client=client)

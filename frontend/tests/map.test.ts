@@ -104,6 +104,29 @@ describe('PlaceMap without tiles', () => {
     expect(Number.isFinite(pos.lat) && Number.isFinite(pos.lng)).toBe(true)
     wrapper.unmount()
   })
+
+  it('ignores a picked position that is not a number (a coordinate being typed), keeping the last marker', async () => {
+    const { wrapper } = mountWith(PlaceMap, {
+      props: { ...base, tileUrl: '', picking: true, pickedPosition: { lat: 47.37, lng: 8.54 } },
+      attachTo: document.body,
+    })
+    await flushPromises()
+    const picked = () => wrapper.findAll('.leaflet-marker-pane .hp-marker-new')
+    expect(picked()).toHaveLength(1)
+    // Leaflet would throw "Invalid LatLng object: (NaN, 8.54)" here.
+    await wrapper.setProps({ pickedPosition: { lat: Number.NaN, lng: 8.54 } })
+    await wrapper.setProps({ pickedPosition: { lat: 47.37, lng: Number.POSITIVE_INFINITY } })
+    await flushPromises()
+    expect(picked()).toHaveLength(1)
+    await wrapper.setProps({ pickedPosition: { lat: 47.4, lng: 8.6 } })
+    expect(picked()).toHaveLength(1)
+    await wrapper.setProps({ picking: false })
+    expect(picked()).toHaveLength(0)
+    // Nothing to keep: a first position that is not a number draws no marker at all.
+    await wrapper.setProps({ picking: true, pickedPosition: { lat: Number.NaN, lng: Number.NaN } })
+    expect(picked()).toHaveLength(0)
+    wrapper.unmount()
+  })
 })
 
 describe('HomeView', () => {
@@ -180,6 +203,57 @@ describe('HomeView', () => {
     expect(wrapper.findAll('.leaflet-marker-pane .hp-marker').map((m) => m.attributes('data-place-id'))).toEqual(['wt'])
     expect(wrapper.text()).toContain('Near the centre of the map.')
     expect(searchHere()).toBeUndefined()
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it('keeps the page when a coordinate is emptied or is a lone "-" while the map shows the new place', async () => {
+    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+    localStorage.setItem('happypath.showMap', 'true')
+    const errors: unknown[] = []
+    const api = fakeApi({
+      nearbyPlaces: vi.fn(async () => ({ places: [] })),
+      createPlace: vi.fn(async (p) => ({ ...p, placeId: 'new1', createdAt: '2026-05-01T00:00:00Z' })),
+    })
+    const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
+    wrapper.vm.$.appContext.config.errorHandler = (err) => errors.push(err)
+    await flushPromises()
+    await vi.dynamicImportSettled()
+    await flushPromises()
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    await flushPromises()
+    const form = wrapper.get('form')
+    const picked = () => wrapper.findAll('.leaflet-marker-pane .hp-marker-new')
+    expect(picked()).toHaveLength(1)
+    await form.get('#place-name').setValue('Corner Park')
+
+    // Emptied: the map keeps its marker, the form says what is wrong at once and refuses to submit.
+    await form.get('#place-lat').setValue('')
+    await flushPromises()
+    expect(errors).toEqual([])
+    expect(picked()).toHaveLength(1)
+    expect(form.get('[role="alert"]').text()).toBe('Latitude must be between -90 and 90.')
+    expect(form.get('#place-lat').attributes('aria-invalid')).toBe('true')
+    await form.trigger('submit')
+    await flushPromises()
+    expect(api.createPlace).not.toHaveBeenCalled()
+
+    // A lone "-" (the start of a negative number) is not a position either.
+    await form.get('#place-lng').setValue('-')
+    await flushPromises()
+    expect(errors).toEqual([])
+    expect(picked()).toHaveLength(1)
+
+    // Valid again: the message goes, the marker moves, and the place is created there.
+    await form.get('#place-lat').setValue('51.5')
+    await form.get('#place-lng').setValue('-0.16')
+    await flushPromises()
+    expect(form.find('[role="alert"]').exists()).toBe(false)
+    expect(form.get('#place-lat').attributes('aria-invalid')).toBe('false')
+    await form.trigger('submit')
+    await flushPromises()
+    expect(api.createPlace).toHaveBeenCalledWith({ name: 'Corner Park', type: 'park', lat: 51.5, lng: -0.16 })
+    expect(errors).toEqual([])
     wrapper.unmount()
     vi.unstubAllGlobals()
   })

@@ -333,13 +333,41 @@ describe('reasons in plain words', () => {
       'Not added: the photo is not allowed here because it shows people.',
     )
     expect(outcomeMessage(view('FAILED', { reason: 'States.TaskFailed', reasonDetail: 'The resizer timed out.' }))).toBe(
-      'Not added: something went wrong, please try again (The resizer timed out).',
+      'Not added: something went wrong, please try again.',
     )
     expect(outcomeMessage(view('FAILED', { reason: 'DAMAGED' }))).toBe('Not added: the file is damaged.')
-    // The backend's detail replaces the general rule in brackets instead of repeating it.
+    // The photo's size, when that is why: it replaces the general rule in brackets instead of repeating it.
     expect(
       outcomeMessage(view('REJECTED', { reason: 'TOO_SMALL', reasonDetail: '640x480: both sides must be at least 800 px' })),
-    ).toBe('Not added: the photo is too small (640x480: both sides must be at least 800 px).')
+    ).toBe('Not added: the photo is too small (640 × 480 px; it needs at least 800 px on each side).')
+    expect(outcomeMessage(view('EXPIRED'))).toBe('Not added: the upload expired before the photo arrived, please try again.')
+  })
+
+  it('shows the detail only where it helps to choose another photo', () => {
+    const rejected = (reason: string, reasonDetail: string) => outcomeMessage(view('REJECTED', { reason, reasonDetail }))
+    expect(rejected('TOO_LARGE', '13000x9000 is over the limit (12000 px a side, 60000000 pixels)')).toBe(
+      'Not added: the photo is too large (13,000 × 9,000 px; at most 12,000 px on each side).',
+    )
+    expect(rejected('TOO_LARGE', '9000x7000 is over the limit (12000 px a side, 60000000 pixels)')).toBe(
+      'Not added: the photo is too large (9,000 × 7,000 px, 63 megapixels; at most 60).',
+    )
+    // Internal detail (a decoder's complaint, byte counts, tile limits) is not for people: plain words.
+    expect(rejected('DAMAGED', 'corrupt image data: stray 0xFF9F at byte 212992')).toBe('Not added: the file is damaged.')
+    expect(rejected('DAMAGED', 'unreadable JPEG header: broken data stream')).toBe('Not added: the file is damaged.')
+    expect(rejected('TOO_LARGE', '20971521 bytes is over the 20971520 byte limit')).toBe(
+      'Not added: the photo is too large (at most 20 MB and 12,000 px on each side).',
+    )
+    expect(rejected('TOO_LARGE', 'tiles of 512x512 px: 262144 pixels each, 99 in all, over the limits (1 and 2)')).toBe(
+      'Not added: the photo is too large (at most 20 MB and 12,000 px on each side).',
+    )
+    expect(rejected('UNSUPPORTED_TYPE', 'not a JPEG, PNG or HEIC/HEIF image')).toBe(
+      'Not added: the file is not a supported kind of photo (use JPEG, PNG or HEIC).',
+    )
+    expect(rejected('REPLACED', 'the same upload form was used again while this photo was being checked')).toBe(
+      'Not added: another photo was sent with the same upload while this one was being checked, please try again.',
+    )
+    // A size detail under another reason is not taken for one.
+    expect(rejected('DAMAGED', '640x480: both sides must be at least 800 px')).toBe('Not added: the file is damaged.')
     expect(outcomeMessage(view('EXPIRED'))).toBe('Not added: the upload expired before the photo arrived, please try again.')
   })
 })

@@ -516,6 +516,31 @@ def test_moderating_workflows_deploy_only_where_rekognition_is(translated):
         ("eu-west-3", "v3", True),
         ("eu-west-3", "v1", False),  # no moderation, no Rekognition needed
     ]:
-        found = _refused_by_rules(translated, {"AWS::Region": region, "WorkflowVersion": version})
+        values = {"AWS::Region": region, "WorkflowVersion": version, "AuthIssuerUrl": "", "AuthAudience": ""}
+        found = _refused_by_rules(translated, values)
         assert bool(found) == refused, (region, version)
         assert all("WorkflowVersion v1" in description for description in found)
+
+
+@pytest.mark.parametrize(
+    ("issuer", "audience", "refused"),
+    [("", "", False), ("https://tenant.eu.auth0.com/", "spa", False), ("https://tenant.eu.auth0.com/", "", True)],
+)
+def test_another_issuer_is_refused_without_its_audience(translated, issuer, audience, refused):
+    values = {"AWS::Region": "us-east-1", "WorkflowVersion": "v4", "AuthIssuerUrl": issuer, "AuthAudience": audience}
+    found = _refused_by_rules(translated, values)
+    assert bool(found) == refused
+    assert all("AuthAudience" in description for description in found)
+
+
+def test_a_task_waits_longer_than_its_function_may_run(translated):
+    """A task that times out before its function (plus Lambda's cold start) starts a second run while the first
+    still works, and reports a timeout for a step that was about to succeed."""
+    resources = translated["Resources"]
+    for asl_file in ASL_FILES:
+        states = json.loads(asl_file.read_text())["States"]
+        for name, state in states.items():
+            function = re.fullmatch(r"\$\{(\w+)Arn\}", state.get("Resource", ""))
+            if function:
+                timeout = resources[function.group(1)]["Properties"]["Timeout"]
+                assert state["TimeoutSeconds"] >= timeout + 10, (asl_file.name, name, timeout)

@@ -1,6 +1,6 @@
 """Single-table keys and S3 object keys: every key format lives here and nowhere else.
 
-Table design (one table, PK/SK, streams on):
+Table design (one table, PK/SK):
 
 | item   | PK                 | SK                              | GSI1PK (geo)      | GSI1SK                  |
 |--------|--------------------|---------------------------------|-------------------|-------------------------|

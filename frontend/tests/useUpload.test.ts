@@ -235,6 +235,33 @@ describe('the upload store', () => {
     expect(api.getUpload).not.toHaveBeenCalled()
   })
 
+  it('Cancel stops the checks after a lost connection at once; Try again still asks before sending again', async () => {
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PENDING_UPLOAD')) })
+    const post = vi.fn(async () => {
+      throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
+    })
+    // The checks wait 2, 4 and 8 s between them: here the waits never end unless cancelled.
+    const up = store({ api, post, poll: { sleep: () => new Promise(() => {}) } })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const job = up.jobs.value[0]!
+    expect(job).toMatchObject({ phase: 'uploading', message: 'The connection dropped. Checking whether your photo arrived…' })
+
+    up.cancel(job.id)
+    await flushPromises()
+    expect(job).toMatchObject({ phase: 'error', message: 'The upload was cancelled.', canRetry: true })
+    expect(up.sending.value).toBe(false)
+    expect(api.getUpload).not.toHaveBeenCalled()
+
+    // The photo may have arrived after all: Try again looks first, and follows it instead of sending it twice.
+    vi.mocked(api.getUpload).mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') }))
+    void up.retry(job.id)
+    await flushPromises()
+    expect(api.createUpload).toHaveBeenCalledTimes(1)
+    expect(post).toHaveBeenCalledTimes(1)
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u1' })
+  })
+
   it('warns before the page is closed only while a file is being sent', async () => {
     const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSING')) })
     const { post, held } = heldPost()

@@ -11,7 +11,7 @@ import { ApiError, type Api, type Photo, type UploadView } from '../lib/api'
 import { describeError } from '../lib/notices'
 import { forgetPending, readPending, rememberPending } from '../lib/pendingUploads'
 import { outcomeMessage } from '../lib/reasons'
-import { SLOW_MESSAGE, UploadError, checkFile, pollUpload, postToStorage, type PollOptions } from '../lib/upload'
+import { CANCELLED_MESSAGE, SLOW_MESSAGE, UploadError, checkFile, pollUpload, postToStorage, type PollOptions } from '../lib/upload'
 import type { AuthUser } from './useAuth'
 
 export type UploadPhase =
@@ -167,11 +167,20 @@ export function createUploads(deps: UploadsDeps) {
     }
   }
 
-  /** Whether storage got the file although the browser saw the request fail (the answer may be what was lost). */
-  async function reachedStorage(uploadId: string): Promise<boolean> {
+  /**
+   * Whether storage got the file although the browser saw the request fail (the answer may be what was
+   * lost). Cancel stops the checks at once: it rejects with the cancelled error.
+   */
+  async function reachedStorage(uploadId: string, signal: AbortSignal): Promise<boolean> {
+    const cancelled = new Promise<never>((_resolve, reject) => {
+      const stop = () => reject(new UploadError(CANCELLED_MESSAGE, 'cancelled'))
+      if (signal.aborted) stop()
+      else signal.addEventListener('abort', stop, { once: true })
+    })
+    cancelled.catch(() => {}) // only ever awaited through the races below
     for (const delay of RECHECK_DELAYS_MS) {
-      await sleep(delay)
-      if (await arrived(uploadId)) return true
+      await Promise.race([sleep(delay), cancelled])
+      if (await Promise.race([arrived(uploadId), cancelled])) return true
     }
     return false
   }
@@ -221,10 +230,10 @@ export function createUploads(deps: UploadsDeps) {
         const unsure = err instanceof UploadError && (err.kind === 'connection' || err.kind === 'stalled')
         if (!unsure) throw err
         say(job, 'The connection dropped. Checking whether your photo arrived…')
-        if (!(await reachedStorage(form.uploadId))) {
-          unconfirmed.set(job.id, form.uploadId)
-          throw err
-        }
+        // Cancelled or not found: the photo may still arrive, so Try again asks before sending it again.
+        unconfirmed.set(job.id, form.uploadId)
+        if (!(await reachedStorage(form.uploadId, cancel.signal))) throw err
+        unconfirmed.delete(job.id)
       }
     } catch (err) {
       finish(job, 'error', describeError(err), true)
@@ -318,7 +327,10 @@ export function createUploads(deps: UploadsDeps) {
     void drain()
   }
 
-  /** Stops a file that is waiting or being sent (a file already sent cannot be called back). */
+  /**
+   * Stops a file that is waiting, being sent, or whose send broke off and is being looked for (a file
+   * already sent cannot be called back).
+   */
   function cancel(jobId: number) {
     const waiting = queue.findIndex((j) => j.id === jobId)
     if (waiting >= 0) {

@@ -45,6 +45,29 @@ describe('PhotoGrid markup', () => {
     expect(img.attributes('height')).toBe('450')
     expect(wrapper.get('dialog').attributes('aria-labelledby')).toBe('viewer-title')
   })
+
+  it('says when the photo was added, not its size in pixels, and a tap on the backdrop closes it', async () => {
+    const photo = makePhoto('a')
+    const { wrapper } = mountWith(PhotoViewer, { props: { photo: null, placeName: 'Rose Park' }, attachTo: document.body })
+    await wrapper.setProps({ photo })
+    await flushPromises()
+    expect(wrapper.text()).toMatch(/Added \S/)
+    expect(wrapper.text()).not.toMatch(/px|×/)
+
+    // On the photo, or a press that started on it: stays open.
+    await wrapper.get('img').trigger('pointerdown')
+    await wrapper.get('img').trigger('click')
+    await wrapper.get('img').trigger('pointerdown')
+    await wrapper.get('dialog').trigger('click')
+    expect(wrapper.emitted('close')).toBeUndefined()
+    // On the backdrop around it (the dialog element itself): closes.
+    await wrapper.get('dialog').trigger('pointerdown')
+    await wrapper.get('dialog').trigger('click')
+    expect(wrapper.emitted('close')).toHaveLength(1)
+    await wrapper.get('button').trigger('click')
+    expect(wrapper.emitted('close')).toHaveLength(2)
+    wrapper.unmount()
+  })
 })
 
 describe('delete is offered only to the owner', () => {

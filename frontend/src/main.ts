@@ -3,7 +3,7 @@ import './styles.css'
 import App from './App.vue'
 import ConfigErrorScreen from './components/ConfigErrorScreen.vue'
 import { API_KEY } from './composables/useApi'
-import { AUTH_KEY, createAuth } from './composables/useAuth'
+import { AUTH_KEY, createAuth, takeSignOutReturn } from './composables/useAuth'
 import { CONFIG_KEY } from './composables/useConfig'
 import { UPLOADS_KEY, createUploads } from './composables/useUpload'
 import { createApi } from './lib/api'
@@ -29,6 +29,14 @@ async function start() {
     getToken: () => auth.getAccessToken(),
     onTokenRefused: () => void auth.forgetSession(),
   })
+  // Back from the issuer's logout, which can only send the browser to the start page: go on to the page
+  // the person signed out from, and say they are signed out (the reload lost the confirmation).
+  const signedOutFrom = takeSignOutReturn(window.sessionStorage)
+  const base = import.meta.env.BASE_URL.replace(/\/$/, '')
+  if (signedOutFrom !== null && window.location.pathname === `${base}/`) {
+    if (signedOutFrom !== '/') window.history.replaceState(null, '', `${base}${signedOutFrom}`)
+    notify('You are signed out.')
+  }
   const router = createAppRouter(config.auth.redirectPath)
   // App-wide, not per page: uploads go on (and are followed) wherever the person goes.
   const uploads = createUploads({ api, user: auth.user })

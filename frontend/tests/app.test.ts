@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest'
 import ErrorBoundary from '../src/components/ErrorBoundary.vue'
 import NoticeArea from '../src/components/NoticeArea.vue'
 import CallbackView from '../src/views/CallbackView.vue'
-import { createAuth } from '../src/composables/useAuth'
+import { SIGNED_OUT_KEY, createAuth, rememberSignOut, takeSignOutReturn } from '../src/composables/useAuth'
 import { ApiError, NETWORK_MESSAGE } from '../src/lib/api'
 import { describeError, notices, notify } from '../src/lib/notices'
 import { formatDistance, typesHeading } from '../src/lib/format'
@@ -178,9 +178,62 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     expect(manager.signinRedirect).toHaveBeenCalledWith({ state: { returnTo: '/places/p1' } })
     await expect(auth.handleCallback()).resolves.toBe('/places/p1')
     expect(auth.user.value).toEqual({ sub: 'sub-2', name: 'b@example.com' })
-    await auth.signOut()
+    await auth.signOut('/places/p1')
     expect(auth.user.value).toBeNull()
     expect(manager.signoutRedirect).not.toHaveBeenCalled()
     expect(manager.removeUser).toHaveBeenCalled()
+    // No trip to the issuer: nothing to come back from (the header confirms it at once).
+    expect(sessionStorage.getItem(SIGNED_OUT_KEY)).toBeNull()
+  })
+
+  it("remembers the page for after the issuer's logout, which reloads the app at its start page", async () => {
+    sessionStorage.clear()
+    const { load, manager } = fakeOidc({ expired: false, access_token: 'at', profile: { sub: 's' } })
+    manager.metadataService.getEndSessionEndpoint.mockResolvedValue('http://issuer.test/logout' as never)
+    let storedWhenLeaving: string | null = null
+    manager.signoutRedirect.mockImplementation(async () => {
+      storedWhenLeaving = sessionStorage.getItem(SIGNED_OUT_KEY)
+    })
+    const auth = createAuth(testConfig, load, location as never)
+    await auth.signOut('/places/p1?page=2')
+    expect(manager.signoutRedirect).toHaveBeenCalled()
+    // Stored before the browser leaves for the issuer.
+    expect(storedWhenLeaving).toContain('/places/p1?page=2')
+    // Landed back: read once.
+    expect(takeSignOutReturn(sessionStorage)).toBe('/places/p1?page=2')
+    expect(takeSignOutReturn(sessionStorage)).toBeNull()
+
+    // The issuer could not be reached: signed out here only, and nothing waits for a return.
+    manager.signoutRedirect.mockRejectedValue(new Error('offline'))
+    vi.spyOn(console, 'warn').mockImplementation(() => {})
+    await auth.signOut('/places/p1')
+    expect(sessionStorage.getItem(SIGNED_OUT_KEY)).toBeNull()
+    vi.mocked(console.warn).mockRestore()
+
+    // A Cognito-style logout URL (an exact, registered address) remembers it too.
+    const cognito = fakeOidc(null)
+    const assign = vi.fn()
+    const withLogoutUrl = { ...testConfig, auth: { ...testConfig.auth, logoutUrl: 'https://auth.test/logout?client_id=c' } }
+    await createAuth(withLogoutUrl, cognito.load, { origin: 'http://app.test', assign } as never).signOut('/places/p9')
+    expect(assign).toHaveBeenCalledWith('https://auth.test/logout?client_id=c')
+    expect(takeSignOutReturn(sessionStorage)).toBe('/places/p9')
+  })
+
+  it('returns only to an app path, and only soon after signing out', () => {
+    const store = new Map<string, string>()
+    const storage = {
+      getItem: (k: string) => store.get(k) ?? null,
+      setItem: (k: string, v: string) => void store.set(k, v),
+      removeItem: (k: string) => void store.delete(k),
+    }
+    rememberSignOut(storage, '//evil.test/x', 1000)
+    expect(takeSignOutReturn(storage, 2000)).toBe('/')
+    rememberSignOut(storage, '/places/p1', 1000)
+    expect(takeSignOutReturn(storage, 1000 + 11 * 60_000)).toBeNull()
+    expect(store.size).toBe(0)
+    store.set(SIGNED_OUT_KEY, '{not json')
+    expect(takeSignOutReturn(storage)).toBeNull()
+    store.set(SIGNED_OUT_KEY, JSON.stringify({ returnTo: 'https://evil.test/', at: Date.now() }))
+    expect(takeSignOutReturn(storage)).toBeNull()
   })
 })

@@ -485,14 +485,16 @@ describe('elsewhere in the app', () => {
     vi.unstubAllGlobals()
   })
 
-  it('signs out without asking when nothing is being sent', async () => {
+  it('signs out without asking when nothing is being sent, to come back to the same page', async () => {
     const auth = fakeAuth(ME)
     const confirm = vi.fn(() => true)
     vi.stubGlobal('confirm', confirm)
-    const { wrapper } = mountWith(AppHeader, { auth })
+    const router = testRouter()
+    await router.push('/places/p1')
+    const { wrapper } = mountWith(AppHeader, { auth, router })
     await wrapper.get('button').trigger('click')
     expect(confirm).not.toHaveBeenCalled()
-    expect(auth.signOut).toHaveBeenCalled()
+    expect(auth.signOut).toHaveBeenCalledWith('/places/p1')
     vi.unstubAllGlobals()
   })
 

@@ -19,7 +19,11 @@ export interface Auth {
   /** True once the stored session (if any) has been read. */
   ready: Ref<boolean>
   signIn(returnTo?: string): Promise<void>
-  signOut(): Promise<void>
+  /**
+   * Signs out here and at the issuer. When the issuer's logout sends the browser back to the start page,
+   * `returnTo` (the page the person was on) is remembered for `takeSignOutReturn`.
+   */
+  signOut(returnTo?: string): Promise<void>
   /** Completes the redirect back from the issuer; resolves to the path to return to. */
   handleCallback(url?: string): Promise<string>
   /** A valid access token, renewed if possible, or null when signed out. */
@@ -45,10 +49,48 @@ function toAuthUser(user: User | null): AuthUser | null {
 
 type OidcModule = typeof import('oidc-client-ts')
 
+/**
+ * The page someone signed out from, kept in sessionStorage (this tab) across the trip to the issuer's
+ * logout: the issuer only sends the browser back to a registered address (the app's start page; Cognito
+ * registers exact URLs), and that reload would lose both the page and the "signed out" confirmation.
+ */
+export const SIGNED_OUT_KEY = 'happypath.signedOut'
+/** A trip to the issuer takes seconds: an older entry is from a sign-out that never came back. */
+const SIGNED_OUT_MAX_AGE_MS = 10 * 60_000
+
+type SessionStore = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>
+
+/** An app path, never another site ("//evil.test" or "/\\evil.test" would leave the origin). */
+function isAppPath(path: unknown): path is string {
+  return typeof path === 'string' && path.startsWith('/') && !path.startsWith('//') && !path.startsWith('/\\')
+}
+
+export function rememberSignOut(storage: SessionStore, returnTo: string, now = Date.now()): void {
+  storage.setItem(SIGNED_OUT_KEY, JSON.stringify({ returnTo: isAppPath(returnTo) ? returnTo : '/', at: now }))
+}
+
+/**
+ * Once, when the app starts: the path to go back to (and say "You are signed out.") if the browser has
+ * just come back from the issuer's logout, else null. The entry is removed either way.
+ */
+export function takeSignOutReturn(storage: SessionStore, now = Date.now()): string | null {
+  const raw = storage.getItem(SIGNED_OUT_KEY)
+  if (raw === null) return null
+  storage.removeItem(SIGNED_OUT_KEY)
+  try {
+    const { returnTo, at } = JSON.parse(raw) as { returnTo?: unknown; at?: unknown }
+    const age = typeof at === 'number' ? now - at : Number.NaN
+    return isAppPath(returnTo) && age >= 0 && age < SIGNED_OUT_MAX_AGE_MS ? returnTo : null
+  } catch {
+    return null
+  }
+}
+
 export function createAuth(
   config: AppConfig,
   loadOidc: () => Promise<OidcModule> = () => import('oidc-client-ts'),
   location: Pick<Location, 'origin' | 'assign'> = window.location,
+  session: SessionStore = window.sessionStorage,
 ): Auth {
   const user = ref<AuthUser | null>(null)
   const ready = ref(false)
@@ -107,21 +149,25 @@ export function createAuth(
       const m = await manager()
       await m.signinRedirect({ state: { returnTo } })
     },
-    async signOut() {
+    async signOut(returnTo = '/') {
       const m = await manager()
       user.value = null
       if (config.auth.logoutUrl) {
         await m.removeUser()
+        rememberSignOut(session, returnTo)
         location.assign(config.auth.logoutUrl)
         return
       }
       try {
         const endSession = await m.metadataService.getEndSessionEndpoint()
         if (endSession) {
+          rememberSignOut(session, returnTo)
+          // Leaves the page: the promise settles only if the browser comes back to it (bfcache).
           await m.signoutRedirect()
           return
         }
       } catch (err) {
+        session.removeItem(SIGNED_OUT_KEY)
         console.warn('Sign-out at the issuer failed; signed out here only', err)
       }
       await m.removeUser()

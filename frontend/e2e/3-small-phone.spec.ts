@@ -1,25 +1,40 @@
 /**
  * The smallest phones still in use (320 CSS px wide, like an iPhone SE 1st gen) with a long user
- * name (people sign in with their email address): the header must stay one tidy bar.
+ * name (people sign in with their email address): the header must stay one tidy bar. And what a phone
+ * user meets on a place's page: long file names, thumb-sized targets, a photo viewed sideways.
  */
-import { appUrl, expect, screenshot, test, watchPage } from './helpers'
+import { readFileSync } from 'node:fs'
+import type { Page } from '@playwright/test'
+import { apiUrl, appUrl, createPlace, expect, photo, screenshot, test, tokenFor, watchPage } from './helpers'
 
 test.use({ viewport: { width: 320, height: 640 }, deviceScaleFactor: 2 })
+
+const LONG_EMAIL = 'alexandra.verylongsurname@example-company.com'
+
+async function signIn(page: Page, user: string) {
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+  await page.getByRole('textbox', { name: 'User name or email' }).fill(user)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await expect(page.getByTestId('signed-in-user')).toHaveText(user)
+}
+
+/** The page does not scroll sideways. */
+async function fitsWidth(page: Page) {
+  return page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth)
+}
 
 test('the header fits a 320 px screen with a long user name', async ({ page }, testInfo) => {
   const problems = watchPage(page)
   await page.goto(`${appUrl}/`)
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
-  await page.getByRole('textbox', { name: 'User name or email' }).fill('alexandra.verylongsurname@example-company.com')
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await expect(page.getByTestId('signed-in-user')).toHaveText('alexandra.verylongsurname@example-company.com')
+  await signIn(page, LONG_EMAIL)
 
   const header = (await page.locator('header.app-header').boundingBox())!
   const signOut = page.getByRole('button', { name: 'Sign out' })
   const button = (await signOut.boundingBox())!
   const who = (await page.getByTestId('signed-in-user').boundingBox())!
-  // "Sign out" on one line (a small button is 36 px high), inside the bar with room around it.
-  expect(button.height, '"Sign out" wraps onto two lines').toBeLessThanOrEqual(40)
+  // "Sign out" on one line, thumb-sized on this touch screen (44 px), inside the bar with room around it.
+  expect(button.height, '"Sign out" is a 44 px target').toBeGreaterThanOrEqual(44)
+  expect(button.height, '"Sign out" wraps onto two lines').toBeLessThanOrEqual(48)
   expect(button.y - header.y, 'space above "Sign out"').toBeGreaterThanOrEqual(4)
   expect(header.y + header.height - (button.y + button.height), 'space below "Sign out"').toBeGreaterThanOrEqual(4)
   expect(button.x + button.width).toBeLessThanOrEqual(320)
@@ -29,4 +44,108 @@ test('the header fits a 320 px screen with a long user name', async ({ page }, t
   expect(await page.getByTestId('signed-in-user').evaluate((el) => el.scrollWidth > el.clientWidth)).toBe(true)
   await screenshot(page, '20-small-phone-long-name', testInfo, { fullPage: false })
   expect(problems.pageErrors).toEqual([])
+})
+
+test("a place's page on a small phone: long file names, tap targets, delete confirmation, the viewer sideways", async ({
+  page,
+}, testInfo) => {
+  const problems = watchPage(page)
+  const user = 'smallphone'
+  const place = await createPlace(await tokenFor(user), { name: 'Small Screen Park', lat: 51.5073, lng: -0.1657 })
+  // Two photos of this user's, served by the test (no uploads to wait for): the place's answer gets them.
+  const fake = (id: string) => ({
+    photoId: id,
+    placeId: place.placeId,
+    publishedAt: '2026-05-02T12:00:00.000Z',
+    width: 600,
+    height: 450,
+    renditions: {
+      tile: { width: 400, height: 400, jpeg: `${appUrl}/e2e-fake/${id}/tile.jpg`, webp: `${appUrl}/e2e-fake/${id}/tile.webp` },
+      scaled: { width: 600, height: 450, jpeg: `${appUrl}/e2e-fake/${id}/scaled.jpg`, webp: `${appUrl}/e2e-fake/${id}/scaled.webp` },
+    },
+  })
+  const image = readFileSync(photo('DSCN0010.jpg')) // 640x480, the 4:3 of a "scaled" rendition
+  await page.route('**/e2e-fake/**', (route) => route.fulfill({ body: image, contentType: 'image/jpeg' }))
+  await page.route(
+    (url) => url.href.startsWith(`${apiUrl}/places/${place.placeId}?`),
+    async (route) => {
+      const response = await route.fetch()
+      const body = (await response.json()) as { photos: unknown[] }
+      await route.fulfill({ response, json: { ...body, photos: [fake('e2e-a'), fake('e2e-b')] } })
+    },
+  )
+  await page.route(
+    (url) => url.href.startsWith(`${apiUrl}/photos/mine?`),
+    (route) => route.fulfill({ json: { photoIds: ['e2e-a', 'e2e-b'] } }),
+  )
+
+  await page.goto(`${appUrl}/places/${place.placeId}`)
+  await signIn(page, user)
+  await expect(page.getByRole('heading', { level: 1, name: 'Small Screen Park' })).toBeVisible()
+
+  // Thumb-sized targets on a touch screen: the way back, and the small buttons.
+  const back = (await page.getByRole('link', { name: '← All places' }).boundingBox())!
+  expect(back.height, '"← All places" height').toBeGreaterThanOrEqual(44)
+  const del = (await page.getByRole('button', { name: 'Delete photo 1', exact: true }).boundingBox())!
+  expect(del.height, 'Delete height').toBeGreaterThanOrEqual(44)
+
+  // Tapping "Choose from gallery" leaves no focus ring behind; reaching it with the keyboard shows one.
+  const gallery = page.locator('label.file-btn').filter({ hasText: 'Choose from gallery' })
+  const ring = () => gallery.evaluate((el) => getComputedStyle(el).outlineStyle)
+  const chooser = page.waitForEvent('filechooser')
+  await gallery.tap()
+  await chooser
+  await expect(page.getByLabel('Choose from gallery')).toBeFocused()
+  expect(await ring(), 'focus ring after a tap').toBe('none')
+  await page.keyboard.press('Shift+Tab')
+  await page.keyboard.press('Tab')
+  await expect(page.getByLabel('Choose from gallery')).toBeFocused()
+  expect(await ring(), 'focus ring from the keyboard').toBe('solid')
+
+  // A long file name in the upload list is cut short: the page does not get wider than the screen.
+  const longName = 'IMG_20260517_153045_HDR_panorama_from_the_top_of_the_hill_at_sunset_with_friends.gif'
+  await page.getByLabel('Choose from gallery').setInputFiles({ name: longName, mimeType: 'image/gif', buffer: Buffer.from('GIF89a') })
+  const job = page.getByTestId('upload-job').filter({ hasText: longName })
+  await expect(job).toHaveAttribute('data-phase', 'error')
+  expect(await fitsWidth(page), 'page wider than a 320 px screen').toBe(true)
+  expect(await job.locator('.file').evaluate((el) => el.scrollWidth > el.clientWidth), 'the name is ellipsised').toBe(true)
+  await job.scrollIntoViewIfNeeded()
+  await screenshot(page, '21-small-phone-long-file-name', testInfo, { fullPage: false })
+  await page.setViewportSize({ width: 280, height: 640 })
+  expect(await fitsWidth(page), 'page wider than a 280 px screen').toBe(true)
+  await page.setViewportSize({ width: 320, height: 640 })
+
+  // The delete confirmation makes its own tile taller, not its neighbour's.
+  const tiles = page.getByTestId('photo')
+  await tiles.first().getByRole('button', { name: 'Delete photo 1', exact: true }).tap()
+  await expect(tiles.first().getByRole('group', { name: 'Confirm deleting photo 1' })).toBeVisible()
+  const [first, second] = [(await tiles.nth(0).boundingBox())!, (await tiles.nth(1).boundingBox())!]
+  expect(first.height).toBeGreaterThan(second.height + 20)
+  expect(Math.abs(second.height - second.width), 'the neighbour stays a square photo').toBeLessThanOrEqual(4)
+  await tiles.first().getByRole('button', { name: 'Keep it' }).tap()
+
+  // Held sideways (or a desktop at 200 %): the photo fits the window, Close in view, nothing to scroll.
+  await page.setViewportSize({ width: 640, height: 360 })
+  await tiles.nth(1).getByRole('button', { name: /^View photo 2/ }).tap()
+  const viewer = page.getByRole('dialog', { name: 'Small Screen Park' })
+  await expect(viewer).toBeVisible()
+  const large = viewer.locator('picture > img')
+  await expect.poll(() => large.evaluate((el: HTMLImageElement) => (el.complete ? el.naturalWidth : 0))).toBeGreaterThan(0)
+  for (const [what, box] of [
+    ['dialog', await viewer.boundingBox()],
+    ['photo', await large.boundingBox()],
+    ['Close', await viewer.getByRole('button', { name: 'Close' }).boundingBox()],
+  ] as const) {
+    expect(box!.y, `${what} top`).toBeGreaterThanOrEqual(0)
+    expect(box!.y + box!.height, `${what} bottom`).toBeLessThanOrEqual(360)
+  }
+  expect(await viewer.evaluate((el) => el.scrollHeight <= el.clientHeight), 'the viewer scrolls').toBe(true)
+  await expect(viewer).not.toContainText(' px')
+  await screenshot(page, '22-viewer-landscape', testInfo, { fullPage: false })
+  // A tap on the dark backdrop beside the photo closes it.
+  await page.touchscreen.tap(4, 180)
+  await expect(viewer).toBeHidden()
+
+  expect(problems.pageErrors).toEqual([])
+  expect(problems.consoleErrors).toEqual([])
 })

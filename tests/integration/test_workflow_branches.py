@@ -97,7 +97,21 @@ def test_photos_with_people_are_rejected_at_restaurants_cafes_and_bars(app, phot
     upload = wait_final(upload_photo(place.placeId, photos / "jolla.jpg"))
     assert (upload.status, upload.reason) == (UploadStatus.REJECTED, RejectionReason.PEOPLE_NOT_ALLOWED)
     assert upload.reasonDetail == "shows: Person"
-    assert [name for name, _ in detector.calls] == ["detect_labels"]
+    assert [name for name, _ in detector.calls] == ["detect_moderation_labels", "detect_labels"]
+
+
+@pytest.mark.parametrize("place_type", [PlaceType.RESTAURANT, PlaceType.CAFE, PlaceType.BAR])
+def test_photos_flagged_by_moderation_are_rejected_at_restaurants_cafes_and_bars(
+    app, photos: Path, detector, place_type
+):
+    """Every photo is moderated: no people is a rule on top, not instead (a violent picture shows no person)."""
+    detector.moderation_labels = [{"Name": "Graphic Violence", "Confidence": 97.0, "ParentName": "Violence"}]
+    place = new_place(place_type)
+    upload = wait_final(upload_photo(place.placeId, photos / "jolla.jpg"))
+    assert (upload.status, upload.reason) == (UploadStatus.REJECTED, RejectionReason.INAPPROPRIATE_CONTENT)
+    assert upload.reasonDetail == "flagged: Graphic Violence"
+    assert [name for name, _ in detector.calls] == ["detect_moderation_labels"]  # refused: no second call
+    assert Repository().list_photos(place.placeId, 10, None)[0] == []
 
 
 def test_restaurant_photo_without_people_is_published(app, photos: Path, detector):
@@ -105,6 +119,7 @@ def test_restaurant_photo_without_people_is_published(app, photos: Path, detecto
     place = new_place(PlaceType.RESTAURANT)
     upload = wait_final(upload_photo(place.placeId, photos / "Reconyx_HC500_Hyperfire.jpg"))
     assert upload.status == UploadStatus.PROCESSED
+    assert [name for name, _ in detector.calls] == ["detect_moderation_labels", "detect_labels"]
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ from happypath import keys, limits
 from happypath.models import AcceptedContentType
 from happypath.observability import metrics
 from happypath.statuses import (
-    MODERATED_PLACE_TYPES,
     NO_PEOPLE_PLACE_TYPES,
+    PEOPLE_WELCOME_PLACE_TYPES,
     AbandonedReason,
     RejectionReason,
     UploadStatus,
@@ -108,8 +108,8 @@ def test_place_type_routing_in_the_workflow_is_what_statuses_says():
         named = re.findall(r'"StringEquals": "(\w+)"', json.dumps(choice))
         routed.setdefault(choice["Next"], set()).update(named)
     assert routed == {
-        "Moderate": set(MODERATED_PLACE_TYPES),
-        "CheckForPeople": set(NO_PEOPLE_PLACE_TYPES),
+        "Moderate": set(PEOPLE_WELCOME_PLACE_TYPES),
+        "ModerateWithoutPeople": set(NO_PEOPLE_PLACE_TYPES),
     }
     assert definition["States"]["ByPlaceType"]["Default"] == "RejectPlaceType"
 

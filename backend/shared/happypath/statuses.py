@@ -47,8 +47,9 @@ class PlaceType(StrEnum):
     OTHER = "other"
 
 
-# What the current workflow (v4) does per place type; anything else is PLACE_TYPE_NOT_ALLOWED.
-MODERATED_PLACE_TYPES = frozenset({PlaceType.PARK})
+# What the current workflow (v4) does per place type: every photo is moderated, and these refuse photos with
+# people in them as well; any other type is PLACE_TYPE_NOT_ALLOWED.
+PEOPLE_WELCOME_PLACE_TYPES = frozenset({PlaceType.PARK})
 NO_PEOPLE_PLACE_TYPES = frozenset({PlaceType.RESTAURANT, PlaceType.CAFE, PlaceType.BAR})
 ROUTES_BY_PLACE_TYPE_FROM = 4  # workflow versions before v4 publish photos of any place type
 
@@ -56,4 +57,4 @@ ROUTES_BY_PLACE_TYPE_FROM = 4  # workflow versions before v4 publish photos of a
 def takes_photos(place_type: PlaceType, workflow_version: str) -> bool:
     """Whether the deployed workflow version ("v1".."v4") can publish a photo of a place of this type."""
     routes_by_type = int(workflow_version.removeprefix("v")) >= ROUTES_BY_PLACE_TYPE_FROM
-    return not routes_by_type or place_type in MODERATED_PLACE_TYPES | NO_PEOPLE_PLACE_TYPES
+    return not routes_by_type or place_type in PEOPLE_WELCOME_PLACE_TYPES | NO_PEOPLE_PLACE_TYPES

@@ -39,7 +39,7 @@ class CheckResult(Verdict):  # -> $.check
 
 
 class ModerateInput(StepInput):
-    policy: Literal["moderation", "no-people"]
+    policy: Literal["moderation", "moderation-and-no-people"]
     moderationKey: str | None = None  # the derivative made by the check step; made here if absent (v2)
 
 

@@ -58,9 +58,8 @@ def moderate(upload: UploadComplete, policy: str, moderation_key: str | None) ->
         return ModerationResult(accepted=False, reason=rejected.reason, detail=rejected.detail)
     detector = moderation.detector()
     confidence = settings.moderation_min_confidence()
-    if policy == "moderation":
-        verdict = moderation.moderation_verdict(detector.detect_moderation_labels(image, confidence))
-    else:
+    verdict = moderation.moderation_verdict(detector.detect_moderation_labels(image, confidence))
+    if verdict.accepted and policy == "moderation-and-no-people":
         verdict = moderation.people_verdict(detector.detect_labels(image, confidence))
     return ModerationResult(
         accepted=verdict.accepted, reason=verdict.reason, detail=verdict.detail, labels=list(verdict.labels)

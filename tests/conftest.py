@@ -37,12 +37,13 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 def app():
     """template.yaml deployed into in-process moto, real handlers, real ASL: shared by the whole run."""
     from happypath_testkit import detectors
+    from happypath_testkit.runtime import GENEROUS_QUOTAS
 
     from happypath_local.embedded import EmbeddedApp
 
     os.environ["MODERATION_DETECTOR"] = detectors.SPEC
     with EmbeddedApp(
-        {"AuthIssuerUrl": "http://127.0.0.1:9/auth", "AuthAudience": "happypath-local"},
+        {"AuthIssuerUrl": "http://127.0.0.1:9/auth", "AuthAudience": "happypath-local"} | GENEROUS_QUOTAS,
         {"distribution_host": "127.0.0.1:9/cdn", "api": "http://127.0.0.1:9"},
     ) as embedded:
         yield embedded

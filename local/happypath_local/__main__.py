@@ -27,6 +27,13 @@ DEMO_PLACES = [
 ]
 
 
+def _parameter(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
+    return name, value
+
+
 def _serve(args: argparse.Namespace) -> int:
     from happypath_local.server import Options, serve
 
@@ -43,6 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
             moderation=args.moderation,
             throttle=not args.no_throttle,
             stop_wait_s=args.stop_wait,
+            parameters=dict(args.parameter),
         )
     )
 
@@ -131,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         "--no-throttle",
         action="store_true",
         help="lift the template's stage throttle (50 requests/s, burst 100), e.g. to measure capacity",
+    )
+    serve.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        type=_parameter,
+        metavar="NAME=VALUE",
+        help="a template parameter, as sam deploy's --parameter-overrides (e.g. DailyUploadsPerUser=1000)",
     )
     serve.add_argument(
         "--stop-wait",

@@ -32,6 +32,7 @@ class ApiError(Exception):
         self.status, self.body = status, body
 
 
+QUOTA_WAIT_S = 60  # a 429 asking to wait longer is a quota, not the throttle
 THROTTLE_RETRIES = 8  # 429 (the stage throttle) is retried after a growing, jittered pause, as AWS SDKs do
 
 
@@ -66,6 +67,8 @@ class LocalClient:
         for attempt in range(self.throttle_retries + 1):
             response = requests.request(method, url, headers=headers, timeout=self.timeout_s, **kwargs)
             if response.status_code != 429 or attempt == self.throttle_retries:
+                break
+            if int(response.headers.get("Retry-After", "0")) > QUOTA_WAIT_S:  # a daily quota: waiting won't do
                 break
             with self._count_lock:
                 self.throttled += 1

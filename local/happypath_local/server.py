@@ -50,6 +50,7 @@ class Options:
     moderation: str = "auto"  # auto | offline | pass-through
     throttle: bool = True  # the template's stage throttle (429 past it, as API Gateway); off for load tests
     stop_wait_s: float = 30  # how long a stop waits for running uploads before saving
+    parameters: dict[str, str] = field(default_factory=dict)  # other template parameters (--parameter)
 
 
 @dataclass
@@ -203,7 +204,7 @@ class LocalStack:
         from happypath_local.web import WebApp
 
         origins = [urls.app, *options.extra_origins]
-        parameters = {
+        parameters = options.parameters | {
             "AuthIssuerUrl": urls.issuer,
             "AuthAudience": LOCAL_CLIENT_ID,
             "FrontendOrigin": urls.app,

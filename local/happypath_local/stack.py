@@ -253,6 +253,8 @@ def load_stack(
 ) -> Stack:
     translated, sources = translate(template_path, parameters)
     declared = translated.get("Parameters", {})
+    if unknown := sorted(set(parameters) - set(declared)):
+        raise ValueError(f"the template has no parameter {', '.join(unknown)} (it has {', '.join(declared)})")
     values = {name: str(p.get("Default", "")) for name, p in declared.items()} | dict(parameters)
     for name, declaration in declared.items():
         if problem := _parameter_problem(declaration, values[name]):

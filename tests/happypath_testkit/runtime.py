@@ -45,6 +45,10 @@ def free_port_block(size: int = 3) -> int:
     raise RuntimeError("no block of free ports")
 
 
+# The tests (and the load test) act as a few people many times a day; the quotas have tests of their own.
+GENEROUS_QUOTAS = {"DailyUploadsPerUser": "100000", "DailyPlacesPerUser": "100000"}
+
+
 @dataclass
 class RunningApp:
     process: subprocess.Popen[str]
@@ -96,6 +100,7 @@ def start_app(data_dir: Path, log_path: Path, *extra: str, port: int | None = No
         str(port),
         "--data-dir",
         str(data_dir),
+        *(arg for name, value in GENEROUS_QUOTAS.items() for arg in ("--parameter", f"{name}={value}")),
         *extra,
     ]
     env = os.environ | {"PYTHONUNBUFFERED": "1"}

@@ -4,6 +4,7 @@ import base64
 import json
 import os
 import time
+import uuid
 from typing import Any
 
 import boto3
@@ -384,6 +385,47 @@ def test_upload_status_of_a_published_photo_includes_the_photo_with_urls():
     assert view["status"] == "PROCESSED"
     assert view["photo"]["photoId"] == photo_id
     assert view["photo"]["renditions"]["scaled"]["jpeg"].endswith(f"/photos/{place['placeId']}/{photo_id}/scaled.jpg")
+
+
+# --- daily quotas ---------------------------------------------------------------------------------
+
+
+def _refused_for_quota(response: dict[str, Any], message: str) -> None:
+    assert response["statusCode"] == 429, body_of(response)
+    assert message in body_of(response)["message"]
+    assert "00:00 UTC" in body_of(response)["message"]
+    seconds_to_midnight = 86_400 - int(time.time()) % 86_400
+    assert abs(int(response["headers"]["Retry-After"]) - seconds_to_midnight) <= 5
+
+
+def test_a_person_adds_at_most_their_daily_places_and_others_are_not_held_back(monkeypatch):
+    monkeypatch.setenv("DAILY_PLACES_PER_USER", "2")
+    person, other = f"quota-{uuid.uuid4().hex}", f"quota-{uuid.uuid4().hex}"
+    for n in range(2):
+        create_place(user=person, name=f"Park {n}", lat=12.5, lng=45.5 + n / 1000)
+    body = {"name": "One too many", "type": "park", "lat": 12.5, "lng": 45.6}
+    _refused_for_quota(
+        api.lambda_handler(http_event("POST", "/places", body=body, user=person), CONTEXT), "2 places a day"
+    )
+    _, near = call("GET", "/places", query={"lat": "12.5", "lng": "45.6", "radius": "100"})
+    assert near["places"] == []  # the refused place was not stored
+    create_place(user=other, name="Someone else's", lat=12.5, lng=45.7)
+    counter = Repository().table.get_item(Key=keys.quota_key(person, time.strftime("%Y-%m-%d", time.gmtime())))["Item"]
+    assert counter["places"] == 2
+    # DynamoDB deletes the counter once its day is over (the table's time-to-live attribute), not before.
+    assert 86_400 < int(counter[keys.DELETE_AFTER]) - time.time() <= 2 * 86_400
+
+
+def test_a_person_requests_at_most_their_daily_upload_forms(monkeypatch):
+    place = create_place()
+    monkeypatch.setenv("DAILY_UPLOADS_PER_USER", "1")
+    person = f"quota-{uuid.uuid4().hex}"
+    request = {"path_parameters": {"place_id": place["placeId"]}, "body": {"contentType": "image/jpeg", "size": 1000}}
+    status, form = call("POST", "/places/{place_id}/uploads", user=person, **request)
+    assert status == 201, form
+    response = api.lambda_handler(http_event("POST", "/places/{place_id}/uploads", user=person, **request), CONTEXT)
+    _refused_for_quota(response, "1 uploads a day")
+    assert call("POST", "/places/{place_id}/uploads", user=f"quota-{uuid.uuid4().hex}", **request)[0] == 201
 
 
 # --- my photos ------------------------------------------------------------------------------------

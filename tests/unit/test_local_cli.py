@@ -46,3 +46,13 @@ def test_ctrl_c_is_acted_on_whichever_thread_the_kernel_hands_it_to():
     finally:
         process.kill()
     assert out == "stopped\n"
+
+
+def test_serve_takes_template_parameters_as_name_value_pairs(monkeypatch, capsys):
+    started = []
+    monkeypatch.setattr("happypath_local.server.serve", lambda options: started.append(options) or 0)
+    assert main(["serve", "--parameter", "DailyUploadsPerUser=1000", "--parameter", "DailyPlacesPerUser=5"]) == 0
+    assert started[0].parameters == {"DailyUploadsPerUser": "1000", "DailyPlacesPerUser": "5"}
+    with pytest.raises(SystemExit):
+        main(["serve", "--parameter", "DailyUploadsPerUser"])
+    assert "expected NAME=VALUE" in capsys.readouterr().err

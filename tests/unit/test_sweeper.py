@@ -30,7 +30,7 @@ def pending_upload(place_id: str, expired_seconds_ago: int) -> Upload:
         updatedAt=utc_now(),
         expiresAt=NOW - expired_seconds_ago,
     )
-    Repository().create_upload(upload)
+    Repository().create_upload(upload, per_day=1_000)
     return upload
 
 

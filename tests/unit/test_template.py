@@ -367,11 +367,17 @@ def test_the_api_logs_every_request_to_a_group_with_a_retention(translated):
         ("LogRetentionDays", "10", "one of 1, 3"),
         ("ModerationMinConfidence", "101", "from 0 to 100"),
         ("ModerationMinConfidence", "high", "a number"),
+        ("DailyPlacesPerUser", "0", "from 1 to inf"),
     ],
 )
 def test_the_local_runtime_refuses_parameters_cloudformation_would_refuse(parameter, value, must_be):
     with pytest.raises(ValueError, match=f"{parameter}='{value}' is refused: it must be {must_be}"):
         load_stack(LOCAL | {parameter: value}, URLS)
+
+
+def test_the_local_runtime_refuses_a_parameter_the_template_does_not_have():
+    with pytest.raises(ValueError, match="the template has no parameter DailyUploadsPerPerson"):
+        load_stack(LOCAL | {"DailyUploadsPerPerson": "5"}, URLS)
 
 
 @pytest.mark.parametrize("origin", ["http://localhost:5173", "https://photos.example.org", ""])
@@ -544,3 +550,12 @@ def test_a_task_waits_longer_than_its_function_may_run(translated):
             if function:
                 timeout = resources[function.group(1)]["Properties"]["Timeout"]
                 assert state["TimeoutSeconds"] >= timeout + 10, (asl_file.name, name, timeout)
+
+
+def test_the_daily_quotas_reach_the_api_and_their_counters_expire(translated):
+    resources = translated["Resources"]
+    environment = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment["DAILY_UPLOADS_PER_USER"] == {"Ref": "DailyUploadsPerUser"}
+    assert environment["DAILY_PLACES_PER_USER"] == {"Ref": "DailyPlacesPerUser"}
+    ttl = resources["Table"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": keys.DELETE_AFTER, "Enabled": True}

@@ -18,7 +18,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AllowInfNan, BaseModel
 
 from happypath import keys, limits
-from happypath.errors import ConflictError, ForbiddenError, HappyPathError, InvalidInputError, NotFoundError
+from happypath.errors import (
+    ConflictError,
+    ForbiddenError,
+    HappyPathError,
+    InvalidInputError,
+    NotFoundError,
+    QuotaExceededError,
+)
 from happypath.models import (
     MyPhotos,
     NewPlace,
@@ -74,7 +81,8 @@ def _success(model: type[BaseModel] | None, status: HTTPStatus = HTTPStatus.OK) 
     return {status: {"description": status.phrase, "content": {"application/json": {"model": model}}}}
 
 
-# 429: the stage's throttling answers before the function, with a body of the same shape ({"message": ...}).
+# 429: the stage's throttling answers before the function, with a body of the same shape ({"message": ...});
+# adding a place or requesting an upload form past the person's daily quota too, with Retry-After.
 ERRORS = _error_responses(HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND, HTTPStatus.TOO_MANY_REQUESTS)
 AUTH_ERRORS = ERRORS | _error_responses(HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
 # Routes that take a JSON body; 413: over the HTTP API's 10 MB payload quota, answered before the function.
@@ -205,6 +213,7 @@ _STATUS_FOR: dict[type[HappyPathError], HTTPStatus] = {
     ForbiddenError: HTTPStatus.FORBIDDEN,
     NotFoundError: HTTPStatus.NOT_FOUND,
     ConflictError: HTTPStatus.CONFLICT,
+    QuotaExceededError: HTTPStatus.TOO_MANY_REQUESTS,
 }
 
 
@@ -215,7 +224,10 @@ def _error(status: HTTPStatus, message: str, **extra: Any) -> Response[dict[str,
 @app.exception_handler(HappyPathError)
 def handle_domain_error(error: HappyPathError) -> Response[dict[str, Any]]:
     status = next((s for cls, s in _STATUS_FOR.items() if isinstance(error, cls)), HTTPStatus.BAD_REQUEST)
-    return _error(status, error.message)
+    response = _error(status, error.message)
+    if isinstance(error, QuotaExceededError):
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
 
 
 @app.exception_handler(RequestUnsupportedContentType)

@@ -2,7 +2,7 @@
 
 import uuid
 
-from happypath import limits, storage
+from happypath import limits, settings, storage
 from happypath.errors import NotFoundError
 from happypath.models import NewPlace, Photo, PhotoPage, Place, PlaceDetail, PlaceRecord, PlaceWithDistance, utc_now
 from happypath.repository import Repository
@@ -10,7 +10,7 @@ from happypath.repository import Repository
 
 def create_place(repo: Repository, new: NewPlace, creator: str) -> Place:
     place = PlaceRecord(placeId=uuid.uuid4().hex, createdBy=creator, createdAt=utc_now(), **new.model_dump())
-    repo.create_place(place)
+    repo.create_place(place, per_day=settings.daily_places_per_user())
     return place.public()
 
 

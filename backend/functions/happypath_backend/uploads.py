@@ -35,7 +35,7 @@ def request_upload(repo: Repository, place_id: str, request: UploadRequest, owne
         updatedAt=now,
         expiresAt=expires_at,
     )
-    repo.create_upload(upload)
+    repo.create_upload(upload, per_day=settings.daily_uploads_per_user())
     # The declared size caps the form, so a client cannot declare 1 KB and send 20 MB.
     url, fields = storage.presigned_upload_form(object_key, request.contentType, request.size)
     return UploadForm(uploadId=upload_id, url=url, fields=fields, expiresAt=expires_at, maxBytes=request.size)

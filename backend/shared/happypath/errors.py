@@ -23,3 +23,11 @@ class ConflictError(HappyPathError):
 
 class InvalidInputError(HappyPathError):
     pass
+
+
+class QuotaExceededError(HappyPathError):
+    """A person's daily allowance is used up; `retry_after_s`: until it renews."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -7,6 +7,7 @@ Table design (one table, PK/SK):
 | place  | PLACE#<placeId>    | PLACE                           | GEO#<geohash[:4]> | <geohash9>#<placeId>    |
 | photo  | PLACE#<placeId>    | PHOTO#<publishedAt>#<photoId>   |                   |                         |
 | upload | UPLOAD#<uploadId>  | UPLOAD                          |                   |                         |
+| quota  | USER#<subject>     | QUOTA#<yyyy-mm-dd>              |                   |                         |
 
 Uploads not yet final are also in the sparse GSI2 (EXPIRES#<hour> / <epoch>#<uploadId>): a pending upload
 under its form's expiry, a claimed one under its processing deadline. Final states remove the entry (an
@@ -31,6 +32,9 @@ GEO_PARTITION_PRECISION: Final = 4  # ~39 x 20 km cells per partition
 EXPIRY_INDEX: Final = "GSI2"
 EXPIRY_PK: Final = "GSI2PK"
 EXPIRY_SK: Final = "GSI2SK"
+
+# DynamoDB's time-to-live attribute (epoch seconds): only the daily quota counters carry it.
+DELETE_AFTER: Final = "deleteAfter"
 
 PLACE_SK: Final = "PLACE"
 UPLOAD_SK: Final = "UPLOAD"
@@ -57,6 +61,11 @@ def place_pk(place_id: str) -> str:
 
 def place_key(place_id: str) -> dict[str, str]:
     return {PK: place_pk(place_id), SK: PLACE_SK}
+
+
+def quota_key(subject: str, day: str) -> dict[str, str]:
+    """What one person (an identity-provider subject) did on one UTC day (yyyy-mm-dd)."""
+    return {PK: f"USER#{subject}", SK: f"QUOTA#{day}"}
 
 
 def upload_key(upload_id: str) -> dict[str, str]:

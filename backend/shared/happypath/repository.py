@@ -12,12 +12,15 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from happypath import aws, geo, keys, limits, settings
-from happypath.errors import ConflictError, InvalidInputError
+from happypath.errors import ConflictError, InvalidInputError, QuotaExceededError
 from happypath.models import Photo, PhotoRecord, Place, PlaceRecord, PlaceWithDistance, Upload, utc_now
 from happypath.statuses import UploadStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+
+
+DAY_SECONDS: Final = 86_400
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -89,7 +92,8 @@ class Repository:
 
     # --- places ------------------------------------------------------------------------------------
 
-    def create_place(self, place: PlaceRecord) -> None:
+    def create_place(self, place: PlaceRecord, *, per_day: int) -> None:
+        """Add a place, counted against its creator's `per_day` places."""
         geohash = geo.encode(place.lat, place.lng)
         item = {
             **keys.place_key(place.placeId),
@@ -97,12 +101,7 @@ class Repository:
             keys.GEO_SK: keys.geo_sort_key(geohash, place.placeId),
             **place.model_dump(),
         }
-        try:
-            self.table.put_item(Item=_to_dynamo(item), ConditionExpression=Attr(keys.PK).not_exists())
-        except ClientError as error:
-            if aws.client_error_code(error) == "ConditionalCheckFailedException":
-                raise ConflictError(f"place {place.placeId} already exists") from error
-            raise
+        self._put_counted(item, place.createdBy, "places", per_day)
 
     def get_place(self, place_id: str) -> Place | None:
         item = self.table.get_item(Key=keys.place_key(place_id)).get("Item")
@@ -130,14 +129,57 @@ class Repository:
 
     # --- uploads -----------------------------------------------------------------------------------
 
-    def create_upload(self, upload: Upload) -> None:
+    def create_upload(self, upload: Upload, *, per_day: int) -> None:
+        """Record a pending upload, counted against its owner's `per_day` upload forms."""
         item = {
             **keys.upload_key(upload.uploadId),
             keys.EXPIRY_PK: keys.expiry_partition(upload.expiresAt),
             keys.EXPIRY_SK: keys.expiry_sort_key(upload.expiresAt, upload.uploadId),
             **upload.model_dump(),
         }
-        self.table.put_item(Item=_to_dynamo(item), ConditionExpression=Attr(keys.PK).not_exists())
+        self._put_counted(item, upload.owner, "uploads", per_day)
+
+    def _put_counted(self, item: dict[str, Any], subject: str, counter: str, per_day: int) -> None:
+        """Put a new item and count it in `subject`'s counter for today (UTC), in one transaction that fails
+        when the count has reached `per_day`. The counter deletes itself (DynamoDB TTL) a day later."""
+        now = int(time.time())
+        next_day = now - now % DAY_SECONDS + DAY_SECONDS
+        try:
+            self.table.meta.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.table.name,
+                            "Key": keys.quota_key(subject, time.strftime("%Y-%m-%d", time.gmtime(now))),
+                            "UpdateExpression": "ADD #counter :one SET #deleteAfter = :deleteAfter",
+                            "ConditionExpression": "attribute_not_exists(#counter) OR #counter < :most",
+                            "ExpressionAttributeNames": {"#counter": counter, "#deleteAfter": keys.DELETE_AFTER},
+                            "ExpressionAttributeValues": {
+                                ":one": 1,
+                                ":most": per_day,
+                                ":deleteAfter": next_day + DAY_SECONDS,
+                            },
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table.name,
+                            "Item": _to_dynamo(item),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            codes = [reason.get("Code") for reason in error.response.get("CancellationReasons") or []]
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                raise QuotaExceededError(
+                    f"{per_day} {counter} a day is the most one person may add: try again after 00:00 UTC",
+                    retry_after_s=next_day - now,
+                ) from None
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                raise ConflictError(f"{item[keys.PK]} already exists") from error
+            raise
 
     def unfinished_uploads(self, expired_before: int, oldest: int) -> Iterator[Upload]:
         """Uploads in the sweeper's index whose form expiry or processing deadline fell between `oldest` and

@@ -41,5 +41,15 @@ def workflow_version() -> str:
     return os.environ.get("WORKFLOW_VERSION", "v4")
 
 
+def daily_uploads_per_user() -> int:
+    """Upload forms one person may request in a UTC day (template parameter DailyUploadsPerUser)."""
+    return int(_required("DAILY_UPLOADS_PER_USER"))
+
+
+def daily_places_per_user() -> int:
+    """Places one person may add in a UTC day (template parameter DailyPlacesPerUser)."""
+    return int(_required("DAILY_PLACES_PER_USER"))
+
+
 def moderation_min_confidence() -> float:
     return float(os.environ.get("MODERATION_MIN_CONFIDENCE", "60"))

@@ -559,3 +559,9 @@ def test_the_daily_quotas_reach_the_api_and_their_counters_expire(translated):
     assert environment["DAILY_PLACES_PER_USER"] == {"Ref": "DailyPlacesPerUser"}
     ttl = resources["Table"]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": keys.DELETE_AFTER, "Enabled": True}
+    # The API may update the counters' items and no other (its policy's condition on the partition key).
+    statements = resources["ApiFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    (update,) = [s for s in statements if "dynamodb:UpdateItem" in s["Action"]]
+    (pattern,) = update["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    assert re.fullmatch(pattern.replace("*", ".*"), keys.quota_key("a-subject", "2026-12-03")[keys.PK])
+    assert not re.fullmatch(pattern.replace("*", ".*"), keys.upload_key("u1")[keys.PK])

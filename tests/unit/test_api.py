@@ -600,3 +600,26 @@ def test_coordinates_are_numbers_kept_to_seven_decimals():
     for bad in ({"lng": False}, {"lat": "51.5"}):
         status, _ = call("POST", "/places", body={"name": "X", "type": "park", "lat": 1, "lng": 1} | bad, user=OWNER)
         assert status == 400, bad
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "problem"),
+    [
+        ("name", "Caf\u00e9 \u202egnp.exe", "must not contain control or invisible characters (U+202E)"),  # bidi
+        ("name", "Regent\u200bs Park", "must not contain control or invisible characters (U+200B)"),  # zero-width
+        ("name", "Park\u0007", "must not contain control or invisible characters (U+0007)"),
+        ("address", "1 Main St\nAnytown", "must not contain control or invisible characters (U+000A)"),
+        ("name", "a" + "\u0301\u0302\u0303\u0304\u0305\u0306", "must not stack more than 4 combining marks"),
+    ],
+)
+def test_names_and_addresses_everyone_sees_hide_nothing(field, text, problem):
+    body = {"name": "Park", "type": "park", "lat": 1, "lng": 1, field: text}
+    status, error = call("POST", "/places", body=body, user=OWNER)
+    assert status == 400
+    assert error["errors"] == [{"field": field, "problem": problem}]
+
+
+def test_names_are_stored_composed_and_emoji_keep_their_joiners():
+    place = create_place(name="Cafe\u0301 \U0001f468\u200d\U0001f469\u200d\U0001f467", address="Ng\u00f4 \u0110\u1ee9c")
+    assert place["name"] == "Caf\u00e9 \U0001f468\u200d\U0001f469\u200d\U0001f467"  # é as one character
+    assert place["address"] == "Ng\u00f4 \u0110\u1ee9c"

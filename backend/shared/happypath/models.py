@@ -1,9 +1,11 @@
 """Domain and API models (pydantic), shared by the API handlers, the workflow and the local runtime."""
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Final, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from happypath import limits
 from happypath.keys import ID_PATTERN
@@ -37,13 +39,43 @@ class Model(BaseModel):
 
 # --- requests ----------------------------------------------------------------------------------------
 
+# Control, invisible formatting (bidi overrides, zero-width spaces) and private-use characters can disguise what
+# a name says; the zero-width joiner stays, as emoji such as 👨‍👩‍👧 are built with it.
+_HIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Co", "Cs"})
+_EMOJI_JOINER: Final = "\u200d"
+MAX_COMBINING_MARKS: Final = 4  # in a row: enough for any script, not for a tower of accents over the page
+
+
+def _plain_text(value: str) -> str:
+    """Text everyone sees (a place's name and address): NFC, and nothing hidden in it."""
+    value = unicodedata.normalize("NFC", value)
+    marks = 0
+    for char in value:
+        category = unicodedata.category(char)
+        if category in _HIDDEN_CATEGORIES and char != _EMOJI_JOINER:
+            raise PydanticCustomError(
+                "plain_text",
+                "must not contain control or invisible characters (U+{code})",
+                {"code": f"{ord(char):04X}"},
+            )
+        marks = marks + 1 if category.startswith("M") else 0
+        if marks > MAX_COMBINING_MARKS:
+            raise PydanticCustomError(
+                "plain_text", "must not stack more than {most} combining marks", {"most": MAX_COMBINING_MARKS}
+            )
+    return value
+
 
 class NewPlace(Model):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), AfterValidator(_plain_text)
+    ]
     type: PlaceType
     lat: BodyLatitude
     lng: BodyLongitude
-    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    address: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_plain_text)] | None
+    ) = None
 
 
 # Content types a browser may declare; the workflow sniffs the real format regardless.

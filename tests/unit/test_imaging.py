@@ -23,6 +23,7 @@ from happypath.statuses import RejectionReason
 from happypath_workflow.imaging import (
     HEIF_MAX_BOXES,
     JPEG_MAX_MARKERS,
+    JPEG_MAX_SCANS,
     PNG_MAX_CHUNKS,
     ImageInfo,
     ImageRejected,
@@ -1089,6 +1090,17 @@ def test_a_jpeg_with_more_markers_than_any_photo_is_damaged(filler: bytes) -> No
     data = encoded(photo_like(), "JPEG")
     error = assert_rejected(data[:2] + filler * JPEG_MAX_MARKERS + data[2:], RejectionReason.DAMAGED)
     assert f"more than {JPEG_MAX_MARKERS} markers" in error.detail
+
+
+def test_a_jpeg_with_more_scans_than_any_encoder_writes_is_refused_before_decoding() -> None:
+    data = encoded(photo_like(), "JPEG", progressive=True)
+    scans = data.count(b"\xff\xda")
+    last_scan = data[data.rindex(b"\xff\xda") : -2]
+    assert 5 <= scans <= 20
+    error = assert_rejected(
+        data[:-2] + last_scan * (JPEG_MAX_SCANS + 1 - scans) + b"\xff\xd9", RejectionReason.TOO_LARGE
+    )
+    assert f"more than {JPEG_MAX_SCANS} scans" in error.detail
 
 
 def test_metadata_in_thousands_of_segments_is_accepted() -> None:

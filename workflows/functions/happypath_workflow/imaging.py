@@ -86,6 +86,10 @@ PNG_MAX_CHUNKS: Final = 50_000
 """More chunks than this is refused before Pillow reads any: it keeps every private chunk in a list (1.7
 million empty ones, 20 MB, took 260 MB and 7 s to open). An encoder writing one IDAT per row of a
 12,000-row image stays well under."""
+JPEG_MAX_SCANS: Final = 100
+"""More scans than this is refused (TOO_LARGE) before any is decoded: every scan of a progressive JPEG is a
+pass over all of the image's blocks, so thousands of them (each refining one coefficient by one bit) cost
+seconds per megapixel to decode. Encoders write 10 or so (mozjpeg's searched scripts: up to ~20)."""
 JPEG_MAX_MARKERS: Final = 10_000
 """More markers (fill bytes included) outside the image data than this is refused: Pillow keeps every APPn
 segment in a list (5 million empty ones, 20 MB, took 680 MB and 7 s to open) and reads fill bytes one at a
@@ -419,6 +423,11 @@ def _check_jpeg(data: bytes) -> None:
                 raise _damaged("image data before the frame header")
             ids = _parse_scan(body, frame)
             scans += 1
+            if scans > JPEG_MAX_SCANS:
+                raise ImageRejected(
+                    RejectionReason.TOO_LARGE,
+                    f"more than {JPEG_MAX_SCANS} scans (a photo has about 10): too costly to decode",
+                )
             segment_end, follower = _segment_end(data, end)
             if follower < 0xC0 and follower != _TEM:
                 raise _damaged(f"corrupt image data: stray 0xFF{follower:02X} at byte {segment_end}")

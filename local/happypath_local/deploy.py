@@ -20,6 +20,7 @@ EMULATED = frozenset(
         "AWS::CloudFront::Distribution",
         "AWS::CloudFront::Function",  # the local origin serves the web app and its routes itself
         "AWS::CloudFront::OriginAccessControl",
+        "AWS::CloudFront::ResponseHeadersPolicy",  # the local origin adds its headers (web.security_headers)
         "AWS::Cognito::UserPool",
         "AWS::Cognito::UserPoolClient",
         "AWS::Cognito::UserPoolDomain",

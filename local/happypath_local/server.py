@@ -201,7 +201,7 @@ class LocalStack:
         from happypath_local.gateway import ApiGateway
         from happypath_local.persistence import DataDirectory
         from happypath_local.s3_gateway import S3Gateway
-        from happypath_local.web import WebApp
+        from happypath_local.web import WebApp, security_headers
 
         origins = [urls.app, *options.extra_origins]
         parameters = options.parameters | {
@@ -241,6 +241,7 @@ class LocalStack:
             issuer,
             self.execution_summaries,
             urls.app,
+            security_headers(self.app.stack, urls.api, urls.s3),
         )
         gateway = ApiGateway(self.app.stack, self.app.invoker, throttle=options.throttle)
         # moto replaces the access key while it runs: the handlers sign with these.

@@ -13,9 +13,23 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from happypath.keys import PUBLISHED_PREFIX  # what the distribution bucket's policy lets CloudFront read
-from happypath_local.stack import REGION
+from happypath_local.stack import REGION, Stack
 
 EXECUTIONS_DEFAULT, EXECUTIONS_MAX = 20, 100  # newest first: each costs two Step Functions calls
+
+
+def security_headers(stack: Stack, *local_origins: str) -> dict[str, str]:
+    """The headers the stack's CloudFront adds (WebAppHeaders), but HSTS (this is http), with the local API and
+    S3 in connect-src: on AWS they are https: origins, covered by `https:`; here they are http ones."""
+    config = stack.resources["WebAppHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    directives = [d.strip() for d in config["ContentSecurityPolicy"]["ContentSecurityPolicy"].split(";")]
+    policy = "; ".join(" ".join([d, *local_origins]) if d.startswith("connect-src ") else d for d in directives if d)
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": config["FrameOptions"]["FrameOption"],
+        "Referrer-Policy": config["ReferrerPolicy"]["ReferrerPolicy"],
+    }
 
 
 class WebApp:
@@ -27,8 +41,10 @@ class WebApp:
         issuer_app: Any,
         executions: Callable[[int], list[dict[str, Any]]],
         origin: str,
+        headers: dict[str, str],
     ) -> None:
         self.dist_dir = dist_dir
+        self.headers = headers  # added to every answer but the sign-in pages', as CloudFront adds them
         # The same server under the name "localhost": sign-in and CORS know only the origin, so send it there.
         self.alias = origin.replace("//127.0.0.1:", "//localhost:", 1) if "//127.0.0.1:" in origin else None
         self.origin = origin
@@ -59,6 +75,7 @@ class WebApp:
             response = _json({"status": "ok"}, cache="no-store")
         else:
             response = self._static(path)
+        response.headers.update(self.headers)
         return response(environ, start_response)
 
     def _cdn(self, request: Request, key: str) -> Response:

@@ -78,6 +78,16 @@ def upload_bytes(client: LocalClient, place_id: str, data: bytes, content_type: 
 # --- sign-in -----------------------------------------------------------------------------------------
 
 
+def test_the_app_is_served_with_the_stack_s_security_headers(local_app: RunningApp):
+    """As CloudFront adds them (WebAppHeaders), with the local API and S3 allowed to be called over http."""
+    for path in ("/", "/places/some-place", "/config.json"):
+        headers = requests.get(local_app.app_url + path, timeout=5).headers
+        policy = {d.split()[0]: d.split()[1:] for d in headers["Content-Security-Policy"].split(";") if d.strip()}
+        assert policy["script-src"] == ["'self'"], path
+        assert policy["connect-src"] == ["'self'", "https:", local_app.api_url, local_app.s3_url], path
+        assert (headers["X-Content-Type-Options"], headers["X-Frame-Options"]) == ("nosniff", "DENY"), path
+
+
 def test_the_app_under_the_name_localhost_is_sent_to_its_origin(local_app: RunningApp):
     # Sign-in and CORS know one origin; under another name the page would load and its API calls fail.
     alias = local_app.app_url.replace("//127.0.0.1:", "//localhost:")

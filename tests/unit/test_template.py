@@ -475,10 +475,23 @@ def test_cloudfront_names_fit_whatever_the_stack_is_called():
     names = [
         stack.resources["WebAppRoutes"]["Properties"]["Name"],
         stack.resources["OriginAccessControl"]["Properties"]["OriginAccessControlConfig"]["Name"],
+        stack.resources["WebAppHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]["Name"],
     ]
     for name in names:
         assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name), name
-    assert len(set(names)) == 2
+    assert len(set(names)) == 3
+
+
+def test_the_web_app_and_the_photos_are_served_with_the_security_headers(translated):
+    config = translated["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+    for behaviour in [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]:
+        assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "WebAppHeaders"}
+    headers = translated["Resources"]["WebAppHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]
+    policy = headers["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split(";") if d.strip()}
+    assert directives["script-src"] == ["'self'"]  # no inline or foreign scripts: the browser tests run under it
+    assert directives["object-src"] == ["'none'"]
+    assert directives["frame-ancestors"] == ["'none'"]
 
 
 def _rule_value(expression: typing.Any, values: dict[str, str]) -> typing.Any:

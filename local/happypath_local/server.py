@@ -7,11 +7,13 @@ Functions, Lambda) runs in this process on moto.
 
 import functools
 import io
+import ipaddress
 import itertools
 import logging
 import os
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
@@ -66,6 +68,15 @@ class Urls:
     @property
     def distribution_host(self) -> str:
         return f"{self.app.split('//', 1)[1]}/cdn"
+
+
+def loopback_only(host: str) -> bool:
+    """Whether serving on `host` is reachable from this machine alone."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return all(ipaddress.ip_address(str(address).split("%")[0]).is_loopback for address in addresses)
 
 
 def urls_for(options: Options) -> Urls:
@@ -448,6 +459,13 @@ Handler code reloads on change. Ctrl-C stops.
 """,
         flush=True,
     )
+    if not loopback_only(options.host):
+        print(
+            f"WARNING: serving on {options.host}, not only this machine: anyone who can reach it can sign in as "
+            "anyone (the local sign-in asks no password) and see every upload under /_local.\n",
+            file=sys.stderr,
+            flush=True,
+        )
     wait_for_ctrl_c()
     print("\nStopping: no longer accepting requests", flush=True)
     stack.stop()

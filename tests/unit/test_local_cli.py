@@ -56,3 +56,13 @@ def test_serve_takes_template_parameters_as_name_value_pairs(monkeypatch, capsys
     with pytest.raises(SystemExit):
         main(["serve", "--parameter", "DailyUploadsPerUser"])
     assert "expected NAME=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False)],  # noqa: S104
+)
+def test_serving_beyond_this_machine_is_recognised_for_its_warning(host, loopback):
+    from happypath_local.server import loopback_only
+
+    assert loopback_only(host) is loopback

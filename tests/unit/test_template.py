@@ -29,6 +29,13 @@ from happypath_local.stack import load_stack, translate
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL_FILES = sorted((ROOT / "statemachines").glob("upload_v*.asl.json"))
+LAMBDA_SERVICE_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.TooManyRequestsException",
+)
 LOCAL = {"AuthIssuerUrl": "http://127.0.0.1:9/auth", "AuthAudience": "local"}
 URLS = {"distribution_host": "127.0.0.1:9/cdn", "api": "http://127.0.0.1:9"}
 
@@ -94,6 +101,8 @@ def test_every_state_machine_is_well_formed_and_never_leaves_an_upload_behind(as
         assert catch_all[0]["Next"] == expected.get(name, "RecordFailure"), name
         if state["Resource"].startswith("${"):
             assert "TransientError" in state["Retry"][0]["ErrorEquals"], name
+            # The errors of Lambda's own service AWS recommends retrying for every Lambda task.
+            assert set(LAMBDA_SERVICE_ERRORS) <= set(state["Retry"][0]["ErrorEquals"]), name
             assert state["TimeoutSeconds"] <= 900
     # ... unless Publish committed before its function failed: then the execution succeeds.
     assert states["DiscardImages"]["Next"] == "IsPublishedAfterAll"

@@ -257,7 +257,11 @@ def test_a_publish_cancelled_by_throttling_is_retried_and_publishes_once(app, ph
     throttled = []
 
     def first_transaction_throttled(client, operation_name, params):
-        if operation_name == "TransactWriteItems" and not throttled:
+        publishing = operation_name == "TransactWriteItems" and any(
+            item.get("Put", {}).get("Item", {}).get(keys.SK, "").startswith(keys.PHOTO_SK_PREFIX)
+            for item in params["TransactItems"]
+        )
+        if publishing and not throttled:
             throttled.append(operation_name)
             raise _cancelled_transaction("ThrottlingError", len(params["TransactItems"]))
         return original(client, operation_name, params)

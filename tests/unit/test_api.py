@@ -9,6 +9,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
 from happypath_testkit.events import LambdaContext, body_of, http_event
 
 from happypath import keys
@@ -426,6 +428,27 @@ def test_a_person_requests_at_most_their_daily_upload_forms(monkeypatch):
     response = api.lambda_handler(http_event("POST", "/places/{place_id}/uploads", user=person, **request), CONTEXT)
     _refused_for_quota(response, "1 uploads a day")
     assert call("POST", "/places/{place_id}/uploads", user=f"quota-{uuid.uuid4().hex}", **request)[0] == 201
+
+
+def test_two_requests_of_one_person_at_once_both_count(monkeypatch):
+    """Both update the person's counter: DynamoDB cancels one transaction (TransactionConflict), which is retried."""
+    original = BaseClient._make_api_call
+    conflicts = []
+
+    def first_transaction_in_conflict(client, operation_name, params):
+        if operation_name == "TransactWriteItems" and not conflicts:
+            conflicts.append(params)
+            reasons = [{"Code": "TransactionConflict"}, {"Code": "None"}]
+            error = {"Error": {"Code": "TransactionCanceledException", "Message": "[TransactionConflict, None]"}}
+            raise ClientError(error | {"CancellationReasons": reasons}, operation_name)  # type: ignore[arg-type]
+        return original(client, operation_name, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", first_transaction_in_conflict)
+    person = f"quota-{uuid.uuid4().hex}"
+    create_place(user=person)
+    assert conflicts
+    counter = Repository().table.get_item(Key=keys.quota_key(person, time.strftime("%Y-%m-%d", time.gmtime())))["Item"]
+    assert counter["places"] == 1  # counted once
 
 
 # --- my photos ------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import json
+import random
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 
 DAY_SECONDS: Final = 86_400
+COUNTED_PUT_ATTEMPTS: Final = 4  # a counter updated by two requests at once cancels one transaction: retried
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -144,42 +146,43 @@ class Repository:
         when the count has reached `per_day`. The counter deletes itself (DynamoDB TTL) a day later."""
         now = int(time.time())
         next_day = now - now % DAY_SECONDS + DAY_SECONDS
-        try:
-            self.table.meta.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self.table.name,
-                            "Key": keys.quota_key(subject, time.strftime("%Y-%m-%d", time.gmtime(now))),
-                            "UpdateExpression": "ADD #counter :one SET #deleteAfter = :deleteAfter",
-                            "ConditionExpression": "attribute_not_exists(#counter) OR #counter < :most",
-                            "ExpressionAttributeNames": {"#counter": counter, "#deleteAfter": keys.DELETE_AFTER},
-                            "ExpressionAttributeValues": {
-                                ":one": 1,
-                                ":most": per_day,
-                                ":deleteAfter": next_day + DAY_SECONDS,
-                            },
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table.name,
-                            "Item": _to_dynamo(item),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            codes = [reason.get("Code") for reason in error.response.get("CancellationReasons") or []]
-            if codes[:1] == ["ConditionalCheckFailed"]:
-                raise QuotaExceededError(
-                    f"{per_day} {counter} a day is the most one person may add: try again after 00:00 UTC",
-                    retry_after_s=next_day - now,
-                ) from None
-            if codes[1:2] == ["ConditionalCheckFailed"]:
-                raise ConflictError(f"{item[keys.PK]} already exists") from error
-            raise
+        transaction: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self.table.name,
+                    "Key": keys.quota_key(subject, time.strftime("%Y-%m-%d", time.gmtime(now))),
+                    "UpdateExpression": "ADD #counter :one SET #deleteAfter = :deleteAfter",
+                    "ConditionExpression": "attribute_not_exists(#counter) OR #counter < :most",
+                    "ExpressionAttributeNames": {"#counter": counter, "#deleteAfter": keys.DELETE_AFTER},
+                    "ExpressionAttributeValues": {":one": 1, ":most": per_day, ":deleteAfter": next_day + DAY_SECONDS},
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table.name,
+                    "Item": _to_dynamo(item),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+        ]
+        for attempt in range(1, COUNTED_PUT_ATTEMPTS + 1):
+            try:
+                self.table.meta.client.transact_write_items(TransactItems=transaction)
+                return
+            except ClientError as error:
+                codes = [reason.get("Code") for reason in error.response.get("CancellationReasons") or []]
+                if codes[:1] == ["ConditionalCheckFailed"]:
+                    raise QuotaExceededError(
+                        f"{per_day} {counter} a day is the most one person may add: try again after 00:00 UTC",
+                        retry_after_s=next_day - now,
+                    ) from None
+                if codes[1:2] == ["ConditionalCheckFailed"]:
+                    raise ConflictError(f"{item[keys.PK]} already exists") from error
+                # Two requests of one person at once update the same counter: DynamoDB cancels one of them.
+                reasons = aws.cancellation_reasons(error)
+                if not reasons or not reasons <= aws.TRANSIENT_CANCELLATION_REASONS or attempt == COUNTED_PUT_ATTEMPTS:
+                    raise
+            time.sleep(random.uniform(0.5, 1.0) * 0.05 * 2**attempt)
 
     def unfinished_uploads(self, expired_before: int, oldest: int) -> Iterator[Upload]:
         """Uploads in the sweeper's index whose form expiry or processing deadline fell between `oldest` and

@@ -587,3 +587,30 @@ def test_the_daily_quotas_reach_the_api_and_their_counters_expire(translated):
     (pattern,) = update["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
     assert re.fullmatch(pattern.replace("*", ".*"), keys.quota_key("a-subject", "2026-12-03")[keys.PK])
     assert not re.fullmatch(pattern.replace("*", ".*"), keys.upload_key("u1")[keys.PK])
+
+
+LOG_DELIVERY_ACTIONS = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+def test_every_workflow_logs_its_failures_to_a_group_with_a_retention(translated):
+    resources = translated["Resources"]
+    machines = {name: r for name, r in resources.items() if r["Type"] == "AWS::StepFunctions::StateMachine"}
+    assert len(machines) == 4
+    for name, machine in machines.items():
+        logging = machine["Properties"]["LoggingConfiguration"]
+        assert (logging["Level"], logging["IncludeExecutionData"]) == ("ERROR", False), name
+        (destination,) = logging["Destinations"]
+        assert destination["CloudWatchLogsLogGroup"]["LogGroupArn"] == {"Fn::GetAtt": ["WorkflowLogGroup", "Arn"]}
+    assert resources["WorkflowLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    statements = resources["WorkflowRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    logs = [s for s in statements if any(a.startswith("logs:") for a in s["Action"])]
+    assert [(set(s["Action"]), s["Resource"]) for s in logs] == [(LOG_DELIVERY_ACTIONS, "*")]

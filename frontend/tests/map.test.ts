@@ -244,6 +244,14 @@ describe('HomeView', () => {
     expect(errors).toEqual([])
     expect(picked()).toHaveLength(1)
 
+    // A tap on the map mends both: the fields take its position and the message goes.
+    wrapper.getComponent(PlaceMap).vm.$emit('pick', { lat: 51.51, lng: -0.12 })
+    await flushPromises()
+    expect(form.find('[role="alert"]').exists()).toBe(false)
+    expect((form.get('#place-lat').element as HTMLInputElement).value).toBe('51.51')
+    await form.get('#place-lat').setValue('')
+    await flushPromises()
+
     // Valid again: the message goes, the marker moves, and the place is created there.
     await form.get('#place-lat').setValue('51.5')
     await form.get('#place-lng').setValue('-0.16')
@@ -255,6 +263,41 @@ describe('HomeView', () => {
     expect(api.createPlace).toHaveBeenCalledWith({ name: 'Corner Park', type: 'park', lat: 51.5, lng: -0.16 })
     expect(errors).toEqual([])
     wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it('refuses a name or address with an invisible character in words, before asking the API', async () => {
+    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+    localStorage.setItem('happypath.showMap', 'false')
+    const api = fakeApi({
+      nearbyPlaces: vi.fn(async () => ({ places: [] })),
+      createPlace: vi.fn(async (p) => ({ ...p, placeId: 'new1', createdAt: '2026-05-01T00:00:00Z' })),
+    })
+    const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }) })
+    await flushPromises()
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    const form = wrapper.get('form')
+    await form.get('#place-lat').setValue('51.5')
+    await form.get('#place-lng').setValue('-0.16')
+    for (const [field, text, what] of [
+      ['#place-name', 'Caf\u00e9 \u202egnp.exe', 'The name'], // a right-to-left override
+      ['#place-name', 'Regent\u200bs Park', 'The name'], // a zero-width space
+    ] as const) {
+      await form.get(field).setValue(text)
+      await form.trigger('submit')
+      expect(form.get('[role="alert"]').text()).toBe(
+        `${what} contains an invisible or control character (such as a direction mark): remove it and type it again.`,
+      )
+    }
+    await form.get('#place-name').setValue('Family picnic \u{1F468}\u200d\u{1F469}\u200d\u{1F467}') // emoji joiners are fine
+    await form.get('#place-address').setValue('1 Park Lane\u200e')
+    await form.trigger('submit')
+    expect(form.get('[role="alert"]').text()).toContain('The address contains an invisible')
+    expect(api.createPlace).not.toHaveBeenCalled()
+    await form.get('#place-address').setValue('1 Park Lane')
+    await form.trigger('submit')
+    await flushPromises()
+    expect(api.createPlace).toHaveBeenCalledTimes(1)
     vi.unstubAllGlobals()
   })
 

@@ -11,7 +11,7 @@ import { ApiError, type Api, type Photo, type UploadView } from '../lib/api'
 import { describeError } from '../lib/notices'
 import { forgetPending, readPending, rememberPending } from '../lib/pendingUploads'
 import { outcomeMessage } from '../lib/reasons'
-import { CANCELLED_MESSAGE, SLOW_MESSAGE, UploadError, checkFile, pollUpload, postToStorage, type PollOptions } from '../lib/upload'
+import { SLOW_MESSAGE, STOPPED_LOOKING_MESSAGE, UploadError, checkFile, pollUpload, postToStorage, type PollOptions } from '../lib/upload'
 import type { AuthUser } from './useAuth'
 
 export type UploadPhase =
@@ -173,7 +173,7 @@ export function createUploads(deps: UploadsDeps) {
    */
   async function reachedStorage(uploadId: string, signal: AbortSignal): Promise<boolean> {
     const cancelled = new Promise<never>((_resolve, reject) => {
-      const stop = () => reject(new UploadError(CANCELLED_MESSAGE, 'cancelled'))
+      const stop = () => reject(new UploadError(STOPPED_LOOKING_MESSAGE, 'cancelled'))
       if (signal.aborted) stop()
       else signal.addEventListener('abort', stop, { once: true })
     })

@@ -118,6 +118,8 @@ export interface PostOptions {
 export const STALL_MS = 30_000
 
 export const CANCELLED_MESSAGE = 'The upload was cancelled.'
+/** Cancel while looking for a file whose send broke off: it may have arrived, and then it is still added. */
+export const STOPPED_LOOKING_MESSAGE = 'Stopped looking for this photo. If it had arrived, it will still be added: Try again to see.'
 const CONNECTION_MESSAGE = 'The photo could not be sent: check your connection and try again.'
 
 /**

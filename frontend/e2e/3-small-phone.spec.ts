@@ -149,3 +149,26 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
   expect(problems.pageErrors).toEqual([])
   expect(problems.consoleErrors).toEqual([])
 })
+
+test('the map and the header on a touch screen: thumb-sized zoom buttons, markers and home link', async ({ page }) => {
+  const problems = watchPage(page)
+  // Away from the other tests' places, so no other marker lies beside this one.
+  await createPlace(await tokenFor('mapthumbs'), { name: 'Thumb Park', lat: 51.4901, lng: -0.2003 })
+  await page.goto(`${appUrl}/`)
+  const home = (await page.getByRole('link', { name: /Happy Path/ }).boundingBox())!
+  expect(home.height, 'home link height').toBeGreaterThanOrEqual(44)
+  const zoomIn = page.locator('.leaflet-control-zoom-in')
+  await expect(zoomIn).toBeVisible()
+  const zoom = (await zoomIn.boundingBox())!
+  expect([zoom.width, zoom.height], 'zoom button size').toEqual([44, 44])
+  // The pin stays 28 px; a tap up to 8 px beside it still lands on its marker.
+  const marker = page.locator('.hp-marker', { has: page.locator('.hp-pin') }).and(page.getByTitle('Thumb Park'))
+  const pin = (await marker.boundingBox())!
+  expect(pin.width).toBe(28)
+  const beside = { x: pin.x + pin.width + 6, y: pin.y + pin.height / 2 }
+  expect(
+    await page.evaluate(({ x, y }) => document.elementFromPoint(x, y)?.closest('.hp-marker')?.getAttribute('title'), beside),
+    'the marker under a tap 6 px beside its pin',
+  ).toBe('Thumb Park')
+  expect(problems.pageErrors).toEqual([])
+})

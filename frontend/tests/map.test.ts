@@ -102,6 +102,10 @@ describe('PlaceMap without tiles', () => {
     expect(wrapper.emitted('pick')).toHaveLength(1)
     const [pos] = wrapper.emitted('pick')![0] as [{ lat: number; lng: number }]
     expect(Number.isFinite(pos.lat) && Number.isFinite(pos.lng)).toBe(true)
+    // A marker tapped while placing a new place puts it there; it does not open the marker's place.
+    await wrapper.get('.leaflet-marker-pane .hp-marker').trigger('click')
+    expect(wrapper.emitted('select')).toBeUndefined()
+    expect(wrapper.emitted('pick')!.at(-1)).toEqual([{ lat: places[0]!.place.lat, lng: places[0]!.place.lng }])
     wrapper.unmount()
   })
 

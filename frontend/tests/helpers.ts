@@ -83,7 +83,7 @@ export function fakeAuth(user: AuthUser | null = null): Auth {
   }
 }
 
-const Stub = { template: '<div />' }
+export const Stub = { template: '<div />' }
 
 export function testRouter() {
   return createRouter({

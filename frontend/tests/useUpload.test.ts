@@ -1,5 +1,6 @@
 import { flushPromises } from '@vue/test-utils'
 import { ref } from 'vue'
+import { createMemoryHistory, createRouter } from 'vue-router'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import AppHeader from '../src/components/AppHeader.vue'
 import UploadIndicator from '../src/components/UploadIndicator.vue'
@@ -9,7 +10,7 @@ import { PAUSED_MESSAGE, createUploads, type UploadsDeps } from '../src/composab
 import { ApiError, type Api, type UploadForm, type UploadView } from '../src/lib/api'
 import { PENDING_UPLOADS_KEY, type PendingUpload } from '../src/lib/pendingUploads'
 import { PROCESSING_DEADLINE_MS, SLOW_MESSAGE, UploadError, type PostOptions } from '../src/lib/upload'
-import { fakeApi, fakeAuth, fileOf, makePhoto, mountWith, testRouter } from './helpers'
+import { Stub, fakeApi, fakeAuth, fileOf, makePhoto, mountWith, testRouter } from './helpers'
 
 const ME: AuthUser = { sub: 'me', name: 'Me' }
 
@@ -501,6 +502,28 @@ describe('elsewhere in the app', () => {
     expect(confirm).not.toHaveBeenCalled()
     expect(auth.signOut).toHaveBeenCalledWith('/places/p1')
     vi.unstubAllGlobals()
+  })
+
+  it('signs in to come back to the page being opened, even before its code has loaded', async () => {
+    const auth = fakeAuth(null)
+    let loaded: () => void = () => {}
+    const slowPage = () => new Promise<typeof Stub>((resolve) => (loaded = () => resolve(Stub)))
+    const history = createMemoryHistory()
+    history.replace('/places/p1') // the address the app was opened at: its first navigation loads the page
+    const router = createRouter({
+      history,
+      routes: [
+        { path: '/', component: Stub },
+        { path: '/places/:placeId', component: slowPage },
+      ],
+    })
+    const { wrapper } = mountWith(AppHeader, { auth, router })
+    await flushPromises()
+    await wrapper.get('button').trigger('click')
+    expect(auth.signIn).not.toHaveBeenCalled()
+    loaded()
+    await flushPromises()
+    expect(auth.signIn).toHaveBeenCalledWith('/places/p1')
   })
 
   it('shows a small indicator with a way back on other pages, not on the upload’s own page', async () => {

@@ -56,12 +56,17 @@ def client_error_code(error: Any) -> str:
 TRANSIENT_CANCELLATION_REASONS = frozenset({"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"})
 
 
+def cancellation_codes(error: Any) -> list[str]:
+    """A TransactionCanceledException's reason per item, in the transaction's order ("None": not the cause)."""
+    if client_error_code(error) != "TransactionCanceledException":
+        return []
+    reasons = getattr(error, "response", {}).get("CancellationReasons") or []
+    return [str(reason.get("Code") or "None") for reason in reasons]
+
+
 def cancellation_reasons(error: Any) -> set[str]:
     """The reasons of a TransactionCanceledException, without the items that did not cause it."""
-    if client_error_code(error) != "TransactionCanceledException":
-        return set()
-    reasons = getattr(error, "response", {}).get("CancellationReasons") or []
-    return {str(reason.get("Code") or "None") for reason in reasons} - {"None"}
+    return set(cancellation_codes(error)) - {"None"}
 
 
 def cancelled_by_conditions_only(error: Any) -> bool:

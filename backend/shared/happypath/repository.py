@@ -161,7 +161,7 @@ class Repository:
                 "Put": {
                     "TableName": self.table.name,
                     "Item": _to_dynamo(item),
-                    "ConditionExpression": "attribute_not_exists(PK)",
+                    "ConditionExpression": f"attribute_not_exists({keys.PK})",
                 }
             },
         ]
@@ -170,7 +170,7 @@ class Repository:
                 self.table.meta.client.transact_write_items(TransactItems=transaction)
                 return
             except ClientError as error:
-                codes = [reason.get("Code") for reason in error.response.get("CancellationReasons") or []]
+                codes = aws.cancellation_codes(error)
                 if codes[:1] == ["ConditionalCheckFailed"]:
                     raise QuotaExceededError(
                         f"{per_day} {counter} a day is the most one person may add: try again after 00:00 UTC",

@@ -55,10 +55,27 @@ function heldPost() {
   return { post, held }
 }
 
+/** A send whose connection drops: the browser cannot tell whether storage got the file. */
+function droppedPost() {
+  return vi.fn(async () => {
+    throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
+  })
+}
+
 const noWait = { sleep: async () => {} }
 
 function store(over: Partial<UploadsDeps> & { api: UploadsDeps['api'] }) {
   return createUploads({ user: ref<AuthUser | null>(ME), poll: noWait, ...over })
+}
+
+/** The photo of upload u1 turns out to have arrived: Try again follows it, with no second form or send. */
+async function tryAgainFollowsTheArrivedPhoto(up: ReturnType<typeof store>, api: Api, post: ReturnType<typeof droppedPost>, jobId: number) {
+  vi.mocked(api.getUpload).mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') }))
+  void up.retry(jobId)
+  await flushPromises()
+  expect(api.createUpload).toHaveBeenCalledTimes(1)
+  expect(post).toHaveBeenCalledTimes(1)
+  expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u1' })
 }
 
 function stored(): PendingUpload[] {
@@ -162,9 +179,7 @@ describe('the upload store', () => {
   it('after a lost connection, asks the API: a photo that arrived is followed, not failed', async () => {
     const answers = [status('PROCESSING'), status('PROCESSED', { photo: makePhoto('u1') })]
     const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => answers.shift()!) })
-    const post = vi.fn(async () => {
-      throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
-    })
+    const post = droppedPost()
     const up = store({ api, post })
     up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
     await flushPromises()
@@ -198,9 +213,7 @@ describe('the upload store', () => {
 
   it('Try again after a lost connection follows the first upload if it arrived late, instead of adding it twice', async () => {
     const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PENDING_UPLOAD')) })
-    const post = vi.fn(async () => {
-      throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
-    })
+    const post = droppedPost()
     const up = store({ api, post })
     up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
     await flushPromises()
@@ -208,12 +221,7 @@ describe('the upload store', () => {
     expect(job).toMatchObject({ phase: 'error', canRetry: true })
 
     // Its event came after the three checks: by the time the person taps Try again, the API knows the photo.
-    vi.mocked(api.getUpload).mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') }))
-    void up.retry(job.id)
-    await flushPromises()
-    expect(api.createUpload).toHaveBeenCalledTimes(1)
-    expect(post).toHaveBeenCalledTimes(1)
-    expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u1' })
+    await tryAgainFollowsTheArrivedPhoto(up, api, post, job.id)
     expect(stored()).toMatchObject([{ uploadId: 'u1' }]) // sent: remembered until its outcome is seen
   })
 
@@ -238,9 +246,7 @@ describe('the upload store', () => {
 
   it('Cancel stops the checks after a lost connection at once; Try again still asks before sending again', async () => {
     const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PENDING_UPLOAD')) })
-    const post = vi.fn(async () => {
-      throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
-    })
+    const post = droppedPost()
     // The checks wait 2, 4 and 8 s between them: here the waits never end unless cancelled.
     const up = store({ api, post, poll: { sleep: () => new Promise(() => {}) } })
     up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
@@ -260,12 +266,7 @@ describe('the upload store', () => {
     expect(api.getUpload).not.toHaveBeenCalled()
 
     // The photo may have arrived after all: Try again looks first, and follows it instead of sending it twice.
-    vi.mocked(api.getUpload).mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') }))
-    void up.retry(job.id)
-    await flushPromises()
-    expect(api.createUpload).toHaveBeenCalledTimes(1)
-    expect(post).toHaveBeenCalledTimes(1)
-    expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u1' })
+    await tryAgainFollowsTheArrivedPhoto(up, api, post, job.id)
   })
 
   it('warns before the page is closed only while a file is being sent', async () => {

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from happypath_testkit.events import LambdaContext
 
-from happypath import keys, limits
+from happypath import aws, keys, limits
 from happypath.models import AcceptedContentType
 from happypath.observability import metrics
 from happypath.statuses import (
@@ -572,6 +572,23 @@ def test_a_task_waits_longer_than_its_function_may_run(translated):
             if function:
                 timeout = resources[function.group(1)]["Properties"]["Timeout"]
                 assert state["TimeoutSeconds"] >= timeout + 10, (asl_file.name, name, timeout)
+
+
+def test_every_aws_call_gives_up_before_its_function_times_out(translated, monkeypatch):
+    """A call that outlasts its invocation is never retried or reported: the function just times out."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    aws.reset_clients()
+    functions = {
+        name: resource["Properties"]
+        for name, resource in translated["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
+    shortest = min(properties["Timeout"] for properties in functions.values())
+    for client in (aws.s3(), aws.dynamodb().meta.client, aws.events(), aws.cloudfront()):
+        assert aws.worst_case_s(client.meta.config) < shortest, client.meta.service_model.service_name
+    moderation_timeout = functions["ModerateFunction"]["Timeout"]
+    assert aws.worst_case_s(aws.rekognition().meta.config) < moderation_timeout
+    aws.reset_clients()
 
 
 def test_the_daily_quotas_reach_the_api_and_their_counters_expire(translated):

@@ -1,7 +1,8 @@
 """boto3 clients, created lazily once per process and always signing with SigV4."""
 
+from collections.abc import Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -13,7 +14,16 @@ if TYPE_CHECKING:
     from mypy_boto3_rekognition import RekognitionClient
     from mypy_boto3_s3 import S3Client
 
-_CONFIG = Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 3})
+# botocore waits up to 60 s to connect and 60 s per read by default: one stalled connection would use up a
+# whole invocation (the API's is 15 s). These give up early enough for the retries to fit (`worst_case_s`).
+_CONFIG = Config(
+    signature_version="s3v4",
+    connect_timeout=1,
+    read_timeout=2,  # DynamoDB, S3 and EventBridge answer in milliseconds (a read timeout is per socket read)
+    retries={"mode": "standard", "total_max_attempts": 3},  # the first call and two retries
+)
+# Rekognition takes a second or two per moderation copy; the workflow retries the step as well.
+_REKOGNITION_CONFIG = _CONFIG.merge(Config(read_timeout=10, retries={"mode": "standard", "total_max_attempts": 2}))
 
 
 @cache
@@ -33,12 +43,28 @@ def events() -> "EventBridgeClient":
 
 @cache
 def rekognition() -> "RekognitionClient":
-    return boto3.client("rekognition", config=_CONFIG)
+    return boto3.client("rekognition", config=_REKOGNITION_CONFIG)
 
 
 @cache
 def cloudfront() -> "CloudFrontClient":
     return boto3.client("cloudfront", config=_CONFIG)
+
+
+class _CallLimits(Protocol):
+    """What a client's `meta.config` says about timeouts and retries (botocore's stubs do not declare it)."""
+
+    connect_timeout: float
+    read_timeout: float
+    retries: Mapping[str, Any]
+
+
+def worst_case_s(config: _CallLimits) -> float:
+    """The longest a call with `config` can take before it fails: every attempt connects and waits for its
+    full timeouts, with the standard retry mode's longest backoff (at most 2^(n-1) s before retry n) between."""
+    attempts = config.retries["total_max_attempts"]
+    backoff = sum(2 ** (retry - 1) for retry in range(1, attempts))
+    return float(attempts * (config.connect_timeout + config.read_timeout) + backoff)
 
 
 def reset_clients() -> None:
@@ -67,6 +93,11 @@ def cancellation_codes(error: Any) -> list[str]:
 def cancellation_reasons(error: Any) -> set[str]:
     """The reasons of a TransactionCanceledException, without the items that did not cause it."""
     return set(cancellation_codes(error)) - {"None"}
+
+
+def cancelled_transiently(error: Any) -> bool:
+    """True when a transaction was cancelled by throttling or a concurrent write: trying again may succeed."""
+    return bool(cancellation_reasons(error) & TRANSIENT_CANCELLATION_REASONS)
 
 
 def cancelled_by_conditions_only(error: Any) -> bool:

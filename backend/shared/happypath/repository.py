@@ -179,8 +179,7 @@ class Repository:
                 if codes[1:2] == ["ConditionalCheckFailed"]:
                     raise ConflictError(f"{item[keys.PK]} already exists") from error
                 # Two requests of one person at once update the same counter: DynamoDB cancels one of them.
-                reasons = aws.cancellation_reasons(error)
-                if not reasons or not reasons <= aws.TRANSIENT_CANCELLATION_REASONS or attempt == COUNTED_PUT_ATTEMPTS:
+                if not aws.cancelled_transiently(error) or attempt == COUNTED_PUT_ATTEMPTS:
                     raise
             time.sleep(random.uniform(0.5, 1.0) * 0.05 * 2**attempt)
 

@@ -37,8 +37,7 @@ def transient_aws_errors() -> Iterator[None]:
     try:
         yield
     except ClientError as error:
-        transient_cancellation = aws.cancellation_reasons(error) & aws.TRANSIENT_CANCELLATION_REASONS
-        if aws.client_error_code(error) in _TRANSIENT_CODES or transient_cancellation:
+        if aws.client_error_code(error) in _TRANSIENT_CODES or aws.cancelled_transiently(error):
             raise TransientError(str(error)) from error
         raise
     except (ConnectionError, ReadTimeoutError) as error:

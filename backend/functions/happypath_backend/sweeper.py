@@ -8,6 +8,8 @@
   workflow's own failure path, which would have discarded them, never ran. The upload stays in the
   sweeper's index until they are gone, moved to the time of each failed attempt, so a deletion that fails
   is tried again by the next runs, however long it keeps failing.
+- An upload the workflow marked FAILED stays in the index too, under its processing deadline: its images
+  are deleted then, in case the workflow's own deletion (DiscardImages) failed as well.
 """
 
 import time
@@ -68,7 +70,7 @@ def sweep(repo: Repository, now: int) -> SweepResult:
 
 def _close(repo: Repository, upload: Upload, now: int) -> UploadStatus | None:
     """Close the upload if its time is up; the status it was given, or None if it was left as it is."""
-    if upload.status == UploadStatus.FAILED:  # closed as timed out by an earlier run, images not yet deleted
+    if upload.status == UploadStatus.FAILED:  # by the workflow, or by an earlier run: images maybe left
         _discard_images(repo, upload, now)
         return None
     verdict = _verdict(upload, now)

@@ -10,8 +10,8 @@ Table design (one table, PK/SK):
 | quota  | USER#<subject>     | QUOTA#<yyyy-mm-dd>              |                   |                         |
 
 Uploads not yet final are also in the sparse GSI2 (EXPIRES#<hour> / <epoch>#<uploadId>): a pending upload
-under its form's expiry, a claimed one under its processing deadline. Final states remove the entry (an
-upload the sweeper closed as timed out keeps it until its images are deleted), so the sweeper finds
+under its form's expiry, a claimed one under its processing deadline. Final states remove the entry, except
+FAILED: a failed upload keeps it until the sweeper has deleted any images left behind. So the sweeper finds
 abandoned and stuck uploads without a scan; the hour shards the index.
 
 Uploads are keyed by their own id (no hot "pending" partition); a place and its photos share a partition

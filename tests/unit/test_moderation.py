@@ -1,7 +1,15 @@
 """Moderation verdicts from Rekognition-shaped answers, and the Rekognition adapter against botocore's Stubber."""
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    IncompleteReadError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 from botocore.stub import ANY, Stubber
 from happypath_testkit.events import LambdaContext, sample
 
@@ -74,25 +82,45 @@ def test_rekognition_detector_sends_bytes_and_confidence():
 
 
 @pytest.mark.parametrize(
-    ("code", "transient"),
+    ("code", "status", "transient"),
     [
-        ("ThrottlingException", True),
-        ("SlowDown", True),
-        ("InternalError", True),
-        ("ProvisionedThroughputExceededException", True),
-        ("AccessDenied", False),
-        ("InvalidImageFormatException", False),
+        ("ThrottlingException", 400, True),
+        ("LimitExceededException", 400, True),
+        ("ProvisionedThroughputExceededException", 400, True),
+        ("SlowDown", 503, True),
+        ("InternalError", 500, True),
+        ("ServiceUnavailable", 503, True),
+        ("RequestTimeout", 400, True),
+        ("AccessDenied", 403, False),
+        ("InvalidImageFormatException", 400, False),
+        ("ImageTooLargeException", 400, False),
     ],
 )
-def test_throttling_and_server_errors_become_transient_errors(code, transient):
-    """Which errors transient_aws_errors() (around every step, see the next test) classes as transient."""
+def test_throttling_and_server_errors_become_transient_errors(code, status, transient):
+    """Which errors transient_aws_errors() (around every step, see the next tests) classes as transient."""
     aws.reset_clients()
     client = aws.rekognition()
     with Stubber(client) as stubber:
-        stubber.add_client_error("detect_labels", service_error_code=code, http_status_code=400)
+        stubber.add_client_error("detect_labels", service_error_code=code, http_status_code=status)
         with pytest.raises(TransientError if transient else ClientError), transient_aws_errors():
             moderation.RekognitionDetector().detect_labels(b"jpeg", 50.0)
     aws.reset_clients()
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (EndpointConnectionError(endpoint_url="https://s3"), True),
+        (ReadTimeoutError(endpoint_url="https://s3"), True),
+        (ResponseStreamingError(error="connection reset"), True),  # the body was cut off while read
+        (IncompleteReadError(actual_bytes=10, expected_bytes=20), True),
+        (ParamValidationError(report="Bucket is missing"), False),
+        (NoCredentialsError(), False),
+    ],
+)
+def test_network_failures_become_transient_errors(error, transient):
+    with pytest.raises(TransientError if transient else type(error)), transient_aws_errors():
+        raise error
 
 
 @pytest.mark.parametrize("step", ["check_image", "moderate", "resize", "publish", "discard_images"])

@@ -18,11 +18,12 @@ from botocore.exceptions import ClientError
 from happypath_testkit.workflow import new_place, request_form, store, upload_photo, wait_final
 from PIL import Image
 
-from happypath import keys
+from happypath import keys, limits
 from happypath.errors import ConflictError
 from happypath.events import EVENT_SOURCE, UPLOAD_COMPLETE, UploadComplete
 from happypath.repository import Repository
 from happypath.statuses import PlaceType, RejectionReason, UploadStatus
+from happypath_backend import sweeper
 from happypath_workflow import errors, steps
 
 
@@ -243,6 +244,39 @@ def test_a_publish_that_fails_after_committing_keeps_the_published_images(app, p
             distribution_image(app, key)  # still there
 
 
+def test_images_a_failed_discard_left_are_deleted_by_the_sweeper(app, photos: Path, detector, monkeypatch):
+    """DiscardImages can fail too (past its retries): the upload still ends FAILED, and stays in the sweeper's
+    index so that its images do not stay on the CDN for good."""
+
+    def broken_publish(repo, upload, image):
+        raise RuntimeError("table is gone")
+
+    def broken_discard(repo, upload):
+        raise RuntimeError("bucket is gone")
+
+    monkeypatch.setattr(steps, "publish", broken_publish)
+    monkeypatch.setattr(steps, "discard_images", broken_discard)
+    place = new_place(PlaceType.PARK)
+    upload_id = upload_photo(place.placeId, photos / "jolla.jpg")
+    upload = wait_final(upload_id)
+    assert (upload.status, upload.reason) == (UploadStatus.FAILED, "RuntimeError")
+    assert state_names(app, upload_id)[-4:] == ["Publish", "DiscardImages", "RecordFailure", "Failed"]
+    left = boto3.client("s3").list_objects_v2(
+        Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place.placeId, upload_id)
+    )
+    assert left["KeyCount"] == 4  # the tile and the scaled image, JPEG and WebP
+
+    repo = Repository()
+    after_deadline = int(time.time()) + limits.PROCESSING_DEADLINE_SECONDS + 3600
+    assert sweeper.sweep(repo, after_deadline) == sweeper.SweepResult()  # nothing to close: it is final
+    left = boto3.client("s3").list_objects_v2(
+        Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place.placeId, upload_id)
+    )
+    assert left["KeyCount"] == 0
+    assert upload_id not in [u.uploadId for u in repo.unfinished_uploads(after_deadline, after_deadline - 7200)]
+    assert repo.get_upload(upload_id) == upload  # still FAILED, with its reason
+
+
 def _cancelled_transaction(reason: str, items: int) -> ClientError:
     """What DynamoDB answers when it cancels a two-item transaction because of the first item."""
     reasons = [{"Code": reason}] + [{"Code": "None"}] * (items - 1)
@@ -302,6 +336,17 @@ def test_publishing_again_finds_the_photo_published_and_never_a_second_one(app, 
     )
     with pytest.raises(ConflictError, match="is FAILED, not PROCESSING"):
         real_publish(Repository(), upload, image)
+
+
+def test_an_object_over_the_upload_limit_is_rejected_too_large_without_being_read(app, photos: Path, detector):
+    """S3 holds a browser to its form's size; an object put there some other way is refused, not FAILED."""
+    place = new_place(PlaceType.PARK)
+    form = request_form(place.placeId, 1000)
+    store(form, (photos / "jolla.jpg").read_bytes().ljust(limits.MAX_UPLOAD_BYTES + 1, b"\0"))
+    upload = wait_final(form.uploadId)
+    assert (upload.status, upload.reason) == (UploadStatus.REJECTED, RejectionReason.TOO_LARGE)
+    limit = limits.MAX_UPLOAD_BYTES
+    assert upload.reasonDetail == f"{limit + 1} bytes is over the {limit} byte limit"
 
 
 def test_an_upload_for_a_place_deleted_meanwhile_is_rejected(app, photos: Path, detector):

@@ -28,10 +28,15 @@ class ObjectReplaced(Exception):
     """The object under the key is no longer the version the caller was told about."""
 
 
+class ObjectTooLarge(Exception):
+    """The object is larger than the caller will load into memory."""
+
+
 def read_object(bucket: str, key: str, max_bytes: int = limits.MAX_UPLOAD_BYTES, *, etag: str | None = None) -> bytes:
     """The object's bytes; refuses to load anything larger than max_bytes into memory.
 
     With `etag`, only that version of the object (S3 checks it: `If-Match`), else ObjectReplaced.
+    Larger than max_bytes: ObjectTooLarge.
     """
     try:
         if etag:
@@ -45,7 +50,7 @@ def read_object(bucket: str, key: str, max_bytes: int = limits.MAX_UPLOAD_BYTES,
         raise
     if response["ContentLength"] > max_bytes:
         response["Body"].close()
-        raise ValueError(f"object is {response['ContentLength']} bytes, over the {max_bytes} limit")
+        raise ObjectTooLarge(f"{response['ContentLength']} bytes is over the {max_bytes} byte limit")
     return response["Body"].read()
 
 

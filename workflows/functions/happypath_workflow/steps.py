@@ -29,6 +29,8 @@ def _read_upload(upload: UploadComplete) -> bytes:
         return storage.read_object(upload.bucket, upload.key, etag=upload.etag)
     except storage.ObjectReplaced:
         raise imaging.ImageRejected(RejectionReason.REPLACED, REPLACED_DETAIL) from None
+    except storage.ObjectTooLarge as too_large:  # S3 enforces the form's limit: only a changed limit gets here
+        raise imaging.ImageRejected(RejectionReason.TOO_LARGE, str(too_large)) from None
 
 
 def check_image(upload: UploadComplete) -> CheckResult:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from happypath_local import PROJECT_ROOT
 
-# Real places to start with: parks for the first version, restaurants, cafes and bars for the pivot.
+# Real places to start with: parks, and restaurants, cafes and bars for workflow v4's rules by place type.
 DEMO_PLACES = [
     {"name": "Hyde Park", "type": "park", "lat": 51.5073, "lng": -0.1657, "address": "London W2 2UH"},
     {"name": "Regent's Park", "type": "park", "lat": 51.5313, "lng": -0.1570, "address": "London NW1 4NR"},
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "--fresh", action="store_true", help="start with no data (deletes the snapshots kept in the data folder)"
     )
     serve.add_argument("--no-persist", action="store_true", help="keep nothing after Ctrl-C")
-    serve.add_argument("--workflow", default="v4", choices=["v1", "v2", "v3", "v4"])
+    serve.add_argument("--workflow", help="the template's WorkflowVersion (v1-v4; default: the template's default)")
     serve.add_argument("--place-types", default="park", help="what the web app offers, e.g. restaurant,cafe,bar")
     serve.add_argument("--origin", action="append", default=[], help="another web origin to allow (e.g. Vite's)")
     serve.add_argument("--moderation", default="auto", choices=["auto", "offline", "pass-through"])

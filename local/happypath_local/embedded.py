@@ -13,13 +13,7 @@ from moto import mock_aws
 from happypath_local.deploy import Deployer
 from happypath_local.functions import Invoker
 from happypath_local.seams import Seams
-from happypath_local.stack import REGION, Stack, load_stack
-
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_DEFAULT_REGION": REGION,
-}
+from happypath_local.stack import FAKE_CREDENTIALS, REGION, Stack, load_stack
 
 
 class EmbeddedApp:

@@ -1,9 +1,10 @@
 """Runs the real Python handlers (imported from their CodeUri) the way Lambda would.
 
-Every handler runs in this process, each invocation in the calling thread: one handler's AWS call may
-trigger another handler, so there is no global lock. Environments: the functions' variables are merged
-into one process environment (they must agree on shared names, checked at start-up); the per-function
-service name is given to the logs as a thread-local key instead.
+Every handler runs in this process, each invocation in a thread of its own that the caller waits for, up
+to the function's Timeout: one handler's AWS call may trigger another handler, so there is no global lock.
+Environments: the functions' variables are merged into one process environment (they must agree on shared
+names, checked at start-up); the per-function service name is given to the logs as a thread-local key
+instead.
 """
 
 import contextvars
@@ -26,7 +27,7 @@ from happypath_local import PROJECT_ROOT
 from happypath_local.stack import Function
 
 # Per-function names that legitimately differ; everything else must agree across functions.
-PER_FUNCTION_VARIABLES = frozenset({"POWERTOOLS_SERVICE_NAME", "MODERATION_MIN_CONFIDENCE"})
+PER_FUNCTION_VARIABLES = frozenset({"POWERTOOLS_SERVICE_NAME"})
 SOURCE_PACKAGES = ("happypath", "happypath_backend", "happypath_workflow")
 RELOAD_CHECK_EVERY_S = 0.5
 # The function whose handler is running: a context variable, so work a handler hands to a thread pool
@@ -84,11 +85,9 @@ def acting_as_aws() -> Any:
 
 def merged_environment(functions: Iterable[Function]) -> dict[str, str]:
     merged: dict[str, str] = {}
-    per_function: dict[str, str] = {}
     for function in functions:
         for name, value in function.environment.items():
-            if name in PER_FUNCTION_VARIABLES:
-                per_function.setdefault(name, value)
+            if name in PER_FUNCTION_VARIABLES:  # given to the logs per invocation instead
                 continue
             if name in merged and merged[name] != value:
                 raise RuntimeError(
@@ -96,7 +95,7 @@ def merged_environment(functions: Iterable[Function]) -> dict[str, str]:
                     "the local runtime shares one environment (see happypath_local.functions)"
                 )
             merged[name] = value
-    return merged | {k: v for k, v in per_function.items() if k != "POWERTOOLS_SERVICE_NAME"}
+    return merged
 
 
 class Invoker:

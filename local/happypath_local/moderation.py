@@ -14,9 +14,9 @@ from typing import Any
 
 from PIL import Image
 
+from happypath import limits
+
 log = logging.getLogger("happypath.local")
-MAX_BYTES = 5 * 1024 * 1024
-MIN_SIDE, MAX_SIDE = 80, 10_000
 FACE_CONFIDENCE = 0.95
 
 # nudenet classes that Rekognition would report, with Rekognition's label and parent names.
@@ -34,13 +34,15 @@ class InvalidImageError(ValueError):
 
 
 def _checked_image(image: bytes) -> Image.Image:
-    if len(image) > MAX_BYTES:
-        raise InvalidImageError(f"image is {len(image)} bytes; Rekognition accepts at most {MAX_BYTES} as bytes")
+    most = limits.REKOGNITION_MAX_BYTES
+    shortest, longest = limits.REKOGNITION_MIN_SIDE_PX, limits.REKOGNITION_MAX_SIDE_PX
+    if len(image) > most:
+        raise InvalidImageError(f"image is {len(image)} bytes; Rekognition accepts at most {most} as bytes")
     picture = Image.open(io.BytesIO(image))
     if picture.format not in ("JPEG", "PNG"):
         raise InvalidImageError(f"Rekognition accepts JPEG and PNG, not {picture.format}")
-    if min(picture.size) < MIN_SIDE or max(picture.size) > MAX_SIDE:
-        raise InvalidImageError(f"image is {picture.size}; each side must be {MIN_SIDE}..{MAX_SIDE} px")
+    if min(picture.size) < shortest or max(picture.size) > longest:
+        raise InvalidImageError(f"image is {picture.size}; each side must be {shortest}..{longest} px")
     return picture.convert("RGB")
 
 

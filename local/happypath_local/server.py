@@ -28,7 +28,7 @@ from botocore.credentials import Credentials
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from happypath_local import PROJECT_ROOT
-from happypath_local.stack import REGION
+from happypath_local.stack import FAKE_CREDENTIALS, REGION
 
 log = logging.getLogger("happypath.local")
 LOCAL_CLIENT_ID = "happypath-local-web"
@@ -45,7 +45,7 @@ class Options:
     data_dir: Path = PROJECT_ROOT / ".local-data"
     fresh: bool = False
     persist: bool = True
-    workflow_version: str = "v4"
+    workflow_version: str | None = None  # None: the template's default
     place_types: list[str] = field(default_factory=lambda: ["park"])
     map_center: tuple[float, float] = (51.5073, -0.1657)
     extra_origins: list[str] = field(default_factory=list)
@@ -88,10 +88,8 @@ def _environment(urls: Urls, options: Options) -> str:
     """Process environment for moto and the handlers; must be set before moto is imported."""
     os.environ.update(
         {
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
+            **FAKE_CREDENTIALS,
             "AWS_SESSION_TOKEN": LOCAL_SESSION_TOKEN,
-            "AWS_DEFAULT_REGION": REGION,
             # Handlers presign uploads for the local S3 endpoint (boto3's standard per-service setting);
             # moto intercepts calls to it in-process, the browser reaches it over HTTP.
             "AWS_ENDPOINT_URL_S3": urls.s3,
@@ -219,8 +217,9 @@ class LocalStack:
             "AuthIssuerUrl": urls.issuer,
             "AuthAudience": LOCAL_CLIENT_ID,
             "FrontendOrigin": urls.app,
-            "WorkflowVersion": options.workflow_version,
         }
+        if options.workflow_version:
+            parameters["WorkflowVersion"] = options.workflow_version
         self.app = EmbeddedApp(
             parameters, {"distribution_host": urls.distribution_host, "api": urls.api}, hot_reload=True
         )
@@ -440,10 +439,10 @@ def serve(options: Options) -> int:
     except DataDirError as error:
         print(error, file=sys.stderr, flush=True)
         return 2
-    urls = stack.urls
+    urls, workflow = stack.urls, stack.app.stack.parameters["WorkflowVersion"]
     print(
         f"""
-Happy Path is running locally (template.yaml, workflow {options.workflow_version}) - started in {stack.startup_s:.1f}s
+Happy Path is running locally (template.yaml, workflow {workflow}) - started in {stack.startup_s:.1f}s
 
   App        {urls.app}/
   API        {urls.api}/places?lat={options.map_center[0]}&lng={options.map_center[1]}

@@ -23,6 +23,8 @@ from happypath_local import PROJECT_ROOT, TEMPLATE_PATH
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+# What boto3 signs with in the local runtime and the tests: moto accepts anything, AWS is never reached.
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
 LOCAL_CDN_ID = "local-cdn"  # the CloudFront distribution the runtime emulates (see server.py)
 LOCAL_ARTIFACTS_BUCKET = "local-artifacts"
 _NO_VALUE = object()
@@ -57,9 +59,6 @@ class Stack:
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {k: r for k, r in self.resources.items() if r["Type"] == resource_type}
-
-    def function_by_name(self, name: str) -> Function | None:
-        return next((f for f in self.functions.values() if f.name == name), None)
 
 
 def _with_local_artifacts(template: dict[str, Any]) -> dict[str, Path]:

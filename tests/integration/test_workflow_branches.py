@@ -268,7 +268,7 @@ def test_images_a_failed_discard_left_are_deleted_by_the_sweeper(app, photos: Pa
 
     repo = Repository()
     after_deadline = int(time.time()) + limits.PROCESSING_DEADLINE_SECONDS + 3600
-    assert sweeper.sweep(repo, after_deadline) == sweeper.SweepResult()  # nothing to close: it is final
+    assert sweeper.sweep(repo, after_deadline).errors == []  # other tests' uploads may be closed here too
     left = boto3.client("s3").list_objects_v2(
         Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place.placeId, upload_id)
     )

@@ -208,8 +208,8 @@ def test_a_panorama_is_moderated_on_a_copy_rekognition_accepts(size: tuple[int, 
     inspection = inspect_image(encoded(photo_like(size), "JPEG", quality=70))
     moderation = decode(inspection.moderation_jpeg, "JPEG")
     short, long = sorted(moderation.size)
-    assert short >= limits.MODERATION_MIN_SIDE_PX
-    assert long == max(limits.MODERATION_SIDE_PX, round(limits.MODERATION_MIN_SIDE_PX * max(size) / min(size)))
+    assert short >= limits.REKOGNITION_MIN_SIDE_PX
+    assert long == max(limits.MODERATION_SIDE_PX, round(limits.REKOGNITION_MIN_SIDE_PX * max(size) / min(size)))
     assert (moderation.width > moderation.height) == (size[0] > size[1])
     renditions = render(encoded(photo_like(size), "JPEG", quality=70))
     assert (renditions["tile"].width, renditions["tile"].height) == (400, 400)

@@ -166,7 +166,7 @@ def assert_valid_inspection(inspection: Inspection, data: bytes) -> tuple[int, i
     assert 1 <= info.orientation <= 8
     moderation = open_output(inspection.moderation_jpeg, "JPEG")
     assert moderation.size == moderation_size(width, height), (moderation.size, (width, height))
-    assert min(moderation.size) >= limits.MODERATION_MIN_SIDE_PX  # Rekognition's limits
+    assert min(moderation.size) >= limits.REKOGNITION_MIN_SIDE_PX  # Rekognition's limits
     assert max(moderation.size) <= 10_000
     assert len(inspection.moderation_jpeg) < 5 * 1024 * 1024  # Rekognition's byte limit
     return width, height

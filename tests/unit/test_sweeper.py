@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from happypath_testkit.workflow import new_place, store_without_notification
 
-from happypath import aws, keys, limits
-from happypath.models import RENDITIONS, Upload, utc_now
+from happypath import aws, keys, limits, storage
+from happypath.models import Upload, utc_now
 from happypath.repository import Repository
 from happypath.statuses import AbandonedReason, UploadStatus
 from happypath_backend import sweeper
@@ -50,7 +50,7 @@ def claim(upload: Upload, deadline: int) -> None:
 
 def write_images(bucket: str, upload: Upload) -> list[str]:
     """The upload's published files, as its Resize step writes them; their keys, sorted."""
-    written = sorted(keys.published_object_keys(upload.placeId, upload.uploadId, RENDITIONS))
+    written = sorted(keys.published_object_keys(upload.placeId, upload.uploadId, limits.RENDITIONS))
     for key in written:
         aws.s3().put_object(Bucket=bucket, Key=key, Body=b"image")
     return written
@@ -111,14 +111,14 @@ def test_one_upload_that_cannot_be_swept_does_not_keep_the_others_open(app, plac
     repo = Repository()
     broken = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 120)
     abandoned = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)  # listed after the broken one
-    real_exists = sweeper._object_exists
+    real_exists = storage.object_exists
 
-    def exists(key: str) -> bool:
+    def exists(bucket: str, key: str) -> bool:
         if key == broken.objectKey:
             raise RuntimeError("S3 is having a bad day")
-        return real_exists(key)
+        return real_exists(bucket, key)
 
-    monkeypatch.setattr(sweeper, "_object_exists", exists)
+    monkeypatch.setattr(storage, "object_exists", exists)
     result = sweeper.sweep(repo, NOW)
     assert broken.uploadId in result.errors
     assert repo.get_upload(broken.uploadId).status == UploadStatus.PENDING_UPLOAD  # type: ignore[union-attr]

@@ -19,6 +19,7 @@ from happypath.observability import metrics
 from happypath.statuses import (
     NO_PEOPLE_PLACE_TYPES,
     PEOPLE_WELCOME_PLACE_TYPES,
+    PLACE_TYPE_REFUSAL,
     AbandonedReason,
     RejectionReason,
     UploadStatus,
@@ -121,6 +122,8 @@ def test_place_type_routing_in_the_workflow_is_what_statuses_says():
         "ModerateWithoutPeople": set(NO_PEOPLE_PLACE_TYPES),
     }
     assert definition["States"]["ByPlaceType"]["Default"] == "RejectPlaceType"
+    refusal = definition["States"]["RejectPlaceType"]["Parameters"]["detail.$"]
+    assert refusal == f"States.Format('{PLACE_TYPE_REFUSAL}', $.place.Item.type.S)"  # the API's words too
 
 
 @pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4"])
@@ -574,6 +577,14 @@ def test_a_task_waits_longer_than_its_function_may_run(translated):
                 assert state["TimeoutSeconds"] >= timeout + 10, (asl_file.name, name, timeout)
 
 
+def worst_case_s(config: typing.Any) -> float:
+    """The longest a call with a client's `config` can take before it fails: every attempt waits for its full
+    connect and read timeouts, with standard retry mode's longest backoff (2^(n-1) s before retry n) between."""
+    attempts = config.retries["total_max_attempts"]
+    backoff = sum(2 ** (retry - 1) for retry in range(1, attempts))
+    return attempts * (config.connect_timeout + config.read_timeout) + backoff
+
+
 def test_every_aws_call_gives_up_before_its_function_times_out(translated, monkeypatch):
     """A call that outlasts its invocation is never retried or reported: the function just times out."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
@@ -585,9 +596,9 @@ def test_every_aws_call_gives_up_before_its_function_times_out(translated, monke
     }
     shortest = min(properties["Timeout"] for properties in functions.values())
     for client in (aws.s3(), aws.dynamodb().meta.client, aws.events(), aws.cloudfront()):
-        assert aws.worst_case_s(client.meta.config) < shortest, client.meta.service_model.service_name
+        assert worst_case_s(client.meta.config) < shortest, client.meta.service_model.service_name
     moderation_timeout = functions["ModerateFunction"]["Timeout"]
-    assert aws.worst_case_s(aws.rekognition().meta.config) < moderation_timeout
+    assert worst_case_s(aws.rekognition().meta.config) < moderation_timeout
     aws.reset_clients()
 
 

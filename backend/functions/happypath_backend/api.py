@@ -25,6 +25,7 @@ from happypath.errors import (
     InvalidInputError,
     NotFoundError,
     QuotaExceededError,
+    UnauthorizedError,
 )
 from happypath.models import (
     MyPhotos,
@@ -100,10 +101,6 @@ def current_user() -> str:
     if not subject:
         raise UnauthorizedError("sign in required")
     return str(subject)
-
-
-class UnauthorizedError(HappyPathError):
-    pass
 
 
 # --- routes ------------------------------------------------------------------------------------------

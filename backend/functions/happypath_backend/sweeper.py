@@ -19,8 +19,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from happypath import aws, keys, limits, settings, storage
-from happypath.models import RENDITIONS, Upload
+from happypath import limits, settings, storage
+from happypath.models import Upload
 from happypath.observability import logger, metrics, tracer
 from happypath.repository import Repository
 from happypath.statuses import AbandonedReason, UploadStatus
@@ -35,18 +35,12 @@ class SweepResult:
     errors: list[str] = field(default_factory=list)  # upload ids that could not be swept this time
 
 
-def _object_exists(key: str) -> bool:
-    """By listing the key: HEAD on a missing key is a 403 for a caller without s3:ListBucket, not a 404."""
-    listed = aws.s3().list_objects_v2(Bucket=settings.upload_bucket(), Prefix=key, MaxKeys=1)
-    return any(item.get("Key") == key for item in listed.get("Contents", []))  # the key sorts first
-
-
 def _verdict(upload: Upload, now: int) -> tuple[UploadStatus, AbandonedReason, str] | None:
     if upload.status == UploadStatus.PROCESSING:
         return UploadStatus.FAILED, AbandonedReason.PROCESSING_TIMED_OUT, "processing did not finish in time"
     if upload.status != UploadStatus.PENDING_UPLOAD or upload.expiresAt + limits.ABANDONED_AFTER_SECONDS > now:
         return None  # its S3 event may still be on the way
-    if _object_exists(upload.objectKey):
+    if storage.object_exists(settings.upload_bucket(), upload.objectKey):
         return UploadStatus.FAILED, AbandonedReason.NOT_PROCESSED, "the photo arrived but was never processed"
     return UploadStatus.EXPIRED, AbandonedReason.UPLOAD_NOT_RECEIVED, "no photo arrived before the upload form expired"
 
@@ -88,9 +82,8 @@ def _close(repo: Repository, upload: Upload, now: int) -> UploadStatus | None:
 
 
 def _discard_images(repo: Repository, upload: Upload, now: int) -> None:
-    written = keys.published_object_keys(upload.placeId, upload.uploadId, RENDITIONS)
     try:
-        storage.delete_objects(settings.distribution_bucket(), written)
+        storage.delete_renditions(upload.placeId, upload.uploadId)
     except Exception:
         repo.sweep_again_at(upload.uploadId, now)  # within the look-back of the runs to come
         raise

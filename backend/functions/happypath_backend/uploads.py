@@ -7,7 +7,7 @@ from happypath import keys, limits, settings, storage
 from happypath.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from happypath.models import Upload, UploadForm, UploadRequest, UploadView, utc_now
 from happypath.repository import Repository
-from happypath.statuses import UploadStatus, takes_photos
+from happypath.statuses import PLACE_TYPE_REFUSAL, UploadStatus, takes_photos
 from happypath_backend.places import with_urls
 
 
@@ -18,7 +18,7 @@ def request_upload(repo: Repository, place_id: str, request: UploadRequest, owne
         raise NotFoundError(f"place {place_id} not found")
     if not takes_photos(place.type, settings.workflow_version()):
         # The workflow would refuse the photo (PLACE_TYPE_NOT_ALLOWED) after a full upload: say so now.
-        raise ConflictError(f"photos are not accepted for places of type {place.type.value}")
+        raise ConflictError(PLACE_TYPE_REFUSAL.format(place.type.value))
     upload_id = uuid.uuid4().hex
     object_key = keys.upload_object_key(place_id, upload_id)
     now = utc_now()

@@ -1,8 +1,7 @@
 """boto3 clients, created lazily once per process and always signing with SigV4."""
 
-from collections.abc import Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -15,7 +14,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 # botocore waits up to 60 s to connect and 60 s per read by default: one stalled connection would use up a
-# whole invocation (the API's is 15 s). These give up early enough for the retries to fit (`worst_case_s`).
+# whole invocation (the API's is 15 s). These give up early enough for the retries to fit (a test checks).
 _CONFIG = Config(
     signature_version="s3v4",
     connect_timeout=1,
@@ -49,22 +48,6 @@ def rekognition() -> "RekognitionClient":
 @cache
 def cloudfront() -> "CloudFrontClient":
     return boto3.client("cloudfront", config=_CONFIG)
-
-
-class _CallLimits(Protocol):
-    """What a client's `meta.config` says about timeouts and retries (botocore's stubs do not declare it)."""
-
-    connect_timeout: float
-    read_timeout: float
-    retries: Mapping[str, Any]
-
-
-def worst_case_s(config: _CallLimits) -> float:
-    """The longest a call with `config` can take before it fails: every attempt connects and waits for its
-    full timeouts, with the standard retry mode's longest backoff (at most 2^(n-1) s before retry n) between."""
-    attempts = config.retries["total_max_attempts"]
-    backoff = sum(2 ** (retry - 1) for retry in range(1, attempts))
-    return float(attempts * (config.connect_timeout + config.read_timeout) + backoff)
 
 
 def reset_clients() -> None:

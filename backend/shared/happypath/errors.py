@@ -9,6 +9,10 @@ class HappyPathError(Exception):
         self.message = message
 
 
+class UnauthorizedError(HappyPathError):
+    """The caller is not signed in."""
+
+
 class NotFoundError(HappyPathError):
     pass
 

@@ -76,8 +76,9 @@ def photo_sk(published_at: str, photo_id: str) -> str:
     return f"{PHOTO_SK_PREFIX}{published_at}#{photo_id}"
 
 
-def photo_key(place_id: str, published_at: str, photo_id: str) -> dict[str, str]:
-    return {PK: place_pk(place_id), SK: photo_sk(published_at, photo_id)}
+def photo_key(place_id: str, sort_key: str) -> dict[str, str]:
+    """A photo's item, under its place; `sort_key` is `photo_sk`'s (its upload record keeps it)."""
+    return {PK: place_pk(place_id), SK: sort_key}
 
 
 def geo_partition(geohash: str) -> str:

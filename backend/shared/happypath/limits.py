@@ -1,6 +1,6 @@
 """Limits shared by the API (what it lets a browser upload) and the workflow (what it accepts)."""
 
-from typing import Final
+from typing import Final, Literal, get_args
 
 MAX_UPLOAD_BYTES: Final = 20 * 1024 * 1024
 UPLOAD_FORM_TTL_SECONDS: Final = 300
@@ -13,10 +13,18 @@ MIN_SIDE_PX: Final = 800
 MAX_SIDE_PX: Final = 12_000
 MAX_PIXELS: Final = 60_000_000  # above any phone camera; refuses decompression bombs before decoding
 
+# Each photo is published in two renditions: a square crop TILE_SIZE_PX a side, and the whole photo
+# SCALED_WIDTH_PX wide.
+RenditionName = Literal["tile", "scaled"]
+RENDITIONS: Final[tuple[RenditionName, ...]] = get_args(RenditionName)
 TILE_SIZE_PX: Final = 400
 SCALED_WIDTH_PX: Final = 600
-MODERATION_SIDE_PX: Final = 1024  # the derivative moderation sees (Rekognition: <= 5 MB, JPEG/PNG)
-MODERATION_MIN_SIDE_PX: Final = 80  # Rekognition's smallest side: a panorama's copy grows past 1024 to keep it
+MODERATION_SIDE_PX: Final = 1024  # the long side of the derivative moderation sees (a JPEG)
+# Rekognition's limits for an image sent as bytes, honoured by every detector (the local one included):
+# a panorama's moderation copy grows past MODERATION_SIDE_PX to keep its short side at the minimum.
+REKOGNITION_MAX_BYTES: Final = 5 * 1024 * 1024
+REKOGNITION_MIN_SIDE_PX: Final = 80
+REKOGNITION_MAX_SIDE_PX: Final = 10_000
 JPEG_QUALITY: Final = 80
 WEBP_QUALITY: Final = 80
 

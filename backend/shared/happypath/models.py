@@ -2,7 +2,7 @@
 
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Final, Literal, get_args
+from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
 from pydantic_core import PydanticCustomError
@@ -19,9 +19,6 @@ Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False), AfterV
 # In JSON bodies a coordinate is a number: not a string, not a boolean.
 BodyLatitude = Annotated[Latitude, Strict()]
 BodyLongitude = Annotated[Longitude, Strict()]
-Rendition = Literal["tile", "scaled"]
-RENDITIONS: Final[tuple[Rendition, ...]] = get_args(Rendition)
-ImageFormat = Literal["jpeg", "webp"]
 
 
 def utc_timestamp(moment: datetime) -> str:
@@ -132,7 +129,7 @@ class Photo(Model):
     publishedAt: str
     width: int  # of the largest published rendition (the scaled image), upright
     height: int
-    renditions: dict[Rendition, RenditionFiles]
+    renditions: dict[limits.RenditionName, RenditionFiles]
 
 
 class PhotoRecord(Photo):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
+from pydantic import BaseModel
 
 from happypath import aws, geo, keys, limits, settings
 from happypath.errors import ConflictError, InvalidInputError, QuotaExceededError
@@ -23,6 +24,13 @@ if TYPE_CHECKING:
 
 DAY_SECONDS: Final = 86_400
 COUNTED_PUT_ATTEMPTS: Final = 4  # a counter updated by two requests at once cancels one transaction: retried
+BATCH_ATTEMPTS: Final = 4  # a batch read DynamoDB throttles returns its unprocessed keys to ask for again
+RETRY_BASE_S: Final = 0.05
+
+
+def _pause_before_retry(attempt: int) -> None:
+    """Exponential backoff with jitter, so that requests that collided do not collide again."""
+    time.sleep(random.uniform(0.5, 1.0) * RETRY_BASE_S * 2**attempt)
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -46,15 +54,13 @@ def _from_dynamo(value: Any) -> Any:
     return value
 
 
-def _attributes(item: dict[str, Any], model: type) -> dict[str, Any]:
+def _attributes(item: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
     """The item's attributes that belong to `model` (drops keys and index attributes)."""
-    fields = model.model_fields  # type: ignore[attr-defined]
+    fields = model.model_fields
     return {k: v for k, v in _from_dynamo(item).items() if k in fields}
 
 
 DYNAMODB_SORT_KEY_MAX_BYTES: Final = 1024
-BATCH_ATTEMPTS: Final = 4  # a batch read DynamoDB throttles returns its unprocessed keys to ask for again
-BATCH_BACKOFF_S: Final = 0.05
 
 
 def encode_cursor(last_key: dict[str, Any]) -> str:
@@ -181,7 +187,7 @@ class Repository:
                 # Two requests of one person at once update the same counter: DynamoDB cancels one of them.
                 if not aws.cancelled_transiently(error) or attempt == COUNTED_PUT_ATTEMPTS:
                     raise
-            time.sleep(random.uniform(0.5, 1.0) * 0.05 * 2**attempt)
+            _pause_before_retry(attempt)
 
     def unfinished_uploads(self, expired_before: int, oldest: int) -> Iterator[Upload]:
         """Uploads in the sweeper's index whose form expiry or processing deadline fell between `oldest` and
@@ -285,13 +291,7 @@ class Repository:
                     {
                         "Put": {
                             "TableName": self.table.name,
-                            "Item": _to_dynamo(
-                                {
-                                    keys.PK: keys.place_pk(photo.placeId),
-                                    keys.SK: sort_key,
-                                    **photo.model_dump(),
-                                }
-                            ),
+                            "Item": _to_dynamo({**keys.photo_key(photo.placeId, sort_key), **photo.model_dump()}),
                             "ConditionExpression": "attribute_not_exists(PK)",
                         }
                     },
@@ -327,9 +327,7 @@ class Repository:
     def get_photo(self, upload: Upload) -> Photo | None:
         if not upload.photoSortKey:
             return None
-        item = self.table.get_item(Key={keys.PK: keys.place_pk(upload.placeId), keys.SK: upload.photoSortKey}).get(
-            "Item"
-        )
+        item = self.table.get_item(Key=keys.photo_key(upload.placeId, upload.photoSortKey)).get("Item")
         return Photo(**_attributes(item, Photo)) if item else None
 
     def list_photos(self, place_id: str, limit: int, cursor: str | None) -> tuple[list[Photo], str | None]:
@@ -360,7 +358,7 @@ class Repository:
         mine: set[str] = set()
         for attempt in range(BATCH_ATTEMPTS):
             if attempt:
-                time.sleep(BATCH_BACKOFF_S * 2**attempt)  # DynamoDB asks to back off before unprocessed keys
+                _pause_before_retry(attempt)  # DynamoDB asks to back off before asking for unprocessed keys
             response = self.table.meta.client.batch_get_item(RequestItems=request)
             for item in response["Responses"].get(self.table.name, []):
                 if item["owner"] == owner and item["status"] == UploadStatus.PROCESSED.value:
@@ -374,6 +372,6 @@ class Repository:
         """Remove the photo item and its upload record together."""
         items: list[Any] = [{"Delete": {"TableName": self.table.name, "Key": keys.upload_key(upload.uploadId)}}]
         if upload.photoSortKey:
-            photo_key = {keys.PK: keys.place_pk(upload.placeId), keys.SK: upload.photoSortKey}
-            items.append({"Delete": {"TableName": self.table.name, "Key": photo_key}})
+            photo = keys.photo_key(upload.placeId, upload.photoSortKey)
+            items.append({"Delete": {"TableName": self.table.name, "Key": photo}})
         self.table.meta.client.transact_write_items(TransactItems=items)

@@ -33,12 +33,12 @@ def distribution_id() -> str:
 
 
 def event_bus_name() -> str:
-    return os.environ.get("EVENT_BUS_NAME", "default")
+    return _required("EVENT_BUS_NAME")
 
 
 def workflow_version() -> str:
     """The upload workflow deployed with the API (template parameter WorkflowVersion: v1..v4)."""
-    return os.environ.get("WORKFLOW_VERSION", "v4")
+    return _required("WORKFLOW_VERSION")
 
 
 def daily_uploads_per_user() -> int:
@@ -52,4 +52,5 @@ def daily_places_per_user() -> int:
 
 
 def moderation_min_confidence() -> float:
-    return float(os.environ.get("MODERATION_MIN_CONFIDENCE", "60"))
+    """Rekognition's MinConfidence, in percent (template parameter ModerationMinConfidence)."""
+    return float(_required("MODERATION_MIN_CONFIDENCE"))

@@ -52,6 +52,8 @@ class PlaceType(StrEnum):
 PEOPLE_WELCOME_PLACE_TYPES = frozenset({PlaceType.PARK})
 NO_PEOPLE_PLACE_TYPES = frozenset({PlaceType.RESTAURANT, PlaceType.CAFE, PlaceType.BAR})
 ROUTES_BY_PLACE_TYPE_FROM = 4  # workflow versions before v4 publish photos of any place type
+# Why a photo of another place type is refused: by the API before an upload, by the workflow (States.Format) after.
+PLACE_TYPE_REFUSAL = "photos are not accepted for places of type {}"
 
 
 def takes_photos(place_type: PlaceType, workflow_version: str) -> bool:

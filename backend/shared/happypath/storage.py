@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from happypath import aws, limits, settings
+from happypath import aws, keys, limits, settings
 
 
 def presigned_upload_form(object_key: str, content_type: str, max_bytes: int) -> tuple[str, dict[str, str]]:
@@ -54,6 +54,12 @@ def read_object(bucket: str, key: str, max_bytes: int = limits.MAX_UPLOAD_BYTES,
     return response["Body"].read()
 
 
+def object_exists(bucket: str, key: str) -> bool:
+    """By listing the key: HEAD on a missing key is a 403 for a caller without s3:ListBucket, not a 404."""
+    listed = aws.s3().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+    return any(item.get("Key") == key for item in listed.get("Contents", []))  # the key sorts first
+
+
 def write_object(bucket: str, key: str, body: bytes, content_type: str, cache_control: str) -> None:
     aws.s3().put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, CacheControl=cache_control)
 
@@ -66,6 +72,11 @@ def delete_objects(bucket: str, keys: Iterable[str]) -> None:
         )
         if response.get("Errors"):
             raise RuntimeError(f"could not delete {response['Errors']}")
+
+
+def delete_renditions(place_id: str, upload_id: str) -> None:
+    """Delete every file an upload's Resize step writes (deleting files that were never written is fine)."""
+    delete_objects(settings.distribution_bucket(), keys.published_object_keys(place_id, upload_id, limits.RENDITIONS))
 
 
 def forget_cached(prefix: str) -> None:

@@ -114,8 +114,6 @@ ENTROPY_DAMAGE: Final = "corrupt JPEG scan data"
 """Detail prefix of what only the check step's full entropy decode finds: `render` (the resize step, after
 the check) does not decode the entropy data a second time at full cost."""
 
-RENDITION_TILE: Final = "tile"
-RENDITION_SCALED: Final = "scaled"
 
 _WHITE: Final = (255, 255, 255)
 _REDUCIBLE_MODES: Final = frozenset({"RGB", "RGBA", "L", "LA"})
@@ -199,11 +197,11 @@ def moderation_size(width: float, height: float) -> tuple[int, int]:
     """The moderation copy's size: long side MODERATION_SIDE_PX, unless that would leave the short side under
     Rekognition's minimum (a panorama up to 15:1): then the short side is that minimum. Never enlarged."""
     factor = limits.MODERATION_SIDE_PX / max(width, height)
-    factor = min(1.0, max(factor, limits.MODERATION_MIN_SIDE_PX / min(width, height)))
+    factor = min(1.0, max(factor, limits.REKOGNITION_MIN_SIDE_PX / min(width, height)))
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
-def render(data: bytes, *, workers: int | None = None) -> dict[str, Rendition]:
+def render(data: bytes, *, workers: int | None = None) -> dict[limits.RenditionName, Rendition]:
     """Make the tile and the scaled rendition, as JPEG and WebP, from one decode.
 
     `workers` is the number of threads used (the caller's included); None picks min(2, usable CPUs).
@@ -217,7 +215,7 @@ def render(data: bytes, *, workers: int | None = None) -> dict[str, Rendition]:
             results[target.name] = _rendition(image, _encode_jpeg(image), _encode_webp(image))
     else:
         results = _render_parallel(base, plan, to_base, source, _pool(threads - 1))
-    return {name: results[name] for name in (RENDITION_TILE, RENDITION_SCALED)}
+    return {name: results[name] for name in limits.RENDITIONS}
 
 
 def rendition_images(data: bytes) -> dict[str, Image.Image]:
@@ -826,7 +824,7 @@ def _prepare(data: bytes, threads: int) -> tuple[_Source, list[_Target], Image.I
 
 
 class _Target(NamedTuple):
-    name: str
+    name: str  # a rendition's, or "moderation"
     box: tuple[float, float, float, float]  # source region, in stored (not upright) full-size pixels
     size: tuple[int, int]  # output size in stored orientation
 
@@ -842,8 +840,8 @@ def _rendition_plan(source: _Source) -> list[_Target]:
     tile_left, tile_top = left + (width - side) / 2, top + (height - side) / 2
     tile = (limits.TILE_SIZE_PX, limits.TILE_SIZE_PX)
     return [
-        _Target(RENDITION_SCALED, source.region, scaled_size),
-        _Target(RENDITION_TILE, (tile_left, tile_top, tile_left + side, tile_top + side), tile),
+        _Target("scaled", source.region, scaled_size),
+        _Target("tile", (tile_left, tile_top, tile_left + side, tile_top + side), tile),
     ]
 
 

@@ -5,7 +5,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from happypath.events import UploadComplete
+from happypath.limits import RenditionName
 from happypath.models import RenditionFiles
+
+# What a Moderate state asks for (its Parameters in the ASL): v4 keeps people out of restaurants, cafes and bars.
+ModerationPolicy = Literal["moderation", "moderation-and-no-people"]
 
 
 class StepModel(BaseModel):
@@ -39,7 +43,7 @@ class CheckResult(Verdict):  # -> $.check
 
 
 class ModerateInput(StepInput):
-    policy: Literal["moderation", "moderation-and-no-people"]
+    policy: ModerationPolicy
     moderationKey: str | None = None  # the derivative made by the check step; made here if absent (v2)
 
 
@@ -50,7 +54,7 @@ class ModerationResult(Verdict):  # -> $.moderation
 class ResizeResult(Verdict):  # -> $.image
     width: int | None = None
     height: int | None = None
-    renditions: dict[str, RenditionFiles] | None = None
+    renditions: dict[RenditionName, RenditionFiles] | None = None
 
 
 class PublishInput(StepInput):

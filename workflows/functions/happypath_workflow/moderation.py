@@ -13,8 +13,6 @@ from typing import Any, Protocol
 from happypath import aws
 from happypath.statuses import RejectionReason
 
-# Rekognition's own limits, honoured by every detector: JPEG/PNG bytes, <= 5 MB, 80..10,000 px per side.
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
 PERSON_LABELS = frozenset({"Person", "Human", "People", "Man", "Woman", "Boy", "Girl", "Child", "Baby", "Face"})
 
 

@@ -2,14 +2,21 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-from happypath import keys, settings, storage
+from happypath import keys, limits, settings, storage
 from happypath.errors import ConflictError
 from happypath.events import UploadComplete
-from happypath.models import RENDITIONS, PhotoRecord, RenditionFiles, utc_now
+from happypath.models import PhotoRecord, RenditionFiles, utc_now
 from happypath.repository import Repository
 from happypath.statuses import RejectionReason, UploadStatus
 from happypath_workflow import imaging, moderation
-from happypath_workflow.models import CheckResult, DiscardResult, ModerationResult, PublishResult, ResizeResult
+from happypath_workflow.models import (
+    CheckResult,
+    DiscardResult,
+    ModerationPolicy,
+    ModerationResult,
+    PublishResult,
+    ResizeResult,
+)
 
 # A published image never changes, so CloudFront keeps it for a year (a delete invalidates it there);
 # browsers for a day, as they cannot be told when one is deleted.
@@ -49,11 +56,11 @@ def check_image(upload: UploadComplete) -> CheckResult:
 
 def _moderation_image(upload: UploadComplete, moderation_key: str | None) -> bytes:
     if moderation_key:
-        return storage.read_object(upload.bucket, moderation_key, moderation.MAX_IMAGE_BYTES)
+        return storage.read_object(upload.bucket, moderation_key, limits.REKOGNITION_MAX_BYTES)
     return imaging.inspect_image(_read_upload(upload)).moderation_jpeg
 
 
-def moderate(upload: UploadComplete, policy: str, moderation_key: str | None) -> ModerationResult:
+def moderate(upload: UploadComplete, policy: ModerationPolicy, moderation_key: str | None) -> ModerationResult:
     try:
         image = _moderation_image(upload, moderation_key)
     except imaging.ImageRejected as rejected:
@@ -75,7 +82,7 @@ def resize(upload: UploadComplete) -> ResizeResult:
     except imaging.ImageRejected as rejected:
         return ResizeResult(accepted=False, reason=rejected.reason, detail=rejected.detail)
     bucket = settings.distribution_bucket()
-    files: dict[str, RenditionFiles] = {}
+    files: dict[limits.RenditionName, RenditionFiles] = {}
     writes = []
     for name, rendition in renditions.items():
         object_keys = keys.published_files(upload.placeId, upload.uploadId, name)
@@ -103,8 +110,7 @@ def discard_images(repo: Repository, upload: UploadComplete) -> DiscardResult:
     record = repo.get_upload(upload.uploadId)
     if record is not None and record.status == UploadStatus.PROCESSED:
         return DiscardResult(published=True)
-    written = keys.published_object_keys(upload.placeId, upload.uploadId, RENDITIONS)
-    storage.delete_objects(settings.distribution_bucket(), written)
+    storage.delete_renditions(upload.placeId, upload.uploadId)
     return DiscardResult(published=False)
 
 
@@ -122,7 +128,7 @@ def publish(repo: Repository, upload: UploadComplete, image: ResizeResult) -> Pu
         publishedAt=utc_now(),
         width=image.width,
         height=image.height,
-        renditions=image.renditions,  # type: ignore[arg-type]
+        renditions=image.renditions,
     )
     published = repo.publish_photo(photo)
     return PublishResult(photoId=photo.photoId, publishedAt=photo.publishedAt, alreadyPublished=not published)

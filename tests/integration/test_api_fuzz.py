@@ -315,6 +315,7 @@ def json_line(line: str) -> dict[str, Any]:
 
 def test_the_runtime_logged_no_unhandled_error(local_app: RunningApp) -> None:
     """Every unhandled handler exception is logged with its traceback: list what the fuzzing caused."""
+    assert sum(STATS.statuses["signed in"].values()) > 0, "the fuzzing this checks did not run first"
     log = local_app.log()
     failures = Counter(
         f"{function}: {exception}"

@@ -598,7 +598,10 @@ def test_executions_can_be_inspected(local_app: RunningApp, alice: LocalClient, 
     assert mine["states"][-1] == "Published"
 
 
-def test_handler_logs_are_structured_and_labelled_by_function(local_app: RunningApp):
+def test_handler_logs_are_structured_and_labelled_by_function(
+    local_app: RunningApp, alice: LocalClient, park: dict, photos: Path
+):
+    assert alice.wait(alice.upload(park["placeId"], photos / "jolla.jpg"))["status"] == "PROCESSED"
     records = [json.loads(line) for line in local_app.log().splitlines() if line.startswith("{")]  # all JSON
     lines = [record for record in records if "_aws" not in record]  # the others are embedded metrics
     functions = {line.get("function_name") for line in lines}

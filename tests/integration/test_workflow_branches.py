@@ -88,6 +88,16 @@ def test_park_photo_flagged_by_moderation_is_rejected(app, photos: Path, detecto
     assert Repository().list_photos(place.placeId, 10, None)[0] == []
 
 
+@pytest.mark.parametrize(("confidence", "status"), [(59.9, UploadStatus.PROCESSED), (60.0, UploadStatus.REJECTED)])
+def test_moderation_counts_labels_from_the_stacks_minimum_confidence(app, photos: Path, detector, confidence, status):
+    """ModerationMinConfidence (60 by default) reaches Rekognition: a label it is less sure of does not count."""
+    assert app.stack.functions["ModerateFunction"].environment["MODERATION_MIN_CONFIDENCE"] == "60"
+    detector.moderation_labels = [{"Name": "Suggestive", "Confidence": confidence, "ParentName": ""}]
+    place = new_place(PlaceType.PARK)
+    upload = wait_final(upload_photo(place.placeId, photos / "jolla.jpg"))
+    assert upload.status == status
+
+
 @pytest.mark.parametrize("place_type", [PlaceType.RESTAURANT, PlaceType.CAFE, PlaceType.BAR])
 def test_photos_with_people_are_rejected_at_restaurants_cafes_and_bars(app, photos: Path, detector, place_type):
     detector.labels = [

@@ -4,6 +4,7 @@ import time
 from typing import Any
 
 import pytest
+from happypath_testkit.events import LambdaContext
 from happypath_testkit.workflow import new_place, store_without_notification
 
 from happypath import aws, keys, limits, storage
@@ -123,6 +124,15 @@ def test_one_upload_that_cannot_be_swept_does_not_keep_the_others_open(app, plac
     assert broken.uploadId in result.errors
     assert repo.get_upload(broken.uploadId).status == UploadStatus.PENDING_UPLOAD  # type: ignore[union-attr]
     assert repo.get_upload(abandoned.uploadId).status == UploadStatus.EXPIRED  # type: ignore[union-attr]
+
+
+def test_a_run_that_could_not_sweep_an_upload_fails_so_that_it_is_retried_and_seen(monkeypatch):
+    monkeypatch.setattr(sweeper, "Repository", lambda: None)
+    monkeypatch.setattr(sweeper, "sweep", lambda repo, now: sweeper.SweepResult(expired=3, errors=["b" * 32]))
+    with pytest.raises(RuntimeError, match=f"1 uploads could not be swept: {'b' * 32}"):
+        sweeper.lambda_handler({}, LambdaContext("sweeper"))
+    monkeypatch.setattr(sweeper, "sweep", lambda repo, now: sweeper.SweepResult(expired=3))
+    assert sweeper.lambda_handler({}, LambdaContext("sweeper")) == {"expired": 3, "failed": 0}
 
 
 def test_an_object_whose_key_only_starts_like_the_upload_key_does_not_count(app, place):

@@ -146,7 +146,11 @@ test('3. uploads jolla.jpg with a progress bar until it is added, and shows it f
   })
 
   try {
-    await page.getByLabel('Choose from gallery').setInputFiles(photo('jolla.jpg'))
+    // From the keyboard: Enter on "Choose from gallery" opens the picker, as Space does.
+    await page.getByLabel('Choose from gallery').focus()
+    const chooser = page.waitForEvent('filechooser')
+    await page.keyboard.press('Enter')
+    await (await chooser).setFiles(photo('jolla.jpg'))
     const job = page.getByTestId('upload-job').filter({ hasText: 'jolla.jpg' })
     await expect(job).toHaveCount(1)
     const bar = job.getByRole('progressbar', { name: 'Sending jolla.jpg' })

@@ -417,6 +417,18 @@ describe('UploadPanel', () => {
     expect(inputs[1]!.attributes('multiple')).toBeDefined()
   })
 
+  it('opens the picker on Enter too, not only on Space', async () => {
+    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, auth: fakeAuth(ME) })
+    for (const input of wrapper.findAll('input[type="file"]')) {
+      const click = vi.spyOn(input.element as HTMLInputElement, 'click').mockImplementation(() => {})
+      const enter = new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true })
+      input.element.dispatchEvent(enter)
+      expect(click).toHaveBeenCalledTimes(1)
+      // Not twice where the browser would open it on Enter itself.
+      expect(enter.defaultPrevented).toBe(true)
+    }
+  })
+
   it('shows a real progress bar with Cancel, announces status and emits the new photo', async () => {
     const photo = makePhoto('u1')
     const { post, held } = heldPost()

@@ -6,7 +6,7 @@ import AppHeader from '../src/components/AppHeader.vue'
 import UploadIndicator from '../src/components/UploadIndicator.vue'
 import UploadPanel from '../src/components/UploadPanel.vue'
 import type { AuthUser } from '../src/composables/useAuth'
-import { PAUSED_MESSAGE, createUploads, type UploadsDeps } from '../src/composables/useUpload'
+import { ANNOUNCEMENT_KEPT_MS, PAUSED_MESSAGE, createUploads, type UploadsDeps } from '../src/composables/useUpload'
 import { ApiError, type Api, type UploadForm, type UploadView } from '../src/lib/api'
 import { PENDING_UPLOADS_KEY, type PendingUpload } from '../src/lib/pendingUploads'
 import { PROCESSING_DEADLINE_MS, SLOW_MESSAGE, UploadError, type PostOptions } from '../src/lib/upload'
@@ -107,7 +107,7 @@ describe('the upload store', () => {
     expect(api.getUpload).toHaveBeenCalledWith('u1')
     expect(up.jobs.value[0]).toMatchObject({ phase: 'added', message: 'Added! Your photo is now on this page.', progress: 1 })
     expect(added).toHaveBeenCalledWith(photo)
-    expect(up.announcement.value).toEqual({ placeId: 'p1', text: 'IMG_0042.HEIC: Added! Your photo is now on this page.' })
+    expect(up.announcements.value.at(-1)).toMatchObject({ placeId: 'p1', text: 'IMG_0042.HEIC: Added! Your photo is now on this page.' })
     expect(up.sending.value).toBe(false)
   })
 
@@ -450,13 +450,44 @@ describe('UploadPanel', () => {
     expect(wrapper.get('button[aria-label="Cancel IMG_1.jpg"]').text()).toBe('Cancel')
     const live = wrapper.get('[data-testid="upload-announcer"]')
     expect(live.attributes('aria-live')).toBe('polite')
-    expect(live.text()).toBe('IMG_1.jpg: uploading, 25%')
+    const latest = () => live.findAll('p').at(-1)?.text()
+    expect(latest()).toBe('IMG_1.jpg: uploading, 25%')
 
     held[0]!.finish()
     await flushPromises()
-    expect(live.text()).toBe('IMG_1.jpg: Added! Your photo is now on this page.')
+    expect(latest()).toBe('IMG_1.jpg: Added! Your photo is now on this page.')
     expect(wrapper.get('[data-testid="upload-job"]').attributes('data-phase')).toBe('added')
     expect(wrapper.emitted('added')).toEqual([[photo]])
+  })
+
+  it('announces outcomes that come at once each on its own line, so that none replaces another unheard', async () => {
+    let clock = 1_000_000
+    const api = fakeApi()
+    const auth = fakeAuth(ME)
+    const uploads = createUploads({ api, user: auth.user, poll: { ...noWait, now: () => clock } })
+    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads })
+    const live = wrapper.get('[data-testid="upload-announcer"]')
+    const lines = () => live.findAll('p').map((p) => p.text())
+    // The region reads out the lines added, not all of them again at each change.
+    expect(live.attributes('aria-atomic')).not.toBe('true')
+
+    uploads.addFiles('p1', [fileOf('notes.txt', 'text/plain', 5), fileOf('huge.jpg', 'image/jpeg', 25 * 1024 * 1024)])
+    uploads.addFiles('p2', [fileOf('elsewhere.gif', 'image/gif', 5)])
+    await flushPromises()
+    expect(lines()).toEqual([
+      'notes.txt: "notes.txt" is not a photo this app accepts. Choose a JPEG, PNG or HEIC photo.',
+      'huge.jpg: "huge.jpg" is too large (25 MB). The limit is 20 MB.',
+    ])
+
+    // A moment later the next one joins them; once they have long been heard, the old lines go.
+    clock += 1000
+    uploads.addFiles('p1', [fileOf('clip.mov', 'video/quicktime', 10)])
+    await flushPromises()
+    expect(lines()).toHaveLength(3)
+    clock += ANNOUNCEMENT_KEPT_MS
+    uploads.addFiles('p1', [fileOf('anim.gif', 'image/gif', 10)])
+    await flushPromises()
+    expect(lines()).toEqual(['anim.gif: "anim.gif" is not a photo this app accepts. Choose a JPEG, PNG or HEIC photo.'])
   })
 
   it('offers Try again after a failed send, and it sends the file again', async () => {

@@ -72,6 +72,21 @@ const RECHECK_DELAYS_MS = [2_000, 4_000, 8_000]
 
 export const PAUSED_MESSAGE = 'Sent. Sign in again to see whether your photo was added.'
 
+/** A status sentence for screen readers: its own line in the place's live region. */
+export interface Announcement {
+  id: number
+  placeId: string
+  text: string
+  /** When it was said (epoch ms). */
+  at: number
+}
+
+/**
+ * How long a sentence stays in the live region. Uploads that finish (or files refused) at the same moment
+ * each get a line of their own, instead of the last one replacing the others before they are heard.
+ */
+export const ANNOUNCEMENT_KEPT_MS = 10_000
+
 export function createUploads(deps: UploadsDeps) {
   const storage = deps.storage ?? window.localStorage
   const target = deps.target ?? window
@@ -80,12 +95,13 @@ export function createUploads(deps: UploadsDeps) {
   const now = deps.poll?.now ?? (() => Date.now())
 
   const jobs = ref<UploadJob[]>([])
-  /** The latest status sentence, for the aria-live region of the place it belongs to. */
-  const announcement = ref({ placeId: '', text: '' })
+  /** The latest status sentences, oldest first, for the aria-live region of the place each belongs to. */
+  const announcements = ref<Announcement[]>([])
   /** A file is being prepared or sent: leaving the page now would lose it. */
   const sending = computed(() => jobs.value.some((j) => j.phase === 'requesting' || j.phase === 'uploading'))
 
   let nextId = 1
+  let nextAnnouncement = 1
   let draining = false
   const queue: UploadJob[] = []
   const files = new Map<number, File>()
@@ -96,9 +112,15 @@ export function createUploads(deps: UploadsDeps) {
   const shown = new Map<string, number>()
   const addedListeners = new Set<(photo: Photo) => void>()
 
+  function announce(job: UploadJob, text: string) {
+    const at = now()
+    const line = { id: nextAnnouncement++, placeId: job.placeId, text: `${job.fileName}: ${text}`, at }
+    announcements.value = [...announcements.value.filter((a) => at - a.at < ANNOUNCEMENT_KEPT_MS), line]
+  }
+
   function say(job: UploadJob, message: string) {
     job.message = message
-    announcement.value = { placeId: job.placeId, text: `${job.fileName}: ${message}` }
+    announce(job, message)
   }
 
   function newJob(fields: Partial<UploadJob> & Pick<UploadJob, 'placeId' | 'fileName'>): UploadJob {
@@ -222,7 +244,7 @@ export function createUploads(deps: UploadsDeps) {
             const quarter = Math.floor(percent / 25)
             if (quarter > lastQuarter) {
               lastQuarter = quarter
-              announcement.value = { placeId: job.placeId, text: `${job.fileName}: uploading, ${percent}%` }
+              announce(job, `uploading, ${percent}%`)
             }
           },
         })
@@ -401,7 +423,7 @@ export function createUploads(deps: UploadsDeps) {
     cancelSending()
   }
 
-  return { jobs, sending, announcement, addFiles, retry, cancel, cancelSending, clearFinished, show, onAdded, dispose }
+  return { jobs, sending, announcements, addFiles, retry, cancel, cancelSending, clearFinished, show, onAdded, dispose }
 }
 
 export type Uploads = ReturnType<typeof createUploads>

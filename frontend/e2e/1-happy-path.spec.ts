@@ -95,9 +95,15 @@ test('1. signs in through the local issuer and shows who is signed in', async ({
 
 test('2. adds a place with the form and opens its page', async ({}, testInfo) => {
   const config = await appConfig()
-  await page.getByRole('button', { name: 'Add a place' }).click()
+  const addPlace = page.getByRole('button', { name: 'Add a place' })
+  await addPlace.click()
   const form = page.getByRole('form', { name: 'Add a place' })
   await expect(form).toBeVisible()
+  // Focus follows the form that took the button's place, and comes back to the button on Cancel.
+  await expect(form.getByRole('heading', { name: 'Add a place' })).toBeFocused()
+  await form.getByRole('button', { name: 'Cancel' }).click()
+  await expect(addPlace).toBeFocused()
+  await addPlace.click()
   await form.getByLabel('Name').fill(PLACE_NAME)
   await expect(form.getByLabel('Kind of place')).toHaveValue('park')
   // The position starts at the map centre: the configured centre, as the browser shares no location.
@@ -257,6 +263,11 @@ test('4. rejects DSCN0010.jpg (640x480) as too small, in plain words, also when 
   expect(body!.photos.map((p) => p.photoId)).toEqual([photoId])
   await job.scrollIntoViewIfNeeded()
   await screenshot(page, '09-rejected', testInfo)
+
+  // Clearing them leaves focus on the upload heading, not at the top of the page.
+  await page.getByRole('button', { name: 'Clear finished uploads' }).click()
+  await expect(page.getByTestId('upload-job')).toHaveCount(0)
+  await expect(page.getByRole('heading', { level: 2, name: 'Add photos' })).toBeFocused()
 })
 
 test('5. deletes the uploaded photo after confirming; it stays gone after a reload', async ({}, testInfo) => {

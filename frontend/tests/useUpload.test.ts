@@ -490,6 +490,23 @@ describe('UploadPanel', () => {
     expect(lines()).toEqual(['anim.gif: "anim.gif" is not a photo this app accepts. Choose a JPEG, PNG or HEIC photo.'])
   })
 
+  it('"Clear finished uploads" leaves focus on the upload heading, not at the top of the page', async () => {
+    const api = fakeApi()
+    const auth = fakeAuth(ME)
+    const uploads = createUploads({ api, user: auth.user, poll: noWait })
+    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads, attachTo: document.body })
+    uploads.addFiles('p1', [fileOf('notes.txt', 'text/plain', 5)])
+    await flushPromises()
+    const clear = wrapper.findAll('button').find((b) => b.text() === 'Clear finished uploads')!
+    ;(clear.element as HTMLElement).focus()
+    await clear.trigger('click')
+    await flushPromises()
+    expect(wrapper.findAll('[data-testid="upload-job"]')).toHaveLength(0)
+    expect(document.activeElement).toBe(wrapper.get('h2').element)
+    expect(document.activeElement!.textContent).toBe('Add photos')
+    wrapper.unmount()
+  })
+
   it('offers Try again after a failed send, and it sends the file again', async () => {
     const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
     const post = vi

@@ -20,6 +20,9 @@ test('every screen passes the WCAG 2.1 AA rules axe can check', async ({ page })
 
   await page.goto(`${appUrl}/`)
   await expect(page.getByRole('heading', { level: 1 })).toBeVisible()
+  // The map is a named region that screen readers call a map, with its keys in its name.
+  const map = page.getByRole('region', { name: /^Map of places\. Use the arrow keys/ })
+  await expect(map).toHaveAttribute('aria-roledescription', 'map')
   expect(await violations(page), 'places').toEqual([])
 
   await page.getByRole('button', { name: 'Sign in', exact: true }).click()

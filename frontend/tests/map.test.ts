@@ -48,6 +48,8 @@ describe('PlaceMap without tiles', () => {
     }
     const container = wrapper.get('.leaflet-container')
     expect(container.attributes('aria-label')).toMatch(/^Map of places/)
+    expect(container.attributes('role')).toBe('region')
+    expect(container.attributes('aria-roledescription')).toBe('map')
 
     await wrapper.get('[data-place-id="mid"]').trigger('click')
     expect(wrapper.emitted('select')).toEqual([['mid']])

@@ -58,6 +58,25 @@ describe('PlaceMap without tiles', () => {
     wrapper.unmount()
   })
 
+  it('zooms with Space on a zoom button, as with Enter, instead of scrolling the page', async () => {
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '' }, attachTo: document.body })
+    await flushPromises()
+    for (const selector of ['.leaflet-control-zoom-in', '.leaflet-control-zoom-out']) {
+      const button = wrapper.get(selector).element as HTMLElement
+      expect(button.getAttribute('role')).toBe('button')
+      const click = vi.spyOn(button, 'click')
+      const space = new KeyboardEvent('keydown', { key: ' ', keyCode: 32, bubbles: true, cancelable: true })
+      button.dispatchEvent(space)
+      expect(space.defaultPrevented, 'the page does not scroll').toBe(true)
+      expect(click).toHaveBeenCalledTimes(1)
+    }
+    // Other keys are left alone: Space on the map itself is not taken.
+    const other = new KeyboardEvent('keydown', { key: ' ', keyCode: 32, bubbles: true, cancelable: true })
+    wrapper.get('.leaflet-container').element.dispatchEvent(other)
+    expect(other.defaultPrevented).toBe(false)
+    wrapper.unmount()
+  })
+
   it('adds a tile layer when a tile URL is configured', async () => {
     const { wrapper } = mountWith(PlaceMap, {
       props: { ...base, tileUrl: 'http://tiles.test/{z}/{x}/{y}.png', attribution: '© Test' },

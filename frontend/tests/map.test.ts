@@ -77,6 +77,47 @@ describe('PlaceMap without tiles', () => {
     wrapper.unmount()
   })
 
+  it('leaves the mouse wheel to the page until the map is in use (focused or clicked)', async () => {
+    // A map with a size, so that Leaflet can zoom it (the test DOM lays nothing out).
+    vi.spyOn(HTMLElement.prototype, 'clientWidth', 'get').mockReturnValue(400)
+    vi.spyOn(HTMLElement.prototype, 'clientHeight', 'get').mockReturnValue(300)
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, places: [], tileUrl: '' }, attachTo: document.body })
+    await flushPromises()
+    const container = wrapper.get('.leaflet-container').element as HTMLElement
+    const zoomOut = wrapper.get('.leaflet-control-zoom-out').element as HTMLElement
+    const moves = () => (wrapper.emitted('move') ?? []).length
+    /** One notch of the wheel over the map, then Leaflet's debounce. */
+    const wheel = async () => {
+      const event = new WheelEvent('wheel', { deltaY: -120, deltaMode: 0, bubbles: true, cancelable: true })
+      Object.defineProperties(event, { clientX: { value: 200 }, clientY: { value: 150 } }) // happy-dom's WheelEvent has none
+      container.dispatchEvent(event)
+      await new Promise((r) => setTimeout(r, 80))
+      await flushPromises()
+      return event
+    }
+
+    const before = moves()
+    const scrolled = await wheel()
+    expect(scrolled.defaultPrevented, 'the page scrolls').toBe(false)
+    expect(moves(), 'the map did not zoom').toBe(before)
+
+    container.focus()
+    const zoomed = await wheel()
+    expect(zoomed.defaultPrevented).toBe(true)
+    expect(moves(), 'the map zoomed').toBeGreaterThan(before)
+
+    // Focus moving within the map keeps it in use; leaving the map gives the wheel back to the page.
+    zoomOut.focus()
+    const during = moves()
+    await wheel()
+    expect(moves()).toBeGreaterThan(during)
+    zoomOut.blur()
+    const after = moves()
+    expect((await wheel()).defaultPrevented).toBe(false)
+    expect(moves()).toBe(after)
+    wrapper.unmount()
+  })
+
   it('adds a tile layer when a tile URL is configured', async () => {
     const { wrapper } = mountWith(PlaceMap, {
       props: { ...base, tileUrl: 'http://tiles.test/{z}/{x}/{y}.png', attribution: '© Test' },

@@ -118,6 +118,32 @@ describe('PlaceMap without tiles', () => {
     wrapper.unmount()
   })
 
+  it("shows a marker's name above it while it has the keyboard focus or the mouse, as text", async () => {
+    const odd = near({ placeId: 'odd', name: '<b>Bold</b> & Park', lat: 47.39, lng: 8.56 }, 2000)
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, places: [...places, odd], tileUrl: '' }, attachTo: document.body })
+    await flushPromises()
+    const tooltips = () => wrapper.findAll('.leaflet-tooltip').map((t) => t.text())
+    expect(tooltips()).toEqual([])
+    const marker = wrapper.get('[data-place-id="mid"]').element as HTMLElement
+    marker.focus()
+    await flushPromises()
+    expect(tooltips()).toEqual(['Mid Park'])
+    marker.blur()
+    await flushPromises()
+    expect(tooltips()).toEqual([])
+
+    // A name is never read as HTML.
+    const other = wrapper.get('[data-place-id="odd"]')
+    await other.trigger('mouseover')
+    expect(tooltips()).toEqual(['<b>Bold</b> & Park'])
+    expect(wrapper.find('.leaflet-tooltip b').exists()).toBe(false)
+    await other.trigger('mouseout')
+    expect(tooltips()).toEqual([])
+    // No second, native tooltip beside it.
+    expect(other.attributes('title')).toBeUndefined()
+    wrapper.unmount()
+  })
+
   it('adds a tile layer when a tile URL is configured', async () => {
     const { wrapper } = mountWith(PlaceMap, {
       props: { ...base, tileUrl: 'http://tiles.test/{z}/{x}/{y}.png', attribution: '© Test' },

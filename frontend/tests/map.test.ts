@@ -144,6 +144,28 @@ describe('PlaceMap without tiles', () => {
     wrapper.unmount()
   })
 
+  it('moves without gliding when the person asks for reduced motion', async () => {
+    vi.spyOn(HTMLElement.prototype, 'clientWidth', 'get').mockReturnValue(400)
+    vi.spyOn(HTMLElement.prototype, 'clientHeight', 'get').mockReturnValue(300)
+    const panRight = async (reduce: boolean) => {
+      vi.spyOn(window, 'matchMedia').mockImplementation(
+        (query: string) => ({ matches: reduce && query === '(prefers-reduced-motion: reduce)', media: query }) as MediaQueryList,
+      )
+      const { wrapper } = mountWith(PlaceMap, { props: { ...base, places: [], tileUrl: '' }, attachTo: document.body })
+      await flushPromises()
+      const container = wrapper.get('.leaflet-container').element
+      container.dispatchEvent(new FocusEvent('focus'))
+      const before = (wrapper.emitted('move') ?? []).length
+      container.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowRight', keyCode: 39, bubbles: true }))
+      // Without animation the map is at its new place at once.
+      const atOnce = (wrapper.emitted('move') ?? []).length - before
+      wrapper.unmount()
+      return atOnce
+    }
+    expect(await panRight(false), 'Leaflet glides by default').toBe(0)
+    expect(await panRight(true)).toBe(1)
+  })
+
   it('adds a tile layer when a tile URL is configured', async () => {
     const { wrapper } = mountWith(PlaceMap, {
       props: { ...base, tileUrl: 'http://tiles.test/{z}/{x}/{y}.png', attribution: '© Test' },

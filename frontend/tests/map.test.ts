@@ -403,6 +403,53 @@ describe('HomeView', () => {
     vi.unstubAllGlobals()
   })
 
+  it('ties each error to its field, and a refused submit puts the focus on the first field to put right', async () => {
+    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+    localStorage.setItem('happypath.showMap', 'false')
+    const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [] })) })
+    const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
+    await flushPromises()
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    const form = wrapper.get('form')
+    const field = (id: string) => form.get(`#${id}`)
+    const submit = async () => {
+      await form.trigger('submit')
+      await flushPromises()
+    }
+
+    await submit()
+    const alert = form.get('[role="alert"]')
+    expect(alert.text()).toBe('Enter a name for the place.')
+    expect(field('place-name').attributes('aria-invalid')).toBe('true')
+    expect(field('place-name').attributes('aria-describedby')).toBe(alert.attributes('id'))
+    expect(document.activeElement).toBe(field('place-name').element)
+    expect(field('place-lat').attributes('aria-describedby')).toBe('position-hint')
+
+    // Put right, it is no longer marked.
+    await field('place-name').setValue('Corner Park')
+    expect(field('place-name').attributes('aria-invalid')).toBe('false')
+    expect(field('place-name').attributes('aria-describedby')).toBeUndefined()
+    expect(form.find('[role="alert"]').exists()).toBe(false)
+
+    // The coordinates the same way: marked, described by the error, focused on submit.
+    await field('place-lat').setValue('')
+    expect(field('place-lat').attributes('aria-invalid')).toBe('true')
+    expect(field('place-lat').attributes('aria-describedby')).toBe(`position-hint ${form.get('[role="alert"]').attributes('id')}`)
+    expect(field('place-lng').attributes('aria-describedby')).toBe('position-hint')
+    ;(field('place-name').element as HTMLElement).focus()
+    await submit()
+    expect(document.activeElement).toBe(field('place-lat').element)
+    await field('place-lat').setValue('47.5')
+    await field('place-lng').setValue('200')
+    expect(form.get('[role="alert"]').text()).toBe('Longitude must be between -180 and 180.')
+    expect(field('place-lat').attributes('aria-describedby')).toBe('position-hint')
+    expect(field('place-lng').attributes('aria-describedby')).toContain(form.get('[role="alert"]').attributes('id'))
+    await submit()
+    expect(document.activeElement).toBe(field('place-lng').element)
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
   it('refuses a name or address with an invisible character in words, before asking the API', async () => {
     vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
     localStorage.setItem('happypath.showMap', 'false')

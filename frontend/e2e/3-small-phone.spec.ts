@@ -146,8 +146,45 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
   await page.touchscreen.tap(4, 180)
   await expect(viewer).toBeHidden()
 
+
   expect(problems.pageErrors).toEqual([])
   expect(problems.consoleErrors).toEqual([])
+
+  // An error notice stays at the top of the window (a delete that fails, at this size of a desktop at 200 %):
+  // controls reached with the keyboard are scrolled into view below it, never under it.
+  await page.route(
+    (url) => url.href === `${apiUrl}/photos/e2e-a`,
+    (route) =>
+      route.request().method() === 'DELETE'
+        ? route.fulfill({
+            status: 503,
+            contentType: 'application/json',
+            headers: { 'access-control-allow-origin': appUrl },
+            body: JSON.stringify({ message: 'Service unavailable, try later.' }),
+          })
+        : route.fallback(),
+  )
+  await tiles.first().getByRole('button', { name: 'Delete photo 1', exact: true }).tap()
+  await tiles.first().getByRole('button', { name: 'Yes, delete' }).tap()
+  const notices = page.locator('.notices')
+  await expect(notices.getByRole('alert')).toContainText('The photo was not deleted.')
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight))
+  const hidden: string[] = []
+  for (let i = 0; i < 6; i++) {
+    await page.keyboard.press('Shift+Tab')
+    const seen = await page.evaluate(() => {
+      const focused = document.activeElement as HTMLElement
+      // A file input is drawn as its label.
+      const shown = focused.matches('input.visually-hidden') ? focused.closest('label')! : focused
+      const box = shown.getBoundingClientRect()
+      const notice = document.querySelector('.notices')!.getBoundingClientRect()
+      const under = !focused.closest('.notices') && box.top < notice.bottom && box.bottom > notice.top
+      return under ? `${focused.getAttribute('aria-label') ?? focused.textContent!.trim()} (${box.top}-${box.bottom} under ${notice.top}-${notice.bottom})` : ''
+    })
+    if (seen) hidden.push(seen)
+  }
+  expect(hidden, 'focused controls under the notice').toEqual([])
+  expect(problems.pageErrors).toEqual([])
 })
 
 test('the map and the header on a touch screen: thumb-sized zoom buttons, markers and home link', async ({ page }) => {

@@ -49,6 +49,43 @@ describe('notices', () => {
     expect(wrapper.findAll('[role="alert"]')).toHaveLength(0)
   })
 
+  it('keeps their height clear when the page scrolls a focused control into view, so none hides under them', async () => {
+    notices.splice(0)
+    const watched: { element: Element; callback: ResizeObserverCallback }[] = []
+    vi.stubGlobal(
+      'ResizeObserver',
+      class {
+        constructor(private callback: ResizeObserverCallback) {}
+        observe(element: Element) {
+          watched.push({ element, callback: this.callback })
+        }
+        disconnect() {}
+      },
+    )
+    const wrapper = mount(NoticeArea, { attachTo: document.body })
+    const root = document.documentElement
+    const area = wrapper.get('.notices').element
+    expect(watched.map((w) => w.element)).toEqual([area])
+    /** The browser lays the notices out at this height and tells the observer. */
+    const resized = (height: number) => {
+      Object.defineProperty(area, 'offsetHeight', { value: height, configurable: true })
+      watched[0]!.callback([], {} as ResizeObserver)
+    }
+    resized(0)
+    expect(root.style.scrollPaddingTop).toBe('')
+    notify('The photo was not deleted.', 'error')
+    await flushPromises()
+    resized(126) // two lines at 200 % zoom
+    expect(root.style.scrollPaddingTop).toBe('134px')
+    resized(0)
+    expect(root.style.scrollPaddingTop).toBe('')
+    resized(62)
+    wrapper.unmount()
+    expect(root.style.scrollPaddingTop).toBe('')
+    vi.unstubAllGlobals()
+    notices.splice(0)
+  })
+
   it('describes any thrown value in words, and logs technical detail instead of showing it', () => {
     const log = vi.spyOn(console, 'error').mockImplementation(() => {})
     expect(describeError(new ApiError(404, 'Place not found.'))).toBe('Place not found.')

@@ -207,7 +207,10 @@ describe('PlaceMap without tiles', () => {
 
     await wrapper.get('.leaflet-container').trigger('click', { clientX: 5, clientY: 5 })
     expect(wrapper.emitted('pick')).toBeUndefined()
+    expect(wrapper.text()).not.toContain('the position of the new place')
     await wrapper.setProps({ picking: true })
+    // Said for a mouse as well as a finger.
+    expect(wrapper.text()).toContain('Tap or click the map to set the position of the new place.')
     await wrapper.get('.leaflet-container').trigger('click', { clientX: 5, clientY: 5 })
     expect(wrapper.emitted('pick')).toHaveLength(1)
     const [pos] = wrapper.emitted('pick')![0] as [{ lat: number; lng: number }]
@@ -501,6 +504,7 @@ describe('HomeView', () => {
     await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
     const form = wrapper.get('form')
     expect(form.findAll('#place-type option').map((o) => o.text())).toEqual(['Restaurant', 'Cafe', 'Bar'])
+    expect(form.get('#position-hint').text()).toBe('Tap or click the map to set it, use the map centre, or type the coordinates.')
     await form.get('button[type="submit"]').trigger('submit')
     expect(form.get('[role="alert"]').text()).toBe('Enter a name for the place.')
     expect(api.createPlace).not.toHaveBeenCalled()

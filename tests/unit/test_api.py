@@ -10,10 +10,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from happypath_testkit.events import LambdaContext, body_of, http_event
 
 from happypath import geo, keys
+from happypath import repository as repository_module
 from happypath.models import PhotoRecord, RenditionFiles
 from happypath.repository import Repository
 from happypath.statuses import UploadStatus
@@ -676,3 +677,57 @@ def test_names_are_stored_composed_and_emoji_keep_their_joiners():
     place = create_place(name="Cafe\u0301 \U0001f468\u200d\U0001f469\u200d\U0001f467", address="Ng\u00f4 \u0110\u1ee9c")
     assert place["name"] == "Caf\u00e9 \U0001f468\u200d\U0001f469\u200d\U0001f467"  # é as one character
     assert place["address"] == "Ng\u00f4 \u0110\u1ee9c"
+
+
+# --- AWS failing past botocore's retries -----------------------------------------------------------------
+
+
+def _failing(operation: str, error: Exception, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = BaseClient._make_api_call
+
+    def make_api_call(client, operation_name, params):
+        if operation_name == operation:
+            raise error
+        return original(client, operation_name, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "Query"),
+        ClientError({"Error": {"Code": "InternalServerError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "Query"),
+        ReadTimeoutError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com"),
+    ],
+)
+def test_a_call_aws_throttled_or_failed_past_its_retries_is_a_503_to_try_again(error, monkeypatch):
+    _failing("Query", error, monkeypatch)
+    response = api.lambda_handler(http_event("GET", "/places", query={"lat": "51.5", "lng": "-0.16"}), CONTEXT)
+    assert (response["statusCode"], body_of(response)) == (
+        503,
+        {"message": "the service is busy: try again in a moment"},
+    )
+    assert response["headers"]["Retry-After"] == "1"
+
+
+def test_an_aws_error_that_retrying_cannot_mend_stays_a_500(monkeypatch):
+    _failing("Query", ClientError({"Error": {"Code": "AccessDeniedException"}}, "Query"), monkeypatch)
+    with pytest.raises(ClientError, match="AccessDeniedException"):  # Lambda's error: API Gateway answers 500
+        api.lambda_handler(http_event("GET", "/places", query={"lat": "51.5", "lng": "-0.16"}), CONTEXT)
+
+
+def test_photos_dynamodb_keeps_leaving_unprocessed_are_a_503(monkeypatch):
+    place = create_place()
+    photo_id = published_photo(place["placeId"])
+    original = BaseClient._make_api_call
+
+    def nothing_processed(client, operation_name, params):
+        if operation_name == "BatchGetItem":
+            return {"Responses": {}, "UnprocessedKeys": params["RequestItems"]}
+        return original(client, operation_name, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", nothing_processed)
+    monkeypatch.setattr(repository_module, "RETRY_BASE_S", 0.001)
+    response = api.lambda_handler(http_event("GET", "/photos/mine", query={"ids": photo_id}, user=OWNER), CONTEXT)
+    assert (response["statusCode"], response["headers"]["Retry-After"]) == (503, "1")

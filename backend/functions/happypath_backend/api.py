@@ -15,16 +15,19 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import AllowInfNan, BaseModel
 
-from happypath import keys, limits
+from happypath import aws, keys, limits
 from happypath.errors import (
+    BusyError,
     ConflictError,
     ForbiddenError,
     HappyPathError,
     InvalidInputError,
     NotFoundError,
     QuotaExceededError,
+    RetryLaterError,
     UnauthorizedError,
 )
 from happypath.models import (
@@ -84,7 +87,10 @@ def _success(model: type[BaseModel] | None, status: HTTPStatus = HTTPStatus.OK) 
 
 # 429: the stage's throttling answers before the function, with a body of the same shape ({"message": ...});
 # adding a place or requesting an upload form past the person's daily quota too, with Retry-After.
-ERRORS = _error_responses(HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND, HTTPStatus.TOO_MANY_REQUESTS)
+# 503: AWS throttled or failed a call past its retries, with Retry-After.
+ERRORS = _error_responses(
+    HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND, HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE
+)
 AUTH_ERRORS = ERRORS | _error_responses(HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
 # Routes that take a JSON body; 413: over the HTTP API's 10 MB payload quota, answered before the function.
 BODY_ERRORS = AUTH_ERRORS | _error_responses(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
@@ -211,6 +217,7 @@ _STATUS_FOR: dict[type[HappyPathError], HTTPStatus] = {
     NotFoundError: HTTPStatus.NOT_FOUND,
     ConflictError: HTTPStatus.CONFLICT,
     QuotaExceededError: HTTPStatus.TOO_MANY_REQUESTS,
+    BusyError: HTTPStatus.SERVICE_UNAVAILABLE,
 }
 
 
@@ -222,9 +229,18 @@ def _error(status: HTTPStatus, message: str, **extra: Any) -> Response[dict[str,
 def handle_domain_error(error: HappyPathError) -> Response[dict[str, Any]]:
     status = next((s for cls, s in _STATUS_FOR.items() if isinstance(error, cls)), HTTPStatus.BAD_REQUEST)
     response = _error(status, error.message)
-    if isinstance(error, QuotaExceededError):
+    if isinstance(error, RetryLaterError):
         response.headers["Retry-After"] = str(error.retry_after_s)
     return response
+
+
+@app.exception_handler([ClientError, BotoCoreError])
+def handle_aws_error(error: ClientError | BotoCoreError) -> Response[dict[str, Any]]:
+    """Throttling, 5xx and network failures past botocore's retries: the caller may try again; others are 500s."""
+    if not aws.is_transient(error):
+        raise error
+    logger.warning("an AWS call failed past its retries", extra={"error": str(error)})
+    return handle_domain_error(BusyError("the service is busy: try again in a moment", retry_after_s=1))
 
 
 @app.exception_handler(RequestUnsupportedContentType)

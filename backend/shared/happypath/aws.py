@@ -4,7 +4,11 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.config import Config
+from botocore.exceptions import ClientError, IncompleteReadError
+from botocore.retries.standard import RetryContext, ThrottledRetryableChecker, TransientRetryableChecker
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront import CloudFrontClient
@@ -81,6 +85,30 @@ def cancellation_reasons(error: Any) -> set[str]:
 def cancelled_transiently(error: Any) -> bool:
     """True when a transaction was cancelled by throttling or a concurrent write: trying again may succeed."""
     return bool(cancellation_reasons(error) & TRANSIENT_CANCELLATION_REASONS)
+
+
+# botocore's own rules for what its standard retry mode retries: throttling codes, 5xx, timeouts and network
+# failures. Its retries are spent by the time such an error reaches our code.
+_RETRYABLE = (TransientRetryableChecker(), ThrottledRetryableChecker())
+
+
+def is_transient(error: Exception) -> bool:
+    """True for what botocore would retry, a transaction cancelled by throttling or a concurrent write, and a
+    response body cut short while it was read (after the call returned, so botocore never retried it)."""
+    if isinstance(error, ClientError):
+        if cancelled_transiently(error):
+            return True
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        context = RetryContext(
+            attempt_number=1,
+            parsed_response=dict(error.response),
+            http_response=AWSResponse("", status, HTTPHeaders(), None) if status else None,
+        )
+    elif isinstance(error, IncompleteReadError):
+        return True
+    else:
+        context = RetryContext(attempt_number=1, caught_exception=error)
+    return any(checker.is_retryable(context) for checker in _RETRYABLE)
 
 
 def cancelled_by_conditions_only(error: Any) -> bool:

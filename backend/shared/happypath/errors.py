@@ -29,9 +29,17 @@ class InvalidInputError(HappyPathError):
     pass
 
 
-class QuotaExceededError(HappyPathError):
-    """A person's daily allowance is used up; `retry_after_s`: until it renews."""
+class RetryLaterError(HappyPathError):
+    """The same request may succeed after `retry_after_s` seconds."""
 
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class QuotaExceededError(RetryLaterError):
+    """A person's daily allowance is used up, until it renews."""
+
+
+class BusyError(RetryLaterError):
+    """AWS throttled or failed a call past its retries: nothing was wrong with the request."""

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from happypath import aws, geo, keys, limits, settings
-from happypath.errors import ConflictError, InvalidInputError, QuotaExceededError
+from happypath.errors import BusyError, ConflictError, InvalidInputError, QuotaExceededError
 from happypath.models import Photo, PhotoRecord, Place, PlaceRecord, PlaceWithDistance, Upload, utc_now
 from happypath.statuses import UploadStatus
 
@@ -366,7 +366,7 @@ class Repository:
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return [photo_id for photo_id in photo_ids if photo_id in mine]
-        raise RuntimeError(f"DynamoDB left keys unprocessed after {BATCH_ATTEMPTS} attempts")
+        raise BusyError("the service is busy: try again in a moment", retry_after_s=1)
 
     def delete_photo(self, upload: Upload) -> None:
         """Remove the photo item and its upload record together."""

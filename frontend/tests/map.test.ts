@@ -305,6 +305,11 @@ describe('HomeView', () => {
     map.vm.$emit('move', { lat: 47.3702, lng: 8.5401 }, true)
     await flushPromises()
     expect(searchHere()).toBeUndefined()
+    // Nor does zooming the map where the app fitted it, far as that is from the search's centre.
+    map.vm.$emit('move', { lat: 47.6, lng: 8.9 }, false)
+    map.vm.$emit('move', { lat: 47.6003, lng: 8.9004 }, true)
+    await flushPromises()
+    expect(searchHere()).toBeUndefined()
 
     // Panned to Winterthur: one search there when asked, none while moving.
     map.vm.$emit('move', { lat: 47.45, lng: 8.65 }, true)

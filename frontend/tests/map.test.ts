@@ -246,6 +246,16 @@ describe('PlaceMap without tiles', () => {
   })
 })
 
+/** The start page, signed in, with the map hidden and no places nearby. */
+async function homeSignedInWithoutMap() {
+  vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+  localStorage.setItem('happypath.showMap', 'false')
+  const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [] })) })
+  const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
+  await flushPromises()
+  return wrapper
+}
+
 describe('HomeView', () => {
   it('falls back to the configured centre, loads nearby places and shows list and map', async () => {
     const denied = {
@@ -391,11 +401,7 @@ describe('HomeView', () => {
   })
 
   it('moves focus to the form when "Add a place" opens it, and back to the button on Cancel', async () => {
-    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
-    localStorage.setItem('happypath.showMap', 'false')
-    const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [] })) })
-    const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
-    await flushPromises()
+    const wrapper = await homeSignedInWithoutMap()
     const addPlace = () => wrapper.findAll('button').find((b) => b.text() === 'Add a place')
     ;(addPlace()!.element as HTMLElement).focus()
     await addPlace()!.trigger('click')
@@ -412,11 +418,7 @@ describe('HomeView', () => {
   })
 
   it('ties each error to its field, and a refused submit puts the focus on the first field to put right', async () => {
-    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
-    localStorage.setItem('happypath.showMap', 'false')
-    const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [] })) })
-    const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
-    await flushPromises()
+    const wrapper = await homeSignedInWithoutMap()
     await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
     const form = wrapper.get('form')
     const field = (id: string) => form.get(`#${id}`)

@@ -67,6 +67,8 @@ def test_park_photo_is_checked_moderated_resized_and_published(app, photos: Path
     (photo,) = photos_page
     assert photo.photoId == upload_id
     assert Repository().published_by("owner", [upload_id]) == [upload_id]
+    # Published: its upload record stays with the photo (DynamoDB's TTL forgets only unpublished ones).
+    assert keys.DELETE_AFTER not in Repository().table.get_item(Key=keys.upload_key(upload_id))["Item"]
     tile = photo.renditions["tile"]
     assert (tile.width, tile.height) == (400, 400)
     assert distribution_image(app, tile.jpeg).size == (400, 400)
@@ -86,6 +88,9 @@ def test_park_photo_flagged_by_moderation_is_rejected(app, photos: Path, detecto
     assert upload.reason == RejectionReason.INAPPROPRIATE_CONTENT
     assert upload.reasonDetail == "flagged: Explicit Nudity"
     assert Repository().list_photos(place.placeId, 10, None)[0] == []
+    # Forgotten with its original, UNPUBLISHED_KEPT_DAYS after its form expired.
+    item = Repository().table.get_item(Key=keys.upload_key(upload.uploadId))["Item"]
+    assert int(item[keys.DELETE_AFTER]) == upload.expiresAt + limits.UNPUBLISHED_KEPT_DAYS * 86_400
 
 
 @pytest.mark.parametrize(("confidence", "status"), [(59.9, UploadStatus.PROCESSED), (60.0, UploadStatus.REJECTED)])

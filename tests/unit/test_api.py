@@ -13,7 +13,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError, ReadTimeoutError
 from happypath_testkit.events import LambdaContext, body_of, http_event
 
-from happypath import geo, keys
+from happypath import geo, keys, limits
 from happypath import repository as repository_module
 from happypath.models import PhotoRecord, RenditionFiles
 from happypath.repository import Repository
@@ -307,6 +307,9 @@ def test_request_upload_returns_a_presigned_post_limited_to_key_type_and_size():
     assert status == 200
     assert view["status"] == "PENDING_UPLOAD"
     assert view["photo"] is None
+    # DynamoDB forgets the record with the original, unless the photo is published (which removes this).
+    item = Repository().table.get_item(Key=keys.upload_key(form["uploadId"]))["Item"]
+    assert int(item[keys.DELETE_AFTER]) == int(item["expiresAt"]) + limits.UNPUBLISHED_KEPT_DAYS * 86_400
 
 
 @pytest.mark.parametrize(

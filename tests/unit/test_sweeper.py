@@ -182,6 +182,9 @@ def test_images_that_could_not_be_deleted_are_deleted_by_the_next_run(app, place
     assert closed is not None  # its owner sees the outcome at once
     assert (closed.status, closed.reason) == (UploadStatus.FAILED, AbandonedReason.PROCESSING_TIMED_OUT)
     assert stored_images(bucket, stuck) == written
+    # Its record is kept while the clean-up is still to do (DynamoDB's TTL would forget it otherwise).
+    item = repo.table.get_item(Key=keys.upload_key(stuck.uploadId))["Item"]
+    assert int(item[keys.DELETE_AFTER]) == NOW + limits.UNPUBLISHED_KEPT_DAYS * 86_400
 
     closes: list[str] = []
     real_close = repo.close_unfinished

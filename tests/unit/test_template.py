@@ -609,6 +609,12 @@ def test_the_daily_quotas_reach_the_api_and_their_counters_expire(translated):
     assert environment["DAILY_PLACES_PER_USER"] == {"Ref": "DailyPlacesPerUser"}
     ttl = resources["Table"]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": keys.DELETE_AFTER, "Enabled": True}
+    # An upload that was not published is forgotten as its original is.
+    rules = resources["UploadBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (originals,) = [
+        rule for rule in rules if rule.get("Prefix") == keys.upload_object_key("p", "u").split("/")[0] + "/"
+    ]
+    assert originals["ExpirationInDays"] == limits.UNPUBLISHED_KEPT_DAYS
     # The API may update the counters' items and no other (its policy's condition on the partition key).
     statements = resources["ApiFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     (update,) = [s for s in statements if "dynamodb:UpdateItem" in s["Action"]]

@@ -4,6 +4,9 @@ from typing import Final, Literal, get_args
 
 MAX_UPLOAD_BYTES: Final = 20 * 1024 * 1024
 UPLOAD_FORM_TTL_SECONDS: Final = 300
+# An upload that was not published (rejected, failed, expired) is forgotten this long after its form expired,
+# as S3 forgets its original (the upload bucket's ExpireOriginals rule); a published one stays with its photo.
+UNPUBLISHED_KEPT_DAYS: Final = 30
 # After its form expired, an upload the workflow has not claimed is closed (late S3 events get this long).
 ABANDONED_AFTER_SECONDS: Final = 15 * 60
 # A claimed upload must reach its final state within this (the state machine times out after 900 s).

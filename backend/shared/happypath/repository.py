@@ -28,6 +28,11 @@ BATCH_ATTEMPTS: Final = 4  # a batch read DynamoDB throttles returns its unproce
 RETRY_BASE_S: Final = 0.05
 
 
+def _forgotten_after(moment: int) -> int:
+    """When DynamoDB deletes (TTL) an upload that was not published: UNPUBLISHED_KEPT_DAYS after `moment`."""
+    return moment + limits.UNPUBLISHED_KEPT_DAYS * DAY_SECONDS
+
+
 def _pause_before_retry(attempt: int) -> None:
     """Exponential backoff with jitter, so that requests that collided do not collide again."""
     time.sleep(random.uniform(0.5, 1.0) * RETRY_BASE_S * 2**attempt)
@@ -143,6 +148,7 @@ class Repository:
             **keys.upload_key(upload.uploadId),
             keys.EXPIRY_PK: keys.expiry_partition(upload.expiresAt),
             keys.EXPIRY_SK: keys.expiry_sort_key(upload.expiresAt, upload.uploadId),
+            keys.DELETE_AFTER: _forgotten_after(upload.expiresAt),  # publishing removes it
             **upload.model_dump(),
         }
         self._put_counted(item, upload.owner, "uploads", per_day)
@@ -249,11 +255,14 @@ class Repository:
         try:
             self.table.update_item(
                 Key=keys.upload_key(upload_id),
-                UpdateExpression=f"SET {keys.EXPIRY_PK} = :partition, {keys.EXPIRY_SK} = :sort",
+                # Kept while its clean-up is still to do, however long that takes.
+                UpdateExpression=f"SET {keys.EXPIRY_PK} = :partition, {keys.EXPIRY_SK} = :sort, "
+                f"{keys.DELETE_AFTER} = :forgotten",
                 ConditionExpression=Attr(keys.EXPIRY_PK).exists(),  # never back into the index once out
                 ExpressionAttributeValues={
                     ":partition": keys.expiry_partition(when),
                     ":sort": keys.expiry_sort_key(when, upload_id),
+                    ":forgotten": _forgotten_after(when),
                 },
             )
         except ClientError as error:
@@ -300,7 +309,7 @@ class Repository:
                             "TableName": self.table.name,
                             "Key": keys.upload_key(photo.photoId),
                             "UpdateExpression": "SET #status = :processed, photoSortKey = :sk, updatedAt = :now "
-                            f"REMOVE {keys.EXPIRY_PK}, {keys.EXPIRY_SK}",
+                            f"REMOVE {keys.EXPIRY_PK}, {keys.EXPIRY_SK}, {keys.DELETE_AFTER}",
                             "ConditionExpression": "#status = :processing",
                             "ExpressionAttributeNames": {"#status": "status"},
                             "ExpressionAttributeValues": {

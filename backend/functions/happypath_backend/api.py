@@ -240,7 +240,7 @@ def handle_aws_error(error: ClientError | BotoCoreError) -> Response[dict[str, A
     if not aws.is_transient(error):
         raise error
     logger.warning("an AWS call failed past its retries", extra={"error": str(error)})
-    return handle_domain_error(BusyError("the service is busy: try again in a moment", retry_after_s=1))
+    return handle_domain_error(BusyError())
 
 
 @app.exception_handler(RequestUnsupportedContentType)

@@ -43,3 +43,6 @@ class QuotaExceededError(RetryLaterError):
 
 class BusyError(RetryLaterError):
     """AWS throttled or failed a call past its retries: nothing was wrong with the request."""
+
+    def __init__(self) -> None:
+        super().__init__("the service is busy: try again in a moment", retry_after_s=1)

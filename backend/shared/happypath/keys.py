@@ -33,7 +33,7 @@ EXPIRY_INDEX: Final = "GSI2"
 EXPIRY_PK: Final = "GSI2PK"
 EXPIRY_SK: Final = "GSI2SK"
 
-# DynamoDB's time-to-live attribute (epoch seconds): only the daily quota counters carry it.
+# DynamoDB's time-to-live attribute (epoch seconds): on the daily quota counters, and on uploads until published.
 DELETE_AFTER: Final = "deleteAfter"
 
 PLACE_SK: Final = "PLACE"

@@ -375,7 +375,7 @@ class Repository:
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return [photo_id for photo_id in photo_ids if photo_id in mine]
-        raise BusyError("the service is busy: try again in a moment", retry_after_s=1)
+        raise BusyError()
 
     def delete_photo(self, upload: Upload) -> None:
         """Remove the photo item and its upload record together."""

@@ -20,7 +20,8 @@ from typing import Any
 
 import boto3
 
-from web_config import DEFAULTS, OSM_TILES, add_stack_arguments, stack_outputs, web_config
+from happypath_local.web_config import OSM_TILES, web_config
+from web_config import add_stack_arguments, stack_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "frontend" / "dist"
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None, cloudformation: Any = None, s3: Any = No
             f"and CORS would refuse it at {outputs['DistributionUrl']}. Host frontend/dist there (make web-config "
             "writes its config.json), or deploy with FrontendOrigin empty to have the stack serve it."
         )
-    config = web_config(outputs, json.loads(DEFAULTS.read_text()), args.tile_url, args.attribution)
+    config = web_config(outputs, tile_url=args.tile_url, attribution=args.attribution)
     (args.dist / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     s3 = s3 or boto3.client("s3", region_name=args.region)
     uploaded, deleted = publish(s3, outputs["WebAppBucketName"], args.dist, prune=args.prune)

@@ -17,19 +17,15 @@ import json
 import tomllib
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import boto3
 from botocore.exceptions import ClientError
 
+from happypath_local.web_config import OSM_TILES, REQUIRED_OUTPUTS, web_config
+
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULTS = ROOT / "frontend" / "public" / "config.json"
 SAMCONFIG = ROOT / "samconfig.toml"
 OUTPUT = ROOT / "frontend" / "dist" / "config.json"
-REQUIRED_OUTPUTS = ("ApiUrl", "AuthIssuer", "AuthClientId", "FrontendOrigin")
-# Fine for an app with light traffic; heavier use needs a tile provider (OSM's tile usage policy).
-OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 
 
 def deployed_stack(samconfig: Path = SAMCONFIG) -> tuple[str, str | None]:
@@ -68,34 +64,6 @@ def stack_outputs(client: Any, stack: str) -> dict[str, str]:
     return outputs
 
 
-def web_config(
-    outputs: dict[str, str], defaults: dict[str, Any], tile_url: str = OSM_TILES, attribution: str | None = None
-) -> dict[str, Any]:
-    auth: dict[str, str] = {
-        "authority": outputs["AuthIssuer"],
-        "clientId": outputs["AuthClientId"],
-        "scope": defaults["auth"].get("scope", "openid profile email"),
-        "redirectPath": "/callback",  # the template registers <FrontendOrigin>/callback
-    }
-    hosted_ui = outputs.get("CognitoHostedUi")
-    if hosted_ui:  # back to the app's root, the sign-out URL the template registers
-        logout_uri = quote(outputs["FrontendOrigin"] + "/", safe="")
-        auth["logoutUrl"] = f"{hosted_ui}/logout?client_id={quote(outputs['AuthClientId'])}&logout_uri={logout_uri}"
-    return {
-        "apiUrl": outputs["ApiUrl"],
-        "auth": auth,
-        "map": defaults["map"] | {"tileUrl": tile_url, "attribution": _attribution(tile_url, attribution)},
-        "placeTypes": defaults["placeTypes"],
-        "title": defaults.get("title", "Happy Path"),
-    }
-
-
-def _attribution(tile_url: str, given: str | None) -> str:
-    if given is not None:
-        return given
-    return OSM_ATTRIBUTION if tile_url == OSM_TILES else ""
-
-
 def main(argv: list[str] | None = None, client: Any = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_stack_arguments(parser)
@@ -104,8 +72,7 @@ def main(argv: list[str] | None = None, client: Any = None) -> int:
     parser.add_argument("--attribution", help="what the tiles' licence asks to show (OpenStreetMap's is built in)")
     args = parser.parse_args(argv)
     client = client or boto3.client("cloudformation", region_name=args.region)
-    defaults = json.loads(DEFAULTS.read_text())
-    config = web_config(stack_outputs(client, args.stack), defaults, args.tile_url, args.attribution)
+    config = web_config(stack_outputs(client, args.stack), tile_url=args.tile_url, attribution=args.attribution)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(config, indent=2) + "\n")
     print(f"wrote {args.out}: API {config['apiUrl']}, sign-in {config['auth']['authority']}")

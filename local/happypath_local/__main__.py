@@ -45,7 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
             fresh=args.fresh,
             persist=not args.no_persist,
             workflow_version=args.workflow,
-            place_types=args.place_types.split(","),
+            place_types=args.place_types.split(",") if args.place_types else None,
             extra_origins=args.origin,
             moderation=args.moderation,
             throttle=not args.no_throttle,
@@ -132,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument("--no-persist", action="store_true", help="keep nothing after Ctrl-C")
     serve.add_argument("--workflow", help="the template's WorkflowVersion (v1-v4; default: the template's default)")
-    serve.add_argument("--place-types", default="park", help="what the web app offers, e.g. restaurant,cafe,bar")
+    serve.add_argument(
+        "--place-types", help="what the web app offers, e.g. restaurant,cafe,bar (default: frontend's config.json)"
+    )
     serve.add_argument("--origin", action="append", default=[], help="another web origin to allow (e.g. Vite's)")
     serve.add_argument("--moderation", default="auto", choices=["auto", "offline", "pass-through"])
     serve.add_argument(

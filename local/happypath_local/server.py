@@ -22,12 +22,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlencode
 
 from botocore.credentials import Credentials
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from happypath_local import PROJECT_ROOT
+from happypath_local import PROJECT_ROOT, web_config
 from happypath_local.stack import FAKE_CREDENTIALS, REGION
 
 log = logging.getLogger("happypath.local")
@@ -46,8 +45,7 @@ class Options:
     fresh: bool = False
     persist: bool = True
     workflow_version: str | None = None  # None: the template's default
-    place_types: list[str] = field(default_factory=lambda: ["park"])
-    map_center: tuple[float, float] = (51.5073, -0.1657)
+    place_types: list[str] | None = None  # None: those of frontend/public/config.json
     extra_origins: list[str] = field(default_factory=list)
     moderation: str = "auto"  # auto | offline | pass-through
     throttle: bool = True  # the template's stage throttle (429 past it, as API Gateway); off for load tests
@@ -68,6 +66,25 @@ class Urls:
     @property
     def distribution_host(self) -> str:
         return f"{self.app.split('//', 1)[1]}/cdn"
+
+
+def local_web_config(urls: Urls, place_types: list[str] | None) -> dict[str, Any]:
+    """The config.json the local runtime serves: the deployed stack's builder, given the local URLs.
+
+    The local issuer signs out as Cognito's hosted UI does (/logout?client_id=...&logout_uri=...). No map
+    tiles: the local app needs no internet.
+    """
+    outputs = {
+        "ApiUrl": urls.api,
+        "AuthIssuer": urls.issuer,
+        "AuthClientId": LOCAL_CLIENT_ID,
+        "FrontendOrigin": urls.app,
+        "CognitoHostedUi": urls.issuer,
+    }
+    base = web_config.defaults() | {"title": "Happy Path (local)"}
+    if place_types:
+        base["placeTypes"] = place_types
+    return web_config.web_config(outputs, base, tile_url="", attribution="")
 
 
 def loopback_only(host: str) -> bool:
@@ -229,24 +246,10 @@ class LocalStack:
         if self.data:
             self.data.restore()
         issuer = LocalIssuer(urls.issuer, LOCAL_CLIENT_ID, origins, options.data_dir / ISSUER_KEY)
-        sign_out = urlencode({"client_id": LOCAL_CLIENT_ID, "logout_uri": f"{urls.app}/"})
-        frontend_config = {
-            "apiUrl": urls.api,
-            "auth": {
-                "authority": urls.issuer,
-                "clientId": LOCAL_CLIENT_ID,
-                "scope": "openid profile email",
-                "redirectPath": "/callback",
-                # Cognito's hosted UI signs out at /logout?client_id=...&logout_uri=...; so does the local issuer.
-                "logoutUrl": f"{urls.issuer}/logout?{sign_out}",
-            },
-            "map": {"tileUrl": "", "attribution": "", "center": list(options.map_center), "zoom": 13},
-            "placeTypes": options.place_types,
-            "title": "Happy Path (local)",
-        }
+        self.frontend_config = local_web_config(urls, options.place_types)
         web = WebApp(
             PROJECT_ROOT / "frontend" / "dist",
-            frontend_config,
+            self.frontend_config,
             self.app.physical("DistributionBucket"),
             issuer,
             self.execution_summaries,
@@ -440,12 +443,13 @@ def serve(options: Options) -> int:
         print(error, file=sys.stderr, flush=True)
         return 2
     urls, workflow = stack.urls, stack.app.stack.parameters["WorkflowVersion"]
+    center = stack.frontend_config["map"]["center"]
     print(
         f"""
 Happy Path is running locally (template.yaml, workflow {workflow}) - started in {stack.startup_s:.1f}s
 
   App        {urls.app}/
-  API        {urls.api}/places?lat={options.map_center[0]}&lng={options.map_center[1]}
+  API        {urls.api}/places?lat={center[0]}&lng={center[1]}
   Sign-in    {urls.issuer}/.well-known/openid-configuration   (client id {LOCAL_CLIENT_ID})
   Uploads    {urls.s3}/   (S3 endpoint)
   Photos     {urls.app}/cdn/photos/...

@@ -10,6 +10,7 @@ import pytest
 from botocore.stub import Stubber
 from happypath_testkit.stacks import STACK, described_stack
 
+from happypath_local.server import LOCAL_CLIENT_ID, Urls, local_web_config
 from happypath_local.stack import translate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,3 +115,20 @@ def test_a_stack_not_in_the_region_is_named_with_the_region(tmp_path):
         )
         with pytest.raises(SystemExit, match=f"no stack {STACK} in eu-west-3: .*--region"):
             web_config.main(["--stack", STACK, "--out", str(tmp_path / "config.json")], client=client)
+
+
+def test_the_local_runtime_serves_what_the_same_builder_makes_for_its_own_urls():
+    urls = Urls(app="http://127.0.0.1:8080", api="http://127.0.0.1:8081", s3="http://127.0.0.1:8082")
+    defaults = json.loads((ROOT / "frontend" / "public" / "config.json").read_text())
+    config = local_web_config(urls, None)
+    assert set(config) == set(defaults)
+    assert config["apiUrl"] == "http://127.0.0.1:8081"
+    assert (config["auth"]["authority"], config["auth"]["clientId"]) == ("http://127.0.0.1:8080/auth", LOCAL_CLIENT_ID)
+    logout = urlsplit(config["auth"]["logoutUrl"])  # the local issuer signs out as Cognito's hosted UI does
+    assert f"{logout.scheme}://{logout.netloc}{logout.path}" == "http://127.0.0.1:8080/auth/logout"
+    assert parse_qs(logout.query) == {"client_id": [LOCAL_CLIENT_ID], "logout_uri": ["http://127.0.0.1:8080/"]}
+    assert (config["map"]["tileUrl"], config["map"]["attribution"]) == ("", "")  # no internet needed
+    assert config["map"]["center"] == defaults["map"]["center"]
+    assert config["placeTypes"] == defaults["placeTypes"]
+    assert config["title"] == "Happy Path (local)"
+    assert local_web_config(urls, ["restaurant", "cafe"])["placeTypes"] == ["restaurant", "cafe"]

@@ -88,9 +88,25 @@ class RunningApp:
         return self.process.returncode
 
 
+PORT_TAKEN = "is in use by another program"  # werkzeug's words when a port cannot be bound
+
+
 def start_app(data_dir: Path, log_path: Path, *extra: str, port: int | None = None, project: Path = ROOT) -> RunningApp:
-    """`project`: a copy of the project to run instead (its local/, backend/, workflows/ and template.yaml)."""
-    port = port or free_port_block()
+    """`project`: a copy of the project to run instead (its local/, backend/, workflows/ and template.yaml).
+
+    Without a `port`, a free block is picked; if another process takes one of its ports before the app binds
+    it, the app is started again on another block.
+    """
+    for attempt in range(3):
+        try:
+            return _start_app(data_dir, log_path, extra, port or free_port_block(), project)
+        except RuntimeError:
+            if port or attempt == 2 or PORT_TAKEN not in log_path.read_text(errors="replace"):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_app(data_dir: Path, log_path: Path, extra: tuple[str, ...], port: int, project: Path) -> RunningApp:
     command = [
         sys.executable,
         "-m",

@@ -3,6 +3,7 @@
 import io
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from happypath_testkit import runtime
 from happypath_testkit.runtime import ROOT, RunningApp, start_app
 
 from happypath_local.client import LocalClient
@@ -191,6 +193,28 @@ def test_a_data_folder_holding_other_files_is_refused_not_emptied(tmp_path: Path
         assert f"--data-dir {tmp_path} holds files the local runtime did not write (notes.txt)" in refused.stderr
         assert "Traceback" not in refused.stderr + refused.stdout
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_port_taken_before_the_app_binds_it_is_a_clear_error_and_the_tests_pick_other_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    taken_base, free_base = runtime.free_port_block(), runtime.free_port_block()
+    with socket.socket() as squatter:  # another program, on the block's API port
+        squatter.bind(("127.0.0.1", taken_base + 1))
+        squatter.listen()
+        monkeypatch.setattr(runtime, "free_port_block", iter([taken_base, free_base]).__next__)
+        app = start_app(tmp_path / "data", tmp_path / "server.log", "--no-persist", "--moderation", "pass-through")
+        try:
+            assert app.port == free_base
+            assert requests.get(f"{app.app_url}/_local/health", timeout=5).ok
+        finally:
+            app.stop()
+    # A port given is not replaced: the error names it, as a person starting the app on a taken port sees it.
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", free_base + 2))
+        squatter.listen()
+        with pytest.raises(RuntimeError, match=f"Port {free_base + 2} is in use by another program"):
+            start_app(tmp_path / "data", tmp_path / "taken.log", "--no-persist", port=free_base)
 
 
 def test_start_up_time_is_reported(tmp_path: Path):

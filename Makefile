@@ -37,6 +37,10 @@ frontend/node_modules/.installed: frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
 	touch $@
 
+postman/node_modules/.installed: postman/package-lock.json  # newman: the tests run the Postman collection
+	cd postman && npm ci --no-audit --no-fund
+	touch $@
+
 dev: venv-moderation frontend/node_modules/.installed  ## start the whole app locally (no Docker, no AWS account)
 	cd frontend && npm run build
 	$(PY) -m happypath_local serve $(ARGS)
@@ -46,7 +50,7 @@ seed: venv  ## add demo parks and restaurants to the running local app
 
 test: test-python test-frontend  ## run every test (Python, packaging, frontend, browser)
 
-test-python: venv-moderation
+test-python: venv-moderation postman/node_modules/.installed
 	$(SAM_ENV) $(PY) -m pytest
 
 test-frontend: venv-moderation frontend/node_modules/.installed

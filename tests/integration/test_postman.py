@@ -1,0 +1,86 @@
+"""The Postman collection, run by newman (Postman's own runner) against the local runtime with the local
+environment, as an API user runs it: every request in order, every test script's checks passing."""
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from happypath_testkit.runtime import ROOT, RunningApp, start_app
+
+POSTMAN = ROOT / "postman"
+NEWMAN = POSTMAN / "node_modules" / ".bin" / "newman"
+
+
+@pytest.fixture(scope="module")
+def local_app(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("postman")
+    app = start_app(folder / "data", folder / "server.log", "--fresh", "--no-persist")
+    yield app
+    assert app.stop() == 0, app.log()[-5000:]
+
+
+def run_collection(app: RunningApp, photo: Path, tmp_path: Path) -> dict:
+    """Runs the collection with `photo` chosen in the upload request, as a user picks a file in Postman;
+    returns newman's JSON report."""
+    assert NEWMAN.exists(), "newman is not installed: run `make postman/node_modules/.installed` (make test does)"
+    collection = json.loads((POSTMAN / "happy-path.postman_collection.json").read_text())
+    (upload,) = [item for item in collection["item"] if item["name"].startswith("Upload the photo")]
+    (file_row,) = [row for row in upload["request"]["body"]["formdata"] if row["type"] == "file"]
+    file_row["src"] = str(photo)
+    chosen = tmp_path / "collection.json"
+    chosen.write_text(json.dumps(collection))
+    report = tmp_path / "report.json"
+    ran = subprocess.run(
+        [
+            str(NEWMAN),
+            "run",
+            str(chosen),
+            "--environment",
+            str(POSTMAN / "local.postman_environment.json"),
+            # The local environment names the default ports; the test's app runs on free ones.
+            "--env-var",
+            f"apiUrl={app.api_url}",
+            "--env-var",
+            f"authority={app.app_url}/auth",
+            "--env-var",
+            f"username=postman-{uuid.uuid4().hex[:8]}@happypath.local",
+            "--reporters",
+            "cli,json",
+            "--reporter-json-export",
+            str(report),
+            "--color",
+            "off",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stdout[-8000:] + ran.stderr[-2000:]
+    return json.loads(report.read_text())
+
+
+def test_the_collection_runs_the_whole_upload_flow_against_the_local_runtime(
+    local_app: RunningApp, photos: Path, tmp_path: Path
+):
+    report = run_collection(local_app, photos / "jolla.jpg", tmp_path)
+    run = report["run"]
+    assert run["failures"] == []
+    requests = [execution["item"]["name"] for execution in run["executions"]]
+    collection = json.loads((POSTMAN / "happy-path.postman_collection.json").read_text())
+    assert set(requests) == {item["name"] for item in collection["item"]}  # every request was sent
+    passed = {
+        (execution["item"]["name"], assertion["assertion"])
+        for execution in run["executions"]
+        for assertion in execution.get("assertions", [])
+        if "error" not in assertion
+    }
+    for step, check in [
+        ("Upload the photo to storage (presigned POST)", "stored"),
+        ("Upload status (poll until final)", "published (the next requests need it)"),
+        ("Which photos are mine", "the published photo is mine"),
+        ("Delete my photo", "deleted"),
+    ]:
+        assert (step, check) in passed
+    assert run["stats"]["assertions"]["failed"] == 0

@@ -1,12 +1,15 @@
-"""The Postman collection, run by newman (Postman's own runner) against the local runtime with the local
-environment, as an API user runs it: every request in order, every test script's checks passing."""
+"""What the README gives API users, run against the local runtime as they run it: the curl session (bash,
+curl, jq) and the Postman collection (newman, Postman's own runner, with the local environment)."""
 
 import json
+import re
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
+import requests
 from happypath_testkit.runtime import ROOT, RunningApp, start_app
 
 POSTMAN = ROOT / "postman"
@@ -15,7 +18,7 @@ NEWMAN = POSTMAN / "node_modules" / ".bin" / "newman"
 
 @pytest.fixture(scope="module")
 def local_app(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("postman")
+    folder = tmp_path_factory.mktemp("api-clients")
     app = start_app(folder / "data", folder / "server.log", "--fresh", "--no-persist")
     yield app
     assert app.stop() == 0, app.log()[-5000:]
@@ -84,3 +87,34 @@ def test_the_collection_runs_the_whole_upload_flow_against_the_local_runtime(
     ]:
         assert (step, check) in passed
     assert run["stats"]["assertions"]["failed"] == 0
+
+
+def readme_curl_session() -> str:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Use the API with curl") :]
+    return section[section.index("```bash\n") + len("```bash\n") : section.index("```\n", section.index("```bash"))]
+
+
+def test_the_readme_s_curl_session_uploads_sees_and_deletes_a_photo(local_app: RunningApp):
+    for tool in ("curl", "jq"):
+        assert shutil.which(tool), f"{tool} is not installed (.ci/run installs it)"
+    session = readme_curl_session()
+    # The README names the default ports and user; the test's app runs on free ones, for a user of its own.
+    session = session.replace("http://127.0.0.1:8081", local_app.api_url).replace(
+        "http://127.0.0.1:8080", local_app.app_url
+    )
+    session = session.replace("username=alice", f"username=curl-{uuid.uuid4().hex[:8]}")
+    ran = subprocess.run(
+        [shutil.which("bash") or "/bin/bash", "-euo", "pipefail", "-c", session],
+        cwd=ROOT,  # PHOTO is ../shared/photos/jolla.jpg
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-4000:]
+    lines = ran.stdout.splitlines()
+    assert lines.count("204") == 2, ran.stdout  # stored, then deleted
+    assert '"PROCESSED"' in lines, ran.stdout  # the verdict
+    tile = re.search(r'"jpeg": "(http[^"]+/tile\.jpg)"', ran.stdout)
+    assert tile, ran.stdout  # the published renditions' URLs, shown before the delete
+    assert requests.get(tile[1], timeout=10).status_code == 404  # deleted with the photo

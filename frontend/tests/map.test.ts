@@ -128,6 +128,9 @@ describe('PlaceMap without tiles', () => {
     marker.focus()
     await flushPromises()
     expect(tooltips()).toEqual(['Mid Park'])
+    // Seen, not heard: the marker's own label already says the name, so it is not read a second time.
+    expect(wrapper.get('.leaflet-tooltip').attributes('aria-hidden')).toBe('true')
+    expect(marker.hasAttribute('aria-describedby')).toBe(false)
     marker.blur()
     await flushPromises()
     expect(tooltips()).toEqual([])
@@ -137,6 +140,8 @@ describe('PlaceMap without tiles', () => {
     await other.trigger('mouseover')
     expect(tooltips()).toEqual(['<b>Bold</b> & Park'])
     expect(wrapper.find('.leaflet-tooltip b').exists()).toBe(false)
+    expect(wrapper.get('.leaflet-tooltip').attributes('aria-hidden')).toBe('true')
+    expect(other.attributes('aria-describedby')).toBeUndefined()
     await other.trigger('mouseout')
     expect(tooltips()).toEqual([])
     // No second, native tooltip beside it.

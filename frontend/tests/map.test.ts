@@ -465,6 +465,33 @@ describe('HomeView', () => {
     vi.unstubAllGlobals()
   })
 
+  it('marks a coordinate invalid only while the error shown is about it, as the other fields', async () => {
+    const wrapper = await homeSignedInWithoutMap()
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    const form = wrapper.get('form')
+    const invalid = (id: string) => form.get(`#${id}`).attributes('aria-invalid')
+    const message = () => form.get('[role="alert"]').text()
+
+    // Both coordinates are wrong; the message is about the first, and only that field is marked.
+    await form.get('#place-lat').setValue('')
+    await form.get('#place-lng').setValue('-')
+    expect(message()).toBe('Latitude must be between -90 and 90.')
+    expect([invalid('place-lat'), invalid('place-lng')]).toEqual(['true', 'false'])
+
+    // The latitude put right, the message and the mark move on to the longitude.
+    await form.get('#place-lat').setValue('47.5')
+    expect(message()).toBe('Longitude must be between -180 and 180.')
+    expect([invalid('place-lat'), invalid('place-lng')]).toEqual(['false', 'true'])
+
+    // A refused submit says what is wrong with the name first: the name is marked, the longitude no longer.
+    await form.trigger('submit')
+    await flushPromises()
+    expect(message()).toBe('Enter a name for the place.')
+    expect([invalid('place-name'), invalid('place-lng')]).toEqual(['true', 'false'])
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
   it('refuses a name or address with an invisible character in words, before asking the API', async () => {
     vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
     localStorage.setItem('happypath.showMap', 'false')

@@ -1,7 +1,8 @@
 /**
  * The smallest phones still in use (320 CSS px wide, like an iPhone SE 1st gen) with a long user
  * name (people sign in with their email address): the header must stay one tidy bar. And what a phone
- * user meets on a place's page: long file names, thumb-sized targets, a photo viewed sideways.
+ * user meets on a place's page: long file names, thumb-sized targets, a photo viewed sideways. And the
+ * form to add a place, whose errors must be in view where the focus goes.
  */
 import { readFileSync } from 'node:fs'
 import type { Page } from '@playwright/test'
@@ -208,4 +209,34 @@ test('the map and the header on a touch screen: thumb-sized zoom buttons, marker
     'the marker under a tap 6 px beside its pin',
   ).toMatch(/^Thumb Park,/)
   expect(problems.pageErrors).toEqual([])
+})
+
+test('adding a place on a small phone: what is wrong is shown beside the field to put right', async ({ page }, testInfo) => {
+  const problems = watchPage(page)
+  await page.setViewportSize({ width: 320, height: 568 })
+  await page.goto(`${appUrl}/`)
+  await signIn(page, 'smallform')
+  await page.getByRole('button', { name: 'Add a place' }).tap()
+  const form = page.getByRole('form', { name: 'Add a place' })
+  const message = form.getByRole('alert')
+
+  // A refused submit moves the focus up to the field, far above the button: its message is in view with it.
+  const name = form.getByRole('textbox', { name: 'Name' })
+  await form.getByRole('button', { name: 'Create place' }).tap()
+  await expect(name).toBeFocused()
+  await expect(message).toHaveText('Enter a name for the place.')
+  await expect(name).toBeInViewport({ ratio: 1 })
+  await expect(message).toBeInViewport({ ratio: 1 })
+  await screenshot(page, '24-small-phone-form-error', testInfo, { fullPage: false })
+
+  // A coordinate typed wrong says so right under it, not below the other fields.
+  await name.fill('Corner Park')
+  const latitude = form.getByRole('spinbutton', { name: 'Latitude' })
+  await latitude.fill('')
+  await expect(message).toHaveText('Latitude must be between -90 and 90.')
+  const field = (await latitude.boundingBox())!
+  const shown = (await message.boundingBox())!
+  expect(shown.y - (field.y + field.height), 'space between the field and its message').toBeLessThanOrEqual(16)
+  expect(problems.pageErrors).toEqual([])
+  expect(problems.consoleErrors).toEqual([])
 })

@@ -52,7 +52,8 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
 }, testInfo) => {
   const problems = watchPage(page)
   const user = 'smallphone'
-  const place = await createPlace(await tokenFor(user), { name: 'Small Screen Park', lat: 51.5073, lng: -0.1657 })
+  const placeName = 'Small Screen Park by the Old Railway Bridge'
+  const place = await createPlace(await tokenFor(user), { name: placeName, lat: 51.5073, lng: -0.1657 })
   // Two photos of this user's, served by the test (no uploads to wait for): the place's answer gets them.
   const fake = (id: string) => ({
     photoId: id,
@@ -82,7 +83,7 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
 
   await page.goto(`${appUrl}/places/${place.placeId}`)
   await signIn(page, user)
-  await expect(page.getByRole('heading', { level: 1, name: 'Small Screen Park' })).toBeVisible()
+  await expect(page.getByRole('heading', { level: 1, name: placeName })).toBeVisible()
 
   // Thumb-sized targets on a touch screen: the way back, and the small buttons.
   const back = (await page.getByRole('link', { name: '← All places' }).boundingBox())!
@@ -125,10 +126,20 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
   expect(Math.abs(second.height - second.width), 'the neighbour stays a square photo').toBeLessThanOrEqual(4)
   await tiles.first().getByRole('button', { name: 'Keep it' }).tap()
 
+  // Upright, the viewer's title shows the whole name (wrapped, not cut short); Close gives the focus back.
+  const view = tiles.nth(1).getByRole('button', { name: /^View photo 2/ })
+  await view.tap()
+  const viewer = page.getByRole('dialog', { name: placeName })
+  await expect(viewer).toBeVisible()
+  const title = viewer.getByRole('heading', { name: placeName })
+  expect(await title.evaluate((el) => el.scrollWidth <= el.clientWidth), 'the name in the title is cut short').toBe(true)
+  await viewer.getByRole('button', { name: 'Close' }).tap()
+  await expect(viewer).toBeHidden()
+  await expect(view).toBeFocused()
+
   // Held sideways (or a desktop at 200 %): the photo fits the window, Close in view, nothing to scroll.
   await page.setViewportSize({ width: 640, height: 360 })
-  await tiles.nth(1).getByRole('button', { name: /^View photo 2/ }).tap()
-  const viewer = page.getByRole('dialog', { name: 'Small Screen Park' })
+  await view.tap()
   await expect(viewer).toBeVisible()
   const large = viewer.locator('picture > img')
   await expect.poll(() => large.evaluate((el: HTMLImageElement) => (el.complete ? el.naturalWidth : 0))).toBeGreaterThan(0)

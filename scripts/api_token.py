@@ -1,5 +1,5 @@
-"""Print an access token for a deployed stack's API, for curl: signs in to the stack's Cognito user pool as
-the web app's users do, with SRP (the password is proven, never sent).
+"""Print an access token for a deployed stack's API, for curl: signs in to the stack's Cognito user pool with
+SRP (the password is proven, never sent), which the template allows its web client (ExplicitAuthFlows).
 
     TOKEN=$(.venv/bin/python scripts/api_token.py --user you@example.com)     # asks for the password
     curl -H "Authorization: Bearer $TOKEN" ...

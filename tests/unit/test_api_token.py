@@ -8,6 +8,8 @@ from happypath_testkit.stacks import STACK, described_stack
 from moto import mock_aws
 
 import api_token
+from happypath_local import TEMPLATE_PATH
+from happypath_local.stack import translate
 
 REGION = "eu-west-1"
 EMAIL = "ada@example.com"
@@ -24,11 +26,24 @@ def stack_of(pool_id: str, client_id: str) -> dict[str, str]:
     }
 
 
+def web_client_flows() -> list[str]:
+    resources = translate(TEMPLATE_PATH, {})[0]["Resources"]
+    return list(resources["UserPoolClient"]["Properties"]["ExplicitAuthFlows"])
+
+
+def test_the_stack_s_web_client_allows_srp_and_no_flow_that_sends_the_password():
+    flows = web_client_flows()
+    assert "ALLOW_USER_SRP_AUTH" in flows
+    assert not {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH"} & set(flows)
+
+
 @mock_aws
 def test_a_signed_up_user_gets_an_access_token_of_the_stack_s_pool_on_stdout(monkeypatch, capsys):
     cognito = boto3.client("cognito-idp", region_name=REGION)
     pool_id = cognito.create_user_pool(PoolName="happy-path-users", UsernameAttributes=["email"])["UserPool"]["Id"]
-    client_id = cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="web")["UserPoolClient"]["ClientId"]
+    client_id = cognito.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="web", ExplicitAuthFlows=web_client_flows()
+    )["UserPoolClient"]["ClientId"]
     cognito.admin_create_user(UserPoolId=pool_id, Username=EMAIL, MessageAction="SUPPRESS")
     cognito.admin_set_user_password(UserPoolId=pool_id, Username=EMAIL, Password=PASSWORD, Permanent=True)
     monkeypatch.setenv(api_token.PASSWORD_VARIABLE, PASSWORD)

@@ -1,0 +1,134 @@
+"""Nearby search geometry: the least distance to a geohash cell bounds every place in it, and the part of a cell
+a query has still to read is covered exactly."""
+
+import itertools
+import math
+import random
+
+import pygeohash
+import pytest
+
+from happypath import geo
+
+
+def wrapped(lng: float) -> float:
+    return (lng + 180.0) % 360.0 - 180.0
+
+
+def random_point(rng: random.Random, region: str) -> tuple[float, float]:
+    """Anywhere, or close to the places where longitude wraps or meridians meet."""
+    lat, lng = rng.uniform(-85.0, 85.0), rng.uniform(-180.0, 180.0)
+    if region == "antimeridian":
+        lng = wrapped(180.0 + rng.uniform(-0.5, 0.5))
+    elif region == "pole":
+        lat = rng.choice((1, -1)) * rng.uniform(89.0, 90.0)
+    return lat, lng
+
+
+def cell_near(rng: random.Random, lat: float, lng: float) -> str:
+    """A cell within a few cells of the point (the cells a search looks at), or the point's own."""
+    precision = rng.randint(3, 7)
+    error = pygeohash.decode_exactly(pygeohash.encode(lat, lng, precision))
+    lat_step, lng_step = 2 * error.latitude_error, 2 * error.longitude_error
+    near_lat = min(90.0, max(-90.0, lat + rng.randint(-2, 2) * lat_step))
+    return str(pygeohash.encode(near_lat, wrapped(lng + rng.randint(-2, 2) * lng_step), precision))
+
+
+def points_in(box: pygeohash.BoundingBox, rng: random.Random, count: int) -> list[tuple[float, float]]:
+    """The box's corners, points along its edges and inside it."""
+    corners = list(itertools.product((box.min_lat, box.max_lat), (box.min_lon, box.max_lon)))
+    along_edges = [
+        (rng.uniform(box.min_lat, box.max_lat), rng.choice((box.min_lon, box.max_lon))) for _ in range(count)
+    ] + [(rng.choice((box.min_lat, box.max_lat)), rng.uniform(box.min_lon, box.max_lon)) for _ in range(count)]
+    inside = [(rng.uniform(box.min_lat, box.max_lat), rng.uniform(box.min_lon, box.max_lon)) for _ in range(count)]
+    return corners + along_edges + inside
+
+
+def edge_minimum_m(lat: float, lng: float, box: pygeohash.BoundingBox, steps: int = 2000) -> float:
+    """The least distance to the box's edges, by walking them finely: the brute-force answer."""
+    fractions = [i / steps for i in range(steps + 1)]
+    edges = [
+        (box.min_lat + (box.max_lat - box.min_lat) * f, lon) for f in fractions for lon in (box.min_lon, box.max_lon)
+    ]
+    edges += [
+        (lat_, box.min_lon + (box.max_lon - box.min_lon) * f) for f in fractions for lat_ in (box.min_lat, box.max_lat)
+    ]
+    return min(geo.distance_m(lat, lng, edge_lat, edge_lng) for edge_lat, edge_lng in edges)
+
+
+@pytest.mark.parametrize("region", ["anywhere", "antimeridian", "pole"])
+@pytest.mark.parametrize("seed", range(20))
+def test_no_point_of_a_cell_is_nearer_than_its_least_distance(region, seed):
+    rng = random.Random(f"{region}-{seed}")
+    for _ in range(20):
+        lat, lng = random_point(rng, region)
+        cell = cell_near(rng, lat, lng)
+        least = geo.least_distance_m(lat, lng, [cell])
+        for point in points_in(pygeohash.get_bounding_box(cell), rng, 20):
+            assert least <= geo.distance_m(lat, lng, *point), (lat, lng, cell, point)
+
+
+@pytest.mark.parametrize("region", ["anywhere", "antimeridian", "pole"])
+@pytest.mark.parametrize("seed", range(5))
+def test_the_least_distance_to_a_box_is_its_nearest_points(region, seed):
+    """Not just a bound: as near as walking the edges finds (0 when the point is in the box)."""
+    rng = random.Random(f"{region}-{seed}")
+    for _ in range(10):
+        lat, lng = random_point(rng, region)
+        box = pygeohash.get_bounding_box(cell_near(rng, lat, lng))
+        distance = geo.box_distance_m(lat, lng, box)
+        if box.min_lat <= lat <= box.max_lat and box.min_lon <= lng <= box.max_lon:
+            assert distance == 0
+        else:
+            walked = edge_minimum_m(lat, lng, box)
+            # The walk's steps are at most ~1/2000 of a cell's side, so it overshoots by little.
+            assert distance <= walked <= distance + 1e-3 * (box.max_lat - box.min_lat) * 111_200 + 1e-6
+
+
+def test_the_least_distance_across_the_antimeridian_and_over_a_pole():
+    east_of_it = pygeohash.BoundingBox(-17.0, -180.0, -16.0, -179.0)
+    assert geo.box_distance_m(-16.5, 179.99, east_of_it) == pytest.approx(geo.distance_m(-16.5, 179.99, -16.5, 180.0))
+    assert geo.box_distance_m(-16.5, 180.0, east_of_it) == 0  # 180 and -180 are one meridian
+    # The box holds the pole: from the other side of the world, the way is over the pole.
+    polar_cap = pygeohash.BoundingBox(89.0, 0.0, 90.0, 10.0)
+    assert geo.box_distance_m(88.0, -170.0, polar_cap) == pytest.approx(geo.distance_m(88.0, -170.0, 90.0, 0.0))
+    assert geo.box_distance_m(90.0, -170.0, polar_cap) == pytest.approx(0, abs=1e-6)  # every meridian meets there
+    # Due north of a box, the distance is along the meridian.
+    box = pygeohash.BoundingBox(10.0, 20.0, 11.0, 21.0)
+    assert geo.box_distance_m(12.0, 20.5, box) == pytest.approx(geo.EARTH_RADIUS_M * math.radians(1.0))
+
+
+def test_the_least_distance_of_no_cells_is_infinite_and_never_negative():
+    assert geo.least_distance_m(0.0, 0.0, []) == math.inf
+    assert geo.least_distance_m(0.0, 0.0, [geo.encode(0.0, 0.0)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("lat", "lng", "radius_m"), [(48.8566, 2.3522, 5000), (-16.8, 179.999, 2000), (89.9, 30.0, 100)]
+)
+def test_cells_come_nearest_first_and_are_the_covering_cells(lat, lng, radius_m):
+    ordered = geo.cells_nearest_first(lat, lng, radius_m)
+    assert sorted(cell for cell, _ in ordered) == geo.covering_cells(lat, lng, radius_m)
+    distances = [distance for _, distance in ordered]
+    assert distances == sorted(distances)
+    assert ordered[0] == (str(pygeohash.encode(lat, lng, len(ordered[0][0]))), 0.0)  # the centre's own cell
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_unread_cells_are_exactly_the_geohashes_from_the_last_one_read(seed):
+    rng = random.Random(seed)
+    cell = "".join(rng.choice(geo.GEOHASH_ALPHABET) for _ in range(rng.randint(6, 7)))
+    below = [cell + "".join(tail) for tail in itertools.product(geo.GEOHASH_ALPHABET, repeat=9 - len(cell))]
+    last_read = rng.choice(below)
+    unread = geo.unread_cells(cell, last_read)
+    for geohash in below:
+        holders = [c for c in unread if geohash.startswith(c)]
+        assert len(holders) == (1 if geohash >= last_read else 0), geohash  # covered once, and only if unread
+
+
+def test_after_the_last_geohash_of_a_cell_only_that_geohash_is_unread():
+    cell = "u09tv"
+    assert geo.unread_cells(cell, cell + "zzzz") == [cell + "zzzz"]
+    assert len(geo.unread_cells(cell, cell + "0000")) == 1 + 4 * 31
+    with pytest.raises(ValueError, match="not inside"):
+        geo.unread_cells(cell, "u09tw0000")

@@ -89,6 +89,10 @@ def geo_sort_key(geohash: str, place_id: str) -> str:
     return f"{geohash}#{place_id}"
 
 
+def geohash_of_geo_sort_key(sort_key: str) -> str:
+    return sort_key.partition("#")[0]
+
+
 def expiry_partition(epoch_seconds: int) -> str:
     return f"EXPIRES#{time.strftime('%Y-%m-%dT%H', time.gmtime(epoch_seconds))}"
 

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import heapq
 import json
 import random
 import time
@@ -93,6 +94,41 @@ def decode_cursor(cursor: str, expected_pk: str, sk_prefix: str) -> dict[str, st
     return key
 
 
+def _shown_distance(distance_m: float) -> float:
+    """A nearby place's distance as the API gives it, to a tenth of a metre."""
+    return round(distance_m, 1)
+
+
+def _nearest_first(found: PlaceWithDistance) -> tuple[float, str]:
+    """The order of nearby results: by the distance shown, then by placeId, so that equal distances come in
+    one order whichever cells and pages they were read from."""
+    return found.distanceM, found.place.placeId
+
+
+def _out_of_reach(least_distance_m: float, radius_m: float, nearest: list[PlaceWithDistance], limit: int) -> bool:
+    """Whether no place at `least_distance_m` or farther can be in the result: it is outside the radius, or
+    `limit` places are found already and it would rank after all of them. A farther place never shows a
+    shorter distance than the bound rounded, but may show the same one as the last place found and come
+    before it by placeId: hence the strict comparison of shown distances."""
+    if least_distance_m > radius_m:
+        return True
+    if len(nearest) < limit:
+        return False
+    return not nearest or _shown_distance(least_distance_m) > nearest[-1].distanceM
+
+
+def place_item(place: PlaceRecord) -> dict[str, Any]:
+    """A place's item as stored: its own key, and its geohash in the geo index that nearby search queries."""
+    geohash = geo.encode(place.lat, place.lng)
+    item = {
+        **keys.place_key(place.placeId),
+        keys.GEO_PK: keys.geo_partition(geohash),
+        keys.GEO_SK: keys.geo_sort_key(geohash, place.placeId),
+        **place.model_dump(),
+    }
+    return _to_dynamo(item)
+
+
 class Repository:
     def __init__(self, table: "Table | None" = None) -> None:
         self._table = table
@@ -107,22 +143,24 @@ class Repository:
 
     def create_place(self, place: PlaceRecord, *, per_day: int) -> None:
         """Add a place, counted against its creator's `per_day` places."""
-        geohash = geo.encode(place.lat, place.lng)
-        item = {
-            **keys.place_key(place.placeId),
-            keys.GEO_PK: keys.geo_partition(geohash),
-            keys.GEO_SK: keys.geo_sort_key(geohash, place.placeId),
-            **place.model_dump(),
-        }
-        self._put_counted(item, place.createdBy, "places", per_day)
+        self._put_counted(place_item(place), place.createdBy, "places", per_day)
 
     def get_place(self, place_id: str) -> Place | None:
         item = self.table.get_item(Key=keys.place_key(place_id)).get("Item")
         return Place(**_attributes(item, Place)) if item else None
 
     def places_near(self, lat: float, lng: float, radius_m: float, limit: int) -> list[PlaceWithDistance]:
-        found: dict[str, PlaceWithDistance] = {}
-        for cell in geo.covering_cells(lat, lng, radius_m):
+        """The `limit` places nearest the point within `radius_m`, nearest first (equal distances by placeId).
+
+        Cells are read nearest first, each in geohash order, keeping the `limit` nearest places so far. The
+        search stops at the first cell, or the first unread rest of a cell, that cannot hold a place within
+        the radius that ranks before the `limit`-th: in a dense city it reads the places near the centre,
+        not every place in the circle.
+        """
+        nearest: list[PlaceWithDistance] = []
+        for cell, cell_distance in geo.cells_nearest_first(lat, lng, radius_m):
+            if _out_of_reach(cell_distance, radius_m, nearest, limit):
+                break  # the cells after it are no nearer
             query: dict[str, Any] = {
                 "IndexName": keys.GEO_INDEX,
                 "KeyConditionExpression": Key(keys.GEO_PK).eq(keys.geo_partition(cell))
@@ -130,15 +168,22 @@ class Repository:
             }
             while True:
                 page = self.table.query(**query)
+                within_radius = []
                 for item in page["Items"]:
                     place = Place(**_attributes(item, Place))
                     distance = geo.distance_m(lat, lng, place.lat, place.lng)
                     if distance <= radius_m:
-                        found[place.placeId] = PlaceWithDistance(place=place, distanceM=round(distance, 1))
-                if "LastEvaluatedKey" not in page:
+                        within_radius.append(PlaceWithDistance(place=place, distanceM=_shown_distance(distance)))
+                nearest = heapq.nsmallest(limit, nearest + within_radius, key=_nearest_first)
+                last_key = page.get("LastEvaluatedKey")
+                if last_key is None:
                     break
-                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sorted(found.values(), key=lambda p: p.distanceM)[:limit]
+                last_read = keys.geohash_of_geo_sort_key(str(last_key[keys.GEO_SK]))
+                unread_distance = geo.least_distance_m(lat, lng, geo.unread_cells(cell, last_read))
+                if _out_of_reach(unread_distance, radius_m, nearest, limit):
+                    break
+                query["ExclusiveStartKey"] = last_key
+        return nearest
 
     # --- uploads -----------------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """Shared fixtures: the real photos, and the whole app deployed into in-process moto from template.yaml."""
 
+import copy
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,18 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     from happypath import aws
 
     aws.reset_clients()
+
+
+@pytest.fixture(autouse=True)
+def _moto_configuration_kept() -> Iterator[None]:
+    """A mock_aws made at import (a decorator) and started inside the session's moto leaves moto's
+    configuration as it was at import when it stops: the state machines stop running for every test after it.
+    This fails the test that did it, not those."""
+    from moto.core.config import default_user_config
+
+    before = copy.deepcopy(default_user_config)
+    yield
+    assert default_user_config == before, "moto's configuration changed: use `with mock_aws():` in the test"
 
 
 @pytest.fixture(scope="session")

@@ -81,6 +81,8 @@ def test_handler_changes_take_effect_without_a_restart(tmp_path: Path):
     for source in ("local", "backend", "workflows", "statemachines"):
         shutil.copytree(ROOT / source, project / source, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copy(ROOT / "template.yaml", project)
+    (project / "frontend" / "public").mkdir(parents=True)  # the web app's config.json: the local one is built on it
+    shutil.copy(ROOT / "frontend" / "public" / "config.json", project / "frontend" / "public")
     app = start_app(
         tmp_path / "data", tmp_path / "server.log", "--no-persist", "--moderation", "pass-through", project=project
     )

@@ -37,23 +37,25 @@ def test_the_stack_s_web_client_allows_srp_and_no_flow_that_sends_the_password()
     assert not {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH"} & set(flows)
 
 
-@mock_aws
 def test_a_signed_up_user_gets_an_access_token_of_the_stack_s_pool_on_stdout(monkeypatch, capsys):
-    cognito = boto3.client("cognito-idp", region_name=REGION)
-    pool_id = cognito.create_user_pool(PoolName="happy-path-users", UsernameAttributes=["email"])["UserPool"]["Id"]
-    client_id = cognito.create_user_pool_client(
-        UserPoolId=pool_id, ClientName="web", ExplicitAuthFlows=web_client_flows()
-    )["UserPoolClient"]["ClientId"]
-    cognito.admin_create_user(UserPoolId=pool_id, Username=EMAIL, MessageAction="SUPPRESS")
-    cognito.admin_set_user_password(UserPoolId=pool_id, Username=EMAIL, Password=PASSWORD, Permanent=True)
-    monkeypatch.setenv(api_token.PASSWORD_VARIABLE, PASSWORD)
-    with described_stack(stack_of(pool_id, client_id), REGION) as cloudformation:
-        assert api_token.main(["--stack", STACK, "--user", EMAIL], cloudformation=cloudformation) == 0
-    token = capsys.readouterr().out.strip()  # only the token: TOKEN=$(...) takes all of it
-    claims = jwt.decode(token, options={"verify_signature": False})
-    assert claims["token_use"] == "access"
-    assert claims["client_id"] == client_id
-    assert claims["iss"].endswith(pool_id)  # the client was made in the pool's region
+    # A mock_aws made here, not a decorator: one made at import would, nested in the session's moto, leave
+    # moto's configuration as it was then (state machines not run) for every test after it.
+    with mock_aws():
+        cognito = boto3.client("cognito-idp", region_name=REGION)
+        pool_id = cognito.create_user_pool(PoolName="happy-path-users", UsernameAttributes=["email"])["UserPool"]["Id"]
+        client_id = cognito.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="web", ExplicitAuthFlows=web_client_flows()
+        )["UserPoolClient"]["ClientId"]
+        cognito.admin_create_user(UserPoolId=pool_id, Username=EMAIL, MessageAction="SUPPRESS")
+        cognito.admin_set_user_password(UserPoolId=pool_id, Username=EMAIL, Password=PASSWORD, Permanent=True)
+        monkeypatch.setenv(api_token.PASSWORD_VARIABLE, PASSWORD)
+        with described_stack(stack_of(pool_id, client_id), REGION) as cloudformation:
+            assert api_token.main(["--stack", STACK, "--user", EMAIL], cloudformation=cloudformation) == 0
+        token = capsys.readouterr().out.strip()  # only the token: TOKEN=$(...) takes all of it
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert claims["token_use"] == "access"
+        assert claims["client_id"] == client_id
+        assert claims["iss"].endswith(pool_id)  # the client was made in the pool's region
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ would: checked against brute force over random places, and by counting what it r
 import itertools
 import math
 import random
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +42,7 @@ def table() -> Iterator[Any]:
         dynamodb = boto3.resource("dynamodb", region_name=REGION)
         names = (keys.PK, keys.SK, keys.GEO_PK, keys.GEO_SK)
         yield dynamodb.create_table(
-            TableName="nearby",
+            TableName=f"nearby-{uuid.uuid4().hex[:8]}",  # the session's moto may be running: no reset between tests
             KeySchema=[{"AttributeName": keys.PK, "KeyType": "HASH"}, {"AttributeName": keys.SK, "KeyType": "RANGE"}],
             AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in names],
             GlobalSecondaryIndexes=[

@@ -34,8 +34,9 @@ def access_token(cognito: Any, pool_id: str, client_id: str, user: str, password
         raise SystemExit(f"{user} must choose a new password first: sign in once in the web app") from None
     except ClientError as error:
         code = error.response["Error"]["Code"]
-        if code in REFUSED:
-            raise SystemExit(f"sign-in refused for {user}: wrong email or password") from None
+        if code in REFUSED:  # Cognito's words say which refusal (wrong password, locked out, disabled)
+            message = error.response["Error"].get("Message", "")
+            raise SystemExit(f"sign-in refused for {user}: {message or 'wrong email or password'}") from None
         if code == "UserNotConfirmedException":
             raise SystemExit(f"{user} has not confirmed their email yet: finish signing up in the web app") from None
         raise

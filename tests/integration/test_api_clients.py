@@ -70,9 +70,9 @@ def test_the_collection_runs_the_whole_upload_flow_against_the_local_runtime(
     report = run_collection(local_app, photos / "jolla.jpg", tmp_path)
     run = report["run"]
     assert run["failures"] == []
-    requests = [execution["item"]["name"] for execution in run["executions"]]
+    sent = [execution["item"]["name"] for execution in run["executions"]]
     collection = json.loads((POSTMAN / "happy-path.postman_collection.json").read_text())
-    assert set(requests) == {item["name"] for item in collection["item"]}  # every request was sent
+    assert set(sent) == {item["name"] for item in collection["item"]}  # every request was sent
     passed = {
         (execution["item"]["name"], assertion["assertion"])
         for execution in run["executions"]

@@ -200,7 +200,10 @@ def test_a_data_folder_holding_other_files_is_refused_not_emptied(tmp_path: Path
 def test_a_port_taken_before_the_app_binds_it_is_a_clear_error_and_the_tests_pick_other_ports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    taken_base, free_base = runtime.free_port_block(), runtime.free_port_block()
+    taken_base = runtime.free_port_block()
+    free_base = runtime.free_port_block()
+    while free_base <= taken_base + 1 < free_base + 3:  # a block of its own, clear of the taken port
+        free_base = runtime.free_port_block()
     with socket.socket() as squatter:  # another program, on the block's API port
         squatter.bind(("127.0.0.1", taken_base + 1))
         squatter.listen()

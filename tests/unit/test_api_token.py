@@ -40,6 +40,8 @@ def test_the_stack_s_web_client_allows_srp_and_no_flow_that_sends_the_password()
 def test_a_signed_up_user_gets_an_access_token_of_the_stack_s_pool_on_stdout(monkeypatch, capsys):
     # A mock_aws made here, not a decorator: one made at import would, nested in the session's moto, leave
     # moto's configuration as it was then (state machines not run) for every test after it.
+    # moto checks neither the client's auth flows nor the SRP proof: this covers the script's side; the test
+    # above holds the template to its flows.
     with mock_aws():
         cognito = boto3.client("cognito-idp", region_name=REGION)
         pool_id = cognito.create_user_pool(PoolName="happy-path-users", UsernameAttributes=["email"])["UserPool"]["Id"]
@@ -59,17 +61,18 @@ def test_a_signed_up_user_gets_an_access_token_of_the_stack_s_pool_on_stdout(mon
 
 
 @pytest.mark.parametrize(
-    ("code", "says"),
+    ("code", "cognito_says", "says"),
     [
-        ("NotAuthorizedException", "wrong email or password"),
-        ("UserNotFoundException", "wrong email or password"),  # the same words: no hint who has an account
-        ("UserNotConfirmedException", "has not confirmed their email yet"),
+        ("NotAuthorizedException", "Incorrect username or password.", "refused for .*: Incorrect username or pass"),
+        ("NotAuthorizedException", "Password attempts exceeded", "refused for .*: Password attempts exceeded"),
+        ("NotAuthorizedException", "", "refused for .*: wrong email or password"),
+        ("UserNotConfirmedException", "User is not confirmed.", "has not confirmed their email yet"),
     ],
 )
-def test_a_refused_sign_in_is_said_in_words(code: str, says: str):
+def test_a_refused_sign_in_is_said_in_words(code: str, cognito_says: str, says: str):
     cognito = boto3.client("cognito-idp", region_name=REGION)
     with Stubber(cognito) as stub:
-        stub.add_client_error("initiate_auth", code, "refused")
+        stub.add_client_error("initiate_auth", code, cognito_says)
         with pytest.raises(SystemExit, match=says):
             api_token.access_token(cognito, "eu-west-1_AbC", "5t1clientid", EMAIL, PASSWORD)
 

@@ -152,10 +152,10 @@ class Repository:
     def places_near(self, lat: float, lng: float, radius_m: float, limit: int) -> list[PlaceWithDistance]:
         """The `limit` places nearest the point within `radius_m`, nearest first (equal distances by placeId).
 
-        Cells are read nearest first, each in geohash order, keeping the `limit` nearest places so far. The
-        search stops at the first cell, or the first unread rest of a cell, that cannot hold a place within
-        the radius that ranks before the `limit`-th: in a dense city it reads the places near the centre,
-        not every place in the circle.
+        Cells are read nearest first, each in geohash order, keeping the `limit` nearest places so far. A
+        place within the radius that ranks before the `limit`-th is what is looked for: the search skips the
+        unread rest of a cell that cannot hold one, and stops at the first cell that cannot. In a dense city
+        it reads the places near the centre, not every place in the circle.
         """
         nearest: list[PlaceWithDistance] = []
         for cell, cell_distance in geo.cells_nearest_first(lat, lng, radius_m):
@@ -181,7 +181,7 @@ class Repository:
                 last_read = keys.geohash_of_geo_sort_key(str(last_key[keys.GEO_SK]))
                 unread_distance = geo.least_distance_m(lat, lng, geo.unread_cells(cell, last_read))
                 if _out_of_reach(unread_distance, radius_m, nearest, limit):
-                    break
+                    break  # on to the next cell, which may be nearer than the rest of this one
                 query["ExclusiveStartKey"] = last_key
         return nearest
 

@@ -1,6 +1,6 @@
 """Benchmark the Pillow resizer (happypath_workflow.imaging.render) against sharp.
 
-    python bench/resize_bench.py [--rounds N] [--iterations N] [--quick] [--cpu N]
+    python bench/resize_bench.py [--rounds N] [--iterations N] [--quick | --smoke] [--cpu N]
 
 What it does (see bench/README.md for the goals and the latest results):
 - installs sharp from npm into bench/.sharp (a throwaway, git-ignored folder) unless it is there;
@@ -17,7 +17,7 @@ What it does (see bench/README.md for the goals and the latest results):
   ours and sharp's) and the import time of the resizer module.
 
 The Python workers are bench/resize_worker.py: it imports only the resizer (never numpy, none of this
-driver's modules), so its peak RSS is the resizer's process.
+driver's modules), from bytecode as `make build` deploys it, so its peak RSS is the resizer's process.
 """
 
 from __future__ import annotations
@@ -71,9 +71,18 @@ class Samples:
     wall: list[float] = field(default_factory=list)
     round_medians: list[float] = field(default_factory=list)
     rss_kb: int = 0
-    ready_rss_kb: int = 0  # before the first decode
+    ready_rss_kb: int = 0  # before the first decode (Python workers only)
     bytes: dict[str, int] = field(default_factory=dict)
     ssim: tuple[float, float] | None = None
+
+    def add(self, report: dict[str, Any]) -> None:
+        """Take in one worker's report (a round of one photo with one implementation)."""
+        self.cpu += report["cpu_ms"]
+        self.wall += report["wall_ms"]
+        self.round_medians.append(statistics.median(report["cpu_ms"]))
+        self.rss_kb = max(self.rss_kb, report["max_rss_kb"])
+        self.ready_rss_kb = max(self.ready_rss_kb, report.get("ready_rss_kb", 0))  # sharp's workers: not measured
+        self.bytes = report["bytes"]
 
 
 def ensure_sharp() -> None:
@@ -111,11 +120,22 @@ def run_worker(
     env = {**os.environ, "SHARP_DIR": str(SHARP_DIR)}
     if implementation not in (SHARP_ONE, SHARP_USUAL):
         env.update(allocator_environment())
+        compile_bytecode()
     completed = subprocess.run(pinned(cpus, command), capture_output=True, text=True, check=False, env=env)
     if completed.returncode != 0:
         raise RuntimeError(f"{implementation} on {photo.name} failed:\n{completed.stderr}")
     result: dict[str, Any] = json.loads(completed.stdout)
     return result
+
+
+@lru_cache(maxsize=1)
+def compile_bytecode() -> None:
+    """Compile the project's code as `make build` does (hash-based .pyc beside the sources, git-ignored), so
+    Python workers import it from bytecode like the deployed function. Imported from source instead (where
+    PYTHONDONTWRITEBYTECODE is set, as on the CI host), the compiler's garbage stays in the heap and later
+    allocations reuse it, which changes the peak RSS measured."""
+    command = [sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "checked-hash"]
+    subprocess.run([*command, *map(str, SOURCE_PATHS)], check=True)
 
 
 @lru_cache(maxsize=1)
@@ -314,10 +334,10 @@ HEIC_WARM_RENDERS = 20
 fragments, so one render would not show it."""
 
 
-def heic_report(iterations: int, cpu: str, cpus: str) -> tuple[float, float]:
+def heic_report(iterations: int, cpu: str, cpus: str, *, warm_renders: int = HEIC_WARM_RENDERS) -> tuple[float, float]:
     """Print the HEIC figures; return the lower SSIM and the peak RSS in MB."""
     heic = PHOTOS / "iphone_13_pro_max.HEIC"
-    renders = max(iterations, HEIC_WARM_RENDERS)
+    renders = max(iterations, warm_renders)
     whole = run_worker(PILLOW, heic, renders, cpu)
     decode = run_worker(HEIC_DECODE, heic, iterations, cpu)
     two_cores = run_worker(PILLOW, heic, renders, cpus, workers=2)
@@ -418,7 +438,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5, quick 2)")
     parser.add_argument("--iterations", type=int, default=None, help="measured runs per worker (default 5, quick 3)")
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and photos, for a smoke run")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and photos, for a first look")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="jolla.jpg only, every measurement once: checks that the benchmark runs; its figures mean nothing",
+    )
     parser.add_argument("--cpu", default=str((os.cpu_count() or 1) - 1), help="the core to pin workers to")
     parser.add_argument(
         "--sharp-webp-effort", type=int, help="what-if: run sharp's WebP at this effort instead of its default 4"
@@ -426,13 +451,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.sharp_webp_effort is not None:
         SHARP_EXTRA_ARGS.extend(["--webp-effort", str(args.sharp_webp_effort)])
-    rounds = args.rounds or (2 if args.quick else 5)
-    iterations = args.iterations or (3 if args.quick else 5)
+    rounds = 1 if args.smoke else args.rounds or (2 if args.quick else 5)
+    iterations = 1 if args.smoke else args.iterations or (3 if args.quick else 5)
 
     ensure_sharp()
     photos, excluded = benchmark_photos()
     if args.quick:
         photos = [p for p in photos if p.parent == PHOTOS or p.name == "Landscape_6.jpg"]
+    if args.smoke:
+        photos = [p for p in photos if p.name == "jolla.jpg"]
     print(
         f"{len(photos)} photos x {len(IMPLEMENTATIONS)} implementations x {rounds} rounds x {iterations} "
         f"iterations, pinned to CPU {args.cpu}; excluded: {', '.join(excluded) or 'none'}",
@@ -451,13 +478,7 @@ def main() -> None:
                     if round_number == 0 and implementation != PILLOW:
                         dump = dumps[photo.name][implementation] = str(Path(scratch) / f"{photo.stem}-{implementation}")
                     report = run_worker(implementation, photo, iterations, args.cpu, dump=dump)
-                    samples = results[photo.name][implementation]
-                    samples.cpu += report["cpu_ms"]
-                    samples.wall += report["wall_ms"]
-                    samples.round_medians.append(statistics.median(report["cpu_ms"]))
-                    samples.rss_kb = max(samples.rss_kb, report["max_rss_kb"])
-                    samples.ready_rss_kb = max(samples.ready_rss_kb, report["ready_rss_kb"])
-                    samples.bytes = report["bytes"]
+                    results[photo.name][implementation].add(report)
                     if dump:
                         Path(dump + ".json").write_text(json.dumps(report["dump"]))
             print(f"  round {round_number + 1}/{rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
@@ -487,7 +508,10 @@ def main() -> None:
         )
         if peak_mb > GOAL_RSS_MB:
             failures.append(f"42_IndexError.jpg: peak RSS {peak_mb:.1f} MB")
-    heic_ssim, heic_rss_mb = heic_report(max(3, iterations // 2), args.cpu, two_cpus)
+    if args.smoke:
+        heic_ssim, heic_rss_mb = heic_report(1, args.cpu, two_cpus, warm_renders=1)
+    else:
+        heic_ssim, heic_rss_mb = heic_report(max(3, iterations // 2), args.cpu, two_cpus)
     if heic_ssim < GOAL_SSIM:
         failures.append(f"iphone_13_pro_max.HEIC: SSIM {heic_ssim:.4f}")
     if heic_rss_mb > GOAL_RSS_MB:  # also a 12 MP photo
@@ -495,7 +519,7 @@ def main() -> None:
     for label, peak_mb in resaved_report(iterations, args.cpu, two_cpus).items():
         if peak_mb > GOAL_RSS_MB:
             failures.append(f"{RESAVED_SOURCE} as {label}: peak RSS {peak_mb:.1f} MB")
-    import_time()
+    import_time(samples=1 if args.smoke else 7)
 
     print("\ngoals: CPU <= 0.8x sharp one-decode and <= 0.5x sharp usual on every photo; SSIM >= 0.99;")
     print("       every output no larger than sharp's (smaller of its two forms); 12 MP peak RSS <= 64 MB")

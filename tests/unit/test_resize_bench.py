@@ -76,3 +76,19 @@ def test_the_quality_reference_of_a_heic_is_upright_and_converted_to_srgb() -> N
     # Display P3 -> sRGB moves saturated colours by several levels; an unconverted reference would not.
     difference = ImageStat.Stat(ImageChops.difference(reference["scaled"], unconverted)).mean
     assert max(difference) > 1.0
+
+
+def test_the_benchmark_runs_to_the_end() -> None:
+    # The benchmark is the resizer's evidence and nothing else runs it: a change that broke its driver once
+    # went unseen until the next full run. A smoke run (jolla.jpg, every measurement once, sharp installed
+    # from npm as for a real run) must print every report and the goals.
+    completed = subprocess.run(
+        [sys.executable, str(BENCH), "--smoke"], capture_output=True, text=True, timeout=900, cwd=ROOT, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    report = completed.stdout
+    lines = [line.strip() for line in report.splitlines()]
+    for table_row in ("jolla.jpg", "sharp-one", "sharp-usual"):
+        assert any(line.startswith(table_row + " ") for line in lines), table_row
+    for report_part in ("noise:", "wall latency", "HEIC (", "progressive 4:4:4", "import time", "goals:"):
+        assert report_part in report, report_part

@@ -15,9 +15,10 @@ from happypath_testkit.events import LambdaContext, body_of, http_event
 
 from happypath import geo, keys, limits
 from happypath import repository as repository_module
-from happypath.models import PhotoRecord, RenditionFiles
+from happypath.errors import ConflictError
+from happypath.models import PhotoRecord, PlaceRecord, RenditionFiles
 from happypath.repository import Repository
-from happypath.statuses import UploadStatus
+from happypath.statuses import PlaceType, UploadStatus
 from happypath_backend import api
 
 OWNER = "owner-sub"
@@ -476,6 +477,26 @@ def test_two_requests_of_one_person_at_once_both_count(monkeypatch):
     assert counter["places"] == 1  # counted once
 
 
+def test_an_id_already_taken_is_a_conflict_and_neither_overwritten_nor_counted():
+    person = f"quota-{uuid.uuid4().hex}"
+    repo = Repository()
+    place = PlaceRecord(
+        placeId=uuid.uuid4().hex,
+        name="Hyde Park",
+        type=PlaceType.PARK,
+        lat=51.5073,
+        lng=-0.1657,
+        createdAt="2026-11-23T10:00:00.000Z",
+        createdBy=person,
+    )
+    repo.create_place(place, per_day=5)
+    with pytest.raises(ConflictError, match="already exists"):  # not the quota, not a 500
+        repo.create_place(place.model_copy(update={"name": "Someone else's park"}), per_day=5)
+    assert repo.get_place(place.placeId).name == "Hyde Park"  # type: ignore[union-attr]
+    counter = repo.table.get_item(Key=keys.quota_key(person, time.strftime("%Y-%m-%d", time.gmtime())))["Item"]
+    assert counter["places"] == 1  # the refused put and its count are one transaction
+
+
 # --- my photos ------------------------------------------------------------------------------------
 
 
@@ -734,3 +755,26 @@ def test_photos_dynamodb_keeps_leaving_unprocessed_are_a_503(monkeypatch):
     monkeypatch.setattr(repository_module, "RETRY_BASE_S", 0.001)
     response = api.lambda_handler(http_event("GET", "/photos/mine", query={"ids": photo_id}, user=OWNER), CONTEXT)
     assert (response["statusCode"], response["headers"]["Retry-After"]) == (503, "1")
+
+
+def test_a_transaction_dynamodb_keeps_cancelling_for_throttling_is_a_503_and_stores_nothing(monkeypatch):
+    """The daily counter's transaction is tried again a few times, then given up as busy: never a silent 201."""
+    original = BaseClient._make_api_call
+    attempts = []
+
+    def always_throttled(client, operation_name, params):
+        if operation_name == "TransactWriteItems":
+            attempts.append(params)
+            reasons = [{"Code": "ThrottlingError"}, {"Code": "None"}]
+            error = {"Error": {"Code": "TransactionCanceledException", "Message": "[ThrottlingError, None]"}}
+            raise ClientError(error | {"CancellationReasons": reasons}, operation_name)  # type: ignore[arg-type]
+        return original(client, operation_name, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", always_throttled)
+    monkeypatch.setattr(repository_module, "RETRY_BASE_S", 0.001)
+    body = {"name": "Never stored", "type": "park", "lat": -33.3, "lng": 151.3}
+    response = api.lambda_handler(http_event("POST", "/places", body=body, user=OWNER), CONTEXT)
+    assert (response["statusCode"], response["headers"]["Retry-After"]) == (503, "1"), body_of(response)
+    assert len(attempts) == repository_module.COUNTED_PUT_ATTEMPTS
+    monkeypatch.setattr(BaseClient, "_make_api_call", original)
+    assert call("GET", "/places", query={"lat": "-33.3", "lng": "151.3", "radius": "100"})[1] == {"places": []}

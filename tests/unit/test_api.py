@@ -5,6 +5,7 @@ import json
 import os
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -304,6 +305,9 @@ def test_request_upload_returns_a_presigned_post_limited_to_key_type_and_size():
     assert {"Content-Type": "image/heic"} in conditions
     assert {"key": form["fields"]["key"]} in conditions
     assert form["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+    # S3 stops taking the form when the record says it expires: a photo sent later would find the upload closed.
+    expiration = datetime.fromisoformat(policy["expiration"]).timestamp()
+    assert abs(expiration - form["expiresAt"]) <= 1
     status, view = call("GET", "/uploads/{upload_id}", path_parameters={"upload_id": form["uploadId"]}, user=OWNER)
     assert status == 200
     assert view["status"] == "PENDING_UPLOAD"

@@ -563,6 +563,14 @@ def test_asking_which_photos_are_mine_needs_a_user_and_a_valid_list():
     assert call("GET", "/photos/mine", user=OWNER)[0] == 400
 
 
+def test_a_user_may_ask_about_a_whole_page_of_photos_at_once():
+    place = create_place()
+    photo_id = published_photo(place["placeId"])
+    longest = [f"{n:064x}" for n in range(limits.PHOTOS_PAGE_MAX - 1)]  # ids of the longest kind
+    status, body = call("GET", "/photos/mine", query={"ids": ",".join([*longest, photo_id])}, user=OWNER)
+    assert (status, body) == (200, {"photoIds": [photo_id]})
+
+
 # --- deleting photos ------------------------------------------------------------------------------
 
 
@@ -705,6 +713,11 @@ def test_names_are_stored_composed_and_emoji_keep_their_joiners():
     place = create_place(name="Cafe\u0301 \U0001f468\u200d\U0001f469\u200d\U0001f467", address="Ng\u00f4 \u0110\u1ee9c")
     assert place["name"] == "Caf\u00e9 \U0001f468\u200d\U0001f469\u200d\U0001f467"  # é as one character
     assert place["address"] == "Ng\u00f4 \u0110\u1ee9c"
+
+
+def test_a_name_may_stack_as_many_combining_marks_as_allowed():
+    stacked = "x\u0301\u0302\u0303\u0304"  # x has no precomposed form: four marks stay four after NFC
+    assert create_place(name=f"Park {stacked}")["name"] == f"Park {stacked}"
 
 
 # --- AWS failing past botocore's retries -----------------------------------------------------------------

@@ -81,6 +81,7 @@ def test_objects_outside_the_upload_layout_are_ignored(captured_events):
         "uploads/only-one-part",
         "work/abc/moderation.jpg",
         "uploads/BAD!/x",
+        f"work/uploads/{PLACE_ID}/{UPLOAD_ID}",  # the layout further down another folder is not an upload
         f"uploads/{PLACE_ID}/{UPLOAD_ID}",
     ]
     assert notifier.lambda_handler(s3_event(*keys), CONTEXT) == {"published": 1}

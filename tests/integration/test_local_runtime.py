@@ -256,6 +256,7 @@ def _token(local_app: RunningApp, key=None, **overrides) -> str:
         "iat": now,
         "exp": now + 600,
     } | overrides
+    claims = {name: value for name, value in claims.items() if value is not None}  # None: leave the claim out
     return jwt.encode(claims, signing_key, algorithm="RS256", headers={"kid": "happypath-local-1"})
 
 
@@ -265,6 +266,7 @@ def test_forged_expired_and_misdirected_tokens_are_refused(local_app: RunningApp
         "missing": None,
         "malformed": "not.a.jwt",
         "expired": _token(local_app, exp=int(time.time()) - 10),
+        "never expiring": _token(local_app, exp=None),
         "wrongly signed": _token(local_app, key=other_key),
         "wrong issuer": _token(local_app, iss="https://issuer.example"),
         "wrong audience": _token(local_app, aud="someone-else", client_id="someone-else"),
@@ -283,13 +285,15 @@ def test_forged_expired_and_misdirected_tokens_are_refused(local_app: RunningApp
             response = requests.request(method, f"{local_app.api_url}{path}", json=body, headers=headers, timeout=5)
             assert response.status_code == 401, (method, path, name)
             assert response.json() == {"message": "Unauthorized"}, (method, path, name)
-    good = requests.post(
-        url,
-        json={"contentType": "image/jpeg", "size": 10},
-        headers={"Authorization": f"Bearer {_token(local_app)}"},
-        timeout=5,
-    )
-    assert good.status_code == 201
+    # A Cognito access token names its app client in client_id and has no aud: it is accepted too.
+    for good_token in (_token(local_app), _token(local_app, aud=None)):
+        good = requests.post(
+            url,
+            json={"contentType": "image/jpeg", "size": 10},
+            headers={"Authorization": f"Bearer {good_token}"},
+            timeout=5,
+        )
+        assert good.status_code == 201
 
 
 # --- storage enforces the upload form -------------------------------------------------------------------
@@ -323,6 +327,7 @@ def test_storage_refuses_tampered_expired_and_oversized_uploads(local_app: Runni
     extra_field = fields | {"x-amz-meta-owner": "mallory"}
     assert _s3_error(*post_form(form["url"], extra_field, "a.jpg", "image/jpeg", data)) == (403, "AccessDenied")
     assert _s3_error(*post_form(form["url"], fields, "a.jpg", "image/jpeg", data + b"!")) == (400, "EntityTooLarge")
+    assert _s3_error(*post_form(form["url"], fields, "a.jpg", "image/jpeg", b"")) == (400, "EntityTooSmall")
     anonymous = {"key": fields["key"], "Content-Type": "image/jpeg"}
     assert _s3_error(*post_form(form["url"], anonymous, "a.jpg", "image/jpeg", data)) == (403, "AccessDenied")
 

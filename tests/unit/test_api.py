@@ -646,10 +646,25 @@ def test_non_json_bodies_are_415_with_a_message(content_type):
     assert "application/json" in body_of(response)["message"]
 
 
+@pytest.mark.parametrize("content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8"])
+def test_a_json_media_type_is_json_in_any_case(content_type):
+    """Media types are case-insensitive (RFC 9110, 8.3.1)."""
+    body = {"name": "Hyde Park", "type": "park", "lat": 51.5073, "lng": -0.1657}
+    event = http_event("POST", "/places", body=body, user=OWNER)
+    event["headers"]["content-type"] = content_type
+    response = api.lambda_handler(event, CONTEXT)
+    assert response["statusCode"] == 201, body_of(response)
+
+
 @pytest.mark.parametrize(
     ("raw_body", "message"),
-    [("[" * 100_000 + "]" * 100_000, "nested too deeply"), ('{"name": "X", ', ""), ("\ud800", "")],
-    ids=["nested-too-deeply", "truncated", "lone-surrogate"],
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"name": "X", ', ""),
+        ("\ud800", ""),
+        ('{"name": "X", "type": "park", "lat": ' + "1" * 5000 + ', "lng": 0}', "number too long"),  # > 4300 digits
+    ],
+    ids=["nested-too-deeply", "truncated", "lone-surrogate", "integer-too-long"],
 )
 def test_malformed_json_bodies_are_400_not_500(raw_body, message):
     event = http_event("POST", "/places", raw_body=raw_body, user=OWNER)

@@ -300,17 +300,32 @@ def openapi_document() -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     refused = unreadable_body(event)
-    return refused if refused is not None else app.resolve(event, context)
+    return refused if refused is not None else app.resolve(_media_type_in_lowercase(event), context)
+
+
+def _media_type(event: dict[str, Any]) -> str:
+    return str((event.get("headers") or {}).get("content-type", "")).split(";")[0].strip().lower()
+
+
+def _media_type_in_lowercase(event: dict[str, Any]) -> dict[str, Any]:
+    """Media types are case-insensitive (RFC 9110, 8.3.1), but the resolver takes only `application/json` as
+    written: `Application/JSON` got a 415 saying bodies must be application/json."""
+    headers = event.get("headers") or {}
+    content_type = str(headers.get("content-type", ""))
+    if _media_type(event) != "application/json" or content_type.startswith("application/json"):
+        return event
+    return {**event, "headers": {**headers, "content-type": content_type.strip().lower()}}
 
 
 def unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
     """Every body is UTF-8 JSON. Checked before the resolver, which fails with a 500 on a multipart body
-    without a boundary, on bytes that are not UTF-8 and on JSON nested deeper than Python's recursion limit
-    (other malformed JSON gets the resolver's own validation error)."""
+    without a boundary, on bytes that are not UTF-8, on JSON nested deeper than Python's recursion limit and
+    on integers of more digits than Python converts (other malformed JSON gets the resolver's own validation
+    error)."""
     body = event.get("body")
     if not body:
         return None
-    content_type = str((event.get("headers") or {}).get("content-type", "")).split(";")[0].strip().lower()
+    content_type = _media_type(event)
     if content_type not in ("", "application/json"):
         status, message = (
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
@@ -322,9 +337,10 @@ def unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
         except (ValueError, UnicodeError):
             status, message = HTTPStatus.BAD_REQUEST, "the request body is not UTF-8 JSON"
         else:
-            if not _nested_too_deeply(text):
+            problem = _unreadable_json(text)
+            if problem is None:
                 return None
-            status, message = HTTPStatus.BAD_REQUEST, "the request body is JSON nested too deeply"
+            status, message = HTTPStatus.BAD_REQUEST, problem
     return {
         "statusCode": int(status),
         "headers": {"Content-Type": content_types.APPLICATION_JSON},
@@ -332,11 +348,14 @@ def unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _nested_too_deeply(text: str) -> bool:
+def _unreadable_json(text: str) -> str | None:
+    """What keeps Python from reading JSON that may well be valid, in words; None if nothing does."""
     try:
         json.loads(text)
     except RecursionError:
-        return True
-    except ValueError:
+        return "the request body is JSON nested too deeply"
+    except json.JSONDecodeError:
         pass  # malformed JSON: the resolver's validation answers it
-    return False
+    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits, 4300 digits)
+        return "the request body holds a number too long to read"
+    return None

@@ -715,6 +715,10 @@ def test_coordinates_are_numbers_kept_to_seven_decimals():
         ("name", "Park\u0007", "must not contain control or invisible characters (U+0007)"),
         ("address", "1 Main St\nAnytown", "must not contain control or invisible characters (U+000A)"),
         ("name", "a" + "\u0301\u0302\u0303\u0304\u0305\u0306", "must not stack more than 4 combining marks"),
+        ("name", "Park\u2028Lane", "must not contain control or invisible characters (U+2028)"),  # line separator
+        ("address", "1 Main St\u2029Anytown", "must not contain control or invisible characters (U+2029)"),
+        ("name", "\ufb2c" * 41, "String should have at most 120 characters"),  # 41 characters, 123 once composed
+        ("address", "\ufb2c" * 67, "String should have at most 200 characters"),
     ],
 )
 def test_names_and_addresses_everyone_sees_hide_nothing(field, text, problem):

@@ -36,9 +36,10 @@ class Model(BaseModel):
 
 # --- requests ----------------------------------------------------------------------------------------
 
-# Control, invisible formatting (bidi overrides, zero-width spaces) and private-use characters can disguise what
-# a name says; the zero-width joiner stays, as emoji such as 👨‍👩‍👧 are built with it.
-_HIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Co", "Cs"})
+# Control, invisible formatting (bidi overrides, zero-width spaces), line and paragraph separators and
+# private-use characters can disguise what a name says; the zero-width joiner stays, as emoji such as 👨‍👩‍👧 are
+# built with it.
+_HIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
 _EMOJI_JOINER: Final = "\u200d"
 MAX_COMBINING_MARKS: Final = 4  # in a row: enough for any script, not for a tower of accents over the page
 
@@ -63,15 +64,35 @@ def _plain_text(value: str) -> str:
     return value
 
 
+def _at_most(characters: int) -> AfterValidator:
+    """The length checked again once composed: NFC writes a few characters as two or three (U+FB2C as three),
+    so a name of 120 characters could be stored as 360."""
+
+    def check(value: str) -> str:
+        if len(value) > characters:
+            raise PydanticCustomError(
+                "string_too_long", "String should have at most {max_length} characters", {"max_length": characters}
+            )
+        return value
+
+    return AfterValidator(check)
+
+
 class NewPlace(Model):
     name: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), AfterValidator(_plain_text)
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+        AfterValidator(_plain_text),
+        _at_most(120),
     ]
     type: PlaceType
     lat: BodyLatitude
     lng: BodyLongitude
     address: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_plain_text)] | None
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_plain_text), _at_most(200)
+        ]
+        | None
     ) = None
 
 

@@ -673,8 +673,16 @@ def test_malformed_json_bodies_are_400_not_500(raw_body, message):
     assert message in body_of(response)["message"]
 
 
-@pytest.mark.parametrize("query", [{"lat": "nan", "lng": "0"}, {"lat": "0", "lng": "-inf"}])
-def test_a_coordinate_that_is_not_a_number_is_called_so(query):
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"lat": "nan", "lng": "0"},
+        {"lat": "0", "lng": "-inf"},
+        {"lat": "0", "lng": "0", "radius": "nan"},
+        {"lat": "0", "lng": "0", "radius": "inf"},
+    ],
+)
+def test_a_coordinate_or_radius_that_is_not_a_number_is_called_so(query):
     status, error = call("GET", "/places", query=query)
     assert status == 400
     assert error["errors"][0]["problem"] == "Input should be a finite number"  # not "less than or equal to 90"

@@ -117,7 +117,9 @@ def list_nearby_places(
     # AllowInfNan, not Query(allow_inf_nan=...): Powertools passes that on under a name pydantic ignores.
     lat: Annotated[float, Query(ge=-90, le=90), AllowInfNan(False)],
     lng: Annotated[float, Query(ge=-180, le=180), AllowInfNan(False)],
-    radius: Annotated[float, Query(gt=0, le=limits.NEARBY_RADIUS_MAX_M, description="metres")] = 5000,
+    radius: Annotated[
+        float, Query(gt=0, le=limits.NEARBY_RADIUS_MAX_M, description="metres"), AllowInfNan(False)
+    ] = 5000,
     limit: Annotated[int, Query(ge=1, le=limits.NEARBY_RESULTS_MAX)] = 50,
 ) -> Nearby:
     return Nearby(places=places.nearby(repository(), lat, lng, radius, limit))

@@ -35,3 +35,5 @@ PHOTOS_PAGE_DEFAULT: Final = 20
 PHOTOS_PAGE_MAX: Final = 100
 NEARBY_RADIUS_MAX_M: Final = 50_000
 NEARBY_RESULTS_MAX: Final = 100
+PLACE_NAME_MAX_CHARS: Final = 120  # as stored (composed, NFC); the web app's form says the same
+PLACE_ADDRESS_MAX_CHARS: Final = 200

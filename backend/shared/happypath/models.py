@@ -81,16 +81,19 @@ def _at_most(characters: int) -> AfterValidator:
 class NewPlace(Model):
     name: Annotated[
         str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.PLACE_NAME_MAX_CHARS),
         AfterValidator(_plain_text),
-        _at_most(120),
+        _at_most(limits.PLACE_NAME_MAX_CHARS),
     ]
     type: PlaceType
     lat: BodyLatitude
     lng: BodyLongitude
     address: (
         Annotated[
-            str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_plain_text), _at_most(200)
+            str,
+            StringConstraints(strip_whitespace=True, max_length=limits.PLACE_ADDRESS_MAX_CHARS),
+            AfterValidator(_plain_text),
+            _at_most(limits.PLACE_ADDRESS_MAX_CHARS),
         ]
         | None
     ) = None

@@ -822,3 +822,10 @@ def test_a_transaction_dynamodb_keeps_cancelling_for_throttling_is_a_503_and_sto
     assert len(attempts) == repository_module.COUNTED_PUT_ATTEMPTS
     monkeypatch.setattr(BaseClient, "_make_api_call", original)
     assert call("GET", "/places", query={"lat": "-33.3", "lng": "151.3", "radius": "100"})[1] == {"places": []}
+
+
+def test_a_path_no_route_takes_gets_the_gateways_not_found():
+    # `/places/€€€` reaches the function on AWS (the route's {place_id} takes any segment), but no resolver
+    # pattern takes it: the answer has the body every other error has, as API Gateway's own 404 does.
+    status, body = call("GET", "/places/{place_id}", path_parameters={"place_id": "\u20ac\u20ac\u20ac"})
+    assert (status, body) == (404, {"message": "Not Found"})

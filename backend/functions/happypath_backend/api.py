@@ -6,6 +6,7 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError as NoRouteError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -243,6 +244,13 @@ def handle_aws_error(error: ClientError | BotoCoreError) -> Response[dict[str, A
         raise error
     logger.warning("an AWS call failed past its retries", extra={"error": str(error)})
     return handle_domain_error(BusyError())
+
+
+@app.not_found
+def handle_no_route(_: NoRouteError) -> Response[dict[str, Any]]:
+    """A path the routes' patterns do not take, such as `/places/€€€`: the answer API Gateway gives for a route
+    it does not have, rather than Powertools' own body."""
+    return _error(HTTPStatus.NOT_FOUND, "Not Found")
 
 
 @app.exception_handler(RequestUnsupportedContentType)

@@ -460,6 +460,13 @@ def test_a_person_requests_at_most_their_daily_upload_forms(monkeypatch):
     assert call("POST", "/places/{place_id}/uploads", user=f"quota-{uuid.uuid4().hex}", **request)[0] == 201
 
 
+def _counted_put_cancelled(reason: str) -> ClientError:
+    """DynamoDB cancelling a counted put (the counter update, then the put) for `reason` on the counter."""
+    reasons = [{"Code": reason}, {"Code": "None"}]
+    error = {"Error": {"Code": "TransactionCanceledException", "Message": f"[{reason}, None]"}}
+    return ClientError(error | {"CancellationReasons": reasons}, "TransactWriteItems")  # type: ignore[arg-type]
+
+
 def test_two_requests_of_one_person_at_once_both_count(monkeypatch):
     """Both update the person's counter: DynamoDB cancels one transaction (TransactionConflict), which is retried."""
     original = BaseClient._make_api_call
@@ -468,9 +475,7 @@ def test_two_requests_of_one_person_at_once_both_count(monkeypatch):
     def first_transaction_in_conflict(client, operation_name, params):
         if operation_name == "TransactWriteItems" and not conflicts:
             conflicts.append(params)
-            reasons = [{"Code": "TransactionConflict"}, {"Code": "None"}]
-            error = {"Error": {"Code": "TransactionCanceledException", "Message": "[TransactionConflict, None]"}}
-            raise ClientError(error | {"CancellationReasons": reasons}, operation_name)  # type: ignore[arg-type]
+            raise _counted_put_cancelled("TransactionConflict")
         return original(client, operation_name, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", first_transaction_in_conflict)
@@ -809,9 +814,7 @@ def test_a_transaction_dynamodb_keeps_cancelling_for_throttling_is_a_503_and_sto
     def always_throttled(client, operation_name, params):
         if operation_name == "TransactWriteItems":
             attempts.append(params)
-            reasons = [{"Code": "ThrottlingError"}, {"Code": "None"}]
-            error = {"Error": {"Code": "TransactionCanceledException", "Message": "[ThrottlingError, None]"}}
-            raise ClientError(error | {"CancellationReasons": reasons}, operation_name)  # type: ignore[arg-type]
+            raise _counted_put_cancelled("ThrottlingError")
         return original(client, operation_name, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", always_throttled)

@@ -4,7 +4,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from happypath import limits
@@ -44,9 +44,14 @@ _EMOJI_JOINER: Final = "\u200d"
 MAX_COMBINING_MARKS: Final = 4  # in a row: enough for any script, not for a tower of accents over the page
 
 
+def _composed(value: object) -> object:
+    """NFC, before the length is checked: composing writes a few characters as two or three (U+FB2C as three),
+    so checked before it, a name of 120 characters could be stored as 360."""
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
 def _plain_text(value: str) -> str:
-    """Text everyone sees (a place's name and address): NFC, and nothing hidden in it."""
-    value = unicodedata.normalize("NFC", value)
+    """Text everyone sees (a place's name and address), composed already: nothing hidden in it."""
     marks = 0
     for char in value:
         category = unicodedata.category(char)
@@ -64,26 +69,12 @@ def _plain_text(value: str) -> str:
     return value
 
 
-def _at_most(characters: int) -> AfterValidator:
-    """The length checked again once composed: NFC writes a few characters as two or three (U+FB2C as three),
-    so a name of 120 characters could be stored as 360."""
-
-    def check(value: str) -> str:
-        if len(value) > characters:
-            raise PydanticCustomError(
-                "string_too_long", "String should have at most {max_length} characters", {"max_length": characters}
-            )
-        return value
-
-    return AfterValidator(check)
-
-
 class NewPlace(Model):
     name: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.PLACE_NAME_MAX_CHARS),
         AfterValidator(_plain_text),
-        _at_most(limits.PLACE_NAME_MAX_CHARS),
+        BeforeValidator(_composed),
     ]
     type: PlaceType
     lat: BodyLatitude
@@ -93,7 +84,7 @@ class NewPlace(Model):
             str,
             StringConstraints(strip_whitespace=True, max_length=limits.PLACE_ADDRESS_MAX_CHARS),
             AfterValidator(_plain_text),
-            _at_most(limits.PLACE_ADDRESS_MAX_CHARS),
+            BeforeValidator(_composed),
         ]
         | None
     ) = None

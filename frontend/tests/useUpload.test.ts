@@ -159,6 +159,36 @@ describe('the upload store', () => {
     expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u2' })
   })
 
+  it('offers no Try again when the API refuses the upload itself, as it would again', async () => {
+    const refusals = [
+      new ApiError(409, 'photos are not accepted for places of type museum'),
+      new ApiError(404, 'place p1 not found'),
+    ]
+    const createUpload = vi.fn<Api['createUpload']>(async () => Promise.reject(refusals.shift()!))
+    const { post } = fakePost()
+    const up = store({ api: fakeApi({ createUpload }), post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const [a, b] = up.jobs.value
+    expect(a).toMatchObject({ phase: 'error', message: 'photos are not accepted for places of type museum', canRetry: false })
+    expect(b).toMatchObject({ phase: 'error', message: 'place p1 not found', canRetry: false })
+    void up.retry(a!.id)
+    await flushPromises()
+    expect(createUpload).toHaveBeenCalledTimes(2)
+    expect(post).not.toHaveBeenCalled()
+  })
+
+  it('offers Try again after a daily quota or an expired sign-in: either may pass later', async () => {
+    const createUpload = vi
+      .fn<Api['createUpload']>()
+      .mockRejectedValueOnce(new ApiError(429, '200 upload forms a day is the most one person may add'))
+      .mockRejectedValueOnce(new ApiError(401, 'Please sign in again: your sign-in is missing or has expired.'))
+    const up = store({ api: fakeApi({ createUpload }), post: fakePost().post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(up.jobs.value.map((j) => j.canRetry)).toEqual([true, true])
+  })
+
   it('shows a storage refusal in words', async () => {
     const api = fakeApi({ createUpload: formFor('u1') })
     const post = vi.fn(async () => {

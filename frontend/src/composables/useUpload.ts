@@ -64,6 +64,16 @@ export const ACTIVE: ReadonlySet<UploadPhase> = new Set(['waiting', 'requesting'
 
 /** Outcomes where sending the same photo again may well work. */
 const WORTH_RETRYING: ReadonlySet<string> = new Set(['FAILED', 'EXPIRED', 'REPLACED'])
+
+/**
+ * Whether another attempt may get past this error. The API's refusals of the upload request itself (the
+ * place takes no photos, or no longer exists) would come back the same: Try again would only repeat them.
+ * A 401 is worth it after signing in again, a 408 or 429 after a moment; network, storage and 5xx errors too.
+ */
+function worthRetrying(err: unknown): boolean {
+  if (!(err instanceof ApiError) || err.status < 400 || err.status >= 500) return true
+  return err.status === 401 || err.status === 408 || err.status === 429
+}
 /**
  * After a lost connection, the upload's event needs a moment before the API can tell the photo arrived:
  * asked three times over ~14 s, so that "Try again" does not add a photo that did arrive a second time.
@@ -258,7 +268,7 @@ export function createUploads(deps: UploadsDeps) {
         unconfirmed.delete(job.id)
       }
     } catch (err) {
-      finish(job, 'error', describeError(err), true)
+      finish(job, 'error', describeError(err), worthRetrying(err))
       return
     } finally {
       cancels.delete(job.id)

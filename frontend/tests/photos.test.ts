@@ -220,6 +220,18 @@ describe('PlaceView', () => {
     expect(w2.get('h1').text()).toBe('Place not found')
   })
 
+  it('says "Place not found" for an address whose id the API refuses, with no Try again', async () => {
+    const refused = new ApiError(400, 'invalid request: place_id: must be an id: 3 to 64 lowercase letters, digits and hyphens')
+    const api = fakeApi({ getPlace: vi.fn(async () => Promise.reject(refused)) })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'Hyde-Park' }, api })
+    await flushPromises()
+    const alert = wrapper.get('[role="alert"]')
+    expect(alert.get('h1').text()).toBe('Place not found')
+    expect(alert.text()).toContain('This place does not exist (any more).')
+    expect(alert.text()).not.toContain('invalid request')
+    expect(alert.findAll('button')).toHaveLength(0)
+  })
+
   it('moves focus to the next photo after a delete, and to the Photos heading after the last one', async () => {
     const api = fakeApi({
       getPlace: vi.fn(async () => ({

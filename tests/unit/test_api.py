@@ -604,7 +604,8 @@ def test_owner_deletes_a_photo_its_records_and_its_images():
     _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
     assert detail["photos"] == []
     assert call("GET", "/uploads/{upload_id}", path_parameters={"upload_id": photo_id}, user=OWNER)[0] == 404
-    assert call("DELETE", "/photos/{photo_id}", path_parameters={"photo_id": photo_id}, user=OWNER)[0] == 404
+    status, error = call("DELETE", "/photos/{photo_id}", path_parameters={"photo_id": photo_id}, user=OWNER)
+    assert (status, error["message"]) == (404, f"photo {photo_id} not found")  # a photo, as the caller asked
 
 
 def test_only_the_owner_can_delete_and_only_published_photos():
@@ -613,7 +614,7 @@ def test_only_the_owner_can_delete_and_only_published_photos():
     params = {"photo_id": photo_id}
     assert call("DELETE", "/photos/{photo_id}", path_parameters=params)[0] == 401
     status, error = call("DELETE", "/photos/{photo_id}", path_parameters=params, user=STRANGER)
-    assert (status, error["message"]) == (403, "this upload belongs to another user")
+    assert (status, error["message"]) == (403, "this photo belongs to another user")
     _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
     assert [p["photoId"] for p in detail["photos"]] == [photo_id]
 

@@ -41,12 +41,14 @@ def request_upload(repo: Repository, place_id: str, request: UploadRequest, owne
     return UploadForm(uploadId=upload_id, url=url, fields=fields, expiresAt=expires_at, maxBytes=request.size)
 
 
-def _owned_upload(repo: Repository, upload_id: str, user: str) -> Upload:
+def _owned_upload(repo: Repository, upload_id: str, user: str, what: str = "upload") -> Upload:
+    """The upload, if it is the user's. `what` is the name the caller knows it by (a published photo's id is
+    its upload's): DELETE /photos/{id} answers about a photo, not an upload it never heard of."""
     upload = repo.get_upload(upload_id)
     if upload is None:
-        raise NotFoundError(f"upload {upload_id} not found")
+        raise NotFoundError(f"{what} {upload_id} not found")
     if upload.owner != user:
-        raise ForbiddenError("this upload belongs to another user")
+        raise ForbiddenError(f"this {what} belongs to another user")
     return upload
 
 
@@ -68,7 +70,7 @@ def upload_status(repo: Repository, upload_id: str, user: str) -> UploadView:
 
 def delete_photo(repo: Repository, photo_id: str, user: str) -> None:
     """Delete the published images first (idempotent), then the records: a failure part-way can be retried."""
-    upload = _owned_upload(repo, photo_id, user)
+    upload = _owned_upload(repo, photo_id, user, what="photo")
     if upload.status != UploadStatus.PROCESSED:
         raise ConflictError(f"photo {photo_id} is not published (status {upload.status})")
     photo = repo.get_photo(upload)

@@ -282,4 +282,20 @@ describe('PlaceView', () => {
     expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(1)
     expect(notices.map((n) => n.text)).toContain('The photo was not deleted. Only the owner can delete this photo.')
   })
+
+  it('takes away a photo deleted already elsewhere (another tab or phone) instead of reporting a failure', async () => {
+    notices.splice(0)
+    const api = fakeApi({
+      getPlace: vi.fn(async () => ({ place: makePlace(), photos: [makePhoto('a'), makePhoto('b')], nextCursor: null })),
+      myPhotos: owning('a', 'b'),
+      deletePhoto: vi.fn(async () => Promise.reject(new ApiError(404, 'photo a not found'))),
+    })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: fakeAuth({ sub: 'me', name: 'Me' }) })
+    await flushPromises()
+    await wrapper.get('[data-photo-id="a"] button.delete').trigger('click')
+    await wrapper.findAll('button').find((b) => b.text() === 'Yes, delete')!.trigger('click')
+    await flushPromises()
+    expect(wrapper.findAll('[data-testid="photo"]').map((p) => p.attributes('data-photo-id'))).toEqual(['b'])
+    expect(notices.map((n) => [n.kind, n.text])).toEqual([['info', 'This photo was already deleted.']])
+  })
 })

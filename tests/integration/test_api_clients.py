@@ -24,14 +24,15 @@ def local_app(tmp_path_factory: pytest.TempPathFactory):
     assert app.stop() == 0, app.log()[-5000:]
 
 
-def run_collection(app: RunningApp, photo: Path, tmp_path: Path) -> dict:
-    """Runs the collection with `photo` chosen in the upload request, as a user picks a file in Postman;
-    returns newman's JSON report."""
+def run_collection(app: RunningApp, photo: Path | None, tmp_path: Path, succeeds: bool = True) -> dict:
+    """Runs the collection with `photo` chosen in the upload request, as a user picks a file in Postman (None:
+    as it is committed, no file chosen); returns newman's JSON report."""
     assert NEWMAN.exists(), "newman is not installed: run `make postman/node_modules/.installed` (make test does)"
     collection = json.loads((POSTMAN / "happy-path.postman_collection.json").read_text())
     (upload,) = [item for item in collection["item"] if item["name"].startswith("Upload the photo")]
     (file_row,) = [row for row in upload["request"]["body"]["formdata"] if row["type"] == "file"]
-    file_row["src"] = str(photo)
+    if photo is not None:
+        file_row["src"] = str(photo)
     chosen = tmp_path / "collection.json"
     chosen.write_text(json.dumps(collection))
     report = tmp_path / "report.json"
@@ -60,7 +61,7 @@ def run_collection(app: RunningApp, photo: Path, tmp_path: Path) -> dict:
         text=True,
         timeout=300,
     )
-    assert ran.returncode == 0, ran.stdout[-8000:] + ran.stderr[-2000:]
+    assert (ran.returncode == 0) == succeeds, ran.stdout[-8000:] + ran.stderr[-2000:]
     return json.loads(report.read_text())
 
 
@@ -87,6 +88,19 @@ def test_the_collection_runs_the_whole_upload_flow_against_the_local_runtime(
     ]:
         assert (step, check) in passed
     assert run["stats"]["assertions"]["failed"] == 0
+
+
+def test_the_collection_stops_at_an_upload_storage_refused_and_says_why(local_app: RunningApp, tmp_path: Path):
+    """Run with no file chosen, the upload fails: the run ends there, with the storage's reason, rather than
+    asking for the status of a photo that never arrived for two minutes and failing every request after it."""
+    report = run_collection(local_app, None, tmp_path, succeeds=False)
+    run = report["run"]
+    sent = [execution["item"]["name"] for execution in run["executions"]]
+    assert sent[-1] == "Upload the photo to storage (presigned POST)", sent
+    (failure,) = run["failures"]
+    assert failure["error"]["test"] == "stored"
+    assert "is a file chosen in the file row" in failure["error"]["message"]
+    assert "<Error><Code>EntityTooSmall</Code>" in failure["error"]["message"]  # newman sends an empty file
 
 
 def readme_curl_session() -> str:

@@ -2,6 +2,7 @@
 
 import http.client
 import random
+import re
 import threading
 import time
 import uuid
@@ -28,8 +29,18 @@ CONTENT_TYPES = {
 
 class ApiError(Exception):
     def __init__(self, status: int, body: Any) -> None:
-        super().__init__(f"{status}: {body}")
+        super().__init__(f"{status}: {_said(body)}")
         self.status, self.body = status, body
+
+
+def _said(body: Any) -> Any:
+    """What an error answer says, for the command line: the API's `message`, or the `<Message>` of storage's
+    XML error; other bodies whole."""
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    if isinstance(body, str) and (found := re.search(r"<Code>([^<]*)</Code>.*?<Message>([^<]*)</Message>", body, re.S)):
+        return f"{found[1]}: {found[2]}"
+    return body
 
 
 QUOTA_WAIT_S = 60  # a 429 asking to wait longer is a quota, not the throttle

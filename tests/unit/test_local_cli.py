@@ -9,6 +9,7 @@ import textwrap
 import pytest
 
 from happypath_local.__main__ import main
+from happypath_local.client import ApiError
 
 
 @pytest.mark.parametrize("command", ["token", "executions", "seed", "upload"])
@@ -66,3 +67,14 @@ def test_serving_beyond_this_machine_is_recognised_for_its_warning(host, loopbac
     from happypath_local.server import loopback_only
 
     assert loopback_only(host) is loopback
+
+
+def test_refusals_print_what_the_api_or_storage_said_not_the_whole_answer():
+    validation = {"message": "invalid request: contentType: Input should be 'image/jpeg'", "errors": [{"field": "x"}]}
+    assert str(ApiError(400, validation)) == "400: invalid request: contentType: Input should be 'image/jpeg'"
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>EntityTooLarge</Code><Message>Your proposed upload'
+        " exceeds the maximum allowed size</Message><MaxSizeAllowed>1000</MaxSizeAllowed></Error>"
+    )
+    assert str(ApiError(400, xml)) == "400: EntityTooLarge: Your proposed upload exceeds the maximum allowed size"
+    assert str(ApiError(502, "Bad Gateway")) == "502: Bad Gateway"

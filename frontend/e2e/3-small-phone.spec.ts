@@ -158,6 +158,17 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
   await page.touchscreen.tap(4, 180)
   await expect(viewer).toBeHidden()
 
+  // The phone's Back closes the viewer on the same place and gives the focus back; opening and closing it
+  // adds no entries to go back through.
+  const entries = await page.evaluate(() => history.length)
+  await view.tap()
+  await expect(viewer).toBeVisible()
+  await page.goBack()
+  await expect(viewer).toBeHidden()
+  await expect(page.getByRole('heading', { level: 1, name: placeName })).toBeVisible()
+  await expect(view).toBeFocused()
+  expect(await page.evaluate(() => history.length)).toBe(entries)
+
 
   expect(problems.pageErrors).toEqual([])
   expect(problems.consoleErrors).toEqual([])

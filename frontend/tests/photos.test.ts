@@ -299,3 +299,52 @@ describe('PlaceView', () => {
     expect(notices.map((n) => [n.kind, n.text])).toEqual([['info', 'This photo was already deleted.']])
   })
 })
+
+describe('PlaceView: the viewer is part of the address', () => {
+  const twoPhotos = () =>
+    fakeApi({ getPlace: vi.fn(async () => ({ place: makePlace(), photos: [makePhoto('a'), makePhoto('b')], nextCursor: null })) })
+  const shownPhoto = (wrapper: ReturnType<typeof mountWith>['wrapper']) =>
+    wrapper.find('dialog img').exists() ? wrapper.get('dialog img').attributes('src') : null
+
+  it("opens a photo as ?photo=<id>, and Back (a phone's, the browser's) closes it on the same page", async () => {
+    const router = testRouter()
+    await router.push('/places/p1')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: twoPhotos(), router })
+    await flushPromises()
+    expect(shownPhoto(wrapper)).toBeNull()
+
+    await wrapper.get('#open-b').trigger('click')
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=b')
+    expect(shownPhoto(wrapper)).toBe('https://cdn.test/p1/b/scaled.jpg')
+
+    router.back()
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1')
+    expect(shownPhoto(wrapper)).toBeNull()
+    expect(wrapper.get('h1').text()).toBe('Rose Park')
+  })
+
+  it('opens the photo an address names, and Close takes the photo out of the address', async () => {
+    const router = testRouter()
+    await router.push('/places/p1?photo=a')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: twoPhotos(), router })
+    await flushPromises()
+    expect(shownPhoto(wrapper)).toBe('https://cdn.test/p1/a/scaled.jpg')
+
+    await wrapper.get('dialog').findAll('button').find((b) => b.text() === 'Close')!.trigger('click')
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1')
+    expect(shownPhoto(wrapper)).toBeNull()
+  })
+
+  it('drops a photo the place no longer shows (deleted) from the address', async () => {
+    const router = testRouter()
+    await router.push('/places/p1?photo=gone')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: twoPhotos(), router })
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1')
+    expect(shownPhoto(wrapper)).toBeNull()
+    expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(2)
+  })
+})

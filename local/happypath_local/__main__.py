@@ -1,6 +1,7 @@
 """Command line of the local runtime: serve, seed, upload, executions, token."""
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -184,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args))
     except requests.ConnectionError:
         print(f"no local app at {args.app}: start it with `make dev`, or pass --app", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader stopped (`... executions | head`): stop quietly. Output still buffered goes nowhere,
+        # or flushing it at exit would fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
 

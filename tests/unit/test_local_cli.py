@@ -78,3 +78,26 @@ def test_refusals_print_what_the_api_or_storage_said_not_the_whole_answer():
     )
     assert str(ApiError(400, xml)) == "400: EntityTooLarge: Your proposed upload exceeds the maximum allowed size"
     assert str(ApiError(502, "Bad Gateway")) == "502: Bad Gateway"
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`python -m happypath_local executions | head`: no traceback when head has read enough."""
+    script = textwrap.dedent(
+        """
+        import sys
+        import happypath_local.__main__ as cli
+        def many_lines(args):
+            for number in range(1_000_000):
+                print(f"execution {number}")
+            return 0
+        cli._executions = many_lines
+        sys.exit(cli.main(["executions"]))
+        """
+    )
+    command = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert command.stdout is not None
+    assert command.stderr is not None
+    assert command.stdout.readline() == b"execution 0\n"
+    command.stdout.close()
+    assert command.wait(timeout=60) == 1
+    assert command.stderr.read() == b""

@@ -181,7 +181,7 @@ def submit(api: LocalClient, place_id: str, upload: Upload, data: bytes) -> None
         form = api.call(
             "POST",
             f"/places/{place_id}/uploads",
-            json={"contentType": content_type, "size": len(data), "filename": Path(upload.photo).name},
+            json={"contentType": content_type, "size": len(data)},
         )
         status, body = post_form(form["url"], form["fields"], Path(upload.photo).name, content_type, data)
         if status != 204:

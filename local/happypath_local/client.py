@@ -96,7 +96,7 @@ class LocalClient:
         form = self.call(
             "POST",
             f"/places/{place_id}/uploads",
-            json={"contentType": content_type, "size": len(data), "filename": photo.name},
+            json={"contentType": content_type, "size": len(data)},
         )
         status, body = post_form(form["url"], form["fields"], photo.name, content_type, data, progress)
         if status >= 300:

@@ -101,7 +101,6 @@ class UploadRequest(Model):
     size: Annotated[int, Strict(), Field(gt=0, le=limits.MAX_UPLOAD_BYTES)] = Field(
         description="The file size in bytes; S3 refuses a larger body."
     )
-    filename: Annotated[str, StringConstraints(max_length=255)] | None = None
 
 
 # --- stored items -----------------------------------------------------------------------------------

@@ -230,7 +230,6 @@ export function createUploads(deps: UploadsDeps) {
       const form = await deps.api.createUpload(job.placeId, {
         contentType: check.contentType,
         size: file.size,
-        filename: file.name || undefined,
       })
       job.uploadId = form.uploadId
       job.owner = deps.user.value?.sub ?? null

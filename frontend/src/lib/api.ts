@@ -240,7 +240,7 @@ export function createApi(options: ApiOptions) {
     listPhotos(placeId: string, q: { limit?: number; cursor?: string | null } = {}) {
       return request<PhotoPage>('GET', `/places/${enc(placeId)}/photos`, { query: q })
     },
-    createUpload(placeId: string, body: { contentType: UploadContentType; size: number; filename?: string }) {
+    createUpload(placeId: string, body: { contentType: UploadContentType; size: number }) {
       return request<UploadForm>('POST', `/places/${enc(placeId)}/uploads`, { body, auth: true })
     },
     getUpload(uploadId: string) {

@@ -104,6 +104,14 @@ describe('api client errors become messages', () => {
     const err = await failure(api.createPlace({ name: '', type: 'park', lat: 0, lng: 0 }))
     expect(err.status).toBe(400)
     expect(err.message).toBe('A place needs a name.')
+    expect(err.problems).toEqual([])
+  })
+
+  it("keeps a 400's refused fields, and only well-formed ones", async () => {
+    const errors = [{ field: 'name', problem: 'must not stack more than 4 combining marks' }, { field: 3 }, 'name', null]
+    const { api } = setup(() => json({ message: 'invalid request: name: must not stack…', errors }, 400))
+    const err = await failure(api.createPlace({ name: 'x', type: 'park', lat: 0, lng: 0 }))
+    expect(err.problems).toEqual([{ field: 'name', problem: 'must not stack more than 4 combining marks' }])
   })
 
   it('replaces bare gateway messages and 401s with plain words', async () => {

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest'
 import PlaceList from '../src/components/PlaceList.vue'
 import PlaceMap from '../src/components/PlaceMap.vue'
 import HomeView from '../src/views/HomeView.vue'
+import { ApiError, type Api } from '../src/lib/api'
 import { fakeApi, fakeAuth, mountWith, near, testConfig } from './helpers'
 
 const places = [
@@ -252,10 +253,10 @@ describe('PlaceMap without tiles', () => {
 })
 
 /** The start page, signed in, with the map hidden and no places nearby. */
-async function homeSignedInWithoutMap() {
+async function homeSignedInWithoutMap(calls: Partial<Api> = {}) {
   vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
   localStorage.setItem('happypath.showMap', 'false')
-  const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [] })) })
+  const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [] })), ...calls })
   const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
   await flushPromises()
   return wrapper
@@ -461,6 +462,47 @@ describe('HomeView', () => {
     expect(field('place-lng').attributes('aria-describedby')).toContain(form.get('[role="alert"]').attributes('id'))
     await submit()
     expect(document.activeElement).toBe(field('place-lng').element)
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it("shows the API's refusal of a field beside that field, focused, and others above the buttons", async () => {
+    const refusals = [
+      new ApiError(400, 'invalid request: name: must not stack more than 4 combining marks', [
+        { field: 'name', problem: 'must not stack more than 4 combining marks' },
+      ]),
+      new ApiError(400, 'invalid request: address: String should have at most 200 characters', [
+        { field: 'address', problem: 'String should have at most 200 characters' },
+      ]),
+      new ApiError(429, '25 places a day is the most one person may add'),
+    ]
+    const createPlace = vi.fn<Api['createPlace']>(async () => Promise.reject(refusals.shift()!))
+    const wrapper = await homeSignedInWithoutMap({ createPlace })
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    const form = wrapper.get('form')
+    const invalid = (id: string) => form.get(`#${id}`).attributes('aria-invalid')
+    const alert = () => form.get('[role="alert"]')
+    await form.get('#place-name').setValue('Zalgo park')
+    await form.get('#place-lat').setValue('47.5')
+    await form.get('#place-lng').setValue('8.25')
+
+    await form.trigger('submit')
+    await flushPromises()
+    expect(alert().text()).toBe('The name must not stack more than 4 combining marks.')
+    expect(form.get('#place-name').attributes('aria-describedby')).toContain(alert().attributes('id'))
+    expect([invalid('place-name'), invalid('place-address')]).toEqual(['true', 'false'])
+    expect(document.activeElement).toBe(form.get('#place-name').element)
+
+    await form.trigger('submit')
+    await flushPromises()
+    expect(alert().text()).toBe('String should have at most 200 characters.')
+    expect([invalid('place-name'), invalid('place-address')]).toEqual(['false', 'true'])
+    expect(document.activeElement).toBe(form.get('#place-address').element)
+
+    await form.trigger('submit')
+    await flushPromises()
+    expect(alert().text()).toBe('25 places a day is the most one person may add')
+    expect([invalid('place-name'), invalid('place-address')]).toEqual(['false', 'false'])
     wrapper.unmount()
     vi.unstubAllGlobals()
   })

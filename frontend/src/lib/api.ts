@@ -74,15 +74,33 @@ export interface NewPlace {
   address?: string
 }
 
+/** A request field the API refused, and why (a 400 answer lists them in `errors`). */
+export interface FieldProblem {
+  field: string
+  problem: string
+}
+
 export class ApiError extends Error {
   /** HTTP status; 0 for network errors and timeouts. */
   readonly status: number
+  /** The refused fields of a 400, for a form to show each problem beside its field. */
+  readonly problems: readonly FieldProblem[]
 
-  constructor(status: number, message: string) {
+  constructor(status: number, message: string, problems: readonly FieldProblem[] = []) {
     super(message)
     this.name = 'ApiError'
     this.status = status
+    this.problems = problems
   }
+}
+
+/** The `errors` of an error answer ({"message", "errors": [{"field", "problem"}]}); none for other shapes. */
+export function fieldProblems(body: unknown): FieldProblem[] {
+  const errors = typeof body === 'object' && body !== null ? (body as { errors?: unknown }).errors : undefined
+  if (!Array.isArray(errors)) return []
+  return errors.filter(
+    (e): e is FieldProblem => typeof e === 'object' && e !== null && typeof e.field === 'string' && typeof e.problem === 'string',
+  )
 }
 
 export const NETWORK_MESSAGE = 'Could not reach the server. Check your connection and try again.'
@@ -218,7 +236,7 @@ export function createApi(options: ApiOptions) {
       }
     }
     if (response.status === 401 && opts.auth) options.onTokenRefused?.()
-    if (!response.ok) throw new ApiError(response.status, errorMessage(response.status, body))
+    if (!response.ok) throw new ApiError(response.status, errorMessage(response.status, body), fieldProblems(body))
     if (body === undefined) {
       throw new ApiError(response.status, 'The server sent an answer the app could not read.')
     }

@@ -114,6 +114,15 @@ describe('api client errors become messages', () => {
     expect(err.problems).toEqual([{ field: 'name', problem: 'must not stack more than 4 combining marks' }])
   })
 
+  it("words the API's messages as sentences", async () => {
+    let { api } = setup(() => json({ message: 'photos are not accepted for places of type museum' }, 409))
+    expect((await failure(api.createUpload('p1', { contentType: 'image/jpeg', size: 1 }))).message).toBe(
+      'Photos are not accepted for places of type museum.',
+    )
+    ;({ api } = setup(() => json({ message: 'Wait a minute before adding more photos?' }, 429)))
+    expect((await failure(api.getPlace('p1'))).message).toBe('Wait a minute before adding more photos?')
+  })
+
   it('replaces bare gateway messages and 401s with plain words', async () => {
     let { api } = setup(() => json({ message: 'Unauthorized' }, 401))
     expect((await failure(api.getUpload('u1'))).message).toMatch(/sign in again/)

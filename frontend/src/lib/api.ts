@@ -143,13 +143,19 @@ const GATEWAY_MESSAGES = new Set([
   'endpoint request timed out',
 ])
 
+/** The API words its messages as API messages go ("photos are not accepted for…"); people read sentences. */
+function asSentence(message: string): string {
+  const capital = message.charAt(0).toUpperCase() + message.slice(1)
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`
+}
+
 /** Turns an error response into words: the API's {"message"} when useful, else words for the status. */
 export function errorMessage(status: number, body: unknown): string {
   if (status === 401) return messageForStatus(401)
   if (typeof body === 'object' && body !== null) {
     const b = body as { message?: unknown; detail?: unknown }
     if (typeof b.message === 'string' && b.message.trim() && !GATEWAY_MESSAGES.has(b.message.trim().toLowerCase())) {
-      return b.message.trim()
+      return asSentence(b.message.trim())
     }
     // Validation errors in the Powertools/pydantic shape: {"detail": [{"loc": [...], "msg": "..."}]}
     if (Array.isArray(b.detail) && b.detail.length > 0) {

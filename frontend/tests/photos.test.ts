@@ -113,6 +113,7 @@ describe('PlaceView', () => {
     const api = fakeApi({
       getPlace: vi.fn(async () => ({
         place: makePlace({ address: '1 Garden Lane' }),
+        takesPhotos: true,
         photos: [makePhoto('a'), makePhoto('b')],
         nextCursor: 'c1',
       })),
@@ -150,7 +151,7 @@ describe('PlaceView', () => {
   it('asks again whose photos are shown when the user signs in, out, or adds a photo', async () => {
     const auth = fakeAuth(null)
     const api = fakeApi({
-      getPlace: vi.fn(async () => ({ place: makePlace(), photos: [makePhoto('a'), makePhoto('b')], nextCursor: null })),
+      getPlace: vi.fn(async () => ({ place: makePlace(), takesPhotos: true, photos: [makePhoto('a'), makePhoto('b')], nextCursor: null })),
       myPhotos: owning('b', 'new'),
     })
     const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth })
@@ -180,7 +181,7 @@ describe('PlaceView', () => {
   it('still shows the photos when it cannot find out which are mine, without Delete', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
     const api = fakeApi({
-      getPlace: vi.fn(async () => ({ place: makePlace(), photos: [makePhoto('a')], nextCursor: null })),
+      getPlace: vi.fn(async () => ({ place: makePlace(), takesPhotos: true, photos: [makePhoto('a')], nextCursor: null })),
       myPhotos: vi.fn(async () => Promise.reject(new ApiError(0, 'Could not reach the server.'))),
     })
     const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: fakeAuth({ sub: 'me', name: 'Me' }) })
@@ -194,7 +195,7 @@ describe('PlaceView', () => {
 
   it('offers sign-in instead of upload when signed out', async () => {
     const auth = fakeAuth(null)
-    const api = fakeApi({ getPlace: vi.fn(async () => ({ place: makePlace(), photos: [], nextCursor: null })) })
+    const api = fakeApi({ getPlace: vi.fn(async () => ({ place: makePlace(), takesPhotos: true, photos: [], nextCursor: null })) })
     // On the place's own address: sign-in must come back here, not to the start page.
     const router = testRouter()
     await router.push('/places/p1')
@@ -232,10 +233,24 @@ describe('PlaceView', () => {
     expect(alert.findAll('button')).toHaveLength(0)
   })
 
+  it('offers no upload, and invites none, for a kind of place whose photos are not taken', async () => {
+    const museum = { place: makePlace({ type: 'museum' }), takesPhotos: false, photos: [], nextCursor: null }
+    for (const user of [null, { sub: 'me', name: 'Me' }]) {
+      const api = fakeApi({ getPlace: vi.fn(async () => museum) })
+      const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: fakeAuth(user) })
+      await flushPromises()
+      expect(wrapper.text()).toContain('Photos are not taken for this kind of place (Museum).')
+      expect(wrapper.text()).not.toContain('Be the first')
+      expect(wrapper.find('input[type="file"]').exists()).toBe(false)
+      expect(wrapper.findAll('button').map((b) => b.text())).not.toContain('Sign in to add photos')
+      expect(wrapper.get('#photos-title + p').text()).toBe('No photos.')
+    }
+  })
+
   it('moves focus to the next photo after a delete, and to the Photos heading after the last one', async () => {
     const api = fakeApi({
       getPlace: vi.fn(async () => ({
-        place: makePlace(),
+        place: makePlace(), takesPhotos: true,
         photos: [makePhoto('a'), makePhoto('b')],
         nextCursor: null,
       })),
@@ -270,7 +285,7 @@ describe('PlaceView', () => {
   it('reports a failed delete and keeps the photo', async () => {
     notices.splice(0)
     const api = fakeApi({
-      getPlace: vi.fn(async () => ({ place: makePlace(), photos: [makePhoto('a')], nextCursor: null })),
+      getPlace: vi.fn(async () => ({ place: makePlace(), takesPhotos: true, photos: [makePhoto('a')], nextCursor: null })),
       myPhotos: owning('a'),
       deletePhoto: vi.fn(async () => Promise.reject(new ApiError(403, 'Only the owner can delete this photo.'))),
     })
@@ -286,7 +301,7 @@ describe('PlaceView', () => {
   it('takes away a photo deleted already elsewhere (another tab or phone) instead of reporting a failure', async () => {
     notices.splice(0)
     const api = fakeApi({
-      getPlace: vi.fn(async () => ({ place: makePlace(), photos: [makePhoto('a'), makePhoto('b')], nextCursor: null })),
+      getPlace: vi.fn(async () => ({ place: makePlace(), takesPhotos: true, photos: [makePhoto('a'), makePhoto('b')], nextCursor: null })),
       myPhotos: owning('a', 'b'),
       deletePhoto: vi.fn(async () => Promise.reject(new ApiError(404, 'photo a not found'))),
     })
@@ -302,7 +317,7 @@ describe('PlaceView', () => {
 
 describe('PlaceView: the viewer is part of the address', () => {
   const twoPhotos = () =>
-    fakeApi({ getPlace: vi.fn(async () => ({ place: makePlace(), photos: [makePhoto('a'), makePhoto('b')], nextCursor: null })) })
+    fakeApi({ getPlace: vi.fn(async () => ({ place: makePlace(), takesPhotos: true, photos: [makePhoto('a'), makePhoto('b')], nextCursor: null })) })
   const shownPhoto = (wrapper: ReturnType<typeof mountWith>['wrapper']) =>
     wrapper.find('dialog img').exists() ? wrapper.get('dialog img').attributes('src') : null
 

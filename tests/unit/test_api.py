@@ -372,6 +372,9 @@ def test_upload_forms_only_for_places_whose_photos_the_workflow_takes(place_type
     assert status == expected, answer
     if expected == 409:
         assert answer == {"message": f"photos are not accepted for places of type {place_type}"}
+    # The place's page says so before anyone picks a photo.
+    _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
+    assert detail["takesPhotos"] is (expected == 201)
 
 
 def test_upload_status_is_for_its_owner_only():

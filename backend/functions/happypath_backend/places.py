@@ -6,6 +6,7 @@ from happypath import limits, settings, storage
 from happypath.errors import NotFoundError
 from happypath.models import NewPlace, Photo, PhotoPage, Place, PlaceDetail, PlaceRecord, PlaceWithDistance, utc_now
 from happypath.repository import Repository
+from happypath.statuses import takes_photos
 
 
 def create_place(repo: Repository, new: NewPlace, creator: str) -> Place:
@@ -41,4 +42,9 @@ def place_detail(repo: Repository, place_id: str, limit: int, cursor: str | None
     if place is None:
         raise NotFoundError(f"place {place_id} not found")
     photos, next_cursor = repo.list_photos(place_id, limit, cursor)
-    return PlaceDetail(place=place, photos=[with_urls(p) for p in photos], nextCursor=next_cursor)
+    return PlaceDetail(
+        place=place,
+        takesPhotos=takes_photos(place.type, settings.workflow_version()),
+        photos=[with_urls(p) for p in photos],
+        nextCursor=next_cursor,
+    )

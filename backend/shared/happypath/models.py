@@ -208,5 +208,8 @@ class PhotoPage(Model):
 
 class PlaceDetail(Model):
     place: Place
+    takesPhotos: bool = Field(
+        description="Whether photos of this kind of place are published; if not, upload requests are refused (409)."
+    )
     photos: list[Photo]
     nextCursor: str | None = None

@@ -38,6 +38,8 @@ export interface PhotoPage {
 
 export interface PlaceDetail extends PhotoPage {
   place: Place
+  /** False: photos of this kind of place are not published, and the API refuses upload requests (409). */
+  takesPhotos: boolean
 }
 
 /** The most photo ids GET /photos/mine takes at once. */

@@ -1018,8 +1018,11 @@ def test_a_decompression_bomb_is_refused_from_its_header() -> None:
     assert rss_mb()[1] - rss_before < 20  # MB: a decode would need 7.5 GB
 
 
-def test_a_jpeg_whose_header_claims_a_huge_frame_is_too_large() -> None:
-    data = bytearray(encoded(photo_like(), "JPEG"))
+@pytest.mark.parametrize("restart_marker_blocks", [0, 4])
+def test_a_jpeg_whose_header_claims_a_huge_frame_is_too_large(restart_marker_blocks: int) -> None:
+    # With restart markers the scans, walked with the claimed size, would not have the right number of them:
+    # the size is refused from the frame header, before any scan is looked at.
+    data = bytearray(encoded(photo_like(), "JPEG", restart_marker_blocks=restart_marker_blocks))
     sof = data.index(b"\xff\xc0")
     data[sof + 5 : sof + 9] = struct.pack(">HH", 60_000, 60_000)
     assert_rejected(bytes(data), RejectionReason.TOO_LARGE)
@@ -1066,16 +1069,21 @@ def scan_data(data: bytes) -> tuple[int, int]:
     [
         pytest.param({"restart_marker_blocks": 2}, id="baseline-restarts"),
         pytest.param({"restart_marker_rows": 1, "subsampling": 0}, id="baseline-444-restarts"),
+        pytest.param({"restart_marker_blocks": 2, "subsampling": 1}, id="baseline-422-restarts"),
         pytest.param({"restart_marker_blocks": 3, "progressive": True}, id="progressive-restarts"),
+        pytest.param(
+            {"restart_marker_blocks": 3, "progressive": True, "subsampling": 1}, id="progressive-422-restarts"
+        ),
         pytest.param({"progressive": True, "subsampling": 1}, id="progressive-422"),
         pytest.param({}, id="baseline"),
     ],
 )
 def test_generated_jpegs_of_every_layout_are_accepted(params: dict[str, object]) -> None:
+    # 16n + 1 px a side: a subsampled component's side rounds up to one more 8 px block than it would down.
     for mode in ("RGB", "L", "CMYK"):
-        image = photo_like((1003, 811)).convert(mode)
+        image = photo_like((1009, 817)).convert(mode)
         data = encoded(image, "JPEG", quality=85, **params)
-        assert inspect_image(data).info == ImageInfo("JPEG", 1003, 811, 1)
+        assert inspect_image(data).info == ImageInfo("JPEG", 1009, 817, 1)
 
 
 def test_fill_bytes_and_data_after_the_end_of_image_are_accepted() -> None:
@@ -1210,6 +1218,80 @@ def test_a_stray_marker_inside_the_image_data_is_damage() -> None:
         middle += 1
     damaged = data[:middle] + b"\xff\x9f" + data[middle:]
     assert "stray" in assert_rejected(damaged, RejectionReason.DAMAGED).detail
+
+
+def segment(data: bytes, marker: int) -> tuple[int, int]:
+    """Start (its 0xFF) and end of the first header segment with this marker."""
+    start = data.index(bytes([0xFF, marker]))
+    return start, start + 2 + int.from_bytes(data[start + 2 : start + 4], "big")
+
+
+def without_scans(data: bytes) -> bytes:
+    return data[: segment(data, 0xDA)[0]] + b"\xff\xd9"
+
+
+def frame_twice(data: bytes) -> bytes:
+    start, end = segment(data, 0xC0)
+    return data[:end] + data[start:end] + data[end:]
+
+
+def scan_before_frame(data: bytes) -> bytes:
+    start, _ = segment(data, 0xC0)
+    return data[:start] + data[segment(data, 0xDA)[0] :]
+
+
+def long_restart_interval_header(data: bytes) -> bytes:
+    start, _ = segment(data, 0xDA)
+    return data[:start] + b"\xff\xdd\x00\x05\x00\x00\x04" + data[start:]
+
+
+def with_bytes(marker: int, offset: int, values: bytes) -> Callable[[bytes], bytes]:
+    """The bytes at `offset` into the first segment with this marker (counted from its 0xFF) set to `values`."""
+
+    def change(data: bytes) -> bytes:
+        at = segment(data, marker)[0] + offset
+        return data[:at] + values + data[at + len(values) :]
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("damage", "detail"),
+    [
+        (without_scans, "no image data before the end-of-image marker"),
+        (frame_twice, "more than one frame header"),
+        (scan_before_frame, "image data before the frame header"),
+        (long_restart_interval_header, "bad restart interval header"),
+        (lambda data: data[:2] + b"\xff\xd8" + data[2:], "unexpected marker 0xFFD8"),
+        (with_bytes(0xC0, 5, b"\x00\x00"), "frame header says 1000x0"),  # the number of rows
+        (with_bytes(0xC0, 11, b"\x00"), "bad sampling factors"),  # the first component's
+        (with_bytes(0xC0, 11, b"\x51"), "bad sampling factors"),
+        (with_bytes(0xDA, 5, b"\x09"), "names a component the frame does not have"),  # the scan's first one
+    ],
+    ids=[
+        "no-scan",
+        "two-frames",
+        "scan-before-frame",
+        "restart-interval-header-too-long",
+        "second-start-of-image",
+        "zero-rows",
+        "zero-sampling",
+        "sampling-over-4",
+        "unknown-scan-component",
+    ],
+)
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_jpeg_with_inconsistent_headers_is_damaged_before_any_decoding(
+    damage: Callable[[bytes], bytes], detail: str, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = encoded(photo_like().convert(mode), "JPEG", restart_marker_blocks=2)  # restarts: the scans are counted
+    assert inspect_image(data).info.format == "JPEG"
+
+    def no_decoding(self: ImageFile.ImageFile) -> None:
+        raise AssertionError("the damage must be found before the image is decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    assert detail in assert_rejected(damage(data), RejectionReason.DAMAGED).detail
 
 
 def test_a_jpeg_cut_right_after_its_image_data_is_damage() -> None:

@@ -1004,6 +1004,10 @@ def test_unsupported_types_are_refused(make: Callable[[], bytes]) -> None:
     assert_rejected(make(), RejectionReason.UNSUPPORTED_TYPE)
 
 
+def test_an_empty_upload_is_refused_as_empty() -> None:
+    assert "empty" in assert_rejected(b"", RejectionReason.UNSUPPORTED_TYPE).detail
+
+
 # --- limits and bombs ------------------------------------------------------------------------------------
 
 
@@ -1034,9 +1038,22 @@ def test_sides_and_pixel_counts_over_the_limits_are_too_large(width: int, height
     assert_rejected(png_bytes(width, height, 8, 0, b"\x00" + bytes(width)), RejectionReason.TOO_LARGE)
 
 
+def test_running_out_of_memory_while_decoding_is_too_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = encoded(photo_like(), "JPEG")
+
+    def out_of_memory(self: ImageFile.ImageFile) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", out_of_memory)
+    error = assert_rejected(data, RejectionReason.TOO_LARGE)
+    assert "not enough memory" in error.detail
+
+
 def test_uploads_over_the_byte_limit_are_too_large() -> None:
     data = encoded(photo_like(), "JPEG")
-    assert_rejected(data + bytes(limits.MAX_UPLOAD_BYTES), RejectionReason.TOO_LARGE)
+    at_the_limit = data + bytes(limits.MAX_UPLOAD_BYTES - len(data))  # data after the end of the image is ignored
+    assert inspect_image(at_the_limit).info.format == "JPEG"
+    assert_rejected(at_the_limit + b"\x00", RejectionReason.TOO_LARGE)
 
 
 def test_pillow_bomb_guard_matches_the_pixel_limit() -> None:
@@ -1101,10 +1118,14 @@ def test_a_jpeg_with_more_markers_than_any_photo_is_damaged(filler: bytes) -> No
 
 
 def test_a_jpeg_with_more_scans_than_any_encoder_writes_is_refused_before_decoding() -> None:
+    from happypath_workflow import imaging
+
     data = encoded(photo_like(), "JPEG", progressive=True)
     scans = data.count(b"\xff\xda")
     last_scan = data[data.rindex(b"\xff\xda") : -2]
     assert 5 <= scans <= 20
+    # At the limit the marker walk takes it (the repeated scan is a progression only the entropy decode refuses).
+    imaging._check_jpeg(data[:-2] + last_scan * (JPEG_MAX_SCANS - scans) + b"\xff\xd9")
     error = assert_rejected(
         data[:-2] + last_scan * (JPEG_MAX_SCANS + 1 - scans) + b"\xff\xd9", RejectionReason.TOO_LARGE
     )
@@ -1113,9 +1134,13 @@ def test_a_jpeg_with_more_scans_than_any_encoder_writes_is_refused_before_decodi
 
 def test_metadata_in_thousands_of_segments_is_accepted() -> None:
     data = encoded(photo_like(), "JPEG")
-    comments = b"\xff\xfe\x00\x06note" * (JPEG_MAX_MARKERS - 100)
-    tile = render(data[:2] + comments + data[2:], workers=1)["tile"]
+    markers = len(jpeg_segments(data)) + 2  # the header segments, the one scan and the end-of-image marker
+    comment = b"\xff\xfe\x00\x06note"
+    at_the_limit = data[:2] + comment * (JPEG_MAX_MARKERS - markers) + data[2:]
+    tile = render(at_the_limit, workers=1)["tile"]
     assert (tile.width, tile.height) == (400, 400)
+    error = assert_rejected(at_the_limit[:2] + comment + at_the_limit[2:], RejectionReason.DAMAGED)
+    assert f"more than {JPEG_MAX_MARKERS} markers" in error.detail
 
 
 def test_a_long_run_of_fill_bytes_before_a_restart_marker_is_image_data() -> None:

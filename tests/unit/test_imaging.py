@@ -289,9 +289,14 @@ def test_truncated_uploads_are_damaged(name: str, keep: float) -> None:
 
 def test_a_heif_with_more_boxes_than_any_photo_is_damaged() -> None:
     data = (PHOTOS / "iphone_13_pro_max.HEIC").read_bytes()
+    boxes, pos = 0, 0
+    while pos < len(data):  # its top-level boxes: ftyp, meta, mdat (the last with a 64-bit size)
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        boxes, pos = boxes + 1, pos + (int.from_bytes(data[pos + 8 : pos + 16], "big") if size == 1 else size)
     free = b"\x00\x00\x00\x08free"
-    assert inspect_image(data + free * 100).info.format == "HEIF"
-    error = assert_rejected(data + free * HEIF_MAX_BOXES, RejectionReason.DAMAGED)
+    at_the_limit = data + free * (HEIF_MAX_BOXES - boxes)
+    assert inspect_image(at_the_limit).info.format == "HEIF"
+    error = assert_rejected(at_the_limit + free, RejectionReason.DAMAGED)
     assert f"more than {HEIF_MAX_BOXES} top-level boxes" in error.detail
 
 
@@ -442,6 +447,13 @@ def test_a_heif_crop_is_applied_like_libheif_does(orientation: int) -> None:
         assert rendition.width == 400 if name == "tile" else 600
 
 
+def test_a_heif_cropped_to_under_the_minimum_side_is_too_small() -> None:
+    image = photo_like((1400, 1200))
+    crop = (100, 100, 1300, 850)  # 1200 x 750 shown
+    data = with_clap(heif_bytes(image, icc_profile=p3_profile()), clap_box(1400, 1200, crop))
+    assert "1200x750" in assert_rejected(data, RejectionReason.TOO_SMALL).detail
+
+
 @pytest.mark.parametrize("orientation", [1, 8])
 def test_renditions_of_a_cropped_heif_show_the_cropped_region(orientation: int) -> None:
     from happypath_workflow import imaging
@@ -548,20 +560,22 @@ def test_the_decoding_limits_let_a_photo_at_the_size_limits_through_in_usual_til
         imaging._check_heif_tiling((width, height), tiling)  # does not raise
 
 
-def test_a_heif_tile_smaller_than_its_cell_is_damaged(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("coded", [(126, 128), (128, 120)], ids=["narrower", "shorter"])
+def test_a_heif_tile_smaller_than_its_cell_is_damaged(coded: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
     from happypath_workflow import libheif
 
     data = heif_bytes(photo_like((1000, 800)), tile_size=128)
     decode_tile = libheif.HeifImage.tile
 
-    def narrow(self: libheif.HeifImage, column: int, row: int) -> libheif.HeifTile:
+    def smaller(self: libheif.HeifImage, column: int, row: int) -> libheif.HeifTile:
         tile = decode_tile(self, column, row)
         if (column, row) == (3, 4):
-            tile.size = (126, 128)  # as if coded narrower than the grid says (libheif does not check)
+            tile.size = coded  # as if coded smaller than the grid says (libheif does not check)
         return tile
 
-    monkeypatch.setattr(libheif.HeifImage, "tile", narrow)
-    assert "126x128 px in a 128x128 px cell" in assert_rejected(data, RejectionReason.DAMAGED).detail
+    monkeypatch.setattr(libheif.HeifImage, "tile", smaller)
+    detail = assert_rejected(data, RejectionReason.DAMAGED).detail
+    assert f"{coded[0]}x{coded[1]} px in a 128x128 px cell" in detail
 
 
 @pytest.mark.parametrize("claimed", [(13_000, 900), (10_000, 7_000), (60_000, 60_000)])

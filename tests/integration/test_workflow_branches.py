@@ -185,22 +185,34 @@ def test_unsupported_place_type_is_rejected(app, photos: Path, detector, monkeyp
     assert detector.calls == []
 
 
-def test_transient_errors_are_retried_until_the_step_succeeds(app, photos: Path, detector, monkeypatch):
-    real_resize = steps.resize
+@pytest.mark.parametrize(
+    ("step", "state", "place_type"),
+    [
+        ("check_image", "CheckImage", PlaceType.PARK),
+        ("moderate", "Moderate", PlaceType.PARK),
+        ("moderate", "ModerateWithoutPeople", PlaceType.CAFE),
+        ("resize", "Resize", PlaceType.PARK),
+        ("publish", "Publish", PlaceType.PARK),
+    ],
+)
+def test_transient_errors_are_retried_until_the_step_succeeds(
+    app, photos: Path, detector, monkeypatch, step, state, place_type
+):
+    real_step = getattr(steps, step)
     failures = iter([errors.TransientError("S3 SlowDown"), errors.TransientError("S3 SlowDown")])
 
-    def flaky_resize(upload):
+    def flaky_step(*args):
         failure = next(failures, None)
         if failure:
             raise failure
-        return real_resize(upload)
+        return real_step(*args)
 
-    monkeypatch.setattr(steps, "resize", flaky_resize)
-    place = new_place(PlaceType.PARK)
+    monkeypatch.setattr(steps, step, flaky_step)
+    place = new_place(place_type)
     upload_id = upload_photo(place.placeId, photos / "jolla.jpg")
     upload = wait_final(upload_id)
     assert upload.status == UploadStatus.PROCESSED
-    assert state_names(app, upload_id).count("Resize") == 1  # retried inside the state, not re-entered
+    assert state_names(app, upload_id).count(state) == 1  # retried inside the state, not re-entered
     (execution,) = app.executions_for(upload_id)
     failed = [e for e in app.history(execution["executionArn"]) if e["type"] == "LambdaFunctionFailed"]
     assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failed] == [

@@ -75,6 +75,7 @@ def test_park_photo_is_checked_moderated_resized_and_published(app, photos: Path
     assert distribution_image(app, tile.webp).format == "WEBP"
     scaled = photo.renditions["scaled"]
     assert distribution_image(app, scaled.jpeg).size == (600, 450)  # 3264x2448 keeps 4:3
+    assert (photo.width, photo.height) == (600, 450)  # the photo's size is its scaled image's
     # Moderation saw the derivative, not the 0.8 MB original.
     (_, moderated_bytes) = detector.calls[0]
     assert moderated_bytes < 400_000
@@ -247,6 +248,31 @@ def test_a_permanent_error_marks_the_upload_failed_with_the_error(app, photos: P
     assert listed["KeyCount"] == 0
 
 
+def test_a_resize_that_fails_after_writing_its_images_leaves_none_behind(app, photos: Path, detector, monkeypatch):
+    real_resize = steps.resize
+
+    def resize_then_fail(upload):
+        real_resize(upload)
+        raise RuntimeError("the function failed after writing its images")
+
+    monkeypatch.setattr(steps, "resize", resize_then_fail)
+    place = new_place(PlaceType.PARK)
+    upload_id = upload_photo(place.placeId, photos / "jolla.jpg")
+    upload = wait_final(upload_id)
+    assert (upload.status, upload.reason) == (UploadStatus.FAILED, "RuntimeError")
+    assert state_names(app, upload_id)[-5:] == [
+        "Resize",
+        "DiscardImages",
+        "IsPublishedAfterAll",
+        "RecordFailure",
+        "Failed",
+    ]
+    listed = boto3.client("s3").list_objects_v2(
+        Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place.placeId, upload_id)
+    )
+    assert listed["KeyCount"] == 0
+
+
 def test_a_publish_that_fails_after_committing_keeps_the_published_images(app, photos: Path, detector, monkeypatch):
     """Publish's function can fail after its transaction committed (e.g. a timeout while the answer is on its
     way): the Catch then leads to DiscardImages, which must not delete the images of a published photo."""
@@ -271,6 +297,29 @@ def test_a_publish_that_fails_after_committing_keeps_the_published_images(app, p
             distribution_image(app, key)  # still there
 
 
+def test_a_discard_that_fails_after_a_committed_publish_leaves_the_upload_published(
+    app, photos: Path, detector, monkeypatch
+):
+    """RecordFailure marks FAILED only an upload still being processed: never one whose photo is published."""
+    real_publish = steps.publish
+
+    def publish_then_time_out(repo, upload, image):
+        real_publish(repo, upload, image)
+        raise TimeoutError("the function timed out after the transaction committed")
+
+    def broken_discard(repo, upload):
+        raise RuntimeError("bucket is gone")
+
+    monkeypatch.setattr(steps, "publish", publish_then_time_out)
+    monkeypatch.setattr(steps, "discard_images", broken_discard)
+    place = new_place(PlaceType.PARK)
+    upload_id = upload_photo(place.placeId, photos / "jolla.jpg")
+    assert wait_final(upload_id).status == UploadStatus.PROCESSED  # written by the transaction
+    assert state_names(app, upload_id)[-4:] == ["Publish", "DiscardImages", "RecordFailure", "Failed"]
+    assert Repository().get_upload(upload_id).status == UploadStatus.PROCESSED  # RecordFailure did not change it
+    assert [p.photoId for p in Repository().list_photos(place.placeId, 10, None)[0]] == [upload_id]
+
+
 def test_images_a_failed_discard_left_are_deleted_by_the_sweeper(app, photos: Path, detector, monkeypatch):
     """DiscardImages can fail too (past its retries): the upload still ends FAILED, and stays in the sweeper's
     index so that its images do not stay on the CDN for good."""
@@ -287,6 +336,7 @@ def test_images_a_failed_discard_left_are_deleted_by_the_sweeper(app, photos: Pa
     upload_id = upload_photo(place.placeId, photos / "jolla.jpg")
     upload = wait_final(upload_id)
     assert (upload.status, upload.reason) == (UploadStatus.FAILED, "RuntimeError")
+    assert "table is gone" in (upload.reasonDetail or "")  # the error that sank the upload, not the discard's
     assert state_names(app, upload_id)[-4:] == ["Publish", "DiscardImages", "RecordFailure", "Failed"]
     left = boto3.client("s3").list_objects_v2(
         Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place.placeId, upload_id)

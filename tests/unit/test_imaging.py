@@ -661,6 +661,16 @@ def test_a_missing_libheif_fails_the_step_instead_of_rejecting_the_upload(monkey
         libheif._library.cache_clear()
 
 
+def test_a_large_jpeg_is_decoded_once_at_a_reduced_scale() -> None:
+    from happypath_workflow import imaging
+
+    # 3264x2448 to a 600 px wide image and a tile from 2448 px: 1/4 leaves the resampler 1.36x headroom
+    # (1/8 would leave 0.68x, under its 2x).
+    _, _, base, to_base = imaging._prepare(photo("jolla.jpg"), 1)
+    assert to_base == 1 / 4
+    assert base.size == (816, 612)
+
+
 def test_renditions_do_not_depend_on_the_number_of_workers() -> None:
     data = photo("canon_hdr_NO.jpg")
     assert render(data, workers=2) == render(data, workers=1) == render(data)
@@ -916,6 +926,15 @@ def test_a_png_with_one_image_data_chunk_per_row_is_accepted() -> None:
     assert inspect_image(data).info == ImageInfo("PNG", 800, 4000, 1)
     scaled = render(data, workers=1)["scaled"]
     assert (scaled.width, scaled.height) == (600, 3000)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+def test_a_png_of_fewer_bits_a_sample_renders_as_its_8_bit_copy(bits: int) -> None:
+    # Rows of packed samples are decoded whole (Pillow unpacks them): strips are cut from 8-bit rows only.
+    image = photo_like((2400, 1800)).convert("P", palette=Image.Palette.ADAPTIVE, colors=2**bits)
+    packed = encoded(image, "PNG", bits=bits)
+    assert packed[24] == bits  # the IHDR's bit depth
+    assert render(packed, workers=1) == render(encoded(image, "PNG"), workers=1)
 
 
 @pytest.mark.parametrize("bit_depth", [8, 16])  # decoded in strips, and whole after counting the rows

@@ -1382,28 +1382,27 @@ def assert_close(actual: tuple[int, ...], expected: tuple[int, ...], tolerance: 
     assert all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True)), (actual, expected)
 
 
-def adobe_rgb_like_profile() -> bytes:
-    """A minimal ICC v2 matrix/TRC display profile with Adobe RGB (1998) primaries and gamma 2.2."""
+def s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
 
-    def s15(value: float) -> bytes:
-        return struct.pack(">i", round(value * 65536))
 
-    def xyz(x: float, y: float, z: float) -> bytes:
-        return b"XYZ " + bytes(4) + s15(x) + s15(y) + s15(z)
+def xyz(x: float, y: float, z: float) -> bytes:
+    return b"XYZ " + bytes(4) + s15(x) + s15(y) + s15(z)
 
-    gamma = b"curv" + bytes(4) + struct.pack(">IH", 1, 563) + bytes(2)
-    text = b"Adobe RGB like test profile\x00"
+
+def gamma_curve(gamma: float) -> bytes:
+    return b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+
+
+def display_profile(colour_space: bytes, name: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """A minimal ICC v2 display profile: a description, the D50 white point and a copyright, then `tags`."""
+    text = name + b"\x00"
     desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(8) + bytes(3) + bytes(67)
     desc += bytes(-len(desc) % 4)
     tags = [
         (b"desc", desc),
         (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
-        (b"rXYZ", xyz(0.6097, 0.3111, 0.0195)),
-        (b"gXYZ", xyz(0.2053, 0.6257, 0.0609)),
-        (b"bXYZ", xyz(0.1492, 0.0632, 0.7446)),
-        (b"rTRC", gamma),
-        (b"gTRC", gamma),
-        (b"bTRC", gamma),
+        *tags,
         (b"cprt", b"text" + bytes(4) + b"none\x00\x00\x00\x00"),
     ]
     offset = 128 + 4 + 12 * len(tags)
@@ -1416,7 +1415,9 @@ def adobe_rgb_like_profile() -> bytes:
         struct.pack(">I", size)
         + b"lcms"
         + bytes([2, 0x10, 0, 0])
-        + b"mntrRGB XYZ "
+        + b"mntr"
+        + colour_space
+        + b"XYZ "
         + struct.pack(">6H", 2024, 1, 1, 0, 0, 0)
         + b"acsp"
         + bytes(24)
@@ -1428,6 +1429,25 @@ def adobe_rgb_like_profile() -> bytes:
     )
     assert len(header) == 128
     return header + struct.pack(">I", len(tags)) + table + body
+
+
+def adobe_rgb_like_profile() -> bytes:
+    """A matrix/TRC display profile with Adobe RGB (1998) primaries and gamma 2.2."""
+    gamma = gamma_curve(2.2)
+    tags = [
+        (b"rXYZ", xyz(0.6097, 0.3111, 0.0195)),
+        (b"gXYZ", xyz(0.2053, 0.6257, 0.0609)),
+        (b"bXYZ", xyz(0.1492, 0.0632, 0.7446)),
+        (b"rTRC", gamma),
+        (b"gTRC", gamma),
+        (b"bTRC", gamma),
+    ]
+    return display_profile(b"RGB ", b"Adobe RGB like test profile", tags)
+
+
+def linear_grey_profile() -> bytes:
+    """A grey display profile with gamma 1.0: its mid grey is much lighter in sRGB."""
+    return display_profile(b"GRAY", b"Linear grey test profile", [(b"kTRC", gamma_curve(1.0))])
 
 
 def p3_profile() -> bytes:
@@ -1474,6 +1494,27 @@ def test_grayscale_jpeg_renders() -> None:
     red, green, blue = centre_pixel(renditions["tile"].jpeg, "JPEG")
     assert abs(red - green) <= 2
     assert abs(green - blue) <= 2
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_grey_image_with_a_profile_is_converted_to_srgb(fmt: str) -> None:
+    icc = linear_grey_profile()
+    expected_image = ImageCms.profileToProfile(
+        Image.new("L", (1, 1), 128),
+        ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+        ImageCms.createProfile("sRGB"),
+        renderingIntent=ImageCms.Intent.PERCEPTUAL,
+        outputMode="RGB",
+    )
+    assert expected_image is not None
+    expected = pixel(expected_image, (0, 0))
+    assert min(expected) > 128 + 40  # the grey must move
+
+    data = encoded(Image.new("L", (1000, 800), 128), fmt, icc_profile=icc)
+    for rendition in render(data, workers=1).values():
+        assert_close(centre_pixel(rendition.jpeg, "JPEG"), expected)
+        assert_close(centre_pixel(rendition.webp, "WEBP"), expected)
+    assert_close(centre_pixel(inspect_image(data).moderation_jpeg, "JPEG"), expected)
 
 
 def test_16_bit_grey_png_is_scaled_not_clipped() -> None:

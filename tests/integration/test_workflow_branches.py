@@ -24,7 +24,7 @@ from happypath.events import EVENT_SOURCE, UPLOAD_COMPLETE, UploadComplete
 from happypath.repository import Repository
 from happypath.statuses import PlaceType, RejectionReason, UploadStatus
 from happypath_backend import sweeper
-from happypath_workflow import errors, steps
+from happypath_workflow import errors, imaging, steps
 
 
 def distribution_image(app, key: str) -> Image.Image:
@@ -43,7 +43,15 @@ def state_names(app, upload_id: str) -> list[str]:
         time.sleep(0.05)
 
 
-def test_park_photo_is_checked_moderated_resized_and_published(app, photos: Path, detector):
+def test_park_photo_is_checked_moderated_resized_and_published(app, photos: Path, detector, monkeypatch):
+    inspected = []
+    inspect_image = imaging.inspect_image
+
+    def counted_inspection(data: bytes) -> imaging.Inspection:
+        inspected.append(len(data))
+        return inspect_image(data)
+
+    monkeypatch.setattr(imaging, "inspect_image", counted_inspection)
     place = new_place(PlaceType.PARK)
     upload_id = upload_photo(place.placeId, photos / "jolla.jpg")
     upload = wait_final(upload_id)
@@ -76,9 +84,11 @@ def test_park_photo_is_checked_moderated_resized_and_published(app, photos: Path
     scaled = photo.renditions["scaled"]
     assert distribution_image(app, scaled.jpeg).size == (600, 450)  # 3264x2448 keeps 4:3
     assert (photo.width, photo.height) == (600, 450)  # the photo's size is its scaled image's
-    # Moderation saw the derivative, not the 0.8 MB original.
+    # Moderation saw the derivative, not the 0.8 MB original: the one the check stored, so the upload was
+    # inspected once.
     (_, moderated_bytes) = detector.calls[0]
     assert moderated_bytes < 400_000
+    assert len(inspected) == 1
 
 
 def test_park_photo_flagged_by_moderation_is_rejected(app, photos: Path, detector):
@@ -151,6 +161,10 @@ def test_bad_images_are_rejected_by_the_check_with_a_reason(app, photos: Path, d
     assert upload.reasonDetail
     assert detector.calls == []  # rejected before moderation
     assert state_names(app, upload_id)[-3:] == ["RejectImage", "RecordRejection", "Rejected"]
+    # Final and with nothing to clean up: out of the sweeper's index.
+    after_deadline = int(time.time()) + limits.PROCESSING_DEADLINE_SECONDS + 3600
+    unfinished = Repository().unfinished_uploads(after_deadline, after_deadline - 7200)
+    assert upload_id not in [u.uploadId for u in unfinished]
 
 
 def test_heic_from_an_iphone_is_published(app, photos: Path, detector):
@@ -318,6 +332,34 @@ def test_a_discard_that_fails_after_a_committed_publish_leaves_the_upload_publis
     assert state_names(app, upload_id)[-4:] == ["Publish", "DiscardImages", "RecordFailure", "Failed"]
     assert Repository().get_upload(upload_id).status == UploadStatus.PROCESSED  # RecordFailure did not change it
     assert [p.photoId for p in Repository().list_photos(place.placeId, 10, None)[0]] == [upload_id]
+
+
+def test_a_transient_error_while_discarding_is_retried_and_the_images_are_deleted(
+    app, photos: Path, detector, monkeypatch
+):
+    real_discard = steps.discard_images
+    failures = iter([errors.TransientError("S3 SlowDown")])
+
+    def broken_publish(repo, upload, image):
+        raise RuntimeError("table is gone")
+
+    def flaky_discard(repo, upload):
+        failure = next(failures, None)
+        if failure:
+            raise failure
+        return real_discard(repo, upload)
+
+    monkeypatch.setattr(steps, "publish", broken_publish)
+    monkeypatch.setattr(steps, "discard_images", flaky_discard)
+    place = new_place(PlaceType.PARK)
+    upload_id = upload_photo(place.placeId, photos / "jolla.jpg")
+    upload = wait_final(upload_id)
+    assert (upload.status, upload.reason) == (UploadStatus.FAILED, "RuntimeError")
+    assert state_names(app, upload_id)[-4:] == ["DiscardImages", "IsPublishedAfterAll", "RecordFailure", "Failed"]
+    listed = boto3.client("s3").list_objects_v2(
+        Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place.placeId, upload_id)
+    )
+    assert listed["KeyCount"] == 0
 
 
 def test_images_a_failed_discard_left_are_deleted_by_the_sweeper(app, photos: Path, detector, monkeypatch):

@@ -32,6 +32,18 @@ def distribution_image(app, key: str) -> Image.Image:
     return Image.open(io.BytesIO(body))
 
 
+def published_image_count(app, place_id: str, upload_id: str) -> int:
+    """How many of the upload's images are in the distribution bucket (the CDN's origin)."""
+    listed = boto3.client("s3").list_objects_v2(
+        Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place_id, upload_id)
+    )
+    return listed["KeyCount"]
+
+
+def broken_publish(repo, upload, image):
+    raise RuntimeError("table is gone")
+
+
 def state_names(app, upload_id: str) -> list[str]:
     """The states the upload's (only) execution entered, in order, once it has ended: the upload turns final
     in its Publish or RecordFailure step, a moment before the execution enters its end state."""
@@ -237,9 +249,6 @@ def test_transient_errors_are_retried_until_the_step_succeeds(
 
 
 def test_a_permanent_error_marks_the_upload_failed_with_the_error(app, photos: Path, detector, monkeypatch):
-    def broken_publish(repo, upload, image):
-        raise RuntimeError("table is gone")
-
     monkeypatch.setattr(steps, "publish", broken_publish)
     place = new_place(PlaceType.PARK)
     upload_id = upload_photo(place.placeId, photos / "jolla.jpg")
@@ -256,10 +265,7 @@ def test_a_permanent_error_marks_the_upload_failed_with_the_error(app, photos: P
     ]
     assert Repository().list_photos(place.placeId, 10, None)[0] == []
     # The images Resize wrote are deleted: nothing of a failed upload stays on the CDN.
-    listed = boto3.client("s3").list_objects_v2(
-        Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place.placeId, upload_id)
-    )
-    assert listed["KeyCount"] == 0
+    assert published_image_count(app, place.placeId, upload_id) == 0
 
 
 def test_a_resize_that_fails_after_writing_its_images_leaves_none_behind(app, photos: Path, detector, monkeypatch):
@@ -281,10 +287,7 @@ def test_a_resize_that_fails_after_writing_its_images_leaves_none_behind(app, ph
         "RecordFailure",
         "Failed",
     ]
-    listed = boto3.client("s3").list_objects_v2(
-        Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place.placeId, upload_id)
-    )
-    assert listed["KeyCount"] == 0
+    assert published_image_count(app, place.placeId, upload_id) == 0
 
 
 def test_a_publish_that_fails_after_committing_keeps_the_published_images(app, photos: Path, detector, monkeypatch):
@@ -340,9 +343,6 @@ def test_a_transient_error_while_discarding_is_retried_and_the_images_are_delete
     real_discard = steps.discard_images
     failures = iter([errors.TransientError("S3 SlowDown")])
 
-    def broken_publish(repo, upload, image):
-        raise RuntimeError("table is gone")
-
     def flaky_discard(repo, upload):
         failure = next(failures, None)
         if failure:
@@ -356,18 +356,12 @@ def test_a_transient_error_while_discarding_is_retried_and_the_images_are_delete
     upload = wait_final(upload_id)
     assert (upload.status, upload.reason) == (UploadStatus.FAILED, "RuntimeError")
     assert state_names(app, upload_id)[-4:] == ["DiscardImages", "IsPublishedAfterAll", "RecordFailure", "Failed"]
-    listed = boto3.client("s3").list_objects_v2(
-        Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place.placeId, upload_id)
-    )
-    assert listed["KeyCount"] == 0
+    assert published_image_count(app, place.placeId, upload_id) == 0
 
 
 def test_images_a_failed_discard_left_are_deleted_by_the_sweeper(app, photos: Path, detector, monkeypatch):
     """DiscardImages can fail too (past its retries): the upload still ends FAILED, and stays in the sweeper's
     index so that its images do not stay on the CDN for good."""
-
-    def broken_publish(repo, upload, image):
-        raise RuntimeError("table is gone")
 
     def broken_discard(repo, upload):
         raise RuntimeError("bucket is gone")
@@ -380,18 +374,12 @@ def test_images_a_failed_discard_left_are_deleted_by_the_sweeper(app, photos: Pa
     assert (upload.status, upload.reason) == (UploadStatus.FAILED, "RuntimeError")
     assert "table is gone" in (upload.reasonDetail or "")  # the error that sank the upload, not the discard's
     assert state_names(app, upload_id)[-4:] == ["Publish", "DiscardImages", "RecordFailure", "Failed"]
-    left = boto3.client("s3").list_objects_v2(
-        Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place.placeId, upload_id)
-    )
-    assert left["KeyCount"] == 4  # the tile and the scaled image, JPEG and WebP
+    assert published_image_count(app, place.placeId, upload_id) == 4  # the tile and the scaled image, JPEG and WebP
 
     repo = Repository()
     after_deadline = int(time.time()) + limits.PROCESSING_DEADLINE_SECONDS + 3600
     assert sweeper.sweep(repo, after_deadline).errors == []  # other tests' uploads may be closed here too
-    left = boto3.client("s3").list_objects_v2(
-        Bucket=app.physical("DistributionBucket"), Prefix=keys.published_prefix(place.placeId, upload_id)
-    )
-    assert left["KeyCount"] == 0
+    assert published_image_count(app, place.placeId, upload_id) == 0
     assert upload_id not in [u.uploadId for u in repo.unfinished_uploads(after_deadline, after_deadline - 7200)]
     assert repo.get_upload(upload_id) == upload  # still FAILED, with its reason
 

@@ -6,7 +6,7 @@ import { API_KEY } from '../src/composables/useApi'
 import { AUTH_KEY, type Auth, type AuthUser } from '../src/composables/useAuth'
 import { CONFIG_KEY } from '../src/composables/useConfig'
 import { UPLOADS_KEY, createUploads, type Uploads } from '../src/composables/useUpload'
-import type { Api, NearbyPlace, Photo, Place } from '../src/lib/api'
+import type { Api, NearbyPlace, Photo, Place, PlaceDetail } from '../src/lib/api'
 import type { AppConfig } from '../src/lib/config'
 
 export const testConfig: AppConfig = {
@@ -32,6 +32,11 @@ export function makePlace(over: Partial<Place> = {}): Place {
 
 export function near(place: Partial<Place>, distanceM: number): NearbyPlace {
   return { place: makePlace(place), distanceM }
+}
+
+/** GET /places/{id} for Rose Park (or `more.place`) with these photos, one page, taking photos. */
+export function placeDetail(photos: Photo[], more: Partial<PlaceDetail> = {}): PlaceDetail {
+  return { place: makePlace(), takesPhotos: true, photos, nextCursor: null, ...more }
 }
 
 export function makePhoto(id: string, placeId = 'p1'): Photo {

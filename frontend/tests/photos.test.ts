@@ -6,7 +6,7 @@ import UploadPanel from '../src/components/UploadPanel.vue'
 import PlaceView from '../src/views/PlaceView.vue'
 import { ApiError } from '../src/lib/api'
 import { notices } from '../src/lib/notices'
-import { fakeApi, fakeAuth, makePhoto, makePlace, mountWith, owning, testRouter } from './helpers'
+import { fakeApi, fakeAuth, makePhoto, makePlace, mountWith, owning, placeDetail, testRouter } from './helpers'
 
 describe('PhotoGrid markup', () => {
   it('renders each tile as <picture> with WebP first, a JPEG <img> fallback, size and lazy loading', () => {
@@ -111,12 +111,7 @@ describe('delete is offered only to the owner', () => {
 describe('PlaceView', () => {
   it('loads the place, pages with the cursor and deletes my photo', async () => {
     const api = fakeApi({
-      getPlace: vi.fn(async () => ({
-        place: makePlace({ address: '1 Garden Lane' }),
-        takesPhotos: true,
-        photos: [makePhoto('a'), makePhoto('b')],
-        nextCursor: 'c1',
-      })),
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { place: makePlace({ address: '1 Garden Lane' }), nextCursor: 'c1' })),
       listPhotos: vi.fn(async () => ({ photos: [makePhoto('b'), makePhoto('c')], nextCursor: null })),
       myPhotos: owning('a', 'c'),
       deletePhoto: vi.fn(async () => undefined),
@@ -151,7 +146,7 @@ describe('PlaceView', () => {
   it('asks again whose photos are shown when the user signs in, out, or adds a photo', async () => {
     const auth = fakeAuth(null)
     const api = fakeApi({
-      getPlace: vi.fn(async () => ({ place: makePlace(), takesPhotos: true, photos: [makePhoto('a'), makePhoto('b')], nextCursor: null })),
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')])),
       myPhotos: owning('b', 'new'),
     })
     const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth })
@@ -181,7 +176,7 @@ describe('PlaceView', () => {
   it('still shows the photos when it cannot find out which are mine, without Delete', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
     const api = fakeApi({
-      getPlace: vi.fn(async () => ({ place: makePlace(), takesPhotos: true, photos: [makePhoto('a')], nextCursor: null })),
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a')])),
       myPhotos: vi.fn(async () => Promise.reject(new ApiError(0, 'Could not reach the server.'))),
     })
     const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: fakeAuth({ sub: 'me', name: 'Me' }) })
@@ -195,7 +190,7 @@ describe('PlaceView', () => {
 
   it('offers sign-in instead of upload when signed out', async () => {
     const auth = fakeAuth(null)
-    const api = fakeApi({ getPlace: vi.fn(async () => ({ place: makePlace(), takesPhotos: true, photos: [], nextCursor: null })) })
+    const api = fakeApi({ getPlace: vi.fn(async () => placeDetail([])) })
     // On the place's own address: sign-in must come back here, not to the start page.
     const router = testRouter()
     await router.push('/places/p1')
@@ -234,7 +229,7 @@ describe('PlaceView', () => {
   })
 
   it('offers no upload, and invites none, for a kind of place whose photos are not taken', async () => {
-    const museum = { place: makePlace({ type: 'museum' }), takesPhotos: false, photos: [], nextCursor: null }
+    const museum = placeDetail([], { place: makePlace({ type: 'museum' }), takesPhotos: false })
     for (const user of [null, { sub: 'me', name: 'Me' }]) {
       const api = fakeApi({ getPlace: vi.fn(async () => museum) })
       const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: fakeAuth(user) })
@@ -249,11 +244,7 @@ describe('PlaceView', () => {
 
   it('moves focus to the next photo after a delete, and to the Photos heading after the last one', async () => {
     const api = fakeApi({
-      getPlace: vi.fn(async () => ({
-        place: makePlace(), takesPhotos: true,
-        photos: [makePhoto('a'), makePhoto('b')],
-        nextCursor: null,
-      })),
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')])),
       myPhotos: owning('a', 'b'),
       deletePhoto: vi.fn(async () => undefined),
     })
@@ -285,7 +276,7 @@ describe('PlaceView', () => {
   it('reports a failed delete and keeps the photo', async () => {
     notices.splice(0)
     const api = fakeApi({
-      getPlace: vi.fn(async () => ({ place: makePlace(), takesPhotos: true, photos: [makePhoto('a')], nextCursor: null })),
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a')])),
       myPhotos: owning('a'),
       deletePhoto: vi.fn(async () => Promise.reject(new ApiError(403, 'Only the owner can delete this photo.'))),
     })
@@ -301,7 +292,7 @@ describe('PlaceView', () => {
   it('takes away a photo deleted already elsewhere (another tab or phone) instead of reporting a failure', async () => {
     notices.splice(0)
     const api = fakeApi({
-      getPlace: vi.fn(async () => ({ place: makePlace(), takesPhotos: true, photos: [makePhoto('a'), makePhoto('b')], nextCursor: null })),
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')])),
       myPhotos: owning('a', 'b'),
       deletePhoto: vi.fn(async () => Promise.reject(new ApiError(404, 'photo a not found'))),
     })
@@ -317,7 +308,7 @@ describe('PlaceView', () => {
 
 describe('PlaceView: the viewer is part of the address', () => {
   const twoPhotos = () =>
-    fakeApi({ getPlace: vi.fn(async () => ({ place: makePlace(), takesPhotos: true, photos: [makePhoto('a'), makePhoto('b')], nextCursor: null })) })
+    fakeApi({ getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')])) })
   const shownPhoto = (wrapper: ReturnType<typeof mountWith>['wrapper']) =>
     wrapper.find('dialog img').exists() ? wrapper.get('dialog img').attributes('src') : null
 

@@ -19,6 +19,19 @@ async function signIn(page: Page, user: string) {
   await expect(page.getByTestId('signed-in-user')).toHaveText(user)
 }
 
+/** A one-finger swipe as the touch screen reports it (pointer events with the page's touch-action applied). */
+async function swipe(page: Page, from: [number, number], to: [number, number]) {
+  const cdp = await page.context().newCDPSession(page)
+  const point = ([x, y]: [number, number]) => [{ x: Math.round(x), y: Math.round(y) }]
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: point(from) })
+  for (let step = 1; step <= 5; step++) {
+    const at: [number, number] = [from[0] + ((to[0] - from[0]) * step) / 5, from[1] + ((to[1] - from[1]) * step) / 5]
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: point(at) })
+  }
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] })
+  await cdp.detach()
+}
+
 /** The page does not scroll sideways. */
 async function fitsWidth(page: Page) {
   return page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth)
@@ -166,6 +179,27 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
   await page.goBack()
   await expect(viewer).toBeHidden()
   await expect(page.getByRole('heading', { level: 1, name: placeName })).toBeVisible()
+  await expect(view).toBeFocused()
+  expect(await page.evaluate(() => history.length)).toBe(entries)
+
+  // A finger swiped to the left on the photo shows the next one, in place of the first in the address: Back
+  // still closes the viewer, and the focus goes to the tile of the photo seen last.
+  const viewFirst = tiles.nth(0).getByRole('button', { name: /^View photo 1/ })
+  await viewFirst.tap()
+  await expect(viewer).toContainText('1 of 2')
+  await expect(viewer.getByRole('button', { name: 'Previous photo' })).toHaveAttribute('aria-disabled', 'true')
+  const box = (await large.boundingBox())!
+  await swipe(page, [box.x + box.width * 0.8, box.y + box.height / 2], [box.x + box.width * 0.2, box.y + box.height / 2 + 10])
+  await expect(viewer).toContainText('2 of 2')
+  await expect(large).toHaveAttribute('src', /\/e2e-b\/scaled\.jpg$/)
+  expect(new URL(page.url()).searchParams.get('photo')).toBe('e2e-b')
+  await screenshot(page, '25-viewer-next-photo', testInfo, { fullPage: false })
+  await page.keyboard.press('ArrowLeft') // and the arrow keys, with a keyboard
+  await expect(viewer).toContainText('1 of 2')
+  await page.keyboard.press('ArrowRight')
+  await expect(viewer).toContainText('2 of 2')
+  await page.goBack()
+  await expect(viewer).toBeHidden()
   await expect(view).toBeFocused()
   expect(await page.evaluate(() => history.length)).toBe(entries)
 

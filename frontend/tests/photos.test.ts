@@ -70,6 +70,98 @@ describe('PhotoGrid markup', () => {
   })
 })
 
+describe('PhotoViewer: going through the photos', () => {
+  async function openViewer(position: { number: number; of: number; more: boolean } | null) {
+    const { wrapper } = mountWith(PhotoViewer, { props: { photo: null, placeName: 'Rose Park', position }, attachTo: document.body })
+    await wrapper.setProps({ photo: makePhoto('b') })
+    await flushPromises()
+    return wrapper
+  }
+  const button = (wrapper: Awaited<ReturnType<typeof openViewer>>, label: string) =>
+    wrapper.get(`button[aria-label="${label}"]`)
+
+  it('offers Previous and Next, says where the photo stands, and the arrow keys do the same', async () => {
+    const wrapper = await openViewer({ number: 2, of: 3, more: false })
+    expect(wrapper.get('.info').text()).toMatch(/^Added \S.* · 2 of 3$/)
+    await button(wrapper, 'Previous photo').trigger('click')
+    await button(wrapper, 'Next photo').trigger('click')
+    await wrapper.get('dialog').trigger('keydown', { key: 'ArrowLeft' })
+    await wrapper.get('dialog').trigger('keydown', { key: 'ArrowRight' })
+    await wrapper.get('dialog').trigger('keydown', { key: 'ArrowRight', altKey: true }) // the browser's Forward
+    await wrapper.get('dialog').trigger('keydown', { key: 'Enter' })
+    expect(wrapper.emitted('previous')).toHaveLength(2)
+    expect(wrapper.emitted('next')).toHaveLength(2)
+    wrapper.unmount()
+  })
+
+  it('at the last photo shown, Next stays focusable but does nothing, unless more photos are to be loaded', async () => {
+    const last = await openViewer({ number: 3, of: 3, more: false })
+    expect(button(last, 'Next photo').attributes('aria-disabled')).toBe('true')
+    expect(button(last, 'Previous photo').attributes('aria-disabled')).toBe('false')
+    await button(last, 'Next photo').trigger('click')
+    await last.get('dialog').trigger('keydown', { key: 'ArrowRight' })
+    expect(last.emitted('next')).toBeUndefined()
+    last.unmount()
+
+    const first = await openViewer({ number: 1, of: 24, more: true })
+    expect(button(first, 'Previous photo').attributes('aria-disabled')).toBe('true')
+    await first.get('dialog').trigger('keydown', { key: 'ArrowLeft' })
+    expect(first.emitted('previous')).toBeUndefined()
+    first.unmount()
+
+    const more = await openViewer({ number: 24, of: 24, more: true })
+    expect(more.get('.info').text()).toMatch(/ · 24 of 24\+$/)
+    await button(more, 'Next photo').trigger('click')
+    expect(more.emitted('next')).toHaveLength(1)
+    more.unmount()
+  })
+
+  it('shows no Previous, Next or position for a single photo', async () => {
+    for (const position of [{ number: 1, of: 1, more: false }, null]) {
+      const wrapper = await openViewer(position)
+      expect(wrapper.findAll('button').map((b) => b.text())).toEqual(['Close'])
+      expect(wrapper.get('.info').text()).not.toContain(' of ')
+      await wrapper.get('dialog').trigger('keydown', { key: 'ArrowRight' })
+      expect(wrapper.emitted('next')).toBeUndefined()
+      wrapper.unmount()
+    }
+  })
+
+  it('a finger swiped sideways on the photo goes to the next or previous one; taps, scrolls and mice do not', async () => {
+    const wrapper = await openViewer({ number: 2, of: 3, more: false })
+    const photo = wrapper.get('.photo')
+    const swipe = async (from: [number, number], to: [number, number], pointerType = 'touch') => {
+      await photo.trigger('pointerdown', { pointerType, isPrimary: true, clientX: from[0], clientY: from[1] })
+      await photo.trigger('pointerup', { pointerType, isPrimary: true, clientX: to[0], clientY: to[1] })
+    }
+    await swipe([300, 400], [100, 420]) // to the left: the next photo
+    expect(wrapper.emitted('next')).toHaveLength(1)
+    await swipe([100, 400], [300, 380]) // to the right: the previous one
+    expect(wrapper.emitted('previous')).toHaveLength(1)
+    await swipe([200, 400], [170, 400]) // too short: a tap that moved
+    await swipe([200, 400], [120, 600]) // mostly down: a scroll
+    await swipe([300, 400], [100, 400], 'mouse') // a mouse drag (selecting, dragging the image)
+    await photo.trigger('pointerdown', { pointerType: 'touch', isPrimary: true, clientX: 300, clientY: 400 })
+    await photo.trigger('pointercancel')
+    await photo.trigger('pointerup', { pointerType: 'touch', isPrimary: true, clientX: 100, clientY: 400 })
+    expect(wrapper.emitted('next')).toHaveLength(1)
+    expect(wrapper.emitted('previous')).toHaveLength(1)
+    expect(wrapper.emitted('close')).toBeUndefined()
+    wrapper.unmount()
+  })
+
+  it('says which photo it showed last once it is shut', async () => {
+    const wrapper = await openViewer({ number: 2, of: 3, more: false })
+    await wrapper.setProps({ photo: makePhoto('c') })
+    await flushPromises()
+    expect(wrapper.emitted('closed')).toBeUndefined()
+    await wrapper.setProps({ photo: null })
+    await flushPromises()
+    expect(wrapper.emitted('closed')).toEqual([['c']])
+    wrapper.unmount()
+  })
+})
+
 describe('delete is offered only to the owner', () => {
   const photos = [makePhoto('mine'), makePhoto('theirs'), makePhoto('mine2')]
 
@@ -342,6 +434,53 @@ describe('PlaceView: the viewer is part of the address', () => {
     await flushPromises()
     expect(router.currentRoute.value.fullPath).toBe('/places/p1')
     expect(shownPhoto(wrapper)).toBeNull()
+  })
+
+  it('Previous and Next replace the photo in the address: Back still closes the viewer', async () => {
+    const router = testRouter()
+    await router.push('/places/p1')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: twoPhotos(), router, attachTo: document.body })
+    await flushPromises()
+    await wrapper.get('#open-a').trigger('click')
+    await flushPromises()
+    expect(wrapper.get('dialog .info').text()).toMatch(/ · 1 of 2$/)
+
+    await wrapper.get('button[aria-label="Next photo"]').trigger('click')
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=b')
+    expect(shownPhoto(wrapper)).toBe('https://cdn.test/p1/b/scaled.jpg')
+    expect(wrapper.get('dialog .info').text()).toMatch(/ · 2 of 2$/)
+    await wrapper.get('button[aria-label="Next photo"]').trigger('click') // the last one: stays
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=b')
+
+    router.back()
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1')
+    expect(shownPhoto(wrapper)).toBeNull()
+    // The focus goes to the photo seen last, not to the one opened.
+    expect(document.activeElement?.id).toBe('open-b')
+    wrapper.unmount()
+  })
+
+  it('Next past the last photo shown loads the next page and shows its first photo', async () => {
+    const listPhotos = vi.fn(async () => ({ photos: [makePhoto('c'), makePhoto('d')], nextCursor: null }))
+    const api = fakeApi({
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })),
+      listPhotos,
+    })
+    const router = testRouter()
+    await router.push('/places/p1?photo=b')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
+    await flushPromises()
+    expect(wrapper.get('dialog .info').text()).toMatch(/ · 2 of 2\+$/)
+
+    await wrapper.get('button[aria-label="Next photo"]').trigger('click')
+    await flushPromises()
+    expect(listPhotos).toHaveBeenCalledExactlyOnceWith('p1', expect.objectContaining({ cursor: 'page-2' }))
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=c')
+    expect(wrapper.get('dialog .info').text()).toMatch(/ · 3 of 4$/)
+    expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(4)
   })
 
   it('drops a photo the place no longer shows (deleted) from the address', async () => {

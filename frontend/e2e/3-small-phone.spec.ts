@@ -19,7 +19,11 @@ async function signIn(page: Page, user: string) {
   await expect(page.getByTestId('signed-in-user')).toHaveText(user)
 }
 
-/** A one-finger swipe as the touch screen reports it (pointer events with the page's touch-action applied). */
+/**
+ * A one-finger swipe as the touch screen reports it (pointer events with the page's touch-action applied).
+ * The finger rests before it lifts: a swipe that lifts moving starts a fling, and Chromium may take the
+ * next tap as the one that stops the fling, not as a click.
+ */
 async function swipe(page: Page, from: [number, number], to: [number, number]) {
   const cdp = await page.context().newCDPSession(page)
   const point = ([x, y]: [number, number]) => [{ x: Math.round(x), y: Math.round(y) }]
@@ -28,6 +32,8 @@ async function swipe(page: Page, from: [number, number], to: [number, number]) {
     const at: [number, number] = [from[0] + ((to[0] - from[0]) * step) / 5, from[1] + ((to[1] - from[1]) * step) / 5]
     await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: point(at) })
   }
+  await page.waitForTimeout(200)
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: point(to) })
   await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] })
   await cdp.detach()
 }
@@ -146,6 +152,7 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
   await expect(viewer).toBeVisible()
   const title = viewer.getByRole('heading', { name: placeName })
   expect(await title.evaluate((el) => el.scrollWidth <= el.clientWidth), 'the name in the title is cut short').toBe(true)
+  await screenshot(page, '26-viewer-small-phone', testInfo, { fullPage: false })
   await viewer.getByRole('button', { name: 'Close' }).tap()
   await expect(viewer).toBeHidden()
   await expect(view).toBeFocused()
@@ -194,6 +201,11 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
   await expect(large).toHaveAttribute('src', /\/e2e-b\/scaled\.jpg$/)
   expect(new URL(page.url()).searchParams.get('photo')).toBe('e2e-b')
   await screenshot(page, '25-viewer-next-photo', testInfo, { fullPage: false })
+  // Share: this browser has no share sheet, so the photo's link is copied.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: appUrl })
+  await viewer.getByRole('button', { name: 'Share' }).tap()
+  await expect(viewer).toContainText('Link copied.')
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`${appUrl}/places/${place.placeId}?photo=e2e-b`)
   await page.keyboard.press('ArrowLeft') // and the arrow keys, with a keyboard
   await expect(viewer).toContainText('1 of 2')
   await page.keyboard.press('ArrowRight')

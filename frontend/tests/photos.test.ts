@@ -162,6 +162,94 @@ describe('PhotoViewer: going through the photos', () => {
   })
 })
 
+describe("PhotoViewer: Share hands over the photo's link", () => {
+  const LINK = 'https://happy.test/places/p1?photo=a'
+  /** Gives navigator a share() and/or a clipboard for one test (happy-dom has neither). */
+  function browserWith(features: { share?: (data: ShareData) => Promise<void>; writeText?: (text: string) => Promise<void> }) {
+    const restore: (() => void)[] = []
+    const give = (target: object, key: string, value: unknown) => {
+      const before = Object.getOwnPropertyDescriptor(target, key)
+      Object.defineProperty(target, key, { value, configurable: true })
+      restore.push(() => (before ? Object.defineProperty(target, key, before) : Reflect.deleteProperty(target, key)))
+    }
+    give(navigator, 'share', features.share)
+    give(navigator, 'clipboard', features.writeText ? { writeText: features.writeText } : undefined)
+    return () => restore.reverse().forEach((undo) => undo())
+  }
+  async function openViewer(link: string | null = LINK) {
+    const { wrapper } = mountWith(PhotoViewer, { props: { photo: null, placeName: 'Rose Park', link }, attachTo: document.body })
+    await wrapper.setProps({ photo: makePhoto('a') })
+    await flushPromises()
+    return wrapper
+  }
+  const shareButton = (wrapper: Awaited<ReturnType<typeof openViewer>>) => wrapper.findAll('button').find((b) => b.text() === 'Share')
+
+  it("opens the phone's share sheet with the place's name and the photo's link; dismissing it says nothing", async () => {
+    const share = vi.fn(async (_data: ShareData) => {})
+    const undo = browserWith({ share })
+    try {
+      const wrapper = await openViewer()
+      await shareButton(wrapper)!.trigger('click')
+      await flushPromises()
+      expect(share).toHaveBeenCalledExactlyOnceWith({ title: 'Rose Park', url: LINK })
+      expect(wrapper.get('.info').text()).toMatch(/^Added /)
+
+      share.mockRejectedValueOnce(new DOMException('Share canceled', 'AbortError'))
+      await shareButton(wrapper)!.trigger('click')
+      await flushPromises()
+      expect(wrapper.get('.info').text()).toMatch(/^Added /)
+
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+      share.mockRejectedValueOnce(new DOMException('Permission denied', 'NotAllowedError'))
+      await shareButton(wrapper)!.trigger('click')
+      await flushPromises()
+      expect(wrapper.get('.info').text()).toBe('The link could not be shared. Copy it from the address bar.')
+      expect(warn).toHaveBeenCalledOnce()
+      warn.mockRestore()
+      wrapper.unmount()
+    } finally {
+      undo()
+    }
+  })
+
+  it('copies the link where there is no share sheet, and says so inside the viewer until the photo changes', async () => {
+    const writeText = vi.fn(async (_text: string) => {})
+    const undo = browserWith({ writeText })
+    try {
+      const wrapper = await openViewer()
+      await shareButton(wrapper)!.trigger('click')
+      await flushPromises()
+      expect(writeText).toHaveBeenCalledExactlyOnceWith(LINK)
+      expect(wrapper.get('.info').text()).toBe('Link copied.')
+      expect(wrapper.get('.info').attributes('aria-live')).toBe('polite')
+      await wrapper.setProps({ photo: makePhoto('b') })
+      expect(wrapper.get('.info').text()).toMatch(/^Added /)
+      wrapper.unmount()
+    } finally {
+      undo()
+    }
+  })
+
+  it('offers no Share without a link, or in a browser that can neither share nor copy', async () => {
+    const undo = browserWith({ share: async () => {} })
+    try {
+      const noLink = await openViewer(null)
+      expect(shareButton(noLink)).toBeUndefined()
+      noLink.unmount()
+    } finally {
+      undo()
+    }
+    const undoBoth = browserWith({})
+    try {
+      const neither = await openViewer()
+      expect(shareButton(neither)).toBeUndefined()
+      neither.unmount()
+    } finally {
+      undoBoth()
+    }
+  })
+})
+
 describe('delete is offered only to the owner', () => {
   const photos = [makePhoto('mine'), makePhoto('theirs'), makePhoto('mine2')]
 
@@ -450,6 +538,7 @@ describe('PlaceView: the viewer is part of the address', () => {
     expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=b')
     expect(shownPhoto(wrapper)).toBe('https://cdn.test/p1/b/scaled.jpg')
     expect(wrapper.get('dialog .info').text()).toMatch(/ · 2 of 2$/)
+    expect(wrapper.getComponent(PhotoViewer).props('link')).toBe(`${window.location.origin}/places/p1?photo=b`)
     await wrapper.get('button[aria-label="Next photo"]').trigger('click') // the last one: stays
     await flushPromises()
     expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=b')

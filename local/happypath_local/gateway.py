@@ -88,6 +88,8 @@ class ApiGateway:
                 function = uri.split("/functions/", 1)[1].removesuffix("/invocations")
                 security = [name for entry in operation.get("security", []) for name in entry if name != "NONE"]
                 self.routes.append(Route(method.upper(), path, _compile(path), function, next(iter(security), None)))
+        # API Gateway takes the most specific route: GET /photos/mine before GET /photos/{photo_id}.
+        self.routes.sort(key=lambda route: route.path.count("{"))
         stage: dict[str, Any] = next(iter(stack.of_type("AWS::ApiGatewayV2::Stage").values()), {"Properties": {}})
         settings = stage["Properties"].get("DefaultRouteSettings", {})
         self.throttle = (

@@ -83,6 +83,7 @@ def test_the_collection_runs_the_whole_upload_flow_against_the_local_runtime(
     for step, check in [
         ("Upload the photo to storage (presigned POST)", "stored"),
         ("Upload status (poll until final)", "published (the next requests need it)"),
+        ("Get a photo by its id", "the published photo, with its place"),
         ("Which photos are mine", "the published photo is mine"),
         ("Delete my photo", "deleted"),
     ]:
@@ -131,4 +132,5 @@ def test_the_readme_s_curl_session_uploads_sees_and_deletes_a_photo(local_app: R
     assert '"PROCESSED"' in lines, ran.stdout  # the verdict
     tile = re.search(r'"jpeg": "(http[^"]+/tile\.jpg)"', ran.stdout)
     assert tile, ran.stdout  # the published renditions' URLs, shown before the delete
+    assert f'"{tile[1].removesuffix("/tile.jpg")}/scaled.jpg"' in lines, ran.stdout  # GET /photos/{id}
     assert requests.get(tile[1], timeout=10).status_code == 404  # deleted with the photo

@@ -422,6 +422,26 @@ def test_upload_status_of_a_published_photo_includes_the_photo_with_urls():
     assert view["photo"]["renditions"]["scaled"]["jpeg"].endswith(f"/photos/{place['placeId']}/{photo_id}/scaled.jpg")
 
 
+def test_a_published_photo_is_found_by_its_id_without_signing_in():
+    place = create_place()
+    photo_id = published_photo(place["placeId"])
+    status, photo = call("GET", "/photos/{photo_id}", path_parameters={"photo_id": photo_id})
+    assert status == 200
+    assert (photo["photoId"], photo["placeId"]) == (photo_id, place["placeId"])
+    assert photo["renditions"]["scaled"]["webp"].endswith(f"/photos/{place['placeId']}/{photo_id}/scaled.webp")
+    _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
+    assert photo == detail["photos"][0]  # the same photo as the place's page shows, no more (no owner)
+
+    _, pending = request_form(place["placeId"])  # an upload, not (yet) a photo
+    for missing in (pending["uploadId"], "nosuchphoto"):
+        status, body = call("GET", "/photos/{photo_id}", path_parameters={"photo_id": missing})
+        assert (status, body) == (404, {"message": f"photo {missing} not found"})
+    assert call("GET", "/photos/{photo_id}", path_parameters={"photo_id": "Bad!Id"})[0] == 400
+
+    assert call("DELETE", "/photos/{photo_id}", path_parameters={"photo_id": photo_id}, user=OWNER)[0] == 204
+    assert call("GET", "/photos/{photo_id}", path_parameters={"photo_id": photo_id})[0] == 404
+
+
 # --- daily quotas ---------------------------------------------------------------------------------
 
 

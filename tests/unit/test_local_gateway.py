@@ -1,5 +1,5 @@
-"""The local HTTP API keeps the template's stage throttle, with API Gateway's answer, unless lifted, and its
-payload quota."""
+"""The local HTTP API keeps the template's stage throttle, with API Gateway's answer, unless lifted, its
+payload quota, and its choice of the most specific route."""
 
 from collections import Counter
 
@@ -50,3 +50,16 @@ def test_a_body_over_the_payload_quota_is_refused_with_413_before_any_function_r
     assert response.status_code == 413
     assert response.json == {"message": "Request Entity Too Large"}
     assert client.post("/no-such-route", data=b" " * 1000).status_code == 404  # a small body goes on
+
+
+def test_a_literal_path_is_taken_before_a_path_variable_that_also_matches(app):
+    """GET /photos/mine (signed in) and GET /photos/{photo_id} (public) both match /photos/mine."""
+    gateway = ApiGateway(app.stack, app.invoker, throttle=False)
+    mine, _ = gateway._match("GET", "/photos/mine")
+    assert mine is not None
+    assert (mine.path, mine.authorizer) == ("/photos/mine", "JwtAuthorizer")
+    photo, parameters = gateway._match("GET", "/photos/abc123")
+    assert photo is not None
+    assert (photo.path, photo.authorizer, parameters) == ("/photos/{photo_id}", None, {"photo_id": "abc123"})
+    response = Client(gateway).get("/photos/mine?ids=abc")
+    assert (response.status_code, response.json) == (401, {"message": "Unauthorized"})

@@ -34,6 +34,7 @@ from happypath.errors import (
 from happypath.models import (
     MyPhotos,
     NewPlace,
+    Photo,
     PhotoPage,
     Place,
     PlaceDetail,
@@ -195,6 +196,16 @@ def get_upload(upload_id: ResourceId) -> UploadView:
 )
 def my_photos(ids: PhotoIds) -> MyPhotos:
     return MyPhotos(photoIds=uploads.published_by(repository(), current_user(), ids.split(",")))
+
+
+@app.get(
+    "/photos/<photo_id>",
+    summary="A published photo (with its place's id), as a shared link names it",
+    responses=_success(Photo) | ERRORS,
+    tags=["photos"],
+)
+def get_photo(photo_id: ResourceId) -> Photo:
+    return places.published_photo(repository(), photo_id)
 
 
 @app.delete(

@@ -6,7 +6,7 @@ from happypath import limits, settings, storage
 from happypath.errors import NotFoundError
 from happypath.models import NewPlace, Photo, PhotoPage, Place, PlaceDetail, PlaceRecord, PlaceWithDistance, utc_now
 from happypath.repository import Repository
-from happypath.statuses import takes_photos
+from happypath.statuses import UploadStatus, takes_photos
 
 
 def create_place(repo: Repository, new: NewPlace, creator: str) -> Place:
@@ -28,6 +28,16 @@ def with_urls(photo: Photo) -> Photo:
         for name, files in photo.renditions.items()
     }
     return photo.model_copy(update={"renditions": renditions})
+
+
+def published_photo(repo: Repository, photo_id: str) -> Photo:
+    """One published photo, by the id in its address (a link shared from the viewer may name one on a later
+    page). A photo's id is its upload's: an upload not published (yet, or ever) is no photo."""
+    upload = repo.get_upload(photo_id)
+    photo = repo.get_photo(upload) if upload is not None and upload.status == UploadStatus.PROCESSED else None
+    if photo is None:
+        raise NotFoundError(f"photo {photo_id} not found")
+    return with_urls(photo)
 
 
 def photos_page(repo: Repository, place_id: str, limit: int, cursor: str | None) -> PhotoPage:

@@ -55,6 +55,14 @@ describe('api client requests', () => {
     expect(fetchFn.mock.calls[1]![0]).toBe('http://api.test/places/p1/photos?limit=24&cursor=eyJ%2B%2F%3D')
   })
 
+  it('GET /photos/{id} without a token, the id encoded', async () => {
+    const { api, fetchFn } = setup(() => json({ photoId: 'ph 1' }))
+    await expect(api.getPhoto('ph 1')).resolves.toEqual({ photoId: 'ph 1' })
+    const [url, init] = fetchFn.mock.calls[0]!
+    expect(url).toBe('http://api.test/photos/ph%201')
+    expect((init.headers as Record<string, string>).Authorization).toBeUndefined()
+  })
+
   it('asks which photos are mine with the token, at most 100 ids a request', async () => {
     const { api, fetchFn } = setup((url) => {
       const asked = new URL(url).searchParams.get('ids')!.split(',')

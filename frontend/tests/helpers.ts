@@ -63,6 +63,7 @@ export function fakeApi(over: Partial<Api> = {}): Api {
     createPlace: fail('createPlace'),
     getPlace: fail('getPlace'),
     listPhotos: fail('listPhotos'),
+    getPhoto: fail('getPhoto'),
     createUpload: fail('createUpload'),
     getUpload: fail('getUpload'),
     myPhotos: fail('myPhotos'),

@@ -514,9 +514,11 @@ describe('PlaceView: the viewer is part of the address', () => {
   it('opens the photo an address names, and Close takes the photo out of the address', async () => {
     const router = testRouter()
     await router.push('/places/p1?photo=a')
-    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: twoPhotos(), router })
+    const api = twoPhotos()
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
     await flushPromises()
     expect(shownPhoto(wrapper)).toBe('https://cdn.test/p1/a/scaled.jpg')
+    expect(api.getPhoto).not.toHaveBeenCalled() // the first page has it
 
     await wrapper.get('dialog').findAll('button').find((b) => b.text() === 'Close')!.trigger('click')
     await flushPromises()
@@ -572,13 +574,53 @@ describe('PlaceView: the viewer is part of the address', () => {
     expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(4)
   })
 
-  it('drops a photo the place no longer shows (deleted) from the address', async () => {
+  it('opens a photo the first page does not hold (a shared link to an older photo), on its own', async () => {
+    const getPhoto = vi.fn(async () => makePhoto('old'))
+    const api = fakeApi({
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })),
+      getPhoto,
+    })
+    const router = testRouter()
+    await router.push('/places/p1?photo=old')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
+    await flushPromises()
+    expect(getPhoto).toHaveBeenCalledExactlyOnceWith('old')
+    expect(shownPhoto(wrapper)).toBe('https://cdn.test/p1/old/scaled.jpg')
+    expect(wrapper.find('dialog button[aria-label="Next photo"]').exists()).toBe(false) // not placed among the pages
+    expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(2)
+
+    // A photo the first page holds is not asked for.
+    await router.push('/places/p1?photo=b')
+    await flushPromises()
+    expect(shownPhoto(wrapper)).toBe('https://cdn.test/p1/b/scaled.jpg')
+    expect(getPhoto).toHaveBeenCalledOnce()
+
+    // Another place's page does not keep it: asked again, it is not that place's.
+    await router.push('/places/p2?photo=old')
+    await wrapper.setProps({ placeId: 'p2' })
+    await flushPromises()
+    expect(getPhoto).toHaveBeenCalledTimes(2)
+    expect(router.currentRoute.value.fullPath).toBe('/places/p2')
+    expect(shownPhoto(wrapper)).toBeNull()
+  })
+
+  it.each([
+    ['deleted', new ApiError(404, 'photo gone not found'), null],
+    ["another place's", makePhoto('gone', 'p2'), null],
+    ['out of reach', new ApiError(503, 'Service unavailable, try later.'), 'The photo could not be shown. Service unavailable, try later.'],
+  ])('drops the photo from the address when it is %s', async (_, answer, notice) => {
+    notices.splice(0)
+    const getPhoto = vi.fn(async () => {
+      if (answer instanceof Error) throw answer
+      return answer
+    })
     const router = testRouter()
     await router.push('/places/p1?photo=gone')
-    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: twoPhotos(), router })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: fakeApi({ getPlace: twoPhotos().getPlace, getPhoto }), router })
     await flushPromises()
     expect(router.currentRoute.value.fullPath).toBe('/places/p1')
     expect(shownPhoto(wrapper)).toBeNull()
     expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(2)
+    expect(notices.map((n) => n.text)).toEqual(notice ? [notice] : [])
   })
 })

@@ -266,6 +266,10 @@ export function createApi(options: ApiOptions) {
     listPhotos(placeId: string, q: { limit?: number; cursor?: string | null } = {}) {
       return request<PhotoPage>('GET', `/places/${enc(placeId)}/photos`, { query: q })
     },
+    /** One published photo, public: what a shared link to a photo on a later page needs. */
+    getPhoto(photoId: string) {
+      return request<Photo>('GET', `/photos/${enc(photoId)}`)
+    },
     createUpload(placeId: string, body: { contentType: UploadContentType; size: number }) {
       return request<UploadForm>('POST', `/places/${enc(placeId)}/uploads`, { body, auth: true })
     },

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs'
 import type { Page } from '@playwright/test'
-import { apiUrl, appUrl, createPlace, expect, photo, screenshot, test, tokenFor, watchPage } from './helpers'
+import { apiUrl, appUrl, createPlace, expect, photo, screenshot, test, tokenFor, violations, watchPage } from './helpers'
 
 test.use({ viewport: { width: 320, height: 640 }, deviceScaleFactor: 2 })
 
@@ -195,6 +195,7 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
   await viewFirst.tap()
   await expect(viewer).toContainText('1 of 2')
   await expect(viewer.getByRole('button', { name: 'Previous photo' })).toHaveAttribute('aria-disabled', 'true')
+  expect(await violations(page), 'the viewer with Previous, Next and Share').toEqual([])
   const box = (await large.boundingBox())!
   await swipe(page, [box.x + box.width * 0.8, box.y + box.height / 2], [box.x + box.width * 0.2, box.y + box.height / 2 + 10])
   await expect(viewer).toContainText('2 of 2')

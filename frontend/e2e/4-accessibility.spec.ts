@@ -2,17 +2,10 @@
  * Accessibility, checked by axe-core (WCAG 2.1 A and AA rules: labels, names, contrast, landmarks...) on
  * every screen a visitor passes through, on a phone: places, the sign-in form, a place with photos.
  */
-import AxeBuilder from '@axe-core/playwright'
-import type { Page } from '@playwright/test'
-import { appUrl, createPlace, expect, photo, screenshot, test, tokenFor, watchPage } from './helpers'
+import { appUrl, createPlace, expect, photo, screenshot, test, tokenFor, violations, watchPage } from './helpers'
 import { PHONE } from './phone'
 
 test.use(PHONE)
-
-async function violations(page: Page) {
-  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze()
-  return results.violations.map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)
-}
 
 test('every screen passes the WCAG 2.1 AA rules axe can check', async ({ page }) => {
   const token = await tokenFor('axe')

@@ -1,4 +1,5 @@
 /** Shared pieces of the browser tests: the runtime's URLs, API calls for setup, screenshots. */
+import AxeBuilder from '@axe-core/playwright'
 import { expect, test as base, type Page, type TestInfo } from '@playwright/test'
 import path from 'node:path'
 import { ENV, artifactsDir, photosDir, tail } from './runtime'
@@ -90,6 +91,12 @@ export async function screenshot(page: Page, name: string, testInfo: TestInfo, o
  * Collects what went wrong inside a page: uncaught exceptions and console errors. Tests assert on
  * it, so a broken script fails the test even when the screen happens to look fine.
  */
+/** What axe-core finds against the WCAG 2.1 A and AA rules it can check, one line a rule. */
+export async function violations(page: Page) {
+  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze()
+  return results.violations.map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)
+}
+
 export function watchPage(page: Page) {
   const problems = { pageErrors: [] as string[], consoleErrors: [] as string[] }
   page.on('pageerror', (err) => problems.pageErrors.push(String(err.stack || err)))

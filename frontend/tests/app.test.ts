@@ -6,8 +6,8 @@ import NoticeArea from '../src/components/NoticeArea.vue'
 import CallbackView from '../src/views/CallbackView.vue'
 import { SIGNED_OUT_KEY, createAuth, rememberSignOut, takeSignOutReturn } from '../src/composables/useAuth'
 import { ApiError, NETWORK_MESSAGE } from '../src/lib/api'
-import { describeError, notices, notify } from '../src/lib/notices'
-import { formatDistance, typesHeading } from '../src/lib/format'
+import { describeError, dismiss, notices, notify } from '../src/lib/notices'
+import { formatDate, formatDistance, typeLabel, typesHeading } from '../src/lib/format'
 import { fakeAuth, mountWith, testConfig, testRouter } from './helpers'
 
 describe('ErrorBoundary', () => {
@@ -47,6 +47,32 @@ describe('notices', () => {
     expect(wrapper.findAll('[role="status"]')).toHaveLength(1)
     await wrapper.get('button[aria-label="Dismiss: Could not reach the server."]').trigger('click')
     expect(wrapper.findAll('[role="alert"]')).toHaveLength(0)
+  })
+
+  it('lets a confirmation go after 6 s, keeps errors until dismissed, and shows the latest four', () => {
+    vi.useFakeTimers()
+    try {
+      notices.splice(0)
+      const texts = () => notices.map((n) => `${n.kind}: ${n.text}`)
+      notify('Saved.', 'error')
+      notify('Saved.') // the same words as a confirmation are another notice
+      const kept = notify('Could not delete.', 'error')
+      expect(texts()).toEqual(['error: Saved.', 'info: Saved.', 'error: Could not delete.'])
+      vi.advanceTimersByTime(5_999)
+      expect(texts()).toHaveLength(3)
+      vi.advanceTimersByTime(1)
+      expect(texts()).toEqual(['error: Saved.', 'error: Could not delete.'])
+      dismiss(-1) // already gone: nothing else goes
+      dismiss(kept)
+      expect(texts()).toEqual(['error: Saved.'])
+      for (const n of [1, 2, 3, 4]) notify(`Problem ${n}`, 'error')
+      expect(texts()).toEqual(['error: Problem 1', 'error: Problem 2', 'error: Problem 3', 'error: Problem 4'])
+      vi.advanceTimersByTime(60_000)
+      expect(texts()).toHaveLength(4)
+    } finally {
+      notices.splice(0)
+      vi.useRealTimers()
+    }
   })
 
   it('keeps their height clear when the page scrolls a focused control into view, so none hides under them', async () => {
@@ -136,6 +162,12 @@ describe('format', () => {
     expect(formatDistance(1234)).toBe('1.2 km')
     expect(formatDistance(5000)).toBe('5 km')
     expect(formatDistance(25_400)).toBe('25 km')
+    expect([994, 1000, Number.NaN].map(formatDistance)).toEqual(['990 m', '1 km', ''])
+    expect(typeLabel('museum')).toBe('Museum')
+    expect(typeLabel('ice_cream-shop')).toBe('Ice cream shop')
+    expect(typesHeading(['beach', 'ice_cream'])).toBe('Beaches and ice creams')
+    expect(typesHeading([])).toBe('Places')
+    expect(formatDate('not a date')).toBe('')
     expect(typesHeading(['park'])).toBe('Parks')
     expect(typesHeading(['restaurant', 'cafe', 'bar'])).toBe('Restaurants, cafes and bars')
   })

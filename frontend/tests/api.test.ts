@@ -209,6 +209,12 @@ describe('api client errors become messages', () => {
     expect(errorMessage(409, { message: 'Not now!' })).toBe('Not now!')
   })
 
+  it('handles an error answered with a JSON null', async () => {
+    const { api } = setup(() => json(null, 500))
+    const err = await failure(api.getPlace('p1'))
+    expect([err.status, err.message, err.problems]).toEqual([500, 'The server had a problem (HTTP 500). Please try again.', []])
+  })
+
   it('handles non-JSON error bodies', async () => {
     const { api } = setup(() => new Response('<html>Bad Gateway</html>', { status: 502 }))
     const err = await failure(api.getPlace('p1'))

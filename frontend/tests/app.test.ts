@@ -288,6 +288,32 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     expect(takeSignOutReturn(sessionStorage)).toBe('/places/p9')
   })
 
+  it('after sign-in, returns only to a path the app gave, else to the start page', async () => {
+    const { load, manager } = fakeOidc(null)
+    const auth = createAuth(testConfig, load, location as never)
+    const signedIn = (state: unknown) => ({ expired: false, access_token: 'at', profile: { sub: 's' }, state })
+    for (const state of [undefined, {}, { returnTo: 5 }, { returnTo: 'places/p1' }]) {
+      manager.signinRedirectCallback.mockResolvedValueOnce(signedIn(state))
+      await expect(auth.handleCallback()).resolves.toBe('/')
+    }
+  })
+
+  it('renews an expired stored session that has a refresh token, instead of looking signed out', async () => {
+    const { load, manager, settings } = fakeOidc({ expired: true, refresh_token: 'rt', access_token: 'old', profile: { sub: 's' } })
+    manager.signinSilent.mockResolvedValue({ expired: false, access_token: 'new', profile: { sub: 's', name: 'Ann' } } as never)
+    const auth = createAuth(testConfig, load, location as never)
+    await vi.waitFor(() => expect(auth.ready.value).toBe(true))
+    expect(auth.user.value).toEqual({ sub: 's', name: 'Ann' })
+    expect(settings[0]).toMatchObject({ post_logout_redirect_uri: 'http://app.test/', automaticSilentRenew: true })
+
+    // Without a refresh token it stays signed out, without asking.
+    const plain = fakeOidc({ expired: true, access_token: 'old', profile: { sub: 's' } })
+    const signedOut = createAuth(testConfig, plain.load, location as never)
+    await vi.waitFor(() => expect(signedOut.ready.value).toBe(true))
+    expect(signedOut.user.value).toBeNull()
+    expect(plain.manager.signinSilent).not.toHaveBeenCalled()
+  })
+
   it('returns only to an app path, and only soon after signing out', () => {
     const store = new Map<string, string>()
     const storage = {
@@ -304,5 +330,18 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     expect(takeSignOutReturn(storage)).toBeNull()
     store.set(SIGNED_OUT_KEY, JSON.stringify({ returnTo: 'https://evil.test/', at: Date.now() }))
     expect(takeSignOutReturn(storage)).toBeNull()
+    store.set(SIGNED_OUT_KEY, JSON.stringify({ returnTo: '/\\evil.test', at: 1000 }))
+    expect(takeSignOutReturn(storage, 1000)).toBeNull()
+    store.set(SIGNED_OUT_KEY, JSON.stringify({ returnTo: '/places/p1', at: '1000' }))
+    expect(takeSignOutReturn(storage, 1000)).toBeNull()
+    // Signed out "in the future" (a clock put back): not trusted; just now and up to 10 minutes: trusted.
+    rememberSignOut(storage, '/places/p1', 2000)
+    expect(takeSignOutReturn(storage, 1999)).toBeNull()
+    rememberSignOut(storage, '/places/p1', 2000)
+    expect(takeSignOutReturn(storage, 2000)).toBe('/places/p1')
+    rememberSignOut(storage, '/places/p1', 2000)
+    expect(takeSignOutReturn(storage, 2000 + 10 * 60_000 - 1)).toBe('/places/p1')
+    rememberSignOut(storage, '/places/p1', 2000)
+    expect(takeSignOutReturn(storage, 2000 + 10 * 60_000)).toBeNull()
   })
 })

@@ -381,13 +381,14 @@ describe('the upload store keeps each upload apart', () => {
       u5: status('FAILED', { reason: 'DAMAGED' }),
       u6: status('PROCESSED'),
       u7: new ApiError(403, 'Only the owner can see this upload.'),
+      u8: status('PROCESSED', { photo: makePhoto('u8') }),
     })
     const up = store({ api, post: fakePost().post })
     const added = vi.fn()
     const stopped = vi.fn()
     up.onAdded(added)
     up.onAdded(stopped)()
-    up.addFiles('p1', ['1.jpg', '2.jpg', '3.jpg', '4.jpg', '5.jpg', '6.jpg', '7.jpg'].map((name) => fileOf(name, 'image/jpeg', 1000)))
+    up.addFiles('p1', ['1.jpg', '2.jpg', '3.jpg', '4.jpg', '5.jpg', '6.jpg', '7.jpg', '8.jpg'].map((name) => fileOf(name, 'image/jpeg', 1000)))
     await flushPromises()
     expect(up.jobs.value.map((j) => [j.fileName, j.phase, j.canRetry])).toEqual([
       ['1.jpg', 'rejected', false],
@@ -397,9 +398,11 @@ describe('the upload store keeps each upload apart', () => {
       ['5.jpg', 'rejected', false],
       ['6.jpg', 'added', false],
       ['7.jpg', 'error', false],
+      ['8.jpg', 'added', false],
     ])
     expect(up.jobs.value[6]!.message).toBe('Only the owner can see this upload.')
-    expect(added).not.toHaveBeenCalled() // no photo in the answer: nothing to show
+    // Only the photo that came with its answer is shown; a listener that stopped hears nothing.
+    expect(added.mock.calls).toEqual([[makePhoto('u8')]])
     expect(stopped).not.toHaveBeenCalled()
   })
 

@@ -293,7 +293,7 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     const auth = createAuth(testConfig, load, location as never)
     const signedIn = (state: unknown) => ({ expired: false, access_token: 'at', profile: { sub: 's' }, state })
     for (const state of [undefined, {}, { returnTo: 5 }, { returnTo: 'places/p1' }]) {
-      manager.signinRedirectCallback.mockResolvedValueOnce(signedIn(state))
+      manager.signinRedirectCallback.mockResolvedValueOnce(signedIn(state) as never)
       await expect(auth.handleCallback()).resolves.toBe('/')
     }
   })

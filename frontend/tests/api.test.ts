@@ -86,15 +86,62 @@ describe('api client requests', () => {
     expect((await failure(signedIn.getUpload('u1'))).status).toBe(401)
     expect(refused).toHaveBeenCalledTimes(1)
     await failure(signedIn.getPlace('p1')) // no token sent: nothing to forget
+    // A token the API took, or an auth route refused for another reason, is kept.
+    const other = createApi({
+      baseUrl: 'http://api.test',
+      getToken: async () => 'tok',
+      fetch: (async (url: string) => (url.includes('/uploads/') ? json({ message: 'Not yours.' }, 403) : json({ photoIds: [] }))) as never,
+      onTokenRefused: refused,
+    })
+    await other.myPhotos(['ph1'])
+    await failure(other.getUpload('u1'))
     const signedOut = createApi({ baseUrl: 'http://api.test', getToken: async () => null, fetch: answer as never, onTokenRefused: refused })
     expect((await failure(signedOut.getUpload('u1'))).message).toBe('Please sign in first.')
     expect(refused).toHaveBeenCalledTimes(1)
   })
 
+  it('sends each route with its method and address, the token only where the API needs it, and JSON only with a body', async () => {
+    const { api, fetchFn } = setup(() => json({ photoIds: [] }))
+    await api.getPlace('a b', { limit: 24, cursor: undefined })
+    await api.listPhotos('p1', { cursor: '' })
+    await api.createUpload('p/1', { contentType: 'image/heic', size: 1234 })
+    await api.getUpload('u/1')
+    await api.myPhotos(['ph1'])
+    const sent = fetchFn.mock.calls.map(([url, init]) => {
+      const headers = init.headers as Record<string, string>
+      return [init.method, url, headers.Authorization ?? null, headers['Content-Type'] ?? null, init.body ?? null]
+    })
+    expect(sent).toEqual([
+      ['GET', 'http://api.test/places/a%20b?limit=24', null, null, null],
+      ['GET', 'http://api.test/places/p1/photos', null, null, null],
+      ['POST', 'http://api.test/places/p%2F1/uploads', 'Bearer tok', 'application/json', '{"contentType":"image/heic","size":1234}'],
+      ['GET', 'http://api.test/uploads/u%2F1', 'Bearer tok', null, null],
+      ['GET', 'http://api.test/photos/mine?ids=ph1', 'Bearer tok', null, null],
+    ])
+    for (const [, init] of fetchFn.mock.calls) expect(init.headers).toMatchObject({ Accept: 'application/json' })
+    // Any number of slashes at the end of the base address.
+    const slashes = createApi({ baseUrl: 'http://api.test//', getToken: async () => null, fetch: fetchFn as never })
+    await slashes.getPlace('p1')
+    expect(fetchFn.mock.calls.at(-1)![0]).toBe('http://api.test/places/p1')
+  })
+
+  it('uses the browser fetch when none is given', async () => {
+    const fetchFn = vi.fn(async () => json({ places: [] }))
+    vi.stubGlobal('fetch', fetchFn)
+    try {
+      await expect(createApi({ baseUrl: 'http://api.test', getToken: async () => null }).nearbyPlaces({ lat: 1, lng: 2 })).resolves.toEqual({ places: [] })
+      expect(fetchFn).toHaveBeenCalledWith('http://api.test/places?lat=1&lng=2', expect.objectContaining({ method: 'GET' }))
+    } finally {
+      vi.unstubAllGlobals()
+    }
+  })
+
   it('DELETE answered 204 resolves to undefined', async () => {
     const { api, fetchFn } = setup(() => new Response(null, { status: 204 }))
-    await expect(api.deletePhoto('ph1')).resolves.toBeUndefined()
-    expect(fetchFn.mock.calls[0]![1].method).toBe('DELETE')
+    await expect(api.deletePhoto('ph/1')).resolves.toBeUndefined()
+    const [url, init] = fetchFn.mock.calls[0]!
+    expect([init.method, url]).toEqual(['DELETE', 'http://api.test/photos/ph%2F1'])
+    expect(init.headers).toMatchObject({ Authorization: 'Bearer tok' })
   })
 
   it('does not call an auth route when nobody is signed in', async () => {
@@ -102,6 +149,7 @@ describe('api client requests', () => {
     const err = await failure(api.getUpload('u1'))
     expect(err.status).toBe(401)
     expect(err.message).toBe('Please sign in first.')
+    expect(err.problems).toEqual([])
     expect(fetchFn).not.toHaveBeenCalled()
   })
 })
@@ -116,7 +164,13 @@ describe('api client errors become messages', () => {
   })
 
   it("keeps a 400's refused fields, and only well-formed ones", async () => {
-    const errors = [{ field: 'name', problem: 'must not stack more than 4 combining marks' }, { field: 3 }, 'name', null]
+    const errors = [
+      { field: 'name', problem: 'must not stack more than 4 combining marks' },
+      { field: 3, problem: 'is not a field' },
+      { field: 'address' },
+      'name',
+      null,
+    ]
     const { api } = setup(() => json({ message: 'invalid request: name: must not stack…', errors }, 400))
     const err = await failure(api.createPlace({ name: 'x', type: 'park', lat: 0, lng: 0 }))
     expect(err.problems).toEqual([{ field: 'name', problem: 'must not stack more than 4 combining marks' }])
@@ -138,6 +192,35 @@ describe('api client errors become messages', () => {
     expect((await failure(api.getPlace('p1'))).message).toBe('The server had a problem (HTTP 500). Please try again.')
     ;({ api } = setup(() => json({ message: 'Too Many Requests' }, 429)))
     expect((await failure(api.getPlace('p1'))).message).toMatch(/Too many requests/)
+  })
+
+  it('words each status the API or its gateway answers without a usable message', () => {
+    const words = (status: number, body: unknown = {}) => errorMessage(status, body)
+    expect(words(400)).toBe('The request was not accepted.')
+    expect(words(401, { message: 'The incoming token has expired' })).toBe(
+      'Please sign in again: your sign-in is missing or has expired.',
+    )
+    expect(words(403, { message: 'Forbidden' })).toBe('You are not allowed to do that.')
+    expect(words(404, { message: 'Not Found' })).toBe('Not found: it may have been deleted.')
+    expect(words(409, null)).toBe('That conflicts with a change made meanwhile. Reload and try again.')
+    expect(words(413)).toBe('That is too large.')
+    expect(words(429, { message: ' too many requests\n' })).toBe('Too many requests. Please wait a moment and try again.')
+    expect(words(418, { message: '   ' })).toBe('The request failed (HTTP 418).')
+    expect(words(503, { message: 'Service Unavailable' })).toBe('The server had a problem (HTTP 503). Please try again.')
+    expect(words(504, { message: 'Endpoint request timed out' })).toBe('The server had a problem (HTTP 504). Please try again.')
+    expect(words(500)).toBe('The server had a problem (HTTP 500). Please try again.')
+  })
+
+  it("trims the API's message and ends it once", () => {
+    expect(errorMessage(409, { message: '  place was deleted  ' })).toBe('Place was deleted.')
+    expect(errorMessage(409, { message: 'version 1.2 is gone' })).toBe('Version 1.2 is gone.')
+    expect(errorMessage(409, { message: 'Not now!' })).toBe('Not now!')
+  })
+
+  it('handles an error answered with a JSON null', async () => {
+    const { api } = setup(() => json(null, 500))
+    const err = await failure(api.getPlace('p1'))
+    expect([err.status, err.message, err.problems]).toEqual([500, 'The server had a problem (HTTP 500). Please try again.', []])
   })
 
   it('handles non-JSON error bodies', async () => {
@@ -176,6 +259,19 @@ describe('api client errors become messages', () => {
   it('summarises validation details when there is no message', () => {
     const body = { detail: [{ loc: ['body', 'lat'], msg: 'Input should be less than or equal to 90' }] }
     expect(errorMessage(422, body)).toBe('Some of the values were not accepted. lat: Input should be less than or equal to 90')
+    const many = {
+      detail: [
+        { loc: ['body', 'location', 'lat'], msg: 'Input should be a number' },
+        { msg: 'Field required' },
+        { loc: ['body', 'name'] },
+        { loc: ['body', 'type'], msg: 'Input should be park' },
+        { loc: ['body', 'address'], msg: 'String too long' },
+      ],
+    }
+    expect(errorMessage(422, many)).toBe(
+      'Some of the values were not accepted. location.lat: Input should be a number; Field required',
+    )
+    expect(errorMessage(422, { detail: [{ loc: ['body', 'lat'] }] })).toBe('Some of the values were not accepted.')
     expect(errorMessage(404, {})).toBe('Not found: it may have been deleted.')
     expect(errorMessage(403, { message: 'Only the owner can delete this photo.' })).toBe(
       'Only the owner can delete this photo.',

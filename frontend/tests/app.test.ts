@@ -6,8 +6,8 @@ import NoticeArea from '../src/components/NoticeArea.vue'
 import CallbackView from '../src/views/CallbackView.vue'
 import { SIGNED_OUT_KEY, createAuth, rememberSignOut, takeSignOutReturn } from '../src/composables/useAuth'
 import { ApiError, NETWORK_MESSAGE } from '../src/lib/api'
-import { describeError, notices, notify } from '../src/lib/notices'
-import { formatDistance, typesHeading } from '../src/lib/format'
+import { describeError, dismiss, notices, notify } from '../src/lib/notices'
+import { formatDate, formatDistance, typeLabel, typesHeading } from '../src/lib/format'
 import { fakeAuth, mountWith, testConfig, testRouter } from './helpers'
 
 describe('ErrorBoundary', () => {
@@ -47,6 +47,32 @@ describe('notices', () => {
     expect(wrapper.findAll('[role="status"]')).toHaveLength(1)
     await wrapper.get('button[aria-label="Dismiss: Could not reach the server."]').trigger('click')
     expect(wrapper.findAll('[role="alert"]')).toHaveLength(0)
+  })
+
+  it('lets a confirmation go after 6 s, keeps errors until dismissed, and shows the latest four', () => {
+    vi.useFakeTimers()
+    try {
+      notices.splice(0)
+      const texts = () => notices.map((n) => `${n.kind}: ${n.text}`)
+      notify('Saved.', 'error')
+      notify('Saved.') // the same words as a confirmation are another notice
+      const kept = notify('Could not delete.', 'error')
+      expect(texts()).toEqual(['error: Saved.', 'info: Saved.', 'error: Could not delete.'])
+      vi.advanceTimersByTime(5_999)
+      expect(texts()).toHaveLength(3)
+      vi.advanceTimersByTime(1)
+      expect(texts()).toEqual(['error: Saved.', 'error: Could not delete.'])
+      dismiss(-1) // already gone: nothing else goes
+      dismiss(kept)
+      expect(texts()).toEqual(['error: Saved.'])
+      for (const n of [1, 2, 3, 4]) notify(`Problem ${n}`, 'error')
+      expect(texts()).toEqual(['error: Problem 1', 'error: Problem 2', 'error: Problem 3', 'error: Problem 4'])
+      vi.advanceTimersByTime(60_000)
+      expect(texts()).toHaveLength(4)
+    } finally {
+      notices.splice(0)
+      vi.useRealTimers()
+    }
   })
 
   it('keeps their height clear when the page scrolls a focused control into view, so none hides under them', async () => {
@@ -136,6 +162,12 @@ describe('format', () => {
     expect(formatDistance(1234)).toBe('1.2 km')
     expect(formatDistance(5000)).toBe('5 km')
     expect(formatDistance(25_400)).toBe('25 km')
+    expect([994, 1000, Number.NaN].map(formatDistance)).toEqual(['990 m', '1 km', ''])
+    expect(typeLabel('museum')).toBe('Museum')
+    expect(typeLabel('ice_cream-shop')).toBe('Ice cream shop')
+    expect(typesHeading(['beach', 'ice_cream'])).toBe('Beaches and ice creams')
+    expect(typesHeading([])).toBe('Places')
+    expect(formatDate('not a date')).toBe('')
     expect(typesHeading(['park'])).toBe('Parks')
     expect(typesHeading(['restaurant', 'cafe', 'bar'])).toBe('Restaurants, cafes and bars')
   })
@@ -256,6 +288,32 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     expect(takeSignOutReturn(sessionStorage)).toBe('/places/p9')
   })
 
+  it('after sign-in, returns only to a path the app gave, else to the start page', async () => {
+    const { load, manager } = fakeOidc(null)
+    const auth = createAuth(testConfig, load, location as never)
+    const signedIn = (state: unknown) => ({ expired: false, access_token: 'at', profile: { sub: 's' }, state })
+    for (const state of [undefined, {}, { returnTo: 5 }, { returnTo: 'places/p1' }]) {
+      manager.signinRedirectCallback.mockResolvedValueOnce(signedIn(state) as never)
+      await expect(auth.handleCallback()).resolves.toBe('/')
+    }
+  })
+
+  it('renews an expired stored session that has a refresh token, instead of looking signed out', async () => {
+    const { load, manager, settings } = fakeOidc({ expired: true, refresh_token: 'rt', access_token: 'old', profile: { sub: 's' } })
+    manager.signinSilent.mockResolvedValue({ expired: false, access_token: 'new', profile: { sub: 's', name: 'Ann' } } as never)
+    const auth = createAuth(testConfig, load, location as never)
+    await vi.waitFor(() => expect(auth.ready.value).toBe(true))
+    expect(auth.user.value).toEqual({ sub: 's', name: 'Ann' })
+    expect(settings[0]).toMatchObject({ post_logout_redirect_uri: 'http://app.test/', automaticSilentRenew: true })
+
+    // Without a refresh token it stays signed out, without asking.
+    const plain = fakeOidc({ expired: true, access_token: 'old', profile: { sub: 's' } })
+    const signedOut = createAuth(testConfig, plain.load, location as never)
+    await vi.waitFor(() => expect(signedOut.ready.value).toBe(true))
+    expect(signedOut.user.value).toBeNull()
+    expect(plain.manager.signinSilent).not.toHaveBeenCalled()
+  })
+
   it('returns only to an app path, and only soon after signing out', () => {
     const store = new Map<string, string>()
     const storage = {
@@ -272,5 +330,18 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     expect(takeSignOutReturn(storage)).toBeNull()
     store.set(SIGNED_OUT_KEY, JSON.stringify({ returnTo: 'https://evil.test/', at: Date.now() }))
     expect(takeSignOutReturn(storage)).toBeNull()
+    store.set(SIGNED_OUT_KEY, JSON.stringify({ returnTo: '/\\evil.test', at: 1000 }))
+    expect(takeSignOutReturn(storage, 1000)).toBeNull()
+    store.set(SIGNED_OUT_KEY, JSON.stringify({ returnTo: '/places/p1', at: '1000' }))
+    expect(takeSignOutReturn(storage, 1000)).toBeNull()
+    // Signed out "in the future" (a clock put back): not trusted; just now and up to 10 minutes: trusted.
+    rememberSignOut(storage, '/places/p1', 2000)
+    expect(takeSignOutReturn(storage, 1999)).toBeNull()
+    rememberSignOut(storage, '/places/p1', 2000)
+    expect(takeSignOutReturn(storage, 2000)).toBe('/places/p1')
+    rememberSignOut(storage, '/places/p1', 2000)
+    expect(takeSignOutReturn(storage, 2000 + 10 * 60_000 - 1)).toBe('/places/p1')
+    rememberSignOut(storage, '/places/p1', 2000)
+    expect(takeSignOutReturn(storage, 2000 + 10 * 60_000)).toBeNull()
   })
 })

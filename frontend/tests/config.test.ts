@@ -80,6 +80,73 @@ describe('parseConfig', () => {
     expect(problems.join('\n')).toMatch(/title/)
   })
 
+  it('refuses each malformed value with a problem about that value only', () => {
+    const auth = valid.auth
+    const map = valid.map
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ apiUrl: 5 }, /"apiUrl"/],
+      [{ apiUrl: 'api/v1' }, /"apiUrl"/],
+      [{ auth: { ...auth, clientId: '   ' } }, /"auth\.clientId"/],
+      [{ auth: { ...auth, scope: 7 } }, /"auth\.scope"/],
+      [{ auth: { ...auth, redirectPath: '/' } }, /"auth\.redirectPath"/],
+      [{ auth: { ...auth, redirectPath: 'callback' } }, /"auth\.redirectPath"/],
+      [{ auth: { ...auth, redirectPath: '/callback?next=1' } }, /"auth\.redirectPath"/],
+      [{ auth: { ...auth, redirectPath: 5 } }, /"auth\.redirectPath"/],
+      [{ auth: { ...auth, logoutUrl: 'javascript:alert(1)' } }, /"auth\.logoutUrl"/],
+      [{ auth: { ...auth, logoutUrl: 5 } }, /"auth\.logoutUrl"/],
+      [{ map: { ...map, tileUrl: 3 } }, /"map\.tileUrl" must be a string/],
+      [{ map: { ...map, tileUrl: 'https://t/{z}/{x}.png' } }, /"map\.tileUrl" must contain/],
+      [{ map: { ...map, attribution: 5 } }, /"map\.attribution"/],
+      [{ map: { ...map, center: [47] } }, /"map\.center"/],
+      [{ map: { ...map, center: 'Zurich' } }, /"map\.center"/],
+      [{ map: { ...map, center: ['47', 8] } }, /"map\.center"/],
+      [{ map: { ...map, center: [47, '8'] } }, /"map\.center"/],
+      [{ map: { ...map, center: [47, Infinity] } }, /"map\.center"/],
+      [{ map: { ...map, center: [-90.5, 8] } }, /"map\.center"/],
+      [{ map: { ...map, center: [47, -180.5] } }, /"map\.center"/],
+      [{ map: { ...map, zoom: 21 } }, /"map\.zoom"/],
+      [{ map: { ...map, zoom: '14' } }, /"map\.zoom"/],
+      [{ placeTypes: ['park', 'Bad'] }, /"placeTypes"/],
+      [{ placeTypes: ['xpark1'] }, /"placeTypes"/],
+      [{ placeTypes: ['1park'] }, /"placeTypes"/],
+      [{ placeTypes: [3] }, /"placeTypes"/],
+      [{ title: '  ' }, /"title"/],
+    ]
+    for (const [change, problem] of cases) {
+      expect([change, problemsOf({ ...valid, ...change })]).toEqual([change, [expect.stringMatching(problem)]])
+    }
+  })
+
+  it('takes the edge values, optional fields and trims trailing slashes', () => {
+    const cfg = parseConfig({
+      ...valid,
+      apiUrl: 'https://api.test///',
+      auth: { ...valid.auth, scope: 'profile\topenid', redirectPath: '/auth/done', logoutUrl: '' },
+      map: { tileUrl: '', center: [-90, 180], zoom: 1, attribution: '© OpenStreetMap' },
+      placeTypes: ['ice_cream-shop'],
+      title: 'Cafés',
+    })
+    expect(cfg.apiUrl).toBe('https://api.test')
+    expect(cfg.auth).toEqual({ ...valid.auth, scope: 'profile\topenid', redirectPath: '/auth/done' })
+    expect(cfg.map).toEqual({ tileUrl: '', center: [-90, 180], zoom: 1, attribution: '© OpenStreetMap' })
+    expect(cfg.placeTypes).toEqual(['ice_cream-shop'])
+    expect(cfg.title).toBe('Cafés')
+    expect(parseConfig({ ...valid, map: { ...valid.map, center: [90, -180], zoom: 20 } }).map).toMatchObject({ center: [90, -180], zoom: 20 })
+  })
+
+  it('counts the problems in its message', () => {
+    const count = (raw: unknown) => {
+      try {
+        parseConfig(raw)
+      } catch (err) {
+        return (err as ConfigError).message
+      }
+    }
+    expect(count({ ...valid, title: '' })).toBe('config.json has 1 problem.')
+    expect(count({ ...valid, title: '', placeTypes: [] })).toBe('config.json has 2 problems.')
+    expect(count('x')).toBe('config.json must contain a JSON object.')
+  })
+
   it('rejects missing sections and non-objects', () => {
     expect(problemsOf({ apiUrl: 'http://x' })).toEqual([
       expect.stringMatching(/"auth"/),
@@ -96,19 +163,21 @@ describe('loadConfig', () => {
     const fetchFn = vi.fn(async () => response(JSON.stringify(valid)))
     const cfg = await loadConfig('/config.json', fetchFn)
     expect(cfg.auth.clientId).toBe('abc123')
-    expect(fetchFn).toHaveBeenCalledWith('/config.json', expect.objectContaining({ cache: 'no-store' }))
+    expect(fetchFn).toHaveBeenCalledWith('/config.json', { cache: 'no-store', headers: { Accept: 'application/json' } })
   })
 
   it('reports a missing file', async () => {
     const err = await loadConfig('/config.json', async () => response('not found', 404)).catch((e) => e)
     expect(err).toBeInstanceOf(ConfigError)
     expect(err.message).toBe('Could not load /config.json (HTTP 404).')
+    expect(err.problems).toEqual(['put a config.json next to index.html (see public/config.json for the shape)'])
   })
 
   it('reports invalid JSON', async () => {
     const err = await loadConfig('/config.json', async () => response('{"apiUrl": ')).catch((e) => e)
     expect(err).toBeInstanceOf(ConfigError)
     expect(err.message).toBe('/config.json is not valid JSON.')
+    expect(err.problems).toEqual([expect.stringMatching(/JSON/)])
   })
 
   it('reports a network failure', async () => {

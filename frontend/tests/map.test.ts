@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest'
 import PlaceList from '../src/components/PlaceList.vue'
 import PlaceMap from '../src/components/PlaceMap.vue'
 import HomeView from '../src/views/HomeView.vue'
+import { metresBetween, useGeolocation } from '../src/composables/useGeolocation'
 import { ApiError, type Api } from '../src/lib/api'
 import { fakeApi, fakeAuth, mountWith, near, testConfig } from './helpers'
 
@@ -261,6 +262,55 @@ async function homeSignedInWithoutMap(calls: Partial<Api> = {}) {
   await flushPromises()
   return wrapper
 }
+
+describe('useGeolocation', () => {
+  function device(answer: (ok: PositionCallback, fail: PositionErrorCallback) => void) {
+    const getCurrentPosition = vi.fn((ok: PositionCallback, fail?: PositionErrorCallback | null, _options?: PositionOptions) =>
+      answer(ok, fail!),
+    )
+    return { geolocation: { getCurrentPosition } as unknown as Geolocation, getCurrentPosition }
+  }
+
+  it("uses the device's position when shared, asking for a rough one at most 5 minutes old", async () => {
+    let report!: PositionCallback
+    const { geolocation, getCurrentPosition } = device((ok) => (report = ok))
+    const geo = useGeolocation([47.37, 8.54], geolocation)
+    const done = geo.locate(3000)
+    expect([geo.source.value, geo.note.value]).toEqual(['pending', 'Finding your location…'])
+    expect(getCurrentPosition.mock.calls[0]![2]).toEqual({ enableHighAccuracy: false, timeout: 3000, maximumAge: 300_000 })
+    report({ coords: { latitude: 46.95, longitude: 7.45 } } as GeolocationPosition)
+    await done
+    expect([geo.position.value, geo.source.value, geo.note.value]).toEqual([{ lat: 46.95, lng: 7.45 }, 'device', ''])
+  })
+
+  it('falls back on the configured centre and says why', async () => {
+    const refused = device((_ok, fail) => fail({ code: 1 } as GeolocationPositionError))
+    const geo = useGeolocation([47.37, 8.54], refused.geolocation)
+    await geo.locate()
+    expect(refused.getCurrentPosition.mock.calls[0]![2]).toMatchObject({ timeout: 8000 })
+    expect([geo.position.value, geo.source.value, geo.note.value]).toEqual([
+      { lat: 47.37, lng: 8.54 },
+      'default',
+      'Location not shared: showing places near the default location.',
+    ])
+    const lost = useGeolocation([47.37, 8.54], device((_ok, fail) => fail({ code: 3 } as GeolocationPositionError)).geolocation)
+    await lost.locate()
+    expect(lost.note.value).toBe('Your location could not be found: showing places near the default location.')
+    const none = useGeolocation([1, 2], undefined)
+    await none.locate()
+    expect([none.position.value, none.source.value, none.note.value]).toEqual([
+      { lat: 1, lng: 2 },
+      'default',
+      'This browser cannot share a location: showing places near the default location.',
+    ])
+  })
+
+  it('measures great-circle distances in metres', () => {
+    expect(metresBetween({ lat: 0, lng: 0 }, { lat: 0, lng: 1 })).toBeCloseTo(111_195, -1)
+    expect(metresBetween({ lat: 60, lng: 0 }, { lat: 60, lng: 1 })).toBeCloseTo(55_597, -1)
+    expect(metresBetween({ lat: 47.3769, lng: 8.5417 }, { lat: 46.948, lng: 7.4474 })).toBeCloseTo(95_500, -3)
+  })
+})
 
 describe('HomeView', () => {
   it('falls back to the configured centre, loads nearby places and shows list and map', async () => {

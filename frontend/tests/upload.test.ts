@@ -9,6 +9,7 @@ import {
   UploadError,
   buildFormData,
   checkFile,
+  formatBytes,
   pollUpload,
   postToStorage,
   storageErrorMessage,
@@ -29,6 +30,7 @@ describe('checkFile', () => {
     expect(checkFile(fileOf('IMG_0042.HEIC', '', 2 * MiB))).toEqual({ ok: true, contentType: 'image/heic' })
     expect(checkFile(fileOf('photo.heif', 'application/octet-stream', 10))).toEqual({ ok: true, contentType: 'image/heif' })
     expect(checkFile(fileOf('old.JPG', '', 10))).toEqual({ ok: true, contentType: 'image/jpeg' })
+    expect(checkFile(fileOf('scan.png', ' Image/PNG ', 10))).toEqual({ ok: true, contentType: 'image/png' })
   })
 
   it('refuses other types with a clear message, even with a photo-like extension', () => {
@@ -37,6 +39,8 @@ describe('checkFile', () => {
     expect(checkFile(fileOf('fake.jpg', 'text/plain', 10)).ok).toBe(false)
     expect(checkFile(fileOf('noext', '', 10)).ok).toBe(false)
     expect(checkFile(fileOf('clip.mov', 'video/quicktime', 10)).ok).toBe(false)
+    // The last extension counts: "photo.jpg.zip" is a zip.
+    expect(checkFile(fileOf('photo.jpg.zip', '', 10)).ok).toBe(false)
   })
 
   it('enforces the 20 MiB limit and refuses empty files', () => {
@@ -50,6 +54,15 @@ describe('checkFile', () => {
       message: '"huge.heic" is too large (31 MB). The limit is 20 MB.',
     })
     expect(checkFile(fileOf('empty.png', 'image/png', 0))).toEqual({ ok: false, message: '"empty.png" is empty.' })
+  })
+
+  it('writes sizes in bytes, KB and MB as people read them', () => {
+    expect([1023, 1024, 1000 * 1024].map(formatBytes)).toEqual(['1023 bytes', '1 KB', '1000 KB'])
+    expect([MiB, 1.5 * MiB, 2 * MiB, 9.96 * MiB, 12.5 * MiB].map(formatBytes)).toEqual(['1 MB', '1.5 MB', '2 MB', '10 MB', '13 MB'])
+    expect(checkFile(fileOf('a.jpg', 'image/jpeg', 2048), 1000)).toEqual({
+      ok: false,
+      message: '"a.jpg" is too large (2 KB). The limit is 1000 bytes.',
+    })
   })
 })
 
@@ -109,6 +122,45 @@ describe('presigned POST', () => {
     expect(await rejection(400, tooLarge)).toBe('The photo is larger than storage accepts. Choose a smaller photo.')
     expect(await rejection(503, '')).toBe('Storage had a problem (HTTP 503). Please try again.')
     expect(await rejection(0, '', 'error')).toMatch(/could not be sent: check your connection/)
+    const tooSmall = '<Error><Code>EntityTooSmall</Code><Message>Your proposed upload is smaller than the minimum allowed size</Message></Error>'
+    expect(await rejection(400, tooSmall)).toBe('The file is empty.')
+    // Either a 403 or the AccessDenied code means the link was refused.
+    expect(await rejection(403, '')).toMatch(/^Storage refused the photo \(the upload link/)
+    expect(await rejection(400, expired)).toBe('The upload link expired before the photo was sent. Please try again.')
+    expect(await rejection(400, '<Error><Code>MalformedPOSTRequest</Code></Error>')).toBe(
+      'Storage refused the photo as invalid. Please try again.',
+    )
+    expect(await rejection(500, '')).toBe('Storage had a problem (HTTP 500). Please try again.')
+    expect(await rejection(404, '')).toBe('The upload failed (HTTP 404). Please try again.')
+    expect(await rejection(300, '')).toBe('The upload failed (HTTP 300). Please try again.')
+  })
+
+  it('takes any 2xx as sent, with or without a progress callback', async () => {
+    const ok = startPost()
+    ok.xhr.respond(200)
+    await expect(ok.done).resolves.toBeUndefined()
+    const created = startPost()
+    created.xhr.respond(201)
+    await expect(created.done).resolves.toBeUndefined()
+  })
+
+  it('reports progress only when the browser knows the total', async () => {
+    FakeXhr.instances = []
+    const onProgress = vi.fn()
+    const done = postToStorage({
+      url: 'http://s',
+      fields: {},
+      file: fileOf('a.jpg', 'image/jpeg', 1000),
+      filename: 'a.jpg',
+      onProgress,
+      createXhr: () => new FakeXhr() as unknown as XMLHttpRequest,
+    })
+    const xhr = FakeXhr.instances[0]!
+    xhr.upload.onprogress?.({ lengthComputable: false, loaded: 300, total: 0 })
+    expect(onProgress).not.toHaveBeenCalled()
+    xhr.respond(204)
+    await done
+    expect(onProgress.mock.calls).toEqual([[1000, 1000]])
   })
 
   function startPost(opts: { signal?: AbortSignal; stallMs?: number } = {}) {
@@ -169,6 +221,22 @@ describe('presigned POST', () => {
     const refused = startPost()
     refused.xhr.respond(403, '<Error><Code>AccessDenied</Code></Error>')
     expect(((await refused.done) as UploadError).kind).toBe('refused')
+
+    const timedOut = startPost()
+    timedOut.xhr.ontimeout?.()
+    expect(((await timedOut.done) as UploadError).kind).toBe('connection')
+
+    // The browser aborted it (a page being left): a cancel, not a refusal.
+    const aborted = startPost()
+    aborted.xhr.abort()
+    expect(await aborted.done).toMatchObject({ kind: 'cancelled', message: 'The upload was cancelled.' })
+
+    // Cancelled before it started: nothing is sent.
+    const early = new AbortController()
+    early.abort()
+    const never = startPost({ signal: early.signal })
+    expect(await never.done).toMatchObject({ kind: 'cancelled', message: 'The upload was cancelled.' })
+    expect(never.xhr.body).toBeNull()
   })
 
   it('storageErrorMessage never shows raw XML', () => {
@@ -242,6 +310,15 @@ describe('pollUpload', () => {
     expect(sleeps.at(-1)).toBe(30_000)
   })
 
+  it('asks nothing once stopped', async () => {
+    const stop = new AbortController()
+    stop.abort()
+    const getUpload = vi.fn(async () => view('PROCESSING'))
+    const err = await pollUpload(getUpload, 'u1', { signal: stop.signal, sleep: async () => {} }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ kind: 'cancelled', message: 'Stopped waiting for the result.' })
+    expect(getUpload).not.toHaveBeenCalled()
+  })
+
   it('stops on a 401 (the caller keeps the upload for after sign-in)', async () => {
     const expired = async (): Promise<UploadView> => {
       throw new ApiError(401, 'Please sign in again: your sign-in is missing or has expired.')
@@ -259,6 +336,10 @@ describe('pollUpload', () => {
       return a
     }
     await expect(pollUpload(getUpload, 'u1', { sleep: async () => {} })).resolves.toMatchObject({ status: 'FAILED' })
+    answers.push(new ApiError(429, 'slow down'), new ApiError(500, 'oops'), view('PROCESSED'))
+    await expect(pollUpload(getUpload, 'u1', { sleep: async () => {} })).resolves.toMatchObject({ status: 'PROCESSED' })
+    answers.push(new ApiError(499, 'client closed'))
+    await expect(pollUpload(getUpload, 'u1', { sleep: async () => {} })).rejects.toThrow('client closed')
 
     const forbidden = async (): Promise<UploadView> => {
       throw new ApiError(403, 'Only the owner can see this upload.')
@@ -368,6 +449,27 @@ describe('reasons in plain words', () => {
     )
     // A size detail under another reason is not taken for one.
     expect(rejected('DAMAGED', '640x480: both sides must be at least 800 px')).toBe('Not added: the file is damaged.')
+    expect(rejected('DAMAGED', '13000x9000 is over the limit (12000 px a side, 60000000 pixels)')).toBe(
+      'Not added: the file is damaged.',
+    )
+    // Only a detail of exactly that form is read (a trailing full stop and spaces aside).
+    const small = 'the photo is too small (at least 800 px on each side)'
+    expect(rejected('TOO_SMALL', ' 640x480: both sides must be at least 800 px. ')).toBe(
+      'Not added: the photo is too small (640 × 480 px; it needs at least 800 px on each side).',
+    )
+    expect(rejected('TOO_SMALL', 'after rotation 640x480: both sides must be at least 800 px')).toBe(`Not added: ${small}.`)
+    expect(rejected('TOO_SMALL', '640x480: both sides must be at least 800 px, twice')).toBe(`Not added: ${small}.`)
+    expect(rejected('TOO_SMALL', 'too small')).toBe(`Not added: ${small}.`)
+    const large = 'the photo is too large (at most 20 MB and 12,000 px on each side)'
+    expect(rejected('TOO_LARGE', 'tile 13000x9000 is over the limit (12000 px a side, 60000000 pixels)')).toBe(`Not added: ${large}.`)
+    expect(rejected('TOO_LARGE', '13000x9000 is over the limit (12000 px a side, 60000000 pixels) twice')).toBe(`Not added: ${large}.`)
+    // A side of exactly the limit is allowed: then the pixel count is what is over.
+    expect(rejected('TOO_LARGE', '12000x6000 is over the limit (12000 px a side, 60000000 pixels)')).toBe(
+      'Not added: the photo is too large (12,000 × 6,000 px, 72 megapixels; at most 60).',
+    )
+    expect(rejected('TOO_LARGE', '1234567x800 is over the limit (12000 px a side, 60000000 pixels)')).toBe(
+      'Not added: the photo is too large (1,234,567 × 800 px; at most 12,000 px on each side).',
+    )
     expect(outcomeMessage(view('EXPIRED'))).toBe('Not added: the upload expired before the photo arrived, please try again.')
   })
 })
@@ -392,5 +494,32 @@ describe('remembered uploads (localStorage)', () => {
 
     localStorage.setItem(PENDING_UPLOADS_KEY, '{not json')
     expect(readPending(localStorage)).toEqual([])
+  })
+
+  it('reads back only entries with every field of the right kind', () => {
+    const fresh = { ...entry, sentAt: Date.now() }
+    const broken = [
+      null,
+      { ...fresh, uploadId: 7 },
+      { ...fresh, placeId: 7 },
+      { ...fresh, fileName: null },
+      { ...fresh, owner: 7 },
+      { ...fresh, sentAt: String(fresh.sentAt) },
+    ]
+    localStorage.setItem(PENDING_UPLOADS_KEY, JSON.stringify([...broken, fresh]))
+    expect(readPending(localStorage)).toEqual([fresh])
+    expect(JSON.parse(localStorage.getItem(PENDING_UPLOADS_KEY)!)).toEqual([fresh])
+  })
+
+  it('remembers an upload once, with its latest details', () => {
+    localStorage.clear()
+    const now = Date.now()
+    rememberPending(localStorage, { ...entry, sentAt: now - 5000 })
+    rememberPending(localStorage, { ...entry, uploadId: 'u2', sentAt: now })
+    rememberPending(localStorage, { ...entry, sentAt: now })
+    expect(readPending(localStorage)).toEqual([
+      { ...entry, uploadId: 'u2', sentAt: now },
+      { ...entry, sentAt: now },
+    ])
   })
 })

@@ -104,6 +104,7 @@ describe('the upload store', () => {
     expect(calls).toHaveLength(1)
     expect(calls[0]!.url).toBe('http://storage.test/bucket')
     expect((calls[0]!.file as File).type).toBe('image/heic')
+    expect((calls[0]!.file as File).size).toBeGreaterThan(0) // the same bytes, only the type is set
     expect(api.getUpload).toHaveBeenCalledWith('u1')
     expect(up.jobs.value[0]).toMatchObject({ phase: 'added', message: 'Added! Your photo is now on this page.', progress: 1 })
     expect(added).toHaveBeenCalledWith(photo)
@@ -163,18 +164,20 @@ describe('the upload store', () => {
     const refusals = [
       new ApiError(409, 'photos are not accepted for places of type museum'),
       new ApiError(404, 'place p1 not found'),
+      new ApiError(400, 'size must be at most 20971520'),
     ]
     const createUpload = vi.fn<Api['createUpload']>(async () => Promise.reject(refusals.shift()!))
     const { post } = fakePost()
     const up = store({ api: fakeApi({ createUpload }), post })
-    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
+    up.addFiles('p1', ['a.jpg', 'b.jpg', 'c.jpg'].map((name) => fileOf(name, 'image/jpeg', 1000)))
     await flushPromises()
-    const [a, b] = up.jobs.value
+    const [a, b, c] = up.jobs.value
     expect(a).toMatchObject({ phase: 'error', message: 'photos are not accepted for places of type museum', canRetry: false })
     expect(b).toMatchObject({ phase: 'error', message: 'place p1 not found', canRetry: false })
+    expect(c).toMatchObject({ phase: 'error', canRetry: false })
     void up.retry(a!.id)
     await flushPromises()
-    expect(createUpload).toHaveBeenCalledTimes(2)
+    expect(createUpload).toHaveBeenCalledTimes(3)
     expect(post).not.toHaveBeenCalled()
   })
 
@@ -183,10 +186,12 @@ describe('the upload store', () => {
       .fn<Api['createUpload']>()
       .mockRejectedValueOnce(new ApiError(429, '200 upload forms a day is the most one person may add'))
       .mockRejectedValueOnce(new ApiError(401, 'Please sign in again: your sign-in is missing or has expired.'))
+      .mockRejectedValueOnce(new ApiError(408, 'Request timeout'))
+      .mockRejectedValueOnce(new ApiError(500, 'The server had a problem (HTTP 500). Please try again.'))
     const up = store({ api: fakeApi({ createUpload }), post: fakePost().post })
-    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
+    up.addFiles('p1', ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'].map((name) => fileOf(name, 'image/jpeg', 1000)))
     await flushPromises()
-    expect(up.jobs.value.map((j) => j.canRetry)).toEqual([true, true])
+    expect(up.jobs.value.map((j) => j.canRetry)).toEqual([true, true, true, true])
   })
 
   it('shows a storage refusal in words', async () => {
@@ -350,6 +355,215 @@ describe('the upload store', () => {
   })
 })
 
+/** An API whose upload forms are u1, u2, … in turn, and whose GET /uploads answers from `outcomes` by id. */
+function numberedApi(outcomes: Record<string, UploadView | ApiError>) {
+  let n = 0
+  const form = formFor('')
+  return fakeApi({
+    createUpload: vi.fn(async (placeId: string, body: { size: number }) => ({ ...(await form(placeId, body)), uploadId: `u${++n}` })),
+    getUpload: vi.fn(async (id: string) => {
+      const outcome = outcomes[id] ?? status('PROCESSING', { uploadId: id })
+      if (outcome instanceof ApiError) throw outcome
+      return outcome
+    }),
+  })
+}
+
+const waitForever = { sleep: () => new Promise<void>(() => {}) }
+
+describe('the upload store keeps each upload apart', () => {
+  it('offers Try again only for outcomes another attempt may change, and reports only a published photo', async () => {
+    const api = numberedApi({
+      u1: status('REJECTED', { reason: 'TOO_SMALL' }),
+      u2: status('FAILED'),
+      u3: status('REJECTED', { reason: 'REPLACED' }),
+      u4: status('EXPIRED'),
+      u5: status('FAILED', { reason: 'DAMAGED' }),
+      u6: status('PROCESSED'),
+      u7: new ApiError(403, 'Only the owner can see this upload.'),
+      u8: status('PROCESSED', { photo: makePhoto('u8') }),
+    })
+    const up = store({ api, post: fakePost().post })
+    const added = vi.fn()
+    const stopped = vi.fn()
+    up.onAdded(added)
+    up.onAdded(stopped)()
+    up.addFiles('p1', ['1.jpg', '2.jpg', '3.jpg', '4.jpg', '5.jpg', '6.jpg', '7.jpg', '8.jpg'].map((name) => fileOf(name, 'image/jpeg', 1000)))
+    await flushPromises()
+    expect(up.jobs.value.map((j) => [j.fileName, j.phase, j.canRetry])).toEqual([
+      ['1.jpg', 'rejected', false],
+      ['2.jpg', 'rejected', true],
+      ['3.jpg', 'rejected', true],
+      ['4.jpg', 'rejected', true],
+      ['5.jpg', 'rejected', false],
+      ['6.jpg', 'added', false],
+      ['7.jpg', 'error', false],
+      ['8.jpg', 'added', false],
+    ])
+    expect(up.jobs.value[6]!.message).toBe('Only the owner can see this upload.')
+    // Only the photo that came with its answer is shown; a listener that stopped hears nothing.
+    expect(added.mock.calls).toEqual([[makePhoto('u8')]])
+    expect(stopped).not.toHaveBeenCalled()
+  })
+
+  it('reports progress in words and announces it by quarters only', async () => {
+    const { post, held } = heldPost()
+    const up = store({ api: numberedApi({}), post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const job = up.jobs.value[0]!
+    const said = () => up.announcements.value.map((a) => a.text)
+    expect(job).toMatchObject({ phase: 'uploading', message: 'Uploading… 0%' })
+    expect(said()).toEqual(['a.jpg: Preparing the upload…', 'a.jpg: Uploading… 0%'])
+    held[0]!.progress(10, 100)
+    expect(job).toMatchObject({ progress: 0.1, message: 'Uploading… 10%' })
+    held[0]!.progress(30, 100)
+    held[0]!.progress(45, 100)
+    held[0]!.progress(100, 100)
+    expect(said().slice(2)).toEqual(['a.jpg: uploading, 30%', 'a.jpg: uploading, 100%'])
+    held[0]!.progress(5, 0) // the browser does not know the total
+    expect(job.progress).toBe(0)
+    up.dispose()
+  })
+
+  it('counts a file as being sent while its upload form is asked for, too', async () => {
+    let giveForm!: () => void
+    const api = fakeApi({
+      createUpload: vi.fn(() => new Promise<UploadForm>((resolve) => (giveForm = () => resolve(formFor('u1')('p1', { size: 1000 }) as never)))),
+      getUpload: vi.fn(async () => status('PROCESSING')),
+    })
+    const up = store({ api, post: fakePost().post, poll: waitForever })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(up.jobs.value[0]!.phase).toBe('requesting')
+    expect(up.sending.value).toBe(true)
+    giveForm()
+    await flushPromises()
+    expect(up.sending.value).toBe(false)
+    up.dispose()
+  })
+
+  it('Try again acts on the upload asked for, and only on one that can be tried again', async () => {
+    const createUpload = vi.fn<Api['createUpload']>().mockRejectedValue(new ApiError(503, 'busy'))
+    const up = store({ api: fakeApi({ createUpload, getUpload: vi.fn(async () => status('PROCESSING')) }), post: fakePost().post, poll: waitForever })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000), fileOf('c.gif', 'image/gif', 1000)])
+    await flushPromises()
+    const [a, b, c] = up.jobs.value
+    expect([a!.canRetry, b!.canRetry, c!.canRetry]).toEqual([true, true, false])
+    createUpload.mockImplementation(formFor('u2'))
+    await up.retry(c!.id) // a file that was never sent: nothing to try
+    await up.retry(12345)
+    expect(createUpload).toHaveBeenCalledTimes(2)
+    await up.retry(b!.id)
+    await flushPromises()
+    expect(createUpload).toHaveBeenCalledTimes(3)
+    expect(a).toMatchObject({ phase: 'error', canRetry: true })
+    expect(b).toMatchObject({ phase: 'processing', uploadId: 'u2', canRetry: false })
+    up.dispose()
+  })
+
+  it('Try again after a rejection starts afresh: a new form, and the old upload forgotten', async () => {
+    const api = numberedApi({ u1: status('FAILED'), u2: status('PROCESSING') })
+    const { post, held } = heldPost()
+    const up = store({ api, post, poll: waitForever })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    held[0]!.finish()
+    await flushPromises()
+    const job = up.jobs.value[0]!
+    expect(job).toMatchObject({ phase: 'rejected', uploadId: 'u1', seen: false, canRetry: true })
+    expect(stored().map((p) => p.uploadId)).toEqual(['u1'])
+    void up.retry(job.id)
+    await flushPromises()
+    expect(stored()).toEqual([])
+    expect(job).toMatchObject({ phase: 'uploading', progress: 0, uploadId: 'u2', sentAt: null, seen: true, canRetry: false })
+    up.dispose()
+  })
+
+  it('Try again after a lost connection says it is looking first, and offers nothing while it looks', async () => {
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PENDING_UPLOAD')) })
+    const post = droppedPost()
+    const up = store({ api, post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const job = up.jobs.value[0]!
+    let answer!: (view: UploadView) => void
+    vi.mocked(api.getUpload).mockImplementation(() => new Promise((resolve) => (answer = resolve)))
+    void up.retry(job.id)
+    expect(job).toMatchObject({ phase: 'requesting', canRetry: false, message: 'Checking whether your photo arrived…' })
+    answer(status('PENDING_UPLOAD'))
+    await flushPromises()
+    expect(post).toHaveBeenCalledTimes(2) // not there: sent again
+  })
+
+  it('"Clear finished" takes away only the finished uploads of that place, and forgets only theirs', async () => {
+    const api = numberedApi({ u1: status('PROCESSED', { photo: makePhoto('u1') }), u3: status('PROCESSED', { photo: makePhoto('u3') }) })
+    const up = store({ api, post: fakePost().post, poll: waitForever })
+    up.addFiles('p2', [fileOf('d.jpg', 'image/jpeg', 1000)]) // u1
+    await flushPromises()
+    up.addFiles('p1', [fileOf('c.jpg', 'image/jpeg', 1000)]) // u2, still being checked
+    await flushPromises()
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.gif', 'image/gif', 1000)]) // u3, and a refused file
+    await flushPromises()
+    expect(up.jobs.value.map((j) => [j.fileName, j.phase])).toEqual([
+      ['a.jpg', 'added'],
+      ['b.gif', 'error'],
+      ['c.jpg', 'processing'],
+      ['d.jpg', 'added'],
+    ])
+    expect(stored().map((p) => p.uploadId).sort()).toEqual(['u1', 'u2', 'u3'])
+    up.clearFinished('p1')
+    expect(up.jobs.value.map((j) => j.fileName)).toEqual(['c.jpg', 'd.jpg'])
+    expect(stored().map((p) => p.uploadId).sort()).toEqual(['u1', 'u2'])
+  })
+
+  it('an outcome counts as seen while its place is shown, however many times its page is mounted', async () => {
+    const api = numberedApi({ u1: status('FAILED'), u2: status('FAILED'), u3: status('FAILED'), u4: status('FAILED') })
+    const up = store({ api, post: fakePost().post })
+    const send = async (placeId: string, name: string) => {
+      up.addFiles(placeId, [fileOf(name, 'image/jpeg', 1000)])
+      await flushPromises()
+      return up.jobs.value[0]!
+    }
+    const first = await send('p1', 'a.jpg') // u1
+    await send('p2', 'b.jpg') // u2
+    expect(up.jobs.value.map((j) => j.seen)).toEqual([false, false])
+    const leave = up.show('p1')
+    expect(first.seen).toBe(true)
+    expect(stored().map((p) => p.uploadId)).toEqual(['u2']) // p2's outcome is not seen yet
+    const leaveAgain = up.show('p1') // the next page mounts before the last one is gone
+    leave()
+    expect((await send('p1', 'c.jpg')).seen).toBe(true) // u3
+    leaveAgain()
+    expect((await send('p1', 'd.jpg')).seen).toBe(false) // u4
+    expect(stored().map((p) => p.uploadId)).toEqual(['u2', 'u4'])
+  })
+
+  it('dispose stops listening: no warning on leaving, no sign-in followed, nothing left being sent', async () => {
+    const target = { addEventListener: vi.fn(), removeEventListener: vi.fn() }
+    const user = ref<AuthUser | null>(null)
+    const { post } = heldPost()
+    const getUpload = vi.fn(async () => status('PROCESSING'))
+    const up = createUploads({ api: fakeApi({ createUpload: formFor('u1'), getUpload }), user, target, post, poll: noWait })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(up.sending.value).toBe(true)
+    up.dispose()
+    await flushPromises()
+    const warning = target.addEventListener.mock.calls[0]!
+    expect(warning[0]).toBe('beforeunload')
+    expect(target.removeEventListener).toHaveBeenCalledWith('beforeunload', warning[1])
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'error', message: 'The upload was cancelled.' })
+    localStorage.setItem(
+      PENDING_UPLOADS_KEY,
+      JSON.stringify([{ uploadId: 'u7', placeId: 'p1', fileName: 'x.jpg', sentAt: Date.now(), owner: 'me' }]),
+    )
+    user.value = ME
+    await flushPromises()
+    expect(getUpload).not.toHaveBeenCalled()
+  })
+})
+
 describe('uploads survive leaving the page, a reload and a new sign-in', () => {
   it('keeps an upload going while its page is gone and shows its outcome when the page is back', async () => {
     const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('REJECTED', { reason: 'PEOPLE_NOT_ALLOWED' })) })
@@ -425,10 +639,32 @@ describe('uploads survive leaving the page, a reload and a new sign-in', () => {
 
     user.value = null
     await flushPromises()
+    user.value = { sub: 'you', name: 'You' } // someone else on this phone: not theirs to follow
+    await flushPromises()
+    expect(up.jobs.value[0]!.phase).toBe('paused')
+    expect(getUpload).toHaveBeenCalledTimes(1)
     user.value = { ...ME }
     await flushPromises()
     expect(up.jobs.value[0]!.phase).toBe('added')
     expect(stored()).toEqual([])
+    // Signing in again later does not ask about an upload that has its outcome.
+    user.value = null
+    await flushPromises()
+    user.value = { ...ME }
+    await flushPromises()
+    expect(getUpload).toHaveBeenCalledTimes(2)
+  })
+
+  it('follows remembered uploads at once when the store starts with their owner signed in', async () => {
+    localStorage.setItem(
+      PENDING_UPLOADS_KEY,
+      JSON.stringify([{ uploadId: 'u7', placeId: 'p1', fileName: 'beach.jpg', sentAt: Date.now() - 60_000, owner: 'me' }]),
+    )
+    const getUpload = vi.fn(async () => status('PROCESSING'))
+    const up = store({ api: fakeApi({ getUpload }), poll: { sleep: () => new Promise(() => {}) } })
+    await flushPromises()
+    expect(getUpload).toHaveBeenCalledWith('u7')
+    expect(up.jobs.value[0]).toMatchObject({ fileName: 'beach.jpg', phase: 'processing', message: 'Sent. Checking your photo…' })
   })
 })
 

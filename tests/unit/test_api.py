@@ -215,20 +215,20 @@ def test_unknown_place_is_404_and_malformed_id_is_400():
         "invalid request: place_id: must be an id: 3 to 64 lowercase letters, digits and hyphens, "
         "not starting with a hyphen",
     )
-    status, _ = call("GET", "/places/{place_id}/photos", path_parameters={"place_id": "no-such-place"})
-    assert status == 404
+    status, error = call("GET", "/places/{place_id}/photos", path_parameters={"place_id": "no-such-place"})
+    assert (status, error["message"]) == (404, "place no-such-place not found")
 
 
-def test_photos_are_paginated_newest_first_with_cursors():
+@pytest.mark.parametrize("route", ["/places/{place_id}/photos", "/places/{place_id}"])
+def test_photos_are_paginated_newest_first_with_cursors(route):
+    """A place's page and its photo listing both page through its photos, newest first."""
     place = create_place()
     ids = [published_photo(place["placeId"], published_at=f"2026-11-2{d}T10:00:00.000Z") for d in range(5)]
     pages = []
     cursor = None
     for _ in range(3):
         query = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
-        status, page = call(
-            "GET", "/places/{place_id}/photos", path_parameters={"place_id": place["placeId"]}, query=query
-        )
+        status, page = call("GET", route, path_parameters={"place_id": place["placeId"]}, query=query)
         assert status == 200
         pages.append([p["photoId"] for p in page["photos"]])
         cursor = page["nextCursor"]

@@ -823,10 +823,17 @@ def test_a_transaction_dynamodb_keeps_cancelling_for_throttling_is_a_503_and_sto
 
     monkeypatch.setattr(BaseClient, "_make_api_call", always_throttled)
     monkeypatch.setattr(repository_module, "RETRY_BASE_S", 0.001)
+    pauses: list[float] = []
+    real_sleep = time.sleep
+    monkeypatch.setattr(repository_module.time, "sleep", lambda seconds: pauses.append(seconds) or real_sleep(seconds))
     body = {"name": "Never stored", "type": "park", "lat": -33.3, "lng": 151.3}
     response = api.lambda_handler(http_event("POST", "/places", body=body, user=OWNER), CONTEXT)
     assert (response["statusCode"], response["headers"]["Retry-After"]) == (503, "1"), body_of(response)
     assert len(attempts) == repository_module.COUNTED_PUT_ATTEMPTS
+    # Between attempts, a pause that doubles each time, jittered between half and all of it.
+    assert len(pauses) == repository_module.COUNTED_PUT_ATTEMPTS - 1
+    for attempt, pause in enumerate(pauses, start=1):
+        assert 0.5 <= pause / (0.001 * 2**attempt) <= 1.0, pauses
     monkeypatch.setattr(BaseClient, "_make_api_call", original)
     assert call("GET", "/places", query={"lat": "-33.3", "lng": "151.3", "radius": "100"})[1] == {"places": []}
 

@@ -465,6 +465,26 @@ def test_upload_status_of_a_published_photo_includes_the_photo_with_urls():
     assert view["photo"]["renditions"]["scaled"]["jpeg"].endswith(f"/photos/{place['placeId']}/{photo_id}/scaled.jpg")
 
 
+def test_a_photo_is_published_once_and_only_from_processing():
+    """A replayed event or a retried Publish step finds the photo published; an upload in another state is a
+    conflict, and nothing is stored for it."""
+    place = create_place()
+    photo_id = published_photo(place["placeId"])
+    repo = Repository()
+    upload = repo.get_upload(photo_id)
+    assert upload is not None
+    photo = repo.get_photo(upload)
+    assert photo is not None
+    again = PhotoRecord(**photo.model_dump(), owner=OWNER)
+    assert repo.publish_photo(again) is False
+    _, form = request_form(place["placeId"])
+    pending = again.model_copy(update={"photoId": form["uploadId"], "publishedAt": "2026-11-24T10:00:00.000Z"})
+    with pytest.raises(ConflictError, match=f"^upload {form['uploadId']} is PENDING_UPLOAD, not PROCESSING$"):
+        repo.publish_photo(pending)
+    _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
+    assert [p["photoId"] for p in detail["photos"]] == [photo_id]
+
+
 # --- daily quotas ---------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ClientError, IncompleteReadError, ReadTimeoutError
 from happypath_testkit.events import LambdaContext, body_of, http_event
 
 from happypath import geo, keys, limits
@@ -839,6 +839,7 @@ def _failing(operation: str, error: Exception, monkeypatch: pytest.MonkeyPatch) 
         ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "Query"),
         ClientError({"Error": {"Code": "InternalServerError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "Query"),
         ReadTimeoutError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com"),
+        IncompleteReadError(actual_bytes=10, expected_bytes=100),  # a response cut short: botocore never retried it
     ],
 )
 def test_a_call_aws_throttled_or_failed_past_its_retries_is_a_503_to_try_again(error, monkeypatch):

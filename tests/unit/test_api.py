@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ClientError, IncompleteReadError, ReadTimeoutError
 from happypath_testkit.events import LambdaContext, body_of, http_event
 
 from happypath import geo, keys, limits
@@ -139,6 +139,20 @@ def test_create_place_rejects_invalid_fields_with_400(body, field):
     assert any(field in e["field"] for e in error["errors"])
 
 
+def test_a_missing_body_is_named_as_the_body():
+    status, error = call("POST", "/places", user=OWNER)
+    assert (status, error["errors"]) == (400, [{"field": "body", "problem": "Field required"}])
+
+
+def test_a_json_body_sent_without_a_content_type_is_taken():
+    event = http_event(
+        "POST", "/places", body={"name": "Hyde Park", "type": "park", "lat": 51.5, "lng": -0.16}, user=OWNER
+    )
+    event["headers"].pop("content-type", None)
+    response = api.lambda_handler(event, CONTEXT)
+    assert response["statusCode"] == 201, body_of(response)
+
+
 def test_create_place_rejects_a_body_that_is_not_json():
     status, error = call("POST", "/places", raw_body="{not json", user=OWNER)
     assert status == 400
@@ -215,20 +229,20 @@ def test_unknown_place_is_404_and_malformed_id_is_400():
         "invalid request: place_id: must be an id: 3 to 64 lowercase letters, digits and hyphens, "
         "not starting with a hyphen",
     )
-    status, _ = call("GET", "/places/{place_id}/photos", path_parameters={"place_id": "no-such-place"})
-    assert status == 404
+    status, error = call("GET", "/places/{place_id}/photos", path_parameters={"place_id": "no-such-place"})
+    assert (status, error["message"]) == (404, "place no-such-place not found")
 
 
-def test_photos_are_paginated_newest_first_with_cursors():
+@pytest.mark.parametrize("route", ["/places/{place_id}/photos", "/places/{place_id}"])
+def test_photos_are_paginated_newest_first_with_cursors(route):
+    """A place's page and its photo listing both page through its photos, newest first."""
     place = create_place()
     ids = [published_photo(place["placeId"], published_at=f"2026-11-2{d}T10:00:00.000Z") for d in range(5)]
     pages = []
     cursor = None
     for _ in range(3):
         query = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
-        status, page = call(
-            "GET", "/places/{place_id}/photos", path_parameters={"place_id": place["placeId"]}, query=query
-        )
+        status, page = call("GET", route, path_parameters={"place_id": place["placeId"]}, query=query)
         assert status == 200
         pages.append([p["photoId"] for p in page["photos"]])
         cursor = page["nextCursor"]
@@ -240,16 +254,20 @@ def test_photos_are_paginated_newest_first_with_cursors():
     assert first["renditions"]["tile"]["webp"].startswith("http://127.0.0.1:9/cdn/photos/")
 
 
-def test_a_cursor_with_a_sort_key_dynamodb_would_refuse_is_400():
+@pytest.mark.parametrize(("sort_key_bytes", "expected"), [(1024, 200), (1025, 400), (1100, 400)])
+def test_a_cursor_with_a_sort_key_dynamodb_would_refuse_is_400(sort_key_bytes, expected):
+    """DynamoDB takes sort keys of up to 1024 bytes."""
     place = create_place()
-    forged = {keys.PK: keys.place_pk(place["placeId"]), keys.SK: keys.PHOTO_SK_PREFIX + "9" * 1100}
+    sort_key = keys.PHOTO_SK_PREFIX + "9" * (sort_key_bytes - len(keys.PHOTO_SK_PREFIX))
+    forged = {keys.PK: keys.place_pk(place["placeId"]), keys.SK: sort_key}
     cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
     assert len(cursor) <= 2048  # within the parameter's own limit
-    status, error = call(
+    status, answer = call(
         "GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]}, query={"cursor": cursor}
     )
-    assert status == 400
-    assert "cursor" in error["message"]
+    assert status == expected, answer
+    if expected == 400:
+        assert answer["message"] == "cursor does not belong to this listing"
 
 
 @pytest.mark.parametrize("sort_key", ["PHOTO#\ud800", "PHOTO#a\udfffb", "PHOTO#\u0000", "PHOTO#\n"])
@@ -264,23 +282,48 @@ def test_a_cursor_with_characters_no_key_holds_is_400(sort_key):
     assert (status, error["message"]) == (400, "cursor is malformed")
 
 
+MALFORMED, FOREIGN = "cursor is malformed", "cursor does not belong to this listing"
+THIS_PLACE = "PLACE#{place_id}"  # the listing's own partition, filled in by the test
+
+
 @pytest.mark.parametrize(
-    "cursor",
+    ("key", "message"),
     [
-        "%%%",
-        base64.urlsafe_b64encode(b"not json").decode(),
-        base64.urlsafe_b64encode(json.dumps({"PK": "PLACE#other", "SK": "PHOTO#x"}).encode()).decode(),
-        base64.urlsafe_b64encode(json.dumps({"PK": "x", "SK": "y", "GSI1PK": "z"}).encode()).decode(),
-        base64.urlsafe_b64encode(json.dumps(["PK"]).encode()).decode(),
+        ("%%%", MALFORMED),
+        ("not json", MALFORMED),
+        ({"PK": "PLACE#other", "SK": "PHOTO#x"}, FOREIGN),
+        ({"PK": "x", "SK": "y", "GSI1PK": "z"}, FOREIGN),
+        ({"PK": THIS_PLACE, "SK": "PHOTO#x", "GSI1PK": "z"}, FOREIGN),  # this listing's, and more
+        ({"PK": THIS_PLACE, "SK": "PLACE"}, FOREIGN),  # the place's own item, not a photo
+        ({"PK": THIS_PLACE, "SK": 7}, FOREIGN),
+        (["PK"], FOREIGN),
     ],
 )
-def test_forged_or_foreign_cursors_are_400(cursor):
+def test_forged_or_foreign_cursors_are_400(key, message):
     place = create_place()
+    if isinstance(key, dict):
+        key = {
+            name: value.format(place_id=place["placeId"]) if value == THIS_PLACE else value
+            for name, value in key.items()
+        }
+    cursor = (
+        key
+        if key == "%%%"
+        else base64.urlsafe_b64encode((key if isinstance(key, str) else json.dumps(key)).encode()).decode()
+    )
     status, error = call(
         "GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]}, query={"cursor": cursor}
     )
-    assert status == 400
-    assert "cursor" in error["message"]
+    assert (status, error["message"]) == (400, message)
+
+
+@pytest.mark.parametrize("length", range(8))
+def test_a_cursor_comes_back_as_the_key_it_was_made_of_whatever_its_length(length):
+    """Cursors travel without base64's padding: every length of key decodes again."""
+    key = {keys.PK: "PLACE#p", keys.SK: keys.PHOTO_SK_PREFIX + "x" * length}
+    cursor = repository_module.encode_cursor(key)
+    assert "=" not in cursor
+    assert repository_module.decode_cursor(cursor, "PLACE#p", keys.PHOTO_SK_PREFIX) == key
 
 
 # --- uploads --------------------------------------------------------------------------------------
@@ -440,6 +483,26 @@ def test_a_published_photo_is_found_by_its_id_without_signing_in():
 
     assert call("DELETE", "/photos/{photo_id}", path_parameters={"photo_id": photo_id}, user=OWNER)[0] == 204
     assert call("GET", "/photos/{photo_id}", path_parameters={"photo_id": photo_id})[0] == 404
+
+
+def test_a_photo_is_published_once_and_only_from_processing():
+    """A replayed event or a retried Publish step finds the photo published; an upload in another state is a
+    conflict, and nothing is stored for it."""
+    place = create_place()
+    photo_id = published_photo(place["placeId"])
+    repo = Repository()
+    upload = repo.get_upload(photo_id)
+    assert upload is not None
+    photo = repo.get_photo(upload)
+    assert photo is not None
+    again = PhotoRecord(**photo.model_dump(), owner=OWNER)
+    assert repo.publish_photo(again) is False
+    _, form = request_form(place["placeId"])
+    pending = again.model_copy(update={"photoId": form["uploadId"], "publishedAt": "2026-11-24T10:00:00.000Z"})
+    with pytest.raises(ConflictError, match=f"^upload {form['uploadId']} is PENDING_UPLOAD, not PROCESSING$"):
+        repo.publish_photo(pending)
+    _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
+    assert [p["photoId"] for p in detail["photos"]] == [photo_id]
 
 
 # --- daily quotas ---------------------------------------------------------------------------------
@@ -796,6 +859,7 @@ def _failing(operation: str, error: Exception, monkeypatch: pytest.MonkeyPatch) 
         ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "Query"),
         ClientError({"Error": {"Code": "InternalServerError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "Query"),
         ReadTimeoutError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com"),
+        IncompleteReadError(actual_bytes=10, expected_bytes=100),  # a response cut short: botocore never retried it
     ],
 )
 def test_a_call_aws_throttled_or_failed_past_its_retries_is_a_503_to_try_again(error, monkeypatch):
@@ -843,10 +907,18 @@ def test_a_transaction_dynamodb_keeps_cancelling_for_throttling_is_a_503_and_sto
 
     monkeypatch.setattr(BaseClient, "_make_api_call", always_throttled)
     monkeypatch.setattr(repository_module, "RETRY_BASE_S", 0.001)
+    pauses: list[float] = []
+    jitter: list[tuple[float, float]] = []
+    monkeypatch.setattr(repository_module.time, "sleep", pauses.append)
+    monkeypatch.setattr(repository_module.random, "uniform", lambda low, high: jitter.append((low, high)) or high)
     body = {"name": "Never stored", "type": "park", "lat": -33.3, "lng": 151.3}
     response = api.lambda_handler(http_event("POST", "/places", body=body, user=OWNER), CONTEXT)
     assert (response["statusCode"], response["headers"]["Retry-After"]) == (503, "1"), body_of(response)
     assert len(attempts) == repository_module.COUNTED_PUT_ATTEMPTS
+    # Between attempts, a pause that doubles each time, jittered between half and all of it.
+    doubling = [0.001 * 2**attempt for attempt in range(1, repository_module.COUNTED_PUT_ATTEMPTS)]
+    assert pauses == pytest.approx(doubling)
+    assert set(jitter) == {(0.5, 1.0)}
     monkeypatch.setattr(BaseClient, "_make_api_call", original)
     assert call("GET", "/places", query={"lat": "-33.3", "lng": "151.3", "radius": "100"})[1] == {"places": []}
 

@@ -4,7 +4,7 @@ import io
 
 import pytest
 from botocore.response import StreamingBody
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from happypath import aws, storage
 
@@ -48,3 +48,26 @@ def test_an_object_over_the_limit_is_refused_without_reading_its_body(s3):
     with pytest.raises(storage.ObjectTooLarge, match="11 bytes is over the 10 byte limit"):
         storage.read_object("bucket", "key", max_bytes=10)
     assert body.closed  # the connection is let go
+
+
+def test_the_cached_copies_of_a_deleted_photo_are_invalidated_under_one_path(monkeypatch):
+    """CloudFront refuses a batch whose Quantity is not the number of its paths (moto does not check)."""
+    monkeypatch.setenv("DISTRIBUTION_ID", "E2EXAMPLE")
+    aws.reset_clients()
+    with Stubber(aws.cloudfront()) as cloudfront:
+        batch = {"Paths": {"Quantity": 1, "Items": ["/photos/park/photo/*"]}, "CallerReference": ANY}
+        answer = {
+            "Location": "https://cloudfront/x",
+            "Invalidation": {
+                "Id": "I1",
+                "Status": "InProgress",
+                "CreateTime": "2026-12-01T00:00:00Z",
+                "InvalidationBatch": {"Paths": {"Quantity": 1}, "CallerReference": "r"},
+            },
+        }
+        cloudfront.add_response(
+            "create_invalidation", answer, {"DistributionId": "E2EXAMPLE", "InvalidationBatch": batch}
+        )
+        storage.forget_cached("photos/park/photo/")
+        cloudfront.assert_no_pending_responses()
+    aws.reset_clients()

@@ -292,7 +292,8 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     const { load, manager } = fakeOidc(null)
     const auth = createAuth(testConfig, load, location as never)
     const signedIn = (state: unknown) => ({ expired: false, access_token: 'at', profile: { sub: 's' }, state })
-    for (const state of [undefined, {}, { returnTo: 5 }, { returnTo: 'places/p1' }]) {
+    const elsewhere = ['places/p1', '//evil.test/x', '/\\evil.test/x']
+    for (const state of [undefined, {}, { returnTo: 5 }, ...elsewhere.map((returnTo) => ({ returnTo }))]) {
       manager.signinRedirectCallback.mockResolvedValueOnce(signedIn(state) as never)
       await expect(auth.handleCallback()).resolves.toBe('/')
     }

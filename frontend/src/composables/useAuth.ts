@@ -177,8 +177,7 @@ export function createAuth(
       const signedIn = await m.signinRedirectCallback(url)
       user.value = toAuthUser(signedIn)
       const state = signedIn.state as { returnTo?: unknown } | undefined
-      const returnTo = typeof state?.returnTo === 'string' && state.returnTo.startsWith('/') ? state.returnTo : '/'
-      return returnTo
+      return isAppPath(state?.returnTo) ? state.returnTo : '/'
     },
     async getAccessToken() {
       await started

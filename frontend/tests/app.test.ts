@@ -162,7 +162,7 @@ describe('format', () => {
     expect(formatDistance(1234)).toBe('1.2 km')
     expect(formatDistance(5000)).toBe('5 km')
     expect(formatDistance(25_400)).toBe('25 km')
-    expect([994, 1000, Number.NaN].map(formatDistance)).toEqual(['990 m', '1 km', ''])
+    expect([994, 995, 1000, 9960, Number.NaN].map(formatDistance)).toEqual(['990 m', '1 km', '1 km', '10 km', ''])
     expect(typeLabel('museum')).toBe('Museum')
     expect(typeLabel('ice_cream-shop')).toBe('Ice cream shop')
     expect(typesHeading(['beach', 'ice_cream'])).toBe('Beaches and ice creams')

@@ -1,6 +1,6 @@
 export function formatDistance(metres: number): string {
   if (!Number.isFinite(metres)) return ''
-  if (metres < 1000) return `${Math.max(0, Math.round(metres / 10) * 10)} m`
+  if (metres < 995) return `${Math.max(0, Math.round(metres / 10) * 10)} m` // 995 m and up round to 1 km, not "1000 m"
   const km = metres / 1000
   return `${km < 10 ? km.toFixed(1).replace(/\.0$/, '') : Math.round(km)} km`
 }

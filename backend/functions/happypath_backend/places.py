@@ -4,7 +4,17 @@ import uuid
 
 from happypath import limits, settings, storage
 from happypath.errors import NotFoundError
-from happypath.models import NewPlace, Photo, PhotoPage, Place, PlaceDetail, PlaceRecord, PlaceWithDistance, utc_now
+from happypath.models import (
+    NewPlace,
+    Photo,
+    PhotoPage,
+    Place,
+    PlaceDetail,
+    PlaceRecord,
+    PlaceWithDistance,
+    Upload,
+    utc_now,
+)
 from happypath.repository import Repository
 from happypath.statuses import UploadStatus, takes_photos
 
@@ -30,11 +40,16 @@ def with_urls(photo: Photo) -> Photo:
     return photo.model_copy(update={"renditions": renditions})
 
 
+def photo_of(repo: Repository, upload: Upload) -> Photo | None:
+    """The photo an upload became (a published photo's id is its upload's): only a PROCESSED upload has one."""
+    return repo.get_photo(upload) if upload.status == UploadStatus.PROCESSED else None
+
+
 def published_photo(repo: Repository, photo_id: str) -> Photo:
     """One published photo, by the id in its address (a link shared from the viewer may name one on a later
-    page). A photo's id is its upload's: an upload not published (yet, or ever) is no photo."""
+    page)."""
     upload = repo.get_upload(photo_id)
-    photo = repo.get_photo(upload) if upload is not None and upload.status == UploadStatus.PROCESSED else None
+    photo = photo_of(repo, upload) if upload is not None else None
     if photo is None:
         raise NotFoundError(f"photo {photo_id} not found")
     return with_urls(photo)

@@ -8,7 +8,7 @@ from happypath.errors import ConflictError, ForbiddenError, InvalidInputError, N
 from happypath.models import Upload, UploadForm, UploadRequest, UploadView, utc_now
 from happypath.repository import Repository
 from happypath.statuses import PLACE_TYPE_REFUSAL, UploadStatus, takes_photos
-from happypath_backend.places import with_urls
+from happypath_backend.places import photo_of, with_urls
 
 
 def request_upload(repo: Repository, place_id: str, request: UploadRequest, owner: str) -> UploadForm:
@@ -54,7 +54,7 @@ def _owned_upload(repo: Repository, upload_id: str, user: str, what: str = "uplo
 
 def upload_status(repo: Repository, upload_id: str, user: str) -> UploadView:
     upload = _owned_upload(repo, upload_id, user)
-    photo = repo.get_photo(upload) if upload.status == UploadStatus.PROCESSED else None
+    photo = photo_of(repo, upload)
     return UploadView(
         uploadId=upload.uploadId,
         placeId=upload.placeId,

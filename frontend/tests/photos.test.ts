@@ -1,5 +1,5 @@
 import { flushPromises } from '@vue/test-utils'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import PhotoGrid from '../src/components/PhotoGrid.vue'
 import PhotoViewer from '../src/components/PhotoViewer.vue'
 import UploadPanel from '../src/components/UploadPanel.vue'
@@ -527,13 +527,27 @@ describe('PlaceView: the viewer is part of the address', () => {
   })
 
   it('Previous and Next replace the photo in the address: Back still closes the viewer', async () => {
+    const fetchedAhead: string[] = []
+    vi.stubGlobal(
+      'Image',
+      class {
+        set src(url: string) {
+          fetchedAhead.push(url)
+        }
+      },
+    )
+    onTestFinished(() => {
+      vi.unstubAllGlobals()
+    })
     const router = testRouter()
     await router.push('/places/p1')
     const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: twoPhotos(), router, attachTo: document.body })
     await flushPromises()
+    expect(fetchedAhead).toEqual([]) // nothing while no photo is open
     await wrapper.get('#open-a').trigger('click')
     await flushPromises()
     expect(wrapper.get('dialog .info').text()).toMatch(/ · 1 of 2$/)
+    expect(fetchedAhead).toEqual(['https://cdn.test/p1/b/scaled.webp']) // the next photo, fetched ahead
 
     await wrapper.get('button[aria-label="Next photo"]').trigger('click')
     await flushPromises()
@@ -551,6 +565,8 @@ describe('PlaceView: the viewer is part of the address', () => {
     expect(shownPhoto(wrapper)).toBeNull()
     // The focus goes to the photo seen last, not to the one opened.
     expect(document.activeElement?.id).toBe('open-b')
+    // From b, its previous one was fetched ahead; once closed, nothing more.
+    expect(fetchedAhead).toEqual(['https://cdn.test/p1/b/scaled.webp', 'https://cdn.test/p1/a/scaled.webp'])
     wrapper.unmount()
   })
 

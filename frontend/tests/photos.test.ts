@@ -4,7 +4,7 @@ import PhotoGrid from '../src/components/PhotoGrid.vue'
 import PhotoViewer from '../src/components/PhotoViewer.vue'
 import UploadPanel from '../src/components/UploadPanel.vue'
 import PlaceView from '../src/views/PlaceView.vue'
-import { ApiError } from '../src/lib/api'
+import { ApiError, type PhotoPage } from '../src/lib/api'
 import { notices } from '../src/lib/notices'
 import { fakeApi, fakeAuth, makePhoto, makePlace, mountWith, owning, placeDetail, testRouter } from './helpers'
 
@@ -588,6 +588,58 @@ describe('PlaceView: the viewer is part of the address', () => {
     expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=c')
     expect(wrapper.get('dialog .info').text()).toMatch(/ · 3 of 4$/)
     expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(4)
+  })
+
+  it('says inside the viewer that the next page is loading, or why it could not be loaded; Next tries again', async () => {
+    notices.splice(0)
+    let answer: { reject: (err: Error) => void; resolve: (page: PhotoPage) => void } | undefined
+    const listPhotos = vi.fn(() => new Promise<PhotoPage>((resolve, reject) => (answer = { resolve, reject })))
+    const api = fakeApi({
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })),
+      listPhotos,
+    })
+    const router = testRouter()
+    await router.push('/places/p1?photo=b')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
+    await flushPromises()
+    const next = () => wrapper.get('button[aria-label="Next photo"]').trigger('click')
+
+    await next()
+    await flushPromises()
+    expect(wrapper.get('dialog .info').text()).toBe('Loading more photos…')
+    answer!.reject(new ApiError(503, 'The service is busy. Try again in a moment.'))
+    await flushPromises()
+    // The page's notices are behind the viewer's backdrop: the failure is said inside it, and only there.
+    expect(wrapper.get('dialog .info').text()).toBe(
+      'More photos could not be loaded. The service is busy. Try again in a moment.',
+    )
+    expect(notices).toEqual([])
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=b')
+
+    await next()
+    answer!.resolve({ photos: [makePhoto('c')], nextCursor: null })
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=c')
+    expect(wrapper.get('dialog .info').text()).toMatch(/^Added .* · 3 of 3$/)
+  })
+
+  it('a next page that fails once the viewer is shut is reported as a notice on the page', async () => {
+    notices.splice(0)
+    let fail: ((err: Error) => void) | undefined
+    const api = fakeApi({
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })),
+      listPhotos: vi.fn(() => new Promise<PhotoPage>((_resolve, reject) => (fail = reject))),
+    })
+    const router = testRouter()
+    await router.push('/places/p1?photo=b')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
+    await flushPromises()
+    await wrapper.get('button[aria-label="Next photo"]').trigger('click')
+    await wrapper.get('dialog').findAll('button').find((b) => b.text() === 'Close')!.trigger('click')
+    await flushPromises()
+    fail!(new ApiError(503, 'The service is busy. Try again in a moment.'))
+    await flushPromises()
+    expect(notices.map((n) => [n.kind, n.text])).toEqual([['error', 'The service is busy. Try again in a moment.']])
   })
 
   it('opens a photo the first page does not hold (a shared link to an older photo), on its own', async () => {

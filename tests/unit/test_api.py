@@ -909,8 +909,8 @@ def test_a_transaction_dynamodb_keeps_cancelling_for_throttling_is_a_503_and_sto
     monkeypatch.setattr(repository_module, "RETRY_BASE_S", 0.001)
     pauses: list[float] = []
     jitter: list[tuple[float, float]] = []
-    monkeypatch.setattr(repository_module.time, "sleep", pauses.append)
-    monkeypatch.setattr(repository_module.random, "uniform", lambda low, high: jitter.append((low, high)) or high)
+    monkeypatch.setattr(repository_module, "sleep", pauses.append)
+    monkeypatch.setattr(repository_module, "uniform", lambda low, high: jitter.append((low, high)) or high)
     body = {"name": "Never stored", "type": "park", "lat": -33.3, "lng": 151.3}
     response = api.lambda_handler(http_event("POST", "/places", body=body, user=OWNER), CONTEXT)
     assert (response["statusCode"], response["headers"]["Retry-After"]) == (503, "1"), body_of(response)

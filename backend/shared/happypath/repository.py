@@ -4,10 +4,11 @@ import base64
 import binascii
 import heapq
 import json
-import random
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from random import uniform
+from time import sleep
 from typing import TYPE_CHECKING, Any, Final
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -35,8 +36,10 @@ def _forgotten_after(moment: int) -> int:
 
 
 def _pause_before_retry(attempt: int) -> None:
-    """Exponential backoff with jitter, so that requests that collided do not collide again."""
-    time.sleep(random.uniform(0.5, 1.0) * RETRY_BASE_S * 2**attempt)
+    """Exponential backoff with jitter, so that requests that collided do not collide again.
+
+    `sleep` and `uniform` are this module's own names, so a test can replace them here alone."""
+    sleep(uniform(0.5, 1.0) * RETRY_BASE_S * 2**attempt)
 
 
 def _to_dynamo(value: Any) -> Any:

@@ -422,6 +422,19 @@ describe('PlaceView', () => {
     }
   })
 
+  it('links to the place on OpenStreetMap, for directions, in a new tab', async () => {
+    const place = makePlace({ lat: -33.856784, lng: 151.2152967 })
+    const api = fakeApi({ getPlace: vi.fn(async () => placeDetail([], { place })) })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api })
+    await flushPromises()
+    const link = wrapper.get('header a')
+    expect(link.attributes('href')).toBe(
+      'https://www.openstreetmap.org/?mlat=-33.856784&mlon=151.215297#map=17/-33.856784/151.215297',
+    )
+    expect(link.attributes()).toMatchObject({ target: '_blank', rel: 'noopener noreferrer' })
+    expect(link.text()).toBe('Show on OpenStreetMap (opens in a new tab)')
+  })
+
   it('moves focus to the next photo after a delete, and to the Photos heading after the last one', async () => {
     const api = fakeApi({
       getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')])),

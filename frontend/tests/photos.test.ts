@@ -685,6 +685,23 @@ describe('PlaceView: the viewer is part of the address', () => {
     expect(shownPhoto(wrapper)).toBeNull()
   })
 
+  it('closing a linked photo that has no tile gives the focus to the Photos heading', async () => {
+    const api = fakeApi({
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a')], { nextCursor: 'page-2' })),
+      getPhoto: vi.fn(async () => makePhoto('old')),
+    })
+    const router = testRouter()
+    await router.push('/places/p1?photo=old')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router, attachTo: document.body })
+    await flushPromises()
+    expect(shownPhoto(wrapper)).toBe('https://cdn.test/p1/old/scaled.jpg')
+    await wrapper.get('dialog').findAll('button').find((b) => b.text() === 'Close')!.trigger('click')
+    await flushPromises()
+    expect(shownPhoto(wrapper)).toBeNull()
+    expect(document.activeElement?.id).toBe('photos-title')
+    wrapper.unmount()
+  })
+
   it.each([
     ['deleted', new ApiError(404, 'photo gone not found'), null],
     ["another place's", makePhoto('gone', 'p2'), null],

@@ -35,6 +35,33 @@ describe('ErrorBoundary', () => {
   })
 })
 
+describe('ErrorBoundary on another page', () => {
+  it('shows the new page instead of the last one\'s error', async () => {
+    const broken = ref(true)
+    const Child = defineComponent({
+      setup() {
+        return () => {
+          if (broken.value) throw new ApiError(500, 'The server had a problem (HTTP 500). Please try again.')
+          return h('p', 'Next page')
+        }
+      },
+    })
+    vi.spyOn(console, 'error').mockImplementation(() => {})
+    vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const path = ref('/places/p1')
+    const { wrapper } = mountWith(
+      defineComponent({ render: () => h(ErrorBoundary, { resetKey: path.value }, { default: () => h(Child) }) }),
+    )
+    await flushPromises()
+    expect(wrapper.find('[role="alert"]').exists()).toBe(true)
+    broken.value = false
+    path.value = '/'
+    await flushPromises()
+    expect(wrapper.find('[role="alert"]').exists()).toBe(false)
+    expect(wrapper.text()).toBe('Next page')
+  })
+})
+
 describe('notices', () => {
   it('shows errors as alerts, dedupes repeats and can be dismissed', async () => {
     notices.splice(0)
@@ -112,6 +139,17 @@ describe('notices', () => {
     notices.splice(0)
   })
 
+  it('works in a browser without ResizeObserver', () => {
+    vi.stubGlobal('ResizeObserver', undefined)
+    try {
+      const wrapper = mount(NoticeArea, { attachTo: document.body })
+      expect(wrapper.get('.notices').attributes('aria-live')).toBe('polite')
+      wrapper.unmount()
+    } finally {
+      vi.unstubAllGlobals()
+    }
+  })
+
   it('describes any thrown value in words, and logs technical detail instead of showing it', () => {
     const log = vi.spyOn(console, 'error').mockImplementation(() => {})
     expect(describeError(new ApiError(404, 'Place not found.'))).toBe('Place not found.')
@@ -143,6 +181,29 @@ describe('CallbackView', () => {
     expect(wrapper.text()).not.toContain('access_denied')
     expect(wrapper.text()).not.toContain('User cancelled login')
     expect(warn).toHaveBeenCalledWith(expect.any(String), 'access_denied', 'User cancelled login')
+  })
+
+  it('says it is signing in while it is, and goes to the start page when the sign-in had worked already', async () => {
+    const auth = fakeAuth(null)
+    let finish: (to: string) => void = () => {}
+    vi.mocked(auth.handleCallback).mockImplementation(() => new Promise((resolve) => (finish = resolve)))
+    const waiting = await callback('?code=abc&state=xyz', auth)
+    expect(waiting.get('h1').text()).toBe('Signing you in…')
+    expect(waiting.find('[role="alert"]').exists()).toBe(false)
+    finish('/')
+    await flushPromises()
+
+    // A reload of the callback page replays the used code; the person is signed in already.
+    const signedIn = fakeAuth({ sub: 'me', name: 'Me' })
+    vi.mocked(signedIn.handleCallback).mockRejectedValue(new Error('No matching state found in storage'))
+    const router = testRouter()
+    await router.push('/places/p1') // anywhere but the start page
+    window.history.replaceState({}, '', '/callback?code=abc&state=xyz')
+    const { wrapper } = mountWith(CallbackView, { auth: signedIn, router })
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/')
+    expect(wrapper.find('[role="alert"]').exists()).toBe(false)
+    window.history.replaceState({}, '', '/')
   })
 
   it("shows plain words when the library cannot complete the sign-in", async () => {

@@ -205,4 +205,11 @@ describe('ConfigErrorScreen', () => {
     expect(alert.text()).toContain('config.json has 2 problems.')
     expect(alert.findAll('li').map((li) => li.text())).toEqual(['"apiUrl" is bad', '"map" is bad'])
   })
+
+  it('reloads the app on Reload, to read the fixed file', async () => {
+    const reload = vi.spyOn(window.location, 'reload').mockImplementation(() => {})
+    const wrapper = mount(ConfigErrorScreen, { props: { message: 'config.json is missing.', problems: [] } })
+    await wrapper.get('button').trigger('click')
+    expect(reload).toHaveBeenCalledOnce()
+  })
 })

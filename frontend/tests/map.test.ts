@@ -1,11 +1,13 @@
 import { flushPromises } from '@vue/test-utils'
+import L from 'leaflet'
 import { describe, expect, it, vi } from 'vitest'
 import PlaceList from '../src/components/PlaceList.vue'
 import PlaceMap from '../src/components/PlaceMap.vue'
 import HomeView from '../src/views/HomeView.vue'
 import { metresBetween, useGeolocation } from '../src/composables/useGeolocation'
-import { ApiError, type Api } from '../src/lib/api'
-import { fakeApi, fakeAuth, mountWith, near, testConfig } from './helpers'
+import { ApiError, NETWORK_MESSAGE, type Api, type NearbyPlace, type Place } from '../src/lib/api'
+import { notices } from '../src/lib/notices'
+import { fakeApi, fakeAuth, makePlace, mountWith, near, testConfig } from './helpers'
 
 const places = [
   near({ placeId: 'far', name: 'Far Park', lat: 47.4, lng: 8.6 }, 4200),
@@ -57,6 +59,13 @@ describe('PlaceMap without tiles', () => {
     expect(wrapper.emitted('select')).toEqual([['mid']])
     await wrapper.get('[data-place-id="far"]').trigger('keypress', { key: 'Enter', keyCode: 13 })
     expect(wrapper.emitted('select')).toEqual([['mid'], ['far']])
+    await wrapper.get('[data-place-id="close"]').trigger('keypress', { key: ' ', keyCode: 32 })
+    expect(wrapper.emitted('select')).toEqual([['mid'], ['far'], ['close']])
+    // Other keys (zooming with "+", typing) do not open the place.
+    await wrapper.get('[data-place-id="close"]').trigger('keypress', { key: '+', keyCode: 43 })
+    expect(wrapper.emitted('select')).toHaveLength(3)
+    // No attribution line without tiles to credit (not even Leaflet's own).
+    expect(wrapper.find('.leaflet-control-attribution').exists()).toBe(false)
     wrapper.unmount()
   })
 
@@ -72,7 +81,14 @@ describe('PlaceMap without tiles', () => {
       expect(space.defaultPrevented, 'the page does not scroll').toBe(true)
       expect(click).toHaveBeenCalledTimes(1)
     }
-    // Other keys are left alone: Space on the map itself is not taken.
+    // Other keys are left alone: Tab on a zoom button moves on, Space on the map itself is not taken.
+    const zoomIn = wrapper.get('.leaflet-control-zoom-in').element as HTMLElement
+    const click = vi.spyOn(zoomIn, 'click')
+    click.mockClear()
+    const tab = new KeyboardEvent('keydown', { key: 'Tab', keyCode: 9, bubbles: true, cancelable: true })
+    zoomIn.dispatchEvent(tab)
+    expect(tab.defaultPrevented).toBe(false)
+    expect(click).not.toHaveBeenCalled()
     const other = new KeyboardEvent('keydown', { key: ' ', keyCode: 32, bubbles: true, cancelable: true })
     wrapper.get('.leaflet-container').element.dispatchEvent(other)
     expect(other.defaultPrevented).toBe(false)
@@ -181,6 +197,83 @@ describe('PlaceMap without tiles', () => {
     await flushPromises()
     expect(wrapper.findAll('.leaflet-tile-pane .leaflet-layer')).toHaveLength(1)
     expect(wrapper.text()).not.toContain('Map tiles are off')
+    // The tiles' owners are credited, as their terms ask.
+    expect(wrapper.get('.leaflet-control-attribution').text()).toContain('© Test')
+    wrapper.unmount()
+
+    // An attribution without tiles credits nothing.
+    const { wrapper: plain } = mountWith(PlaceMap, { props: { ...base, tileUrl: '', attribution: '© Test' }, attachTo: document.body })
+    await flushPromises()
+    expect(plain.find('.leaflet-control-attribution').exists()).toBe(false)
+    plain.unmount()
+  })
+
+  it("reports the person's first move as theirs, and lets go of the map when it is taken away", async () => {
+    const remove = vi.spyOn(L.Map.prototype, 'remove')
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '' }, attachTo: document.body })
+    await flushPromises()
+    expect(wrapper.emitted('move')).toBeUndefined()
+    const container = wrapper.get('.leaflet-container')
+    container.element.dispatchEvent(new FocusEvent('focus'))
+    container.element.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowRight', keyCode: 39, bubbles: true }))
+    await flushPromises()
+    expect((wrapper.emitted('move') ?? []).map(([, byUser]) => byUser)).toEqual([true])
+    wrapper.unmount()
+    expect(remove).toHaveBeenCalledOnce()
+  })
+
+  it('fits the map to the places found and the person, unless told not to or while a new place is placed', async () => {
+    vi.spyOn(HTMLElement.prototype, 'clientWidth', 'get').mockReturnValue(400)
+    vi.spyOn(HTMLElement.prototype, 'clientHeight', 'get').mockReturnValue(300)
+    type Move = [{ lat: number; lng: number }, boolean]
+    const west = near({ placeId: 'w', lat: 47.3, lng: 8.4 }, 900)
+    const east = near({ placeId: 'e', lat: 47.5, lng: 8.7 }, 1500)
+    const fitted = async (props: Record<string, unknown>) => {
+      const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '', fit: true, ...props }, attachTo: document.body })
+      await flushPromises()
+      const moves = (wrapper.emitted('move') ?? []) as Move[]
+      return { wrapper, moves }
+    }
+    const expectAround = (moves: Move[]) => {
+      expect(moves.length).toBeGreaterThan(0)
+      expect(moves.every(([, byUser]) => !byUser)).toBe(true)
+      expect(moves.at(-1)![0].lat).toBeCloseTo(47.4, 1)
+      expect(moves.at(-1)![0].lng).toBeCloseTo(8.55, 1)
+    }
+
+    const both = await fitted({ places: [west, east] })
+    expectAround(both.moves)
+    both.wrapper.unmount()
+    // One place and the person's own position: both in view.
+    const withMe = await fitted({ places: [east], userPosition: { lat: 47.3, lng: 8.4 } })
+    expectAround(withMe.moves)
+    withMe.wrapper.unmount()
+    // A single point is not fitted (it would zoom in all the way).
+    const single = await fitted({ places: [east] })
+    expect(single.moves).toEqual([])
+    single.wrapper.unmount()
+    // Searched where the person panned to, or placing a new place: the map stays where it is...
+    const picking = await fitted({ places: [west, east], picking: true })
+    expect(picking.moves).toEqual([])
+    picking.wrapper.unmount()
+    const still = await fitted({ places: [west, east], fit: false })
+    expect(still.moves).toEqual([])
+    // ...until fitting is asked for again.
+    await still.wrapper.setProps({ fit: true })
+    expectAround((still.wrapper.emitted('move') ?? []) as Move[])
+    still.wrapper.unmount()
+  })
+
+  it("shows the person's own position as a dot, and takes it away when it is no longer known", async () => {
+    const { wrapper } = mountWith(PlaceMap, {
+      props: { ...base, places: [], tileUrl: '', userPosition: { lat: 47.37, lng: 8.54 } },
+      attachTo: document.body,
+    })
+    await flushPromises()
+    const dots = () => wrapper.findAll('.leaflet-overlay-pane path')
+    expect(dots()).toHaveLength(1)
+    await wrapper.setProps({ userPosition: null })
+    expect(dots()).toHaveLength(0)
     wrapper.unmount()
   })
 
@@ -244,7 +337,16 @@ describe('PlaceMap without tiles', () => {
     expect(picked()).toHaveLength(1)
     await wrapper.setProps({ pickedPosition: { lat: 47.4, lng: 8.6 } })
     expect(picked()).toHaveLength(1)
+    // Named, but neither a stop for the keyboard nor a target for clicks: a tap on it still sets the position.
+    expect(picked()[0]!.attributes('title')).toBe('Position of the new place')
+    expect(picked()[0]!.attributes('tabindex')).toBeUndefined()
+    expect(picked()[0]!.classes()).not.toContain('leaflet-interactive')
     await wrapper.setProps({ picking: false })
+    expect(picked()).toHaveLength(0)
+    // Placing given up while a coordinate was half typed: the marker goes all the same.
+    await wrapper.setProps({ picking: true, pickedPosition: { lat: 47.4, lng: 8.6 } })
+    expect(picked()).toHaveLength(1)
+    await wrapper.setProps({ picking: false, pickedPosition: { lat: Number.NaN, lng: 8.6 } })
     expect(picked()).toHaveLength(0)
     // Nothing to keep: a first position that is not a number draws no marker at all.
     await wrapper.setProps({ picking: true, pickedPosition: { lat: Number.NaN, lng: Number.NaN } })
@@ -553,6 +655,29 @@ describe('HomeView', () => {
     await flushPromises()
     expect(alert().text()).toBe('25 places a day is the most one person may add')
     expect([invalid('place-name'), invalid('place-address')]).toEqual(['false', 'false'])
+    expect(form.get('button[type="submit"]').text()).toBe('Create place')
+    expect(form.get('button[type="submit"]').attributes('disabled')).toBeUndefined()
+
+    // Each field by its own name, with the focus on it; a refusal about no field of the form, above the buttons.
+    for (const [refusal, message, id] of [
+      [{ field: 'lat', problem: 'must be at most 90' }, 'The latitude must be at most 90.', 'place-lat'],
+      [{ field: 'lng', problem: 'must be at most 180' }, 'The longitude must be at most 180.', 'place-lng'],
+      [{ field: 'type', problem: 'must be one of the kinds offered' }, 'The kind of place must be one of the kinds offered.', 'place-type'],
+      [{ field: 'address', problem: 'Value error, e.g. no HTML.' }, 'Value error, e.g. no HTML.', 'place-address'],
+      [{ field: 'body', problem: 'must be JSON' }, 'invalid request: body: must be JSON', null],
+    ] as const) {
+      refusals.push(new ApiError(400, `invalid request: ${refusal.field}: ${refusal.problem}`, [refusal]))
+      await form.trigger('submit')
+      await flushPromises()
+      expect(alert().text()).toBe(message)
+      if (id) expect(document.activeElement).toBe(form.get(`#${id}`).element)
+    }
+    // A failure that is not the API's answer at all.
+    vi.spyOn(console, 'error').mockImplementation(() => {})
+    refusals.push(new TypeError('Failed to fetch') as never)
+    await form.trigger('submit')
+    await flushPromises()
+    expect(alert().text()).toBe(NETWORK_MESSAGE)
     wrapper.unmount()
     vi.unstubAllGlobals()
   })
@@ -606,16 +731,19 @@ describe('HomeView', () => {
       expect(form.get('[role="alert"]').text()).toBe(
         `${what} contains an invisible or control character (such as a direction mark): remove it and type it again.`,
       )
+      expect(form.get(field).attributes('aria-invalid')).toBe('true')
     }
     await form.get('#place-name').setValue('Family picnic \u{1F468}\u200d\u{1F469}\u200d\u{1F467}') // emoji joiners are fine
     await form.get('#place-address').setValue('1 Park Lane\u200e')
     await form.trigger('submit')
     expect(form.get('[role="alert"]').text()).toContain('The address contains an invisible')
+    expect(form.get('#place-address').attributes('aria-invalid')).toBe('true')
     expect(api.createPlace).not.toHaveBeenCalled()
-    await form.get('#place-address').setValue('1 Park Lane')
+    await form.get('#place-address').setValue(' 1 Park Lane ')
     await form.trigger('submit')
     await flushPromises()
     expect(api.createPlace).toHaveBeenCalledTimes(1)
+    expect(vi.mocked(api.createPlace).mock.calls[0]![0]).toMatchObject({ address: '1 Park Lane' })
     vi.unstubAllGlobals()
   })
 
@@ -640,6 +768,10 @@ describe('HomeView', () => {
     expect(form.get('[role="alert"]').text()).toBe('Enter a name for the place.')
     expect(api.createPlace).not.toHaveBeenCalled()
 
+    await form.get('#place-name').setValue('   ')
+    await form.trigger('submit')
+    expect(form.get('[role="alert"]').text()).toBe('Enter a name for the place.')
+    await form.get('#place-address').setValue('   ')
     await form.get('#place-name').setValue('  Blue Cafe ')
     await form.get('#place-lat').setValue('')
     await form.trigger('submit')
@@ -651,6 +783,193 @@ describe('HomeView', () => {
     await flushPromises()
     expect(api.createPlace).toHaveBeenCalledWith({ name: 'Blue Cafe', type: 'cafe', lat: 47.5, lng: 8.25 })
     expect(router.currentRoute.value.fullPath).toBe('/places/new1')
+    expect(notices.map((n) => [n.kind, n.text])).toContainEqual(['info', '"Blue Cafe" was added.'])
+    expect(wrapper.find('form').exists()).toBe(false)
+    notices.splice(0)
+    vi.unstubAllGlobals()
+  })
+
+  it('takes latitudes from -90 to 90 and longitudes from -180 to 180, the ends included', async () => {
+    const wrapper = await homeSignedInWithoutMap()
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    const form = wrapper.get('form')
+    const problem = () => (form.find('[role="alert"]').exists() ? form.get('[role="alert"]').text() : null)
+    for (const [lat, lng, expected] of [
+      ['90', '180', null],
+      ['-90', '-180', null],
+      ['90.5', '0', 'Latitude must be between -90 and 90.'],
+      ['-90.5', '0', 'Latitude must be between -90 and 90.'],
+      ['0', '180.5', 'Longitude must be between -180 and 180.'],
+      ['0', '-180.5', 'Longitude must be between -180 and 180.'],
+    ] as const) {
+      await form.get('#place-lat').setValue(lat)
+      await form.get('#place-lng').setValue(lng)
+      expect(problem(), `${lat}, ${lng}`).toBe(expected)
+    }
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it('keeps a message about one field while another is edited, and "Use map centre" sets the position', async () => {
+    const wrapper = await homeSignedInWithoutMap()
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    const form = wrapper.get('form')
+    const problem = () => (form.find('[role="alert"]').exists() ? form.get('[role="alert"]').text() : null)
+    // A wrong coordinate is not forgotten when another field is edited, whatever else is still missing.
+    await form.get('#place-lat').setValue('')
+    await form.get('#place-address').setValue('1 Park Lane')
+    expect(problem()).toBe('Latitude must be between -90 and 90.')
+    await form.get('#place-lat').setValue('47.37')
+    await form.get('#place-lng').setValue('')
+    await form.get('#place-address').setValue('2 Park Lane')
+    expect(problem()).toBe('Longitude must be between -180 and 180.')
+    await form.get('#place-lng').setValue('8.54')
+    expect(problem()).toBeNull()
+
+    await form.trigger('submit')
+    await flushPromises()
+    expect(problem()).toBe('Enter a name for the place.')
+    await form.get('#place-name').setValue('  ') // still no name
+    expect(problem()).toBe('Enter a name for the place.')
+    await form.get('#place-lat').setValue('47.1') // a good coordinate does not answer for the name
+    expect(problem()).toBe('Enter a name for the place.')
+    await form.get('#place-name').setValue('Corner Park')
+    expect(problem()).toBeNull()
+
+    await form.get('#place-lat').setValue('')
+    expect(problem()).toBe('Latitude must be between -90 and 90.')
+    await form.get('#place-address').setValue('1 Park Lane') // the coordinate is still wrong
+    expect(problem()).toBe('Latitude must be between -90 and 90.')
+
+    await form.findAll('button').find((b) => b.text() === 'Use map centre')!.trigger('click')
+    await flushPromises()
+    expect(problem()).toBeNull()
+    expect((form.get('#place-lat').element as HTMLInputElement).value).toBe('47.37')
+    expect((form.get('#place-lng').element as HTMLInputElement).value).toBe('8.54')
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it('shows it is creating the place meanwhile, with nothing to press twice', async () => {
+    let created: (place: Place) => void = () => {}
+    const createPlace = vi.fn<Api['createPlace']>(() => new Promise((resolve) => (created = resolve)))
+    const wrapper = await homeSignedInWithoutMap({ createPlace })
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    const form = wrapper.get('form')
+    await form.get('#place-name').setValue('Corner Park')
+    await form.trigger('submit')
+    await flushPromises()
+    const submit = form.get('button[type="submit"]')
+    expect(submit.text()).toBe('Creating…')
+    expect(submit.attributes('disabled')).toBeDefined()
+    expect(form.findAll('button').find((b) => b.text() === 'Cancel')!.attributes('disabled')).toBeDefined()
+    expect(form.find('[role="alert"]').exists()).toBe(false)
+    created(makePlace({ placeId: 'new1', name: 'Corner Park' }))
+    await flushPromises()
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+    notices.splice(0)
+  })
+
+  it('shows only the latest search, says it is loading until then, and reports a failed one', async () => {
+    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+    localStorage.setItem('happypath.showMap', 'false')
+    const answers: { resolve: (v: { places: NearbyPlace[] }) => void; reject: (e: unknown) => void }[] = []
+    const nearbyPlaces = vi.fn(() => new Promise<{ places: NearbyPlace[] }>((resolve, reject) => answers.push({ resolve, reject })))
+    const { wrapper } = mountWith(HomeView, { api: fakeApi({ nearbyPlaces }), auth: fakeAuth(null) })
+    await flushPromises()
+    const names = () => wrapper.findAll('ol[aria-label="Places by distance"] .name').map((n) => n.text())
+    const loading = () => wrapper.findAll('[role="status"]').some((s) => s.text() === 'Loading places…')
+    expect(wrapper.find('#map-panel').exists()).toBe(false)
+    expect(wrapper.findAll('button').find((b) => b.text() === 'Show map')!.attributes('aria-expanded')).toBe('false')
+    expect(wrapper.findAll('select option').map((o) => o.text())).toEqual(['1 km', '5 km', '20 km', '50 km'])
+    expect(loading()).toBe(true)
+
+    await wrapper.get('select').setValue('20000')
+    await flushPromises()
+    expect(nearbyPlaces).toHaveBeenLastCalledWith(expect.objectContaining({ radius: 20_000 }))
+    answers[0]!.reject(new ApiError(503, 'Service unavailable, try later.')) // the first search fails late
+    await flushPromises()
+    expect(loading()).toBe(true)
+    answers[1]!.resolve({ places: [near({ placeId: 'a', name: 'A Park' }, 100)] })
+    await flushPromises()
+    expect(loading()).toBe(false)
+    expect(wrapper.find('[role="alert"]').exists()).toBe(false)
+    expect(names()).toEqual(['A Park'])
+
+    await wrapper.get('select').setValue('50000')
+    await wrapper.get('select').setValue('1000')
+    await flushPromises()
+    answers[3]!.resolve({ places: [near({ placeId: 'b', name: 'B Park' }, 100)] })
+    answers[2]!.resolve({ places: [near({ placeId: 'c', name: 'C Park' }, 100)] }) // an earlier, slower answer
+    await flushPromises()
+    expect(names()).toEqual(['B Park'])
+
+    await wrapper.get('select').setValue('5000')
+    answers[4]!.reject(new ApiError(503, 'Service unavailable, try later.'))
+    await flushPromises()
+    expect(wrapper.get('[role="alert"]').text()).toContain('Service unavailable, try later.')
+    vi.unstubAllGlobals()
+  })
+
+  it('while the location is being found, shows the map at the default centre and no list, message or offer yet', async () => {
+    vi.stubGlobal('navigator', { ...navigator, geolocation: { getCurrentPosition: () => {} } })
+    localStorage.setItem('happypath.showMap', 'true')
+    const api = fakeApi()
+    const errors: unknown[] = []
+    const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
+    wrapper.vm.$.appContext.config.errorHandler = (err) => errors.push(err)
+    await flushPromises()
+    await vi.dynamicImportSettled()
+    await flushPromises()
+    expect(errors).toEqual([])
+    expect(wrapper.find('.leaflet-container').exists()).toBe(true)
+    expect(wrapper.get('.where').text()).toBe('Finding your location…')
+    expect(wrapper.findAll('button').map((b) => b.text())).not.toContain('Search this area')
+    expect(api.nearbyPlaces).not.toHaveBeenCalled()
+    const list = wrapper.get('#list-title').element.parentElement!.textContent!
+    expect(list).not.toContain('Loading places')
+    expect(list).not.toContain('No places within')
+    expect(wrapper.find('[role="alert"]').exists()).toBe(false)
+    // A place added meanwhile starts at the default centre.
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    expect((wrapper.get('#place-lat').element as HTMLInputElement).value).toBe('47.37')
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it('offers "Search this area" only past a fifth of the distance searched (at least 100 m)', async () => {
+    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+    localStorage.setItem('happypath.showMap', 'true')
+    const { wrapper } = mountWith(HomeView, { api: fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [] })) }), auth: fakeAuth(null), attachTo: document.body })
+    await flushPromises()
+    await vi.dynamicImportSettled()
+    await flushPromises()
+    const map = wrapper.findComponent(PlaceMap)
+    const offered = () => wrapper.findAll('button').some((b) => b.text() === 'Search this area')
+    map.vm.$emit('move', { lat: 47.375, lng: 8.54 }, true) // about 560 m north: within 1 km of 5 km
+    await flushPromises()
+    expect(offered()).toBe(false)
+    map.vm.$emit('move', { lat: 47.385, lng: 8.54 }, true) // about 1.7 km
+    await flushPromises()
+    expect(offered()).toBe(true)
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it('reports a sign-in that cannot start, from "Sign in to add a place"', async () => {
+    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+    localStorage.setItem('happypath.showMap', 'false')
+    notices.splice(0)
+    const auth = fakeAuth(null)
+    vi.mocked(auth.signIn).mockRejectedValue(new ApiError(0, 'Could not reach the server.'))
+    const { wrapper } = mountWith(HomeView, { api: fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [] })) }), auth })
+    await flushPromises()
+    await wrapper.findAll('button').find((b) => b.text() === 'Sign in to add a place')!.trigger('click')
+    await flushPromises()
+    expect(auth.signIn).toHaveBeenCalledWith('/')
+    expect(notices.map((n) => [n.kind, n.text])).toEqual([['error', 'Sign-in could not start. Could not reach the server.']])
+    notices.splice(0)
     vi.unstubAllGlobals()
   })
 })

@@ -1,12 +1,27 @@
 import { flushPromises } from '@vue/test-utils'
+import { nextTick } from 'vue'
+import { createMemoryHistory, createRouter, type HistoryState, type RouterHistory } from 'vue-router'
 import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import PhotoGrid from '../src/components/PhotoGrid.vue'
 import PhotoViewer from '../src/components/PhotoViewer.vue'
 import UploadPanel from '../src/components/UploadPanel.vue'
 import PlaceView from '../src/views/PlaceView.vue'
-import { ApiError, type PhotoPage } from '../src/lib/api'
+import { createUploads } from '../src/composables/useUpload'
+import { ApiError, type Photo, type PhotoPage, type PlaceDetail } from '../src/lib/api'
+import { formatDate } from '../src/lib/format'
 import { notices } from '../src/lib/notices'
-import { fakeApi, fakeAuth, makePhoto, makePlace, mountWith, owning, placeDetail, testRouter } from './helpers'
+import { fakeApi, fakeAuth, fileOf, makePhoto, makePlace, mountWith, owning, placeDetail, testRouter } from './helpers'
+
+/** A promise the test settles when it chooses (an answer still on its way). */
+function later<T>() {
+  let resolve!: (value: T) => void
+  let reject!: (reason: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
 
 describe('PhotoGrid markup', () => {
   it('renders each tile as <picture> with WebP first, a JPEG <img> fallback, size and lazy loading', () => {
@@ -30,6 +45,14 @@ describe('PhotoGrid markup', () => {
     expect(img.attributes('loading')).toBe('lazy')
     expect(img.attributes('alt')).toMatch(/^Photo 1 of Rose Park/)
     expect(pictures[1]!.get('img').attributes('alt')).toMatch(/^Photo 2 of Rose Park/)
+  })
+
+  it('says in each tile when its photo was added, and nothing about it when the date is unknown', () => {
+    const undated = { ...makePhoto('b'), publishedAt: 'not a date' }
+    const { wrapper } = mountWith(PhotoGrid, { props: { photos: [makePhoto('a'), undated], placeName: 'Rose Park', mine: new Set<string>() } })
+    const alts = wrapper.findAll('img').map((img) => img.attributes('alt'))
+    expect(alts).toEqual([`Photo 1 of Rose Park, added ${formatDate('2026-05-02T12:00:00.000Z')}`, 'Photo 2 of Rose Park'])
+    expect(wrapper.get('#open-b').attributes('aria-label')).toBe('View photo 2 of Rose Park')
   })
 
   it('the large view uses the 600w scaled rendition', async () => {
@@ -150,6 +173,42 @@ describe('PhotoViewer: going through the photos', () => {
     wrapper.unmount()
   })
 
+  it('takes only the arrow keys: Enter, Space and the others are left to the buttons and the browser', async () => {
+    const wrapper = await openViewer({ number: 2, of: 3, more: false })
+    const press = (key: string) => {
+      const event = new KeyboardEvent('keydown', { key, bubbles: true, cancelable: true })
+      wrapper.get('dialog').element.dispatchEvent(event)
+      return event.defaultPrevented
+    }
+    expect([press('Enter'), press(' '), press('Tab'), press('ArrowUp')]).toEqual([false, false, false, false])
+    expect(wrapper.emitted('next')).toBeUndefined()
+    expect(wrapper.emitted('previous')).toBeUndefined()
+    expect(press('ArrowRight')).toBe(true)
+    expect(wrapper.emitted('next')).toHaveLength(1)
+    expect(press('ArrowLeft')).toBe(true)
+    expect(wrapper.emitted('previous')).toHaveLength(1)
+    wrapper.unmount()
+  })
+
+  it('takes a swipe from 50 px sideways, and at least twice as far sideways as up or down', async () => {
+    const wrapper = await openViewer({ number: 2, of: 3, more: false })
+    const photo = wrapper.get('.photo')
+    const swipe = async (dx: number, dy: number) => {
+      await photo.trigger('pointerdown', { pointerType: 'touch', isPrimary: true, clientX: 300, clientY: 400 })
+      await photo.trigger('pointerup', { pointerType: 'touch', isPrimary: true, clientX: 300 + dx, clientY: 400 + dy })
+    }
+    await swipe(-49, 0)
+    await swipe(49, 0)
+    await swipe(-100, 51)
+    expect(wrapper.emitted('next')).toBeUndefined()
+    expect(wrapper.emitted('previous')).toBeUndefined()
+    await swipe(-50, 0)
+    expect(wrapper.emitted('next')).toHaveLength(1)
+    await swipe(100, -50)
+    expect(wrapper.emitted('previous')).toHaveLength(1)
+    wrapper.unmount()
+  })
+
   it('says which photo it showed last once it is shut', async () => {
     const wrapper = await openViewer({ number: 2, of: 3, more: false })
     await wrapper.setProps({ photo: makePhoto('c') })
@@ -158,6 +217,62 @@ describe('PhotoViewer: going through the photos', () => {
     await wrapper.setProps({ photo: null })
     await flushPromises()
     expect(wrapper.emitted('closed')).toEqual([['c']])
+    wrapper.unmount()
+  })
+})
+
+describe('PhotoViewer: the dialog', () => {
+  it('opens as a modal with a photo and shuts without one, and is not opened again once Escape shut it', async () => {
+    const showModal = vi.spyOn(HTMLDialogElement.prototype, 'showModal')
+    const { wrapper } = mountWith(PhotoViewer, { props: { photo: null, placeName: 'Rose Park' }, attachTo: document.body })
+    const dialog = wrapper.get('dialog').element as HTMLDialogElement
+    expect(dialog.open).toBe(false)
+    await wrapper.setProps({ photo: makePhoto('a') })
+    await flushPromises()
+    expect(dialog.open).toBe(true)
+    expect(showModal).toHaveBeenCalledOnce()
+    // Another photo in the same dialog: it is not opened a second time.
+    await wrapper.setProps({ photo: makePhoto('b') })
+    await flushPromises()
+    expect(showModal).toHaveBeenCalledOnce()
+    await wrapper.setProps({ photo: null })
+    await flushPromises()
+    expect(dialog.open).toBe(false)
+    expect(wrapper.emitted('closed')).toEqual([['b']])
+
+    // Escape: the browser shuts the dialog itself, the page then takes the photo away.
+    await wrapper.setProps({ photo: makePhoto('c') })
+    await flushPromises()
+    dialog.close()
+    expect(wrapper.emitted('close')).toHaveLength(2)
+    await wrapper.setProps({ photo: null })
+    await flushPromises()
+    expect(dialog.open).toBe(false)
+    expect(showModal).toHaveBeenCalledTimes(2)
+    expect(wrapper.emitted('closed')).toEqual([['b'], ['c']])
+    wrapper.unmount()
+  })
+
+  it('opens in a browser without showModal too', async () => {
+    const { wrapper } = mountWith(PhotoViewer, { props: { photo: null, placeName: 'Rose Park' }, attachTo: document.body })
+    const dialog = wrapper.get('dialog').element as HTMLDialogElement
+    Object.defineProperty(dialog, 'showModal', { value: undefined, configurable: true })
+    await wrapper.setProps({ photo: makePhoto('a') })
+    await flushPromises()
+    expect(dialog.hasAttribute('open')).toBe(true)
+    wrapper.unmount()
+  })
+
+  it('counts a click as a tap on the backdrop only when the press started on the backdrop', async () => {
+    const { wrapper } = mountWith(PhotoViewer, { props: { photo: null, placeName: 'Rose Park' }, attachTo: document.body })
+    await wrapper.setProps({ photo: makePhoto('a') })
+    await flushPromises()
+    const dialog = wrapper.get('dialog')
+    await dialog.trigger('click') // no press before it
+    await dialog.trigger('pointerdown')
+    await wrapper.get('img').trigger('click') // pressed on the backdrop, but the click is on the photo
+    await dialog.trigger('click') // that press is used up
+    expect(wrapper.emitted('close')).toBeUndefined()
     wrapper.unmount()
   })
 })
@@ -215,6 +330,10 @@ describe("PhotoViewer: Share hands over the photo's link", () => {
   it('copies the link where there is no share sheet, and says so inside the viewer until the photo changes', async () => {
     const writeText = vi.fn(async (_text: string) => {})
     const undo = browserWith({ writeText })
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    onTestFinished(() => {
+      vi.useRealTimers()
+    })
     try {
       const wrapper = await openViewer()
       await shareButton(wrapper)!.trigger('click')
@@ -222,6 +341,15 @@ describe("PhotoViewer: Share hands over the photo's link", () => {
       expect(writeText).toHaveBeenCalledExactlyOnceWith(LINK)
       expect(wrapper.get('.info').text()).toBe('Link copied.')
       expect(wrapper.get('.info').attributes('aria-live')).toBe('polite')
+      // Said for a few seconds, then the line shows the date again.
+      vi.advanceTimersByTime(3999)
+      await nextTick()
+      expect(wrapper.get('.info').text()).toBe('Link copied.')
+      vi.advanceTimersByTime(1)
+      await nextTick()
+      expect(wrapper.get('.info').text()).toMatch(/^Added /)
+      await shareButton(wrapper)!.trigger('click')
+      await flushPromises()
       await wrapper.setProps({ photo: makePhoto('b') })
       expect(wrapper.get('.info').text()).toMatch(/^Added /)
       wrapper.unmount()
@@ -278,12 +406,18 @@ describe('delete is offered only to the owner', () => {
     expect(document.activeElement?.textContent?.trim()).toBe('Keep it')
 
     await group.findAll('button').find((b) => b.text() === 'Keep it')!.trigger('click')
+    await flushPromises()
     expect(wrapper.find('[role="group"]').exists()).toBe(false)
     expect(wrapper.emitted('delete')).toBeUndefined()
+    // Kept: the focus goes back to the Delete button the question replaced.
+    expect(document.activeElement).toBe(wrapper.get('[data-photo-id="mine"] button.delete').element)
 
     await wrapper.get('[data-photo-id="mine"] button.delete').trigger('click')
     await wrapper.get('[role="group"]').findAll('button').find((b) => b.text() === 'Yes, delete')!.trigger('click')
+    await flushPromises()
     expect(wrapper.emitted('delete')).toEqual([[photos[0]]])
+    // While it is deleted, the focus stays on that photo (its confirm buttons are gone).
+    expect(document.activeElement?.id).toBe('open-mine')
     wrapper.unmount()
   })
 })
@@ -499,6 +633,195 @@ describe('PlaceView', () => {
   })
 })
 
+describe('PlaceView: loading, paging and deleting, step by step', () => {
+  const signedIn = () => fakeAuth({ sub: 'me', name: 'Me' })
+  const tiles = (wrapper: ReturnType<typeof mountWith>['wrapper']) =>
+    wrapper.findAll('[data-testid="photo"]').map((t) => t.attributes('data-photo-id'))
+
+  it('names the place in the window title, once, and says "Loading" again on Try again', async () => {
+    document.title = 'Happy Path'
+    const answers = [later<PlaceDetail>(), later<PlaceDetail>(), later<PlaceDetail>()]
+    const getPlace = vi.fn(() => answers[getPlace.mock.calls.length - 1]!.promise)
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: fakeApi({ getPlace }) })
+    answers[0]!.reject(new ApiError(0, 'Could not reach the server.'))
+    await flushPromises()
+    expect(wrapper.get('[role="alert"]').text()).toContain('Could not reach the server.')
+    await wrapper.get('[role="alert"] button').trigger('click')
+    expect(wrapper.find('[role="alert"]').exists()).toBe(false)
+    expect(wrapper.get('[role="status"]').text()).toBe('Loading the place…')
+    answers[1]!.resolve(placeDetail([makePhoto('a')]))
+    await flushPromises()
+    expect(wrapper.get('h1').text()).toBe('Rose Park')
+    expect(document.title).toBe('Rose Park · Happy Path')
+
+    await wrapper.setProps({ placeId: 'p2' })
+    answers[2]!.resolve(placeDetail([], { place: makePlace({ placeId: 'p2', name: 'Lake Park' }) }))
+    await flushPromises()
+    expect(document.title).toBe('Lake Park · Happy Path')
+    document.title = ''
+  })
+
+  it('says what "Load more" added, shows it is busy meanwhile, and reports a failure with the button back', async () => {
+    notices.splice(0)
+    const pages = [later<PhotoPage>(), later<PhotoPage>(), later<PhotoPage>()]
+    const listPhotos = vi.fn(() => pages[listPhotos.mock.calls.length - 1]!.promise)
+    const api = fakeApi({ getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'c1' })), listPhotos })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api })
+    await flushPromises()
+    const status = () => wrapper.get('.more [role="status"]').text()
+    const more = () => wrapper.get('.more button')
+    expect(status()).toBe('')
+
+    await more().trigger('click')
+    expect(more().text()).toBe('Loading…')
+    expect(more().attributes('disabled')).toBeDefined()
+    pages[0]!.resolve({ photos: [makePhoto('c'), makePhoto('d')], nextCursor: 'c2' })
+    await flushPromises()
+    expect(status()).toBe('2 more photos shown.')
+    expect(more().text()).toBe('Load more photos')
+    expect(more().attributes('disabled')).toBeUndefined()
+
+    await more().trigger('click')
+    expect(status()).toBe('') // said again when this page is in
+    pages[1]!.resolve({ photos: [makePhoto('d')], nextCursor: 'c3' }) // only a photo shown already
+    await flushPromises()
+    expect(status()).toBe('No more photos.')
+    expect(tiles(wrapper)).toEqual(['a', 'b', 'c', 'd'])
+
+    await more().trigger('click')
+    pages[2]!.reject(new ApiError(503, 'Service unavailable, try later.'))
+    await flushPromises()
+    expect(notices.map((n) => [n.kind, n.text])).toEqual([['error', 'Service unavailable, try later.']])
+    expect(more().text()).toBe('Load more photos')
+    expect(more().attributes('disabled')).toBeUndefined()
+    notices.splice(0)
+  })
+
+  it('reports a sign-in that cannot start', async () => {
+    notices.splice(0)
+    const auth = fakeAuth(null)
+    vi.mocked(auth.signIn).mockRejectedValue(new ApiError(0, 'Could not reach the server.'))
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: fakeApi({ getPlace: vi.fn(async () => placeDetail([])) }), auth })
+    await flushPromises()
+    await wrapper.findAll('button').find((b) => b.text() === 'Sign in to add photos')!.trigger('click')
+    await flushPromises()
+    expect(notices.map((n) => [n.kind, n.text])).toEqual([['error', 'Sign-in could not start. Could not reach the server.']])
+    notices.splice(0)
+  })
+
+  it("signed out, still shows this place's uploads, and no panel for another place's", async () => {
+    const auth = fakeAuth(null)
+    const api = fakeApi({ getPlace: vi.fn(async () => placeDetail([])) })
+    const uploads = createUploads({ api, user: auth.user })
+    uploads.addFiles('p2', [fileOf('notes.txt', 'text/plain', 5)])
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth, uploads })
+    await flushPromises()
+    expect(wrapper.findComponent(UploadPanel).exists()).toBe(false)
+
+    uploads.addFiles('p1', [fileOf('clip.mov', 'video/quicktime', 5)])
+    await flushPromises()
+    expect(wrapper.getComponent(UploadPanel).get('h2').text()).toBe('Your uploads')
+    expect(wrapper.findAll('[data-testid="upload-job"]')).toHaveLength(1)
+  })
+
+  it('asks whose photos they are only when there are some, and drops a late answer meant for someone else', async () => {
+    const empty = fakeApi({ getPlace: vi.fn(async () => placeDetail([])), myPhotos: owning() })
+    mountWith(PlaceView, { props: { placeId: 'p1' }, api: empty, auth: signedIn() })
+    await flushPromises()
+    expect(empty.myPhotos).not.toHaveBeenCalled()
+
+    const answers = [later<string[]>(), later<string[]>()]
+    const myPhotos = vi.fn(() => answers[myPhotos.mock.calls.length - 1]!.promise)
+    const auth = signedIn()
+    const api = fakeApi({ getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')])), myPhotos })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth })
+    await flushPromises()
+    auth.user.value = { sub: 'you', name: 'You' } // another person signs in before the answer for "me" is in
+    await flushPromises()
+    answers[1]!.resolve(['b'])
+    answers[0]!.resolve(['a'])
+    await flushPromises()
+    expect(wrapper.findAll('button.delete').map((b) => b.element.closest('li')!.dataset.photoId)).toEqual(['b'])
+  })
+
+  it('adds an upload published meanwhile only once, if a page has shown it already', async () => {
+    const api = fakeApi({ getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')])), myPhotos: owning() })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: signedIn() })
+    await flushPromises()
+    wrapper.findComponent(UploadPanel).vm.$emit('added', makePhoto('b'))
+    await flushPromises()
+    expect(tiles(wrapper)).toEqual(['a', 'b'])
+    wrapper.findComponent(UploadPanel).vm.$emit('added', makePhoto('new'))
+    await flushPromises()
+    expect(tiles(wrapper)).toEqual(['new', 'a', 'b'])
+  })
+
+  it('after a delete, the focus goes to the photo that took its place, or the one before the last', async () => {
+    notices.splice(0)
+    const api = fakeApi({
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b'), makePhoto('c')])),
+      myPhotos: owning('a', 'b', 'c'),
+      deletePhoto: vi.fn(async () => undefined),
+    })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: signedIn(), attachTo: document.body })
+    await flushPromises()
+    const confirmDelete = async (id: string) => {
+      await wrapper.get(`[data-photo-id="${id}"] button.delete`).trigger('click')
+      await wrapper.findAll('button').find((b) => b.text() === 'Yes, delete')!.trigger('click')
+      await flushPromises()
+    }
+    await confirmDelete('b')
+    expect(tiles(wrapper)).toEqual(['a', 'c'])
+    expect(document.activeElement?.id).toBe('open-c')
+    await confirmDelete('c')
+    expect(document.activeElement?.id).toBe('open-a')
+    expect(notices.map((n) => [n.kind, n.text])).toEqual([['info', 'Photo deleted.']])
+    wrapper.unmount()
+    notices.splice(0)
+  })
+
+  it('leaves the focus where the person put it while the photo was being deleted', async () => {
+    const deleted = later<undefined>()
+    const api = fakeApi({
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')])),
+      myPhotos: owning('a'),
+      deletePhoto: vi.fn(() => deleted.promise),
+    })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: signedIn(), attachTo: document.body })
+    await flushPromises()
+    await wrapper.get('[data-photo-id="a"] button.delete').trigger('click')
+    await wrapper.findAll('button').find((b) => b.text() === 'Yes, delete')!.trigger('click')
+    await flushPromises()
+    ;(wrapper.get('#open-b').element as HTMLElement).focus() // moved on meanwhile
+    const back = wrapper.get('.back a').element as HTMLElement
+    back.focus()
+    deleted.resolve(undefined)
+    await flushPromises()
+    expect(tiles(wrapper)).toEqual(['b'])
+    expect(document.activeElement).toBe(back)
+    wrapper.unmount()
+  })
+
+  it('after a failed delete, says so as an error and offers Delete again', async () => {
+    notices.splice(0)
+    const api = fakeApi({
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a')])),
+      myPhotos: owning('a'),
+      deletePhoto: vi.fn(async () => Promise.reject(new ApiError(503, 'Service unavailable, try later.'))),
+    })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, auth: signedIn() })
+    await flushPromises()
+    await wrapper.get('button.delete').trigger('click')
+    await wrapper.findAll('button').find((b) => b.text() === 'Yes, delete')!.trigger('click')
+    await flushPromises()
+    expect(notices.map((n) => [n.kind, n.text])).toEqual([['error', 'The photo was not deleted. Service unavailable, try later.']])
+    const again = wrapper.get('button.delete')
+    expect(again.text()).toBe('Delete')
+    expect(again.attributes('disabled')).toBeUndefined()
+    notices.splice(0)
+  })
+})
+
 describe('PlaceView: the viewer is part of the address', () => {
   const twoPhotos = () =>
     fakeApi({ getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')])) })
@@ -702,7 +1025,128 @@ describe('PlaceView: the viewer is part of the address', () => {
     wrapper.unmount()
   })
 
+  it('closes a linked photo on Close or Back as any other, and keeps the rest of the address', async () => {
+    const router = testRouter()
+    await router.push('/places/p1?photo=old&from=share')
+    const api = fakeApi({ getPlace: twoPhotos().getPlace, getPhoto: vi.fn(async () => makePhoto('old')) })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
+    await flushPromises()
+    expect(shownPhoto(wrapper)).toBe('https://cdn.test/p1/old/scaled.jpg')
+    await wrapper.get('dialog').findAll('button').find((b) => b.text() === 'Close')!.trigger('click')
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?from=share')
+    expect(shownPhoto(wrapper)).toBeNull()
+  })
+
+  it('closes a photo opened on the page by going back, so that Back then leaves the place', async () => {
+    // The browser's history says which entry came before (the memory history of tests does not).
+    const memory = createMemoryHistory()
+    const entries = ['/']
+    let at = 0
+    const history = Object.create(memory, {
+      state: { get: () => ({ back: entries[at - 1] ?? null }) },
+      push: {
+        value: (to: string, data?: HistoryState) => {
+          entries.splice(++at, Infinity, to)
+          memory.push(to, data)
+        },
+      },
+      replace: {
+        value: (to: string, data?: HistoryState) => {
+          entries[at] = to
+          memory.replace(to, data)
+        },
+      },
+      go: {
+        value: (delta: number, trigger?: boolean) => {
+          at = Math.max(0, Math.min(at + delta, entries.length - 1))
+          memory.go(delta, trigger)
+        },
+      },
+    }) as RouterHistory
+    const router = createRouter({ history, routes: testRouter().options.routes })
+    await router.push('/')
+    await router.push('/places/p1?from=share')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: twoPhotos(), router })
+    await flushPromises()
+    await wrapper.get('#open-a').trigger('click')
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?from=share&photo=a')
+    await wrapper.get('dialog').findAll('button').find((b) => b.text() === 'Close')!.trigger('click')
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?from=share')
+    router.back()
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/')
+  })
+
+  it('Previous works from the last photo shown too', async () => {
+    const router = testRouter()
+    await router.push('/places/p1?photo=b')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: twoPhotos(), router })
+    await flushPromises()
+    await wrapper.get('button[aria-label="Previous photo"]').trigger('click')
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=a')
+  })
+
+  it('Next past the last photo waits for a page already being loaded instead of asking for it twice', async () => {
+    const page = later<PhotoPage>()
+    const listPhotos = vi.fn(() => page.promise)
+    const api = fakeApi({ getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })), listPhotos })
+    const router = testRouter()
+    await router.push('/places/p1?photo=b')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
+    await flushPromises()
+    wrapper.get('.more button').element.dispatchEvent(new Event('click')) // "Load more", behind the viewer
+    await flushPromises()
+    await wrapper.get('button[aria-label="Next photo"]').trigger('click')
+    await flushPromises()
+    expect(listPhotos).toHaveBeenCalledOnce()
+    page.resolve({ photos: [makePhoto('c')], nextCursor: null })
+    await flushPromises()
+    expect(listPhotos).toHaveBeenCalledOnce()
+    expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(3)
+  })
+
+  it('does not reopen the viewer when the next page comes in after it was closed', async () => {
+    const page = later<PhotoPage>()
+    const api = fakeApi({
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })),
+      listPhotos: vi.fn(() => page.promise),
+    })
+    const router = testRouter()
+    await router.push('/places/p1?photo=b')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
+    await flushPromises()
+    await wrapper.get('button[aria-label="Next photo"]').trigger('click')
+    await wrapper.get('dialog').findAll('button').find((b) => b.text() === 'Close')!.trigger('click')
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1')
+    page.resolve({ photos: [makePhoto('c')], nextCursor: null })
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1')
+    expect(shownPhoto(wrapper)).toBeNull()
+    expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(3)
+  })
+
+  it('leaves the address alone when the person moved on before a linked photo was found gone', async () => {
+    const answer = later<Photo>()
+    const router = testRouter()
+    await router.push('/places/p1?photo=old')
+    const api = fakeApi({ getPlace: twoPhotos().getPlace, getPhoto: vi.fn(() => answer.promise) })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
+    await flushPromises()
+    await router.push('/places/p1?photo=b')
+    await flushPromises()
+    answer.reject(new ApiError(404, 'photo old not found'))
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=b')
+    expect(shownPhoto(wrapper)).toBe('https://cdn.test/p1/b/scaled.jpg')
+  })
+
   it.each([
+    ['refused as no id', new ApiError(400, 'invalid request: photo_id: must be an id'), null],
     ['deleted', new ApiError(404, 'photo gone not found'), null],
     ["another place's", makePhoto('gone', 'p2'), null],
     ['out of reach', new ApiError(503, 'Service unavailable, try later.'), 'The photo could not be shown. Service unavailable, try later.'],
@@ -719,6 +1163,6 @@ describe('PlaceView: the viewer is part of the address', () => {
     expect(router.currentRoute.value.fullPath).toBe('/places/p1')
     expect(shownPhoto(wrapper)).toBeNull()
     expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(2)
-    expect(notices.map((n) => n.text)).toEqual(notice ? [notice] : [])
+    expect(notices.map((n) => [n.kind, n.text])).toEqual(notice ? [['error', notice]] : [])
   })
 })

@@ -8,6 +8,7 @@ import UploadPanel from '../src/components/UploadPanel.vue'
 import type { AuthUser } from '../src/composables/useAuth'
 import { ANNOUNCEMENT_KEPT_MS, PAUSED_MESSAGE, createUploads, type UploadsDeps } from '../src/composables/useUpload'
 import { ApiError, type Api, type UploadForm, type UploadView } from '../src/lib/api'
+import { notices } from '../src/lib/notices'
 import { PENDING_UPLOADS_KEY, type PendingUpload } from '../src/lib/pendingUploads'
 import { PROCESSING_DEADLINE_MS, SLOW_MESSAGE, UploadError, type PostOptions } from '../src/lib/upload'
 import { Stub, fakeApi, fakeAuth, fileOf, makePhoto, mountWith, testRouter } from './helpers'
@@ -773,6 +774,47 @@ describe('UploadPanel', () => {
     wrapper.unmount()
   })
 
+  it("lists only this place's uploads, and adds to its page only this place's new photos", async () => {
+    const api = fakeApi({
+      createUpload: formFor('u1'),
+      getUpload: vi.fn(async () => status('PROCESSED', { placeId: 'p2', photo: makePhoto('u1', 'p2') })),
+    })
+    const auth = fakeAuth(ME)
+    const uploads = createUploads({ api, user: auth.user, post: fakePost().post, poll: noWait })
+    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads })
+    uploads.addFiles('p2', [fileOf('elsewhere.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(uploads.jobs.value[0]).toMatchObject({ placeId: 'p2', phase: 'added' })
+    expect(wrapper.findAll('[data-testid="upload-job"]')).toHaveLength(0)
+    expect(wrapper.emitted('added')).toBeUndefined()
+  })
+
+  it('marks an outcome as good or bad news, and a running upload as neither', async () => {
+    const getUpload = vi
+      .fn<Api['getUpload']>()
+      .mockResolvedValueOnce(status('PROCESSED', { photo: makePhoto('u1') }))
+      .mockResolvedValueOnce(status('REJECTED', { reason: 'PEOPLE_NOT_ALLOWED' }))
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload })
+    const auth = fakeAuth(ME)
+    const { post, held } = heldPost()
+    const uploads = createUploads({ api, user: auth.user, post, poll: noWait })
+    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads })
+    uploads.addFiles('p1', [fileOf('notes.txt', 'text/plain', 5), fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const look = () =>
+      wrapper.findAll('[data-testid="upload-job"]').map((job) => {
+        const message = job.get('.job-message')
+        const news = message.classes('message-ok') ? 'good' : message.classes('message-error') ? 'bad' : 'none'
+        return `${job.get('.file').text()} ${job.attributes('data-phase')} ${news}`
+      })
+    expect(look()).toEqual(['notes.txt error bad', 'a.jpg uploading none', 'b.jpg waiting none'])
+    held[0]!.finish()
+    await flushPromises()
+    held[1]!.finish()
+    await flushPromises()
+    expect(look()).toEqual(['notes.txt error bad', 'a.jpg added good', 'b.jpg rejected bad'])
+  })
+
   it('offers Try again after a failed send, and it sends the file again', async () => {
     const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
     const post = vi
@@ -816,6 +858,46 @@ describe('elsewhere in the app', () => {
     expect(uploads.jobs.value[0]!.phase).toBe('error')
     expect(uploads.sending.value).toBe(false)
     vi.unstubAllGlobals()
+  })
+
+  it('the header shows it is busy while sign-in starts, and reports a sign-in that cannot start', async () => {
+    notices.splice(0)
+    const auth = fakeAuth(null)
+    let fail: (err: unknown) => void = () => {}
+    vi.mocked(auth.signIn).mockImplementation(() => new Promise((_resolve, reject) => (fail = reject)))
+    const { wrapper } = mountWith(AppHeader, { auth })
+    await wrapper.get('button').trigger('click')
+    await flushPromises()
+    expect(auth.signIn).toHaveBeenCalledOnce()
+    expect(wrapper.get('button').attributes('disabled')).toBeDefined()
+    fail(new ApiError(0, 'Could not reach the server.'))
+    await flushPromises()
+    expect(notices.map((n) => [n.kind, n.text])).toEqual([['error', 'Sign-in could not start. Could not reach the server.']])
+    expect(wrapper.get('button').attributes('disabled')).toBeUndefined()
+    notices.splice(0)
+  })
+
+  it('the header shows it is busy while signing out, then confirms it, or reports why it failed', async () => {
+    notices.splice(0)
+    const auth = fakeAuth(ME)
+    let done: () => void = () => {}
+    vi.mocked(auth.signOut).mockImplementationOnce(() => new Promise<void>((resolve) => (done = resolve)))
+    const { wrapper } = mountWith(AppHeader, { auth })
+    await wrapper.get('button').trigger('click')
+    await flushPromises()
+    expect(wrapper.get('button').attributes('disabled')).toBeDefined()
+    done()
+    await flushPromises()
+    expect(notices.map((n) => [n.kind, n.text])).toEqual([['info', 'You are signed out.']])
+    expect(wrapper.get('button').attributes('disabled')).toBeUndefined()
+
+    notices.splice(0)
+    vi.mocked(auth.signOut).mockRejectedValueOnce(new ApiError(0, 'Could not reach the server.'))
+    await wrapper.get('button').trigger('click')
+    await flushPromises()
+    expect(notices.map((n) => [n.kind, n.text])).toEqual([['error', 'Could not reach the server.']])
+    expect(wrapper.get('button').attributes('disabled')).toBeUndefined()
+    notices.splice(0)
   })
 
   it('signs out without asking when nothing is being sent, to come back to the same page', async () => {
@@ -872,5 +954,29 @@ describe('elsewhere in the app', () => {
     await router.push('/places/p1')
     await flushPromises()
     expect(wrapper.text()).toBe('')
+  })
+
+  it('counts the uploads running and the outcomes not seen yet, each in its own words', async () => {
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+    const auth = fakeAuth(ME)
+    const { post, held } = heldPost()
+    const uploads = createUploads({ api, user: auth.user, post, poll: noWait })
+    const router = testRouter()
+    await router.push('/')
+    const { wrapper } = mountWith(UploadIndicator, { api, auth, uploads, router })
+    const line = () => (wrapper.find('.indicator span').exists() ? wrapper.get('.indicator span').text() : null)
+    uploads.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(line()).toBe('2 photo uploads in progress.')
+    held[0]!.finish()
+    await flushPromises()
+    expect(line()).toBe('1 photo upload in progress. 1 upload result to see.')
+    held[1]!.finish()
+    await flushPromises()
+    expect(line()).toBe('2 upload results to see.')
+    // Seen on the place's page: nothing left to point to.
+    uploads.show('p1')()
+    await flushPromises()
+    expect(line()).toBeNull()
   })
 })

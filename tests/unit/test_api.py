@@ -3,6 +3,7 @@
 import base64
 import json
 import os
+import re
 import time
 import uuid
 from datetime import datetime
@@ -125,6 +126,8 @@ def test_create_place_requires_a_signed_in_user():
         ({"type": "park", "lat": 1, "lng": 1}, "name"),
         ({"name": "", "type": "park", "lat": 1, "lng": 1}, "name"),
         ({"name": "x" * 121, "type": "park", "lat": 1, "lng": 1}, "name"),
+        ({"name": 5, "type": "park", "lat": 1, "lng": 1}, "name"),  # not text: refused, not composed
+        ({"name": "X", "type": "park", "lat": 1, "lng": 1, "address": ["1 Main St"]}, "address"),
         ({"name": "X", "type": "volcano", "lat": 1, "lng": 1}, "type"),
         ({"name": "X", "type": "park", "lat": 91, "lng": 1}, "lat"),
         ({"name": "X", "type": "park", "lat": 1, "lng": -181}, "lng"),
@@ -837,6 +840,21 @@ def test_names_are_stored_composed_and_emoji_keep_their_joiners():
 def test_a_name_may_stack_as_many_combining_marks_as_allowed():
     stacked = "x\u0301\u0302\u0303\u0304"  # x has no precomposed form: four marks stay four after NFC
     assert create_place(name=f"Park {stacked}")["name"] == f"Park {stacked}"
+    # Marks that open a name have no letter under them, and are counted from the first all the same.
+    assert create_place(name=f"{stacked[1:]}Park")["name"] == f"{stacked[1:]}Park"
+
+
+def test_timestamps_are_utc_with_milliseconds_whatever_the_hosts_time_zone(monkeypatch):
+    """As Step Functions writes them, so that they sort as strings: the local runtime runs on any laptop."""
+    with monkeypatch.context() as patch:
+        patch.setenv("TZ", "JST-9")  # Tokyo's, in POSIX form (no time zone database needed)
+        time.tzset()
+        try:
+            created_at = create_place()["createdAt"]
+        finally:
+            patch.undo()
+            time.tzset()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", created_at), created_at
 
 
 # --- AWS failing past botocore's retries -----------------------------------------------------------------

@@ -9,6 +9,7 @@ import pygeohash
 import pytest
 
 from happypath import geo
+from happypath.errors import InvalidInputError
 
 
 def wrapped(lng: float) -> float:
@@ -96,6 +97,86 @@ def test_the_least_distance_across_the_antimeridian_and_over_a_pole():
     # Due north of a box, the distance is along the meridian.
     box = pygeohash.BoundingBox(10.0, 20.0, 11.0, 21.0)
     assert geo.box_distance_m(12.0, 20.5, box) == pytest.approx(geo.EARTH_RADIUS_M * math.radians(1.0))
+
+
+def test_a_circle_round_a_pole_is_one_box_of_every_longitude_clamped_at_the_pole():
+    """Its longitude span reaches 360 degrees exactly (clamped), which is one box, not two halves."""
+    dlat = math.degrees(5_000 / geo.EARTH_RADIUS_M)
+    assert geo.bounding_boxes(89.99, 10.0, 5_000) == [pygeohash.BoundingBox(89.99 - dlat, -180.0, 90.0, 180.0)]
+    assert geo.bounding_boxes(-89.99, 10.0, 5_000) == [pygeohash.BoundingBox(-90.0, -180.0, -89.99 + dlat, 180.0)]
+
+
+def test_a_circle_that_only_touches_the_antimeridian_is_one_box():
+    """Touching it is not crossing it: no empty box on the far side (whose cells would be listed too)."""
+    dlng = math.degrees(1_000 / geo.EARTH_RADIUS_M)  # on the equator, the circle's half-width in degrees
+    west_of_it, east_of_it = 180.0 - dlng, -180.0 + dlng
+    assert (west_of_it + dlng, east_of_it - dlng) == (180.0, -180.0)  # exactly on it, not a float's width past
+    boxes = geo.bounding_boxes(0.0, west_of_it, 1_000)
+    assert [(box.min_lon, box.max_lon) for box in boxes] == [(pytest.approx(180.0 - 2 * dlng), 180.0)]
+    boxes = geo.bounding_boxes(0.0, east_of_it, 1_000)
+    assert [(box.min_lon, box.max_lon) for box in boxes] == [(-180.0, pytest.approx(-180.0 + 2 * dlng))]
+
+
+def test_a_circle_across_the_antimeridian_has_a_box_on_each_side():
+    dlng = math.degrees(5_000 / geo.EARTH_RADIUS_M)  # ~0.045 degrees on the equator
+    lngs = [(box.min_lon, box.max_lon) for box in geo.bounding_boxes(0.0, 179.99, 5_000)]
+    assert lngs == [(pytest.approx(179.99 - dlng), 180.0), (-180.0, pytest.approx(179.99 + dlng - 360.0))]
+    lngs = [(box.min_lon, box.max_lon) for box in geo.bounding_boxes(0.0, -179.99, 5_000)]
+    assert lngs == [(-180.0, pytest.approx(-179.99 + dlng)), (pytest.approx(-179.99 - dlng + 360.0), 180.0)]
+
+
+@pytest.mark.parametrize("precision", range(3, 8))
+@pytest.mark.parametrize("seed", range(5))
+def test_the_estimated_cells_of_a_box_are_those_listed_or_a_row_and_column_more(precision, seed):
+    """The estimate picks the precision and refuses wide searches: it must never be short of the cells that
+    will be queried, nor overshoot by more than the partial row and column a box's edges may add."""
+    rng = random.Random(f"{precision}-{seed}")
+    cell_lat, cell_lng = (2 * error for error in pygeohash.decode_exactly("s" * precision)[2:])
+    boxes = []
+    for _ in range(10):
+        # Wide and short, tall and narrow, or squarish: a few cells of this precision across.
+        height, width = cell_lat * rng.uniform(0.1, 6.0), cell_lng * rng.uniform(0.1, 6.0)
+        min_lat, min_lon = rng.uniform(-60.0, 60.0), rng.uniform(-170.0, 170.0)
+        boxes.append(pygeohash.BoundingBox(min_lat, min_lon, min_lat + height, min_lon + width))
+    # The worst case: a box just over a whole number of cells wide and high, overlapping a cell on each side.
+    start = pygeohash.get_bounding_box(pygeohash.encode(rng.uniform(-60.0, 60.0), rng.uniform(-170, 170), precision))
+    hair_lat, hair_lng = cell_lat * 1e-6, cell_lng * 1e-6
+    across, high = rng.randint(1, 4), rng.randint(1, 4)
+    min_lat, min_lon = start.max_lat - hair_lat, start.max_lon - hair_lng
+    boxes.append(
+        pygeohash.BoundingBox(
+            min_lat, min_lon, min_lat + high * cell_lat + 2 * hair_lat, min_lon + across * cell_lng + 2 * hair_lng
+        )
+    )
+    for box in boxes:
+        listed = pygeohash.geohashes_in_box(box, precision=precision)
+        columns = len({pygeohash.get_bounding_box(cell).min_lon for cell in listed})
+        rows = len({pygeohash.get_bounding_box(cell).min_lat for cell in listed})
+        assert len(listed) <= geo._estimated_cells(box, precision) <= (columns + 1) * (rows + 1), (box, precision)
+
+
+def test_a_point_on_a_boxs_edge_is_in_it():
+    """Exactly 0: not the float error of a foot of the perpendicular worked out from the edge's latitude."""
+    # At 1.9 degrees that foot comes out a float's width inside the box, and the distance to it a nanometre.
+    assert geo.box_distance_m(1.9, 20.5, pygeohash.BoundingBox(1.0, 20.0, 1.9, 21.0)) == 0  # on the north edge
+    assert geo.box_distance_m(-1.9, 20.5, pygeohash.BoundingBox(-1.9, 20.0, -1.0, 21.0)) == 0  # on the south edge
+
+
+@pytest.mark.parametrize(("radius_m", "precision"), [(10, 7), (150, 7), (500, 6), (1_000, 5), (5_000, 4)])
+def test_the_cells_are_the_finest_a_few_queries_cover_the_circle_with(radius_m, precision):
+    """The finest precision whose cells number at most MAX_QUERY_CELLS (150 m in Paris takes exactly 12), never
+    finer than 7 (~150 m cells) nor coarser than a partition (4)."""
+    cells = geo.covering_cells(48.8566, 2.3522, radius_m)
+    assert {len(cell) for cell in cells} == {precision}
+    assert precision == geo.GEO_PARTITION_PRECISION or len(cells) <= geo.MAX_QUERY_CELLS
+
+
+def test_a_search_is_refused_only_past_the_most_partitions_it_may_read():
+    # Far north the partitions narrow: 29 km there is estimated at exactly MAX_PARTITION_CELLS, 29.5 km at more.
+    assert len(geo.covering_cells(84.0, 10.0, 29_000)) <= geo.MAX_PARTITION_CELLS
+    for lat, radius_m in ((84.0, 29_500), (90.0, 1_000)):
+        with pytest.raises(InvalidInputError, match=r"^the search area is too large here: use a smaller radius$"):
+            geo.covering_cells(lat, 10.0, radius_m)
 
 
 def test_the_least_distance_of_no_cells_is_infinite_and_never_negative():

@@ -14,7 +14,7 @@ import pygeohash
 import pytest
 from moto import mock_aws
 
-from happypath import geo, keys
+from happypath import geo, keys, repository
 from happypath.errors import InvalidInputError
 from happypath.models import PlaceRecord, PlaceWithDistance
 from happypath.repository import Repository, place_item
@@ -255,3 +255,9 @@ def test_a_page_that_ends_inside_a_geohash_leaves_the_rest_of_it_to_read(table):
     repo, reads = counted(table, page_items=1)
     assert [result.place.placeId for result in repo.places_near(lat, lng, 1_000.0, 1)] == ["b-nearer"]
     assert reads.items[:2] == [1, 1]
+
+
+def test_a_cell_whose_least_distance_is_the_radius_is_still_read():
+    """The radius is inclusive (a place at exactly radius_m is found), so a cell that may hold one is read."""
+    assert not repository._out_of_reach(700.0, 700.0, [], 10)
+    assert repository._out_of_reach(700.001, 700.0, [], 10)

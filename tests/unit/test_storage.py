@@ -71,3 +71,20 @@ def test_the_cached_copies_of_a_deleted_photo_are_invalidated_under_one_path(mon
         storage.forget_cached("photos/park/photo/")
         cloudfront.assert_no_pending_responses()
     aws.reset_clients()
+
+
+@pytest.mark.parametrize("configured", ["https://cdn.example", "https://cdn.example/", "https://cdn.example//"])
+def test_a_published_url_has_one_slash_whatever_the_configured_url_ends_with(configured, monkeypatch):
+    monkeypatch.setenv("DISTRIBUTION_URL", configured)
+    assert storage.published_url("photos/p/u/tile.jpg") == "https://cdn.example/photos/p/u/tile.jpg"
+
+
+@pytest.mark.parametrize("configured", [None, ""])
+def test_a_setting_missing_or_empty_is_refused_by_name(configured, monkeypatch):
+    """An empty variable (a template parameter left blank) is no value: a URL built on it would be relative."""
+    if configured is None:
+        monkeypatch.delenv("DISTRIBUTION_URL", raising=False)
+    else:
+        monkeypatch.setenv("DISTRIBUTION_URL", configured)
+    with pytest.raises(RuntimeError, match=r"^environment variable DISTRIBUTION_URL is not set$"):
+        storage.published_url("photos/p/u/tile.jpg")

@@ -7,7 +7,7 @@ import PhotoViewer from '../src/components/PhotoViewer.vue'
 import UploadPanel from '../src/components/UploadPanel.vue'
 import PlaceView from '../src/views/PlaceView.vue'
 import { createUploads } from '../src/composables/useUpload'
-import { ApiError, type Photo, type PhotoPage, type PlaceDetail } from '../src/lib/api'
+import { ApiError, type Api, type Photo, type PhotoPage, type PlaceDetail } from '../src/lib/api'
 import { formatDate } from '../src/lib/format'
 import { notices } from '../src/lib/notices'
 import { fakeApi, fakeAuth, fileOf, makePhoto, makePlace, mountWith, owning, placeDetail, testRouter } from './helpers'
@@ -811,6 +811,18 @@ describe('PlaceView: the viewer is part of the address', () => {
     fakeApi({ getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')])) })
   const shownPhoto = (wrapper: ReturnType<typeof mountWith>['wrapper']) =>
     wrapper.find('dialog img').exists() ? wrapper.get('dialog img').attributes('src') : null
+  /** The viewer open at b, the last photo of a first page (a, b) that has a next one, answered by `listPhotos`. */
+  async function openAtLastPhotoShown(listPhotos: Api['listPhotos']) {
+    const api = fakeApi({
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })),
+      listPhotos,
+    })
+    const router = testRouter()
+    await router.push('/places/p1?photo=b')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
+    await flushPromises()
+    return { wrapper, router }
+  }
 
   it("opens a photo as ?photo=<id>, and Back (a phone's, the browser's) closes it on the same page", async () => {
     const router = testRouter()
@@ -892,14 +904,7 @@ describe('PlaceView: the viewer is part of the address', () => {
 
   it('Next past the last photo shown loads the next page and shows its first photo', async () => {
     const listPhotos = vi.fn(async () => ({ photos: [makePhoto('c'), makePhoto('d')], nextCursor: null }))
-    const api = fakeApi({
-      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })),
-      listPhotos,
-    })
-    const router = testRouter()
-    await router.push('/places/p1?photo=b')
-    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
-    await flushPromises()
+    const { wrapper, router } = await openAtLastPhotoShown(listPhotos)
     expect(wrapper.get('dialog .info').text()).toMatch(/ · 2 of 2\+$/)
 
     await wrapper.get('button[aria-label="Next photo"]').trigger('click')
@@ -912,22 +917,15 @@ describe('PlaceView: the viewer is part of the address', () => {
 
   it('says inside the viewer that the next page is loading, or why it could not be loaded; Next tries again', async () => {
     notices.splice(0)
-    let answer: { reject: (err: Error) => void; resolve: (page: PhotoPage) => void } | undefined
-    const listPhotos = vi.fn(() => new Promise<PhotoPage>((resolve, reject) => (answer = { resolve, reject })))
-    const api = fakeApi({
-      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })),
-      listPhotos,
-    })
-    const router = testRouter()
-    await router.push('/places/p1?photo=b')
-    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
-    await flushPromises()
+    const pages = [later<PhotoPage>(), later<PhotoPage>()]
+    const listPhotos = vi.fn(() => pages[listPhotos.mock.calls.length - 1]!.promise)
+    const { wrapper, router } = await openAtLastPhotoShown(listPhotos)
     const next = () => wrapper.get('button[aria-label="Next photo"]').trigger('click')
 
     await next()
     await flushPromises()
     expect(wrapper.get('dialog .info').text()).toBe('Loading more photos…')
-    answer!.reject(new ApiError(503, 'The service is busy. Try again in a moment.'))
+    pages[0]!.reject(new ApiError(503, 'The service is busy. Try again in a moment.'))
     await flushPromises()
     // The page's notices are behind the viewer's backdrop: the failure is said inside it, and only there.
     expect(wrapper.get('dialog .info').text()).toBe(
@@ -937,7 +935,7 @@ describe('PlaceView: the viewer is part of the address', () => {
     expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=b')
 
     await next()
-    answer!.resolve({ photos: [makePhoto('c')], nextCursor: null })
+    pages[1]!.resolve({ photos: [makePhoto('c')], nextCursor: null })
     await flushPromises()
     expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=c')
     expect(wrapper.get('dialog .info').text()).toMatch(/^Added .* · 3 of 3$/)
@@ -945,19 +943,12 @@ describe('PlaceView: the viewer is part of the address', () => {
 
   it('a next page that fails once the viewer is shut is reported as a notice on the page', async () => {
     notices.splice(0)
-    let fail: ((err: Error) => void) | undefined
-    const api = fakeApi({
-      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })),
-      listPhotos: vi.fn(() => new Promise<PhotoPage>((_resolve, reject) => (fail = reject))),
-    })
-    const router = testRouter()
-    await router.push('/places/p1?photo=b')
-    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
-    await flushPromises()
+    const page = later<PhotoPage>()
+    const { wrapper } = await openAtLastPhotoShown(vi.fn(() => page.promise))
     await wrapper.get('button[aria-label="Next photo"]').trigger('click')
     await wrapper.get('dialog').findAll('button').find((b) => b.text() === 'Close')!.trigger('click')
     await flushPromises()
-    fail!(new ApiError(503, 'The service is busy. Try again in a moment.'))
+    page.reject(new ApiError(503, 'The service is busy. Try again in a moment.'))
     await flushPromises()
     expect(notices.map((n) => [n.kind, n.text])).toEqual([['error', 'The service is busy. Try again in a moment.']])
   })
@@ -1077,11 +1068,7 @@ describe('PlaceView: the viewer is part of the address', () => {
   it('Next past the last photo waits for a page already being loaded instead of asking for it twice', async () => {
     const page = later<PhotoPage>()
     const listPhotos = vi.fn(() => page.promise)
-    const api = fakeApi({ getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })), listPhotos })
-    const router = testRouter()
-    await router.push('/places/p1?photo=b')
-    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
-    await flushPromises()
+    const { wrapper } = await openAtLastPhotoShown(listPhotos)
     wrapper.get('.more button').element.dispatchEvent(new Event('click')) // "Load more", behind the viewer
     await flushPromises()
     await wrapper.get('button[aria-label="Next photo"]').trigger('click')
@@ -1095,14 +1082,7 @@ describe('PlaceView: the viewer is part of the address', () => {
 
   it('does not reopen the viewer when the next page comes in after it was closed', async () => {
     const page = later<PhotoPage>()
-    const api = fakeApi({
-      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })),
-      listPhotos: vi.fn(() => page.promise),
-    })
-    const router = testRouter()
-    await router.push('/places/p1?photo=b')
-    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
-    await flushPromises()
+    const { wrapper, router } = await openAtLastPhotoShown(vi.fn(() => page.promise))
     await wrapper.get('button[aria-label="Next photo"]').trigger('click')
     await wrapper.get('dialog').findAll('button').find((b) => b.text() === 'Close')!.trigger('click')
     await flushPromises()

@@ -111,3 +111,29 @@ test('a page that fails to download shows a message, not a blank screen', async 
   await expect(page.getByRole('heading', { level: 1, name: place.name })).toBeVisible()
   expect(problems.pageErrors).toEqual([])
 })
+
+test('a map that fails to download leaves the list working, and "Try again" brings it', async ({ page }, testInfo) => {
+  const problems = watchPage(page)
+  const config = await appConfig()
+  await createPlace(await tokenFor('bob'), { name: 'E2E Mapless Park', lat: config.map.center[0], lng: config.map.center[1] })
+  // The map (Leaflet with it) is its own chunk, downloaded after the page: the connection drops just then.
+  await page.route(/\/assets\/PlaceMap-[^/]*\.js$/, (route) => route.abort('internetdisconnected'))
+  await page.goto(`${appUrl}/`)
+  const mapAlert = page.locator('#map-panel').getByRole('alert')
+  await expect(mapAlert).toContainText('The map could not be loaded. The list below still works.')
+  // Only the map is missing: the page was not replaced by an error.
+  await expect(page.getByRole('heading', { level: 1, name: 'Parks nearby' })).toBeVisible()
+  await expect(page.getByRole('list', { name: 'Places by distance' }).getByRole('link', { name: /E2E Mapless Park/ })).toBeVisible()
+  await expect(page.getByText('This part of the page could not be shown')).toHaveCount(0)
+  await screenshot(page, '27-map-failed', testInfo, { fullPage: false })
+
+  // Back online: "Try again" downloads the map, and it shows the place.
+  await page.unrouteAll()
+  await mapAlert.getByRole('button', { name: 'Try again' }).click()
+  const map = page.getByRole('region', { name: /^Map of places/ })
+  await expect(map).toBeVisible()
+  await expect(map.getByRole('button', { name: /^E2E Mapless Park/ })).toBeVisible()
+  await expect(mapAlert).toHaveCount(0)
+  expect(problems.pageErrors).toEqual([])
+})
+

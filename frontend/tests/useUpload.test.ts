@@ -935,7 +935,8 @@ describe('elsewhere in the app', () => {
     expect(auth.signIn).toHaveBeenCalledWith('/places/p1')
   })
 
-  it('shows a small indicator with a way back on other pages, not on the upload’s own page', async () => {
+  /** The upload indicator on the start page, for uploads whose sends the test finishes (each then PROCESSED). */
+  async function indicatorOnStartPage() {
     const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
     const auth = fakeAuth(ME)
     const { post, held } = heldPost()
@@ -943,6 +944,11 @@ describe('elsewhere in the app', () => {
     const router = testRouter()
     await router.push('/')
     const { wrapper } = mountWith(UploadIndicator, { api, auth, uploads, router })
+    return { wrapper, uploads, held, router }
+  }
+
+  it('shows a small indicator with a way back on other pages, not on the upload’s own page', async () => {
+    const { wrapper, uploads, held, router } = await indicatorOnStartPage()
     uploads.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
     await flushPromises()
     expect(wrapper.text()).toContain('1 photo upload in progress.')
@@ -957,13 +963,7 @@ describe('elsewhere in the app', () => {
   })
 
   it('counts the uploads running and the outcomes not seen yet, each in its own words', async () => {
-    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
-    const auth = fakeAuth(ME)
-    const { post, held } = heldPost()
-    const uploads = createUploads({ api, user: auth.user, post, poll: noWait })
-    const router = testRouter()
-    await router.push('/')
-    const { wrapper } = mountWith(UploadIndicator, { api, auth, uploads, router })
+    const { wrapper, uploads, held } = await indicatorOnStartPage()
     const line = () => (wrapper.find('.indicator span').exists() ? wrapper.get('.indicator span').text() : null)
     uploads.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
     await flushPromises()

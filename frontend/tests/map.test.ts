@@ -1,13 +1,16 @@
 import { flushPromises } from '@vue/test-utils'
 import L from 'leaflet'
+import { h } from 'vue'
+import { createMemoryHistory, createRouter } from 'vue-router'
 import { describe, expect, it, vi } from 'vitest'
+import ErrorBoundary from '../src/components/ErrorBoundary.vue'
 import PlaceList from '../src/components/PlaceList.vue'
 import PlaceMap from '../src/components/PlaceMap.vue'
 import HomeView from '../src/views/HomeView.vue'
 import { metresBetween, useGeolocation } from '../src/composables/useGeolocation'
 import { ApiError, NETWORK_MESSAGE, type Api, type NearbyPlace, type Place } from '../src/lib/api'
 import { notices } from '../src/lib/notices'
-import { fakeApi, fakeAuth, makePlace, mountWith, near, testConfig } from './helpers'
+import { Stub, fakeApi, fakeAuth, makePlace, mountWith, near, testConfig } from './helpers'
 
 const places = [
   near({ placeId: 'far', name: 'Far Park', lat: 47.4, lng: 8.6 }, 4200),
@@ -972,4 +975,42 @@ describe('HomeView', () => {
     notices.splice(0)
     vi.unstubAllGlobals()
   })
+
+  it('opens a place from its marker; when that page cannot be downloaded, this one stays as it was', async () => {
+    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+    localStorage.setItem('happypath.showMap', 'true')
+    // The place page is a chunk of its own: the first download fails (the connection dropped), the next works.
+    const placePage = vi.fn().mockRejectedValueOnce(new Error('Failed to fetch dynamically imported module')).mockResolvedValue(Stub)
+    const router = createRouter({
+      history: createMemoryHistory(),
+      routes: [
+        { path: '/', name: 'home', component: Stub },
+        { path: '/places/:placeId', name: 'place', component: placePage },
+      ],
+    })
+    const routerReported = vi.fn()
+    router.onError(routerReported)
+    await router.push('/')
+    const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places })) })
+    // As the app shows pages: inside the error boundary that replaces a page that fails.
+    const Page = { render: () => h(ErrorBoundary, null, { default: () => h(HomeView) }) }
+    const { wrapper } = mountWith(Page, { api, auth: fakeAuth(null), router, attachTo: document.body })
+    await flushPromises()
+    await vi.dynamicImportSettled()
+    await flushPromises()
+
+    await wrapper.get('[data-place-id="mid"]').trigger('click')
+    await flushPromises()
+    expect(routerReported).toHaveBeenCalledTimes(1) // the app's handler says "This page could not be loaded…"
+    expect(router.currentRoute.value.fullPath).toBe('/')
+    expect(wrapper.text()).not.toContain('This part of the page could not be shown')
+    expect(wrapper.find('.leaflet-container').exists()).toBe(true)
+
+    await wrapper.get('[data-place-id="mid"]').trigger('click')
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/mid')
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
 })
+

@@ -1,5 +1,5 @@
 /** Errors are messages a person can read and act on, never a blank screen. */
-import { apiUrl, appConfig, appUrl, createPlace, expect, screenshot, test, tokenFor, watchPage } from './helpers'
+import { apiUrl, appConfig, appUrl, createPlace, expect, screenshot, test, tokenFor, violations, watchPage } from './helpers'
 import type { Page } from '@playwright/test'
 
 /** Some visible text in <main>: the opposite of a blank screen. */
@@ -125,6 +125,7 @@ test('a map that fails to download leaves the list working, and "Try again" brin
   await expect(page.getByRole('heading', { level: 1, name: 'Parks nearby' })).toBeVisible()
   await expect(page.getByRole('list', { name: 'Places by distance' }).getByRole('link', { name: /E2E Mapless Park/ })).toBeVisible()
   await expect(page.getByText('This part of the page could not be shown')).toHaveCount(0)
+  expect(await violations(page), 'places without the map').toEqual([])
   await screenshot(page, '27-map-failed', testInfo, { fullPage: false })
 
   // Back online: "Try again" downloads the map, and it shows the place.

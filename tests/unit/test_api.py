@@ -6,6 +6,8 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +44,16 @@ def create_place(user: str = OWNER, **overrides: Any) -> dict[str, Any]:
     return place
 
 
+def set_processing(upload_id: str) -> None:
+    """The upload's status as the workflow sets it when it claims the upload."""
+    Repository().table.update_item(
+        Key=keys.upload_key(upload_id),
+        UpdateExpression="SET #s = :p",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":p": UploadStatus.PROCESSING.value},
+    )
+
+
 def published_photo(place_id: str, owner: str = OWNER, published_at: str = "2026-11-23T10:00:00.000Z") -> str:
     """A photo as the workflow leaves it: upload PROCESSED, photo item, four objects in the bucket."""
     repo = Repository()
@@ -54,12 +66,7 @@ def published_photo(place_id: str, owner: str = OWNER, published_at: str = "2026
     )
     assert status == 201
     upload_id = form["uploadId"]
-    repo.table.update_item(
-        Key=keys.upload_key(upload_id),
-        UpdateExpression="SET #s = :p",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":p": UploadStatus.PROCESSING.value},
-    )
+    set_processing(upload_id)
     s3 = boto3.client("s3")
     distribution = os.environ["DISTRIBUTION_BUCKET"]
     renditions = {}
@@ -504,8 +511,32 @@ def test_a_photo_is_published_once_and_only_from_processing():
     pending = again.model_copy(update={"photoId": form["uploadId"], "publishedAt": "2026-11-24T10:00:00.000Z"})
     with pytest.raises(ConflictError, match=f"^upload {form['uploadId']} is PENDING_UPLOAD, not PROCESSING$"):
         repo.publish_photo(pending)
+    gone = pending.model_copy(update={"photoId": "0" * 32})  # its upload deleted meanwhile
+    with pytest.raises(ConflictError, match=f"^upload {'0' * 32} is missing, not PROCESSING$"):
+        repo.publish_photo(gone)
+    set_processing(photo_id)  # a photo already stored is never overwritten, whatever its upload says
+    with pytest.raises(ConflictError):
+        repo.publish_photo(again.model_copy(update={"width": 1}))
+    assert repo.get_photo(upload) == photo
     _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
     assert [p["photoId"] for p in detail["photos"]] == [photo_id]
+
+
+def test_photos_published_at_one_place_in_the_same_millisecond_are_all_kept():
+    place = create_place()
+    ids = {published_photo(place["placeId"], published_at="2026-11-23T10:00:00.000Z") for _ in range(2)}
+    _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
+    assert {p["photoId"] for p in detail["photos"]} == ids
+
+
+def test_a_photo_deleted_after_its_upload_was_read_is_not_found_rather_than_an_error():
+    """Two deletes of one photo at once: the second reads the upload before the first removes the photo."""
+    place = create_place()
+    repo = Repository()
+    upload = repo.get_upload(published_photo(place["placeId"]))
+    assert upload is not None
+    repo.delete_photo(upload)
+    assert repo.get_photo(upload) is None
 
 
 # --- daily quotas ---------------------------------------------------------------------------------
@@ -844,17 +875,53 @@ def test_a_name_may_stack_as_many_combining_marks_as_allowed():
     assert create_place(name=f"{stacked[1:]}Park")["name"] == f"{stacked[1:]}Park"
 
 
-def test_timestamps_are_utc_with_milliseconds_whatever_the_hosts_time_zone(monkeypatch):
-    """As Step Functions writes them, so that they sort as strings: the local runtime runs on any laptop."""
+@contextmanager
+def host_time_zone(monkeypatch: pytest.MonkeyPatch, zone: str) -> Iterator[None]:
+    """The host's time zone set to `zone` (POSIX form: no time zone database needed), then put back."""
     with monkeypatch.context() as patch:
-        patch.setenv("TZ", "JST-9")  # Tokyo's, in POSIX form (no time zone database needed)
+        patch.setenv("TZ", zone)
         time.tzset()
         try:
-            created_at = create_place()["createdAt"]
+            yield
         finally:
             patch.undo()
             time.tzset()
+
+
+def test_timestamps_are_utc_with_milliseconds_whatever_the_hosts_time_zone(monkeypatch):
+    """As Step Functions writes them, so that they sort as strings: the local runtime runs on any laptop."""
+    with host_time_zone(monkeypatch, "JST-9"):  # Tokyo's
+        created_at = create_place()["createdAt"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", created_at), created_at
+
+
+def test_a_persons_day_is_utcs_whatever_the_hosts_time_zone(monkeypatch):
+    """Daily counts start again at 00:00 UTC, as a refusal says, on any laptop the local runtime runs on."""
+    zone = "LINT-14" if time.gmtime().tm_hour >= 12 else "BIT12"  # a zone whose date is not UTC's now
+    person = f"quota-{uuid.uuid4().hex}"
+    with host_time_zone(monkeypatch, zone):
+        assert time.strftime("%Y-%m-%d") != time.strftime("%Y-%m-%d", time.gmtime())
+        create_place(user=person)
+    counter = Repository().table.get_item(Key=keys.quota_key(person, time.strftime("%Y-%m-%d", time.gmtime())))
+    assert counter["Item"]["places"] == 1
+
+
+def test_uploads_are_read_strongly_consistent(monkeypatch):
+    """An upload's status is read right after it is written (a replayed publish, the status a user polls):
+    DynamoDB's default read may still return the one before. moto's reads are always consistent: the request says it."""
+    place = create_place()
+    _, form = request_form(place["placeId"])
+    original = BaseClient._make_api_call
+    reads: list[dict[str, Any]] = []
+
+    def recorded(client, operation_name, params):
+        if operation_name == "GetItem":
+            reads.append(params)
+        return original(client, operation_name, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recorded)
+    assert Repository().get_upload(form["uploadId"]) is not None
+    assert [read.get("ConsistentRead") for read in reads] == [True]
 
 
 # --- AWS failing past botocore's retries -----------------------------------------------------------------

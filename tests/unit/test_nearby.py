@@ -246,6 +246,14 @@ def test_places_outside_the_radius_are_never_found_and_cells_outside_it_not_read
     assert not set(reads.cells) & set(corners_beyond)
 
 
+def test_a_place_exactly_at_the_radius_is_found(table):
+    lat, lng = -33.86, 151.21
+    (place,) = add_places(table, [offset(lat, lng, 300, 400)])
+    radius_m = geo.distance_m(lat, lng, place.lat, place.lng)
+    repo, _ = counted(table)
+    assert shown(repo.places_near(lat, lng, radius_m, 10)) == [(round(radius_m, 1), place.placeId)]
+
+
 def test_a_page_that_ends_inside_a_geohash_leaves_the_rest_of_it_to_read(table):
     """Places sharing a geohash come in placeId order, not by distance: after a page that ends among them,
     the rest of that geohash is as near as the centre, however far its neighbours are."""

@@ -1,5 +1,6 @@
 """The sweeper closes uploads the workflow never claimed: EXPIRED without a photo, FAILED with one."""
 
+import itertools
 import time
 from typing import Any
 
@@ -62,6 +63,11 @@ def stored_images(bucket: str, upload: Upload) -> list[str]:
     return sorted(item["Key"] for item in aws.s3().list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []))
 
 
+def in_sweep_index(repo: Repository, expired_before: int, oldest: int) -> set[str]:
+    """The ids of the uploads the sweeper's index holds between `oldest` and `expired_before`."""
+    return {upload.uploadId for upload in repo.unfinished_uploads(expired_before, oldest)}
+
+
 def s3_unavailable(bucket: str, keys: Any) -> None:
     raise RuntimeError("S3 is having a bad day")
 
@@ -89,6 +95,7 @@ def test_abandoned_forms_expire_and_lost_photos_fail_visibly(app, place):
     expired = repo.get_upload(abandoned.uploadId)
     assert expired is not None
     assert (expired.status, expired.reason) == (UploadStatus.EXPIRED, AbandonedReason.UPLOAD_NOT_RECEIVED)
+    assert expired.reasonDetail == "no photo arrived before the upload form expired"  # what its owner is told
     failed = repo.get_upload(lost.uploadId)
     assert failed is not None
     assert (failed.status, failed.reason) == (UploadStatus.FAILED, AbandonedReason.NOT_PROCESSED)
@@ -97,9 +104,45 @@ def test_abandoned_forms_expire_and_lost_photos_fail_visibly(app, place):
     timed_out = repo.get_upload(stuck.uploadId)
     assert timed_out is not None
     assert (timed_out.status, timed_out.reason) == (UploadStatus.FAILED, AbandonedReason.PROCESSING_TIMED_OUT)
+    in_index = in_sweep_index(repo, NOW + 3600, NOW - sweeper.LOOK_BACK_SECONDS)
+    assert {recent.uploadId, claimed.uploadId} <= in_index  # still open
+    assert not {abandoned.uploadId, lost.uploadId, stuck.uploadId} & in_index  # closed: out of the sweeper's index
 
     again = sweeper.sweep(repo, NOW)  # closed uploads left the index: nothing to do twice
     assert (again.expired, again.failed) == (0, 0)
+
+
+def test_an_upload_the_workflow_claimed_after_the_sweeper_read_it_is_left_open(app, place):
+    repo = Repository()
+    upload = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
+    claim(upload, deadline=NOW + 600)  # the sweeper still has it as PENDING_UPLOAD
+    closed = repo.close_unfinished(
+        upload.uploadId, UploadStatus.PENDING_UPLOAD, UploadStatus.EXPIRED, AbandonedReason.UPLOAD_NOT_RECEIVED, "late"
+    )
+    assert closed is False
+    left = repo.get_upload(upload.uploadId)
+    assert left is not None
+    assert (left.status, left.reason) == (UploadStatus.PROCESSING, None)
+
+
+def test_a_run_finds_what_expired_strictly_before_it_from_the_first_second_of_an_hour(app, place):
+    """Each run reads the week before it hour by hour: an upload that expired as an hour began is in the run
+    one second later, not in the run at that very second."""
+    repo = Repository()
+    hour = NOW - NOW % 3600 - 3600
+    upload = pending_upload(place.placeId, NOW - hour)
+    assert upload.uploadId not in in_sweep_index(repo, hour, hour - sweeper.LOOK_BACK_SECONDS)
+    assert upload.uploadId in in_sweep_index(repo, hour + 1, hour + 1 - sweeper.LOOK_BACK_SECONDS)
+
+
+def test_an_hour_of_uploads_is_read_to_its_last_page(app, place, monkeypatch):
+    repo = Repository()
+    uploads = [pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60) for _ in range(3)]
+    query = repo.table.query
+    monkeypatch.setattr(repo.table, "query", lambda **kwargs: query(**kwargs, Limit=1))  # DynamoDB's pages hold 1 MB
+    read = [u.uploadId for u in itertools.islice(repo.unfinished_uploads(NOW, uploads[0].expiresAt), 1_000)]
+    assert len(read) == len(set(read))  # each once
+    assert {upload.uploadId for upload in uploads} <= set(read)
 
 
 def test_the_sweeper_runs_every_five_minutes_locally(app):
@@ -200,7 +243,7 @@ def test_images_that_could_not_be_deleted_are_deleted_by_the_next_run(app, place
     assert stored_images(bucket, stuck) == []
     assert repo.get_upload(stuck.uploadId) == closed
 
-    assert stuck.uploadId not in {upload.uploadId for upload in repo.unfinished_uploads(NOW + 600, NOW - 3600)}
+    assert stuck.uploadId not in in_sweep_index(repo, NOW + 600, NOW - 3600)
 
 
 def test_images_whose_deletion_keeps_failing_past_the_look_back_are_still_deleted(app, place, monkeypatch):
@@ -218,7 +261,7 @@ def test_images_whose_deletion_keeps_failing_past_the_look_back_are_still_delete
             assert stuck.uploadId in sweeper.sweep(repo, run).errors
     assert sweeper.sweep(repo, NOW + 9 * day).errors == []
     assert stored_images(bucket, stuck) == []
-    assert stuck.uploadId not in {u.uploadId for u in repo.unfinished_uploads(NOW + 10 * day, NOW - day)}
+    assert stuck.uploadId not in in_sweep_index(repo, NOW + 10 * day, NOW - day)
     closed = repo.get_upload(stuck.uploadId)
     assert closed is not None
     assert (closed.status, closed.reason) == (UploadStatus.FAILED, AbandonedReason.PROCESSING_TIMED_OUT)
@@ -229,6 +272,7 @@ def test_an_upload_that_left_the_sweep_index_is_never_put_back(app, place):
     done = pending_upload(place.placeId, limits.ABANDONED_AFTER_SECONDS + 60)
     repo.leave_sweep_index(done.uploadId)
     repo.sweep_again_at(done.uploadId, NOW)  # a run that raced with the one that finished the clean-up
-    assert done.uploadId not in {u.uploadId for u in repo.unfinished_uploads(NOW + 600, NOW - 7200)}
-    repo.sweep_again_at("never-created", NOW)  # nor creates an item
-    assert repo.get_upload("never-created") is None
+    assert done.uploadId not in in_sweep_index(repo, NOW + 600, NOW - 7200)
+    repo.sweep_again_at("never-created", NOW)  # nor creates an item for an upload that is gone
+    repo.leave_sweep_index("never-created")
+    assert "Item" not in repo.table.get_item(Key=keys.upload_key("never-created"))

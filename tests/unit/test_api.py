@@ -820,17 +820,36 @@ def test_a_body_that_is_not_json_is_named_as_the_body_not_a_field():
     assert error["errors"] == [{"field": "body", "problem": "not valid JSON (at character 13)"}]
 
 
-def test_a_wide_search_at_a_pole_is_refused_before_any_query(monkeypatch):
+def test_a_wide_search_at_a_pole_is_refused_before_any_query_naming_the_radius_that_works(monkeypatch):
     """Near a pole a 50 km circle spans every longitude: covering it would take thousands of cells."""
     listed = []
     monkeypatch.setattr(geo.pygeohash, "geohashes_in_box", lambda *args, **kwargs: listed.append(args) or [])
     status, error = call("GET", "/places", query={"lat": "-90", "lng": "-180", "radius": "49999"})
-    assert status == 400
-    assert "smaller radius" in error["message"]
+    assert (status, error["message"]) == (400, "no search can be centred this close to a pole")
+    status, error = call("GET", "/places", query={"lat": "78.22", "lng": "15.65", "radius": "50000"})  # Svalbard
+    assert (status, error["message"]) == (
+        400,
+        f"the search area is too large this close to a pole: use a radius of at most "
+        f"{geo.largest_searchable_radius_m(78.22, 15.65, 50000)} m",
+    )
     assert listed == []  # refused from the box's size, before any cell was listed
     monkeypatch.undo()
     status, _ = call("GET", "/places", query={"lat": "60", "lng": "10", "radius": "50000"})
     assert status == 200
+
+
+def test_a_place_no_search_could_find_is_refused_and_one_just_past_that_is_found():
+    """Within ~10 m of a pole no search can be centred, so a place there would be in no list, ever."""
+    for lat in (90, -90, 89.99995):
+        status, error = call("POST", "/places", body={"name": "Pole", "type": "park", "lat": lat, "lng": 0}, user=OWNER)
+        assert (status, error["message"]) == (
+            400,
+            "a place this close to a pole could never be found: no search can be centred there",
+        )
+    station = create_place(name="Station", lat=-89.9998, lng=139.27)  # 22 m from the South Pole
+    status, body = call("GET", "/places", query={"lat": "-89.9998", "lng": "139.27", "radius": "1"})
+    assert status == 200
+    assert [found["place"]["placeId"] for found in body["places"]] == [station["placeId"]]
 
 
 def test_coordinates_are_numbers_kept_to_seven_decimals():

@@ -171,12 +171,61 @@ def test_the_cells_are_the_finest_a_few_queries_cover_the_circle_with(radius_m, 
     assert precision == geo.GEO_PARTITION_PRECISION or len(cells) <= geo.MAX_QUERY_CELLS
 
 
-def test_a_search_is_refused_only_past_the_most_partitions_it_may_read():
-    # Far north the partitions narrow: 29 km there is estimated at exactly MAX_PARTITION_CELLS, 29.5 km at more.
+def test_a_search_is_refused_only_past_the_most_partitions_it_may_read_naming_the_largest_that_works():
+    # Far north the partitions narrow: 29 km there is estimated at most MAX_PARTITION_CELLS, 29.5 km at more.
     assert len(geo.covering_cells(84.0, 10.0, 29_000)) <= geo.MAX_PARTITION_CELLS
-    for lat, radius_m in ((84.0, 29_500), (90.0, 1_000)):
-        with pytest.raises(InvalidInputError, match=r"^the search area is too large here: use a smaller radius$"):
-            geo.covering_cells(lat, 10.0, radius_m)
+    largest = geo.largest_searchable_radius_m(84.0, 10.0, 29_500)
+    assert 29_000 <= largest < 29_500
+    with pytest.raises(
+        InvalidInputError,
+        match=rf"^the search area is too large this close to a pole: use a radius of at most {largest} m$",
+    ):
+        geo.covering_cells(84.0, 10.0, 29_500)
+    for lat in (90.0, -90.0, 89.99995):
+        with pytest.raises(InvalidInputError, match=r"^no search can be centred this close to a pole$"):
+            geo.covering_cells(lat, 10.0, 1_000)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_largest_radius_named_is_searched_and_a_metre_more_is_not(seed):
+    rng = random.Random(seed)
+    lat, lng = rng.choice((1, -1)) * rng.uniform(70.0, 89.9999), rng.uniform(-180.0, 180.0)
+    largest = geo.largest_searchable_radius_m(lat, lng, 50_000)
+    if largest < 50_000:
+        with pytest.raises(InvalidInputError):
+            geo.covering_cells(lat, lng, largest + 1)
+    if largest >= 1:
+        assert len({cell[: geo.GEO_PARTITION_PRECISION] for cell in geo.covering_cells(lat, lng, largest)}) <= 64
+    assert geo.can_be_found(lat, lng) == (largest >= 1)
+
+
+def destination(lat: float, lng: float, bearing_deg: float, distance_m: float) -> tuple[float, float]:
+    """The point so far along a great circle setting out on this bearing."""
+    phi, angle, bearing = math.radians(lat), distance_m / geo.EARTH_RADIUS_M, math.radians(bearing_deg)
+    end = math.asin(math.sin(phi) * math.cos(angle) + math.cos(phi) * math.sin(angle) * math.cos(bearing))
+    turn = math.atan2(
+        math.sin(bearing) * math.sin(angle) * math.cos(phi), math.cos(angle) - math.sin(phi) * math.sin(end)
+    )
+    return math.degrees(end), wrapped(lng + math.degrees(turn))
+
+
+@pytest.mark.parametrize("region", ["anywhere", "antimeridian", "pole"])
+@pytest.mark.parametrize("seed", range(10))
+def test_every_point_of_the_circle_is_in_its_boxes(region, seed):
+    """Its widest longitude lies poleward of the centre: a box as wide as the centre's parallel would miss it.
+    (The rim is taken a millionth inside: near a pole asin loses a few digits.)"""
+    rng = random.Random(f"{region}-{seed}")
+    lat, lng = random_point(rng, region)
+    radius_m = rng.choice((10.0, 1_000.0, 5_000.0, 50_000.0))
+    boxes = geo.bounding_boxes(lat, lng, radius_m)
+    for bearing in [i / 4 for i in range(4 * 360)]:
+        rim_lat, rim_lng = destination(lat, lng, bearing, radius_m * (1 - 1e-6))
+        assert any(box.min_lat <= rim_lat <= box.max_lat and box.min_lon <= rim_lng <= box.max_lon for box in boxes), (
+            lat,
+            lng,
+            radius_m,
+            bearing,
+        )
 
 
 def test_the_least_distance_of_no_cells_is_infinite_and_never_negative():

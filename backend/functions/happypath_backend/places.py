@@ -2,8 +2,8 @@
 
 import uuid
 
-from happypath import limits, settings, storage
-from happypath.errors import NotFoundError
+from happypath import geo, limits, settings, storage
+from happypath.errors import InvalidInputError, NotFoundError
 from happypath.models import (
     NewPlace,
     Photo,
@@ -20,6 +20,8 @@ from happypath.statuses import UploadStatus, takes_photos
 
 
 def create_place(repo: Repository, new: NewPlace, creator: str) -> Place:
+    if not geo.can_be_found(new.lat, new.lng):
+        raise InvalidInputError("a place this close to a pole could never be found: no search can be centred there")
     place = PlaceRecord(placeId=uuid.uuid4().hex, createdBy=creator, createdAt=utc_now(), **new.model_dump())
     repo.create_place(place, per_day=settings.daily_places_per_user())
     return place.public()

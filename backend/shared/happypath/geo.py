@@ -37,14 +37,19 @@ def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 
 def bounding_boxes(lat: float, lng: float, radius_m: float) -> list[pygeohash.BoundingBox]:
-    """The box around the circle, clamped at the poles; across the antimeridian, one box on each side."""
-    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
-    cos_lat = max(math.cos(math.radians(lat)), 1e-6)
-    dlng = min(180.0, math.degrees(radius_m / (EARTH_RADIUS_M * cos_lat)))
+    """The box around the circle, clamped at the poles; across the antimeridian, one box on each side.
+
+    A circle's widest longitude lies poleward of its centre: its half-width is asin(sin d / cos lat), wider
+    than d / cos lat, which would leave the circle's far east and west edges outside the box. A circle that
+    holds a pole spans every longitude.
+    """
+    angle = radius_m / EARTH_RADIUS_M
+    dlat = math.degrees(angle)
     min_lat, max_lat = max(-90.0, lat - dlat), min(90.0, lat + dlat)
-    west, east = lng - dlng, lng + dlng
-    if east - west >= 360.0:
+    if max_lat >= 90.0 or min_lat <= -90.0:
         return [pygeohash.BoundingBox(min_lat, -180.0, max_lat, 180.0)]
+    dlng = math.degrees(math.asin(min(1.0, math.sin(angle) / math.cos(math.radians(lat)))))
+    west, east = lng - dlng, lng + dlng
     boxes = [pygeohash.BoundingBox(min_lat, max(-180.0, west), max_lat, min(180.0, east))]
     if west < -180.0:
         boxes.append(pygeohash.BoundingBox(min_lat, west + 360.0, max_lat, 180.0))
@@ -62,11 +67,35 @@ def _estimated_cells(box: pygeohash.BoundingBox, precision: int) -> int:
     return columns * rows
 
 
+def _partitions_needed(lat: float, lng: float, radius_m: float) -> int:
+    return sum(_estimated_cells(box, GEO_PARTITION_PRECISION) for box in bounding_boxes(lat, lng, radius_m))
+
+
+def largest_searchable_radius_m(lat: float, lng: float, radius_m: float) -> int:
+    """The largest whole number of metres, up to `radius_m`, whose circle here needs at most
+    MAX_PARTITION_CELLS partitions (0 on or right by a pole): a box grows with its circle, so bisect."""
+    works, fails = 0, math.floor(radius_m) + 1
+    while fails - works > 1:
+        middle = (works + fails) // 2
+        if _partitions_needed(lat, lng, middle) <= MAX_PARTITION_CELLS:
+            works = middle
+        else:
+            fails = middle
+    return works
+
+
+def can_be_found(lat: float, lng: float) -> bool:
+    """Whether some search finds a place here: one of a metre can be centred on it (not within ~10 m of a
+    pole, where no circle is narrow enough to read few partitions)."""
+    return largest_searchable_radius_m(lat, lng, 1) >= 1
+
+
 def covering_cells(lat: float, lng: float, radius_m: float) -> list[str]:
     """The finest geohash cells (never coarser than a partition) that cover the circle in few queries.
 
     The precision is chosen from the box's size before any cell is listed; a box that would need more than
-    MAX_PARTITION_CELLS partitions (a wide search near a pole) is refused.
+    MAX_PARTITION_CELLS partitions (a wide search near a pole, where they narrow) is refused, naming the
+    largest radius that can be searched there.
     """
     boxes = bounding_boxes(lat, lng, radius_m)
 
@@ -78,7 +107,13 @@ def covering_cells(lat: float, lng: float, radius_m: float) -> list[str]:
         GEO_PARTITION_PRECISION,
     )
     if estimated(precision) > MAX_PARTITION_CELLS:
-        raise InvalidInputError("the search area is too large here: use a smaller radius")
+        largest = largest_searchable_radius_m(lat, lng, radius_m)
+        if largest < 1:
+            # Every longitude meets at a pole: a circle round one would read every partition along its rim.
+            raise InvalidInputError("no search can be centred this close to a pole")
+        raise InvalidInputError(
+            f"the search area is too large this close to a pole: use a radius of at most {largest} m"
+        )
     return sorted({cell for box in boxes for cell in pygeohash.geohashes_in_box(box, precision=precision)})
 
 

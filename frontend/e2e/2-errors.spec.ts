@@ -138,3 +138,37 @@ test('a map that fails to download leaves the list working, and "Try again" brin
   expect(problems.pageErrors).toEqual([])
 })
 
+
+test('a sign-in the API stops accepting signs the person out, and the app says why', async ({ page }, testInfo) => {
+  const problems = watchPage(page)
+  await page.goto(`${appUrl}/`)
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+  await page.getByRole('textbox', { name: 'User name or email' }).fill('carol')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await expect(page.getByTestId('signed-in-user')).toHaveText('carol')
+
+  // The session is revoked while a form is being filled: the API refuses every token from now on.
+  await page.route(
+    (url) => url.href.startsWith(`${apiUrl}/`),
+    (route) =>
+      route.request().headers()['authorization']
+        ? route.fulfill({
+            status: 401,
+            contentType: 'application/json',
+            headers: { 'access-control-allow-origin': appUrl },
+            body: JSON.stringify({ message: 'Unauthorized' }),
+          })
+        : route.fallback(),
+  )
+  await page.getByRole('button', { name: 'Add a place' }).click()
+  const form = page.getByRole('form', { name: 'Add a place' })
+  await form.getByLabel('Name').fill('E2E Revoked Park')
+  await form.getByRole('button', { name: 'Create place' }).click()
+  await expect(
+    page.getByRole('status').filter({ hasText: 'You are signed out: your sign-in is no longer accepted. Sign in again to go on.' }),
+  ).toBeVisible()
+  await expect(page.getByRole('button', { name: 'Sign in', exact: true })).toBeEnabled()
+  await expect(page.getByTestId('signed-in-user')).toHaveCount(0)
+  await screenshot(page, '28-sign-in-refused', testInfo, { fullPage: false })
+  expect(problems.pageErrors).toEqual([])
+})

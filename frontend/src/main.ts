@@ -3,7 +3,7 @@ import './styles.css'
 import App from './App.vue'
 import ConfigErrorScreen from './components/ConfigErrorScreen.vue'
 import { API_KEY } from './composables/useApi'
-import { AUTH_KEY, createAuth, takeSignOutReturn } from './composables/useAuth'
+import { AUTH_KEY, createAuth, sessionRefusedHandler, takeSignOutReturn } from './composables/useAuth'
 import { CONFIG_KEY } from './composables/useConfig'
 import { UPLOADS_KEY, createUploads } from './composables/useUpload'
 import { createApi } from './lib/api'
@@ -27,7 +27,7 @@ async function start() {
   const api = createApi({
     baseUrl: config.apiUrl,
     getToken: () => auth.getAccessToken(),
-    onTokenRefused: () => void auth.forgetSession(),
+    onTokenRefused: sessionRefusedHandler(auth, (text) => notify(text)),
   })
   // Back from the issuer's logout, which can only send the browser to the start page: go on to the page
   // the person signed out from, and say they are signed out (the reload lost the confirmation).

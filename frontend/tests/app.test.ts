@@ -4,7 +4,14 @@ import { describe, expect, it, vi } from 'vitest'
 import ErrorBoundary from '../src/components/ErrorBoundary.vue'
 import NoticeArea from '../src/components/NoticeArea.vue'
 import CallbackView from '../src/views/CallbackView.vue'
-import { SIGNED_OUT_KEY, createAuth, rememberSignOut, takeSignOutReturn } from '../src/composables/useAuth'
+import {
+  SESSION_REFUSED_MESSAGE,
+  SIGNED_OUT_KEY,
+  createAuth,
+  rememberSignOut,
+  sessionRefusedHandler,
+  takeSignOutReturn,
+} from '../src/composables/useAuth'
 import { ApiError, NETWORK_MESSAGE } from '../src/lib/api'
 import { describeError, dismiss, notices, notify } from '../src/lib/notices'
 import { formatDate, formatDistance, typeLabel, typesHeading } from '../src/lib/format'
@@ -295,10 +302,28 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     const auth = createAuth(testConfig, load, location as never)
     await auth.getAccessToken()
     expect(auth.user.value).toEqual({ sub: 's', name: 'Ann' })
-    await auth.forgetSession()
+    await expect(auth.forgetSession()).resolves.toBe(true)
     expect(auth.user.value).toBeNull()
     expect(manager.removeUser).toHaveBeenCalled()
     expect(location.assign).not.toHaveBeenCalled() // no trip to the issuer: only this app's copy is dropped
+    await expect(auth.forgetSession()).resolves.toBe(false)
+  })
+
+  it('says once that a session the API refused is gone, however many requests it refused', async () => {
+    const { load } = fakeOidc({ expired: false, access_token: 'revoked', profile: { sub: 's', name: 'Ann' } })
+    const auth = createAuth(testConfig, load, location as never)
+    await auth.getAccessToken()
+    const tell = vi.fn()
+    const refused = sessionRefusedHandler(auth, tell)
+    refused()
+    refused() // two background requests refused together
+    await flushPromises()
+    expect(auth.user.value).toBeNull()
+    expect(tell).toHaveBeenCalledTimes(1)
+    expect(tell).toHaveBeenCalledWith(SESSION_REFUSED_MESSAGE)
+    refused() // signed out already: nothing more to say
+    await flushPromises()
+    expect(tell).toHaveBeenCalledTimes(1)
   })
 
   it('signs in with a return path, handles the callback and signs out locally without end-session', async () => {

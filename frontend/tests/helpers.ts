@@ -78,14 +78,19 @@ export function owning(...ids: string[]) {
 }
 
 export function fakeAuth(user: AuthUser | null = null): Auth {
+  const signedIn = ref(user)
   return {
-    user: ref(user),
+    user: signedIn,
     ready: ref(true),
     signIn: vi.fn(async () => {}),
     signOut: vi.fn(async () => {}),
     handleCallback: vi.fn(async () => '/'),
     getAccessToken: vi.fn(async () => (user ? 'token' : null)),
-    forgetSession: vi.fn(async () => {}),
+    forgetSession: vi.fn(async () => {
+      const dropped = signedIn.value !== null
+      signedIn.value = null
+      return dropped
+    }),
   }
 }
 

@@ -28,8 +28,23 @@ export interface Auth {
   handleCallback(url?: string): Promise<string>
   /** A valid access token, renewed if possible, or null when signed out. */
   getAccessToken(): Promise<string | null>
-  /** Drops a session the API no longer accepts, so the app offers to sign in again. */
-  forgetSession(): Promise<void>
+  /** Drops a session the API no longer accepts, so the app offers to sign in again; true if there was one. */
+  forgetSession(): Promise<boolean>
+}
+
+export const SESSION_REFUSED_MESSAGE = 'You are signed out: your sign-in is no longer accepted. Sign in again to go on.'
+
+/**
+ * What to do when the API refuses a token (revoked, or the issuer's keys changed): forget the session and
+ * say so once. A refused request in the background (such as the check of which photos are one's own) shows
+ * no error of its own, and the header's "Sign in" would appear without a word why.
+ */
+export function sessionRefusedHandler(auth: Auth, tell: (text: string) => void): () => void {
+  return () => {
+    void auth.forgetSession().then((dropped) => {
+      if (dropped) tell(SESSION_REFUSED_MESSAGE)
+    })
+  }
 }
 
 export const AUTH_KEY: InjectionKey<Auth> = Symbol('auth')
@@ -195,8 +210,11 @@ export function createAuth(
       return current && !current.expired ? current.access_token : null
     },
     async forgetSession() {
+      // Several requests refused at once: only the first finds someone signed in.
+      const dropped = user.value !== null
       user.value = null
       await (await manager()).removeUser()
+      return dropped
     },
   }
 }

@@ -515,7 +515,7 @@ def test_a_photo_is_published_once_and_only_from_processing():
     with pytest.raises(ConflictError, match=f"^upload {'0' * 32} is missing, not PROCESSING$"):
         repo.publish_photo(gone)
     set_processing(photo_id)  # a photo already stored is never overwritten, whatever its upload says
-    with pytest.raises(ConflictError):
+    with pytest.raises(ConflictError, match=f"^photo {photo_id} is stored already at {upload.photoSortKey}$"):
         repo.publish_photo(again.model_copy(update={"width": 1}))
     assert repo.get_photo(upload) == photo
     _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})

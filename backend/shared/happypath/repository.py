@@ -376,6 +376,8 @@ class Repository:
             current = self.get_upload(photo.photoId)
             if current is not None and current.status == UploadStatus.PROCESSED:
                 return False
+            if current is not None and current.status == UploadStatus.PROCESSING:  # so the photo's Put failed
+                raise ConflictError(f"photo {photo.photoId} is stored already at {sort_key}") from error
             raise ConflictError(
                 f"upload {photo.photoId} is {current.status if current else 'missing'}, not PROCESSING"
             ) from error

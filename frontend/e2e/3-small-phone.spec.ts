@@ -280,6 +280,34 @@ test('the map and the header on a touch screen: thumb-sized zoom buttons, marker
   expect(problems.pageErrors).toEqual([])
 })
 
+test('places at one position share a marker that lists them, each a tap from its page', async ({ page }, testInfo) => {
+  const problems = watchPage(page)
+  const token = await tokenFor('twins')
+  await createPlace(token, { name: 'Twin Oak', lat: 51.4951, lng: -0.1803 })
+  const elm = await createPlace(token, { name: 'Twin Elm', lat: 51.4951, lng: -0.1803 })
+  await page.goto(`${appUrl}/`)
+  const map = page.getByRole('region', { name: /^Map of places/ })
+  const stack = map.getByRole('button', { name: /^2 places here: Twin (Oak|Elm), Twin (Oak|Elm); / })
+  await expect(stack).toBeVisible()
+  await expect(stack).toContainText('2') // the count on the pin
+  await stack.tap()
+  const list = map.getByRole('list', { name: '2 places here' })
+  await expect(list.getByRole('button')).toHaveCount(2)
+  await expect(list.getByRole('button', { name: 'Twin Elm Park' })).toBeVisible()
+  // The map moved to show the list whole: the app's move, which offers no new search.
+  await expect(page.getByRole('button', { name: 'Search this area' })).toHaveCount(0)
+  for (const button of await list.getByRole('button').all()) {
+    expect((await button.boundingBox())!.height, 'a place in the list, tap target').toBeGreaterThanOrEqual(44)
+  }
+  expect(await violations(page), 'the list of places at one position').toEqual([])
+  await screenshot(page, '29-places-at-one-position', testInfo, { fullPage: false })
+
+  await list.getByRole('button', { name: 'Twin Elm Park' }).tap()
+  await expect(page.getByRole('heading', { level: 1, name: 'Twin Elm' })).toBeVisible()
+  expect(page.url()).toBe(`${appUrl}/places/${elm.placeId}`)
+  expect(problems.pageErrors).toEqual([])
+})
+
 test('adding a place on a small phone: what is wrong is shown beside the field to put right', async ({ page }, testInfo) => {
   const problems = watchPage(page)
   await page.setViewportSize({ width: 320, height: 568 })

@@ -325,6 +325,82 @@ describe('PlaceMap without tiles', () => {
     wrapper.unmount()
   })
 
+  /** Leaflet fades a closed popup out before it takes it from the page. */
+  const afterFade = () => new Promise((resolve) => setTimeout(resolve, 250))
+
+  it('shows places at the very same position as one marker that lists them, each opening its place', async () => {
+    const spot = { lat: 47.3702, lng: 8.5401 }
+    const shared = [
+      near({ placeId: 'a', name: 'Ash Park', ...spot }, 120),
+      near({ placeId: 'b', name: 'Birch Park', ...spot, type: 'restaurant' }, 120),
+      near({ placeId: 'c', name: 'Cedar Park', ...spot }, 120),
+    ]
+    const { wrapper } = mountWith(PlaceMap, {
+      props: { ...base, tileUrl: '', places: [...shared, places[0]!] },
+      attachTo: document.body,
+    })
+    await flushPromises()
+    const markers = wrapper.findAll('.leaflet-marker-pane .hp-marker')
+    expect(markers).toHaveLength(2) // the three together, and Far Park
+    const stack = wrapper.get('.hp-marker-stack')
+    expect(stack.attributes('aria-label')).toBe('3 places here: Ash Park, Birch Park, Cedar Park; 120 m away')
+    expect(stack.attributes('role')).toBe('button')
+    expect(stack.attributes('tabindex')).toBe('0')
+    expect(stack.attributes('data-place-ids')).toBe('a b c')
+    expect(stack.get('.hp-count').text()).toBe('3')
+
+    // A tap lists them; picking one opens its place and closes the list.
+    await stack.trigger('click')
+    // The map pans to show the list whole: that move is the app's, not the person's (no "Search this area").
+    const moves = (wrapper.emitted('move') ?? []) as [unknown, boolean][]
+    expect(moves.length).toBeGreaterThan(0)
+    expect(moves.map(([, byUser]) => byUser)).not.toContain(true)
+    const list = () => document.querySelector<HTMLElement>('.leaflet-popup .hp-stack')
+    expect(list()?.getAttribute('aria-label')).toBe('3 places here')
+    const buttons = () => [...list()!.querySelectorAll<HTMLButtonElement>('button')]
+    expect(buttons().map((b) => b.textContent)).toEqual(['Ash Park Park', 'Birch Park Restaurant', 'Cedar Park Park'])
+    expect(wrapper.emitted('select')).toBeUndefined()
+    expect(document.activeElement).not.toBe(buttons()[0]) // a tap does not move the focus
+    buttons()[1]!.click()
+    expect(wrapper.emitted('select')).toEqual([['b']])
+    await afterFade()
+    expect(list()).toBeNull()
+
+    // From the keyboard, the list takes the focus; closing it (Escape) gives it back to the marker.
+    await stack.trigger('keypress', { key: 'Enter', keyCode: 13 })
+    expect(document.activeElement).toBe(buttons()[0])
+    buttons()[0]!.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', keyCode: 27, bubbles: true }))
+    await afterFade()
+    expect(list()).toBeNull()
+    expect(document.activeElement).toBe(stack.element)
+
+    // While a new place is being placed, the marker gives its position, as a single one does.
+    await wrapper.setProps({ picking: true })
+    await wrapper.get('.hp-marker-stack').trigger('click')
+    expect(list()).toBeNull()
+    expect(wrapper.emitted('pick')).toEqual([[spot]])
+    wrapper.unmount()
+  })
+
+  it('names the first five of many places at one position and counts the rest', async () => {
+    const spot = { lat: 47.3702, lng: 8.5401 }
+    const many = 'ABCDEFG'.split('').map((letter) => near({ placeId: letter, name: `Park ${letter}`, ...spot }, 0))
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '', places: many }, attachTo: document.body })
+    await flushPromises()
+    expect(wrapper.findAll('.leaflet-marker-pane .hp-marker')).toHaveLength(1)
+    expect(wrapper.get('.hp-marker-stack').attributes('aria-label')).toBe(
+      '7 places here: Park A, Park B, Park C, Park D, Park E and 2 more; 0 m away',
+    )
+    await wrapper.get('.hp-marker-stack').trigger('click')
+    expect(document.querySelectorAll('.leaflet-popup .hp-stack button')).toHaveLength(7) // the list has them all
+    // New places close a list of the old ones.
+    await wrapper.setProps({ places: many.slice(0, 1) })
+    await afterFade()
+    expect(document.querySelector('.leaflet-popup')).toBeNull()
+    expect(wrapper.find('.hp-marker-stack').exists()).toBe(false)
+    wrapper.unmount()
+  })
+
   it('ignores a picked position that is not a number (a coordinate being typed), keeping the last marker', async () => {
     const { wrapper } = mountWith(PlaceMap, {
       props: { ...base, tileUrl: '', picking: true, pickedPosition: { lat: 47.37, lng: 8.54 } },

@@ -423,6 +423,14 @@ def test_the_web_app_is_on_the_stacks_distribution_unless_another_origin_is_give
     }
 
 
+def test_an_email_address_signs_in_to_one_account_however_it_is_capitalised(translated):
+    # Usernames are email addresses: case-sensitive (Cognito's default, fixed once the pool exists), the same
+    # mailbox could sign up twice, and Alice@example.org could not sign in as alice@example.org.
+    pool = translated["Resources"]["UserPool"]["Properties"]
+    assert pool["UsernameAttributes"] == ["email"]
+    assert pool["UsernameConfiguration"] == {"CaseSensitive": False}
+
+
 def test_the_frontend_origin_output_is_the_origin_the_stack_allows(translated):
     (rule,) = translated["Resources"]["UploadBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
     assert [translated["Outputs"]["FrontendOrigin"]["Value"]] == rule["AllowedOrigins"]

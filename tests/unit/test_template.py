@@ -201,6 +201,21 @@ def test_every_postman_variable_a_request_uses_is_set_somewhere():
         assert used <= provided, f"{environment['name']}: nothing sets {used - provided}"
 
 
+def test_the_deployed_postman_environment_names_outputs_the_stack_gives(translated):
+    # "<Name output>" is replaced by that output's value, which is a whole URL where it starts with a scheme.
+    outputs = translated["Outputs"]
+    (deployed,) = [e for e in postman_environments() if e["name"] == "Happy Path - deployed"]
+    named = 0
+    for entry in deployed["values"]:
+        for before, name in re.findall(r"(\S*?)<(\w+) output>", entry["value"]):
+            named += 1
+            assert name in outputs, f"{entry['key']}: the stack has no output {name}"
+            value = json.dumps(outputs[name]["Value"])
+            if '"https://' in value:
+                assert before == "", f"{entry['key']}: {name} is already a URL, scheme and all"
+    assert named >= 4
+
+
 def test_the_frontend_has_words_for_every_reason_the_backend_gives():
     words = (ROOT / "frontend" / "src" / "lib" / "reasons.ts").read_text()
     table = words[words.index("REASON_WORDS") : words.index("}", words.index("REASON_WORDS"))]

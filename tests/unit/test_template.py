@@ -216,6 +216,16 @@ def test_the_deployed_postman_environment_names_outputs_the_stack_gives(translat
     assert named >= 4
 
 
+def test_the_readme_explains_every_parameter_and_names_every_output_of_the_stack(translated):
+    # `sam deploy --guided` asks for every parameter; the README's "Deploy to AWS" section says what each is for.
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Deploy to AWS") : readme.index("\n## ", readme.index("## Deploy to AWS") + 1)]
+    explained = section[section.index("Parameters:") : section.index("The outputs give")]
+    listed = section[section.index("The outputs give") :].split("\n\n")[0]
+    assert set(translated["Parameters"]) <= set(re.findall(r"`(\w+)`", explained))
+    assert set(re.findall(r"`(\w+)`", listed)) == set(translated["Outputs"])
+
+
 def test_the_frontend_has_words_for_every_reason_the_backend_gives():
     words = (ROOT / "frontend" / "src" / "lib" / "reasons.ts").read_text()
     table = words[words.index("REASON_WORDS") : words.index("}", words.index("REASON_WORDS"))]

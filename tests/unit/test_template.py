@@ -333,6 +333,27 @@ def test_every_alarm_notifies_the_alarm_topic_when_it_fires_and_when_it_clears(t
         assert alarm["TreatMissingData"] == "notBreaching", name  # no traffic is not an incident
 
 
+def test_the_other_alarms_watch_this_stacks_queue_sweeper_and_api(translated):
+    alarms = _alarms(translated["Resources"])
+    watched = {
+        name: (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"])
+        for name, alarm in alarms.items()
+        if name in {"SweeperErrorsAlarm", "NotifierDeadLettersAlarm", "ApiServerErrorsAlarm"}
+    }
+    assert watched == {
+        "SweeperErrorsAlarm": ("AWS/Lambda", "Errors", [{"Name": "FunctionName", "Value": {"Ref": "SweeperFunction"}}]),
+        "NotifierDeadLettersAlarm": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["NotifierDeadLetterQueue", "QueueName"]}}],
+        ),
+        # An HTTP API's metrics are 4xx/5xx by ApiId (a REST API's are 4XXError/5XXError by ApiName).
+        "ApiServerErrorsAlarm": ("AWS/ApiGateway", "5xx", [{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]),
+    }
+    dead_letters = translated["Resources"]["NotifierFunction"]["Properties"]["DeadLetterConfig"]["TargetArn"]
+    assert dead_letters == {"Fn::GetAtt": ["NotifierDeadLetterQueue", "Arn"]}  # the queue the alarm watches
+
+
 def test_the_sweeper_alarm_watches_the_metric_the_sweeper_emits(monkeypatch, capsys):
     stack = load_stack(LOCAL, URLS, stack_name="second-stack")
     sweeper_env = stack.resources["SweeperFunction"]["Properties"]["Environment"]["Variables"]
@@ -446,6 +467,16 @@ def test_the_web_app_is_on_the_stacks_distribution_unless_another_origin_is_give
         "API CORS": [origin],
         "upload CORS": [origin],
     }
+
+
+def test_the_web_app_signs_in_as_a_public_client_with_the_code_flow(translated):
+    # A browser app keeps no secret: authorization code with PKCE (the app sends the challenge), nothing else.
+    client = translated["Resources"]["UserPoolClient"]["Properties"]
+    assert client["GenerateSecret"] is False
+    assert client["AllowedOAuthFlows"] == ["code"]
+    assert client["AllowedOAuthFlowsUserPoolClient"] is True
+    assert set(client["ExplicitAuthFlows"]) == {"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    assert "openid" in client["AllowedOAuthScopes"]
 
 
 def test_an_email_address_signs_in_to_one_account_however_it_is_capitalised(translated):

@@ -74,7 +74,11 @@ def test_committed_openapi_document_is_current():
 def test_every_state_machine_is_well_formed_and_never_leaves_an_upload_behind(asl_file, translated):
     definition = json.loads(asl_file.read_text())
     states = definition["States"]
-    substitutions = set(translated["Resources"]["UploadWorkflowV4"]["Properties"]["DefinitionSubstitutions"])
+    # The version's own state machine deploys this file, with substitutions for everything it names.
+    version = asl_file.name.split(".")[0].removeprefix("upload_")
+    machine = translated["Resources"][f"UploadWorkflow{version.upper()}"]["Properties"]
+    assert machine["DefinitionS3Location"]["Key"] == f"statemachines/{asl_file.name}"
+    substitutions = set(machine["DefinitionSubstitutions"])
     used = set(re.findall(r"\$\{(\w+)\}", asl_file.read_text()))
     assert used <= substitutions, f"{asl_file.name} uses undefined substitutions {used - substitutions}"
 

@@ -74,7 +74,11 @@ def test_committed_openapi_document_is_current():
 def test_every_state_machine_is_well_formed_and_never_leaves_an_upload_behind(asl_file, translated):
     definition = json.loads(asl_file.read_text())
     states = definition["States"]
-    substitutions = set(translated["Resources"]["UploadWorkflowV4"]["Properties"]["DefinitionSubstitutions"])
+    # The version's own state machine deploys this file, with substitutions for everything it names.
+    version = asl_file.name.split(".")[0].removeprefix("upload_")
+    machine = translated["Resources"][f"UploadWorkflow{version.upper()}"]["Properties"]
+    assert machine["DefinitionS3Location"]["Key"] == f"statemachines/{asl_file.name}"
+    substitutions = set(machine["DefinitionSubstitutions"])
     used = set(re.findall(r"\$\{(\w+)\}", asl_file.read_text()))
     assert used <= substitutions, f"{asl_file.name} uses undefined substitutions {used - substitutions}"
 
@@ -201,6 +205,31 @@ def test_every_postman_variable_a_request_uses_is_set_somewhere():
         assert used <= provided, f"{environment['name']}: nothing sets {used - provided}"
 
 
+def test_the_deployed_postman_environment_names_outputs_the_stack_gives(translated):
+    # "<Name output>" is replaced by that output's value, which is a whole URL where it starts with a scheme.
+    outputs = translated["Outputs"]
+    (deployed,) = [e for e in postman_environments() if e["name"] == "Happy Path - deployed"]
+    named = 0
+    for entry in deployed["values"]:
+        for before, name in re.findall(r"(\S*?)<(\w+) output>", entry["value"]):
+            named += 1
+            assert name in outputs, f"{entry['key']}: the stack has no output {name}"
+            value = json.dumps(outputs[name]["Value"])
+            if '"https://' in value:
+                assert before == "", f"{entry['key']}: {name} is already a URL, scheme and all"
+    assert named >= 4
+
+
+def test_the_readme_explains_every_parameter_and_names_every_output_of_the_stack(translated):
+    # `sam deploy --guided` asks for every parameter; the README's "Deploy to AWS" section says what each is for.
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Deploy to AWS") : readme.index("\n## ", readme.index("## Deploy to AWS") + 1)]
+    explained = section[section.index("Parameters:") : section.index("The outputs give")]
+    listed = section[section.index("The outputs give") :].split("\n\n")[0]
+    assert set(translated["Parameters"]) <= set(re.findall(r"`(\w+)`", explained))
+    assert set(re.findall(r"`(\w+)`", listed)) == set(translated["Outputs"])
+
+
 def test_the_frontend_has_words_for_every_reason_the_backend_gives():
     words = (ROOT / "frontend" / "src" / "lib" / "reasons.ts").read_text()
     table = words[words.index("REASON_WORDS") : words.index("}", words.index("REASON_WORDS"))]
@@ -306,6 +335,27 @@ def test_every_alarm_notifies_the_alarm_topic_when_it_fires_and_when_it_clears(t
     for name, alarm in alarms.items():
         assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
         assert alarm["TreatMissingData"] == "notBreaching", name  # no traffic is not an incident
+
+
+def test_the_other_alarms_watch_this_stacks_queue_sweeper_and_api(translated):
+    alarms = _alarms(translated["Resources"])
+    watched = {
+        name: (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"])
+        for name, alarm in alarms.items()
+        if name in {"SweeperErrorsAlarm", "NotifierDeadLettersAlarm", "ApiServerErrorsAlarm"}
+    }
+    assert watched == {
+        "SweeperErrorsAlarm": ("AWS/Lambda", "Errors", [{"Name": "FunctionName", "Value": {"Ref": "SweeperFunction"}}]),
+        "NotifierDeadLettersAlarm": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["NotifierDeadLetterQueue", "QueueName"]}}],
+        ),
+        # An HTTP API's metrics are 4xx/5xx by ApiId (a REST API's are 4XXError/5XXError by ApiName).
+        "ApiServerErrorsAlarm": ("AWS/ApiGateway", "5xx", [{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]),
+    }
+    dead_letters = translated["Resources"]["NotifierFunction"]["Properties"]["DeadLetterConfig"]["TargetArn"]
+    assert dead_letters == {"Fn::GetAtt": ["NotifierDeadLetterQueue", "Arn"]}  # the queue the alarm watches
 
 
 def test_the_sweeper_alarm_watches_the_metric_the_sweeper_emits(monkeypatch, capsys):
@@ -421,6 +471,24 @@ def test_the_web_app_is_on_the_stacks_distribution_unless_another_origin_is_give
         "API CORS": [origin],
         "upload CORS": [origin],
     }
+
+
+def test_the_web_app_signs_in_as_a_public_client_with_the_code_flow(translated):
+    # A browser app keeps no secret: authorization code with PKCE (the app sends the challenge), nothing else.
+    client = translated["Resources"]["UserPoolClient"]["Properties"]
+    assert client["GenerateSecret"] is False
+    assert client["AllowedOAuthFlows"] == ["code"]
+    assert client["AllowedOAuthFlowsUserPoolClient"] is True
+    assert set(client["ExplicitAuthFlows"]) == {"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    assert "openid" in client["AllowedOAuthScopes"]
+
+
+def test_an_email_address_signs_in_to_one_account_however_it_is_capitalised(translated):
+    # Usernames are email addresses: case-sensitive (Cognito's default, fixed once the pool exists), the same
+    # mailbox could sign up twice, and Alice@example.org could not sign in as alice@example.org.
+    pool = translated["Resources"]["UserPool"]["Properties"]
+    assert pool["UsernameAttributes"] == ["email"]
+    assert pool["UsernameConfiguration"] == {"CaseSensitive": False}
 
 
 def test_the_frontend_origin_output_is_the_origin_the_stack_allows(translated):

@@ -186,11 +186,31 @@ def test_a_search_is_refused_only_past_the_most_partitions_it_may_read_naming_th
             geo.covering_cells(lat, 10.0, 1_000)
 
 
+def test_where_the_radius_asked_for_works_it_is_the_largest_in_whole_metres_never_more():
+    """The bisection starts past the radius asked for: it must not answer with a radius nobody asked about, nor
+    with a fraction of a metre (the refusal names it as a whole number)."""
+    assert geo.largest_searchable_radius_m(48.8566, 2.3522, 5_000) == 5_000
+    assert geo.largest_searchable_radius_m(48.8566, 2.3522, 5_000.9) == 5_000
+
+
+@pytest.mark.parametrize("lat", [89.9999, -89.9999])
+def test_where_only_a_metre_can_be_searched_a_wider_search_is_told_to_use_it(lat):
+    """11 m from a pole a 1 m circle is still narrow enough (places there can be added, so they can be found):
+    a wider search is told its largest radius, not that no search can be centred there."""
+    assert geo.largest_searchable_radius_m(lat, 10.0, 50) == 1
+    assert geo.covering_cells(lat, 10.0, 1)
+    with pytest.raises(
+        InvalidInputError, match=r"^the search area is too large this close to a pole: use a radius of at most 1 m$"
+    ):
+        geo.covering_cells(lat, 10.0, 2)
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_the_largest_radius_named_is_searched_and_a_metre_more_is_not(seed):
     rng = random.Random(seed)
     lat, lng = rng.choice((1, -1)) * rng.uniform(70.0, 89.9999), rng.uniform(-180.0, 180.0)
     largest = geo.largest_searchable_radius_m(lat, lng, 50_000)
+    assert isinstance(largest, int)  # named in whole metres
     if largest < 50_000:
         with pytest.raises(InvalidInputError):
             geo.covering_cells(lat, lng, largest + 1)

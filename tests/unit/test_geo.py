@@ -215,7 +215,8 @@ def test_the_largest_radius_named_is_searched_and_a_metre_more_is_not(seed):
         with pytest.raises(InvalidInputError):
             geo.covering_cells(lat, lng, largest + 1)
     if largest >= 1:
-        assert len({cell[: geo.GEO_PARTITION_PRECISION] for cell in geo.covering_cells(lat, lng, largest)}) <= 64
+        partitions = {cell[: geo.GEO_PARTITION_PRECISION] for cell in geo.covering_cells(lat, lng, largest)}
+        assert len(partitions) <= geo.MAX_PARTITION_CELLS
     assert geo.can_be_found(lat, lng) == (largest >= 1)
 
 

@@ -716,3 +716,14 @@ def test_every_workflow_logs_its_failures_to_a_group_with_a_retention(translated
     statements = resources["WorkflowRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     logs = [s for s in statements if any(a.startswith("logs:") for a in s["Action"])]
     assert [(set(s["Action"]), s["Resource"]) for s in logs] == [(LOG_DELIVERY_ACTIONS, "*")]
+
+
+def test_only_this_accounts_state_machines_may_take_the_workflow_role(translated):
+    (statement,) = translated["Resources"]["WorkflowRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "states.amazonaws.com"}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {
+            "aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:*"}
+        },
+    }

@@ -67,8 +67,12 @@ def _estimated_cells(box: pygeohash.BoundingBox, precision: int) -> int:
     return columns * rows
 
 
+def _estimated_cells_of(boxes: list[pygeohash.BoundingBox], precision: int) -> int:
+    return sum(_estimated_cells(box, precision) for box in boxes)
+
+
 def _partitions_needed(lat: float, lng: float, radius_m: float) -> int:
-    return sum(_estimated_cells(box, GEO_PARTITION_PRECISION) for box in bounding_boxes(lat, lng, radius_m))
+    return _estimated_cells_of(bounding_boxes(lat, lng, radius_m), GEO_PARTITION_PRECISION)
 
 
 def largest_searchable_radius_m(lat: float, lng: float, radius_m: float) -> int:
@@ -87,7 +91,7 @@ def largest_searchable_radius_m(lat: float, lng: float, radius_m: float) -> int:
 def can_be_found(lat: float, lng: float) -> bool:
     """Whether some search finds a place here: one of a metre can be centred on it (not within ~10 m of a
     pole, where no circle is narrow enough to read few partitions)."""
-    return largest_searchable_radius_m(lat, lng, 1) >= 1
+    return _partitions_needed(lat, lng, 1) <= MAX_PARTITION_CELLS
 
 
 def covering_cells(lat: float, lng: float, radius_m: float) -> list[str]:
@@ -98,15 +102,11 @@ def covering_cells(lat: float, lng: float, radius_m: float) -> list[str]:
     largest radius that can be searched there.
     """
     boxes = bounding_boxes(lat, lng, radius_m)
-
-    def estimated(precision: int) -> int:
-        return sum(_estimated_cells(box, precision) for box in boxes)
-
     precision = next(
-        (p for p in range(7, GEO_PARTITION_PRECISION, -1) if estimated(p) <= MAX_QUERY_CELLS),
+        (p for p in range(7, GEO_PARTITION_PRECISION, -1) if _estimated_cells_of(boxes, p) <= MAX_QUERY_CELLS),
         GEO_PARTITION_PRECISION,
     )
-    if estimated(precision) > MAX_PARTITION_CELLS:
+    if _estimated_cells_of(boxes, precision) > MAX_PARTITION_CELLS:
         largest = largest_searchable_radius_m(lat, lng, radius_m)
         if largest < 1:
             # Every longitude meets at a pole: a circle round one would read every partition along its rim.

@@ -1,10 +1,29 @@
 /** Errors are messages a person can read and act on, never a blank screen. */
-import { apiUrl, appConfig, appUrl, createPlace, expect, screenshot, test, tokenFor, violations, watchPage } from './helpers'
+import {
+  apiError,
+  apiUrl,
+  appConfig,
+  appUrl,
+  createPlace,
+  expect,
+  screenshot,
+  signIn,
+  test,
+  tokenFor,
+  violations,
+  watchPage,
+} from './helpers'
 import type { Page } from '@playwright/test'
 
 /** Some visible text in <main>: the opposite of a blank screen. */
 async function mainText(page: Page): Promise<string> {
   return (await page.locator('main').innerText()).trim()
+}
+
+/** A place where the home page's map opens (its configured centre), so the home page lists it. */
+async function placeAtTheMapCentre(name: string) {
+  const { map } = await appConfig()
+  return createPlace(await tokenFor('bob'), { name, lat: map.center[0], lng: map.center[1] })
 }
 
 test('a place that does not exist shows "Place not found"', async ({ page }, testInfo) => {
@@ -42,22 +61,10 @@ test('an unknown address shows "Page not found"', async ({ page }, testInfo) => 
 
 test('a failing API shows a message with "Try again", which recovers', async ({ page }, testInfo) => {
   const problems = watchPage(page)
-  const config = await appConfig()
-  const place = await createPlace(await tokenFor('bob'), {
-    name: 'E2E Flaky Park',
-    lat: config.map.center[0],
-    lng: config.map.center[1],
-  })
+  const place = await placeAtTheMapCentre('E2E Flaky Park')
   const placeUrl = `${apiUrl}/places/${place.placeId}`
   // The API answers 500 (as API Gateway does when a function crashes) for this place only.
-  await page.route((url) => url.href.startsWith(placeUrl), (route) =>
-    route.fulfill({
-      status: 500,
-      contentType: 'application/json',
-      headers: { 'access-control-allow-origin': appUrl },
-      body: JSON.stringify({ message: 'Internal server error' }),
-    }),
-  )
+  await page.route((url) => url.href.startsWith(placeUrl), (route) => route.fulfill(apiError(500, 'Internal server error')))
   await page.goto(`${appUrl}/places/${place.placeId}`)
   const alert = page.getByRole('alert')
   await expect(alert.getByRole('heading', { level: 1, name: 'This place could not be loaded' })).toBeVisible()
@@ -86,12 +93,7 @@ test('an unreachable API says so in words', async ({ page }, testInfo) => {
 
 test('a page that fails to download shows a message, not a blank screen', async ({ page }, testInfo) => {
   const problems = watchPage(page)
-  const config = await appConfig()
-  const place = await createPlace(await tokenFor('bob'), {
-    name: 'E2E Offline Park',
-    lat: config.map.center[0],
-    lng: config.map.center[1],
-  })
+  const place = await placeAtTheMapCentre('E2E Offline Park')
   // The place page is its own chunk, downloaded on first use: the connection drops just then.
   await page.route(/\/assets\/PlaceView-[^/]*\.js$/, (route) => route.abort('internetdisconnected'))
   await page.goto(`${appUrl}/`)
@@ -114,12 +116,7 @@ test('a page that fails to download shows a message, not a blank screen', async 
 
 test('a map that fails to download leaves the list working, and "Try again" brings it', async ({ page }, testInfo) => {
   const problems = watchPage(page)
-  const config = await appConfig()
-  const place = await createPlace(await tokenFor('bob'), {
-    name: 'E2E Mapless Park',
-    lat: config.map.center[0],
-    lng: config.map.center[1],
-  })
+  const place = await placeAtTheMapCentre('E2E Mapless Park')
   // The map (Leaflet with it) is its own chunk, downloaded after the page: the connection drops just then.
   await page.route(/\/assets\/PlaceMap-[^/]*\.js$/, (route) => route.abort('internetdisconnected'))
   await page.goto(`${appUrl}/`)
@@ -147,23 +144,13 @@ test('a map that fails to download leaves the list working, and "Try again" brin
 test('a sign-in the API stops accepting signs the person out, and the app says why', async ({ page }, testInfo) => {
   const problems = watchPage(page)
   await page.goto(`${appUrl}/`)
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
-  await page.getByRole('textbox', { name: 'User name or email' }).fill('carol')
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await expect(page.getByTestId('signed-in-user')).toHaveText('carol')
+  await signIn(page, 'carol')
 
   // The session is revoked while a form is being filled: the API refuses every token from now on.
   await page.route(
     (url) => url.href.startsWith(`${apiUrl}/`),
     (route) =>
-      route.request().headers()['authorization']
-        ? route.fulfill({
-            status: 401,
-            contentType: 'application/json',
-            headers: { 'access-control-allow-origin': appUrl },
-            body: JSON.stringify({ message: 'Unauthorized' }),
-          })
-        : route.fallback(),
+      route.request().headers()['authorization'] ? route.fulfill(apiError(401, 'Unauthorized')) : route.fallback(),
   )
   await page.getByRole('button', { name: 'Add a place' }).click()
   const form = page.getByRole('form', { name: 'Add a place' })

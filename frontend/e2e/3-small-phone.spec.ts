@@ -6,18 +6,24 @@
  */
 import { readFileSync } from 'node:fs'
 import type { Page } from '@playwright/test'
-import { apiUrl, appUrl, createPlace, expect, photo, screenshot, test, tokenFor, violations, watchPage } from './helpers'
+import {
+  apiError,
+  apiUrl,
+  appUrl,
+  createPlace,
+  expect,
+  photo,
+  screenshot,
+  signIn,
+  test,
+  tokenFor,
+  violations,
+  watchPage,
+} from './helpers'
 
 test.use({ viewport: { width: 320, height: 640 }, deviceScaleFactor: 2 })
 
 const LONG_EMAIL = 'alexandra.verylongsurname@example-company.com'
-
-async function signIn(page: Page, user: string) {
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
-  await page.getByRole('textbox', { name: 'User name or email' }).fill(user)
-  await page.getByRole('button', { name: 'Sign in' }).click()
-  await expect(page.getByTestId('signed-in-user')).toHaveText(user)
-}
 
 /**
  * A one-finger swipe as the touch screen reports it (pointer events with the page's touch-action applied).
@@ -226,12 +232,7 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
     (url) => url.href === `${apiUrl}/photos/e2e-a`,
     (route) =>
       route.request().method() === 'DELETE'
-        ? route.fulfill({
-            status: 503,
-            contentType: 'application/json',
-            headers: { 'access-control-allow-origin': appUrl },
-            body: JSON.stringify({ message: 'Service unavailable, try later.' }),
-          })
+        ? route.fulfill(apiError(503, 'Service unavailable, try later.'))
         : route.fallback(),
   )
   await tiles.first().getByRole('button', { name: 'Delete photo 1', exact: true }).tap()

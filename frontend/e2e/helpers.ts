@@ -11,6 +11,24 @@ export const CLIENT_ID = 'happypath-local-web'
 
 export const photo = (name: string) => path.join(photosDir, name)
 
+/** Signs in through the local issuer's form, from a page showing the header's "Sign in". */
+export async function signIn(page: Page, user: string) {
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+  await page.getByRole('textbox', { name: 'User name or email' }).fill(user)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await expect(page.getByTestId('signed-in-user')).toHaveText(user)
+}
+
+/** A JSON error as the API answers it (the app's origin allowed), for `route.fulfill`. */
+export function apiError(status: number, message: string) {
+  return {
+    status,
+    contentType: 'application/json',
+    headers: { 'access-control-allow-origin': appUrl },
+    body: JSON.stringify({ message }),
+  }
+}
+
 /** An access token from the local issuer (password grant): for setup calls from test code only. */
 export async function tokenFor(username: string): Promise<string> {
   const res = await fetch(`${appUrl}/auth/token`, {

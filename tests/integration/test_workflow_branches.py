@@ -548,7 +548,7 @@ def test_notifier_failures_are_retried_then_kept_in_its_dead_letter_queue(app, p
 
     attempts = []
 
-    def refused(details):
+    def refused(details, partition):
         attempts.append(len(details))
         raise notifier.PublishError("EventBridge refused 1 of 1 events")
 

@@ -68,6 +68,15 @@ def test_sample_event_becomes_one_upload_complete_event(captured_events):
     assert detail["size"] == 1024
     assert detail["keys"]["upload"] == {"PK": {"S": f"UPLOAD#{UPLOAD_ID}"}, "SK": {"S": "UPLOAD"}}
     assert detail["keys"]["place"] == {"PK": {"S": f"PLACE#{PLACE_ID}"}, "SK": {"S": "PLACE"}}
+    assert event["resources"] == [f"arn:aws:s3:::happypath-uploadbucket/uploads/{PLACE_ID}/{UPLOAD_ID}"]
+
+
+def test_the_object_is_named_in_the_functions_own_partition(captured_events):
+    china = LambdaContext("happypath-NotifierFunction")
+    china.invoked_function_arn = "arn:aws-cn:lambda:cn-north-1:123456789012:function:happypath-NotifierFunction"
+    notifier.lambda_handler(sample("notifier_s3_put"), china)
+    (event,) = captured_events()
+    assert event["resources"] == [f"arn:aws-cn:s3:::happypath-uploadbucket/uploads/{PLACE_ID}/{UPLOAD_ID}"]
 
 
 def test_url_encoded_keys_are_decoded(captured_events):

@@ -81,6 +81,7 @@ def test_every_state_machine_is_well_formed_and_never_leaves_an_upload_behind(as
     substitutions = set(machine["DefinitionSubstitutions"])
     used = set(re.findall(r"\$\{(\w+)\}", asl_file.read_text()))
     assert used <= substitutions, f"{asl_file.name} uses undefined substitutions {used - substitutions}"
+    assert "arn:aws:" not in asl_file.read_text(), "ARNs name the stack's partition: arn:${Partition}:..."
 
     reachable = {definition["StartAt"]}
     frontier = [definition["StartAt"]]

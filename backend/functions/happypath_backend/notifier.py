@@ -51,7 +51,8 @@ def upload_complete_events(event: S3Event) -> list[UploadComplete]:
     return found
 
 
-def publish(details: list[UploadComplete]) -> None:
+def publish(details: list[UploadComplete], partition: str) -> None:
+    """Put the events, naming each object by its ARN in the function's own partition (aws, aws-cn, ...)."""
     bus = settings.event_bus_name()
     for start in range(0, len(details), PUT_EVENTS_BATCH):
         batch = details[start : start + PUT_EVENTS_BATCH]
@@ -62,7 +63,7 @@ def publish(details: list[UploadComplete]) -> None:
                     "DetailType": UPLOAD_COMPLETE,
                     "Detail": json.dumps(detail.model_dump(mode="json")),
                     "EventBusName": bus,
-                    "Resources": [f"arn:aws:s3:::{detail.bucket}/{detail.key}"],
+                    "Resources": [f"arn:{partition}:s3:::{detail.bucket}/{detail.key}"],
                 }
                 for detail in batch
             ]
@@ -78,7 +79,7 @@ def publish(details: list[UploadComplete]) -> None:
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     details = upload_complete_events(event)
-    publish(details)
+    publish(details, partition=context.invoked_function_arn.split(":")[1])
     for detail in details:
         logger.info("upload complete", extra={"uploadId": detail.uploadId, "placeId": detail.placeId})
     metrics.add_metric(name="UploadCompleted", unit=MetricUnit.Count, value=len(details))

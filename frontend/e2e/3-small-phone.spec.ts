@@ -309,6 +309,25 @@ test('places at one position share a marker that lists them, each a tap from its
   expect(problems.pageErrors).toEqual([])
 })
 
+test('far north, the widest distance searches as far as the API can there, and says so', async ({ page, context }, testInfo) => {
+  const problems = watchPage(page)
+  await context.grantPermissions(['geolocation'])
+  await context.setGeolocation({ latitude: 78.2232, longitude: 15.6267 }) // Longyearbyen, Svalbard
+  await createPlace(await tokenFor('arctic'), { name: 'E2E Svalbard Park', lat: 78.2, lng: 15.2 }) // ~10 km away
+  await page.goto(`${appUrl}/`)
+  await expect(page.getByText('Near your location.')).toBeVisible()
+  await page.getByLabel('Within').selectOption({ label: '50 km' })
+  // The API refuses 50 km this far north, naming the widest circle it can search: the app searches that.
+  await expect(page.getByRole('status').filter({ hasText: 'Searched within' })).toHaveText(
+    /^\s*Searched within 39 km: the widest search possible this close to the pole\.\s*$/,
+  )
+  await expect(page.getByRole('list', { name: 'Places by distance' })).toContainText('E2E Svalbard Park')
+  await expect(page.getByRole('alert')).toHaveCount(0)
+  expect(await violations(page), 'a search narrowed near the pole').toEqual([])
+  await screenshot(page, '30-far-north', testInfo)
+  expect(problems.pageErrors).toEqual([])
+})
+
 test('adding a place on a small phone: what is wrong is shown beside the field to put right', async ({ page }, testInfo) => {
   const problems = watchPage(page)
   await page.setViewportSize({ width: 320, height: 568 })

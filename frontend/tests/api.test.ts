@@ -176,6 +176,14 @@ describe('api client errors become messages', () => {
     expect(err.problems).toEqual([{ field: 'name', problem: 'must not stack more than 4 combining marks' }])
   })
 
+  it("keeps the largest radius a search too wide near a pole can use, when it is a whole number of metres", async () => {
+    const refusal = (largestRadius: unknown) => ({ message: 'the search area is too large here', largestRadius })
+    const refused = async (body: unknown) => (await failure(setup(() => json(body, 400)).api.nearbyPlaces({ lat: 78, lng: 15 })))
+    expect((await refused(refusal(39092))).largestRadius).toBe(39092)
+    for (const odd of [0, -5, 12.5, '39092', null]) expect((await refused(refusal(odd))).largestRadius).toBeNull()
+    expect((await refused({ message: 'no search can be centred this close to a pole' })).largestRadius).toBeNull()
+  })
+
   it("words the API's messages as sentences", async () => {
     let { api } = setup(() => json({ message: 'photos are not accepted for places of type museum' }, 409))
     expect((await failure(api.createUpload('p1', { contentType: 'image/jpeg', size: 1 }))).message).toBe(

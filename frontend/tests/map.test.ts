@@ -532,6 +532,54 @@ describe('HomeView', () => {
     vi.unstubAllGlobals()
   })
 
+  it('searches the widest circle the API can this close to a pole, and says so', async () => {
+    const svalbard = near({ placeId: 'sv', name: 'Svalbard Park', lat: 78.22, lng: 15.65 }, 1200)
+    const nearbyPlaces = vi.fn(async ({ radius }: { radius?: number }) => {
+      if ((radius ?? 0) > 39092) {
+        const message = 'The search area is too large this close to a pole: use a radius of at most 39092 m.'
+        throw new ApiError(400, message, [], 39092)
+      }
+      return { places: radius === 39092 ? [svalbard] : [] }
+    })
+    const wrapper = await homeSignedInWithoutMap({ nearbyPlaces })
+    const pick = (metres: number) => wrapper.get('select').setValue(String(metres))
+    const narrowed = () => wrapper.find('.narrowed')
+
+    await pick(50_000)
+    await flushPromises()
+    expect(nearbyPlaces.mock.calls.map(([q]) => q.radius)).toEqual([5000, 50_000, 39092])
+    expect(wrapper.find('[role="alert"]').exists()).toBe(false)
+    expect(narrowed().text()).toBe('Searched within 39 km: the widest search possible this close to the pole.')
+    expect(wrapper.findAll('ol[aria-label="Places by distance"] .name').map((n) => n.text())).toEqual(['Svalbard Park'])
+
+    // Nothing there either: the empty list names the radius searched, and no larger one to try.
+    nearbyPlaces.mockImplementation(async ({ radius }: { radius?: number }) => {
+      if ((radius ?? 0) > 39092) throw new ApiError(400, 'Too large.', [], 39092)
+      return { places: [] }
+    })
+    await pick(20_000)
+    await pick(50_000)
+    await flushPromises()
+    expect(wrapper.text()).toContain('No places within 39 km yet. Add the first one.')
+
+    // A radius that works there searches as chosen, with no note.
+    await pick(20_000)
+    await flushPromises()
+    expect(narrowed().exists()).toBe(false)
+    expect(wrapper.text()).toContain('No places within 20 km yet. Try a larger distance, or add the first one.')
+
+    // A refusal naming no radius that works is shown as it is.
+    nearbyPlaces.mockImplementation(async () => {
+      throw new ApiError(400, 'No search can be centred this close to a pole.')
+    })
+    await pick(1000)
+    await flushPromises()
+    expect(wrapper.get('[role="alert"]').text()).toContain('No search can be centred this close to a pole.')
+    expect(narrowed().exists()).toBe(false)
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
   it('offers "Search this area" once the person moved the map away, and searches around the map centre', async () => {
     vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
     localStorage.setItem('happypath.showMap', 'true')

@@ -826,14 +826,19 @@ def test_a_wide_search_at_a_pole_is_refused_before_any_query_naming_the_radius_t
     monkeypatch.setattr(geo.pygeohash, "geohashes_in_box", lambda *args, **kwargs: listed.append(args) or [])
     status, error = call("GET", "/places", query={"lat": "-90", "lng": "-180", "radius": "49999"})
     assert (status, error["message"]) == (400, "no search can be centred this close to a pole")
+    assert "largestRadius" not in error  # no radius works there
     status, error = call("GET", "/places", query={"lat": "78.22", "lng": "15.65", "radius": "50000"})  # Svalbard
-    assert (status, error["message"]) == (
+    largest = geo.largest_searchable_radius_m(78.22, 15.65, 50000)
+    assert (status, error) == (
         400,
-        f"the search area is too large this close to a pole: use a radius of at most "
-        f"{geo.largest_searchable_radius_m(78.22, 15.65, 50000)} m",
+        {
+            "message": f"the search area is too large this close to a pole: use a radius of at most {largest} m",
+            "largestRadius": largest,  # for a client to search that instead
+        },
     )
     assert listed == []  # refused from the box's size, before any cell was listed
     monkeypatch.undo()
+    assert call("GET", "/places", query={"lat": "78.22", "lng": "15.65", "radius": str(largest)})[0] == 200
     status, _ = call("GET", "/places", query={"lat": "60", "lng": "10", "radius": "50000"})
     assert status == 200
 

@@ -17,7 +17,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import AllowInfNan, BaseModel
+from pydantic import AllowInfNan, BaseModel, Field
 
 from happypath import aws, keys, limits
 from happypath.errors import (
@@ -29,6 +29,7 @@ from happypath.errors import (
     NotFoundError,
     QuotaExceededError,
     RetryLaterError,
+    SearchTooWideError,
     UnauthorizedError,
 )
 from happypath.models import (
@@ -71,8 +72,21 @@ class Nearby(BaseModel):
     places: list[PlaceWithDistance]
 
 
+class FieldProblem(BaseModel):
+    field: str
+    problem: str
+
+
 class ErrorBody(BaseModel):
     message: str
+    errors: list[FieldProblem] | None = Field(
+        None, description="A request that does not validate (400): each refused field and why"
+    )
+    largestRadius: int | None = Field(
+        None,
+        description="A nearby search too wide this close to a pole (400): the largest radius, in metres, that "
+        "can be searched from the same centre",
+    )
 
 
 def _error_responses(*statuses: HTTPStatus) -> dict[int, Any]:
@@ -242,7 +256,8 @@ def _error(status: HTTPStatus, message: str, **extra: Any) -> Response[dict[str,
 @app.exception_handler(HappyPathError)
 def handle_domain_error(error: HappyPathError) -> Response[dict[str, Any]]:
     status = next((s for cls, s in _STATUS_FOR.items() if isinstance(error, cls)), HTTPStatus.BAD_REQUEST)
-    response = _error(status, error.message)
+    extra = {"largestRadius": error.largest_radius_m} if isinstance(error, SearchTooWideError) else {}
+    response = _error(status, error.message, **extra)
     if isinstance(error, RetryLaterError):
         response.headers["Retry-After"] = str(error.retry_after_s)
     return response

@@ -29,6 +29,15 @@ class InvalidInputError(HappyPathError):
     pass
 
 
+class SearchTooWideError(InvalidInputError):
+    """A nearby search whose circle, this close to a pole, would read too many partitions. `largest_radius_m`
+    (at least 1) can be searched from the same centre, so a client can search that instead."""
+
+    def __init__(self, message: str, largest_radius_m: int) -> None:
+        super().__init__(message)
+        self.largest_radius_m = largest_radius_m
+
+
 class RetryLaterError(HappyPathError):
     """The same request may succeed after `retry_after_s` seconds."""
 

@@ -10,7 +10,7 @@ from typing import Final
 
 import pygeohash
 
-from happypath.errors import InvalidInputError
+from happypath.errors import InvalidInputError, SearchTooWideError
 from happypath.keys import GEO_PARTITION_PRECISION
 
 EARTH_RADIUS_M: Final = 6_371_008.8
@@ -111,8 +111,8 @@ def covering_cells(lat: float, lng: float, radius_m: float) -> list[str]:
         if largest < 1:
             # Every longitude meets at a pole: a circle round one would read every partition along its rim.
             raise InvalidInputError("no search can be centred this close to a pole")
-        raise InvalidInputError(
-            f"the search area is too large this close to a pole: use a radius of at most {largest} m"
+        raise SearchTooWideError(
+            f"the search area is too large this close to a pole: use a radius of at most {largest} m", largest
         )
     return sorted({cell for box in boxes for cell in pygeohash.geohashes_in_box(box, precision=precision)})
 

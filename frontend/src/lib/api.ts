@@ -87,13 +87,22 @@ export class ApiError extends Error {
   readonly status: number
   /** The refused fields of a 400, for a form to show each problem beside its field. */
   readonly problems: readonly FieldProblem[]
+  /** A nearby search too wide this close to a pole: the largest radius (m) the API can search there. */
+  readonly largestRadius: number | null
 
-  constructor(status: number, message: string, problems: readonly FieldProblem[] = []) {
+  constructor(status: number, message: string, problems: readonly FieldProblem[] = [], largestRadius: number | null = null) {
     super(message)
     this.name = 'ApiError'
     this.status = status
     this.problems = problems
+    this.largestRadius = largestRadius
   }
+}
+
+/** The `largestRadius` of an error answer: a positive whole number of metres, or null. */
+export function largestRadius(body: unknown): number | null {
+  const value = typeof body === 'object' && body !== null ? (body as { largestRadius?: unknown }).largestRadius : undefined
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? value : null
 }
 
 /** The `errors` of an error answer ({"message", "errors": [{"field", "problem"}]}); none for other shapes. */
@@ -244,7 +253,9 @@ export function createApi(options: ApiOptions) {
       }
     }
     if (response.status === 401 && opts.auth) options.onTokenRefused?.()
-    if (!response.ok) throw new ApiError(response.status, errorMessage(response.status, body), fieldProblems(body))
+    if (!response.ok) {
+      throw new ApiError(response.status, errorMessage(response.status, body), fieldProblems(body), largestRadius(body))
+    }
     if (body === undefined) {
       throw new ApiError(response.status, 'The server sent an answer the app could not read.')
     }

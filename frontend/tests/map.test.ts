@@ -401,6 +401,50 @@ describe('PlaceMap without tiles', () => {
     wrapper.unmount()
   })
 
+  it('keeps the focus where it was when the places are redrawn: on the new marker there, or on the map', async () => {
+    const spot = { lat: 47.3702, lng: 8.5401 }
+    const shared = [near({ placeId: 'a', name: 'Ash Park', ...spot }, 120), near({ placeId: 'b', name: 'Birch Park', ...spot }, 120)]
+    const far = places[0]!
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '', places: [...shared, far] }, attachTo: document.body })
+    await flushPromises()
+    const stack = () => wrapper.get('.hp-marker-stack').element as HTMLElement
+    const redraw = async (shown: NearbyPlace[]) => {
+      await wrapper.setProps({ places: shown.map((p) => ({ ...p })) })
+      await afterFade()
+    }
+
+    // A shared marker with the focus: the new one at its position takes it.
+    stack().focus()
+    const old = stack()
+    await redraw([...shared, far])
+    expect(stack()).not.toBe(old)
+    expect(document.activeElement).toBe(stack())
+
+    // Its list with the focus: the list closes, and the new marker at its position has the focus.
+    await wrapper.get('.hp-marker-stack').trigger('keypress', { key: 'Enter', keyCode: 13 })
+    expect(document.activeElement?.closest('.hp-stack')).not.toBeNull()
+    await redraw([...shared, near({ placeId: 'c', name: 'Cedar Park', ...spot }, 120)])
+    expect(document.querySelector('.leaflet-popup')).toBeNull()
+    expect(document.activeElement).toBe(stack())
+    expect(stack().getAttribute('data-place-ids')).toBe('a b c')
+
+    // A marker whose place is gone: the map has the focus.
+    const farMarker = () => wrapper.find(`.hp-marker[data-place-id="${far.place.placeId}"]`)
+    await redraw([...shared, far])
+    ;(farMarker().element as HTMLElement).focus()
+    await redraw(shared)
+    expect(farMarker().exists()).toBe(false)
+    expect(document.activeElement).toBe(wrapper.get('.leaflet-container').element)
+
+    // Focus elsewhere on the page stays there.
+    const outside = document.body.appendChild(document.createElement('button'))
+    outside.focus()
+    await redraw([...shared, far])
+    expect(document.activeElement).toBe(outside)
+    outside.remove()
+    wrapper.unmount()
+  })
+
   it('ignores a picked position that is not a number (a coordinate being typed), keeping the last marker', async () => {
     const { wrapper } = mountWith(PlaceMap, {
       props: { ...base, tileUrl: '', picking: true, pickedPosition: { lat: 47.37, lng: 8.54 } },

@@ -18,6 +18,12 @@ const places = [
   near({ placeId: 'mid', name: 'Mid Park', lat: 47.38, lng: 8.55, address: 'Lake Road 1' }, 950),
 ]
 
+/** The Leaflet map a test's PlaceMap made last, to zoom it as a person would. */
+let latestMap: L.Map | null = null
+L.Map.addInitHook(function (this: L.Map) {
+  latestMap = this
+})
+
 describe('PlaceList', () => {
   it('lists places sorted by distance with links to their pages', () => {
     const { wrapper } = mountWith(PlaceList, { props: { places } })
@@ -379,6 +385,51 @@ describe('PlaceMap without tiles', () => {
     await wrapper.get('.hp-marker-stack').trigger('click')
     expect(list()).toBeNull()
     expect(wrapper.emitted('pick')).toEqual([[spot]])
+    wrapper.unmount()
+  })
+
+  it('shows places whose pins would cover each other as one marker, until a zoom sets them apart', async () => {
+    const spot = { lat: 47.3702, lng: 8.5401 }
+    const twins = { lat: 47.3792, lng: 8.5401 } // 1 km north: two places at the very same position
+    const shown = [
+      near({ placeId: 'a', name: 'Ash Park', ...spot }, 100),
+      near({ placeId: 'b', name: 'Birch Park', lat: spot.lat + 0.0003, lng: spot.lng }, 130), // 33 m north
+      near({ placeId: 'c', name: 'Cedar Park', ...twins }, 1100),
+      near({ placeId: 'd', name: 'Dogwood Park', ...twins }, 1100),
+    ]
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '', places: shown }, attachTo: document.body })
+    await flushPromises()
+    const drawn = () =>
+      wrapper
+        .findAll('.leaflet-marker-pane .hp-marker')
+        .map((m) => m.attributes('data-place-ids') ?? m.attributes('data-place-id'))
+        .sort()
+    const zoomTo = async (zoom: number) => {
+      latestMap!.setZoom(zoom, { animate: false })
+      await flushPromises()
+    }
+    // At zoom 13 a pixel is ~13 m: 33 m apart, the pins would cover each other.
+    expect(drawn()).toEqual(['a b', 'c d'])
+    expect(wrapper.get('.hp-marker-stack[data-place-ids="a b"]').attributes('aria-label')).toBe(
+      '2 places here: Ash Park, Birch Park; 100 m away',
+    )
+    // At 18 (~0.4 m a pixel) they are 80 px apart; the places at one position never part.
+    await zoomTo(18)
+    expect(drawn()).toEqual(['a', 'b', 'c d'])
+    await zoomTo(12)
+    expect(drawn()).toEqual(['a b', 'c d'])
+    // A zoom that changes no group redraws nothing: the focus stays on the very same marker.
+    const stack = wrapper.get('.hp-marker-stack[data-place-ids="a b"]').element as HTMLElement
+    stack.focus()
+    await zoomTo(13)
+    expect(wrapper.get('.hp-marker-stack[data-place-ids="a b"]').element).toBe(stack)
+    expect(document.activeElement).toBe(stack)
+    // From the list, each entry opens its own place.
+    await wrapper.get('.hp-marker-stack[data-place-ids="a b"]').trigger('click')
+    const entries = [...document.querySelectorAll<HTMLButtonElement>('.leaflet-popup .hp-stack button')]
+    expect(entries.map((b) => b.textContent)).toEqual(['Ash Park Park', 'Birch Park Park'])
+    entries[1]!.click()
+    expect(wrapper.emitted('select')).toEqual([['b']])
     wrapper.unmount()
   })
 

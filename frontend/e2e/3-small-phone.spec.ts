@@ -328,6 +328,28 @@ test('far north, the widest distance searches as far as the API can there, and s
   expect(problems.pageErrors).toEqual([])
 })
 
+test('adding a place already on the map: the app names it, a tap away', async ({ page }, testInfo) => {
+  const problems = watchPage(page)
+  const existing = await createPlace(await tokenFor('namesake-first'), { name: 'E2E Namesake Park', lat: 51.5102, lng: -0.1601 })
+  await page.goto(`${appUrl}/`)
+  await signIn(page, 'namesake-second')
+  await page.getByRole('button', { name: 'Add a place' }).tap()
+  const form = page.getByRole('form', { name: 'Add a place' })
+  await form.getByRole('textbox', { name: 'Name' }).fill('e2e namesake park')
+  await form.getByRole('spinbutton', { name: 'Latitude' }).fill('51.5103') // 11 m north of it
+  await form.getByRole('spinbutton', { name: 'Longitude' }).fill('-0.1601')
+  await form.getByRole('button', { name: 'Create place' }).tap()
+  const question = form.getByRole('alert')
+  await expect(question).toContainText('A park named “E2E Namesake Park” is already on the map, 10 m from this position.')
+  await expect(question.getByRole('button', { name: 'Add mine as another place' })).toBeVisible()
+  expect(await violations(page), 'the question about a place already on the map').toEqual([])
+  await screenshot(page, '31-place-already-on-the-map', testInfo, { fullPage: false })
+  await question.getByRole('link', { name: 'Open E2E Namesake Park' }).tap()
+  await expect(page.getByRole('heading', { level: 1, name: 'E2E Namesake Park' })).toBeVisible()
+  expect(page.url()).toBe(`${appUrl}/places/${existing.placeId}`)
+  expect(problems.pageErrors).toEqual([])
+})
+
 test('adding a place on a small phone: what is wrong is shown beside the field to put right', async ({ page }, testInfo) => {
   const problems = watchPage(page)
   await page.setViewportSize({ width: 320, height: 568 })

@@ -184,6 +184,16 @@ describe('api client errors become messages', () => {
     expect((await refused({ message: 'no search can be centred this close to a pole' })).largestRadius).toBeNull()
   })
 
+  it('keeps the place a new one would repeat (409), when it has an id, a name and a distance', async () => {
+    const hyde = { placeId: 'hyde', name: 'Hyde Park', type: 'park', lat: 51.5, lng: -0.16, createdAt: '2026-05-01T00:00:00Z' }
+    const refused = async (namesake: unknown) =>
+      (await failure(setup(() => json({ message: 'already on the map', namesake }, 409)).api.createPlace({ name: 'Hyde Park', type: 'park', lat: 51.5, lng: -0.16 }))).namesake
+    expect(await refused({ place: hyde, distanceM: 12.4 })).toEqual({ place: hyde, distanceM: 12.4 })
+    for (const odd of [null, 'hyde', { place: hyde }, { place: { name: 'Hyde Park' }, distanceM: 1 }, { place: hyde, distanceM: '12' }]) {
+      expect(await refused(odd)).toBeNull()
+    }
+  })
+
   it("words the API's messages as sentences", async () => {
     let { api } = setup(() => json({ message: 'photos are not accepted for places of type museum' }, 409))
     expect((await failure(api.createUpload('p1', { contentType: 'image/jpeg', size: 1 }))).message).toBe(

@@ -633,7 +633,7 @@ describe('HomeView', () => {
     const nearbyPlaces = vi.fn(async ({ radius }: { radius?: number }) => {
       if ((radius ?? 0) > 39092) {
         const message = 'The search area is too large this close to a pole: use a radius of at most 39092 m.'
-        throw new ApiError(400, message, [], 39092)
+        throw new ApiError(400, message, { largestRadius: 39092 })
       }
       return { places: radius === 39092 ? [svalbard] : [] }
     })
@@ -650,7 +650,7 @@ describe('HomeView', () => {
 
     // Nothing there either: the empty list names the radius searched, and no larger one to try.
     nearbyPlaces.mockImplementation(async ({ radius }: { radius?: number }) => {
-      if ((radius ?? 0) > 39092) throw new ApiError(400, 'Too large.', [], 39092)
+      if ((radius ?? 0) > 39092) throw new ApiError(400, 'Too large.', { largestRadius: 39092 })
       return { places: [] }
     })
     await pick(20_000)
@@ -841,14 +841,56 @@ describe('HomeView', () => {
     vi.unstubAllGlobals()
   })
 
+  it('names a place already on the map that the new one would repeat: open it, or add this one as another', async () => {
+    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+    localStorage.setItem('happypath.showMap', 'false')
+    const hyde = makePlace({ placeId: 'hyde', name: 'Hyde Park' })
+    const message = 'a park named "Hyde Park" is already on the map 12 m from here (placeId hyde): add photos to it…'
+    const createPlace = vi.fn<Api['createPlace']>(async (p) =>
+      p.allowNamesake ? { ...p, placeId: 'new1', createdAt: '2026-05-01T00:00:00Z' } : Promise.reject(new ApiError(409, message, { namesake: { place: hyde, distanceM: 12.4 } })),
+    )
+    const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [] })), createPlace })
+    const { wrapper, router } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
+    await flushPromises()
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    const form = wrapper.get('form')
+    await form.get('#place-name').setValue('hyde park')
+    await form.trigger('submit')
+    await flushPromises()
+    const block = () => form.find('.namesake')
+    expect(block().attributes('role')).toBe('alert')
+    expect(block().get('p').text()).toBe(
+      'A park named “Hyde Park” is already on the map, 10 m from this position. Add your photos to it, or add yours if it is another place.',
+    )
+    expect(block().get('a').text()).toBe('Open Hyde Park')
+    expect(block().get('a').attributes('href')).toBe('/places/hyde')
+    expect(form.find('.message-error').exists()).toBe(false) // not an error: nothing to put right
+
+    // Another name asks again: the question goes until the next answer.
+    await form.get('#place-name').setValue('Hyde Park Corner')
+    expect(block().exists()).toBe(false)
+    await form.get('#place-name').setValue('hyde park')
+    await form.trigger('submit')
+    await flushPromises()
+
+    // It is another place: added all the same, and opened.
+    await block().findAll('button').find((b) => b.text() === 'Add mine as another place')!.trigger('click')
+    await flushPromises()
+    expect(createPlace).toHaveBeenLastCalledWith(expect.objectContaining({ name: 'hyde park', allowNamesake: true }))
+    expect(createPlace.mock.calls.map(([p]) => p.allowNamesake)).toEqual([undefined, undefined, true])
+    expect(router.currentRoute.value.params.placeId).toBe('new1')
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
   it("shows the API's refusal of a field beside that field, focused, and others above the buttons", async () => {
     const refusals = [
-      new ApiError(400, 'invalid request: name: must not stack more than 4 combining marks', [
-        { field: 'name', problem: 'must not stack more than 4 combining marks' },
-      ]),
-      new ApiError(400, 'invalid request: address: String should have at most 200 characters', [
-        { field: 'address', problem: 'String should have at most 200 characters' },
-      ]),
+      new ApiError(400, 'invalid request: name: must not stack more than 4 combining marks', {
+        problems: [{ field: 'name', problem: 'must not stack more than 4 combining marks' }],
+      }),
+      new ApiError(400, 'invalid request: address: String should have at most 200 characters', {
+        problems: [{ field: 'address', problem: 'String should have at most 200 characters' }],
+      }),
       new ApiError(429, '25 places a day is the most one person may add'),
     ]
     const createPlace = vi.fn<Api['createPlace']>(async () => Promise.reject(refusals.shift()!))
@@ -889,7 +931,7 @@ describe('HomeView', () => {
       [{ field: 'address', problem: 'Value error, e.g. no HTML.' }, 'Value error, e.g. no HTML.', 'place-address'],
       [{ field: 'body', problem: 'must be JSON' }, 'invalid request: body: must be JSON', null],
     ] as const) {
-      refusals.push(new ApiError(400, `invalid request: ${refusal.field}: ${refusal.problem}`, [refusal]))
+      refusals.push(new ApiError(400, `invalid request: ${refusal.field}: ${refusal.problem}`, { problems: [refusal] }))
       await form.trigger('submit')
       await flushPromises()
       expect(alert().text()).toBe(message)

@@ -14,7 +14,8 @@ CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png
 
 
 def new_place(place_type: PlaceType = PlaceType.PARK, creator: str = "creator") -> Place:
-    spec = NewPlace(name=f"A {place_type.value}", type=place_type, lat=51.5073, lng=-0.1657)
+    # Tests add many places of one name at one spot: each is another place.
+    spec = NewPlace(name=f"A {place_type.value}", type=place_type, lat=51.5073, lng=-0.1657, allowNamesake=True)
     return places.create_place(Repository(), spec, creator)
 
 

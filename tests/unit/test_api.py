@@ -23,7 +23,7 @@ from happypath.errors import ConflictError
 from happypath.models import PhotoRecord, PlaceRecord, RenditionFiles
 from happypath.repository import Repository
 from happypath.statuses import PlaceType, UploadStatus
-from happypath_backend import api
+from happypath_backend import api, places
 
 OWNER = "owner-sub"
 STRANGER = "stranger-sub"
@@ -38,7 +38,8 @@ def call(method: str, route: str, **kwargs: Any) -> tuple[int, Any]:
 
 
 def create_place(user: str = OWNER, **overrides: Any) -> dict[str, Any]:
-    body = {"name": "Hyde Park", "type": "park", "lat": 51.5073, "lng": -0.1657} | overrides
+    """Another Hyde Park each time (the tests share one table): the namesake check is tested on its own."""
+    body = {"name": "Hyde Park", "type": "park", "lat": 51.5073, "lng": -0.1657, "allowNamesake": True} | overrides
     status, place = call("POST", "/places", body=body, user=user)
     assert status == 201, place
     return place
@@ -775,7 +776,7 @@ def test_non_json_bodies_are_415_with_a_message(content_type):
 @pytest.mark.parametrize("content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8"])
 def test_a_json_media_type_is_json_in_any_case(content_type):
     """Media types are case-insensitive (RFC 9110, 8.3.1)."""
-    body = {"name": "Hyde Park", "type": "park", "lat": 51.5073, "lng": -0.1657}
+    body = {"name": "Hyde Park", "type": "park", "lat": 51.5073, "lng": -0.1657, "allowNamesake": True}
     event = http_event("POST", "/places", body=body, user=OWNER)
     event["headers"]["content-type"] = content_type
     response = api.lambda_handler(event, CONTEXT)
@@ -855,6 +856,84 @@ def test_a_place_no_search_could_find_is_refused_and_one_just_past_that_is_found
     status, body = call("GET", "/places", query={"lat": "-89.9998", "lng": "139.27", "radius": "1"})
     assert status == 200
     assert [found["place"]["placeId"] for found in body["places"]] == [station["placeId"]]
+
+
+def _metres_north(lat: float, metres: float) -> float:
+    return lat + metres / 111_195
+
+
+def test_a_place_already_on_the_map_is_refused_naming_it_unless_the_caller_says_it_is_another(monkeypatch):
+    monkeypatch.setenv("DAILY_PLACES_PER_USER", "3")
+    person = f"namesake-{uuid.uuid4().hex}"
+    lat, lng = 33.0 + uuid.uuid4().int % 10_000 / 10_000, 20.0  # a spot of its own in the shared table
+    cafe = create_place(user=person, name="Café Blue", type="cafe", lat=lat, lng=lng, allowNamesake=False)
+
+    # The same name as people write it (case, accents, punctuation, spacing aside), 10 m away: refused, naming it.
+    again = {"name": "cafe  BLUE!", "type": "cafe", "lat": _metres_north(lat, 10), "lng": lng}
+    status, error = call("POST", "/places", body=again, user=person)
+    assert status == 409
+    assert error == {
+        "message": f'a cafe named "Café Blue" is already on the map 10 m from here (placeId {cafe["placeId"]}): add '
+        'photos to it, or send "allowNamesake": true if this is another place',
+        "namesake": {"place": cafe, "distanceM": error["namesake"]["distanceM"]},
+    }
+    assert 9.9 < error["namesake"]["distanceM"] < 10.1
+    # The refusal did not count against the day's places.
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    assert Repository().table.get_item(Key=keys.quota_key(person, day))["Item"]["places"] == 1
+
+    # Another kind of place of that name, the same name a street away (a chain), or a caller who says so: added.
+    create_place(user=person, name="Café Blue", type="bar", lat=lat, lng=lng, allowNamesake=False)
+    create_place(user=person, name="Café Blue", type="cafe", lat=_metres_north(lat, 40), lng=lng, allowNamesake=False)
+    status, error = call("POST", "/places", body=again | {"allowNamesake": True}, user=person)
+    assert status == 429, error  # the namesake check let it through, and it was the day's 4th place
+
+    # Parks are large: a namesake 250 m away is the same park; 350 m away, another.
+    walker = f"namesake-{uuid.uuid4().hex}"
+    park = create_place(user=walker, name="Green Park", lat=lat, lng=lng + 1, allowNamesake=False)
+    status, error = call(
+        "POST",
+        "/places",
+        body={"name": "green park", "type": "park", "lat": _metres_north(lat, 250), "lng": lng + 1},
+        user=walker,
+    )
+    assert (status, error["namesake"]["place"]["placeId"]) == (409, park["placeId"])
+    create_place(user=walker, name="green park", lat=_metres_north(lat, 350), lng=lng + 1, allowNamesake=False)
+    # Only true adds a namesake: the flag is a JSON boolean.
+    status, error = call(
+        "POST",
+        "/places",
+        body={"name": "Green Park", "type": "park", "lat": lat, "lng": lng + 1, "allowNamesake": "yes"},
+        user=walker,
+    )
+    assert (status, error["errors"][0]["field"]) == (400, "allowNamesake")
+
+
+def test_a_place_at_the_very_same_spot_is_named_as_here_and_near_a_pole_the_check_searches_what_it_can():
+    station = create_place(name="Pole Station", lat=-89.9998, lng=10.0, allowNamesake=False)  # 22 m from the pole
+    status, error = call(
+        "POST", "/places", body={"name": "Pole Station", "type": "park", "lat": -89.9998, "lng": 10.0}, user=OWNER
+    )
+    assert status == 409
+    assert error["message"].startswith('a park named "Pole Station" is already on the map here (placeId ')
+    assert error["namesake"]["place"]["placeId"] == station["placeId"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("Café Blue", "cafe blue", True),
+        ("St. James's Park", "St James's  Park", True),
+        ("Straße Park", "STRASSE PARK", True),
+        ("Park 1", "Park 2", False),
+        ("St James Park", "St James's Park", False),
+        ("★★★", "★★★", True),
+        ("★★★", "☆☆☆", False),
+        ("東京公園", "東京公園", True),
+    ],
+)
+def test_names_are_compared_as_people_compare_them(first, second, same):
+    assert (places.comparable_name(first) == places.comparable_name(second)) is same
 
 
 def test_coordinates_are_numbers_kept_to_seven_decimals():

@@ -29,7 +29,6 @@ from happypath.errors import (
     NotFoundError,
     QuotaExceededError,
     RetryLaterError,
-    SearchTooWideError,
     UnauthorizedError,
 )
 from happypath.models import (
@@ -86,6 +85,11 @@ class ErrorBody(BaseModel):
         None,
         description="A nearby search too wide this close to a pole (400): the largest radius, in metres, that "
         "can be searched from the same centre",
+    )
+    namesake: PlaceWithDistance | None = Field(
+        None,
+        description="A new place refused as one already on the map (409): the place of its type and name this "
+        "near. Send allowNamesake true to add it all the same, as another place",
     )
 
 
@@ -256,8 +260,7 @@ def _error(status: HTTPStatus, message: str, **extra: Any) -> Response[dict[str,
 @app.exception_handler(HappyPathError)
 def handle_domain_error(error: HappyPathError) -> Response[dict[str, Any]]:
     status = next((s for cls, s in _STATUS_FOR.items() if isinstance(error, cls)), HTTPStatus.BAD_REQUEST)
-    extra = {"largestRadius": error.largest_radius_m} if isinstance(error, SearchTooWideError) else {}
-    response = _error(status, error.message, **extra)
+    response = _error(status, error.message, **error.details())
     if isinstance(error, RetryLaterError):
         response.headers["Retry-After"] = str(error.retry_after_s)
     return response

@@ -1,9 +1,12 @@
 """Places and their published photos."""
 
+import unicodedata
 import uuid
+from collections.abc import Mapping
+from typing import Final
 
 from happypath import geo, limits, settings, storage
-from happypath.errors import InvalidInputError, NotFoundError
+from happypath.errors import InvalidInputError, NamesakeError, NotFoundError
 from happypath.models import (
     NewPlace,
     Photo,
@@ -16,13 +19,46 @@ from happypath.models import (
     utc_now,
 )
 from happypath.repository import Repository
-from happypath.statuses import UploadStatus, takes_photos
+from happypath.statuses import PlaceType, UploadStatus, takes_photos
+
+# How near a place of the same type and name must be for a new place to count as that one added again. A park or
+# a beach is large (people pin different parts of one); a restaurant, cafe or bar may share its name with another
+# a street away (a chain), so only about the same spot counts.
+NAMESAKE_RADIUS_M: Final[Mapping[PlaceType, int]] = {
+    PlaceType.PARK: 300,
+    PlaceType.BEACH: 300,
+    PlaceType.MUSEUM: 100,
+    PlaceType.OTHER: 100,
+    PlaceType.RESTAURANT: 30,
+    PlaceType.CAFE: 30,
+    PlaceType.BAR: 30,
+}
+
+
+def comparable_name(name: str) -> str:
+    """A name as people compare names: case, accents, punctuation and spacing aside ("Café  Blue!" is "cafeblue").
+    A name of symbols only is compared as it is written."""
+    letters = "".join(c for c in unicodedata.normalize("NFKD", name) if unicodedata.category(c)[0] in "LN")
+    return (letters or name).casefold()
+
+
+def namesake_of(repo: Repository, new: NewPlace) -> PlaceWithDistance | None:
+    """The nearest place of the new place's type and name within its type's radius, if there is one."""
+    radius = geo.largest_searchable_radius_m(new.lat, new.lng, NAMESAKE_RADIUS_M[new.type])  # narrower at a pole
+    name = comparable_name(new.name)
+    near = repo.places_near(new.lat, new.lng, radius, limits.NEARBY_RESULTS_MAX)
+    return next((p for p in near if p.place.type == new.type and comparable_name(p.place.name) == name), None)
 
 
 def create_place(repo: Repository, new: NewPlace, creator: str) -> Place:
+    """Add a place, unless no search could find it or it is already on the map (checked before the daily quota
+    counts it; two requests at the same moment can still both add it)."""
     if not geo.can_be_found(new.lat, new.lng):
         raise InvalidInputError("a place this close to a pole could never be found: no search can be centred there")
-    place = PlaceRecord(placeId=uuid.uuid4().hex, createdBy=creator, createdAt=utc_now(), **new.model_dump())
+    if not new.allowNamesake and (namesake := namesake_of(repo, new)) is not None:
+        raise NamesakeError(namesake)
+    fields = new.model_dump(exclude={"allowNamesake"})
+    place = PlaceRecord(placeId=uuid.uuid4().hex, createdBy=creator, createdAt=utc_now(), **fields)
     repo.create_place(place, per_day=settings.daily_places_per_user())
     return place.public()
 

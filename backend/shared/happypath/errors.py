@@ -1,5 +1,10 @@
 """Domain errors. The API maps each to one HTTP status in a single exception handler."""
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from happypath.models import PlaceWithDistance
+
 
 class HappyPathError(Exception):
     """Base class; `message` is safe to show to the caller."""
@@ -7,6 +12,10 @@ class HappyPathError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def details(self) -> dict[str, Any]:
+        """What the error answer says besides the message, for a client to act on (JSON-ready)."""
+        return {}
 
 
 class UnauthorizedError(HappyPathError):
@@ -25,6 +34,22 @@ class ConflictError(HappyPathError):
     pass
 
 
+class NamesakeError(ConflictError):
+    """A new place that is already on the map: a place of its type and name is this near."""
+
+    def __init__(self, namesake: "PlaceWithDistance") -> None:
+        place = namesake.place
+        where = "here" if namesake.distanceM < 1 else f"{namesake.distanceM:.0f} m from here"
+        super().__init__(
+            f'a {place.type} named "{place.name}" is already on the map {where} (placeId {place.placeId}): add '
+            f'photos to it, or send "allowNamesake": true if this is another place'
+        )
+        self.namesake = namesake
+
+    def details(self) -> dict[str, Any]:
+        return {"namesake": self.namesake.model_dump(mode="json")}
+
+
 class InvalidInputError(HappyPathError):
     pass
 
@@ -36,6 +61,9 @@ class SearchTooWideError(InvalidInputError):
     def __init__(self, message: str, largest_radius_m: int) -> None:
         super().__init__(message)
         self.largest_radius_m = largest_radius_m
+
+    def details(self) -> dict[str, Any]:
+        return {"largestRadius": self.largest_radius_m}
 
 
 class RetryLaterError(HappyPathError):

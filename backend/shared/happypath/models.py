@@ -88,6 +88,11 @@ class NewPlace(Model):
         ]
         | None
     ) = None
+    allowNamesake: Annotated[bool, Strict()] = Field(
+        False,
+        description="Add the place although a place of its type and name is near (a 409 names it): it is another "
+        "place. Without it, that 409 keeps one place from being added twice",
+    )
 
 
 # Content types a browser may declare; the workflow sniffs the real format regardless.

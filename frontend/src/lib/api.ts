@@ -74,6 +74,8 @@ export interface NewPlace {
   lat: number
   lng: number
   address?: string
+  /** Add it although a place of its type and name is near (a 409 names that one): it is another place. */
+  allowNamesake?: boolean
 }
 
 /** A request field the API refused, and why (a 400 answer lists them in `errors`). */
@@ -82,32 +84,60 @@ export interface FieldProblem {
   problem: string
 }
 
+/** What an error answer may say besides its message. */
+export interface ErrorDetails {
+  /** The refused fields of a 400, for a form to show each problem beside its field. */
+  problems?: readonly FieldProblem[]
+  /** A nearby search too wide this close to a pole: the largest radius (m) the API can search there. */
+  largestRadius?: number | null
+  /** A new place refused (409) as one already on the map: a place of its type and name, this near. */
+  namesake?: NearbyPlace | null
+}
+
 export class ApiError extends Error {
   /** HTTP status; 0 for network errors and timeouts. */
   readonly status: number
-  /** The refused fields of a 400, for a form to show each problem beside its field. */
   readonly problems: readonly FieldProblem[]
-  /** A nearby search too wide this close to a pole: the largest radius (m) the API can search there. */
   readonly largestRadius: number | null
+  readonly namesake: NearbyPlace | null
 
-  constructor(status: number, message: string, problems: readonly FieldProblem[] = [], largestRadius: number | null = null) {
+  constructor(status: number, message: string, details: ErrorDetails = {}) {
     super(message)
     this.name = 'ApiError'
     this.status = status
-    this.problems = problems
-    this.largestRadius = largestRadius
+    this.problems = details.problems ?? []
+    this.largestRadius = details.largestRadius ?? null
+    this.namesake = details.namesake ?? null
   }
+}
+
+/** The details of an error answer's body, each kept only when well-formed. */
+export function errorDetails(body: unknown): ErrorDetails {
+  return { problems: fieldProblems(body), largestRadius: largestRadius(body), namesake: namesake(body) }
+}
+
+function field(body: unknown, name: string): unknown {
+  return typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[name] : undefined
 }
 
 /** The `largestRadius` of an error answer: a positive whole number of metres, or null. */
 export function largestRadius(body: unknown): number | null {
-  const value = typeof body === 'object' && body !== null ? (body as { largestRadius?: unknown }).largestRadius : undefined
+  const value = field(body, 'largestRadius')
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? value : null
+}
+
+/** The `namesake` of an error answer: a place with an id and a name, and its distance; or null. */
+export function namesake(body: unknown): NearbyPlace | null {
+  const value = field(body, 'namesake')
+  const place = field(value, 'place')
+  const distance = field(value, 'distanceM')
+  const named = typeof field(place, 'placeId') === 'string' && typeof field(place, 'name') === 'string'
+  return named && typeof distance === 'number' && Number.isFinite(distance) ? (value as NearbyPlace) : null
 }
 
 /** The `errors` of an error answer ({"message", "errors": [{"field", "problem"}]}); none for other shapes. */
 export function fieldProblems(body: unknown): FieldProblem[] {
-  const errors = typeof body === 'object' && body !== null ? (body as { errors?: unknown }).errors : undefined
+  const errors = field(body, 'errors')
   if (!Array.isArray(errors)) return []
   return errors.filter(
     (e): e is FieldProblem => typeof e === 'object' && e !== null && typeof e.field === 'string' && typeof e.problem === 'string',
@@ -254,7 +284,7 @@ export function createApi(options: ApiOptions) {
     }
     if (response.status === 401 && opts.auth) options.onTokenRefused?.()
     if (!response.ok) {
-      throw new ApiError(response.status, errorMessage(response.status, body), fieldProblems(body), largestRadius(body))
+      throw new ApiError(response.status, errorMessage(response.status, body), errorDetails(body))
     }
     if (body === undefined) {
       throw new ApiError(response.status, 'The server sent an answer the app could not read.')

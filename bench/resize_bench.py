@@ -14,7 +14,9 @@ What it does (see bench/README.md for the goals and the latest results):
   sizes and the peak RSS, then how noisy the run was and whether each goal holds;
 - then wall latency with two cores (Python 1 vs 2 workers, sharp with 2 threads), the HEIC figures
   (decode share, two-core wall time, SSIM, peak RSS), the 12 MP photo saved as PNG (CPU and peak RSS,
-  ours and sharp's) and the import time of the resizer module.
+  ours and sharp's), the peak RSS of the resize function's process as deployed (its handler's imports and S3
+  client, in a venv of the functions' requirements only: bench/.function-venv) and the import time of the
+  resizer module.
 
 The Python workers are bench/resize_worker.py: it imports only the resizer (never numpy, none of this
 driver's modules), from bytecode as `make build` deploys it, so its peak RSS is the resizer's process.
@@ -42,6 +44,11 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 PHOTOS = ROOT.parent / "shared" / "photos"
 SHARP_DIR = BENCH / ".sharp"
+FUNCTION_VENV = BENCH / ".function-venv"  # only what the deployed functions install (throwaway, git-ignored)
+FUNCTION_REQUIREMENTS = [
+    ROOT / "backend" / "shared" / "requirements.txt",
+    ROOT / "workflows" / "functions" / "requirements.txt",
+]
 WORKER = BENCH / "resize_worker.py"
 
 PILLOW, SHARP_ONE, SHARP_USUAL = "pillow", "sharp-one", "sharp-usual"
@@ -97,6 +104,26 @@ def ensure_sharp() -> None:
     subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=SHARP_DIR, check=True)
 
 
+def ensure_function_venv() -> Path:
+    """A venv holding the shared layer's and the workflow functions' requirements and nothing else, for the
+    resize function's process as deployed: this project's own venv has SAM CLI's and moto's packages too, some
+    of which botocore loads when they are there (awscrt, cryptography). Returns its Python."""
+    python = FUNCTION_VENV / "bin" / "python"
+    stamp = FUNCTION_VENV / ".requirements"
+    wanted = "".join(path.read_text() for path in FUNCTION_REQUIREMENTS)
+    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return python
+    print(f"installing the functions' requirements into {FUNCTION_VENV} ...", flush=True)
+    shutil.rmtree(FUNCTION_VENV, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(FUNCTION_VENV)], check=True)
+    requirements = [arg for path in FUNCTION_REQUIREMENTS for arg in ("-r", str(path))]
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements], check=True
+    )
+    stamp.write_text(wanted)
+    return python
+
+
 def pinned(cpus: str, command: list[str]) -> list[str]:
     taskset = shutil.which("taskset")
     return [taskset, "-c", cpus, *command] if taskset else command
@@ -106,11 +133,20 @@ SHARP_EXTRA_ARGS: list[str] = []  # --sharp-webp-effort (what-if runs only)
 
 
 def run_worker(
-    implementation: str, photo: Path, iterations: int, cpus: str, *, workers: int = 1, dump: str | None = None
+    implementation: str,
+    photo: Path,
+    iterations: int,
+    cpus: str,
+    *,
+    workers: int = 1,
+    dump: str | None = None,
+    deployed: Path | None = None,
 ) -> dict[str, Any]:
+    """One worker's report. `deployed`: the Python of ensure_function_venv, for the resize function's process."""
     if implementation in (PILLOW, HEIC_DECODE):
-        options = {"photo": str(photo), "iterations": iterations, "workers": workers}
-        command = [sys.executable, str(WORKER), json.dumps({**options, "decode_only": implementation == HEIC_DECODE})]
+        options = {"photo": str(photo), "iterations": iterations, "workers": workers, "as_deployed": bool(deployed)}
+        python = str(deployed or sys.executable)
+        command = [python, str(WORKER), json.dumps({**options, "decode_only": implementation == HEIC_DECODE})]
     else:
         mode = "one" if implementation == SHARP_ONE else "usual"
         command = ["node", str(BENCH / "sharp_resize.mjs"), "--mode", mode, "--photo", str(photo)]
@@ -121,6 +157,8 @@ def run_worker(
     if implementation not in (SHARP_ONE, SHARP_USUAL):
         env.update(allocator_environment())
         compile_bytecode()
+    if deployed:
+        env.update(deployed_environment())
     completed = subprocess.run(pinned(cpus, command), capture_output=True, text=True, check=False, env=env)
     if completed.returncode != 0:
         raise RuntimeError(f"{implementation} on {photo.name} failed:\n{completed.stderr}")
@@ -329,6 +367,7 @@ def wall_latency(photos: list[Path], iterations: int, cpus: str) -> dict[str, fl
     return peaks
 
 
+HEIC = PHOTOS / "iphone_13_pro_max.HEIC"
 HEIC_WARM_RENDERS = 20
 """Renders per HEIC worker at least: a warm process's peak creeps up over many renders if the allocator
 fragments, so one render would not show it."""
@@ -336,7 +375,7 @@ fragments, so one render would not show it."""
 
 def heic_report(iterations: int, cpu: str, cpus: str, *, warm_renders: int = HEIC_WARM_RENDERS) -> tuple[float, float]:
     """Print the HEIC figures; return the lower SSIM and the peak RSS in MB."""
-    heic = PHOTOS / "iphone_13_pro_max.HEIC"
+    heic = HEIC
     renders = max(iterations, warm_renders)
     whole = run_worker(PILLOW, heic, renders, cpu)
     decode = run_worker(HEIC_DECODE, heic, iterations, cpu)
@@ -361,9 +400,10 @@ RESAVED_SOURCE = "42_IndexError.jpg"
 screenshots and edited photos come as PNG, and photos saved by editors and web tools as progressive JPEG."""
 
 
-def resaved_report(iterations: int, cpu: str, cpus: str) -> dict[str, float]:
+def resaved_report(iterations: int, cpu: str, cpus: str, scratch: Path) -> tuple[dict[str, float], dict[str, Path]]:
     """Print the figures of the 12 MP photo saved as PNG (RGB, RGBA) and as progressive JPEG (4:2:0, 4:4:4),
-    ours and sharp-one's side by side; return our peak RSS in MB for each, one or two threads.
+    ours and sharp-one's side by side; return our peak RSS in MB for each, one or two threads, and the files
+    (saved in `scratch`).
 
     libjpeg holds every DCT coefficient of a progressive JPEG until its last scan, whatever the scale it
     decodes at: 37 MB for 12 MP at 4:2:0, 73 MB at 4:4:4, so those peaks are mostly not ours to lower."""
@@ -371,30 +411,65 @@ def resaved_report(iterations: int, cpu: str, cpus: str) -> dict[str, float]:
 
     print(f"\n{RESAVED_SOURCE} saved again (CPU: one core, median of {iterations}; peak RSS: one thread / two):")
     peaks: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="resize-bench-resaved-") as scratch:
-        with Image.open(PHOTOS / RESAVED_SOURCE) as photo:
-            exif = photo.info.get("exif", b"")
-            rgb = photo.convert("RGB")
-        forms: dict[str, tuple[str, Image.Image, dict[str, Any]]] = {
-            "PNG RGB": ("photo-rgb.png", rgb, {}),
-            "PNG RGBA": ("photo-rgba.png", rgb.convert("RGBA"), {}),
-        }
-        for subsampling, chroma in ((2, "4:2:0"), (0, "4:4:4")):  # 4:4:4: what editors write at top quality
-            params: dict[str, Any] = {"quality": 92, "progressive": True, "subsampling": subsampling, "exif": exif}
-            forms[f"progressive {chroma}"] = (f"photo-progressive-{subsampling}.jpg", rgb, params)
-        for label, (name, image, params) in forms.items():
-            path = Path(scratch) / name
-            image.save(path, **params)
-            ours, sharp = run_worker(PILLOW, path, iterations, cpu), run_worker(SHARP_ONE, path, iterations, cpu)
-            two_threads = run_worker(PILLOW, path, iterations, cpus, workers=2)
-            ours_ms, sharp_ms = statistics.median(ours["cpu_ms"]), statistics.median(sharp["cpu_ms"])
-            one_mb, two_mb = ours["max_rss_kb"] / 1024, two_threads["max_rss_kb"] / 1024
-            peaks[label] = max(one_mb, two_mb)
-            print(
-                f"  {label:<17} ({path.stat().st_size / 2**20:.1f} MB): pillow {ours_ms:.0f} ms CPU, peak RSS "
-                f"{one_mb:.1f} / {two_mb:.1f} MB; sharp-one {sharp_ms:.0f} ms, {sharp['max_rss_kb'] / 1024:.1f} MB; "
-                f"ratio {ours_ms / sharp_ms:.2f}"
-            )
+    paths: dict[str, Path] = {}
+    with Image.open(PHOTOS / RESAVED_SOURCE) as photo:
+        exif = photo.info.get("exif", b"")
+        rgb = photo.convert("RGB")
+    forms: dict[str, tuple[str, Image.Image, dict[str, Any]]] = {
+        "PNG RGB": ("photo-rgb.png", rgb, {}),
+        "PNG RGBA": ("photo-rgba.png", rgb.convert("RGBA"), {}),
+    }
+    for subsampling, chroma in ((2, "4:2:0"), (0, "4:4:4")):  # 4:4:4: what editors write at top quality
+        params: dict[str, Any] = {"quality": 92, "progressive": True, "subsampling": subsampling, "exif": exif}
+        forms[f"progressive {chroma}"] = (f"photo-progressive-{subsampling}.jpg", rgb, params)
+    for label, (name, image, params) in forms.items():
+        path = scratch / name
+        image.save(path, **params)
+        paths[label] = path
+        ours, sharp = run_worker(PILLOW, path, iterations, cpu), run_worker(SHARP_ONE, path, iterations, cpu)
+        two_threads = run_worker(PILLOW, path, iterations, cpus, workers=2)
+        ours_ms, sharp_ms = statistics.median(ours["cpu_ms"]), statistics.median(sharp["cpu_ms"])
+        one_mb, two_mb = ours["max_rss_kb"] / 1024, two_threads["max_rss_kb"] / 1024
+        peaks[label] = max(one_mb, two_mb)
+        print(
+            f"  {label:<17} ({path.stat().st_size / 2**20:.1f} MB): pillow {ours_ms:.0f} ms CPU, peak RSS "
+            f"{one_mb:.1f} / {two_mb:.1f} MB; sharp-one {sharp_ms:.0f} ms, {sharp['max_rss_kb'] / 1024:.1f} MB; "
+            f"ratio {ours_ms / sharp_ms:.2f}"
+        )
+    return peaks, paths
+
+
+@lru_cache(maxsize=1)
+def deployed_environment() -> dict[str, str]:
+    """What Lambda sets that changes what the handler's imports load: LAMBDA_TASK_ROOT puts the X-Ray SDK in its
+    Lambda mode (without it the SDK makes an X-Ray client of its own, ~20 MB); a region for the S3 client."""
+    root = Path(tempfile.mkdtemp(prefix="resize-bench-task-"))
+    return {
+        "LAMBDA_TASK_ROOT": str(root),
+        "AWS_LAMBDA_FUNCTION_NAME": "ResizeFunction",
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "POWERTOOLS_SERVICE_NAME": "resize",
+        "POWERTOOLS_METRICS_NAMESPACE": "HappyPath/bench",
+    }
+
+
+def deployed_report(iterations: int, cpu: str, cpus: str, resaved: dict[str, Path]) -> dict[str, float]:
+    """Print the peak RSS of the resize function's process as deployed (its handler module's imports and its S3
+    client, from a venv of the functions' requirements), one thread / two, and return it per photo in MB."""
+    python = ensure_function_venv()
+    print(
+        "\nthe resize function's process as deployed (handler imports: boto3, pydantic, Powertools; its S3 client;"
+        " only the functions' requirements installed), peak RSS one thread / two:"
+    )
+    peaks: dict[str, float] = {}
+    photos = {"42_IndexError.jpg (12 MP JPEG)": PHOTOS / "42_IndexError.jpg", HEIC.name: HEIC}
+    photos |= {f"{RESAVED_SOURCE} as {label}": path for label, path in resaved.items()}
+    for label, path in photos.items():
+        one = run_worker(PILLOW, path, iterations, cpu, deployed=python)
+        two = run_worker(PILLOW, path, iterations, cpus, workers=2, deployed=python)
+        one_mb, two_mb = one["max_rss_kb"] / 1024, two["max_rss_kb"] / 1024
+        peaks[label] = max(one_mb, two_mb)
+        print(f"  {label}: {one_mb:.1f} / {two_mb:.1f} MB; {one['ready_rss_kb'] / 1024:.1f} MB before the first decode")
     return peaks
 
 
@@ -514,9 +589,15 @@ def main() -> None:
         failures.append(f"iphone_13_pro_max.HEIC: SSIM {heic_ssim:.4f}")
     if heic_rss_mb > GOAL_RSS_MB:  # also a 12 MP photo
         failures.append(f"iphone_13_pro_max.HEIC: peak RSS {heic_rss_mb:.0f} MB")
-    for label, peak_mb in resaved_report(iterations, args.cpu, two_cpus).items():
-        if peak_mb > GOAL_RSS_MB:
-            failures.append(f"{RESAVED_SOURCE} as {label}: peak RSS {peak_mb:.1f} MB")
+    with tempfile.TemporaryDirectory(prefix="resize-bench-resaved-") as resaved_dir:
+        resaved_peaks, resaved = resaved_report(iterations, args.cpu, two_cpus, Path(resaved_dir))
+        for label, peak_mb in resaved_peaks.items():
+            if peak_mb > GOAL_RSS_MB:
+                failures.append(f"{RESAVED_SOURCE} as {label}: peak RSS {peak_mb:.1f} MB")
+        progressive = {"progressive 4:2:0": resaved["progressive 4:2:0"]}
+        for label, peak_mb in deployed_report(iterations, args.cpu, two_cpus, progressive).items():
+            if peak_mb > GOAL_RSS_MB:
+                failures.append(f"{label}, the resize function's process as deployed: peak RSS {peak_mb:.1f} MB")
     import_time(samples=1 if args.smoke else 7)
 
     print("\ngoals: CPU <= 0.8x sharp one-decode and <= 0.5x sharp usual on every photo; SSIM >= 0.99;")

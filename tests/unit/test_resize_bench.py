@@ -2,6 +2,7 @@
 must be true."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,5 +91,10 @@ def test_the_benchmark_runs_to_the_end() -> None:
     lines = [line.strip() for line in report.splitlines()]
     for table_row in ("jolla.jpg", "sharp-one", "sharp-usual"):
         assert any(line.startswith(table_row + " ") for line in lines), table_row
-    for report_part in ("noise:", "wall latency", "HEIC (", "progressive 4:4:4", "import time", "goals:"):
+    parts = ("noise:", "wall latency", "HEIC (", "progressive 4:4:4", "as deployed", "import time", "goals:")
+    for report_part in parts:
         assert report_part in report, report_part
+    # The function's process as deployed: each photo's line, with a figure before the first decode.
+    deployed = report[report.index("as deployed") :]
+    for photo in ("42_IndexError.jpg (12 MP JPEG)", "iphone_13_pro_max.HEIC", "progressive 4:2:0"):
+        assert re.search(rf"{re.escape(photo)}: [\d.]+ / [\d.]+ MB; [\d.]+ MB before the first decode", deployed), photo

@@ -953,11 +953,13 @@ describe('PlaceView: the viewer is part of the address', () => {
     expect(notices.map((n) => [n.kind, n.text])).toEqual([['error', 'The service is busy. Try again in a moment.']])
   })
 
-  it('opens a photo the first page does not hold (a shared link to an older photo), on its own', async () => {
+  it('opens a photo the pages do not hold (a shared link to an older photo), on its own', async () => {
     const getPhoto = vi.fn(async () => makePhoto('old'))
     const api = fakeApi({
       getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })),
       getPhoto,
+      // The last page, without it (deleted and published again meanwhile, say): it stays on its own.
+      listPhotos: vi.fn(async () => ({ photos: [makePhoto('c')], nextCursor: null })),
     })
     const router = testRouter()
     await router.push('/places/p1?photo=old')
@@ -966,7 +968,7 @@ describe('PlaceView: the viewer is part of the address', () => {
     expect(getPhoto).toHaveBeenCalledExactlyOnceWith('old')
     expect(shownPhoto(wrapper)).toBe('https://cdn.test/p1/old/scaled.jpg')
     expect(wrapper.find('dialog button[aria-label="Next photo"]').exists()).toBe(false) // not placed among the pages
-    expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(2)
+    expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(3)
 
     // A photo the first page holds is not asked for.
     await router.push('/places/p1?photo=b')
@@ -983,10 +985,80 @@ describe('PlaceView: the viewer is part of the address', () => {
     expect(shownPhoto(wrapper)).toBeNull()
   })
 
+  it('places a linked older photo among the pages, down to it: its tile, its number, Previous and Next', async () => {
+    const listPhotos = vi.fn<Api['listPhotos']>(async (_placeId, q = {}) =>
+      q.cursor === 'page-2'
+        ? { photos: [makePhoto('c'), makePhoto('old')], nextCursor: 'page-3' }
+        : { photos: [makePhoto('older')], nextCursor: null },
+    )
+    const api = fakeApi({
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a'), makePhoto('b')], { nextCursor: 'page-2' })),
+      getPhoto: vi.fn(async () => makePhoto('old')),
+      listPhotos,
+    })
+    const router = testRouter()
+    await router.push('/places/p1?photo=old')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router, attachTo: document.body })
+    await flushPromises()
+    expect(listPhotos).toHaveBeenCalledExactlyOnceWith('p1', { limit: 100, cursor: 'page-2' }) // found: no more read
+    expect(shownPhoto(wrapper)).toBe('https://cdn.test/p1/old/scaled.jpg')
+    expect(wrapper.get('dialog .info').text()).toMatch(/ · 4 of 4\+$/) // more pages after it
+    expect(wrapper.findAll('[data-testid="photo"]')).toHaveLength(4)
+    await wrapper.get('button[aria-label="Previous photo"]').trigger('click')
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=c')
+    await wrapper.get('button[aria-label="Next photo"]').trigger('click')
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=old')
+    await wrapper.get('button[aria-label="Next photo"]').trigger('click') // past the pages shown: the next is read
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/places/p1?photo=older')
+    // Closed, the focus goes to its tile, as for any photo of the pages.
+    await wrapper.get('dialog').findAll('button').find((b) => b.text() === 'Close')!.trigger('click')
+    await flushPromises()
+    expect(document.activeElement?.id).toBe('open-older')
+    wrapper.unmount()
+  })
+
+  it('reads at most ten pages for a linked photo, and stops when the person moves on', async () => {
+    let served = 0
+    const listPhotos = vi.fn<Api['listPhotos']>(async () => ({ photos: [makePhoto(`p${++served}`)], nextCursor: `page-${served + 2}` }))
+    const api = fakeApi({
+      getPlace: vi.fn(async () => placeDetail([makePhoto('a')], { nextCursor: 'page-2' })),
+      getPhoto: vi.fn(async () => makePhoto('old')),
+      listPhotos,
+    })
+    const router = testRouter()
+    await router.push('/places/p1?photo=old')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router })
+    await flushPromises()
+    expect(listPhotos).toHaveBeenCalledTimes(10)
+    expect(shownPhoto(wrapper)).toBe('https://cdn.test/p1/old/scaled.jpg') // on its own, as before
+    expect(wrapper.find('dialog button[aria-label="Next photo"]').exists()).toBe(false)
+
+    wrapper.unmount()
+
+    // Closed while the pages are read: the reading stops.
+    listPhotos.mockClear()
+    const page = later<PhotoPage>()
+    listPhotos.mockImplementation(() => page.promise)
+    await router.push('/places/p1?photo=old')
+    const again = mountWith(PlaceView, { props: { placeId: 'p1' }, api, router }).wrapper
+    await flushPromises()
+    expect(listPhotos).toHaveBeenCalledTimes(1)
+    await again.get('dialog').findAll('button').find((b) => b.text() === 'Close')!.trigger('click')
+    await flushPromises()
+    page.resolve({ photos: [makePhoto('x')], nextCursor: 'page-more' })
+    await flushPromises()
+    expect(listPhotos).toHaveBeenCalledTimes(1)
+    again.unmount()
+  })
+
   it('closing a linked photo that has no tile gives the focus to the Photos heading', async () => {
     const api = fakeApi({
       getPlace: vi.fn(async () => placeDetail([makePhoto('a')], { nextCursor: 'page-2' })),
       getPhoto: vi.fn(async () => makePhoto('old')),
+      listPhotos: vi.fn(async () => Promise.reject(new ApiError(503, 'busy'))), // its place not found: no tile
     })
     const router = testRouter()
     await router.push('/places/p1?photo=old')

@@ -427,7 +427,8 @@ describe('PlaceMap without tiles', () => {
     // From the list, each entry opens its own place.
     await wrapper.get('.hp-marker-stack[data-place-ids="a b"]').trigger('click')
     const entries = [...document.querySelectorAll<HTMLButtonElement>('.leaflet-popup .hp-stack button')]
-    expect(entries.map((b) => b.textContent)).toEqual(['Ash Park Park', 'Birch Park Park'])
+    // Not at one position: each entry says how far it is.
+    expect(entries.map((b) => b.textContent)).toEqual(['Ash Park Park · 100 m away', 'Birch Park Park · 130 m away'])
     entries[1]!.click()
     expect(wrapper.emitted('select')).toEqual([['b']])
     wrapper.unmount()

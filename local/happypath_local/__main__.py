@@ -65,13 +65,18 @@ def _client(args: argparse.Namespace):
 
 
 def _seed(args: argparse.Namespace) -> int:
+    from happypath_local.client import ApiError
+
     client = _client(args)
     for place in DEMO_PLACES:
-        nearby = client.call("GET", "/places", params={"lat": place["lat"], "lng": place["lng"], "radius": 50})
-        if any(p["place"]["name"] == place["name"] for p in nearby["places"]):
-            print(f"  exists   {place['name']}")
+        try:
+            created = client.call("POST", "/places", json=place)
+        except ApiError as error:  # 409: a place of its type and name is already there (seeded before, say)
+            namesake = error.body.get("namesake") if error.status == 409 and isinstance(error.body, dict) else None
+            if namesake is None:
+                raise
+            print(f"  exists   {place['name']:<24} {place['type']:<10} {namesake['place']['placeId']}")
             continue
-        created = client.call("POST", "/places", json=place)
         print(f"  created  {created['name']:<24} {created['type']:<10} {created['placeId']}")
     return 0
 

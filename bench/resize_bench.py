@@ -375,16 +375,15 @@ fragments, so one render would not show it."""
 
 def heic_report(iterations: int, cpu: str, cpus: str, *, warm_renders: int = HEIC_WARM_RENDERS) -> tuple[float, float]:
     """Print the HEIC figures; return the lower SSIM and the peak RSS in MB."""
-    heic = HEIC
     renders = max(iterations, warm_renders)
-    whole = run_worker(PILLOW, heic, renders, cpu)
-    decode = run_worker(HEIC_DECODE, heic, iterations, cpu)
-    two_cores = run_worker(PILLOW, heic, renders, cpus, workers=2)
+    whole = run_worker(PILLOW, HEIC, renders, cpu)
+    decode = run_worker(HEIC_DECODE, HEIC, iterations, cpu)
+    two_cores = run_worker(PILLOW, HEIC, renders, cpus, workers=2)
     total, decoding = statistics.median(whole["cpu_ms"]), statistics.median(decode["cpu_ms"])
     peak_mb = max(whole["max_rss_kb"], two_cores["max_rss_kb"]) / 1024
-    tile, scaled = quality(heic, {})[PILLOW]
+    tile, scaled = quality(HEIC, {})[PILLOW]
     print(
-        f"\nHEIC ({heic.name}, one core): render {total:.0f} ms CPU median, of which libheif's tile decode "
+        f"\nHEIC ({HEIC.name}, one core): render {total:.0f} ms CPU median, of which libheif's tile decode "
         f"{decoding:.0f} ms ({decoding / total:.0%}); wall with two cores (taskset -c {cpus}, each thread "
         f"decoding the next tile left) {statistics.median(two_cores['wall_ms']):.0f} ms vs "
         f"{statistics.median(whole['wall_ms']):.0f} ms on one; SSIM tile {tile:.4f}, scaled {scaled:.4f} (vs "
@@ -439,13 +438,12 @@ def resaved_report(iterations: int, cpu: str, cpus: str, scratch: Path) -> tuple
     return peaks, paths
 
 
-@lru_cache(maxsize=1)
 def deployed_environment() -> dict[str, str]:
-    """What Lambda sets that changes what the handler's imports load: LAMBDA_TASK_ROOT puts the X-Ray SDK in its
-    Lambda mode (without it the SDK makes an X-Ray client of its own, ~20 MB); a region for the S3 client."""
-    root = Path(tempfile.mkdtemp(prefix="resize-bench-task-"))
+    """What Lambda sets that changes what the handler's imports load: LAMBDA_TASK_ROOT (the function's code, as
+    in Lambda) puts the X-Ray SDK in its Lambda mode (without it the SDK makes an X-Ray client of its own,
+    ~20 MB); a region for the S3 client."""
     return {
-        "LAMBDA_TASK_ROOT": str(root),
+        "LAMBDA_TASK_ROOT": str(ROOT / "workflows" / "functions"),
         "AWS_LAMBDA_FUNCTION_NAME": "ResizeFunction",
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         "POWERTOOLS_SERVICE_NAME": "resize",

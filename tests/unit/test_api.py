@@ -2,6 +2,7 @@
 
 import base64
 import json
+import math
 import os
 import re
 import time
@@ -859,7 +860,7 @@ def test_a_place_no_search_could_find_is_refused_and_one_just_past_that_is_found
 
 
 def _metres_north(lat: float, metres: float) -> float:
-    return lat + metres / 111_195
+    return lat + math.degrees(metres / geo.EARTH_RADIUS_M)
 
 
 def test_a_place_already_on_the_map_is_refused_naming_it_unless_the_caller_says_it_is_another(monkeypatch):

@@ -5,6 +5,7 @@ import ErrorBoundary from '../src/components/ErrorBoundary.vue'
 import NoticeArea from '../src/components/NoticeArea.vue'
 import CallbackView from '../src/views/CallbackView.vue'
 import {
+  INSECURE_PAGE_MESSAGE,
   SESSION_REFUSED_MESSAGE,
   SIGNED_OUT_KEY,
   createAuth,
@@ -286,6 +287,19 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
       response_type: 'code',
       scope: 'openid profile email',
     })
+  })
+
+  it('explains, instead of failing inside the library, that a plain-http page cannot sign in', async () => {
+    // A phone opening the local app at http://<laptop's address>: no Web Crypto, so no PKCE challenge.
+    const { load, manager } = fakeOidc(null)
+    const auth = createAuth(testConfig, load, location as never, window.sessionStorage, false)
+    const refused = await auth.signIn('/places/p1').catch((err: unknown) => err)
+    expect(describeError(refused)).toBe(INSECURE_PAGE_MESSAGE)
+    expect(INSECURE_PAGE_MESSAGE).toContain('https://')
+    expect(manager.signinRedirect).not.toHaveBeenCalled()
+    const secure = createAuth(testConfig, load, location as never, window.sessionStorage, true)
+    await secure.signIn('/places/p1')
+    expect(manager.signinRedirect).toHaveBeenCalledWith({ state: { returnTo: '/places/p1' } })
   })
 
   it('returns no token when the session expired and cannot be renewed', async () => {

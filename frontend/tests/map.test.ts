@@ -586,6 +586,19 @@ describe('useGeolocation', () => {
     ])
   })
 
+  it('says a plain-http page is why the browser refused, not the person', async () => {
+    const refusal = () => device((_ok, fail) => fail({ code: 1 } as GeolocationPositionError)).geolocation
+    const insecure = useGeolocation([47.37, 8.54], refusal(), false)
+    await insecure.locate()
+    expect([insecure.source.value, insecure.note.value]).toEqual([
+      'default',
+      'This page is not secure (https), so the browser does not share a location: showing places near the default location.',
+    ])
+    const secure = useGeolocation([47.37, 8.54], refusal(), true)
+    await secure.locate()
+    expect(secure.note.value).toBe('Location not shared: showing places near the default location.')
+  })
+
   it('measures great-circle distances in metres', () => {
     // The API's figure for the same points (geo.distance_m), to the centimetre: both use the mean Earth radius.
     expect(metresBetween({ lat: 0, lng: 0 }, { lat: 0, lng: 1 })).toBeCloseTo(111_195.08, 2)

@@ -465,7 +465,8 @@ Handler code reloads on change. Ctrl-C stops.
     if not loopback_only(options.host):
         print(
             f"WARNING: serving on {options.host}, not only this machine: anyone who can reach it can sign in as "
-            "anyone (the local sign-in asks no password) and see every upload under /_local.\n",
+            "anyone (the local sign-in asks no password) and see every upload under /_local. Browsers there sign "
+            "in and share a location only on https or localhost (README: On a phone).\n",
             file=sys.stderr,
             flush=True,
         )

@@ -47,6 +47,19 @@ export function sessionRefusedHandler(auth: Auth, tell: (text: string) => void):
   }
 }
 
+/**
+ * Browsers make the PKCE challenge (Web Crypto) only on a secure page: https, or localhost. The local app
+ * served to a phone at http://<laptop's address> is not one, and oidc-client-ts would fail with a technical
+ * error; this says what to do instead.
+ */
+export const INSECURE_PAGE_MESSAGE =
+  'Signing in needs a secure page: open the app at an https:// address, or at localhost on this device.'
+
+/** Sign-in cannot start on this page; its message is for people (see `describeError`). */
+export class SignInUnavailableError extends Error {
+  override name = 'SignInUnavailableError'
+}
+
 export const AUTH_KEY: InjectionKey<Auth> = Symbol('auth')
 
 export function useAuth(): Auth {
@@ -106,6 +119,7 @@ export function createAuth(
   loadOidc: () => Promise<OidcModule> = () => import('oidc-client-ts'),
   location: Pick<Location, 'origin' | 'assign'> = window.location,
   session: SessionStore = window.sessionStorage,
+  secureContext: boolean = window.isSecureContext !== false,
 ): Auth {
   const user = ref<AuthUser | null>(null)
   const ready = ref(false)
@@ -161,6 +175,7 @@ export function createAuth(
     user,
     ready,
     async signIn(returnTo = '/') {
+      if (!secureContext) throw new SignInUnavailableError(INSECURE_PAGE_MESSAGE)
       const m = await manager()
       await m.signinRedirect({ state: { returnTo } })
     },

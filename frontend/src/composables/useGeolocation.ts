@@ -23,6 +23,9 @@ export type LocationSource = 'pending' | 'device' | 'default'
 export function useGeolocation(
   fallback: [number, number],
   geolocation: Geolocation | undefined = typeof navigator !== 'undefined' ? navigator.geolocation : undefined,
+  // Browsers share a location only with a secure page (https, or localhost): the local app opened on a phone
+  // at http://<laptop's address> gets a refusal that would read as the person's own choice.
+  secureContext: boolean = typeof window === 'undefined' || window.isSecureContext !== false,
 ) {
   const position = ref<LatLng>({ lat: fallback[0], lng: fallback[1] })
   const source = ref<LocationSource>('pending')
@@ -32,6 +35,13 @@ export function useGeolocation(
     position.value = { lat: fallback[0], lng: fallback[1] }
     source.value = 'default'
     note.value = text
+  }
+
+  function refusalNote(code: number): string {
+    if (code !== 1) return 'Your location could not be found: showing places near the default location.'
+    return secureContext
+      ? 'Location not shared: showing places near the default location.'
+      : 'This page is not secure (https), so the browser does not share a location: showing places near the default location.'
   }
 
   function locate(timeoutMs = 8000): Promise<void> {
@@ -50,11 +60,7 @@ export function useGeolocation(
           resolve()
         },
         (err) => {
-          useDefault(
-            err.code === 1
-              ? 'Location not shared: showing places near the default location.'
-              : 'Your location could not be found: showing places near the default location.',
-          )
+          useDefault(refusalNote(err.code))
           resolve()
         },
         { enableHighAccuracy: false, timeout: timeoutMs, maximumAge: 5 * 60_000 },

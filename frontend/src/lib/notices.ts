@@ -27,6 +27,9 @@ export function dismiss(id: number): void {
   if (i >= 0) notices.splice(i, 1)
 }
 
+/** Errors whose message is written for people (upload steps, a sign-in that cannot start on this page). */
+const PLAIN_ERRORS: ReadonlySet<string> = new Set(['UploadError', 'SignInUnavailableError'])
+
 export const GENERIC_ERROR_MESSAGE = 'Something went wrong. Please try again.'
 
 /**
@@ -36,7 +39,7 @@ export const GENERIC_ERROR_MESSAGE = 'Something went wrong. Please try again.'
  */
 export function describeError(err: unknown, fallback = GENERIC_ERROR_MESSAGE): string {
   if (err instanceof ApiError) return err.message
-  if (err instanceof Error && err.name === 'UploadError') return err.message
+  if (err instanceof Error && PLAIN_ERRORS.has(err.name)) return err.message
   // fetch() rejects with a TypeError when the network (or CORS) fails, e.g. inside oidc-client-ts.
   if (err instanceof TypeError && /fetch|network|load failed/i.test(err.message)) return NETWORK_MESSAGE
   console.error(err)

@@ -26,6 +26,8 @@ EXERCISED_ELSEWHERE = {
     ("ModerateFunction", "rekognition:DetectModerationLabels", "*"): "the AWS detector: tests/unit/test_moderation.py",
     ("ModerateFunction", "rekognition:DetectLabels", "*"): "the AWS detector: tests/unit/test_moderation.py",
     ("ModerateFunction", "s3:GetObject", "/uploads/*"): "workflow v2 has no check step: it moderates the original",
+    ("ResizeFunction", "s3:DeleteObject", "/photos/*"): "a rejection after an attempt that wrote images: "
+    "test_workflow_branches.py",
     (
         "NotifierFunction",
         "sqs:SendMessage",

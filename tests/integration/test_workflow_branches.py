@@ -572,3 +572,130 @@ def test_notifier_failures_are_retried_then_kept_in_its_dead_letter_queue(app, p
     assert message["MessageAttributes"]["ErrorMessage"]["StringValue"] == "EventBridge refused 1 of 1 events"
     sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
     assert Repository().get_upload(form.uploadId).status == UploadStatus.PENDING_UPLOAD  # the sweeper's case
+
+
+def runs_when_done(app, upload_id: str, count: int, timeout_s: float = 60) -> list[dict]:
+    """The upload's executions once `count` exist and none is still running."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        runs = app.executions_for(upload_id)
+        if len(runs) >= count and all(r["status"] != "RUNNING" for r in runs):
+            return runs
+        time.sleep(0.05)
+    raise TimeoutError(f"executions of {upload_id}: {app.executions_for(upload_id)}")
+
+
+def answer_lost_after_writing(monkeypatch, is_the_write) -> list[str]:
+    """DynamoDB commits the first write `is_the_write(params)` picks, then its answer is a 500 (a connection
+    dropped on the way back): Step Functions retries a write that already happened."""
+    original = BaseClient._make_api_call
+    lost: list[str] = []
+
+    def make_api_call(client, operation, params):
+        if operation == "UpdateItem" and not lost and is_the_write(params):
+            original(client, operation, params)
+            lost.append(params["UpdateExpression"])
+            error = {"Code": "InternalServerError", "Message": "injected: the answer was lost"}
+            raise ClientError(
+                {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": "lost"}}, operation
+            )
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
+    return lost
+
+
+def test_a_claim_whose_answer_was_lost_is_retried_and_the_photo_published(app, photos: Path, detector, monkeypatch):
+    lost = answer_lost_after_writing(
+        monkeypatch, lambda params: "executionId = :execution" in params["UpdateExpression"]
+    )
+    place = new_place(PlaceType.PARK)
+    upload_id = upload_photo(place.placeId, photos / "jolla.jpg")
+    assert wait_final(upload_id).status == UploadStatus.PROCESSED
+    assert lost  # the retry found its own claim, not another execution's
+    (run,) = runs_when_done(app, upload_id, 1)
+    assert (run["status"], app.states_entered(run["executionArn"])[-1]) == ("SUCCEEDED", "Published")
+
+
+def test_a_rejection_whose_answer_was_lost_is_retried_and_the_execution_succeeds(
+    app, photos: Path, detector, monkeypatch
+):
+    lost = answer_lost_after_writing(monkeypatch, lambda params: ":rejected" in params["ExpressionAttributeValues"])
+    place = new_place(PlaceType.PARK)
+    upload_id = upload_photo(place.placeId, photos / "corrupted.jpg")
+    upload = wait_final(upload_id)
+    assert (upload.status, upload.reason) == (UploadStatus.REJECTED, RejectionReason.DAMAGED)
+    (run,) = runs_when_done(app, upload_id, 1)
+    assert lost
+    assert (run["status"], app.states_entered(run["executionArn"])[-1]) == ("SUCCEEDED", "Rejected")
+
+
+def test_a_duplicate_execution_that_fails_to_claim_leaves_the_owners_upload_alone(
+    app, photos: Path, detector, monkeypatch
+):
+    """S3 delivers the upload's event twice; the second execution's claim fails with an error it does not
+    retry while the first is moderating. Its RecordFailure must not mark the first one's upload FAILED."""
+    original = BaseClient._make_api_call
+    claims = []
+
+    def second_claim_conflicts(client, operation, params):
+        if operation == "UpdateItem" and "executionId = :execution" in params.get("UpdateExpression", ""):
+            claims.append(params["Key"])
+            if len(claims) == 2:
+                error = {"Code": "TransactionConflictException", "Message": "injected: a transaction holds the item"}
+                raise ClientError(
+                    {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "conflict"}}, operation
+                )
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", second_claim_conflicts)
+    place = new_place(PlaceType.PARK)
+    data = (photos / "jolla.jpg").read_bytes()
+    form = request_form(place.placeId, len(data))
+    answer = detector.detect_moderation_labels
+    duplicate: list[dict] = []
+
+    def moderate_while_the_duplicate_runs(image: bytes, min_confidence: float):
+        if not duplicate:
+            store(form, data)  # the same object's notification again
+            deadline = time.monotonic() + 20  # moderation waits for the duplicate to end
+            while not duplicate and time.monotonic() < deadline:
+                duplicate.extend(r for r in app.executions_for(form.uploadId) if r["status"] != "RUNNING")
+                time.sleep(0.05)
+        return answer(image, min_confidence)
+
+    monkeypatch.setattr(detector, "detect_moderation_labels", moderate_while_the_duplicate_runs)
+    store(form, data)
+    upload = wait_final(form.uploadId)
+    assert len(claims) == 2
+    assert len(duplicate) == 1
+    assert upload.status == UploadStatus.PROCESSED, (upload.reason, upload.reasonDetail)
+    assert [p.photoId for p in Repository().list_photos(place.placeId, 10, None)[0]] == [form.uploadId]
+    runs = runs_when_done(app, form.uploadId, 2)
+    ends = sorted((r["status"], app.states_entered(r["executionArn"])[-1]) for r in runs)
+    assert ends == [("FAILED", "Failed"), ("SUCCEEDED", "Published")]  # the duplicate's failure shows, alone
+
+
+def test_a_resize_retry_that_rejects_the_photo_deletes_what_the_first_attempt_wrote(
+    app, photos: Path, detector, monkeypatch
+):
+    place = new_place(PlaceType.PARK)
+    first, replacement = (photos / "jolla.jpg").read_bytes(), (photos / "Reconyx_HC500_Hyperfire.jpg").read_bytes()
+    form = request_form(place.placeId, max(len(first), len(replacement)))
+    real_resize = steps.resize
+    attempts = []
+
+    def write_then_fail_once(upload):
+        attempts.append(upload.uploadId)
+        if len(attempts) == 1:
+            real_resize(upload)  # the images are written ...
+            store(form, replacement)  # ... the still-valid form is used again ...
+            raise errors.TransientError("S3 SlowDown")  # ... and the attempt fails: the retry finds the swap
+        return real_resize(upload)
+
+    monkeypatch.setattr(steps, "resize", write_then_fail_once)
+    store(form, first)
+    upload = wait_final(form.uploadId)
+    assert (upload.status, upload.reason) == (UploadStatus.REJECTED, RejectionReason.REPLACED)
+    assert len(attempts) == 2
+    assert published_image_count(app, place.placeId, form.uploadId) == 0

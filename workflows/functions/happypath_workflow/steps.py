@@ -80,6 +80,9 @@ def resize(upload: UploadComplete) -> ResizeResult:
     try:
         renditions = imaging.render(_read_upload(upload))
     except imaging.ImageRejected as rejected:
+        # An earlier attempt may have written images before it failed (a write refused, say) and the upload was
+        # replaced before this retry: a rejected photo leaves none behind (the rejection path never discards).
+        storage.delete_renditions(upload.placeId, upload.uploadId)
         return ResizeResult(accepted=False, reason=rejected.reason, detail=rejected.detail)
     bucket = settings.distribution_bucket()
     files: dict[limits.RenditionName, RenditionFiles] = {}

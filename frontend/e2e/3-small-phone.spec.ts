@@ -109,6 +109,10 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
   await page.goto(`${appUrl}/places/${place.placeId}`)
   await signIn(page, user)
   await expect(page.getByRole('heading', { level: 1, name: placeName })).toBeVisible()
+  // The header shows who is signed in whole: the app's name wraps to make room, the name is not cut to "s…".
+  const who = page.getByTestId('signed-in-user')
+  await expect(who).toHaveText(user)
+  expect(await who.evaluate((el) => el.scrollWidth - el.clientWidth), 'the name is cut').toBeLessThanOrEqual(0)
 
   // Thumb-sized targets on a touch screen: the way back, and the small buttons.
   const back = (await page.getByRole('link', { name: '← All places' }).boundingBox())!
@@ -212,7 +216,8 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
   await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: appUrl })
   await viewer.getByRole('button', { name: 'Share' }).tap()
   await expect(viewer).toContainText('Link copied.')
-  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`${appUrl}/places/${place.placeId}?photo=e2e-b`)
+  const link = await page.evaluate(() => navigator.clipboard.readText())
+  expect(link).toBe(`${appUrl}/places/${place.placeId}?photo=e2e-b`)
   await page.keyboard.press('ArrowLeft') // and the arrow keys, with a keyboard
   await expect(viewer).toContainText('1 of 2')
   await page.keyboard.press('ArrowRight')
@@ -221,7 +226,12 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
   await expect(viewer).toBeHidden()
   await expect(view).toBeFocused()
   expect(await page.evaluate(() => history.length)).toBe(entries)
-
+  // Whoever opens the link sees that photo in the viewer, not the place's page with the viewer shut.
+  await page.goto(link)
+  await expect(viewer).toBeVisible()
+  await expect(large).toHaveAttribute('src', /\/e2e-b\/scaled\.jpg$/)
+  await page.keyboard.press('Escape')
+  await expect(viewer).toBeHidden()
 
   expect(problems.pageErrors).toEqual([])
   expect(problems.consoleErrors).toEqual([])

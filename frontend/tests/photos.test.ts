@@ -642,7 +642,7 @@ describe('PlaceView: loading, paging and deleting, step by step', () => {
     wrapper.findAll('[data-testid="photo"]').map((t) => t.attributes('data-photo-id'))
 
   it('names the place in the window title, once, and says "Loading" again on Try again', async () => {
-    document.title = 'Happy Path'
+    document.title = 'Happy Path (left as it was)'
     const answers = [later<PlaceDetail>(), later<PlaceDetail>(), later<PlaceDetail>()]
     const getPlace = vi.fn(() => answers[getPlace.mock.calls.length - 1]!.promise)
     const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: fakeApi({ getPlace }) })
@@ -661,6 +661,8 @@ describe('PlaceView: loading, paging and deleting, step by step', () => {
     answers[2]!.resolve(placeDetail([], { place: makePlace({ placeId: 'p2', name: 'Lake Park' }) }))
     await flushPromises()
     expect(document.title).toBe('Lake Park · Happy Path')
+    wrapper.unmount() // leaving the place (Back, "All places"): the window is the app's again
+    expect(document.title).toBe('Happy Path')
     document.title = ''
   })
 
@@ -823,6 +825,17 @@ describe('PlaceView: the viewer is part of the address', () => {
     await flushPromises()
     return { wrapper, router }
   }
+
+  it('opens the viewer on a photo of the first page when the page is opened from a link to it', async () => {
+    // The viewer mounts once the place has loaded, already holding the photo: it must open then, not on a change.
+    const router = testRouter()
+    await router.push('/places/p1?photo=a')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: twoPhotos(), router })
+    await flushPromises()
+    const dialog = wrapper.get('dialog').element as HTMLDialogElement
+    expect(dialog.open).toBe(true)
+    expect(shownPhoto(wrapper)).toContain('/a/')
+  })
 
   it("opens a photo as ?photo=<id>, and Back (a phone's, the browser's) closes it on the same page", async () => {
     const router = testRouter()

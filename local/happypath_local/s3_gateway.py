@@ -94,6 +94,20 @@ def _query_params(request: Request) -> dict[str, str]:
     return {unquote(name): unquote(value) for name, _, value in pairs}
 
 
+def _form_part(boundary: str, name: str, filename: str | None = None, content_type: str | None = None) -> bytes:
+    """The start of one multipart/form-data part, up to its content (names quoted as browsers quote them)."""
+
+    def quoted(text: str) -> str:
+        return text.replace("\\", "%5C").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="{quoted(name)}"'
+    if filename is not None:
+        head += f'; filename="{quoted(filename)}"'
+    if content_type:
+        head += f"\r\nContent-Type: {content_type}"
+    return (head + "\r\n\r\n").encode()
+
+
 def _entity_too_large(size: int, high: int) -> Refused:
     return Refused(
         400,
@@ -158,8 +172,12 @@ class S3Gateway:
 
     def _check_post(self, environ: dict[str, Any], request: Request, bucket: str) -> None:
         """Reads the form as it arrives. The fields come first: with them, the body's Content-Length tells whether
-        the file can be within the policy's size before any of it is read. The body is kept for moto, on disk
-        past a megabyte."""
+        the file can be within the policy's size before any of it is read.
+
+        moto then gets a form written again from what was checked: each field once and the one file, nothing
+        after it (S3 ignores what follows the file). moto reads a form its own way (the first of a repeated
+        field, names as cased, the last file part), so the body as sent could store another key or file than
+        the one checked. A field sent twice, in any case, is refused. The form is kept on disk past a megabyte."""
         try:
             total = int(environ.get("CONTENT_LENGTH") or "")
         except ValueError:
@@ -168,9 +186,10 @@ class S3Gateway:
         decoder = MultipartDecoder(boundary.encode())
         stream = environ["wsgi.input"]
         read_some = getattr(stream, "read1", stream.read)  # what has arrived, without waiting for a whole chunk
-        body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 (moto reads it)
-        fields: dict[str, str] = {}
-        part, value = "", bytearray()  # the part being read
+        form: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 (moto reads it)
+        fields: dict[str, str] = {}  # by lower-case name, for the checks
+        named: list[tuple[str, str]] = []  # as sent, for moto
+        part, sent_name, value = "", "", bytearray()  # the part being read
         size_range: tuple[int, int] | None = None  # known once the fields before the file are read
         size, received, ended = 0, 0, False
         while not ended:
@@ -178,30 +197,39 @@ class S3Gateway:
             if received < total and not chunk:
                 raise Refused(400, "IncompleteBody", "The request body is shorter than its Content-Length.")
             received += len(chunk)
-            body.write(chunk)
             try:
                 decoder.receive_data(chunk or None)  # None: the body is complete
                 while not isinstance(event := decoder.next_event(), NeedData):
                     if isinstance(event, Epilogue):
                         ended = True
                         break
-                    if isinstance(event, Field | File):
-                        part, value = event.name.lower(), bytearray()
-                        if part == "file" and size_range is None:
+                    if isinstance(event, Field | File) and size_range is None:
+                        part, sent_name, value = event.name.lower(), event.name, bytearray()
+                        if part in fields:
+                            raise Refused(
+                                400, "InvalidArgument", f"The form has the field {event.name} more than once."
+                            )
+                        if part == "file":
                             size_range = self._check_fields(fields, bucket)
                             room = total - (received - len(decoder.buffer))  # the file and the closing boundary
                             if room > size_range[1] + FORM_OVERHEAD_BYTES:
                                 raise _entity_too_large(room, size_range[1])
+                            for name, text in named:
+                                form.write(_form_part(boundary, name) + text.encode() + b"\r\n")
+                            filename = event.filename if isinstance(event, File) else "file"
+                            form.write(_form_part(boundary, "file", filename, event.headers.get("Content-Type")))
                     elif isinstance(event, Data) and part == "file" and size_range is not None:
                         size += len(event.data)
                         if size > size_range[1]:
                             raise _entity_too_large(size, size_range[1])
+                        form.write(event.data)
                         if not event.more_data:
                             part = "#after-the-file"  # S3 ignores what follows the file
                     elif isinstance(event, Data) and size_range is None:
                         value += event.data
                         if not event.more_data:
                             fields[part] = value.decode()
+                            named.append((sent_name, fields[part]))
             except ValueError as error:  # not multipart/form-data after all
                 raise Refused(
                     400, "MalformedPOSTRequest", "The body of your POST request is not well-formed multipart/form-data."
@@ -223,8 +251,10 @@ class S3Gateway:
                 ProposedSize=size,
                 MinSizeAllowed=size_range[0],
             )
-        body.seek(0)
-        environ["wsgi.input"] = body  # moto reads the body again
+        form.write(b"\r\n--" + boundary.encode() + b"--\r\n")
+        environ["CONTENT_LENGTH"] = str(form.tell())
+        form.seek(0)
+        environ["wsgi.input"] = form
 
     def _check_fields(self, fields: dict[str, str], bucket: str) -> tuple[int, int]:
         """Signature, expiry and every condition but the size; returns content-length-range (low, high)."""

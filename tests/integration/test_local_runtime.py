@@ -359,6 +359,47 @@ def test_storage_refuses_tampered_expired_and_oversized_uploads(local_app: Runni
     assert alice.wait(form["uploadId"]) == verdict
 
 
+def _post_parts(url: str, parts: list[tuple[str, bytes]]) -> tuple[int, bytes]:
+    """POST a form of exactly these parts, in this order (a part named "file" or after it carries a file)."""
+    boundary = uuid.uuid4().hex
+    body, file_seen = b"", False
+    for name, value in parts:
+        file_seen = file_seen or name == "file"
+        filename = '; filename="a.jpg"\r\nContent-Type: image/jpeg' if file_seen and name in ("file", "other") else ""
+        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"{filename}\r\n\r\n'.encode()
+        body += value + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    answer = requests.post(
+        url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}, timeout=30
+    )
+    return answer.status_code, answer.content
+
+
+def test_storage_stores_the_key_and_file_it_checked_however_the_form_is_written(
+    local_app: RunningApp, alice: LocalClient, park: dict
+):
+    """Fields repeated (in any case), fields and a second file after the file: the form's checks and the
+    storage must read the same key and the same file, or a form could write another user's upload or a
+    larger file than it allows."""
+    data = b"\xff\xd8" + b"x" * 998
+    form = alice.call("POST", f"/places/{park['placeId']}/uploads", json={"contentType": "image/jpeg", "size": 1000})
+    fields = [(name, value.encode()) for name, value in form["fields"].items()]
+    other_key = form["fields"]["key"].rsplit("/", 1)[0] + "/someone-elses-upload"
+    bucket = urlsplit(form["url"]).path.strip("/") or urlsplit(form["url"]).hostname.split(".")[0]
+    s3 = _s3_client(local_app, token=MOTO_SESSION_TOKEN)
+
+    for repeated in (("key", other_key), ("KEY", other_key), ("Content-Type", "image/png")):
+        status, body = _post_parts(form["url"], [(repeated[0], repeated[1].encode()), *fields, ("file", data)])
+        assert _s3_error(status, body) == (400, "InvalidArgument")
+        assert b"more than once" in body
+    # (What follows the file fits the form's overhead: storage refuses a body far larger than the file allowed.)
+    after = [("key", other_key.encode()), ("other", b"a larger file" * 20), ("file", b"a second file")]
+    assert _post_parts(form["url"], [*fields, ("file", data), *after])[0] == 204  # S3 ignores what follows the file
+    assert s3.get_object(Bucket=bucket, Key=form["fields"]["key"])["Body"].read() == data
+    with pytest.raises(ClientError, match="NoSuchKey"):
+        s3.get_object(Bucket=bucket, Key=other_key)
+
+
 def test_an_upload_larger_than_its_form_allows_is_refused_before_it_is_read(alice: LocalClient, park: dict):
     """The fields come first: from them and Content-Length, storage refuses 400 MB for a 1,000-byte form without
     reading (or holding) the file."""

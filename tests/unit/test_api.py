@@ -910,6 +910,27 @@ def test_a_place_already_on_the_map_is_refused_naming_it_unless_the_caller_says_
     assert (status, error["errors"][0]["field"]) == (400, "allowNamesake")
 
 
+def test_a_namesake_is_found_past_any_number_of_other_places_nearer():
+    # A busy square: 120 cafes between the new park and the park of that name 200 m away.
+    lat, lng = 48.0 + uuid.uuid4().int % 10_000 / 10_000, -30.0  # a spot of its own in the shared table
+    with Repository().table.batch_writer() as batch:
+        for n in range(120):
+            cafe = PlaceRecord(
+                placeId=uuid.uuid4().hex,
+                name=f"Cafe {n}",
+                type="cafe",
+                lat=_metres_north(lat, n / 2),
+                lng=lng,
+                createdBy="someone",
+                createdAt="2026-01-01T00:00:00.000Z",
+            )
+            batch.put_item(Item=repository_module.place_item(cafe))
+    park = create_place(name="Jardin du Square", lat=_metres_north(lat, 200), lng=lng, allowNamesake=False)
+    body = {"name": "Jardin du Square", "type": "park", "lat": lat, "lng": lng}
+    status, error = call("POST", "/places", body=body, user=OWNER)
+    assert (status, error["namesake"]["place"]["placeId"]) == (409, park["placeId"])
+
+
 def test_a_place_at_the_very_same_spot_is_named_as_here_and_near_a_pole_the_check_searches_what_it_can():
     station = create_place(name="Pole Station", lat=-89.9998, lng=10.0, allowNamesake=False)  # 22 m from the pole
     status, error = call(
@@ -957,6 +978,14 @@ def test_coordinates_are_numbers_kept_to_seven_decimals():
         ("address", "1 Main St\u2029Anytown", "must not contain control or invisible characters (U+2029)"),
         ("name", "\ufb2c" * 41, "String should have at most 120 characters"),  # 41 characters, 123 once composed
         ("address", "\ufb2c" * 67, "String should have at most 200 characters"),
+        # Names that look blank: a joiner alone or joining nothing, fillers, marks with nothing to sit on.
+        ("name", "\u200d", "must not have a zero-width joiner (U+200D) but between two characters"),
+        ("name", "Park" + "\u200d" * 100, "must not have a zero-width joiner (U+200D) but between two characters"),
+        ("name", "Park \u200d Lane", "must not have a zero-width joiner (U+200D) but between two characters"),
+        ("name", "\u3164", "must not contain control or invisible characters (U+3164)"),  # Hangul filler
+        ("name", "Park\uffa0", "must not contain control or invisible characters (U+FFA0)"),
+        ("address", "\u2800\u2800", "must not contain control or invisible characters (U+2800)"),  # blank Braille
+        ("name", "\u0301\u0302", "must have a letter, digit, punctuation or symbol to show"),
     ],
 )
 def test_names_and_addresses_everyone_sees_hide_nothing(field, text, problem):
@@ -970,6 +999,8 @@ def test_names_are_stored_composed_and_emoji_keep_their_joiners():
     place = create_place(name="Cafe\u0301 \U0001f468\u200d\U0001f469\u200d\U0001f467", address="Ng\u00f4 \u0110\u1ee9c")
     assert place["name"] == "Caf\u00e9 \U0001f468\u200d\U0001f469\u200d\U0001f467"  # é as one character
     assert place["address"] == "Ng\u00f4 \u0110\u1ee9c"
+    rainbow = "\U0001f3f3\ufe0f\u200d\U0001f308"  # a flag: emoji, variation selector, joiner, emoji
+    assert create_place(name=f"Pride Park {rainbow}")["name"] == f"Pride Park {rainbow}"
 
 
 def test_a_name_may_stack_as_many_combining_marks_as_allowed():

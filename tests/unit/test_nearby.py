@@ -246,6 +246,19 @@ def test_places_outside_the_radius_are_never_found_and_cells_outside_it_not_read
     assert not set(reads.cells) & set(corners_beyond)
 
 
+def test_only_matching_places_are_ranked_however_many_others_are_nearer(table):
+    """The namesake check asks for the nearest place of one type and name: 150 others nearer (a food court)
+    must not crowd it out of the answer."""
+    lat, lng = 48.8566, 2.3522
+    crowd = add_places(table, [offset(lat, lng, n % 10, n // 10) for n in range(150)])
+    (wanted,) = store(table, [new_place("the-namesake", *offset(lat, lng, 0, 200))])
+    repo, _ = counted(table)
+    found = repo.places_near(lat, lng, 300, 1, matching=lambda place: place.placeId == wanted.placeId)
+    assert shown(found) == [(round(geo.distance_m(lat, lng, wanted.lat, wanted.lng), 1), wanted.placeId)]
+    assert shown(repo.places_near(lat, lng, 300, 1)) == brute_force(crowd, lat, lng, 300, 1)
+    assert repo.places_near(lat, lng, 300, 1, matching=lambda place: False) == []
+
+
 def test_a_place_exactly_at_the_radius_is_found(table):
     lat, lng = -33.86, 151.21
     (place,) = add_places(table, [offset(lat, lng, 300, 400)])

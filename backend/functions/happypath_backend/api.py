@@ -208,7 +208,9 @@ def get_upload(upload_id: ResourceId) -> UploadView:
     "/photos/mine",
     summary="Which of these photos are mine (public listings do not say who uploaded what)",
     responses=_success(MyPhotos)
-    | _error_responses(HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.TOO_MANY_REQUESTS),
+    | _error_responses(
+        HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE
+    ),
     security=SIGNED_IN,
     tags=["photos"],
 )

@@ -46,8 +46,10 @@ def namesake_of(repo: Repository, new: NewPlace) -> PlaceWithDistance | None:
     """The nearest place of the new place's type and name within its type's radius, if there is one."""
     radius = geo.largest_searchable_radius_m(new.lat, new.lng, NAMESAKE_RADIUS_M[new.type])  # narrower at a pole
     name = comparable_name(new.name)
-    near = repo.places_near(new.lat, new.lng, radius, limits.NEARBY_RESULTS_MAX)
-    return next((p for p in near if p.place.type == new.type and comparable_name(p.place.name) == name), None)
+    near = repo.places_near(
+        new.lat, new.lng, radius, 1, matching=lambda p: p.type == new.type and comparable_name(p.name) == name
+    )
+    return near[0] if near else None
 
 
 def create_place(repo: Repository, new: NewPlace, creator: str) -> Place:

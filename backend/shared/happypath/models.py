@@ -37,10 +37,12 @@ class Model(BaseModel):
 # --- requests ----------------------------------------------------------------------------------------
 
 # Control, invisible formatting (bidi overrides, zero-width spaces), line and paragraph separators and
-# private-use characters can disguise what a name says; the zero-width joiner stays, as emoji such as 👨‍👩‍👧 are
-# built with it.
+# private-use characters can disguise what a name says; the zero-width joiner stays between two characters, as
+# emoji such as 👨‍👩‍👧 are built with it.
 _HIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
 _EMOJI_JOINER: Final = "\u200d"
+# Letters and symbols that show as blank space: the Hangul fillers and the blank Braille pattern.
+_BLANK_LOOKING: Final = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 MAX_COMBINING_MARKS: Final = 4  # in a row: enough for any script, not for a tower of accents over the page
 
 
@@ -50,12 +52,29 @@ def _composed(value: object) -> object:
     return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
 
 
+def _hidden(char: str) -> bool:
+    return unicodedata.category(char) in _HIDDEN_CATEGORIES or char in _BLANK_LOOKING
+
+
+def _joins_two(value: str, at: int) -> bool:
+    """Whether the joiner at `at` stands between two characters it can join (not spaces, not another joiner)."""
+    if at == 0 or at == len(value) - 1:
+        return False
+    return all(not char.isspace() and not _hidden(char) for char in (value[at - 1], value[at + 1]))
+
+
 def _plain_text(value: str) -> str:
-    """Text everyone sees (a place's name and address), composed already: nothing hidden in it."""
-    marks = 0
-    for char in value:
+    """Text everyone sees (a place's name and address), composed already: nothing hidden in it, and something to
+    see when it is not empty (a letter, digit, punctuation or symbol; not only marks or spaces)."""
+    marks, visible = 0, False
+    for at, char in enumerate(value):
         category = unicodedata.category(char)
-        if category in _HIDDEN_CATEGORIES and char != _EMOJI_JOINER:
+        if char == _EMOJI_JOINER:
+            if not _joins_two(value, at):
+                raise PydanticCustomError(
+                    "plain_text", "must not have a zero-width joiner (U+200D) but between two characters"
+                )
+        elif _hidden(char):
             raise PydanticCustomError(
                 "plain_text",
                 "must not contain control or invisible characters (U+{code})",
@@ -66,6 +85,9 @@ def _plain_text(value: str) -> str:
             raise PydanticCustomError(
                 "plain_text", "must not stack more than {most} combining marks", {"most": MAX_COMBINING_MARKS}
             )
+        visible = visible or category[0] in "LNPS"
+    if value and not visible:
+        raise PydanticCustomError("plain_text", "must have a letter, digit, punctuation or symbol to show")
     return value
 
 

@@ -5,7 +5,7 @@ import binascii
 import heapq
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from random import uniform
 from time import sleep
@@ -152,8 +152,12 @@ class Repository:
         item = self.table.get_item(Key=keys.place_key(place_id)).get("Item")
         return Place(**_attributes(item, Place)) if item else None
 
-    def places_near(self, lat: float, lng: float, radius_m: float, limit: int) -> list[PlaceWithDistance]:
-        """The `limit` places nearest the point within `radius_m`, nearest first (equal distances by placeId).
+    def places_near(
+        self, lat: float, lng: float, radius_m: float, limit: int, matching: Callable[[Place], bool] | None = None
+    ) -> list[PlaceWithDistance]:
+        """The `limit` places nearest the point within `radius_m`, nearest first (equal distances by placeId);
+        only those `matching` says are, when it is given (filtered as read, so it finds them past any number of
+        others nearer).
 
         Cells are read nearest first, each in geohash order, keeping the `limit` nearest places so far. A
         place within the radius that ranks before the `limit`-th is what is looked for: the search skips the
@@ -175,7 +179,7 @@ class Repository:
                 for item in page["Items"]:
                     place = Place(**_attributes(item, Place))
                     distance = geo.distance_m(lat, lng, place.lat, place.lng)
-                    if distance <= radius_m:
+                    if distance <= radius_m and (matching is None or matching(place)):
                         within_radius.append(PlaceWithDistance(place=place, distanceM=_shown_distance(distance)))
                 nearest = heapq.nsmallest(limit, nearest + within_radius, key=_nearest_first)
                 last_key = page.get("LastEvaluatedKey")

@@ -319,6 +319,42 @@ test('places at one position share a marker that lists them, each a tap from its
   expect(problems.pageErrors).toEqual([])
 })
 
+test('Back from a place finds the list as it was left: the distance chosen, scrolled to the place opened', async ({
+  page,
+  context,
+}) => {
+  const problems = watchPage(page)
+  await context.grantPermissions(['geolocation'])
+  await context.setGeolocation({ latitude: 64.1466, longitude: -21.9426 }) // Reykjavik
+  const token = await tokenFor('reykjavik')
+  for (let n = 1; n <= 8; n++) {
+    await createPlace(token, { name: `E2E Heath ${n}`, lat: 64.1466 + 0.06 + n * 0.004, lng: -21.9426 }) // 7-10 km
+  }
+  await page.goto(`${appUrl}/`)
+  await expect(page.getByText('Near your location.')).toBeVisible()
+  await page.getByLabel('Within').selectOption({ label: '20 km' })
+  const list = page.getByRole('list', { name: 'Places by distance' })
+  await expect(list.getByRole('listitem')).toHaveCount(8)
+  const last = list.getByRole('link', { name: /E2E Heath 8/ })
+  await last.scrollIntoViewIfNeeded()
+  const scrolled = await page.evaluate(() => window.scrollY)
+  expect(scrolled).toBeGreaterThan(200)
+  await last.tap()
+  await expect(page.getByRole('heading', { level: 1, name: 'E2E Heath 8' })).toBeVisible()
+  await page.goBack()
+  await expect(list.getByRole('listitem')).toHaveCount(8)
+  await expect(page.getByLabel('Within')).toHaveValue('20000')
+  await expect(page.getByText('Near your location.')).toBeVisible()
+  await expect.poll(() => page.evaluate(() => window.scrollY)).toBe(scrolled)
+  await expect(last).toBeInViewport()
+  // "All places" is a new visit to the home page: the default distance, searched near the person.
+  await last.tap()
+  await page.getByRole('link', { name: '← All places' }).tap()
+  await expect(page.getByText('Near your location.')).toBeVisible()
+  await expect(page.getByLabel('Within')).toHaveValue('5000')
+  expect(problems.pageErrors).toEqual([])
+})
+
 test('far north, the widest distance searches as far as the API can there, and says so', async ({ page, context }, testInfo) => {
   const problems = watchPage(page)
   await context.grantPermissions(['geolocation'])

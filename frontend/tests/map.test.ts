@@ -2,7 +2,7 @@ import { flushPromises } from '@vue/test-utils'
 import L from 'leaflet'
 import { h } from 'vue'
 import { createMemoryHistory, createRouter } from 'vue-router'
-import { describe, expect, it, vi } from 'vitest'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
 import ErrorBoundary from '../src/components/ErrorBoundary.vue'
 import PlaceList from '../src/components/PlaceList.vue'
 import PlaceMap from '../src/components/PlaceMap.vue'
@@ -10,7 +10,7 @@ import HomeView from '../src/views/HomeView.vue'
 import { metresBetween, useGeolocation } from '../src/composables/useGeolocation'
 import { ApiError, NETWORK_MESSAGE, type Api, type NearbyPlace, type Place } from '../src/lib/api'
 import { notices } from '../src/lib/notices'
-import { Stub, fakeApi, fakeAuth, makePlace, mountWith, near, testConfig } from './helpers'
+import { Stub, fakeApi, fakeAuth, makePlace, mountWith, near, testConfig, testRouter } from './helpers'
 
 const places = [
   near({ placeId: 'far', name: 'Far Park', lat: 47.4, lng: 8.6 }, 4200),
@@ -608,6 +608,9 @@ describe('useGeolocation', () => {
 })
 
 describe('HomeView', () => {
+  // Each test is a fresh visit: what an earlier one left in the history entry would be taken for a Back.
+  beforeEach(() => window.history.replaceState(null, ''))
+
   it('falls back to the configured centre, loads nearby places and shows list and map', async () => {
     const denied = {
       getCurrentPosition: (_ok: PositionCallback, fail: PositionErrorCallback) =>
@@ -643,6 +646,37 @@ describe('HomeView', () => {
     expect(wrapper.find('.leaflet-container').exists()).toBe(false)
     expect(localStorage.getItem('happypath.showMap')).toBe('false')
     wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it('finds the same search again on Back from a place: distance, area and location, scrolled where it was', async () => {
+    const getCurrentPosition = vi.fn((ok: PositionCallback) => ok({ coords: { latitude: 46.95, longitude: 7.45 } } as GeolocationPosition))
+    vi.stubGlobal('navigator', { ...navigator, geolocation: { getCurrentPosition } })
+    localStorage.setItem('happypath.showMap', 'false')
+    const nearbyPlaces = vi.fn(async () => ({ places }))
+    const router = testRouter()
+    await router.push('/')
+    const first = mountWith(HomeView, { api: fakeApi({ nearbyPlaces }), router, attachTo: document.body }).wrapper
+    await flushPromises()
+    await first.get('select').setValue('20000')
+    await flushPromises()
+    const scrollY = vi.spyOn(window, 'scrollY', 'get').mockReturnValue(640)
+    await router.push('/places/close') // the person opens a place from the list ...
+    scrollY.mockRestore()
+    first.unmount()
+
+    nearbyPlaces.mockClear()
+    getCurrentPosition.mockClear()
+    const scrollTo = vi.spyOn(window, 'scrollTo').mockImplementation(() => {})
+    const back = mountWith(HomeView, { api: fakeApi({ nearbyPlaces }), router, attachTo: document.body }).wrapper // ... and comes back
+    await flushPromises()
+    expect(getCurrentPosition).not.toHaveBeenCalled()
+    expect(nearbyPlaces).toHaveBeenCalledExactlyOnceWith({ lat: 46.95, lng: 7.45, radius: 20_000, limit: 100 })
+    expect((back.get('select').element as HTMLSelectElement).value).toBe('20000')
+    expect(back.text()).toContain('Near your location.')
+    expect(back.findAll('ol[aria-label="Places by distance"] li')).toHaveLength(3)
+    expect(scrollTo).toHaveBeenLastCalledWith({ top: 640 })
+    back.unmount()
     vi.unstubAllGlobals()
   })
 

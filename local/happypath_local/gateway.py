@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from happypath_local.functions import Invoker
@@ -110,7 +111,14 @@ class ApiGateway:
             return self._preflight(request)
         if self.throttle and not self.throttle.take():
             return _message(429, "Too Many Requests")
-        if (request.content_length or 0) > MAX_PAYLOAD_BYTES:
+        # Read (and kept for the event) before any route or function runs. A chunked body declares no length:
+        # it is read up to a byte past the quota (werkzeug stops at the limit without a word).
+        request.max_content_length = MAX_PAYLOAD_BYTES + 1
+        try:
+            too_large = len(request.get_data()) > MAX_PAYLOAD_BYTES
+        except RequestEntityTooLarge:  # its Content-Length says so
+            too_large = True
+        if too_large:
             return _message(413, "Request Entity Too Large")
         route, path_parameters = self._match(request.method, request.path)
         if route is None:

@@ -999,6 +999,7 @@ def test_names_are_stored_composed_and_emoji_keep_their_joiners():
     place = create_place(name="Cafe\u0301 \U0001f468\u200d\U0001f469\u200d\U0001f467", address="Ng\u00f4 \u0110\u1ee9c")
     assert place["name"] == "Caf\u00e9 \U0001f468\u200d\U0001f469\u200d\U0001f467"  # é as one character
     assert place["address"] == "Ng\u00f4 \u0110\u1ee9c"
+    assert create_place(address="   ")["address"] is None  # blank is no address
     rainbow = "\U0001f3f3\ufe0f\u200d\U0001f308"  # a flag: emoji, variation selector, joiner, emoji
     assert create_place(name=f"Pride Park {rainbow}")["name"] == f"Pride Park {rainbow}"
 

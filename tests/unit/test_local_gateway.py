@@ -1,9 +1,10 @@
 """The local HTTP API keeps the template's stage throttle, with API Gateway's answer, unless lifted, its
 payload quota, and its choice of the most specific route."""
 
+import io
 from collections import Counter
 
-from werkzeug.test import Client
+from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 
 from happypath_local import gateway as gateway_module
 from happypath_local.gateway import ApiGateway
@@ -50,6 +51,15 @@ def test_a_body_over_the_payload_quota_is_refused_with_413_before_any_function_r
     assert response.status_code == 413
     assert response.json == {"message": "Request Entity Too Large"}
     assert client.post("/no-such-route", data=b" " * 1000).status_code == 404  # a small body goes on
+
+    for size, status in ((gateway_module.MAX_PAYLOAD_BYTES + 1, 413), (1000, 404)):
+        # Sent in chunks, a body declares no Content-Length: the server reads until the last chunk.
+        body = io.BytesIO(b" " * size)
+        environ = EnvironBuilder(path="/no-such-route", method="POST", input_stream=body).get_environ()
+        del environ["CONTENT_LENGTH"]
+        environ |= {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}
+        _, answered, _ = run_wsgi_app(client.application, environ)
+        assert int(answered.split()[0]) == status
 
 
 def test_a_literal_path_is_taken_before_a_path_variable_that_also_matches(app):

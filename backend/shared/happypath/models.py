@@ -4,7 +4,16 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from happypath import limits
@@ -115,6 +124,11 @@ class NewPlace(Model):
         description="Add the place although a place of its type and name is near (a 409 names it): it is another "
         "place. Without it, that 409 keeps one place from being added twice",
     )
+
+    @field_validator("address")
+    @classmethod
+    def _blank_is_no_address(cls, value: str | None) -> str | None:
+        return value or None  # all spaces: stored as no address, not as ""
 
 
 # Content types a browser may declare; the workflow sniffs the real format regardless.

@@ -1060,6 +1060,43 @@ def test_uploads_are_read_strongly_consistent(monkeypatch):
     assert [read.get("ConsistentRead") for read in reads] == [True]
 
 
+def test_a_place_and_a_photo_are_read_strongly_consistent(monkeypatch):
+    """A place is opened right after it is added; a photo is read right after its upload is seen PROCESSED (the
+    poll, a shared link): a default read could answer 404, or PROCESSED without the photo."""
+    place = create_place()
+    photo_id = published_photo(place["placeId"])
+    original = BaseClient._make_api_call
+    reads: list[dict[str, Any]] = []
+
+    def recorded(client, operation_name, params):
+        if operation_name == "GetItem":
+            reads.append(params)
+        return original(client, operation_name, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recorded)
+    assert call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})[0] == 200
+    assert call("GET", "/photos/{photo_id}", path_parameters={"photo_id": photo_id})[0] == 200
+    _, upload = call("GET", "/uploads/{upload_id}", path_parameters={"upload_id": photo_id}, user=OWNER)
+    assert upload["photo"]["photoId"] == photo_id
+    assert reads
+    assert all(read.get("ConsistentRead") for read in reads), [read["Key"] for read in reads]
+
+
+def test_deleting_a_photo_deletes_its_images_whatever_a_read_of_its_record_finds(monkeypatch):
+    """The images' keys follow from the ids: a read that misses the photo item must not leave them public."""
+    place = create_place()
+    photo_id = published_photo(place["placeId"])
+    monkeypatch.setattr(Repository, "get_photo", lambda self, upload: None)
+    status, _ = call("DELETE", "/photos/{photo_id}", path_parameters={"photo_id": photo_id}, user=OWNER)
+    assert status == 204
+    prefix = keys.published_prefix(place["placeId"], photo_id)
+    assert boto3.client("s3").list_objects_v2(Bucket=os.environ["DISTRIBUTION_BUCKET"], Prefix=prefix)["KeyCount"] == 0
+    invalidations = boto3.client("cloudfront").list_invalidations(DistributionId=os.environ["DISTRIBUTION_ID"])
+    newest = invalidations["InvalidationList"]["Items"][-1]["Id"]
+    batch = boto3.client("cloudfront").get_invalidation(DistributionId=os.environ["DISTRIBUTION_ID"], Id=newest)
+    assert batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"] == [f"/{prefix}*"]
+
+
 # --- AWS failing past botocore's retries -----------------------------------------------------------------
 
 

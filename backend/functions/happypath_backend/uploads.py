@@ -73,11 +73,10 @@ def delete_photo(repo: Repository, photo_id: str, user: str) -> None:
     upload = _owned_upload(repo, photo_id, user, what="photo")
     if upload.status != UploadStatus.PROCESSED:
         raise ConflictError(f"photo {photo_id} is not published (status {upload.status})")
-    photo = repo.get_photo(upload)
-    if photo is not None:
-        published = [key for files in photo.renditions.values() for key in (files.jpeg, files.webp)]
-        storage.delete_objects(settings.distribution_bucket(), published)
-        storage.forget_cached(keys.published_prefix(upload.placeId, photo_id))
+    # The images' keys follow from the ids (as Resize wrote them): not read from the photo item, which a read may
+    # miss (and nothing would find the images once the records are gone).
+    storage.delete_renditions(upload.placeId, photo_id)
+    storage.forget_cached(keys.published_prefix(upload.placeId, photo_id))
     storage.delete_objects(settings.upload_bucket(), [upload.objectKey, keys.moderation_object_key(photo_id)])
     repo.delete_photo(upload)
 

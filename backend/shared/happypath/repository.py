@@ -149,7 +149,9 @@ class Repository:
         self._put_counted(place_item(place), place.createdBy, "places", per_day)
 
     def get_place(self, place_id: str) -> Place | None:
-        item = self.table.get_item(Key=keys.place_key(place_id)).get("Item")
+        # Consistent: a place is opened right after it is added (the web app goes to its page on the 201), and
+        # DynamoDB's default read may not have it yet: "Place not found" for a place just counted in the quota.
+        item = self.table.get_item(Key=keys.place_key(place_id), ConsistentRead=True).get("Item")
         return Place(**_attributes(item, Place)) if item else None
 
     def places_near(
@@ -390,7 +392,10 @@ class Repository:
     def get_photo(self, upload: Upload) -> Photo | None:
         if not upload.photoSortKey:
             return None
-        item = self.table.get_item(Key=keys.photo_key(upload.placeId, upload.photoSortKey)).get("Item")
+        # Consistent, as the upload it is read after: the poll that first sees PROCESSED, or a shared link
+        # opened at once, must find the photo the same transaction wrote.
+        key = keys.photo_key(upload.placeId, upload.photoSortKey)
+        item = self.table.get_item(Key=key, ConsistentRead=True).get("Item")
         return Photo(**_attributes(item, Photo)) if item else None
 
     def list_photos(self, place_id: str, limit: int, cursor: str | None) -> tuple[list[Photo], str | None]:

@@ -8,13 +8,17 @@ PYTHON313 ?= $(shell p=$$(pyenv prefix 3.13 2>/dev/null | head -n1); \
 VENV := .venv
 SOURCE_ROOTS := backend/shared backend/functions workflows/functions local
 PY := $(VENV)/bin/python
+# make postman: the local app's port (the API is on the next one) and the photo the collection uploads (its
+# upload form declares jolla.jpg's size).
+PORT ?= 8080
+PHOTO ?= ../shared/photos/jolla.jpg
 # sam build (without a container) needs a real python3.13 first on PATH, not a pyenv shim.
 SAM_ENV := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$(abspath $(VENV))/bin:$$PATH"
 
 .PHONY: help venv venv-moderation dev seed test test-python test-frontend lint format typecheck openapi validate build web-config publish-web bench clean
 
 help:  ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (python3.13 on PATH or pyenv 3.13)"; exit 1; }
@@ -44,6 +48,13 @@ postman/node_modules/.installed: postman/package-lock.json  # newman: the tests 
 dev: venv-moderation frontend/node_modules/.installed  ## start the whole app locally (no Docker, no AWS account)
 	cd frontend && npm run build
 	$(PY) -m happypath_local serve $(ARGS)
+
+postman: postman/node_modules/.installed  ## run the Postman collection with newman on the running local app (PORT=, PHOTO=)
+	@collection=$$(mktemp --suffix=.json) && trap 'rm -f "$$collection"' EXIT && \
+	jq --arg src "$(abspath $(PHOTO))" '(.item[] | select(.name | startswith("Upload the photo")) | .request.body.formdata[] | select(.type == "file") | .src) = $$src' \
+		postman/happy-path.postman_collection.json > "$$collection" && \
+	postman/node_modules/.bin/newman run "$$collection" --environment postman/local.postman_environment.json \
+		--env-var apiUrl=http://127.0.0.1:$$(($(PORT) + 1)) --env-var authority=http://127.0.0.1:$(PORT)/auth
 
 seed: venv  ## add demo parks and restaurants to the running local app
 	$(PY) -m happypath_local seed $(ARGS)

@@ -7,3 +7,6 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
+
+DEFAULT_PORT = 8080  # the app's; the API is on the next port, the S3 endpoint on the one after
+DEFAULT_APP_URL = f"http://127.0.0.1:{DEFAULT_PORT}"  # where the other commands look for the app (--app)

@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from happypath_local import PROJECT_ROOT
+from happypath_local import DEFAULT_APP_URL, DEFAULT_PORT, PROJECT_ROOT
 
 # Real places to start with: parks, and restaurants, cafes and bars for workflow v4's rules by place type.
 DEMO_PLACES = [
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     serve = commands.add_parser("serve", help="start the whole app on localhost")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080, help="app port; the API uses port+1, S3 port+2")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="app port; the API uses port+1, S3 port+2")
     serve.add_argument("--data-dir", default=str(PROJECT_ROOT / ".local-data"))
     serve.add_argument(
         "--fresh", action="store_true", help="start with no data (deletes the snapshots kept in the data folder)"
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         ("token", _token, "print an access token for curl"),
     ):
         command = commands.add_parser(name, help=helptext)
-        command.add_argument("--app", default="http://127.0.0.1:8080", help="the local app's URL")
+        command.add_argument("--app", default=DEFAULT_APP_URL, help="the local app's URL (serve's --port moves it)")
         command.add_argument("--user", default="demo@happypath.local")
         command.set_defaults(run=run)
         if name == "upload":

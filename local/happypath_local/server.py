@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from botocore.credentials import Credentials
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from happypath_local import PROJECT_ROOT, web_config
+from happypath_local import DEFAULT_APP_URL, DEFAULT_PORT, PROJECT_ROOT, web_config
 from happypath_local.stack import FAKE_CREDENTIALS, REGION
 
 log = logging.getLogger("happypath.local")
@@ -40,7 +40,7 @@ LOCAL_SESSION_TOKEN = "happypath-local-session-token"  # noqa: S105 (a fake, lik
 @dataclass
 class Options:
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = DEFAULT_PORT
     data_dir: Path = PROJECT_ROOT / ".local-data"
     fresh: bool = False
     persist: bool = True
@@ -85,6 +85,13 @@ def local_web_config(urls: Urls, place_types: list[str] | None) -> dict[str, Any
     if place_types:
         base["placeTypes"] = place_types
     return web_config.web_config(outputs, base, tile_url="", attribution="")
+
+
+def _command(name: str, app_url: str) -> str:
+    """How to run another of the CLI's commands against this app, as typed from here."""
+    python = Path(sys.executable)
+    shown = python.relative_to(Path.cwd()) if python.is_relative_to(Path.cwd()) else python
+    return f"{shown} -m happypath_local {name}" + ("" if app_url == DEFAULT_APP_URL else f" --app {app_url}")
 
 
 def loopback_only(host: str) -> bool:
@@ -453,7 +460,7 @@ Happy Path is running locally (template.yaml, workflow {workflow}) - started in 
   Sign-in    {urls.issuer}/.well-known/openid-configuration   (client id {LOCAL_CLIENT_ID})
   Uploads    {urls.s3}/   (S3 endpoint)
   Photos     {urls.app}/cdn/photos/...
-  Workflow   {urls.app}/_local/executions   or   python -m happypath_local executions
+  Workflow   {urls.app}/_local/executions   or   {_command("executions", urls.app)}
   Moderation {stack.moderation}
   Data       {options.data_dir if options.persist else "not kept (--no-persist)"}
   Throttle   {"template's stage limits" if options.throttle else "lifted (--no-throttle)"}

@@ -101,3 +101,13 @@ def test_a_reader_that_stops_early_ends_the_command_quietly():
     command.stdout.close()
     assert command.wait(timeout=60) == 1
     assert command.stderr.read() == b""
+
+
+def test_the_start_up_banner_names_the_command_that_reaches_this_app():
+    from happypath_local import DEFAULT_APP_URL
+    from happypath_local.server import _command
+
+    assert _command("executions", DEFAULT_APP_URL).endswith("python -m happypath_local executions")
+    moved = _command("executions", "http://127.0.0.1:9700")
+    assert moved.endswith("python -m happypath_local executions --app http://127.0.0.1:9700")
+    assert not moved.startswith("python ")  # the venv's interpreter: plain `python` has no happypath_local

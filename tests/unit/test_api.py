@@ -701,6 +701,14 @@ def test_a_user_may_ask_about_a_whole_page_of_photos_at_once():
 # --- deleting photos ------------------------------------------------------------------------------
 
 
+def newest_invalidation_paths() -> list[str]:
+    """What the latest CloudFront invalidation of the distribution asked to drop."""
+    cloudfront, distribution = boto3.client("cloudfront"), os.environ["DISTRIBUTION_ID"]
+    newest = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]["Items"][-1]["Id"]
+    batch = cloudfront.get_invalidation(DistributionId=distribution, Id=newest)["Invalidation"]["InvalidationBatch"]
+    return batch["Paths"]["Items"]
+
+
 def test_owner_deletes_a_photo_its_records_and_its_images():
     place = create_place()
     photo_id = published_photo(place["placeId"])
@@ -719,10 +727,7 @@ def test_owner_deletes_a_photo_its_records_and_its_images():
     for key in originals:
         assert s3.list_objects_v2(Bucket=uploads, Prefix=key)["KeyCount"] == 0, key
     # CloudFront drops its cached copies too (it would serve them for a year otherwise).
-    invalidations = boto3.client("cloudfront").list_invalidations(DistributionId=os.environ["DISTRIBUTION_ID"])
-    newest = invalidations["InvalidationList"]["Items"][-1]["Id"]
-    batch = boto3.client("cloudfront").get_invalidation(DistributionId=os.environ["DISTRIBUTION_ID"], Id=newest)
-    assert batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"] == [f"/{prefix}*"]
+    assert newest_invalidation_paths() == [f"/{prefix}*"]
     _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
     assert detail["photos"] == []
     assert call("GET", "/uploads/{upload_id}", path_parameters={"upload_id": photo_id}, user=OWNER)[0] == 404
@@ -1042,11 +1047,8 @@ def test_a_persons_day_is_utcs_whatever_the_hosts_time_zone(monkeypatch):
     assert counter["Item"]["places"] == 1
 
 
-def test_uploads_are_read_strongly_consistent(monkeypatch):
-    """An upload's status is read right after it is written (a replayed publish, the status a user polls):
-    DynamoDB's default read may still return the one before. moto's reads are always consistent: the request says it."""
-    place = create_place()
-    _, form = request_form(place["placeId"])
+def recorded_item_reads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The parameters of every GetItem from now on (moto's reads are always consistent: the request says it)."""
     original = BaseClient._make_api_call
     reads: list[dict[str, Any]] = []
 
@@ -1056,6 +1058,15 @@ def test_uploads_are_read_strongly_consistent(monkeypatch):
         return original(client, operation_name, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", recorded)
+    return reads
+
+
+def test_uploads_are_read_strongly_consistent(monkeypatch):
+    """An upload's status is read right after it is written (a replayed publish, the status a user polls):
+    DynamoDB's default read may still return the one before. moto's reads are always consistent: the request says it."""
+    place = create_place()
+    _, form = request_form(place["placeId"])
+    reads = recorded_item_reads(monkeypatch)
     assert Repository().get_upload(form["uploadId"]) is not None
     assert [read.get("ConsistentRead") for read in reads] == [True]
 
@@ -1065,15 +1076,7 @@ def test_a_place_and_a_photo_are_read_strongly_consistent(monkeypatch):
     poll, a shared link): a default read could answer 404, or PROCESSED without the photo."""
     place = create_place()
     photo_id = published_photo(place["placeId"])
-    original = BaseClient._make_api_call
-    reads: list[dict[str, Any]] = []
-
-    def recorded(client, operation_name, params):
-        if operation_name == "GetItem":
-            reads.append(params)
-        return original(client, operation_name, params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", recorded)
+    reads = recorded_item_reads(monkeypatch)
     assert call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})[0] == 200
     assert call("GET", "/photos/{photo_id}", path_parameters={"photo_id": photo_id})[0] == 200
     _, upload = call("GET", "/uploads/{upload_id}", path_parameters={"upload_id": photo_id}, user=OWNER)
@@ -1091,10 +1094,7 @@ def test_deleting_a_photo_deletes_its_images_whatever_a_read_of_its_record_finds
     assert status == 204
     prefix = keys.published_prefix(place["placeId"], photo_id)
     assert boto3.client("s3").list_objects_v2(Bucket=os.environ["DISTRIBUTION_BUCKET"], Prefix=prefix)["KeyCount"] == 0
-    invalidations = boto3.client("cloudfront").list_invalidations(DistributionId=os.environ["DISTRIBUTION_ID"])
-    newest = invalidations["InvalidationList"]["Items"][-1]["Id"]
-    batch = boto3.client("cloudfront").get_invalidation(DistributionId=os.environ["DISTRIBUTION_ID"], Id=newest)
-    assert batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"] == [f"/{prefix}*"]
+    assert newest_invalidation_paths() == [f"/{prefix}*"]
 
 
 # --- AWS failing past botocore's retries -----------------------------------------------------------------

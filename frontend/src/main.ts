@@ -9,6 +9,7 @@ import { UPLOADS_KEY, createUploads } from './composables/useUpload'
 import { createApi } from './lib/api'
 import { ConfigError, loadConfig } from './lib/config'
 import { describeError, notify } from './lib/notices'
+import { browserStorage } from './lib/storage'
 import { createAppRouter } from './router'
 
 async function start() {
@@ -31,7 +32,7 @@ async function start() {
   })
   // Back from the issuer's logout, which can only send the browser to the start page: go on to the page
   // the person signed out from, and say they are signed out (the reload lost the confirmation).
-  const signedOutFrom = takeSignOutReturn(window.sessionStorage)
+  const signedOutFrom = takeSignOutReturn(browserStorage('sessionStorage'))
   const base = import.meta.env.BASE_URL.replace(/\/$/, '')
   if (signedOutFrom !== null && window.location.pathname === `${base}/`) {
     if (signedOutFrom !== '/') window.history.replaceState(null, '', `${base}${signedOutFrom}`)

@@ -100,6 +100,20 @@ describe('api client requests', () => {
     expect(refused).toHaveBeenCalledTimes(1)
   })
 
+  it('a sign-in that could not be renewed for want of network is a network failure, not a sign-out', async () => {
+    const fetchFn = vi.fn()
+    const api = createApi({
+      baseUrl: 'http://api.test',
+      getToken: async () => {
+        throw new TypeError('Failed to fetch') // the issuer's token endpoint, unreachable
+      },
+      fetch: fetchFn as never,
+    })
+    const err = await failure(api.getUpload('u1'))
+    expect([err.status, err.message]).toEqual([0, NETWORK_MESSAGE]) // what the poll retries
+    expect(fetchFn).not.toHaveBeenCalled()
+  })
+
   it('sends each route with its method and address, the token only where the API needs it, and JSON only with a body', async () => {
     const { api, fetchFn } = setup(() => json({ photoIds: [] }))
     await api.getPlace('a b', { limit: 24, cursor: undefined })

@@ -267,8 +267,9 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
       }
     }
     class WebStorageStateStore {}
-    const load = async () => ({ UserManager, WebStorageStateStore }) as never
-    return { load, manager, settings }
+    class ErrorResponse extends Error {}
+    const load = async () => ({ UserManager, WebStorageStateStore, ErrorResponse }) as never
+    return { load, manager, settings, ErrorResponse }
   }
 
   const location = { origin: 'http://app.test', assign: vi.fn() }
@@ -300,6 +301,20 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     const secure = createAuth(testConfig, load, location as never, window.sessionStorage, true)
     await secure.signIn('/places/p1')
     expect(manager.signinRedirect).toHaveBeenCalledWith({ state: { returnTo: '/places/p1' } })
+  })
+
+  it('keeps a session whose renewal failed for want of network; only the issuer refusing it ends it', async () => {
+    // A phone waking after an hour with no network: the stored session has a refresh token the issuer never saw.
+    const stored = { expired: true, refresh_token: 'rt', access_token: 'old', profile: { sub: 's', name: 'Ann' } }
+    const { load, manager, ErrorResponse } = fakeOidc(stored)
+    manager.signinSilent.mockRejectedValue(new TypeError('Failed to fetch'))
+    const auth = createAuth(testConfig, load, location as never)
+    await expect(auth.getAccessToken()).rejects.toThrow('Failed to fetch')
+    expect(manager.removeUser).not.toHaveBeenCalled()
+    manager.signinSilent.mockRejectedValue(new ErrorResponse('invalid_grant'))
+    await expect(auth.getAccessToken()).resolves.toBeNull()
+    expect(manager.removeUser).toHaveBeenCalledOnce()
+    expect(auth.user.value).toBeNull()
   })
 
   it('returns no token when the session expired and cannot be renewed', async () => {

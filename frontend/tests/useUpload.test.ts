@@ -261,6 +261,26 @@ describe('the upload store', () => {
     expect(stored()).toMatchObject([{ uploadId: 'u1' }]) // sent: remembered until its outcome is seen
   })
 
+  it('Try again after a lost connection sends again when the first form expired without its file', async () => {
+    const createUpload = vi.fn().mockImplementationOnce(formFor('u1')).mockImplementationOnce(formFor('u2'))
+    const api = fakeApi({ createUpload, getUpload: vi.fn(async () => status('PENDING_UPLOAD')) })
+    const post = droppedPost()
+    const up = store({ api, post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const job = up.jobs.value[0]!
+    expect(job).toMatchObject({ phase: 'error', canRetry: true })
+
+    // Half an hour later the sweeper has closed u1 as EXPIRED: no file ever came. Try again sends, at once.
+    vi.mocked(api.getUpload).mockResolvedValue(status('EXPIRED'))
+    post.mockResolvedValueOnce(undefined as never)
+    void up.retry(job.id)
+    await flushPromises()
+    expect(createUpload).toHaveBeenCalledTimes(2)
+    expect(post).toHaveBeenCalledTimes(2)
+    expect(job.uploadId).toBe('u2')
+  })
+
   it('cancels a file being sent and one waiting its turn; both can be tried again', async () => {
     const api = fakeApi({ createUpload: formFor('u1') })
     const { post } = heldPost()
@@ -398,10 +418,11 @@ describe('the upload store keeps each upload apart', () => {
       ['4.jpg', 'rejected', true],
       ['5.jpg', 'rejected', false],
       ['6.jpg', 'added', false],
-      ['7.jpg', 'error', false],
+      ['7.jpg', 'paused', false],
       ['8.jpg', 'added', false],
     ])
-    expect(up.jobs.value[6]!.message).toBe('Only the owner can see this upload.')
+    // 403: someone else's session now (signed in in another tab): the upload waits for its owner, never dropped.
+    expect(up.jobs.value[6]!.message).toBe(PAUSED_MESSAGE)
     // Only the photo that came with its answer is shown; a listener that stopped hears nothing.
     expect(added.mock.calls).toEqual([[makePhoto('u8')]])
     expect(stopped).not.toHaveBeenCalled()

@@ -6,6 +6,7 @@
 import { inject, ref, type InjectionKey, type Ref } from 'vue'
 import type { User, UserManager } from 'oidc-client-ts'
 import type { AppConfig } from '../lib/config'
+import { browserStorage } from '../lib/storage'
 
 export interface AuthUser {
   /** The `sub` claim: whose uploads are whose in this browser (pending uploads are kept per user). */
@@ -118,16 +119,18 @@ export function createAuth(
   config: AppConfig,
   loadOidc: () => Promise<OidcModule> = () => import('oidc-client-ts'),
   location: Pick<Location, 'origin' | 'assign'> = window.location,
-  session: SessionStore = window.sessionStorage,
+  session: SessionStore = browserStorage('sessionStorage'),
   secureContext: boolean = window.isSecureContext !== false,
 ): Auth {
   const user = ref<AuthUser | null>(null)
   const ready = ref(false)
   const base = import.meta.env.BASE_URL.replace(/\/$/, '')
   let managerPromise: Promise<UserManager> | null = null
+  let oidcModule: OidcModule | null = null
 
   function manager(): Promise<UserManager> {
     managerPromise ??= loadOidc().then((oidc) => {
+      oidcModule = oidc
       const m = new oidc.UserManager({
         authority: config.auth.authority,
         client_id: config.auth.clientId,
@@ -136,7 +139,7 @@ export function createAuth(
         response_type: 'code',
         scope: config.auth.scope,
         // Phones close tabs often: keep the session across them (tokens are short-lived; refresh renews).
-        userStore: new oidc.WebStorageStateStore({ store: window.localStorage }),
+        userStore: new oidc.WebStorageStateStore({ store: browserStorage() }),
         automaticSilentRenew: true,
       })
       m.events.addUserLoaded((u) => {
@@ -214,9 +217,14 @@ export function createAuth(
       const m = await manager()
       let current = await m.getUser()
       if (current && current.expired) {
+        const renewable = !!current.refresh_token
         try {
           current = await m.signinSilent()
-        } catch {
+        } catch (err) {
+          // A phone waking with no network cannot reach the issuer: that is no reason to sign the person out
+          // (every upload being followed would pause). Only the issuer refusing the refresh token ends it.
+          const refused = !renewable || (oidcModule !== null && err instanceof oidcModule.ErrorResponse)
+          if (!refused) throw err
           current = null
           await m.removeUser()
         }

@@ -10,6 +10,7 @@ import { computed, effectScope, inject, reactive, ref, watch, type InjectionKey,
 import { ApiError, type Api, type Photo, type UploadView } from '../lib/api'
 import { describeError } from '../lib/notices'
 import { forgetPending, readPending, rememberPending } from '../lib/pendingUploads'
+import { browserStorage } from '../lib/storage'
 import { outcomeMessage } from '../lib/reasons'
 import { SLOW_MESSAGE, STOPPED_LOOKING_MESSAGE, UploadError, checkFile, pollUpload, postToStorage, type PollOptions } from '../lib/upload'
 import type { AuthUser } from './useAuth'
@@ -98,7 +99,7 @@ export interface Announcement {
 export const ANNOUNCEMENT_KEPT_MS = 10_000
 
 export function createUploads(deps: UploadsDeps) {
-  const storage = deps.storage ?? window.localStorage
+  const storage = deps.storage ?? browserStorage()
   const target = deps.target ?? window
   const post = deps.post ?? postToStorage
   const sleep = deps.poll?.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
@@ -193,7 +194,8 @@ export function createUploads(deps: UploadsDeps) {
   /** Whether storage has the upload's file, as far as the API can tell now. */
   async function arrived(uploadId: string): Promise<boolean> {
     try {
-      return (await deps.api.getUpload(uploadId)).status !== 'PENDING_UPLOAD'
+      const { status } = await deps.api.getUpload(uploadId)
+      return status !== 'PENDING_UPLOAD' && status !== 'EXPIRED' // expired: the form lapsed with no file
     } catch {
       return false // not reachable either
     }
@@ -303,8 +305,9 @@ export function createUploads(deps: UploadsDeps) {
         onSlow: () => say(job, SLOW_MESSAGE),
       })
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) {
-        // The session ended, not the upload: keep it (it stays remembered) and go on after sign-in.
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        // The session ended, not the upload: keep it (it stays remembered) and go on after sign-in. 403: someone
+        // else signed in meanwhile (in another tab; the session is shared), whom the upload is not shown to.
         job.phase = 'paused'
         say(job, PAUSED_MESSAGE)
         return

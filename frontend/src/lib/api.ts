@@ -247,7 +247,12 @@ export function createApi(options: ApiOptions) {
     const headers: Record<string, string> = { Accept: 'application/json' }
     if (opts.body !== undefined) headers['Content-Type'] = 'application/json'
     if (opts.auth) {
-      const token = await options.getToken()
+      let token: string | null
+      try {
+        token = await options.getToken()
+      } catch {
+        throw new ApiError(0, NETWORK_MESSAGE) // renewing the sign-in needed the network
+      }
       if (!token) throw new ApiError(401, 'Please sign in first.')
       headers.Authorization = `Bearer ${token}`
     }

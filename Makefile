@@ -10,12 +10,12 @@ SOURCE_ROOTS := backend/shared backend/functions workflows/functions local
 PY := $(VENV)/bin/python
 # make postman: the local app's port (the API is on the next one) and the photo the collection uploads (its
 # upload form declares jolla.jpg's size).
-PORT ?= 8080
+APP_PORT ?= 8080
 PHOTO ?= ../shared/photos/jolla.jpg
 # sam build (without a container) needs a real python3.13 first on PATH, not a pyenv shim.
 SAM_ENV := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$(abspath $(VENV))/bin:$$PATH"
 
-.PHONY: help venv venv-moderation dev seed test test-python test-frontend lint format typecheck openapi validate build web-config publish-web bench clean
+.PHONY: help venv venv-moderation dev postman seed test test-python test-frontend lint format typecheck openapi validate build web-config publish-web bench clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,12 +49,12 @@ dev: venv-moderation frontend/node_modules/.installed  ## start the whole app lo
 	cd frontend && npm run build
 	$(PY) -m happypath_local serve $(ARGS)
 
-postman: postman/node_modules/.installed  ## run the Postman collection with newman on the running local app (PORT=, PHOTO=)
+postman: postman/node_modules/.installed  ## run the Postman collection with newman on the running local app (APP_PORT=, PHOTO=)
 	@collection=$$(mktemp --suffix=.json) && trap 'rm -f "$$collection"' EXIT && \
 	jq --arg src "$(abspath $(PHOTO))" '(.item[] | select(.name | startswith("Upload the photo")) | .request.body.formdata[] | select(.type == "file") | .src) = $$src' \
 		postman/happy-path.postman_collection.json > "$$collection" && \
 	postman/node_modules/.bin/newman run "$$collection" --environment postman/local.postman_environment.json \
-		--env-var apiUrl=http://127.0.0.1:$$(($(PORT) + 1)) --env-var authority=http://127.0.0.1:$(PORT)/auth
+		--env-var apiUrl=http://127.0.0.1:$$(($(APP_PORT) + 1)) --env-var authority=http://127.0.0.1:$(APP_PORT)/auth
 
 seed: venv  ## add demo parks and restaurants to the running local app
 	$(PY) -m happypath_local seed $(ARGS)

@@ -661,14 +661,17 @@ describe('HomeView', () => {
     await first.get('select').setValue('20000')
     await flushPromises()
     const scrollY = vi.spyOn(window, 'scrollY', 'get').mockReturnValue(640)
+    window.history.replaceState({ current: '/' }, '') // the home page's entry, as the router's web history keeps it
     await router.push('/places/close') // the person opens a place from the list ...
     scrollY.mockRestore()
     first.unmount()
+    router.back() // ... and comes back
+    await flushPromises()
 
     nearbyPlaces.mockClear()
     getCurrentPosition.mockClear()
     const scrollTo = vi.spyOn(window, 'scrollTo').mockImplementation(() => {})
-    const back = mountWith(HomeView, { api: fakeApi({ nearbyPlaces }), router, attachTo: document.body }).wrapper // ... and comes back
+    const back = mountWith(HomeView, { api: fakeApi({ nearbyPlaces }), router, attachTo: document.body }).wrapper
     await flushPromises()
     expect(getCurrentPosition).not.toHaveBeenCalled()
     expect(nearbyPlaces).toHaveBeenCalledExactlyOnceWith({ lat: 46.95, lng: 7.45, radius: 20_000, limit: 100 })
@@ -676,7 +679,19 @@ describe('HomeView', () => {
     expect(back.text()).toContain('Near your location.')
     expect(back.findAll('ol[aria-label="Places by distance"] li')).toHaveLength(3)
     expect(scrollTo).toHaveBeenLastCalledWith({ top: 640 })
+    expect(window.history.state.happypathHome).toBeUndefined() // taken: a reload now is a new visit
     back.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it("leaves alone an entry that is not the home page's (the browser's Back or Forward has already moved)", async () => {
+    const wrapper = await homeSignedInWithoutMap()
+    const router = wrapper.vm.$router
+    await router.push('/')
+    window.history.replaceState({ current: '/places/a' }, '')
+    await router.push('/places/b')
+    expect(window.history.state).toEqual({ current: '/places/a' })
+    wrapper.unmount()
     vi.unstubAllGlobals()
   })
 

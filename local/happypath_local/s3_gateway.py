@@ -31,6 +31,7 @@ from werkzeug.wrappers import Request, Response
 from happypath_local.stack import REGION
 
 UNCHECKED_FIELDS = {"policy", "x-amz-signature", "file"}
+MOTO_FIELD_NAMES = {"key": "key", "content-type": "Content-Type"}  # the fields moto reads, named as it reads them
 MAX_FIELDS_BYTES = 20 * 1024  # S3 refuses a POST whose fields before the file exceed 20 KB
 FORM_OVERHEAD_BYTES = 1024  # the file part's headers and the closing boundary
 SPOOL_IN_MEMORY_BYTES = 1024 * 1024  # request bodies beyond this wait on disk, not in memory
@@ -214,7 +215,8 @@ class S3Gateway:
                             room = total - (received - len(decoder.buffer))  # the file and the closing boundary
                             if room > size_range[1] + FORM_OVERHEAD_BYTES:
                                 raise _entity_too_large(room, size_range[1])
-                            for name, text in named:
+                            for name, text in named:  # S3 takes its own fields in any case; moto, as it names them
+                                name = MOTO_FIELD_NAMES.get(name.lower(), name)
                                 form.write(_form_part(boundary, name) + text.encode() + b"\r\n")
                             filename = event.filename if isinstance(event, File) else "file"
                             form.write(_form_part(boundary, "file", filename, event.headers.get("Content-Type")))

@@ -398,6 +398,11 @@ def test_storage_stores_the_key_and_file_it_checked_however_the_form_is_written(
     assert s3.get_object(Bucket=bucket, Key=form["fields"]["key"])["Body"].read() == data
     with pytest.raises(ClientError, match="NoSuchKey"):
         s3.get_object(Bucket=bucket, Key=other_key)
+    # S3 takes its fields' names in any case: so does storage, and stores under the key the form gives.
+    cased = [({"key": "Key", "Content-Type": "content-type"}.get(name, name), value) for name, value in fields]
+    assert _post_parts(form["url"], [*cased, ("file", data[::-1])])[0] == 204
+    stored = s3.get_object(Bucket=bucket, Key=form["fields"]["key"])
+    assert (stored["Body"].read(), stored["ContentType"]) == (data[::-1], "image/jpeg")
 
 
 def test_an_upload_larger_than_its_form_allows_is_refused_before_it_is_read(alice: LocalClient, park: dict):

@@ -984,12 +984,26 @@ def test_coordinates_are_numbers_kept_to_seven_decimals():
         ("name", "\ufb2c" * 41, "String should have at most 120 characters"),  # 41 characters, 123 once composed
         ("address", "\ufb2c" * 67, "String should have at most 200 characters"),
         # Names that look blank: a joiner alone or joining nothing, fillers, marks with nothing to sit on.
-        ("name", "\u200d", "must not have a zero-width joiner (U+200D) but between two characters"),
-        ("name", "Park" + "\u200d" * 100, "must not have a zero-width joiner (U+200D) but between two characters"),
-        ("name", "Park \u200d Lane", "must not have a zero-width joiner (U+200D) but between two characters"),
+        ("name", "\u200d", "must not have a zero-width joiner or non-joiner (U+200D) but after a character it joins"),
+        (
+            "name",
+            "Park" + "\u200d" * 100,
+            "must not have a zero-width joiner or non-joiner (U+200D) but after a character it joins",
+        ),
+        (
+            "name",
+            "\u200cPark",
+            "must not have a zero-width joiner or non-joiner (U+200C) but after a character it joins",
+        ),
+        ("name", "Park\U000e0067", "must not contain control or invisible characters (U+E0067)"),  # a tag alone
+        (
+            "name",
+            "Park \u200d Lane",
+            "must not have a zero-width joiner or non-joiner (U+200D) but after a character it joins",
+        ),
         ("name", "\u3164", "must not contain control or invisible characters (U+3164)"),  # Hangul filler
         ("name", "Park\uffa0", "must not contain control or invisible characters (U+FFA0)"),
-        ("address", "\u2800\u2800", "must not contain control or invisible characters (U+2800)"),  # blank Braille
+        ("address", "\u2800\u2800", "must have a letter, digit, punctuation or symbol to show"),  # blank Braille
         ("name", "\u0301\u0302", "must have a letter, digit, punctuation or symbol to show"),
     ],
 )
@@ -1005,6 +1019,15 @@ def test_names_are_stored_composed_and_emoji_keep_their_joiners():
     assert place["name"] == "Caf\u00e9 \U0001f468\u200d\U0001f469\u200d\U0001f467"  # é as one character
     assert place["address"] == "Ng\u00f4 \u0110\u1ee9c"
     assert create_place(address="   ")["address"] is None  # blank is no address
+    # Malayalam's word-final letters written the older way (letter, virama, joiner), at the end of a word.
+    chillu = "\u0d15\u0d23\u0d4d\u0d23\u0d28\u0d4d\u200d"  # കണ്ണന്‍
+    assert create_place(name=f"{chillu} {chillu}")["name"] == f"{chillu} {chillu}"
+    braille = "\u2813\u2811\u2807\u2807\u2815\u2800\u2835"  # a Braille name with a Braille space
+    assert create_place(name=braille)["name"] == braille
+    persian = "\u0645\u06cc\u200c\u062e\u0627\u0646\u0647"  # می‌خانه: two letters kept apart by a non-joiner
+    assert create_place(name=persian)["name"] == persian
+    england = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"  # a region's flag
+    assert create_place(name=f"Lord's {england}")["name"] == f"Lord's {england}"
     rainbow = "\U0001f3f3\ufe0f\u200d\U0001f308"  # a flag: emoji, variation selector, joiner, emoji
     assert create_place(name=f"Pride Park {rainbow}")["name"] == f"Pride Park {rainbow}"
 

@@ -46,12 +46,17 @@ class Model(BaseModel):
 # --- requests ----------------------------------------------------------------------------------------
 
 # Control, invisible formatting (bidi overrides, zero-width spaces), line and paragraph separators and
-# private-use characters can disguise what a name says; the zero-width joiner stays between two characters, as
-# emoji such as 👨‍👩‍👧 are built with it.
+# private-use characters can disguise what a name says; the zero-width joiner stays after a character it can
+# join, as emoji such as 👨‍👩‍👧 and Malayalam's word-final letters (ന്‍: letter, virama, joiner) are written with it.
 _HIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
 _EMOJI_JOINER: Final = "\u200d"
-# Letters and symbols that show as blank space: the Hangul fillers and the blank Braille pattern.
-_BLANK_LOOKING: Final = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_NON_JOINER: Final = "\u200c"  # Persian and other scripts keep two letters apart with it: same rule as the joiner
+_JOINERS: Final = frozenset({_EMOJI_JOINER, _NON_JOINER})
+_BLACK_FLAG: Final = "\U0001f3f4"
+_TAGS: Final = range(0xE0020, 0xE0080)  # after the black flag, they name a region's flag (🏴 + "gbeng" + end)
+# Letters that show as blank space, used for names that look empty: the Hangul fillers.
+_BLANK_LOOKING: Final = frozenset("\u115f\u1160\u3164\uffa0")
+_BRAILLE_BLANK: Final = "\u2800"  # a Braille name's space: allowed, but nothing to see on its own
 MAX_COMBINING_MARKS: Final = 4  # in a row: enough for any script, not for a tower of accents over the page
 
 
@@ -65,11 +70,16 @@ def _hidden(char: str) -> bool:
     return unicodedata.category(char) in _HIDDEN_CATEGORIES or char in _BLANK_LOOKING
 
 
-def _joins_two(value: str, at: int) -> bool:
-    """Whether the joiner at `at` stands between two characters it can join (not spaces, not another joiner)."""
-    if at == 0 or at == len(value) - 1:
-        return False
-    return all(not char.isspace() and not _hidden(char) for char in (value[at - 1], value[at + 1]))
+def _joins(value: str, at: int) -> bool:
+    """Whether the joiner at `at` follows a character it can join (not a space, another joiner or nothing)."""
+    before = value[at - 1] if at > 0 else " "
+    return not before.isspace() and before not in _JOINERS and not _hidden(before)
+
+
+def _flag_tag(value: str, at: int) -> bool:
+    """Whether the tag character at `at` belongs to a region's flag: after the black flag or another tag."""
+    before = value[at - 1] if at > 0 else ""
+    return ord(value[at]) in _TAGS and (before == _BLACK_FLAG or (before != "" and ord(before) in _TAGS))
 
 
 def _plain_text(value: str) -> str:
@@ -78,12 +88,14 @@ def _plain_text(value: str) -> str:
     marks, visible = 0, False
     for at, char in enumerate(value):
         category = unicodedata.category(char)
-        if char == _EMOJI_JOINER:
-            if not _joins_two(value, at):
+        if char in _JOINERS:
+            if not _joins(value, at):
                 raise PydanticCustomError(
-                    "plain_text", "must not have a zero-width joiner (U+200D) but between two characters"
+                    "plain_text",
+                    "must not have a zero-width joiner or non-joiner (U+{code}) but after a character it joins",
+                    {"code": f"{ord(char):04X}"},
                 )
-        elif _hidden(char):
+        elif _hidden(char) and not _flag_tag(value, at):
             raise PydanticCustomError(
                 "plain_text",
                 "must not contain control or invisible characters (U+{code})",
@@ -94,7 +106,7 @@ def _plain_text(value: str) -> str:
             raise PydanticCustomError(
                 "plain_text", "must not stack more than {most} combining marks", {"most": MAX_COMBINING_MARKS}
             )
-        visible = visible or category[0] in "LNPS"
+        visible = visible or (category[0] in "LNPS" and char != _BRAILLE_BLANK)
     if value and not visible:
         raise PydanticCustomError("plain_text", "must have a letter, digit, punctuation or symbol to show")
     return value

@@ -279,6 +279,14 @@ def test_earlier_workflow_versions_deploy_and_run(tmp_path: Path, photos: Path, 
             "REJECTED",
             "TOO_SMALL",
         )  # by the check, or by the resizer in v1/v2
+        # A JPEG damaged inside its image data, every marker in place: refused by whichever step decodes it whole
+        # (v3's check, v2's moderation, v1's resize), never published with grey bands.
+        data = (photos / "jolla.jpg").read_bytes()
+        scan = data.rindex(b"\xff\xda")
+        cut = tmp_path / "cut.jpg"
+        cut.write_bytes(data[: scan + (len(data) - scan) // 2] + b"\xff\xd9")
+        damaged = client.wait(client.upload(museum["placeId"], cut))
+        assert (damaged["status"], damaged["reason"]) == ("REJECTED", "DAMAGED")
         executions = requests.get(f"{app.app_url}/_local/executions", timeout=5).json()["executions"]
         ran = next(e for e in executions if e["uploadId"] == accepted["uploadId"])
         assert ran["states"] == states

@@ -228,11 +228,11 @@ def test_transient_errors_are_retried_until_the_step_succeeds(
     real_step = getattr(steps, step)
     failures = iter([errors.TransientError("S3 SlowDown"), errors.TransientError("S3 SlowDown")])
 
-    def flaky_step(*args):
+    def flaky_step(*args, **kwargs):
         failure = next(failures, None)
         if failure:
             raise failure
-        return real_step(*args)
+        return real_step(*args, **kwargs)
 
     monkeypatch.setattr(steps, step, flaky_step)
     place = new_place(place_type)
@@ -271,8 +271,8 @@ def test_a_permanent_error_marks_the_upload_failed_with_the_error(app, photos: P
 def test_a_resize_that_fails_after_writing_its_images_leaves_none_behind(app, photos: Path, detector, monkeypatch):
     real_resize = steps.resize
 
-    def resize_then_fail(upload):
-        real_resize(upload)
+    def resize_then_fail(upload, **options):
+        real_resize(upload, **options)
         raise RuntimeError("the function failed after writing its images")
 
     monkeypatch.setattr(steps, "resize", resize_then_fail)
@@ -685,13 +685,13 @@ def test_a_resize_retry_that_rejects_the_photo_deletes_what_the_first_attempt_wr
     real_resize = steps.resize
     attempts = []
 
-    def write_then_fail_once(upload):
+    def write_then_fail_once(upload, **options):
         attempts.append(upload.uploadId)
         if len(attempts) == 1:
-            real_resize(upload)  # the images are written ...
+            real_resize(upload, **options)  # the images are written ...
             store(form, replacement)  # ... the still-valid form is used again ...
             raise errors.TransientError("S3 SlowDown")  # ... and the attempt fails: the retry finds the swap
-        return real_resize(upload)
+        return real_resize(upload, **options)
 
     monkeypatch.setattr(steps, "resize", write_then_fail_once)
     store(form, first)

@@ -21,6 +21,7 @@ from PIL import Image, ImageCms, ImageFile
 from happypath import limits
 from happypath.statuses import RejectionReason
 from happypath_workflow.imaging import (
+    ENTROPY_DAMAGE,
     HEIF_MAX_BOXES,
     JPEG_MAX_MARKERS,
     JPEG_MAX_SCANS,
@@ -29,6 +30,7 @@ from happypath_workflow.imaging import (
     ImageRejected,
     Inspection,
     Rendition,
+    check_image_data,
     inspect_image,
     render,
 )
@@ -1134,6 +1136,20 @@ def test_generated_jpegs_of_every_layout_are_accepted(params: dict[str, object])
         image = photo_like((1009, 817)).convert(mode)
         data = encoded(image, "JPEG", quality=85, **params)
         assert inspect_image(data).info == ImageInfo("JPEG", 1009, 817, 1)
+
+
+def test_damage_inside_a_jpegs_image_data_is_found_by_the_whole_decode_not_by_the_render() -> None:
+    """Half the image data gone, the end marker put back: every marker is in place. `render` decodes only what
+    its reduced sizes need and shows grey bands; `check_image_data` (for a workflow with no check step) refuses it."""
+    data = encoded(photo_like(), "JPEG")
+    start, end = scan_data(data)
+    cut = data[: start + (end - start) // 2] + b"\xff\xd9"
+    check_image_data(data)  # a sound one passes
+    with pytest.raises(ImageRejected) as error:
+        check_image_data(cut)
+    assert (error.value.reason, error.value.detail.startswith(ENTROPY_DAMAGE)) == (RejectionReason.DAMAGED, True)
+    assert render(cut, workers=1)["tile"].width == 400  # what the check step (or this check) is there for
+    check_image_data(encoded(photo_like(), "PNG"))  # a PNG's data is checked by the render itself
 
 
 def test_fill_bytes_and_data_after_the_end_of_image_are_accepted() -> None:

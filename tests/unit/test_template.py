@@ -728,3 +728,12 @@ def test_only_this_accounts_state_machines_may_take_the_workflow_role(translated
             "aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:*"}
         },
     }
+
+
+@pytest.mark.parametrize("asl_file", ASL_FILES, ids=lambda p: p.stem)
+def test_resize_decodes_the_whole_image_itself_only_where_no_step_did_before(asl_file):
+    # v2's moderation and v3-v4's check decode it whole (a second decode would cost every photo CPU); v1 has
+    # neither, and the resizer alone decodes only what its reduced sizes need.
+    states = json.loads(asl_file.read_text())["States"]
+    decoded_before = "CheckImage" in states or "Moderate" in states
+    assert states["Resize"]["Parameters"] == {"upload.$": "$.detail", "checked": decoded_before}

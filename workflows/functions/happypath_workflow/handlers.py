@@ -13,7 +13,7 @@ from happypath.observability import logger, tracer
 from happypath.repository import Repository
 from happypath_workflow import steps
 from happypath_workflow.errors import transient_aws_errors
-from happypath_workflow.models import ModerateInput, PublishInput, StepInput
+from happypath_workflow.models import ModerateInput, PublishInput, ResizeInput, StepInput
 
 
 def _log_result(step: str, upload_id: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -41,10 +41,10 @@ def moderate(event: ModerateInput, context: LambdaContext) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@event_parser(model=StepInput)
+@event_parser(model=ResizeInput)
 @transient_aws_errors()
-def resize(event: StepInput, context: LambdaContext) -> dict[str, Any]:
-    result = steps.resize(event.upload).model_dump(mode="json")
+def resize(event: ResizeInput, context: LambdaContext) -> dict[str, Any]:
+    result = steps.resize(event.upload, checked=event.checked).model_dump(mode="json")
     return _log_result("resize", event.upload.uploadId, result)
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "ImageRejected",
     "Inspection",
     "Rendition",
+    "check_image_data",
     "inspect_image",
     "render",
     "rendition_images",
@@ -191,6 +192,13 @@ def inspect_image(data: bytes) -> Inspection:
     base, to_base = _decode(source, plan, _worker_count(None))
     image = _finish(_resample(base, plan[0], to_base), source)
     return Inspection(info=source.info, moderation_jpeg=_encode_jpeg(image, progressive=False))
+
+
+def check_image_data(data: bytes) -> None:
+    """The whole-image decode `inspect_image` makes, for a workflow with no step that called it before `render`
+    (which decodes only what its reduced sizes need, so it cannot see damage in a JPEG's image data)."""
+    if _sniff(data) == "JPEG":
+        _check_jpeg_entropy(data)
 
 
 def moderation_size(width: float, height: float) -> tuple[int, int]:

@@ -20,6 +20,13 @@ class StepInput(StepModel):
     upload: UploadComplete
 
 
+class ResizeInput(StepInput):
+    checked: bool = False
+    """Whether an earlier step decoded the whole image (v2's moderation, v3's and v4's check). v1 has none: the
+    resize step then decodes it whole itself, or a JPEG damaged in its image data would be published with grey
+    or noisy bands (the resizer decodes only what its reduced sizes need)."""
+
+
 class Verdict(StepModel):
     """Policy outcome of a step: rejected photos are results, not errors (they are not retried)."""
 

@@ -75,10 +75,14 @@ def moderate(upload: UploadComplete, policy: ModerationPolicy, moderation_key: s
     )
 
 
-def resize(upload: UploadComplete) -> ResizeResult:
-    """Render the tile and the scaled image and write them to the distribution bucket."""
+def resize(upload: UploadComplete, *, checked: bool = False) -> ResizeResult:
+    """Render the tile and the scaled image and write them to the distribution bucket (after decoding the whole
+    image first, unless an earlier step has: `checked`)."""
     try:
-        renditions = imaging.render(_read_upload(upload))
+        data = _read_upload(upload)
+        if not checked:
+            imaging.check_image_data(data)
+        renditions = imaging.render(data)
     except imaging.ImageRejected as rejected:
         # An earlier attempt may have written images before it failed (a write refused, say) and the upload was
         # replaced before this retry: a rejected photo leaves none behind (the rejection path never discards).

@@ -100,6 +100,17 @@ describe('api client requests', () => {
     expect(refused).toHaveBeenCalledTimes(1)
   })
 
+  it("reads an error's Retry-After in seconds (a date, or nothing, is no number)", async () => {
+    const answer = (retryAfter: string | null) => () =>
+      new Response(JSON.stringify({ message: 'busy' }), {
+        status: 503,
+        headers: { 'Content-Type': 'application/json', ...(retryAfter === null ? {} : { 'Retry-After': retryAfter }) },
+      })
+    for (const [header, seconds] of [['3', 3], [null, null], ['Fri, 04 Dec 2026 21:00:00 GMT', null]] as const) {
+      expect((await failure(setup(answer(header)).api.getPlace('p1'))).retryAfterS).toBe(seconds)
+    }
+  })
+
   it('a sign-in that could not be renewed for want of network is a network failure, not a sign-out', async () => {
     const fetchFn = vi.fn()
     const api = createApi({

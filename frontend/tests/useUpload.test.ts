@@ -6,7 +6,7 @@ import AppHeader from '../src/components/AppHeader.vue'
 import UploadIndicator from '../src/components/UploadIndicator.vue'
 import UploadPanel from '../src/components/UploadPanel.vue'
 import type { AuthUser } from '../src/composables/useAuth'
-import { ANNOUNCEMENT_KEPT_MS, PAUSED_MESSAGE, createUploads, type UploadsDeps } from '../src/composables/useUpload'
+import { ANNOUNCEMENT_KEPT_MS, PAUSED_MESSAGE, busyWaitS, createUploads, type UploadsDeps } from '../src/composables/useUpload'
 import { ApiError, type Api, type UploadForm, type UploadView } from '../src/lib/api'
 import { notices } from '../src/lib/notices'
 import { PENDING_UPLOADS_KEY, type PendingUpload } from '../src/lib/pendingUploads'
@@ -141,9 +141,12 @@ describe('the upload store', () => {
   })
 
   it('shows a failing createUpload in words, sends nothing and offers Try again with a new form', async () => {
+    const busy = new ApiError(503, 'The server had a problem (HTTP 503). Please try again.')
     const createUpload = vi
       .fn<Api['createUpload']>()
-      .mockRejectedValueOnce(new ApiError(503, 'The server had a problem (HTTP 503). Please try again.'))
+      .mockRejectedValueOnce(busy) // asked three times: still busy
+      .mockRejectedValueOnce(busy)
+      .mockRejectedValueOnce(busy)
       .mockImplementation(formFor('u2'))
     const api = fakeApi({ createUpload, getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u2') })) })
     const { post } = fakePost()
@@ -157,8 +160,30 @@ describe('the upload store', () => {
 
     void up.retry(job.id)
     await flushPromises()
-    expect(createUpload).toHaveBeenCalledTimes(2)
+    expect(createUpload).toHaveBeenCalledTimes(4)
     expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u2' })
+  })
+
+  it("asks for a form again after a busy answer, as long as its Retry-After says, but never waits out a day's quota", async () => {
+    const throttled = new ApiError(429, 'Too Many Requests', { retryAfterS: 2 })
+    const createUpload = vi.fn<Api['createUpload']>().mockRejectedValueOnce(throttled).mockImplementation(formFor('u1'))
+    const api = fakeApi({ createUpload, getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+    const waits: number[] = []
+    const up = store({ api, post: fakePost().post, poll: { sleep: async (ms: number) => void waits.push(ms) } })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u1' })
+    expect([createUpload.mock.calls.length, waits[0]]).toEqual([2, 2000])
+
+    const quota = new ApiError(429, 'You have reached the daily limit.', { retryAfterS: 40_000 })
+    createUpload.mockReset().mockRejectedValue(quota)
+    up.addFiles('p1', [fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(up.jobs.value[0]).toMatchObject({ fileName: 'b.jpg', phase: 'error', message: 'You have reached the daily limit.' })
+    expect(createUpload).toHaveBeenCalledOnce()
+    // No answer at all, or a 503 with no Retry-After: 2 s, then 4 s. A refusal is not asked again.
+    expect([busyWaitS(new ApiError(0, 'offline'), 1), busyWaitS(new ApiError(503, 'busy'), 2)]).toEqual([2, 4])
+    expect(busyWaitS(new ApiError(409, 'museum'), 1)).toBeNull()
   })
 
   it('offers no Try again when the API refuses the upload itself, as it would again', async () => {
@@ -466,7 +491,7 @@ describe('the upload store keeps each upload apart', () => {
   })
 
   it('Try again acts on the upload asked for, and only on one that can be tried again', async () => {
-    const createUpload = vi.fn<Api['createUpload']>().mockRejectedValue(new ApiError(503, 'busy'))
+    const createUpload = vi.fn<Api['createUpload']>().mockRejectedValue(new ApiError(500, 'broken'))
     const up = store({ api: fakeApi({ createUpload, getUpload: vi.fn(async () => status('PROCESSING')) }), post: fakePost().post, poll: waitForever })
     up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000), fileOf('c.gif', 'image/gif', 1000)])
     await flushPromises()

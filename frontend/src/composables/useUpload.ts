@@ -7,12 +7,21 @@
  * remembered in localStorage until their outcome has been seen, so a reload or a new sign-in resumes them.
  */
 import { computed, effectScope, inject, reactive, ref, watch, type InjectionKey, type Ref } from 'vue'
-import { ApiError, type Api, type Photo, type UploadView } from '../lib/api'
+import { ApiError, type Api, type Photo, type UploadContentType, type UploadView } from '../lib/api'
 import { describeError } from '../lib/notices'
 import { forgetPending, readPending, rememberPending } from '../lib/pendingUploads'
 import { browserStorage } from '../lib/storage'
 import { outcomeMessage } from '../lib/reasons'
-import { SLOW_MESSAGE, STOPPED_LOOKING_MESSAGE, UploadError, checkFile, pollUpload, postToStorage, type PollOptions } from '../lib/upload'
+import {
+  CANCELLED_MESSAGE,
+  SLOW_MESSAGE,
+  STOPPED_LOOKING_MESSAGE,
+  UploadError,
+  checkFile,
+  pollUpload,
+  postToStorage,
+  type PollOptions,
+} from '../lib/upload'
 import type { AuthUser } from './useAuth'
 
 export type UploadPhase =
@@ -80,6 +89,20 @@ function worthRetrying(err: unknown): boolean {
  * asked three times over ~14 s, so that "Try again" does not add a photo that did arrive a second time.
  */
 const RECHECK_DELAYS_MS = [2_000, 4_000, 8_000]
+/**
+ * A busy answer to the form request (503, the API's throttle's 429, no answer) is asked again: a batch of
+ * photos meets the limits one after the other, and each would otherwise fail at once. A daily quota's 429 says
+ * to wait until midnight (UTC): longer than this, so it is not waited for.
+ */
+const FORM_ATTEMPTS = 3
+const BUSY_WAIT_MAX_S = 30
+
+/** Seconds to wait before asking for a form again after `err`, or null when asking again cannot help now. */
+export function busyWaitS(err: unknown, attempt: number): number | null {
+  if (!(err instanceof ApiError) || ![0, 429, 503].includes(err.status)) return null
+  const wait = err.retryAfterS ?? 2 ** attempt
+  return wait <= BUSY_WAIT_MAX_S ? wait : null
+}
 
 export const PAUSED_MESSAGE = 'Sent. Sign in again to see whether your photo was added.'
 
@@ -229,10 +252,7 @@ export function createUploads(deps: UploadsDeps) {
       job.phase = 'requesting'
       say(job, 'Preparing the upload…')
       // A new form every attempt: forms expire after a few minutes.
-      const form = await deps.api.createUpload(job.placeId, {
-        contentType: check.contentType,
-        size: file.size,
-      })
+      const form = await requestForm(job, { contentType: check.contentType, size: file.size }, cancel.signal)
       job.uploadId = form.uploadId
       job.owner = deps.user.value?.sub ?? null
       job.phase = 'uploading'
@@ -275,6 +295,21 @@ export function createUploads(deps: UploadsDeps) {
       cancels.delete(job.id)
     }
     sent(job)
+  }
+
+  async function requestForm(job: UploadJob, body: { contentType: UploadContentType; size: number }, signal: AbortSignal) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await deps.api.createUpload(job.placeId, body)
+      } catch (err) {
+        const wait = attempt < FORM_ATTEMPTS ? busyWaitS(err, attempt) : null
+        if (wait === null) throw err
+        say(job, `The server is busy: trying again in ${wait} s…`)
+        await sleep(wait * 1000)
+        if (signal.aborted) throw new UploadError(CANCELLED_MESSAGE, 'cancelled')
+        say(job, 'Preparing the upload…')
+      }
+    }
   }
 
   /** The file is in storage: remember the upload (a reload resumes it) and wait for the verdict. */

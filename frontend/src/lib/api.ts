@@ -92,6 +92,8 @@ export interface ErrorDetails {
   largestRadius?: number | null
   /** A new place refused (409) as one already on the map: a place of its type and name, this near. */
   namesake?: NearbyPlace | null
+  /** The answer's Retry-After, in seconds (a 429 or 503): when asking again may be answered. */
+  retryAfterS?: number | null
 }
 
 export class ApiError extends Error {
@@ -100,6 +102,7 @@ export class ApiError extends Error {
   readonly problems: readonly FieldProblem[]
   readonly largestRadius: number | null
   readonly namesake: NearbyPlace | null
+  readonly retryAfterS: number | null
 
   constructor(status: number, message: string, details: ErrorDetails = {}) {
     super(message)
@@ -108,6 +111,7 @@ export class ApiError extends Error {
     this.problems = details.problems ?? []
     this.largestRadius = details.largestRadius ?? null
     this.namesake = details.namesake ?? null
+    this.retryAfterS = details.retryAfterS ?? null
   }
 }
 
@@ -289,7 +293,9 @@ export function createApi(options: ApiOptions) {
     }
     if (response.status === 401 && opts.auth) options.onTokenRefused?.()
     if (!response.ok) {
-      throw new ApiError(response.status, errorMessage(response.status, body), errorDetails(body))
+      const retryAfter = Number(response.headers.get('Retry-After') ?? Number.NaN) // seconds; an HTTP date: ignored
+      const retryAfterS = Number.isInteger(retryAfter) && retryAfter >= 0 ? retryAfter : null
+      throw new ApiError(response.status, errorMessage(response.status, body), { ...errorDetails(body), retryAfterS })
     }
     if (body === undefined) {
       throw new ApiError(response.status, 'The server sent an answer the app could not read.')

@@ -79,6 +79,18 @@ async function tryAgainFollowsTheArrivedPhoto(up: ReturnType<typeof store>, api:
   expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u1' })
 }
 
+/** One file whose send broke off without an answer, the upload still PENDING_UPLOAD as far as the API knows. */
+async function sendDropped(createUpload: Api['createUpload']) {
+  const api = fakeApi({ createUpload, getUpload: vi.fn(async () => status('PENDING_UPLOAD')) })
+  const post = droppedPost()
+  const up = store({ api, post })
+  up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+  await flushPromises()
+  const job = up.jobs.value[0]!
+  expect(job).toMatchObject({ phase: 'error', canRetry: true })
+  return { api, post, up, job }
+}
+
 function stored(): PendingUpload[] {
   return JSON.parse(localStorage.getItem(PENDING_UPLOADS_KEY) ?? '[]') as PendingUpload[]
 }
@@ -273,13 +285,7 @@ describe('the upload store', () => {
   })
 
   it('Try again after a lost connection follows the first upload if it arrived late, instead of adding it twice', async () => {
-    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PENDING_UPLOAD')) })
-    const post = droppedPost()
-    const up = store({ api, post })
-    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
-    await flushPromises()
-    const job = up.jobs.value[0]!
-    expect(job).toMatchObject({ phase: 'error', canRetry: true })
+    const { api, post, up, job } = await sendDropped(formFor('u1'))
 
     // Its event came after the three checks: by the time the person taps Try again, the API knows the photo.
     await tryAgainFollowsTheArrivedPhoto(up, api, post, job.id)
@@ -288,13 +294,7 @@ describe('the upload store', () => {
 
   it('Try again after a lost connection sends again when the first form expired without its file', async () => {
     const createUpload = vi.fn().mockImplementationOnce(formFor('u1')).mockImplementationOnce(formFor('u2'))
-    const api = fakeApi({ createUpload, getUpload: vi.fn(async () => status('PENDING_UPLOAD')) })
-    const post = droppedPost()
-    const up = store({ api, post })
-    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
-    await flushPromises()
-    const job = up.jobs.value[0]!
-    expect(job).toMatchObject({ phase: 'error', canRetry: true })
+    const { api, post, up, job } = await sendDropped(createUpload)
 
     // Half an hour later the sweeper has closed u1 as EXPIRED: no file ever came. Try again sends, at once.
     vi.mocked(api.getUpload).mockResolvedValue(status('EXPIRED'))

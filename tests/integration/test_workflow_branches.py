@@ -21,6 +21,7 @@ from PIL import Image
 from happypath import keys, limits
 from happypath.errors import ConflictError
 from happypath.events import EVENT_SOURCE, UPLOAD_COMPLETE, UploadComplete
+from happypath.models import Place, UploadForm
 from happypath.repository import Repository
 from happypath.statuses import PlaceType, RejectionReason, UploadStatus
 from happypath_backend import sweeper
@@ -42,6 +43,13 @@ def published_image_count(app, place_id: str, upload_id: str) -> int:
 
 def broken_publish(repo, upload, image):
     raise RuntimeError("table is gone")
+
+
+def a_form_for_two_photos(photos: Path) -> tuple[Place, bytes, bytes, UploadForm]:
+    """A park, two photos, and one upload form that takes either: the form used again with the second."""
+    place = new_place(PlaceType.PARK)
+    first, second = (photos / "jolla.jpg").read_bytes(), (photos / "Reconyx_HC500_Hyperfire.jpg").read_bytes()
+    return place, first, second, request_form(place.placeId, max(len(first), len(second)))
 
 
 def state_names(app, upload_id: str) -> list[str]:
@@ -517,9 +525,7 @@ def test_upload_events_of_another_stack_on_the_bus_start_no_workflow(app):
 def test_a_photo_replaced_while_it_is_checked_is_rejected_and_neither_is_published(
     app, photos: Path, detector, monkeypatch
 ):
-    place = new_place(PlaceType.PARK)
-    checked, replacement = (photos / "jolla.jpg").read_bytes(), (photos / "Reconyx_HC500_Hyperfire.jpg").read_bytes()
-    form = request_form(place.placeId, max(len(checked), len(replacement)))
+    place, checked, replacement, form = a_form_for_two_photos(photos)
     answer = detector.detect_moderation_labels
     replaced = []
 
@@ -679,9 +685,7 @@ def test_a_duplicate_execution_that_fails_to_claim_leaves_the_owners_upload_alon
 def test_a_resize_retry_that_rejects_the_photo_deletes_what_the_first_attempt_wrote(
     app, photos: Path, detector, monkeypatch
 ):
-    place = new_place(PlaceType.PARK)
-    first, replacement = (photos / "jolla.jpg").read_bytes(), (photos / "Reconyx_HC500_Hyperfire.jpg").read_bytes()
-    form = request_form(place.placeId, max(len(first), len(replacement)))
+    place, first, replacement, form = a_form_for_two_photos(photos)
     real_resize = steps.resize
     attempts = []
 

@@ -126,11 +126,9 @@ export function createAuth(
   const ready = ref(false)
   const base = import.meta.env.BASE_URL.replace(/\/$/, '')
   let managerPromise: Promise<UserManager> | null = null
-  let oidcModule: OidcModule | null = null
 
   function manager(): Promise<UserManager> {
     managerPromise ??= loadOidc().then((oidc) => {
-      oidcModule = oidc
       const m = new oidc.UserManager({
         authority: config.auth.authority,
         client_id: config.auth.clientId,
@@ -223,7 +221,7 @@ export function createAuth(
         } catch (err) {
           // A phone waking with no network cannot reach the issuer: that is no reason to sign the person out
           // (every upload being followed would pause). Only the issuer refusing the refresh token ends it.
-          const refused = !renewable || (oidcModule !== null && err instanceof oidcModule.ErrorResponse)
+          const refused = !renewable || err instanceof (await loadOidc()).ErrorResponse
           if (!refused) throw err
           current = null
           await m.removeUser()

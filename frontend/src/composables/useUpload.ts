@@ -97,6 +97,17 @@ const RECHECK_DELAYS_MS = [2_000, 4_000, 8_000]
 const FORM_ATTEMPTS = 3
 const BUSY_WAIT_MAX_S = 30
 
+/** Rejects with a cancelled UploadError saying `message` once `signal` aborts: raced against a wait, it stops it. */
+function cancelledBy(signal: AbortSignal, message: string): Promise<never> {
+  const cancelled = new Promise<never>((_resolve, reject) => {
+    const stop = () => reject(new UploadError(message, 'cancelled'))
+    if (signal.aborted) stop()
+    else signal.addEventListener('abort', stop, { once: true })
+  })
+  cancelled.catch(() => {}) // only ever awaited through a race
+  return cancelled
+}
+
 /** Seconds to wait before asking for a form again after `err`, or null when asking again cannot help now. */
 export function busyWaitS(err: unknown, attempt: number): number | null {
   if (!(err instanceof ApiError) || ![0, 429, 503].includes(err.status)) return null
@@ -229,12 +240,7 @@ export function createUploads(deps: UploadsDeps) {
    * lost). Cancel stops the checks at once: it rejects with the cancelled error.
    */
   async function reachedStorage(uploadId: string, signal: AbortSignal): Promise<boolean> {
-    const cancelled = new Promise<never>((_resolve, reject) => {
-      const stop = () => reject(new UploadError(STOPPED_LOOKING_MESSAGE, 'cancelled'))
-      if (signal.aborted) stop()
-      else signal.addEventListener('abort', stop, { once: true })
-    })
-    cancelled.catch(() => {}) // only ever awaited through the races below
+    const cancelled = cancelledBy(signal, STOPPED_LOOKING_MESSAGE)
     for (const delay of RECHECK_DELAYS_MS) {
       await Promise.race([sleep(delay), cancelled])
       if (await Promise.race([arrived(uploadId), cancelled])) return true
@@ -305,8 +311,7 @@ export function createUploads(deps: UploadsDeps) {
         const wait = attempt < FORM_ATTEMPTS ? busyWaitS(err, attempt) : null
         if (wait === null) throw err
         say(job, `The server is busy: trying again in ${wait} s…`)
-        await sleep(wait * 1000)
-        if (signal.aborted) throw new UploadError(CANCELLED_MESSAGE, 'cancelled')
+        await Promise.race([sleep(wait * 1000), cancelledBy(signal, CANCELLED_MESSAGE)])
         say(job, 'Preparing the upload…')
       }
     }

@@ -3,15 +3,20 @@
  * blocked, merely reading `window.localStorage` throws, and the app would not start at all. Without it,
  * uploads and the sign-in are simply not remembered past the page.
  */
+const inMemory = new Map<string, Storage>()
+
 export function browserStorage(kind: 'localStorage' | 'sessionStorage' = 'localStorage'): Storage {
   try {
     const storage = window[kind]
     storage.getItem('happypath.probe') // some browsers refuse only the first use
     return storage
   } catch {
-    return new MemoryStorage()
+    let kept = inMemory.get(kind) // one per kind for the page, whoever asks
+    if (!kept) inMemory.set(kind, (kept = new MemoryStorage()))
+    return kept
   }
 }
+
 
 class MemoryStorage implements Storage {
   private readonly items = new Map<string, string>()

@@ -6,6 +6,8 @@ import {
   appUrl,
   createPlace,
   expect,
+  getPlace,
+  photo,
   screenshot,
   signIn,
   test,
@@ -162,5 +164,48 @@ test('a sign-in the API stops accepting signs the person out, and the app says w
   await expect(page.getByRole('button', { name: 'Sign in', exact: true })).toBeEnabled()
   await expect(page.getByTestId('signed-in-user')).toHaveCount(0)
   await screenshot(page, '28-sign-in-refused', testInfo, { fullPage: false })
+  expect(problems.pageErrors).toEqual([])
+})
+
+test('photos still waiting or being sent when the tab closes are offered again in the next one, and sent', async ({ page, context }, testInfo) => {
+  // Two photos are processed (the first may also load the offline moderation models).
+  test.setTimeout(120_000)
+  const place = await placeAtTheMapCentre('E2E Closed Tab Park')
+  await page.goto(`${appUrl}/places/${place.placeId}`)
+  await signIn(page, 'erin')
+  // Storage never answers: the first photo is being sent, the second waits, when the phone drops the tab.
+  await page.route(
+    (url) => !url.href.startsWith(appUrl) && !url.href.startsWith(apiUrl),
+    (route) => (route.request().method() === 'POST' ? undefined : route.fallback()),
+  )
+  const chooser = page.waitForEvent('filechooser')
+  await page.getByText('Choose from gallery').click()
+  await (await chooser).setFiles([photo('jolla.jpg'), photo('HMD_Nokia_8.3_5G.jpg')])
+  const jobs = page.getByTestId('upload-job')
+  await expect(jobs.first()).toHaveAttribute('data-phase', 'uploading')
+  await expect(jobs.nth(1)).toHaveAttribute('data-phase', 'waiting')
+  await page.close() // as a phone does: no "leave this page?" question
+
+  const next = await context.newPage()
+  const problems = watchPage(next)
+  await next.goto(`${appUrl}/places/${place.placeId}`)
+  await expect(next.getByTestId('signed-in-user')).toHaveText('erin') // the sign-in is kept for the browser
+  const offered = next.getByTestId('upload-job')
+  await expect(offered).toHaveCount(2)
+  for (const [index, name] of ['jolla.jpg', 'HMD_Nokia_8.3_5G.jpg'].entries()) {
+    await expect(offered.nth(index)).toContainText(name)
+    await expect(offered.nth(index)).toContainText('Not sent: the page was closed before this photo was sent.')
+  }
+  await screenshot(next, '32-unsent-photos-offered', testInfo, { fullPage: false })
+
+  await next.getByRole('button', { name: 'Try again: jolla.jpg' }).click()
+  await next.getByRole('button', { name: 'Try again: HMD_Nokia_8.3_5G.jpg' }).click()
+  for (const index of [0, 1]) await expect(offered.nth(index)).toHaveAttribute('data-phase', 'added', { timeout: 90_000 })
+  await expect.poll(async () => (await getPlace(place.placeId)).body?.photos.length).toBe(2)
+
+  // Sent: a reload offers nothing again.
+  await next.reload()
+  await expect(next.getByTestId('signed-in-user')).toHaveText('erin')
+  await expect(next.getByRole('button', { name: /^Try again/ })).toHaveCount(0)
   expect(problems.pageErrors).toEqual([])
 })

@@ -8,6 +8,7 @@ import { CONFIG_KEY } from '../src/composables/useConfig'
 import { UPLOADS_KEY, createUploads, type Uploads } from '../src/composables/useUpload'
 import type { Api, NearbyPlace, Photo, Place, PlaceDetail } from '../src/lib/api'
 import type { AppConfig } from '../src/lib/config'
+import { unsentFilesIn } from '../src/lib/unsentFiles'
 
 export const testConfig: AppConfig = {
   apiUrl: 'http://api.test',
@@ -188,4 +189,18 @@ export function fileOf(name: string, type: string, size: number): File {
   const file = new File([new Uint8Array(Math.min(size, 64))], name, { type })
   Object.defineProperty(file, 'size', { value: size })
   return file
+}
+
+/**
+ * The kept-files store of one tab over a Map shared by the "tabs" of a test (IndexedDB's part, which only a
+ * browser has, is covered by the browser tests). `live` holds the tabs still open.
+ */
+export function memoryUnsentFiles(shared: Map<string, unknown>, live: Set<string>, tab = `tab-${live.size + 1}`) {
+  live.add(tab)
+  const backend = {
+    set: async (key: string, value: unknown) => void shared.set(key, value),
+    del: async (key: string) => void shared.delete(key),
+    entries: async () => [...shared.entries()] as [IDBValidKey, unknown][],
+  }
+  return unsentFilesIn(backend, tab, async () => new Set(live))
 }

@@ -6,12 +6,13 @@ import AppHeader from '../src/components/AppHeader.vue'
 import UploadIndicator from '../src/components/UploadIndicator.vue'
 import UploadPanel from '../src/components/UploadPanel.vue'
 import type { AuthUser } from '../src/composables/useAuth'
-import { ANNOUNCEMENT_KEPT_MS, PAUSED_MESSAGE, busyWaitS, createUploads, type UploadsDeps } from '../src/composables/useUpload'
+import { ANNOUNCEMENT_KEPT_MS, PAUSED_MESSAGE, UNSENT_MESSAGE, busyWaitS, createUploads, type UploadsDeps } from '../src/composables/useUpload'
 import { ApiError, type Api, type UploadForm, type UploadView } from '../src/lib/api'
 import { notices } from '../src/lib/notices'
 import { PENDING_UPLOADS_KEY, type PendingUpload } from '../src/lib/pendingUploads'
+import { KEPT_FOR_MS, type UnsentFile } from '../src/lib/unsentFiles'
 import { PROCESSING_DEADLINE_MS, SLOW_MESSAGE, UploadError, type PostOptions } from '../src/lib/upload'
-import { Stub, fakeApi, fakeAuth, fileOf, makePhoto, mountWith, testRouter } from './helpers'
+import { Stub, fakeApi, fakeAuth, fileOf, makePhoto, memoryUnsentFiles, mountWith, testRouter } from './helpers'
 
 const ME: AuthUser = { sub: 'me', name: 'Me' }
 
@@ -712,6 +713,92 @@ describe('uploads survive leaving the page, a reload and a new sign-in', () => {
     await flushPromises()
     expect(getUpload).toHaveBeenCalledWith('u7')
     expect(up.jobs.value[0]).toMatchObject({ fileName: 'beach.jpg', phase: 'processing', message: 'Sent. Checking your photo…' })
+  })
+})
+
+describe('photos not sent yet outlive a closed tab', () => {
+  /** Two tabs (or a tab and the one opened after it) over one IndexedDB; `live` holds the open tabs. */
+  function browser() {
+    const kept = new Map<string, unknown>()
+    const live = new Set<string>()
+    const tab = (over: Partial<UploadsDeps> & { api: UploadsDeps['api'] }) => {
+      const unsent = memoryUnsentFiles(kept, live)
+      return { up: store({ unsent, ...over }), close: () => live.delete(unsent.tab) }
+    }
+    const files = () => [...kept.values()].map((v) => (v as UnsentFile).file.name).sort()
+    return { kept, tab, files }
+  }
+
+  it('keeps every picked file until it reaches storage, and lets go of those that cannot be sent', async () => {
+    const { tab, files } = browser()
+    const { post, held } = heldPost()
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+    const { up } = tab({ api, post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000), fileOf('c.gif', 'image/gif', 10)])
+    await flushPromises()
+    expect(files()).toEqual(['a.jpg', 'b.jpg']) // the GIF was refused at once: nothing to send later
+
+    held[0]!.finish() // a.jpg reached storage
+    await flushPromises()
+    expect(files()).toEqual(['b.jpg'])
+
+    vi.mocked(api.createUpload).mockRejectedValueOnce(new ApiError(409, 'This place takes no photos.'))
+    held[1]!.finish()
+    await flushPromises()
+    expect(files()).toEqual([]) // b.jpg is in storage too
+    up.addFiles('p1', [fileOf('d.jpg', 'image/jpeg', 1000)]) // refused by the API for good: let go
+    await flushPromises()
+    expect(up.jobs.value[0]).toMatchObject({ fileName: 'd.jpg', phase: 'error', canRetry: false })
+    expect(files()).toEqual([])
+  })
+
+  it('offers the files of a closed tab to the same person, once, with Try again that sends them', async () => {
+    const { tab, files } = browser()
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+    const first = tab({ api, post: heldPost().post })
+    first.up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(files()).toEqual(['a.jpg', 'b.jpg'])
+
+    // Another tab open meanwhile leaves them alone: the first is still sending them.
+    const other = tab({ api })
+    await flushPromises()
+    expect(other.up.jobs.value).toEqual([])
+
+    first.close() // the phone discarded it: a.jpg was being sent, b.jpg waited
+    const { post, calls } = fakePost()
+    const next = tab({ api, post })
+    await flushPromises()
+    expect(next.up.jobs.value.map((j) => [j.fileName, j.phase, j.message, j.canRetry])).toEqual([
+      ['a.jpg', 'error', UNSENT_MESSAGE, true],
+      ['b.jpg', 'error', UNSENT_MESSAGE, true],
+    ])
+    expect(next.up.jobs.value[0]!.seen).toBe(false) // "1 upload result to see" on other pages
+
+    void next.up.retry(next.up.jobs.value[0]!.id)
+    await flushPromises()
+    expect(calls.map((c) => (c.file as File).name)).toEqual(['a.jpg'])
+    expect(next.up.jobs.value[0]).toMatchObject({ fileName: 'a.jpg', phase: 'added' })
+    expect(files()).toEqual(['b.jpg'])
+
+    next.up.clearFinished('p1') // b.jpg not wanted after all
+    await flushPromises()
+    expect(files()).toEqual([])
+  })
+
+  it("offers nobody else's files, and none picked over a week ago (those are deleted)", async () => {
+    const { kept, tab, files } = browser()
+    const api = fakeApi({ createUpload: formFor('u1') })
+    const file = fileOf('theirs.jpg', 'image/jpeg', 1000)
+    const old = fileOf('old.jpg', 'image/jpeg', 1000)
+    const now = Date.now()
+    kept.set('k1', { key: 'k1', placeId: 'p1', owner: 'someone-else', file, pickedAt: now, order: 1, tab: 'gone' })
+    kept.set('k2', { key: 'k2', placeId: 'p1', owner: ME.sub, file: old, pickedAt: now - KEPT_FOR_MS - 1, order: 2, tab: 'gone' })
+    kept.set('k3', { key: 'k3', placeId: 'p1', owner: ME.sub, file: 'not a file', pickedAt: now, order: 1, tab: 'gone' })
+    const { up } = tab({ api, poll: { ...noWait, now: () => now } })
+    await flushPromises()
+    expect(up.jobs.value).toEqual([])
+    expect(files()).toEqual(['theirs.jpg'])
   })
 })
 

@@ -5,12 +5,14 @@
  * Per file: check -> ask the API for an upload form -> POST the file to storage (real progress, one file
  * at a time) -> poll until the workflow has decided (several at once). Uploads that reached storage are
  * remembered in localStorage until their outcome has been seen, so a reload or a new sign-in resumes them.
+ * Files not yet in storage are kept in IndexedDB until they are: a closed or discarded tab offers them again.
  */
 import { computed, effectScope, inject, reactive, ref, watch, type InjectionKey, type Ref } from 'vue'
 import { ApiError, type Api, type Photo, type UploadContentType, type UploadView } from '../lib/api'
 import { describeError } from '../lib/notices'
 import { forgetPending, readPending, rememberPending } from '../lib/pendingUploads'
 import { browserStorage } from '../lib/storage'
+import { browserUnsentFiles, type UnsentFiles } from '../lib/unsentFiles'
 import { outcomeMessage } from '../lib/reasons'
 import {
   CANCELLED_MESSAGE,
@@ -62,6 +64,8 @@ export interface UploadsDeps {
   /** The signed-in user (useAuth().user): uploads are resumed when someone signs in. */
   user: Ref<AuthUser | null>
   storage?: Storage
+  /** Where files not yet in storage are kept (IndexedDB in the app). */
+  unsent?: UnsentFiles
   /** Where the "photo still being sent" warning is installed (beforeunload). */
   target?: Pick<Window, 'addEventListener' | 'removeEventListener'>
   /** Overridable for tests: storage POST and polling (its `sleep` and `now` are used throughout). */
@@ -116,6 +120,7 @@ export function busyWaitS(err: unknown, attempt: number): number | null {
 }
 
 export const PAUSED_MESSAGE = 'Sent. Sign in again to see whether your photo was added.'
+export const UNSENT_MESSAGE = 'Not sent: the page was closed before this photo was sent. Try again to send it.'
 
 /** A status sentence for screen readers: its own line in the place's live region. */
 export interface Announcement {
@@ -134,6 +139,7 @@ export const ANNOUNCEMENT_KEPT_MS = 10_000
 
 export function createUploads(deps: UploadsDeps) {
   const storage = deps.storage ?? browserStorage()
+  const unsent = deps.unsent ?? browserUnsentFiles()
   const target = deps.target ?? window
   const post = deps.post ?? postToStorage
   const sleep = deps.poll?.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
@@ -150,6 +156,8 @@ export function createUploads(deps: UploadsDeps) {
   let draining = false
   const queue: UploadJob[] = []
   const files = new Map<number, File>()
+  /** The key under which each job's file is kept in `unsent`, until it reaches storage or is let go. */
+  const keptKeys = new Map<number, string>()
   const cancels = new Map<number, AbortController>()
   /** Jobs whose last send broke off without an answer, and the upload the checks could not find arrived. */
   const unconfirmed = new Map<number, string>()
@@ -190,10 +198,29 @@ export function createUploads(deps: UploadsDeps) {
   function finish(job: UploadJob, phase: 'added' | 'rejected' | 'error', message: string, canRetry: boolean) {
     job.phase = phase
     job.canRetry = canRetry && files.has(job.id)
-    if (!job.canRetry) files.delete(job.id)
+    if (!job.canRetry) letGo(job.id)
     say(job, message)
     job.seen = shown.has(job.placeId)
     if (job.seen && job.uploadId) forgetPending(storage, job.uploadId)
+  }
+
+  /** The file is no longer needed: it reached storage (`inMemory`: Try again may still send it) or was let go. */
+  function letGo(jobId: number, { inMemory = false } = {}) {
+    if (!inMemory) files.delete(jobId)
+    const key = keptKeys.get(jobId)
+    if (key === undefined) return
+    keptKeys.delete(jobId)
+    void unsent.forget(key)
+  }
+
+  /** Kept until it reaches storage, for whoever picked it (only they may send it under their name). */
+  function keep(job: UploadJob, file: File) {
+    files.set(job.id, file)
+    const owner = deps.user.value?.sub
+    if (!owner) return
+    const key = crypto.randomUUID()
+    keptKeys.set(job.id, key)
+    void unsent.keep({ key, placeId: job.placeId, owner, file, pickedAt: now(), order: job.id, tab: unsent.tab })
   }
 
   function addFiles(placeId: string, picked: Iterable<File>) {
@@ -207,7 +234,7 @@ export function createUploads(deps: UploadsDeps) {
         say(job, check.message)
         continue
       }
-      files.set(job.id, file)
+      keep(job, file)
       queue.push(job)
     }
     // Newest batch on top, in the order the files were picked.
@@ -319,6 +346,7 @@ export function createUploads(deps: UploadsDeps) {
 
   /** The file is in storage: remember the upload (a reload resumes it) and wait for the verdict. */
   function sent(job: UploadJob) {
+    letGo(job.id, { inMemory: true })
     job.progress = 1
     job.sentAt = now()
     if (job.owner) {
@@ -374,9 +402,30 @@ export function createUploads(deps: UploadsDeps) {
     const restored = readPending(storage, now())
       .filter((p) => p.owner === sub && !known.has(p.uploadId))
       .map((p) => newJob({ ...p, phase: 'processing', message: 'Sent. Checking your photo…' }))
-    if (!restored.length) return
-    jobs.value = [...restored.reverse(), ...jobs.value]
-    for (const job of restored) void followOutcome(job)
+    if (restored.length) {
+      jobs.value = [...restored.reverse(), ...jobs.value]
+      for (const job of restored) void followOutcome(job)
+    }
+    void offerUnsent(sub)
+  }
+
+  /** The files this person picked in a tab that closed before sending them: offered with Try again. */
+  async function offerUnsent(sub: string) {
+    const left = await unsent.left(sub, now())
+    const known = new Set(keptKeys.values()) // after the wait: a second call meanwhile offered them already
+    if (deps.user.value?.sub !== sub) return
+    const offered = left
+      .filter((u) => !known.has(u.key))
+      .map((u) => {
+        const fileName = u.file.name || 'photo'
+        const job = newJob({ placeId: u.placeId, fileName, size: u.file.size, owner: sub, phase: 'error', canRetry: true })
+        files.set(job.id, u.file)
+        keptKeys.set(job.id, u.key)
+        say(job, UNSENT_MESSAGE)
+        job.seen = shown.has(job.placeId)
+        return job
+      })
+    if (offered.length) jobs.value = [...offered, ...jobs.value] // on top, in the order picked, as a new batch
   }
 
   async function retry(jobId: number) {
@@ -423,7 +472,7 @@ export function createUploads(deps: UploadsDeps) {
   function clearFinished(placeId: string) {
     for (const job of jobs.value) {
       if (job.placeId !== placeId || !FINISHED.has(job.phase)) continue
-      files.delete(job.id)
+      letGo(job.id)
       unconfirmed.delete(job.id)
       if (job.uploadId) forgetPending(storage, job.uploadId)
     }

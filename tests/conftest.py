@@ -57,7 +57,7 @@ def app():
 
     os.environ["MODERATION_DETECTOR"] = detectors.SPEC
     with EmbeddedApp(
-        {"AuthIssuerUrl": "http://127.0.0.1:9/auth", "AuthAudience": "happypath-local"} | GENEROUS_QUOTAS,
+        {"AuthIssuerUrl": "http://127.0.0.1:9/auth", "AuthClientId": "happypath-local"} | GENEROUS_QUOTAS,
         {"distribution_host": "127.0.0.1:9/cdn", "api": "http://127.0.0.1:9"},
     ) as embedded:
         yield embedded

@@ -288,6 +288,13 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
       response_type: 'code',
       scope: 'openid profile email',
     })
+    expect(settings[0]).not.toHaveProperty('extraQueryParams') // Cognito's tokens carry the client id
+
+    // Another issuer whose access tokens name the API (Auth0): the sign-in asks for that audience.
+    const other = fakeOidc(stored)
+    const withAudience = { ...testConfig, auth: { ...testConfig.auth, audience: 'https://api.happypath.example' } }
+    await createAuth(withAudience, other.load, location as never).getAccessToken()
+    expect(other.settings[0]).toMatchObject({ extraQueryParams: { audience: 'https://api.happypath.example' } })
   })
 
   it('explains, instead of failing inside the library, that a plain-http page cannot sign in', async () => {

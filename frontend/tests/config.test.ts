@@ -94,6 +94,8 @@ describe('parseConfig', () => {
       [{ auth: { ...auth, redirectPath: 5 } }, /"auth\.redirectPath"/],
       [{ auth: { ...auth, logoutUrl: 'javascript:alert(1)' } }, /"auth\.logoutUrl"/],
       [{ auth: { ...auth, logoutUrl: 5 } }, /"auth\.logoutUrl"/],
+      [{ auth: { ...auth, audience: 5 } }, /"auth\.audience"/],
+      [{ auth: { ...auth, audience: '  ' } }, /"auth\.audience"/],
       [{ map: { ...map, tileUrl: 3 } }, /"map\.tileUrl" must be a string/],
       [{ map: { ...map, tileUrl: 'https://t/{z}/{x}.png' } }, /"map\.tileUrl" must contain/],
       [{ map: { ...map, attribution: 5 } }, /"map\.attribution"/],
@@ -121,7 +123,7 @@ describe('parseConfig', () => {
     const cfg = parseConfig({
       ...valid,
       apiUrl: 'https://api.test///',
-      auth: { ...valid.auth, scope: 'profile\topenid', redirectPath: '/auth/done', logoutUrl: '' },
+      auth: { ...valid.auth, scope: 'profile\topenid', redirectPath: '/auth/done', logoutUrl: '', audience: '' },
       map: { tileUrl: '', center: [-90, 180], zoom: 1, attribution: '© OpenStreetMap' },
       placeTypes: ['ice_cream-shop'],
       title: 'Cafés',
@@ -131,6 +133,7 @@ describe('parseConfig', () => {
     expect(cfg.map).toEqual({ tileUrl: '', center: [-90, 180], zoom: 1, attribution: '© OpenStreetMap' })
     expect(cfg.placeTypes).toEqual(['ice_cream-shop'])
     expect(cfg.title).toBe('Cafés')
+    expect(parseConfig({ ...valid, auth: { ...valid.auth, audience: 'https://api.test' } }).auth.audience).toBe('https://api.test')
     expect(parseConfig({ ...valid, map: { ...valid.map, center: [90, -180], zoom: 20 } }).map).toMatchObject({ center: [90, -180], zoom: 20 })
   })
 

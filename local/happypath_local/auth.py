@@ -46,13 +46,25 @@ class PendingCode:
     username: str
     scope: str
     nonce: str | None
+    audience: str | None
     expires_at: float
 
 
 class LocalIssuer:
-    def __init__(self, issuer_url: str, client_id: str, allowed_origins: list[str], key_path: Path) -> None:
+    """`api_audience`: an API whose access tokens a sign-in may ask for (`audience`, as Auth0's): their `aud`
+    is then that API's, not the client id."""
+
+    def __init__(
+        self,
+        issuer_url: str,
+        client_id: str,
+        allowed_origins: list[str],
+        key_path: Path,
+        api_audience: str | None = None,
+    ) -> None:
         self.issuer_url = issuer_url.rstrip("/")
         self.client_id = client_id
+        self.api_audience = api_audience
         self.allowed_origins = allowed_origins
         self.private_key = self._load_or_create_key(key_path)
         self._codes: dict[str, PendingCode] = {}
@@ -94,13 +106,19 @@ class LocalIssuer:
         return jwt.encode(claims, self.private_key, algorithm="RS256", headers={"kid": KEY_ID})
 
     def tokens_for(
-        self, username: str, scope: str = "openid profile email", nonce: str | None = None
+        self,
+        username: str,
+        scope: str = "openid profile email",
+        nonce: str | None = None,
+        audience: str | None = None,
     ) -> dict[str, Any]:
+        """Cognito's shape (the access token's `aud` is the client id), or, for a sign-in that asked for the API's
+        `audience`, Auth0's (the access token's `aud` is the API's)."""
         now = int(time.time())
         subject = subject_for(username)
         common = {"iss": self.issuer_url, "sub": subject, "iat": now, "exp": now + TOKEN_TTL_S}
         access = common | {
-            "aud": self.client_id,
+            "aud": audience or self.client_id,
             "client_id": self.client_id,
             "token_use": "access",
             "scope": scope,
@@ -178,9 +196,16 @@ class LocalIssuer:
             raise BadRequest("redirect_uri is not registered for this client")
         return self.client_id, redirect_uri
 
+    def _check_audience(self, params: MultiDict[str, str]) -> str | None:
+        audience = params.get("audience") or None
+        if audience is not None and audience != self.api_audience:
+            raise BadRequest(f"unknown audience {audience!r}")  # as Auth0 refuses an API it does not know
+        return audience
+
     def _authorize(self, request: Request) -> Response:
         params = request.args if request.method == "GET" else request.form
         client_id, redirect_uri = self._check_client(params)
+        audience = self._check_audience(params)
         if params.get("response_type") != "code":
             raise BadRequest("response_type must be code")
         if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
@@ -201,6 +226,7 @@ class LocalIssuer:
                 username,
                 params.get("scope", "openid"),
                 params.get("nonce"),
+                audience,
                 time.time() + CODE_TTL_S,
             )
         query = {"code": code} | ({"state": params["state"]} if params.get("state") else {})
@@ -216,7 +242,11 @@ class LocalIssuer:
                 return _token_error("invalid_request", "username and client_id are required")
             if client_id != self.client_id:
                 return _token_error("invalid_client", f"unknown client_id {client_id!r}")
-            return _json(self.tokens_for(username, request.form.get("scope", "openid profile email")))
+            try:
+                audience = self._check_audience(request.form)
+            except BadRequest as error:
+                return _token_error("invalid_request", str(error.description))
+            return _json(self.tokens_for(username, request.form.get("scope", "openid profile email"), None, audience))
         if grant != "authorization_code":
             return _token_error("unsupported_grant_type", f"grant_type {grant!r} is not supported")
         with self._lock:
@@ -232,7 +262,7 @@ class LocalIssuer:
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
         if not secrets.compare_digest(challenge, pending.code_challenge):
             return _token_error("invalid_grant", "code_verifier does not match the code_challenge")
-        return _json(self.tokens_for(pending.username, pending.scope, pending.nonce))
+        return _json(self.tokens_for(pending.username, pending.scope, pending.nonce, pending.audience))
 
     def _userinfo(self, request: Request) -> Response:
         if request.method == "OPTIONS":
@@ -243,7 +273,7 @@ class LocalIssuer:
                 token,
                 self.private_key.public_key(),
                 algorithms=["RS256"],
-                audience=self.client_id,
+                audience=[self.client_id, *([self.api_audience] if self.api_audience else [])],
                 issuer=self.issuer_url,
             )
         except jwt.PyJWTError as error:

@@ -40,6 +40,26 @@ class JwtAuthorizer:
     jwks: jwt.PyJWKClient
 
 
+def verified_claims(token: str, authorizer: JwtAuthorizer) -> dict[str, Any] | None:
+    """What the HTTP API JWT authorizer checks: signature (JWKS), issuer, expiry, and audience or client_id.
+    The token's claims, or None when API Gateway would answer 401."""
+    try:
+        key = authorizer.jwks.get_signing_key_from_jwt(token)
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=["RS256"],
+            issuer=authorizer.issuer,
+            options={"verify_aud": False, "require": ["exp", "iss", "sub"]},
+        )
+    except (jwt.PyJWTError, jwt.PyJWKClientError):
+        return None
+    # API Gateway reads `client_id` only from a token with no `aud` (Cognito's access tokens have none).
+    audiences = claims.get("aud") if "aud" in claims else claims.get("client_id")
+    audiences = {audiences} if isinstance(audiences, str) else set(audiences or [])
+    return claims if audiences & set(authorizer.audience) else None
+
+
 class TokenBucket:
     """The stage's ThrottlingRateLimit / ThrottlingBurstLimit: over it, API Gateway answers 429."""
 
@@ -142,27 +162,9 @@ class ApiGateway:
         return None, {}
 
     def _authorize(self, request: Request, authorizer: JwtAuthorizer) -> dict[str, Any] | None:
-        """What the HTTP API JWT authorizer checks: signature (JWKS), issuer, expiry, and audience or client_id."""
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else header.strip()
-        if not token:
-            return None
-        try:
-            key = authorizer.jwks.get_signing_key_from_jwt(token)
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=["RS256"],
-                issuer=authorizer.issuer,
-                options={"verify_aud": False, "require": ["exp", "iss", "sub"]},
-            )
-        except (jwt.PyJWTError, jwt.PyJWKClientError):
-            return None
-        audiences = claims.get("aud", [])
-        audiences = {audiences} if isinstance(audiences, str) else set(audiences)
-        if not ({*audiences, claims.get("client_id")} & set(authorizer.audience)):
-            return None
-        return claims
+        return verified_claims(token, authorizer) if token else None
 
     def _event(
         self, request: Request, route: Route, path_parameters: dict[str, str], claims: dict[str, Any] | None

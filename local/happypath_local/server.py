@@ -68,8 +68,9 @@ class Urls:
         return f"{self.app.split('//', 1)[1]}/cdn"
 
 
-def local_web_config(urls: Urls, place_types: list[str] | None) -> dict[str, Any]:
-    """The config.json the local runtime serves: the deployed stack's builder, given the local URLs.
+def local_web_config(urls: Urls, place_types: list[str] | None, api_audience: str | None = None) -> dict[str, Any]:
+    """The config.json the local runtime serves: the deployed stack's builder, given the local URLs (and the
+    API's audience, when `--parameter AuthAudience=...` makes the sign-in ask for it, as with Auth0).
 
     The local issuer signs out as Cognito's hosted UI does (/logout?client_id=...&logout_uri=...). No map
     tiles: the local app needs no internet.
@@ -80,7 +81,7 @@ def local_web_config(urls: Urls, place_types: list[str] | None) -> dict[str, Any
         "AuthClientId": LOCAL_CLIENT_ID,
         "FrontendOrigin": urls.app,
         "CognitoHostedUi": urls.issuer,
-    }
+    } | ({"AuthAudience": api_audience} if api_audience else {})
     base = web_config.defaults() | {"title": "Happy Path (local)"}
     if place_types:
         base["placeTypes"] = place_types
@@ -239,7 +240,7 @@ class LocalStack:
         origins = [urls.app, *options.extra_origins]
         parameters = options.parameters | {
             "AuthIssuerUrl": urls.issuer,
-            "AuthAudience": LOCAL_CLIENT_ID,
+            "AuthClientId": LOCAL_CLIENT_ID,
             "FrontendOrigin": urls.app,
         }
         if options.workflow_version:
@@ -252,8 +253,10 @@ class LocalStack:
         self.data = DataDirectory(options.data_dir, self.app.stack, self.app.seams) if options.persist else None
         if self.data:
             self.data.restore()
-        issuer = LocalIssuer(urls.issuer, LOCAL_CLIENT_ID, origins, options.data_dir / ISSUER_KEY)
-        self.frontend_config = local_web_config(urls, options.place_types)
+        # Empty: tokens name the client id, as Cognito's do. Set: the sign-in asks for it, as Auth0's does.
+        api_audience = parameters.get("AuthAudience") or None
+        issuer = LocalIssuer(urls.issuer, LOCAL_CLIENT_ID, origins, options.data_dir / ISSUER_KEY, api_audience)
+        self.frontend_config = local_web_config(urls, options.place_types, api_audience)
         web = WebApp(
             PROJECT_ROOT / "frontend" / "dist",
             self.frontend_config,

@@ -56,9 +56,16 @@ class Stack:
     attributes: dict[tuple[str, str], str]
     functions: dict[str, Function] = field(default_factory=dict)
     source_paths: dict[str, Path] = field(default_factory=dict)  # logical id -> DefinitionUri / CodeUri
+    outputs: dict[str, Any] = field(default_factory=dict)  # name -> Value, unresolved (those whose condition holds)
+    resolver: "Resolver | None" = None
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {k: r for k, r in self.resources.items() if r["Type"] == resource_type}
+
+    def output(self, name: str) -> Any:
+        """An output's value as CloudFormation gives it (KeyError: the stack has no such output)."""
+        assert self.resolver is not None
+        return self.resolver.resolve(self.outputs[name])
 
 
 def _with_local_artifacts(template: dict[str, Any]) -> dict[str, Path]:
@@ -282,7 +289,12 @@ def load_stack(
             continue
         resources[logical_id] = {**resource, "Properties": resolver.resolve(resource.get("Properties", {}))}
 
-    stack = Stack(stack_name, values, resources, physical, attributes, source_paths=sources)
+    outputs = {
+        name: output["Value"]
+        for name, output in translated.get("Outputs", {}).items()
+        if "Condition" not in output or resolver.conditions[output["Condition"]]
+    }
+    stack = Stack(stack_name, values, resources, physical, attributes, {}, sources, outputs, resolver)
     for logical_id, resource in stack.of_type("AWS::Lambda::Function").items():
         props = resource["Properties"]
         code_key = props["Code"]["S3Key"]

@@ -28,8 +28,9 @@ def web_config(
     tile_url: str = OSM_TILES,
     attribution: str | None = None,
 ) -> dict[str, Any]:
-    """config.json for the stack with these outputs (those named in REQUIRED_OUTPUTS, and `CognitoHostedUi`
-    where sign-out goes through a hosted UI); `base` gives the rest (default: `defaults()`)."""
+    """config.json for the stack with these outputs (those named in REQUIRED_OUTPUTS, `CognitoHostedUi` where
+    sign-out goes through a hosted UI, `AuthAudience` where the sign-in asks for the API's audience); `base`
+    gives the rest (default: `defaults()`)."""
     base = base if base is not None else defaults()
     auth: dict[str, str] = {
         "authority": outputs["AuthIssuer"],
@@ -37,6 +38,8 @@ def web_config(
         "scope": base["auth"].get("scope", "openid profile email"),
         "redirectPath": "/callback",  # the template registers <FrontendOrigin>/callback
     }
+    if outputs.get("AuthAudience"):  # the API's, when its tokens must be asked for it (Auth0)
+        auth["audience"] = outputs["AuthAudience"]
     hosted_ui = outputs.get("CognitoHostedUi")
     if hosted_ui:  # Cognito has no end_session_endpoint: sign out at the hosted UI, back to the app's root
         logout_uri = quote(outputs["FrontendOrigin"] + "/", safe="")

@@ -37,7 +37,8 @@ LAMBDA_SERVICE_ERRORS = (
     "Lambda.ClientExecutionTimeoutException",
     "Lambda.TooManyRequestsException",
 )
-LOCAL = {"AuthIssuerUrl": "http://127.0.0.1:9/auth", "AuthAudience": "local"}
+LOCAL = {"AuthIssuerUrl": "http://127.0.0.1:9/auth", "AuthClientId": "local"}
+AUTH_PARAMETERS = ("AuthIssuerUrl", "AuthClientId", "AuthAudience")
 URLS = {"distribution_host": "127.0.0.1:9/cdn", "api": "http://127.0.0.1:9"}
 
 
@@ -431,6 +432,8 @@ def test_the_api_logs_every_request_to_a_group_with_a_retention(translated):
         ("ModerationMinConfidence", "101", "from 0 to 100"),
         ("ModerationMinConfidence", "high", "a number"),
         ("DailyPlacesPerUser", "0", "from 1 to inf"),
+        ("AuthIssuerUrl", "tenant.eu.auth0.com", "empty, or the issuer's URL"),
+        ("AlarmEmail", "ops.example.org", "empty, or an email address"),
     ],
 )
 def test_the_local_runtime_refuses_parameters_cloudformation_would_refuse(parameter, value, must_be):
@@ -588,6 +591,8 @@ def _rule_value(expression: typing.Any, values: dict[str, str]) -> typing.Any:
     match function:
         case "Fn::Not":
             return not arguments[0]
+        case "Fn::And":
+            return all(arguments)
         case "Fn::Equals":
             return arguments[0] == arguments[1]
         case "Fn::Contains":
@@ -616,21 +621,60 @@ def test_moderating_workflows_deploy_only_where_rekognition_is(translated):
         ("eu-west-3", "v3", True),
         ("eu-west-3", "v1", False),  # no moderation, no Rekognition needed
     ]:
-        values = {"AWS::Region": region, "WorkflowVersion": version, "AuthIssuerUrl": "", "AuthAudience": ""}
+        values = {"AWS::Region": region, "WorkflowVersion": version} | dict.fromkeys(AUTH_PARAMETERS, "")
         found = _refused_by_rules(translated, values)
         assert bool(found) == refused, (region, version)
         assert all("WorkflowVersion v1" in description for description in found)
 
 
+AUTH0 = "https://tenant.eu.auth0.com/"
+
+
 @pytest.mark.parametrize(
-    ("issuer", "audience", "refused"),
-    [("", "", False), ("https://tenant.eu.auth0.com/", "spa", False), ("https://tenant.eu.auth0.com/", "", True)],
+    ("issuer", "client_id", "audience", "refused"),
+    [
+        ("", "", "", False),
+        (AUTH0, "spa", "https://api.example", False),
+        (AUTH0, "spa", "", False),
+        (AUTH0, "", "spa", False),  # as deployed before AuthClientId: AuthAudience named the client
+        (AUTH0, "", "", True),
+    ],
 )
-def test_another_issuer_is_refused_without_its_audience(translated, issuer, audience, refused):
-    values = {"AWS::Region": "us-east-1", "WorkflowVersion": "v4", "AuthIssuerUrl": issuer, "AuthAudience": audience}
+def test_another_issuer_is_refused_without_its_client(translated, issuer, client_id, audience, refused):
+    values = {"AWS::Region": "us-east-1", "WorkflowVersion": "v4"} | dict(
+        zip(AUTH_PARAMETERS, (issuer, client_id, audience), strict=True)
+    )
     found = _refused_by_rules(translated, values)
     assert bool(found) == refused
-    assert all("AuthAudience" in description for description in found)
+    assert all("AuthClientId" in description for description in found)
+
+
+def _jwt_audience(stack) -> list[str]:
+    schemes = stack.resources["HttpApi"]["Properties"]["Body"]["components"]["securitySchemes"]
+    return schemes["JwtAuthorizer"]["x-amazon-apigateway-authorizer"]["jwtConfiguration"]["audience"]
+
+
+@pytest.mark.parametrize(
+    ("client_id", "audience", "api_requires", "asks_for"),
+    [
+        ("web", "", "web", None),  # tokens that name the client (Keycloak with an audience mapper)
+        ("", "web", "web", None),  # as deployed before AuthClientId
+        ("web", "https://api.example", "https://api.example", "https://api.example"),  # Auth0: the API's own
+    ],
+)
+def test_another_issuer_signs_in_with_its_client_and_the_api_requires_its_audience(
+    client_id, audience, api_requires, asks_for
+):
+    stack = load_stack({"AuthIssuerUrl": AUTH0, "AuthClientId": client_id, "AuthAudience": audience}, URLS)
+    assert stack.output("AuthClientId") == "web"
+    assert _jwt_audience(stack) == [api_requires]
+    assert (stack.output("AuthAudience") if "AuthAudience" in stack.outputs else None) == asks_for
+
+
+def test_cognito_tokens_name_the_pools_client():
+    stack = load_stack({"AuthClientId": "ignored", "AuthAudience": "ignored"}, URLS)
+    assert _jwt_audience(stack) == [stack.physical_ids["UserPoolClient"]] == [stack.output("AuthClientId")]
+    assert "AuthAudience" not in stack.outputs
 
 
 def test_a_task_waits_longer_than_its_function_may_run(translated):

@@ -80,6 +80,14 @@ def test_another_issuer_has_no_cognito_logout(tmp_path):
     config = write_config(tmp_path, outputs)
     assert config["auth"]["authority"] == "https://tenant.eu.auth0.com/"
     assert "logoutUrl" not in config["auth"]  # the issuer's own end_session_endpoint is used
+    assert "audience" not in config["auth"]  # its tokens name the client
+
+
+def test_another_issuer_with_an_api_audience_has_the_web_app_ask_for_it(tmp_path):
+    outputs = {k: v for k, v in COGNITO_OUTPUTS.items() if k != "CognitoHostedUi"}
+    outputs |= {"AuthIssuer": "https://tenant.eu.auth0.com/", "AuthClientId": "spa", "AuthAudience": "https://api"}
+    config = write_config(tmp_path, outputs)
+    assert (config["auth"]["clientId"], config["auth"]["audience"]) == ("spa", "https://api")
 
 
 def test_a_stack_without_the_outputs_is_named_not_half_written(tmp_path):
@@ -90,8 +98,9 @@ def test_a_stack_without_the_outputs_is_named_not_half_written(tmp_path):
 
 def test_the_outputs_it_reads_are_the_template_s():
     outputs = translate(ROOT / "template.yaml", {})[0]["Outputs"]
-    assert set(web_config.REQUIRED_OUTPUTS) | {"CognitoHostedUi"} <= set(outputs)
+    assert set(web_config.REQUIRED_OUTPUTS) | {"CognitoHostedUi", "AuthAudience"} <= set(outputs)
     assert outputs["CognitoHostedUi"]["Condition"] == "UseCognito"
+    assert outputs["AuthAudience"]["Condition"] == "AsksForAudience"
 
 
 def test_the_stack_and_region_default_to_what_the_last_deploy_saved(tmp_path):
@@ -132,3 +141,5 @@ def test_the_local_runtime_serves_what_the_same_builder_makes_for_its_own_urls()
     assert config["placeTypes"] == defaults["placeTypes"]
     assert config["title"] == "Happy Path (local)"
     assert local_web_config(urls, ["restaurant", "cafe"])["placeTypes"] == ["restaurant", "cafe"]
+    assert "audience" not in config["auth"]
+    assert local_web_config(urls, None, "https://api.test")["auth"]["audience"] == "https://api.test"

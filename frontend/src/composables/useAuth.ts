@@ -139,6 +139,8 @@ export function createAuth(
         // Phones close tabs often: keep the session across them (tokens are short-lived; refresh renews).
         userStore: new oidc.WebStorageStateStore({ store: browserStorage() }),
         automaticSilentRenew: true,
+        // The API's audience, where its tokens need one asked for (Auth0); Cognito's carry the client id.
+        ...(config.auth.audience ? { extraQueryParams: { audience: config.auth.audience } } : {}),
       })
       m.events.addUserLoaded((u) => {
         user.value = toAuthUser(u)

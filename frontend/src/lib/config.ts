@@ -16,6 +16,11 @@ export interface AuthConfig {
    * the local sign-out, e.g. "https://<domain>/logout?client_id=<id>&logout_uri=https%3A%2F%2Fapp.example%2F".
    */
   logoutUrl?: string
+  /**
+   * Optional. The audience to ask the issuer for, when the API's (the `aud` its access tokens must carry) is
+   * not the client id: Auth0 issues a token for an API only when asked with `audience`.
+   */
+  audience?: string
 }
 
 export interface MapConfig {
@@ -110,6 +115,10 @@ export function parseConfig(raw: unknown): AppConfig {
       } else {
         auth.logoutUrl = a.logoutUrl
       }
+    }
+    if (a.audience !== undefined && a.audience !== '') {
+      if (typeof a.audience !== 'string' || !a.audience.trim()) problems.push('"auth.audience" must be a non-empty string when set')
+      else auth.audience = a.audience
     }
   }
 

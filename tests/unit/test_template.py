@@ -333,10 +333,26 @@ def test_the_workflow_alarm_watches_the_state_machine_deployed(version):
 
 def test_every_alarm_notifies_the_alarm_topic_when_it_fires_and_when_it_clears(translated):
     alarms = _alarms(translated["Resources"])
-    assert len(alarms) == 5
+    assert len(alarms) == 6
     for name, alarm in alarms.items():
         assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
-        assert alarm["TreatMissingData"] == "notBreaching", name  # no traffic is not an incident
+        if name != "SweeperNotRunningAlarm":
+            assert alarm["TreatMissingData"] == "notBreaching", name  # no traffic is not an incident
+
+
+def test_a_sweeper_that_stops_running_raises_an_alarm(translated):
+    """Its errors alarm sees nothing when it never runs: a missed schedule would leave uploads open unnoticed."""
+    alarm = _alarms(translated["Resources"])["SweeperNotRunningAlarm"]
+    schedule = translated["Resources"]["SweeperFunctionEveryFiveMinutes"]["Properties"]["ScheduleExpression"]
+    runs_per_period = alarm["Period"] // (int(re.fullmatch(r"rate\((\d+) minutes\)", schedule).group(1)) * 60)
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Invocations")
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "SweeperFunction"}}]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["TreatMissingData"]) == (
+        "LessThanThreshold",
+        1,
+        "breaching",
+    )
+    assert runs_per_period >= 3  # one late or failed run alone does not fire it
 
 
 def test_the_other_alarms_watch_this_stacks_queue_sweeper_and_api(translated):

@@ -255,6 +255,8 @@ class ApiGateway:
             allowed = self.cors.get("allowOrigins", [])
             response.headers["Access-Control-Allow-Origin"] = "*" if "*" in allowed else str(origin)
             response.headers.add("Vary", "Origin")
+            if exposed := self.cors.get("exposeHeaders"):
+                response.headers["Access-Control-Expose-Headers"] = ", ".join(exposed)
         return response
 
 

@@ -535,6 +535,10 @@ def test_storage_and_api_answer_cors_preflights_for_the_app_origin(local_app: Ru
     )
     assert api.headers["Access-Control-Allow-Origin"] == origin
     assert "authorization" in api.headers["Access-Control-Allow-Headers"]
+    # The web app waits what a 429 or 503 says in Retry-After: a browser shows its script only exposed headers.
+    answer = requests.get(f"{local_app.api_url}/places/nope", headers={"Origin": origin}, timeout=5)
+    assert answer.headers["Access-Control-Allow-Origin"] == origin
+    assert "retry-after" in answer.headers["Access-Control-Expose-Headers"].lower().split(", ")
     stranger = requests.options(
         f"{local_app.s3_url}/happypath-uploadbucket", headers=preflight | {"Origin": "https://evil.example"}, timeout=5
     )

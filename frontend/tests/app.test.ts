@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from 'vitest'
 import ErrorBoundary from '../src/components/ErrorBoundary.vue'
 import NoticeArea from '../src/components/NoticeArea.vue'
 import CallbackView from '../src/views/CallbackView.vue'
+import NotFoundView from '../src/views/NotFoundView.vue'
 import {
   INSECURE_PAGE_MESSAGE,
   SESSION_REFUSED_MESSAGE,
@@ -172,6 +173,15 @@ describe('notices', () => {
   })
 })
 
+describe('NotFoundView', () => {
+  it('names itself in the window title', () => {
+    const { wrapper } = mountWith(NotFoundView, {})
+    expect(document.title).toBe('Page not found · Happy Path')
+    wrapper.unmount()
+    expect(document.title).toBe('Happy Path')
+  })
+})
+
 describe('CallbackView', () => {
   async function callback(search: string, auth = fakeAuth(null)) {
     window.history.replaceState({}, '', `/callback${search}`)
@@ -189,6 +199,9 @@ describe('CallbackView', () => {
     expect(wrapper.text()).not.toContain('access_denied')
     expect(wrapper.text()).not.toContain('User cancelled login')
     expect(warn).toHaveBeenCalledWith(expect.any(String), 'access_denied', 'User cancelled login')
+    expect(document.title).toBe('Sign-in did not work · Happy Path') // the tab and screen readers say so too
+    wrapper.unmount()
+    expect(document.title).toBe('Happy Path')
   })
 
   it('says it is signing in while it is, and goes to the start page when the sign-in had worked already', async () => {

@@ -9,7 +9,7 @@ import PlaceView from '../src/views/PlaceView.vue'
 import { createUploads } from '../src/composables/useUpload'
 import { ApiError, type Api, type Photo, type PhotoPage, type PlaceDetail } from '../src/lib/api'
 import { formatDate } from '../src/lib/format'
-import { notices } from '../src/lib/notices'
+import { notices, notify } from '../src/lib/notices'
 import { fakeApi, fakeAuth, fileOf, makePhoto, makePlace, mountWith, owning, placeDetail, testRouter } from './helpers'
 
 /** A promise the test settles when it chooses (an answer still on its way). */
@@ -250,6 +250,22 @@ describe('PhotoViewer: the dialog', () => {
     expect(dialog.open).toBe(false)
     expect(showModal).toHaveBeenCalledTimes(2)
     expect(wrapper.emitted('closed')).toEqual([['b'], ['c']])
+    wrapper.unmount()
+  })
+
+  it('says inside the dialog what the page says once it is open, which the modal hides from screen readers', async () => {
+    const earlier = { id: 'upload-1', text: 'a.jpg: Uploading… 25%' }
+    const props = { photo: null as Photo | null, placeName: 'Rose Park', announcements: [earlier] }
+    const { wrapper } = mountWith(PhotoViewer, { props, attachTo: document.body })
+    await wrapper.setProps({ photo: makePhoto('a') })
+    await flushPromises()
+    const said = () => wrapper.findAll('[data-testid="viewer-announcer"] p').map((p) => p.text())
+    expect(wrapper.get('[data-testid="viewer-announcer"]').attributes()).toMatchObject({ role: 'log', 'aria-live': 'polite' })
+    expect(said()).toEqual([]) // heard before it opened
+    const added = { id: 'upload-2', text: 'a.jpg: Added! Your photo is now on this page.' }
+    const notice = { id: 'notice-7', text: 'You are signed out.' }
+    await wrapper.setProps({ announcements: [earlier, added, notice] })
+    expect(said()).toEqual([added.text, notice.text])
     wrapper.unmount()
   })
 
@@ -540,6 +556,8 @@ describe('PlaceView', () => {
     expect(alert.text()).toContain('This place does not exist (any more).')
     expect(alert.text()).not.toContain('invalid request')
     expect(alert.findAll('button')).toHaveLength(0)
+    expect(document.title).toBe('Place not found · Happy Path')
+    wrapper.unmount()
   })
 
   it('offers no upload, and invites none, for a kind of place whose photos are not taken', async () => {
@@ -649,6 +667,7 @@ describe('PlaceView: loading, paging and deleting, step by step', () => {
     answers[0]!.reject(new ApiError(0, 'Could not reach the server.'))
     await flushPromises()
     expect(wrapper.get('[role="alert"]').text()).toContain('Could not reach the server.')
+    expect(document.title).toBe('This place could not be loaded · Happy Path')
     await wrapper.get('[role="alert"] button').trigger('click')
     expect(wrapper.find('[role="alert"]').exists()).toBe(false)
     expect(wrapper.get('[role="status"]').text()).toBe('Loading the place…')
@@ -700,6 +719,20 @@ describe('PlaceView: loading, paging and deleting, step by step', () => {
     expect(more().text()).toBe('Load more photos')
     expect(more().attributes('disabled')).toBeUndefined()
     notices.splice(0)
+  })
+
+  it('when the last page comes, the focus goes on from the vanished button to the first photo it brought', async () => {
+    const listPhotos = vi.fn(async () => ({ photos: [makePhoto('c'), makePhoto('d')], nextCursor: null }))
+    const api = fakeApi({ getPlace: vi.fn(async () => placeDetail([makePhoto('a')], { nextCursor: 'c1' })), listPhotos })
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api, attachTo: document.body })
+    await flushPromises()
+    const button = wrapper.get('.more button').element as HTMLButtonElement
+    button.focus()
+    button.click()
+    await flushPromises()
+    expect(wrapper.find('.more button').exists()).toBe(false)
+    expect(document.activeElement?.id).toBe('open-c')
+    wrapper.unmount()
   })
 
   it('reports a sign-in that cannot start', async () => {
@@ -835,6 +868,18 @@ describe('PlaceView: the viewer is part of the address', () => {
     const dialog = wrapper.get('dialog').element as HTMLDialogElement
     expect(dialog.open).toBe(true)
     expect(shownPhoto(wrapper)).toContain('/a/')
+  })
+
+  it("says inside the open viewer the notices and this place's upload outcomes that come meanwhile", async () => {
+    notices.splice(0)
+    const router = testRouter()
+    await router.push('/places/p1?photo=a')
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: twoPhotos(), router })
+    await flushPromises()
+    notify('You are signed out.')
+    await nextTick()
+    expect(wrapper.findAll('[data-testid="viewer-announcer"] p').map((p) => p.text())).toEqual(['You are signed out.'])
+    notices.splice(0)
   })
 
   it("opens a photo as ?photo=<id>, and Back (a phone's, the browser's) closes it on the same page", async () => {

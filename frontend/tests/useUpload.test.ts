@@ -829,6 +829,38 @@ describe('UploadPanel', () => {
     }
   })
 
+  it('keeps the focus on the upload when its focused button goes: Cancel to Try again, Try again to Cancel, to the upload', async () => {
+    const { post, held } = heldPost()
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+    const auth = fakeAuth(ME)
+    const uploads = createUploads({ api, user: auth.user, post, poll: noWait })
+    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads, attachTo: document.body })
+    uploads.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const focused = () => document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.tagName
+
+    ;(wrapper.get('button[aria-label="Cancel a.jpg"]').element as HTMLElement).focus()
+    await wrapper.get('button[aria-label="Cancel a.jpg"]').trigger('click')
+    await flushPromises()
+    expect(focused()).toBe('Try again: a.jpg')
+
+    await wrapper.get('button[aria-label="Try again: a.jpg"]').trigger('click')
+    await flushPromises()
+    expect(focused()).toBe('Cancel a.jpg')
+
+    held[1]!.finish() // sent and added: no button left, the upload itself has the focus
+    await flushPromises()
+    expect(document.activeElement).toBe(wrapper.get('[data-testid="upload-job"]').element)
+
+    // Focus put elsewhere stays there when an upload changes.
+    ;(wrapper.get('input[type="file"]').element as HTMLElement).focus()
+    uploads.addFiles('p1', [fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(document.activeElement).toBe(wrapper.get('input[type="file"]').element)
+    wrapper.unmount()
+    uploads.dispose()
+  })
+
   it('shows a real progress bar with Cancel, announces status and emits the new photo', async () => {
     const photo = makePhoto('u1')
     const { post, held } = heldPost()

@@ -1,5 +1,5 @@
 import { flushPromises, mount } from '@vue/test-utils'
-import { defineComponent, h, ref } from 'vue'
+import { defineComponent, h, nextTick, ref } from 'vue'
 import { describe, expect, it, vi } from 'vitest'
 import ErrorBoundary from '../src/components/ErrorBoundary.vue'
 import NoticeArea from '../src/components/NoticeArea.vue'
@@ -106,6 +106,39 @@ describe('notices', () => {
       vi.advanceTimersByTime(60_000)
       expect(texts()).toHaveLength(4)
     } finally {
+      notices.splice(0)
+      vi.useRealTimers()
+    }
+  })
+
+  it('keeps a confirmation while the pointer or the focus is on the notices, and gives it its whole time after', async () => {
+    vi.useFakeTimers()
+    notices.splice(0)
+    const wrapper = mount(NoticeArea, { attachTo: document.body })
+    try {
+      notify('Photo deleted.')
+      await nextTick()
+      const area = wrapper.get('.notices')
+      vi.advanceTimersByTime(5_000)
+      await area.trigger('mouseenter') // reading it, or reaching for its Dismiss
+      vi.advanceTimersByTime(60_000)
+      expect(notices.map((n) => n.text)).toEqual(['Photo deleted.'])
+      await area.trigger('mouseleave')
+      vi.advanceTimersByTime(5_999)
+      expect(notices).toHaveLength(1)
+      vi.advanceTimersByTime(1)
+      expect(notices).toHaveLength(0)
+
+      notify('You are signed out.')
+      await nextTick()
+      ;(wrapper.get('button').element as HTMLElement).focus()
+      vi.advanceTimersByTime(60_000)
+      expect(notices).toHaveLength(1)
+      ;(wrapper.get('button').element as HTMLElement).blur()
+      vi.advanceTimersByTime(6_000)
+      expect(notices).toHaveLength(0)
+    } finally {
+      wrapper.unmount()
       notices.splice(0)
       vi.useRealTimers()
     }

@@ -158,6 +158,11 @@ describe('PlaceMap without tiles', () => {
     // Seen, not heard: the marker's own label already says the name, so it is not read a second time.
     expect(wrapper.get('.leaflet-tooltip').attributes('aria-hidden')).toBe('true')
     expect(marker.hasAttribute('aria-describedby')).toBe(false)
+    // Escape puts the name away while the marker keeps the focus (WCAG 1.4.13: dismissible).
+    marker.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }))
+    await flushPromises()
+    expect(tooltips()).toEqual([])
+    expect(document.activeElement).toBe(marker)
     marker.blur()
     await flushPromises()
     expect(tooltips()).toEqual([])
@@ -285,6 +290,7 @@ describe('PlaceMap without tiles', () => {
     await flushPromises()
     const dots = () => wrapper.findAll('.leaflet-overlay-pane path')
     expect(dots()).toHaveLength(1)
+    expect(dots()[0]!.attributes()).toMatchObject({ role: 'img', 'aria-label': 'Your location' })
     await wrapper.setProps({ userPosition: null })
     expect(dots()).toHaveLength(0)
     wrapper.unmount()
@@ -809,11 +815,16 @@ describe('HomeView', () => {
     expect(picked()).toHaveLength(1)
     await form.get('#place-name').setValue('Corner Park')
 
-    // Emptied: the map keeps its marker, the form says what is wrong at once and refuses to submit.
-    await form.get('#place-lat').setValue('')
+    // Emptied: the map keeps its marker; the form says what is wrong once the field is left (not while it is
+    // being typed in, which an alert at each keystroke would interrupt), and refuses to submit.
+    const lat = form.get('#place-lat')
+    ;(lat.element as HTMLInputElement).value = '' // typed: setValue would also leave the field (change)
+    await lat.trigger('input')
     await flushPromises()
     expect(errors).toEqual([])
     expect(picked()).toHaveLength(1)
+    expect(form.find('[role="alert"]').exists()).toBe(false)
+    await lat.trigger('change')
     expect(form.get('[role="alert"]').text()).toBe('Latitude must be between -90 and 90.')
     expect(form.get('#place-lat').attributes('aria-invalid')).toBe('true')
     await form.trigger('submit')
@@ -890,7 +901,7 @@ describe('HomeView', () => {
     expect(form.find('[role="alert"]').exists()).toBe(false)
 
     // The coordinates the same way: marked, described by the error, focused on submit.
-    await field('place-lat').setValue('')
+    await field('place-lat').setValue('') // typed and left
     expect(field('place-lat').attributes('aria-invalid')).toBe('true')
     expect(field('place-lat').attributes('aria-describedby')).toBe(`position-hint ${form.get('[role="alert"]').attributes('id')}`)
     expect(field('place-lng').attributes('aria-describedby')).toBe('position-hint')
@@ -1022,7 +1033,7 @@ describe('HomeView', () => {
     const message = () => form.get('[role="alert"]').text()
 
     // Both coordinates are wrong; the message is about the first, and only that field is marked.
-    await form.get('#place-lat').setValue('')
+    await form.get('#place-lat').setValue('') // typed and left
     await form.get('#place-lng').setValue('-')
     expect(message()).toBe('Latitude must be between -90 and 90.')
     expect([invalid('place-lat'), invalid('place-lng')]).toEqual(['true', 'false'])
@@ -1228,6 +1239,9 @@ describe('HomeView', () => {
     expect(loading()).toBe(false)
     expect(wrapper.find('[role="alert"]').exists()).toBe(false)
     expect(names()).toEqual(['A Park'])
+    // Said in a status region that stays in the page: screen readers hear what each search found.
+    const said = () => wrapper.get('[data-testid="search-status"]')
+    expect([said().attributes('role'), said().text()]).toEqual(['status', '1 place within 20 km.'])
 
     await wrapper.get('select').setValue('50000')
     await wrapper.get('select').setValue('1000')
@@ -1236,11 +1250,17 @@ describe('HomeView', () => {
     answers[2]!.resolve({ places: [near({ placeId: 'c', name: 'C Park' }, 100)] }) // an earlier, slower answer
     await flushPromises()
     expect(names()).toEqual(['B Park'])
+    expect(said().text()).toBe('1 place within 1 km.')
 
     await wrapper.get('select').setValue('5000')
-    answers[4]!.reject(new ApiError(503, 'Service unavailable, try later.'))
+    answers[4]!.resolve({ places: [] })
+    await flushPromises()
+    expect(said().text()).toBe('No places within 5 km.')
+    await wrapper.get('select').setValue('1000')
+    answers[5]!.reject(new ApiError(503, 'Service unavailable, try later.'))
     await flushPromises()
     expect(wrapper.get('[role="alert"]').text()).toContain('Service unavailable, try later.')
+    expect(said().text()).toBe('') // the alert says it
     vi.unstubAllGlobals()
   })
 

@@ -223,7 +223,7 @@ describe('the upload store', () => {
   it('offers Try again after a daily quota or an expired sign-in: either may pass later', async () => {
     const createUpload = vi
       .fn<Api['createUpload']>()
-      .mockRejectedValueOnce(new ApiError(429, '200 upload forms a day is the most one person may add'))
+      .mockRejectedValueOnce(new ApiError(429, '200 upload forms a day is the most one person may add', { retryAfterS: 40_000 }))
       .mockRejectedValueOnce(new ApiError(401, 'Please sign in again: your sign-in is missing or has expired.'))
       .mockRejectedValueOnce(new ApiError(408, 'Request timeout'))
       .mockRejectedValueOnce(new ApiError(500, 'The server had a problem (HTTP 500). Please try again.'))
@@ -231,6 +231,7 @@ describe('the upload store', () => {
     up.addFiles('p1', ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'].map((name) => fileOf(name, 'image/jpeg', 1000)))
     await flushPromises()
     expect(up.jobs.value.map((j) => j.canRetry)).toEqual([true, true, true, true])
+    expect(createUpload).toHaveBeenCalledTimes(4) // a day's quota is not asked again at once
   })
 
   it('shows a storage refusal in words', async () => {

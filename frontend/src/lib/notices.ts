@@ -10,6 +10,9 @@ export interface Notice {
 
 export const notices = reactive<Notice[]>([])
 let nextId = 1
+/** The notices that go by themselves: how long each is shown, and its running timer (none while held). */
+const timed = new Map<number, { ms: number; timer: ReturnType<typeof setTimeout> | null }>()
+let held = false
 
 export function notify(text: string, kind: Notice['kind'] = 'info', timeoutMs = kind === 'info' ? 6000 : 0): number {
   // The same error twice in a row (a retry loop, two failing requests) shows once.
@@ -17,14 +20,34 @@ export function notify(text: string, kind: Notice['kind'] = 'info', timeoutMs = 
   if (same) return same.id
   const id = nextId++
   notices.push({ id, kind, text })
-  if (notices.length > 4) notices.splice(0, notices.length - 4)
-  if (timeoutMs > 0) setTimeout(() => dismiss(id), timeoutMs)
+  if (notices.length > 4) for (const gone of notices.splice(0, notices.length - 4)) forgetTimer(gone.id)
+  if (timeoutMs > 0) timed.set(id, { ms: timeoutMs, timer: held ? null : setTimeout(() => dismiss(id), timeoutMs) })
   return id
 }
 
 export function dismiss(id: number): void {
   const i = notices.findIndex((n) => n.id === id)
   if (i >= 0) notices.splice(i, 1)
+  forgetTimer(id)
+}
+
+function forgetTimer(id: number) {
+  const entry = timed.get(id)
+  if (entry?.timer) clearTimeout(entry.timer)
+  timed.delete(id)
+}
+
+/**
+ * Held while the pointer or the focus is on the notices: none goes by itself then (WCAG 2.2.1, time to read
+ * it), and each gets its whole time again once let go.
+ */
+export function holdNotices(hold: boolean): void {
+  if (hold === held) return
+  held = hold
+  for (const [id, entry] of timed) {
+    if (entry.timer) clearTimeout(entry.timer)
+    entry.timer = hold ? null : setTimeout(() => dismiss(id), entry.ms)
+  }
 }
 
 /** Errors whose message is written for people (upload steps, a sign-in that cannot start on this page). */

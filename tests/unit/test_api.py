@@ -779,6 +779,20 @@ def test_non_json_bodies_are_415_with_a_message(content_type):
     assert "application/json" in body_of(response)["message"]
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json"])
+def test_a_body_sent_with_a_get_or_delete_is_ignored_not_refused(content_type):
+    """HTTP gives a GET's or a DELETE's body no meaning: the OpenAPI document lists no 415 for them either."""
+    place = create_place()
+    for method, route, parameters, expected in [
+        ("GET", "/places/{place_id}", {"place_id": place["placeId"]}, 200),
+        ("DELETE", "/photos/{photo_id}", {"photo_id": "not-there"}, 404),
+    ]:
+        event = http_event(method, route, path_parameters=parameters, raw_body="hello, \ud800", user=OWNER)
+        event["headers"]["content-type"] = content_type
+        response = api.lambda_handler(event, CONTEXT)
+        assert response["statusCode"] == expected, (method, body_of(response))
+
+
 @pytest.mark.parametrize("content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8"])
 def test_a_json_media_type_is_json_in_any_case(content_type):
     """Media types are case-insensitive (RFC 9110, 8.3.1)."""
@@ -979,6 +993,10 @@ def test_coordinates_are_numbers_kept_to_seven_decimals():
         ("name", "Park\u0007", "must not contain control or invisible characters (U+0007)"),
         ("address", "1 Main St\nAnytown", "must not contain control or invisible characters (U+000A)"),
         ("name", "a" + "\u0301\u0302\u0303\u0304\u0305\u0306", "must not stack more than 4 combining marks"),
+        # Joiners between the marks still stack them on one letter.
+        ("name", "Z" + "\u0300\u0301\u0302\u0303\u200d" * 23, "must not stack more than 4 combining marks"),
+        ("name", "a\ufdd0", "must not contain control or invisible characters (U+FDD0)"),  # noncharacters
+        ("name", "Park\U0001fffe", "must not contain control or invisible characters (U+1FFFE)"),
         ("name", "Park\u2028Lane", "must not contain control or invisible characters (U+2028)"),  # line separator
         ("address", "1 Main St\u2029Anytown", "must not contain control or invisible characters (U+2029)"),
         ("name", "\ufb2c" * 41, "String should have at most 120 characters"),  # 41 characters, 123 once composed

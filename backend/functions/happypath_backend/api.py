@@ -340,8 +340,18 @@ def openapi_document() -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    event = _without_unread_body(event)
     refused = unreadable_body(event)
     return refused if refused is not None else app.resolve(_media_type_in_lowercase(event), context)
+
+
+def _without_unread_body(event: dict[str, Any]) -> dict[str, Any]:
+    """A GET or DELETE takes no body: one sent anyway is ignored (HTTP gives it no meaning), not refused."""
+    method = event.get("requestContext", {}).get("http", {}).get("method", "")
+    if method not in ("GET", "HEAD", "DELETE") or not event.get("body"):
+        return event
+    headers = {name: value for name, value in (event.get("headers") or {}).items() if name != "content-type"}
+    return {**event, "body": None, "isBase64Encoded": False, "headers": headers}
 
 
 def _media_type(event: dict[str, Any]) -> str:

@@ -66,8 +66,14 @@ def _composed(value: object) -> object:
     return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
 
 
+def _noncharacter(char: str) -> bool:
+    """The code points Unicode keeps out of text for good (U+FDD0-FDEF, U+xxFFFE and U+xxFFFF)."""
+    code = ord(char)
+    return 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
+
+
 def _hidden(char: str) -> bool:
-    return unicodedata.category(char) in _HIDDEN_CATEGORIES or char in _BLANK_LOOKING
+    return unicodedata.category(char) in _HIDDEN_CATEGORIES or char in _BLANK_LOOKING or _noncharacter(char)
 
 
 def _joins(value: str, at: int) -> bool:
@@ -101,7 +107,10 @@ def _plain_text(value: str) -> str:
                 "must not contain control or invisible characters (U+{code})",
                 {"code": f"{ord(char):04X}"},
             )
-        marks = marks + 1 if category.startswith("M") else 0
+        if category.startswith("M"):
+            marks += 1
+        elif char not in _JOINERS:  # a joiner between marks leaves them stacked on the same letter
+            marks = 0
         if marks > MAX_COMBINING_MARKS:
             raise PydanticCustomError(
                 "plain_text", "must not stack more than {most} combining marks", {"most": MAX_COMBINING_MARKS}

@@ -318,6 +318,37 @@ describe('PlaceMap without tiles', () => {
     wrapper.unmount()
   })
 
+  it('moves with a tap on its arrow buttons too, for a pointer that cannot drag, and a tap there picks nothing', async () => {
+    vi.spyOn(HTMLElement.prototype, 'clientWidth', 'get').mockReturnValue(400)
+    vi.spyOn(HTMLElement.prototype, 'clientHeight', 'get').mockReturnValue(300)
+    vi.spyOn(window, 'matchMedia').mockImplementation(
+      (query: string) => ({ matches: query === '(prefers-reduced-motion: reduce)', media: query }) as MediaQueryList,
+    ) // no glide: at its new place at once
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '', picking: true }, attachTo: document.body })
+    await flushPromises()
+    type Move = [{ lat: number; lng: number }, boolean]
+    const moves = () => (wrapper.emitted('move') ?? []) as Move[]
+    const buttons = wrapper.findAll('.hp-pan button')
+    expect(buttons.map((b) => [b.attributes('aria-label'), b.attributes('type')])).toEqual([
+      ['Move the map west', 'button'],
+      ['Move the map north', 'button'],
+      ['Move the map south', 'button'],
+      ['Move the map east', 'button'],
+    ])
+    const before = moves().length
+    await buttons[3]!.trigger('click')
+    await flushPromises()
+    expect(moves()).toHaveLength(before + 1)
+    const [east, byUser] = moves().at(-1)!
+    expect(byUser).toBe(true) // the person's move: "Search this area" is offered
+    expect(east.lng).toBeGreaterThan(base.center.lng)
+    await buttons[1]!.trigger('click')
+    await flushPromises()
+    expect(moves().at(-1)![0].lat).toBeGreaterThan(east.lat)
+    expect(wrapper.emitted('pick')).toBeUndefined() // not a tap on the map
+    wrapper.unmount()
+  })
+
   it('redraws markers when the places change and reports map clicks only while picking', async () => {
     const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '' }, attachTo: document.body })
     await flushPromises()

@@ -191,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     except requests.ConnectionError:
         print(f"no local app at {args.app}: start it with `make dev`, or pass --app", file=sys.stderr)
         return 1
+    except (requests.RequestException, requests.JSONDecodeError, KeyError):
+        # A malformed URL, or another server (the API's or the S3 port, say): its answers are not the app's.
+        print(
+            f"{args.app} is not the local app: pass the App URL `make dev` printed (e.g. {DEFAULT_APP_URL})",
+            file=sys.stderr,
+        )
+        return 1
     except BrokenPipeError:
         # The reader stopped (`... executions | head`): stop quietly. Output still buffered goes nowhere,
         # or flushing it at exit would fail again.

@@ -12,7 +12,12 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: the folder is not locked
+    fcntl = None  # type: ignore[assignment]
 
 import boto3
 from botocore.exceptions import ClientError
@@ -23,17 +28,21 @@ from happypath_local.stack import REGION, Stack
 log = logging.getLogger("happypath.local")
 CURRENT, NEW, PREVIOUS = "snapshot", "snapshot.new", "snapshot.old"
 ISSUER_KEY = "issuer-key.pem"
-WRITTEN_HERE = frozenset({CURRENT, NEW, PREVIOUS, ISSUER_KEY})  # all the runtime ever writes in its data folder
+LOCK = "in-use.lock"  # held by the runtime using the folder, for as long as it runs
+WRITTEN_HERE = frozenset({CURRENT, NEW, PREVIOUS, ISSUER_KEY, LOCK})  # all the runtime ever writes in its folder
 
 
 class DataDirError(Exception):
     """The data folder cannot be used (it holds files the runtime did not write)."""
 
 
-def prepare(root: Path, fresh: bool) -> None:
+def prepare(root: Path, fresh: bool) -> IO[bytes]:
     """Make `root` the runtime's data folder; `fresh` deletes what earlier runs wrote there, nothing else.
+    Returns the folder's lock, held until it is closed (or the process ends).
 
-    A folder holding anything else is refused: `--data-dir .` must never lead to deleting someone's files.
+    A folder holding anything else is refused: `--data-dir .` must never lead to deleting someone's files. So
+    is one another runtime is using: it would lose what this one saved, or the reverse, and `--fresh` would
+    delete its data from under it.
     """
     if root.exists() and not root.is_dir():
         raise DataDirError(f"--data-dir {root} is a file, not a folder")
@@ -44,14 +53,41 @@ def prepare(root: Path, fresh: bool) -> None:
             f"--data-dir {root} holds files the local runtime did not write ({shown}): "
             "use an empty or new folder (the default is .local-data/)"
         )
-    if fresh:
-        for name in WRITTEN_HERE:
-            path = root / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.exists() or path.is_symlink():
-                path.unlink()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = _lock(root)
+        if fresh:
+            for name in WRITTEN_HERE - {LOCK}:
+                path = root / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                elif path.exists() or path.is_symlink():
+                    path.unlink()
+        _check_writable(root)
+    except OSError as error:
+        raise DataDirError(f"--data-dir {root} cannot be used: {error.strerror or error}") from None
+    return lock
+
+
+def _lock(root: Path) -> IO[bytes]:
+    lock = (root / LOCK).open("ab")
+    if fcntl is not None:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise DataDirError(
+                f"--data-dir {root} is in use by another local runtime: stop it first, or give this one another "
+                "--data-dir"
+            ) from None
+    return lock
+
+
+def _check_writable(root: Path) -> None:
+    """Found now, not at the first save (every one would fail, and the data be lost at Ctrl-C)."""
+    probe = root / NEW
+    probe.mkdir(exist_ok=True)
+    shutil.rmtree(probe)
 
 
 def _meta_path(path: Path) -> Path:
@@ -159,12 +195,27 @@ class DataDirectory:
         """Load the last snapshot, then start again the work that was running when it was taken.
 
         Bucket notifications are paused while objects are put back, so finished uploads are not processed again.
+        A snapshot that cannot be read (a file damaged or edited by hand) is refused in words, not half loaded.
         """
         snapshot = self.root / CURRENT
         if not snapshot.is_dir():  # stopped between the two renames of a save: the previous one is whole
             snapshot = self.root / PREVIOUS
         if not snapshot.is_dir():
             return 0
+        try:
+            restored = self._load(snapshot)
+        except (OSError, ValueError, KeyError, TypeError, ClientError) as error:
+            raise DataDirError(
+                f"the data kept in {snapshot} cannot be read ({type(error).__name__}: {error}). Start with --fresh "
+                f"to begin again without it (it deletes it), or move {self.root} away to keep it"
+            ) from None
+        log.info("restored %d items and objects from %s", restored, snapshot)
+        if snapshot.name == CURRENT:
+            self._saved = self._changes()  # what is on disk: the first save after a restart has nothing to do
+        self._redrive()
+        return restored
+
+    def _load(self, snapshot: Path) -> int:
         restored = 0
         for table in self.tables:
             path = snapshot / "dynamodb" / f"{table}.json"
@@ -186,10 +237,6 @@ class DataDirectory:
                 self.s3.put_object(Bucket=bucket, Key=str(path.relative_to(folder)), Body=path.read_bytes(), **extra)
                 restored += 1
             self.s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=notifications)  # type: ignore[arg-type]
-        log.info("restored %d items and objects from %s", restored, snapshot)
-        if snapshot.name == CURRENT:
-            self._saved = self._changes()  # what is on disk: the first save after a restart has nothing to do
-        self._redrive()
         return restored
 
     def _redrive(self) -> None:

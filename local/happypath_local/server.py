@@ -218,14 +218,15 @@ class LocalStack:
         self.servers: list[BaseWSGIServer] = []
         self.requests = InFlight()
         self._stop = threading.Event()
+        self.hurry = threading.Event()  # a second Ctrl-C: stop waiting for running work
         self._saver: threading.Thread | None = None
 
     def start(self) -> "LocalStack":
         started = time.perf_counter()
         options, urls = self.options, self.urls
-        from happypath_local.persistence import ISSUER_KEY, prepare
+        from happypath_local.persistence import ISSUER_KEY, DataDirError, prepare
 
-        prepare(options.data_dir, options.fresh)
+        self.data_lock = prepare(options.data_dir, options.fresh)
         self.moderation = _environment(urls, options)
 
         from moto.moto_server.werkzeug_app import create_backend_app
@@ -255,7 +256,14 @@ class LocalStack:
             self.data.restore()
         # Empty: tokens name the client id, as Cognito's do. Set: the sign-in asks for it, as Auth0's does.
         api_audience = parameters.get("AuthAudience") or None
-        issuer = LocalIssuer(urls.issuer, LOCAL_CLIENT_ID, origins, options.data_dir / ISSUER_KEY, api_audience)
+        key_path = options.data_dir / ISSUER_KEY
+        try:
+            issuer = LocalIssuer(urls.issuer, LOCAL_CLIENT_ID, origins, key_path, api_audience)
+        except ValueError:  # not a PEM key: damaged, or another file
+            raise DataDirError(
+                f"{key_path} is not the sign-in key the local runtime wrote: delete it (everyone signed in is "
+                "signed out), or start with --fresh"
+            ) from None
         self.frontend_config = local_web_config(urls, options.place_types, api_audience)
         web = WebApp(
             PROJECT_ROOT / "frontend" / "dist",
@@ -326,12 +334,15 @@ class LocalStack:
         while not self._stop.wait(SAVE_EVERY_S):
             self._save()
 
-    def _save(self) -> None:
+    def _save(self) -> bool:
+        """Whether the data is on disk now (nothing to keep with --no-persist counts as kept)."""
         if self.data:
             try:
                 self.data.save()
             except Exception:
                 log.exception("could not save the local data")
+                return False
+        return True
 
     def unfinished_work(self) -> dict[str, int]:
         return {
@@ -350,8 +361,9 @@ class LocalStack:
             now = time.monotonic()
             if not work:
                 return
-            if now >= deadline:
-                print(f"  not waiting longer: {work} (started again at the next start)", flush=True)
+            if now >= deadline or self.hurry.is_set():
+                print(f"  not waiting longer: {work}", flush=True)
+                print("  (uploads being processed start again at the next start; requests being answered are cut off)")
                 self._print_requests()
                 return
             if work != reported and now - reported_at >= 1:  # what is left, once a second at most
@@ -364,7 +376,8 @@ class LocalStack:
         for request in self.requests.describe():
             print(f"    {request}", flush=True)
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Stops serving, lets running work end, saves. Returns whether the data was saved."""
         self._stop.set()
         self.scheduler.stop()
         for server in self.servers:  # no new requests; those being answered finish
@@ -375,8 +388,10 @@ class LocalStack:
             self._saver.join()  # a periodic save in progress ends before the last one starts
         if self.data:
             print("Stopping: saving data...", flush=True)
-        self._save()
+        saved = self._save()
         self.app.__exit__(None, None, None)
+        self.data_lock.close()
+        return saved
 
 
 class LineAtomicWriter(io.TextIOBase):
@@ -481,7 +496,11 @@ Handler code reloads on change. Ctrl-C stops.
             flush=True,
         )
     wait_for_ctrl_c()
-    print("\nStopping: no longer accepting requests", flush=True)
-    stack.stop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # again: stop without waiting for running work
+        signal.signal(signum, lambda *_: stack.hurry.set())
+    print("\nStopping: no longer accepting requests (Ctrl-C again: without waiting for running work)", flush=True)
+    if not stack.stop():
+        print(f"Stopped, but the data could not be saved in {options.data_dir} (see the error above).", flush=True)
+        return 1
     print("Stopped.", flush=True)
     return 0

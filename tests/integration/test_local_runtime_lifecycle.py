@@ -3,6 +3,7 @@
 import io
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -127,13 +128,19 @@ def test_uploads_in_flight_at_ctrl_c_finish_before_the_data_is_saved(tmp_path: P
     assert "not waiting longer" not in first.log()
 
 
-def test_uploads_a_stop_cut_short_are_processed_after_a_restart(tmp_path: Path, photos: Path):
-    """When a stop does not wait for them (`--stop-wait 0`, or a crash after a periodic save), uploads saved
-    mid-workflow are sent through the workflow again at the next start, and published once."""
-    first, place, upload_ids, _ = _stopped_while_uploading(
-        tmp_path, photos, "--moderation", "pass-through", "--stop-wait", "0"
+@pytest.mark.parametrize("cut_short_by", ["--stop-wait 0", "a second Ctrl-C"])
+def test_uploads_a_stop_cut_short_are_processed_after_a_restart(tmp_path: Path, photos: Path, cut_short_by: str):
+    """When a stop does not wait for them (`--stop-wait 0`, a second Ctrl-C, or a crash after a periodic save),
+    uploads saved mid-workflow are sent through the workflow again at the next start, and published once."""
+    twice = cut_short_by == "a second Ctrl-C"
+    stop_wait = "600" if twice else "0"
+    started = time.monotonic()
+    first, place, upload_ids, code = _stopped_while_uploading(
+        tmp_path, photos, "--moderation", "pass-through", "--stop-wait", stop_wait, twice=twice
     )
+    assert code == 0, first.log()[-3000:]
     assert "not waiting longer" in first.log(), first.log()[-3000:]  # work was cut short
+    assert time.monotonic() - started < 300  # not the 600 s wait
 
     second = start_app(tmp_path / "data", tmp_path / "second.log", "--moderation", "pass-through", port=first.port)
     try:
@@ -143,13 +150,20 @@ def test_uploads_a_stop_cut_short_are_processed_after_a_restart(tmp_path: Path, 
         assert second.stop() == 0, second.log()
 
 
-def _stopped_while_uploading(tmp_path: Path, photos: Path, *options: str) -> tuple[RunningApp, dict, list[str], int]:
-    """A fresh app in tmp_path/data, stopped with Ctrl-C as soon as eight photos are uploaded at once; returns
-    the app, its place, the upload ids and the exit code."""
+def _stopped_while_uploading(
+    tmp_path: Path, photos: Path, *options: str, twice: bool = False
+) -> tuple[RunningApp, dict, list[str], int]:
+    """A fresh app in tmp_path/data, stopped with Ctrl-C as soon as eight photos are uploaded at once (`twice`:
+    and again once it says it waits); returns the app, its place, the upload ids and the exit code."""
     first = start_app(tmp_path / "data", tmp_path / "first.log", "--fresh", *options)
     try:
         client, place = _client_and_place(first)
         upload_ids = _upload_at_once(client, place["placeId"], photos)
+        if twice:
+            first.process.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 60
+            while "Ctrl-C again" not in first.log() and time.monotonic() < deadline:
+                time.sleep(0.05)
     finally:
         code = first.stop(timeout_s=180)
     return first, place, upload_ids, code

@@ -1,10 +1,12 @@
 """The local runtime's command line: the client commands say plainly when no app is running."""
 
+import http.server
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -22,6 +24,36 @@ def test_client_commands_without_a_running_app_print_one_line_and_fail(command, 
     out, err = capsys.readouterr()
     assert out == ""
     assert err == f"no local app at {url}: start it with `make dev`, or pass --app\n"
+
+
+class NotTheApp(http.server.BaseHTTPRequestHandler):
+    """Another server (the API's or the S3 port, say): JSON, but not the app's, or not JSON at all."""
+
+    def do_GET(self) -> None:
+        body = b"<Error/>" if self.path.startswith("/config") else b'{"message": "Not Found"}'
+        self.send_response(404 if self.path.startswith("/_local") else 200)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.do_GET()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("command", ["token", "executions", "seed"])
+def test_client_commands_pointed_at_another_server_or_a_malformed_url_say_so_in_one_line(command, capsys):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotTheApp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for url in (f"http://127.0.0.1:{server.server_port}", f"127.0.0.1:{server.server_port}"):
+            assert main([command, "--app", url]) == 1
+            out, err = capsys.readouterr()
+            assert err.startswith(f"{url} is not the local app: pass the App URL"), err
+            assert "Traceback" not in out + err
+    finally:
+        server.shutdown()
 
 
 def test_ctrl_c_is_acted_on_whichever_thread_the_kernel_hands_it_to():

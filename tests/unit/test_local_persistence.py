@@ -113,9 +113,9 @@ def test_fresh_deletes_only_what_the_runtime_wrote(tmp_path):
     for name in ("snapshot/dynamodb", "snapshot.old/s3", "snapshot.new"):
         (data / name).mkdir(parents=True)
     (data / "issuer-key.pem").write_text("key")
-    prepare(data, fresh=True)
+    prepare(data, fresh=True).close()
     assert data.is_dir()
-    assert list(data.iterdir()) == []
+    assert [p.name for p in data.iterdir()] == ["in-use.lock"]
 
 
 @pytest.mark.parametrize("fresh", [True, False])
@@ -130,6 +130,50 @@ def test_a_data_folder_holding_other_files_is_refused(tmp_path, fresh):
 
 
 def test_a_new_or_empty_data_folder_is_used(tmp_path):
-    prepare(tmp_path / "new" / "data", fresh=True)
+    prepare(tmp_path / "new" / "data", fresh=True).close()
     assert (tmp_path / "new" / "data").is_dir()
-    prepare(tmp_path / "new" / "data", fresh=False)
+    prepare(tmp_path / "new" / "data", fresh=False).close()
+
+
+def test_a_data_folder_another_runtime_uses_is_refused_and_fresh_deletes_nothing_of_it(tmp_path):
+    """Two runtimes on one folder would each lose what the other saved; --fresh would delete the first's data."""
+    (tmp_path / "snapshot" / "dynamodb").mkdir(parents=True)
+    running = prepare(tmp_path, fresh=False)
+    for fresh in (False, True):
+        with pytest.raises(DataDirError, match="is in use by another local runtime: stop it first"):
+            prepare(tmp_path, fresh=fresh)
+    assert (tmp_path / "snapshot" / "dynamodb").is_dir()
+    running.close()  # stopped: the folder is free again
+    prepare(tmp_path, fresh=False).close()
+
+
+def test_a_data_folder_that_cannot_be_written_is_refused_at_the_start(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataDirError, match="file/data cannot be used: Not a directory"):
+        prepare(tmp_path / "file" / "data", fresh=False)
+    real_mkdir = Path.mkdir
+
+    def read_only(self: Path, *args: object, **kwargs: object) -> None:
+        if self.name == "snapshot.new":
+            raise PermissionError(13, "Permission denied")
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", read_only)  # root ignores file modes: as a read-only folder answers
+    with pytest.raises(DataDirError, match="cannot be used: Permission denied"):
+        prepare(tmp_path / "data", fresh=False)
+
+
+@pytest.mark.parametrize("damage", ["table", "meta"])
+def test_a_damaged_snapshot_is_refused_in_words_naming_what_to_do(app, tmp_path, damage):
+    data = DataDirectory(tmp_path, app.stack, app.seams)
+    new_place()
+    data.save()
+    if damage == "table":
+        next((tmp_path / "snapshot" / "dynamodb").glob("*.json")).write_text('[{"pk": ')
+    else:
+        (tmp_path / "snapshot" / "s3").mkdir(exist_ok=True)
+        bucket = tmp_path / "snapshot" / "s3" / data.buckets[0]
+        bucket.mkdir(exist_ok=True)
+        (bucket / "orphan.jpg").write_bytes(b"x")  # its .meta.json is missing
+    with pytest.raises(DataDirError, match=r"the data kept in .*snapshot cannot be read .* Start with --fresh"):
+        data.restore()

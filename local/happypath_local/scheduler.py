@@ -16,6 +16,7 @@ from happypath_local.stack import Stack
 log = logging.getLogger("happypath.local")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+FIRST_RUN_AFTER_S = 30  # after the start: then every period
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,12 @@ class Scheduler:
         self.seams.invoke_async(schedule.target_arn, schedule.payload)
 
     def _run(self, schedule: Schedule) -> None:
-        while not self._stop.wait(schedule.every_s):
+        # A deployed schedule runs for months; a laptop's runtime is often restarted within minutes, and waiting a
+        # whole period after each start could put the sweep off for good.
+        wait = min(schedule.every_s, FIRST_RUN_AFTER_S)
+        while not self._stop.wait(wait):
             self.fire(schedule)
+            wait = schedule.every_s
 
     def stop(self) -> None:
         self._stop.set()

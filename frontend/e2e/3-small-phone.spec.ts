@@ -433,7 +433,10 @@ test('adding a place on a small phone: what is wrong is shown beside the field t
   await name.fill('Corner Park')
   const latitude = form.getByRole('spinbutton', { name: 'Latitude' })
   await latitude.fill('')
+  await expect(message).toHaveCount(0) // emptied to type another: said once the field is left, not before
+  await latitude.press('Tab')
   await expect(message).toHaveText('Latitude must be between -90 and 90.')
+  await latitude.fill('95') // out of range: said at once
   const field = (await latitude.boundingBox())!
   const shown = (await message.boundingBox())!
   expect(shown.y - (field.y + field.height), 'space between the field and its message').toBeLessThanOrEqual(16)

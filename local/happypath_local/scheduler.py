@@ -16,7 +16,6 @@ from happypath_local.stack import Stack
 log = logging.getLogger("happypath.local")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-FIRST_RUN_AFTER_S = 30  # after the start: then every period
 
 
 @dataclass(frozen=True)
@@ -61,12 +60,8 @@ class Scheduler:
         self.seams.invoke_async(schedule.target_arn, schedule.payload)
 
     def _run(self, schedule: Schedule) -> None:
-        # A deployed schedule runs for months; a laptop's runtime is often restarted within minutes, and waiting a
-        # whole period after each start could put the sweep off for good.
-        wait = min(schedule.every_s, FIRST_RUN_AFTER_S)
-        while not self._stop.wait(wait):
+        while not self._stop.wait(schedule.every_s):
             self.fire(schedule)
-            wait = schedule.every_s
 
     def stop(self) -> None:
         self._stop.set()

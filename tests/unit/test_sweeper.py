@@ -13,7 +13,7 @@ from happypath.models import Upload, utc_now
 from happypath.repository import Repository
 from happypath.statuses import AbandonedReason, UploadStatus
 from happypath_backend import sweeper
-from happypath_local.scheduler import FIRST_RUN_AFTER_S, Scheduler, schedules_of
+from happypath_local.scheduler import schedules_of
 
 NOW = int(time.time())
 
@@ -149,25 +149,6 @@ def test_the_sweeper_runs_every_five_minutes_locally(app):
     (schedule,) = schedules_of(app.stack)
     assert schedule.every_s == 300
     assert schedule.target_arn == app.stack.functions["SweeperFunction"].arn
-
-
-def test_the_first_local_sweep_comes_soon_after_the_start_then_one_every_period(app, monkeypatch):
-    """A runtime restarted every few minutes would otherwise never sweep."""
-    scheduler = Scheduler(app.stack, app.seams)
-    waits: list[float] = []
-    fired: list[str] = []
-
-    def wait(timeout: float) -> bool:
-        waits.append(timeout)
-        return len(waits) > 3  # stopped after three runs
-
-    monkeypatch.setattr(scheduler._stop, "wait", wait)
-    monkeypatch.setattr(scheduler, "fire", lambda schedule: fired.append(schedule.name))
-    (schedule,) = scheduler.schedules
-    scheduler._run(schedule)
-    assert waits == [FIRST_RUN_AFTER_S, 300, 300, 300]
-    assert FIRST_RUN_AFTER_S <= 60
-    assert len(fired) == 3
 
 
 def test_one_upload_that_cannot_be_swept_does_not_keep_the_others_open(app, place, monkeypatch):

@@ -8,7 +8,7 @@ import { CONFIG_KEY } from '../src/composables/useConfig'
 import { UPLOADS_KEY, createUploads, type Uploads } from '../src/composables/useUpload'
 import type { Api, NearbyPlace, Photo, Place, PlaceDetail } from '../src/lib/api'
 import type { AppConfig } from '../src/lib/config'
-import { unsentFilesIn } from '../src/lib/unsentFiles'
+import { unsentFilesIn, type KeyValueStore, type TabLocks } from '../src/lib/unsentFiles'
 
 export const testConfig: AppConfig = {
   apiUrl: 'http://api.test',
@@ -193,14 +193,24 @@ export function fileOf(name: string, type: string, size: number): File {
 
 /**
  * The kept-files store of one tab over a Map shared by the "tabs" of a test (IndexedDB's part, which only a
- * browser has, is covered by the browser tests). `live` holds the tabs still open.
+ * browser has, is covered by the browser tests). `held` holds the Web Lock names of the tabs still open.
  */
-export function memoryUnsentFiles(shared: Map<string, unknown>, live: Set<string>, tab = `tab-${live.size + 1}`) {
-  live.add(tab)
-  const backend = {
-    set: async (key: string, value: unknown) => void shared.set(key, value),
-    del: async (key: string) => void shared.delete(key),
+export function memoryUnsentFiles(shared: Map<string, unknown>, held: Set<string>, tab = `tab-${held.size + 1}-${Math.random()}`) {
+  const backend: KeyValueStore = {
+    set: async (key, value) => void shared.set(key, value),
+    del: async (key) => void shared.delete(key),
     entries: async () => [...shared.entries()] as [IDBValidKey, unknown][],
   }
-  return unsentFilesIn(backend, tab, async () => new Set(live))
+  let queue: Promise<unknown> = Promise.resolve()
+  const locks: TabLocks = {
+    hold: async (name) => void held.add(name),
+    release: (name) => void held.delete(name),
+    held: async () => new Set(held),
+    exclusive: <T>(_name: string, task: () => Promise<T>) => {
+      const run = queue.then(task)
+      queue = run.catch(() => {})
+      return run
+    },
+  }
+  return unsentFilesIn(backend, tab, locks)
 }

@@ -724,7 +724,7 @@ describe('photos not sent yet outlive a closed tab', () => {
     const live = new Set<string>()
     const tab = (over: Partial<UploadsDeps> & { api: UploadsDeps['api'] }) => {
       const unsent = memoryUnsentFiles(kept, live)
-      return { up: store({ unsent, ...over }), close: () => live.delete(unsent.tab) }
+      return { up: store({ unsent, ...over }), close: () => live.delete(unsent.tab) } // its Web Lock goes with it
     }
     const files = () => [...kept.values()].map((v) => (v as UnsentFile).file.name).sort()
     return { kept, tab, files }
@@ -753,9 +753,12 @@ describe('photos not sent yet outlive a closed tab', () => {
     expect(files()).toEqual([])
   })
 
-  it('offers the files of a closed tab to the same person, once, with Try again that sends them', async () => {
+  it('offers the files of a closed tab to the same person, in one tab only, with Try again that sends them', async () => {
     const { tab, files } = browser()
-    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+    // u1: a.jpg's first form, its photo never arrived; u2: the form Try again asks for.
+    const getUpload = vi.fn(async (id: string) => (id === 'u1' ? status('PENDING_UPLOAD') : status('PROCESSED', { photo: makePhoto(id) })))
+    const createUpload = vi.fn<Api['createUpload']>().mockImplementationOnce(formFor('u1')).mockImplementation(formFor('u2'))
+    const api = fakeApi({ createUpload, getUpload })
     const first = tab({ api, post: heldPost().post })
     first.up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
     await flushPromises()
@@ -775,16 +778,76 @@ describe('photos not sent yet outlive a closed tab', () => {
       ['b.jpg', 'error', UNSENT_MESSAGE, true],
     ])
     expect(next.up.jobs.value[0]!.seen).toBe(false) // "1 upload result to see" on other pages
+    expect(getUpload).toHaveBeenCalledWith('u1') // asked whether a.jpg had arrived after all
+
+    // The tab that offered them took them over: a third tab opened now offers them again to nobody.
+    const third = tab({ api })
+    await flushPromises()
+    expect(third.up.jobs.value).toEqual([])
 
     void next.up.retry(next.up.jobs.value[0]!.id)
     await flushPromises()
     expect(calls.map((c) => (c.file as File).name)).toEqual(['a.jpg'])
-    expect(next.up.jobs.value[0]).toMatchObject({ fileName: 'a.jpg', phase: 'added' })
+    expect(next.up.jobs.value[0]).toMatchObject({ fileName: 'a.jpg', phase: 'added', uploadId: 'u2' })
     expect(files()).toEqual(['b.jpg'])
 
     next.up.clearFinished('p1') // b.jpg not wanted after all
     await flushPromises()
     expect(files()).toEqual([])
+  })
+
+  it('follows a photo that reached storage as its tab closed, instead of offering to send it again', async () => {
+    const { tab, files } = browser()
+    const getUpload = vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') }))
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload })
+    const first = tab({ api, post: heldPost().post })
+    first.up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    first.close() // the send ended in storage, but the tab was gone before it heard so
+
+    const { post } = fakePost()
+    const next = tab({ api, post })
+    await flushPromises()
+    expect(next.up.jobs.value.map((j) => [j.fileName, j.phase, j.uploadId])).toEqual([['a.jpg', 'added', 'u1']])
+    expect(post).not.toHaveBeenCalled()
+    expect(files()).toEqual([])
+  })
+
+  it('offers no file the person cancelled, in the next tab: Try again stays in this one', async () => {
+    const { tab, files } = browser()
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PENDING_UPLOAD')) })
+    const first = tab({ api, post: heldPost().post })
+    first.up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    for (const job of [...first.up.jobs.value]) first.up.cancel(job.id)
+    await flushPromises()
+    expect(first.up.jobs.value.map((j) => [j.fileName, j.phase, j.canRetry])).toEqual([
+      ['a.jpg', 'error', true],
+      ['b.jpg', 'error', true],
+    ])
+    expect(files()).toEqual([])
+    first.close()
+    const next = tab({ api })
+    await flushPromises()
+    expect(next.up.jobs.value).toEqual([])
+  })
+
+  it('uploads on a plain-http page, where the browser gives no crypto.randomUUID or Web Locks', async () => {
+    vi.stubGlobal('crypto', { ...globalThis.crypto, randomUUID: undefined })
+    try {
+      const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+      const up = store({ api, post: fakePost().post }) // the browser's own store: nothing kept without Web Locks
+      up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+      await flushPromises()
+      expect(up.jobs.value[0]).toMatchObject({ phase: 'added' })
+      const { tab, files } = browser() // and with them, keys are made without randomUUID
+      const { up: kept } = tab({ api, post: heldPost().post })
+      kept.addFiles('p1', [fileOf('b.jpg', 'image/jpeg', 1000)])
+      await flushPromises()
+      expect(files()).toEqual(['b.jpg'])
+    } finally {
+      vi.unstubAllGlobals()
+    }
   })
 
   it("offers nobody else's files, and none picked over a week ago (those are deleted)", async () => {
@@ -855,9 +918,16 @@ describe('UploadPanel', () => {
 
     // Focus put elsewhere stays there when an upload changes.
     ;(wrapper.get('input[type="file"]').element as HTMLElement).focus()
-    uploads.addFiles('p1', [fileOf('b.jpg', 'image/jpeg', 1000)])
+    uploads.addFiles('p1', [fileOf('b.jpg', 'image/jpeg', 1000), fileOf('c.jpg', 'image/jpeg', 1000)])
     await flushPromises()
     expect(document.activeElement).toBe(wrapper.get('input[type="file"]').element)
+
+    // An upload the person clicked keeps the focus when another changes: it is not moved onto its Cancel.
+    const waiting = wrapper.findAll('[data-testid="upload-job"]').find((j) => j.text().includes('c.jpg'))!
+    ;(waiting.element as HTMLElement).focus()
+    held[2]!.finish() // b.jpg sent
+    await flushPromises()
+    expect(document.activeElement).toBe(waiting.element)
     wrapper.unmount()
     uploads.dispose()
   })

@@ -12,7 +12,7 @@ import { ApiError, type Api, type Photo, type UploadContentType, type UploadView
 import { describeError } from '../lib/notices'
 import { forgetPending, readPending, rememberPending } from '../lib/pendingUploads'
 import { browserStorage } from '../lib/storage'
-import { browserUnsentFiles, type UnsentFiles } from '../lib/unsentFiles'
+import { browserUnsentFiles, newKey, type UnsentFile, type UnsentFiles } from '../lib/unsentFiles'
 import { outcomeMessage } from '../lib/reasons'
 import {
   CANCELLED_MESSAGE,
@@ -156,8 +156,8 @@ export function createUploads(deps: UploadsDeps) {
   let draining = false
   const queue: UploadJob[] = []
   const files = new Map<number, File>()
-  /** The key under which each job's file is kept in `unsent`, until it reaches storage or is let go. */
-  const keptKeys = new Map<number, string>()
+  /** Each job's file as kept in `unsent`, until it reaches storage or is let go. */
+  const kept = new Map<number, UnsentFile>()
   const cancels = new Map<number, AbortController>()
   /** Jobs whose last send broke off without an answer, and the upload the checks could not find arrived. */
   const unconfirmed = new Map<number, string>()
@@ -207,20 +207,29 @@ export function createUploads(deps: UploadsDeps) {
   /** The file is no longer needed: it reached storage (`inMemory`: Try again may still send it) or was let go. */
   function letGo(jobId: number, { inMemory = false } = {}) {
     if (!inMemory) files.delete(jobId)
-    const key = keptKeys.get(jobId)
-    if (key === undefined) return
-    keptKeys.delete(jobId)
-    void unsent.forget(key)
+    const entry = kept.get(jobId)
+    if (!entry) return
+    kept.delete(jobId)
+    void unsent.forget(entry.key)
   }
 
   /** Kept until it reaches storage, for whoever picked it (only they may send it under their name). */
   function keep(job: UploadJob, file: File) {
     files.set(job.id, file)
     const owner = deps.user.value?.sub
-    if (!owner) return
-    const key = crypto.randomUUID()
-    keptKeys.set(job.id, key)
-    void unsent.keep({ key, placeId: job.placeId, owner, file, pickedAt: now(), order: job.id, tab: unsent.tab })
+    if (!owner || kept.has(job.id)) return
+    const entry = { key: newKey(), placeId: job.placeId, owner, file, pickedAt: now(), order: job.id, tab: unsent.tab }
+    kept.set(job.id, entry)
+    void unsent.keep(entry)
+  }
+
+  /** The form is for this upload: should the tab close now, the next one asks whether the photo arrived. */
+  function keepUploadId(job: UploadJob, uploadId: string) {
+    const entry = kept.get(job.id)
+    if (!entry) return
+    const known = { ...entry, uploadId }
+    kept.set(job.id, known)
+    void unsent.keep(known)
   }
 
   function addFiles(placeId: string, picked: Iterable<File>) {
@@ -287,6 +296,7 @@ export function createUploads(deps: UploadsDeps) {
       // A new form every attempt: forms expire after a few minutes.
       const form = await requestForm(job, { contentType: check.contentType, size: file.size }, cancel.signal)
       job.uploadId = form.uploadId
+      keepUploadId(job, form.uploadId)
       job.owner = deps.user.value?.sub ?? null
       job.phase = 'uploading'
       say(job, 'Uploading… 0%')
@@ -409,22 +419,30 @@ export function createUploads(deps: UploadsDeps) {
     void offerUnsent(sub)
   }
 
-  /** The files this person picked in a tab that closed before sending them: offered with Try again. */
+  /**
+   * The files this person picked in a tab that closed before sending them: offered with Try again. One whose
+   * form was asked for may have reached storage as the tab closed: the API is asked, and one that did is
+   * followed instead (sending it again would add the photo twice).
+   */
   async function offerUnsent(sub: string) {
-    const left = await unsent.left(sub, now())
-    const known = new Set(keptKeys.values()) // after the wait: a second call meanwhile offered them already
-    if (deps.user.value?.sub !== sub) return
-    const offered = left
-      .filter((u) => !known.has(u.key))
-      .map((u) => {
-        const fileName = u.file.name || 'photo'
-        const job = newJob({ placeId: u.placeId, fileName, size: u.file.size, owner: sub, phase: 'error', canRetry: true })
-        files.set(job.id, u.file)
-        keptKeys.set(job.id, u.key)
-        say(job, UNSENT_MESSAGE)
-        job.seen = shown.has(job.placeId)
-        return job
-      })
+    const left = await unsent.claim(sub, now(), () => deps.user.value?.sub === sub)
+    const offered: UploadJob[] = []
+    for (const u of left) {
+      const fileName = u.file.name || 'photo'
+      const job = newJob({ placeId: u.placeId, fileName, size: u.file.size, owner: sub, uploadId: u.uploadId ?? null })
+      files.set(job.id, u.file)
+      kept.set(job.id, u)
+      if (u.uploadId && (await arrived(u.uploadId))) {
+        jobs.value = [job, ...jobs.value]
+        sent(job)
+        continue
+      }
+      // Asked again on Try again: it may still arrive (its event can be slow).
+      if (u.uploadId) unconfirmed.set(job.id, u.uploadId)
+      Object.assign(job, { phase: 'error', canRetry: true, seen: shown.has(job.placeId) })
+      say(job, UNSENT_MESSAGE)
+      offered.push(job)
+    }
     if (offered.length) jobs.value = [...offered, ...jobs.value] // on top, in the order picked, as a new batch
   }
 
@@ -446,6 +464,7 @@ export function createUploads(deps: UploadsDeps) {
     if (job.uploadId) forgetPending(storage, job.uploadId)
     Object.assign(job, { phase: 'waiting', progress: 0, uploadId: null, sentAt: null, seen: true, canRetry: false, photo: null })
     say(job, 'Waiting…')
+    keep(job, files.get(jobId)!) // kept again if it had reached storage (a FAILED or EXPIRED one sent again)
     queue.push(job)
     void drain()
   }
@@ -455,6 +474,7 @@ export function createUploads(deps: UploadsDeps) {
    * already sent cannot be called back).
    */
   function cancel(jobId: number) {
+    letGo(jobId, { inMemory: true }) // stopped by the person: Try again here, not offered in the next tab
     const waiting = queue.findIndex((j) => j.id === jobId)
     if (waiting >= 0) {
       const [job] = queue.splice(waiting, 1)
@@ -466,7 +486,7 @@ export function createUploads(deps: UploadsDeps) {
 
   function cancelSending() {
     for (const job of [...queue]) cancel(job.id)
-    for (const controller of cancels.values()) controller.abort()
+    for (const jobId of cancels.keys()) cancel(jobId)
   }
 
   function clearFinished(placeId: string) {

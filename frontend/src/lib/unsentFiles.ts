@@ -1,10 +1,12 @@
 /**
  * Photos picked but not yet in storage, kept in IndexedDB (photos are too big for localStorage). A phone
  * discards a tab left in the background, and a person closes one: without this, the photos still waiting
- * or being sent would be gone without a word. The next visit of the same person offers them again.
+ * or being sent would be gone without a word. The next page the same person opens offers them again.
  *
- * A tab holds a Web Lock for as long as it lives, and each kept file names the tab that picked it: another
- * tab open at the same time leaves those files alone (it would send them a second time).
+ * Each kept file names the tab that keeps it, and that tab holds a Web Lock of that name while it keeps any:
+ * another tab open at the same time leaves them alone (it would send them a second time). A tab that offers
+ * a closed tab's files takes them over, under one lock for all tabs, so no third tab offers them too. The lock
+ * is held only while the tab keeps files: a page holding a lock is kept out of the back/forward cache.
  */
 import { createStore, del, entries, set } from 'idb-keyval'
 
@@ -18,18 +20,21 @@ export interface UnsentFile {
   pickedAt: number
   /** Its place among the files picked in its tab (several are picked in the same millisecond). */
   order: number
-  /** The Web Lock name of the tab that picked it. */
+  /** The Web Lock name of the tab that keeps it. */
   tab: string
+  /** The upload its form was for, once asked for: the photo may have reached storage before the tab closed. */
+  uploadId?: string
 }
 
 export interface UnsentFiles {
+  /** Keeps a file, or what is known of it now (the same key). */
   keep(entry: UnsentFile): Promise<void>
   forget(key: string): Promise<void>
   /**
-   * The files of `owner` that no open tab is sending, picked in the last KEPT_FOR_MS (older ones are deleted),
-   * in the order they were picked.
+   * Takes over the files of `owner` that no open tab keeps, picked in the last KEPT_FOR_MS (older ones are
+   * deleted), in the order they were picked; none once `stillWanted()` says no.
    */
-  left(owner: string, now: number): Promise<UnsentFile[]>
+  claim(owner: string, now: number, stillWanted?: () => boolean): Promise<UnsentFile[]>
   /** This tab's name, as kept files record it. */
   readonly tab: string
 }
@@ -38,9 +43,29 @@ export interface UnsentFiles {
 export const KEPT_FOR_MS = 7 * 24 * 3600 * 1000
 
 const TAB_LOCK_PREFIX = 'happypath.tab.'
+const CLAIM_LOCK = 'happypath.unsentFiles.claim'
 
-/** The Web Lock names held now (tabs alive), or null where the browser has no Web Locks. */
-type HeldLocks = () => Promise<Set<string> | null>
+/** Web Locks as the store uses them (navigator.locks in the app, a Set in unit tests). */
+export interface TabLocks {
+  /** Resolves once `name` is held; it stays held until `release(name)` or the tab goes away. */
+  hold(name: string): Promise<void>
+  release(name: string): void
+  /** The names held now, by any tab. */
+  held(): Promise<Set<string>>
+  /** Runs `task` while no other tab runs one under `name`. */
+  exclusive<T>(name: string, task: () => Promise<T>): Promise<T>
+}
+
+export interface KeyValueStore {
+  set(key: string, value: UnsentFile): Promise<void>
+  del(key: string): Promise<void>
+  entries(): Promise<[IDBValidKey, unknown][]>
+}
+
+/** A random id; `crypto.randomUUID` exists on secure pages only (https, localhost). */
+export function newKey(): string {
+  return globalThis.crypto?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`
+}
 
 function isUnsent(value: unknown): value is UnsentFile {
   const v = value as Partial<UnsentFile> | null
@@ -53,68 +78,115 @@ function isUnsent(value: unknown): value is UnsentFile {
     typeof v.tab === 'string' &&
     typeof v.pickedAt === 'number' &&
     typeof v.order === 'number' &&
+    (v.uploadId === undefined || typeof v.uploadId === 'string') &&
     v.file instanceof Blob
   )
 }
 
 /**
- * The files kept in `backend`, a key-value store (IndexedDB in the app, a Map in unit tests). Failures are
- * logged and otherwise ignored: a browser that refuses storage (private browsing, a full disk) still sends
- * the photos, they just do not outlive the page.
+ * The files kept in `backend` for the tab named `tab`. Failures are logged and otherwise ignored: a browser
+ * that refuses storage (private browsing, a full disk) still sends the photos, they just do not outlive the page.
  */
-export function unsentFilesIn(
-  backend: {
-    set(key: string, value: UnsentFile): Promise<void>
-    del(key: string): Promise<void>
-    entries(): Promise<[IDBValidKey, unknown][]>
-  },
-  tab: string,
-  heldLocks: HeldLocks,
-): UnsentFiles {
+export function unsentFilesIn(backend: KeyValueStore, tab: string, locks: TabLocks): UnsentFiles {
   const warn = (what: string) => (err: unknown) => console.warn(`Could not ${what} the photo kept for sending`, err)
+  const mine = new Set<string>()
+  let holding: Promise<void> | null = null
+  // One operation at a time, in the order asked: a file kept with its upload's id and then forgotten (it reached
+  // storage) must not be written back by the keep finishing last.
+  let last: Promise<unknown> = Promise.resolve()
+  const inOrder = <T>(task: () => Promise<T>): Promise<T> => {
+    const run = last.then(task)
+    last = run.catch(() => {})
+    return run
+  }
+
+  async function own(key: string) {
+    mine.add(key)
+    await (holding ??= locks.hold(tab)) // before the entry names this tab: no other tab takes it meanwhile
+  }
+
   return {
     tab,
-    keep: (entry) => backend.set(entry.key, entry).catch(warn('keep')),
-    forget: (key) => backend.del(key).catch(warn('forget')),
-    async left(owner, now) {
-      let all: [IDBValidKey, unknown][]
+    keep: (entry) =>
+      inOrder(async () => {
+        await own(entry.key)
+        await backend.set(entry.key, entry)
+      }).catch(warn('keep')),
+    forget: (key) =>
+      inOrder(async () => {
+        await backend.del(key)
+        if (mine.delete(key) && mine.size === 0 && holding) {
+          holding = null
+          locks.release(tab)
+        }
+      }).catch(warn('forget')),
+    async claim(owner, now, stillWanted = () => true) {
       try {
-        all = await backend.entries()
+        return await inOrder(() => locks.exclusive(CLAIM_LOCK, async () => {
+          const all = await backend.entries()
+          const live = await locks.held()
+          const claimed: UnsentFile[] = []
+          for (const [key, value] of all) {
+            if (!isUnsent(value) || now - value.pickedAt > KEPT_FOR_MS) await backend.del(String(key))
+            else if (value.owner === owner && value.tab !== tab && !live.has(value.tab)) claimed.push(value)
+          }
+          if (!claimed.length || !stillWanted()) return []
+          for (const entry of claimed) {
+            await own(entry.key)
+            await backend.set(entry.key, { ...entry, tab })
+          }
+          return claimed.map((entry) => ({ ...entry, tab })).sort((a, b) => a.pickedAt - b.pickedAt || a.order - b.order)
+        }))
       } catch (err) {
         warn('read')(err)
         return []
       }
-      const live = await heldLocks().catch(() => null)
-      const kept: UnsentFile[] = []
-      for (const [key, value] of all) {
-        if (!isUnsent(value) || now - value.pickedAt > KEPT_FOR_MS) void backend.del(String(key)).catch(warn('forget'))
-        else if (value.owner === owner && value.tab !== tab && !live?.has(value.tab)) kept.push(value)
-      }
-      return kept.sort((a, b) => a.pickedAt - b.pickedAt || a.order - b.order)
     },
   }
 }
 
-const NOTHING_KEPT = { set: async () => {}, del: async () => {}, entries: async () => [] }
-
-/** This page's store: IndexedDB, or nothing kept where the browser has no IndexedDB. */
-export function browserUnsentFiles(): UnsentFiles {
-  const tab = TAB_LOCK_PREFIX + crypto.randomUUID()
-  const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined
-  // Held until the tab goes away: the promise given to the lock never settles.
-  void locks?.request(tab, () => new Promise<never>(() => {})).catch(() => {})
-  const heldLocks: HeldLocks = async () => {
-    if (!locks) return null
-    const { held = [] } = await locks.query()
-    return new Set(held.flatMap((lock) => (lock.name ? [lock.name] : [])))
+function browserLocks(locks: LockManager): TabLocks {
+  const releases = new Map<string, () => void>()
+  return {
+    hold: (name) =>
+      new Promise<void>((granted, refused) => {
+        locks
+          .request(name, () => new Promise<void>((release) => (releases.set(name, release), granted())))
+          .catch(refused)
+      }),
+    release(name) {
+      releases.get(name)?.()
+      releases.delete(name)
+    },
+    async held() {
+      const { held = [] } = await locks.query()
+      return new Set(held.flatMap((lock) => (lock.name ? [lock.name] : [])))
+    },
+    // The lock manager's typings return Promise<Promise<T>> for an async task; it resolves to T.
+    exclusive: <T>(name: string, task: () => Promise<T>) => locks.request(name, task) as Promise<T>,
   }
-  if (typeof indexedDB === 'undefined') return unsentFilesIn(NOTHING_KEPT, tab, heldLocks)
+}
+
+const NOTHING_KEPT: UnsentFiles = {
+  tab: '',
+  keep: async () => {},
+  forget: async () => {},
+  claim: async () => [],
+}
+
+/**
+ * This page's store: IndexedDB, or nothing kept where the browser has no IndexedDB or no Web Locks (also every
+ * plain-http page: Web Locks are for secure pages only). Without the locks, two tabs could send a file twice.
+ */
+export function browserUnsentFiles(): UnsentFiles {
+  const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined
+  if (typeof indexedDB === 'undefined' || !locks) return NOTHING_KEPT
   let store: ReturnType<typeof createStore> | null = null
   const open = () => (store ??= createStore('happypath', 'unsentFiles')) // opened at first use
-  const backend = {
-    set: async (key: string, value: UnsentFile) => set(key, value, open()),
-    del: async (key: string) => del(key, open()),
+  const backend: KeyValueStore = {
+    set: async (key, value) => set(key, value, open()),
+    del: async (key) => del(key, open()),
     entries: async () => entries(open()),
   }
-  return unsentFilesIn(backend, tab, heldLocks)
+  return unsentFilesIn(backend, TAB_LOCK_PREFIX + newKey(), browserLocks(locks))
 }

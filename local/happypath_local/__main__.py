@@ -107,11 +107,12 @@ def _upload(args: argparse.Namespace) -> int:
 
 
 def _executions(args: argparse.Namespace) -> int:
-    import requests
+    from happypath_local.client import NotTheApp, app_json
 
-    executions = requests.get(
-        f"{args.app.rstrip('/')}/_local/executions", params={"limit": args.limit}, timeout=30
-    ).json()["executions"]
+    answer = app_json(f"{args.app.rstrip('/')}/_local/executions", params={"limit": args.limit})
+    if not isinstance(answer, dict) or not isinstance(answer.get("executions"), list):
+        raise NotTheApp(args.app)
+    executions = answer["executions"]
     for execution in executions:
         print(f"{execution['startDate'][:19]}  {execution['status']:<9}  upload {execution['uploadId']}")
         print(f"    {' > '.join(execution['states'])}")
@@ -186,12 +187,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args))
     import requests
 
+    from happypath_local.client import NotTheApp
+
     try:
         return int(args.run(args))
     except requests.ConnectionError:
         print(f"no local app at {args.app}: start it with `make dev`, or pass --app", file=sys.stderr)
         return 1
-    except (requests.RequestException, requests.JSONDecodeError, KeyError):
+    except NotTheApp:
         # A malformed URL, or another server (the API's or the S3 port, say): its answers are not the app's.
         print(
             f"{args.app} is not the local app: pass the App URL `make dev` printed (e.g. {DEFAULT_APP_URL})",

@@ -27,6 +27,22 @@ CONTENT_TYPES = {
 }
 
 
+class NotTheApp(Exception):
+    """The URL given as the app's answers, but not as the local app does (another server, or no URL at all)."""
+
+
+def app_json(url: str, **kwargs: Any) -> Any:
+    """A JSON answer of the local app's own (its config.json, /_local/...): NotTheApp when it is not one."""
+    try:
+        response = requests.get(url, timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json()
+    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
+        raise NotTheApp(url) from None
+    except (requests.HTTPError, requests.JSONDecodeError):
+        raise NotTheApp(url) from None
+
+
 class ApiError(Exception):
     def __init__(self, status: int, body: Any) -> None:
         super().__init__(f"{status}: {_said(body)}")
@@ -52,6 +68,7 @@ class LocalClient:
     app_url: str
     api_url: str = ""
     token: str = ""
+    audience: str | None = None  # the API's, when the app's sign-in asks for one (serve --parameter AuthAudience=)
     throttle_retries: int = THROTTLE_RETRIES
     timeout_s: float = 30
     throttled: int = 0  # 429 answers retried so far (the client may be shared by threads)
@@ -60,12 +77,17 @@ class LocalClient:
     def __post_init__(self) -> None:
         self.app_url = self.app_url.rstrip("/")
         if not self.api_url:
-            self.api_url = requests.get(f"{self.app_url}/config.json", timeout=10).json()["apiUrl"]
+            config = app_json(f"{self.app_url}/config.json")
+            try:
+                self.api_url, self.audience = config["apiUrl"], config["auth"].get("audience")
+            except (KeyError, TypeError, AttributeError):
+                raise NotTheApp(self.app_url) from None
 
     def sign_in(self, username: str) -> str:
         response = requests.post(
             f"{self.app_url}/auth/token",
-            data={"grant_type": "password", "username": username, "client_id": LOCAL_CLIENT_ID},
+            data={"grant_type": "password", "username": username, "client_id": LOCAL_CLIENT_ID}
+            | ({"audience": self.audience} if self.audience else {}),
             timeout=10,
         )
         response.raise_for_status()

@@ -80,6 +80,8 @@ def _lock(root: Path) -> IO[bytes]:
                 f"--data-dir {root} is in use by another local runtime: stop it first, or give this one another "
                 "--data-dir"
             ) from None
+        except OSError as error:  # a file system without locks (some network and VM shares): used unlocked
+            log.warning("the data folder %s cannot be locked (%s): do not start a second runtime on it", root, error)
     return lock
 
 

@@ -200,7 +200,11 @@ class Seams:
         with self._queued_lock:
             self._queued += 1
         with acting_as_aws():
-            self.async_pool.submit(run)
+            try:
+                self.async_pool.submit(run)
+            except RuntimeError:  # stopping without waiting (a second Ctrl-C): the next start sends it again
+                with self._queued_lock:
+                    self._queued -= 1
 
     @staticmethod
     def notify_object_created(bucket_name: str, key_name: str) -> None:

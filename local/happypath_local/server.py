@@ -365,6 +365,8 @@ class LocalStack:
                 print(f"  not waiting longer: {work}", flush=True)
                 print("  (uploads being processed start again at the next start; requests being answered are cut off)")
                 self._print_requests()
+                # Queued invocations are dropped, not run first (the next start sends their uploads again).
+                self.app.seams.async_pool.shutdown(wait=False, cancel_futures=True)
                 return
             if work != reported and now - reported_at >= 1:  # what is left, once a second at most
                 print(f"  waiting for {work} to finish (at most {deadline - now:.0f} s more)", flush=True)
@@ -386,11 +388,13 @@ class LocalStack:
         self._finish_work()
         if self._saver is not None:
             self._saver.join()  # a periodic save in progress ends before the last one starts
-        if self.data:
-            print("Stopping: saving data...", flush=True)
-        saved = self._save()
-        self.app.__exit__(None, None, None)
-        self.data_lock.close()
+        try:
+            if self.data:
+                print("Stopping: saving data...", flush=True)
+            saved = self._save()
+            self.app.__exit__(None, None, None)
+        finally:
+            self.data_lock.close()
         return saved
 
 

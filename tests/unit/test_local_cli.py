@@ -1,12 +1,15 @@
 """The local runtime's command line: the client commands say plainly when no app is running."""
 
 import http.server
+import json
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import threading
+import typing
+import urllib.parse
 
 import pytest
 
@@ -54,6 +57,40 @@ def test_client_commands_pointed_at_another_server_or_a_malformed_url_say_so_in_
             assert "Traceback" not in out + err
     finally:
         server.shutdown()
+
+
+class AppAskingForAnAudience(http.server.BaseHTTPRequestHandler):
+    """The app run with `serve --parameter AuthAudience=...`: its sign-in asks for the API's audience."""
+
+    forms: typing.ClassVar[list[dict[str, list[str]]]] = []
+
+    def do_GET(self) -> None:
+        self._json({"apiUrl": "http://127.0.0.1:9", "auth": {"audience": "https://api.happypath.test"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        self.forms.append(urllib.parse.parse_qs(self.rfile.read(length).decode()))
+        self._json({"access_token": "t"})
+
+    def _json(self, body: object) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(json.dumps(body).encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_token_command_asks_for_the_api_audience_the_app_signs_in_with(capsys):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AppAskingForAnAudience)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert main(["token", "--app", f"http://127.0.0.1:{server.server_port}", "--user", "al"]) == 0
+    finally:
+        server.shutdown()
+    assert capsys.readouterr().out == "t\n"
+    (form,) = AppAskingForAnAudience.forms
+    assert form["audience"] == ["https://api.happypath.test"]  # without it the API would answer 401
 
 
 def test_ctrl_c_is_acted_on_whichever_thread_the_kernel_hands_it_to():

@@ -177,3 +177,15 @@ def test_a_damaged_snapshot_is_refused_in_words_naming_what_to_do(app, tmp_path,
         (bucket / "orphan.jpg").write_bytes(b"x")  # its .meta.json is missing
     with pytest.raises(DataDirError, match=r"the data kept in .*snapshot cannot be read .* Start with --fresh"):
         data.restore()
+
+
+def test_a_data_folder_on_a_file_system_without_locks_is_used_unlocked(tmp_path, monkeypatch, caplog):
+    """Some network and VM shares refuse flock: the folder worked before it was locked, and still does."""
+    from happypath_local import persistence
+
+    def no_locks(*args: object) -> None:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(persistence.fcntl, "flock", no_locks)
+    prepare(tmp_path, fresh=False).close()
+    assert "cannot be locked" in caplog.text

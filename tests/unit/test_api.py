@@ -766,6 +766,8 @@ def test_openapi_document_is_generated_from_the_resolver():
     assert "422" not in json.dumps(document["paths"])
     operations = [(method, op) for ops in document["paths"].values() for method, op in ops.items()]
     assert all("429" in op["responses"] for _, op in operations)  # the stage's throttling
+    for status in ("429", "503"):  # when to ask again (the web app waits what it says)
+        assert all("Retry-After" in op["responses"][status]["headers"] for _, op in operations)
     for status in ("413", "415"):  # JSON bodies only
         assert all((status in op["responses"]) == (method == "post") for method, op in operations)
 

@@ -93,9 +93,22 @@ class ErrorBody(BaseModel):
     )
 
 
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before asking again (a daily quota's: until 00:00 UTC; the stage's "
+        "throttle sends none)",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
 def _error_responses(*statuses: HTTPStatus) -> dict[int, Any]:
-    """OpenAPI entries for errors answered with ErrorBody."""
-    return {s: {"description": s.phrase, "content": {"application/json": {"model": ErrorBody}}} for s in statuses}
+    """OpenAPI entries for errors answered with ErrorBody (429 and 503 with Retry-After)."""
+    return {
+        s: {"description": s.phrase, "content": {"application/json": {"model": ErrorBody}}}
+        | ({"headers": _RETRY_AFTER} if s in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE) else {})
+        for s in statuses
+    }
 
 
 def _success(model: type[BaseModel] | None, status: HTTPStatus = HTTPStatus.OK) -> dict[int, Any]:

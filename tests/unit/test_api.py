@@ -837,6 +837,23 @@ def test_a_coordinate_or_radius_that_is_not_a_number_is_called_so(query):
     assert error["errors"][0]["problem"] == "Input should be a finite number"  # not "less than or equal to 90"
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"lat": "1_0", "lng": "0"}, "lat"),
+        ({"lat": "0", "lng": "0", "radius": "5_000"}, "radius"),
+        ({"lat": "0", "lng": "0", "limit": "1_0"}, "limit"),
+    ],
+)
+def test_a_number_with_underscores_is_refused_not_read_as_python_would(query, field):
+    status, error = call("GET", "/places", query=query)
+    problem = "must be a number written without underscores"
+    assert (status, error) == (
+        400,
+        {"message": f"invalid request: {field}: {problem}", "errors": [{"field": field, "problem": problem}]},
+    )
+
+
 def test_a_body_that_is_not_json_is_named_as_the_body_not_a_field():
     event = http_event("POST", "/places", raw_body='{"name": "X",', user=OWNER)
     error = body_of(api.lambda_handler(event, CONTEXT))

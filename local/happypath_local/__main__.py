@@ -35,6 +35,19 @@ def _parameter(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _app_port(text: str) -> int:
+    """The app's port: the API and the S3 endpoint take the two after it, which must be ports too."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, not {text!r}") from None
+    if not 1 <= port <= 65533:
+        raise argparse.ArgumentTypeError(
+            f"{port} is not a port for the app: 1 to 65533 (the API and S3 take the next two)"
+        )
+    return port
+
+
 def _serve(args: argparse.Namespace) -> int:
     from happypath_local.server import Options, serve
 
@@ -132,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
     serve = commands.add_parser("serve", help="start the whole app on localhost")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="app port; the API uses port+1, S3 port+2")
+    serve.add_argument("--port", type=_app_port, default=DEFAULT_PORT, help="app port; the API uses port+1, S3 port+2")
     serve.add_argument("--data-dir", default=str(PROJECT_ROOT / ".local-data"))
     serve.add_argument(
         "--fresh", action="store_true", help="start with no data (deletes the snapshots kept in the data folder)"

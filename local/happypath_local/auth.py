@@ -59,7 +59,7 @@ class LocalIssuer:
         issuer_url: str,
         client_id: str,
         allowed_origins: list[str],
-        key_path: Path,
+        key_path: Path | None,
         api_audience: str | None = None,
     ) -> None:
         self.issuer_url = issuer_url.rstrip("/")
@@ -81,19 +81,24 @@ class LocalIssuer:
         )
 
     @staticmethod
-    def _load_or_create_key(path: Path) -> rsa.RSAPrivateKey:
-        if path.exists():
+    def _load_or_create_key(path: Path | None) -> rsa.RSAPrivateKey:
+        """The key kept at `path` (sign-ins outlive a restart), or a new one kept nowhere (`path` None)."""
+        if path is not None and path.exists():
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)
             assert isinstance(key, rsa.RSAPrivateKey)
             return key
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if path is None:
+            return key
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(
+        written = path.with_name(path.name + ".new")  # then renamed: a stop mid-write leaves no half key
+        written.write_bytes(
             key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
         )
-        path.chmod(0o600)
+        written.chmod(0o600)
+        written.replace(path)
         return key
 
     # --- tokens ------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ log = logging.getLogger("happypath.local")
 CURRENT, NEW, PREVIOUS = "snapshot", "snapshot.new", "snapshot.old"
 ISSUER_KEY = "issuer-key.pem"
 LOCK = "in-use.lock"  # held by the runtime using the folder, for as long as it runs
-WRITTEN_HERE = frozenset({CURRENT, NEW, PREVIOUS, ISSUER_KEY, LOCK})  # all the runtime ever writes in its folder
+# All the runtime ever writes in its folder (the sign-in key is written beside itself, then renamed).
+WRITTEN_HERE = frozenset({CURRENT, NEW, PREVIOUS, ISSUER_KEY, ISSUER_KEY + ".new", LOCK})
 
 
 class DataDirError(Exception):

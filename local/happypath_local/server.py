@@ -226,7 +226,8 @@ class LocalStack:
         options, urls = self.options, self.urls
         from happypath_local.persistence import ISSUER_KEY, DataDirError, prepare
 
-        self.data_lock = prepare(options.data_dir, options.fresh)
+        # --no-persist: the data folder is not touched (the sign-in key lives as long as the process).
+        self.data_lock = prepare(options.data_dir, options.fresh) if options.persist else None
         self.moderation = _environment(urls, options)
 
         from moto.moto_server.werkzeug_app import create_backend_app
@@ -256,7 +257,7 @@ class LocalStack:
             self.data.restore()
         # Empty: tokens name the client id, as Cognito's do. Set: the sign-in asks for it, as Auth0's does.
         api_audience = parameters.get("AuthAudience") or None
-        key_path = options.data_dir / ISSUER_KEY
+        key_path = options.data_dir / ISSUER_KEY if options.persist else None
         try:
             issuer = LocalIssuer(urls.issuer, LOCAL_CLIENT_ID, origins, key_path, api_audience)
         except ValueError:  # not a PEM key: damaged, or another file
@@ -394,7 +395,8 @@ class LocalStack:
             saved = self._save()
             self.app.__exit__(None, None, None)
         finally:
-            self.data_lock.close()
+            if self.data_lock:
+                self.data_lock.close()
         return saved
 
 

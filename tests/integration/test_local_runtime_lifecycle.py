@@ -104,6 +104,7 @@ def test_handler_changes_take_effect_without_a_restart(tmp_path: Path):
         assert "handler sources changed: reloaded" in app.log()
     finally:
         assert app.stop() == 0, app.log()
+    assert not (tmp_path / "data").exists()  # --no-persist: not even the sign-in key is written
 
 
 def test_uploads_in_flight_at_ctrl_c_finish_before_the_data_is_saved(tmp_path: Path, photos: Path):

@@ -128,6 +128,17 @@ def test_serve_takes_template_parameters_as_name_value_pairs(monkeypatch, capsys
     assert "expected NAME=VALUE" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("port", ["65534", "0", "http"])
+def test_serve_refuses_an_app_port_whose_api_or_s3_port_would_not_be_one(port, monkeypatch, capsys):
+    started = []
+    monkeypatch.setattr("happypath_local.server.serve", lambda options: started.append(options.port) or 0)
+    with pytest.raises(SystemExit):
+        main(["serve", "--port", port])
+    assert "argument --port" in capsys.readouterr().err
+    assert main(["serve", "--port", "65533"]) == 0  # the highest that leaves two ports after it
+    assert started == [65533]
+
+
 @pytest.mark.parametrize(
     ("host", "loopback"),
     [("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False)],  # noqa: S104

@@ -76,6 +76,31 @@ def test_without_the_models_moderation_is_a_named_pass_through(tmp_path: Path):
         assert app.stop() == 0
 
 
+def test_with_an_api_audience_the_api_takes_only_tokens_asked_for_it(tmp_path: Path):
+    """`--parameter AuthAudience=...`: the local issuer answers as Auth0 does, and the API as API Gateway does."""
+    audience = "https://api.happypath.test"
+    app = start_app(
+        tmp_path / "data", tmp_path / "server.log", "--no-persist", "--parameter", f"AuthAudience={audience}"
+    )
+    try:
+        config = requests.get(f"{app.app_url}/config.json", timeout=10).json()
+        assert config["auth"]["audience"] == audience  # the web app asks for it when signing in
+        client = LocalClient(app.app_url)  # so do the command line's commands
+        client.sign_in("erin")
+        assert client.call("GET", "/photos/mine", params={"ids": "abc"}) == {"photoIds": []}
+        form = {"grant_type": "password", "username": "erin", "client_id": config["auth"]["clientId"]}
+        for_the_client = requests.post(f"{app.app_url}/auth/token", data=form, timeout=10).json()["access_token"]
+        refused = requests.get(
+            f"{app.api_url}/photos/mine",
+            params={"ids": "abc"},
+            headers={"Authorization": f"Bearer {for_the_client}"},
+            timeout=10,
+        )
+        assert refused.status_code == 401  # its aud is the client, not the API
+    finally:
+        assert app.stop() == 0, app.log()
+
+
 def test_handler_changes_take_effect_without_a_restart(tmp_path: Path):
     """Editing a handler changes what the running app answers, with no restart (on a copy of the project)."""
     project = tmp_path / "project"

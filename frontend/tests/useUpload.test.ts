@@ -796,6 +796,31 @@ describe('photos not sent yet outlive a closed tab', () => {
     expect(files()).toEqual([])
   })
 
+  it('sends every offered file with one "Try again for all", in the order they were picked', async () => {
+    const { tab } = browser()
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+    const first = tab({ api, post: heldPost().post })
+    first.up.addFiles('p1', ['a.jpg', 'b.jpg', 'c.jpg'].map((name) => fileOf(name, 'image/jpeg', 1000)))
+    await flushPromises()
+    first.close()
+    vi.mocked(api.getUpload).mockResolvedValueOnce(status('PENDING_UPLOAD')) // a.jpg's form: its photo never came
+    const { post, calls } = fakePost()
+    const next = tab({ api, post })
+    const auth = fakeAuth(ME)
+    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads: next.up, attachTo: document.body })
+    await flushPromises()
+    const all = wrapper.findAll('button').find((b) => b.text() === 'Try again for all 3')!
+    ;(all.element as HTMLElement).focus()
+    vi.mocked(api.getUpload).mockResolvedValueOnce(status('PENDING_UPLOAD')) // asked again before a.jpg is sent
+    await all.trigger('click')
+    await flushPromises()
+    expect(calls.map((c) => (c.file as File).name)).toEqual(['a.jpg', 'b.jpg', 'c.jpg'])
+    expect(next.up.jobs.value.map((j) => j.phase)).toEqual(['added', 'added', 'added'])
+    expect(wrapper.findAll('button').some((b) => b.text().startsWith('Try again'))).toBe(false)
+    expect(document.activeElement?.id).toBe('upload-title') // not lost with the button
+    wrapper.unmount()
+  })
+
   it('follows a photo that reached storage as its tab closed, instead of offering to send it again', async () => {
     const { tab, files } = browser()
     const getUpload = vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') }))

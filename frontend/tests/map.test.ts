@@ -174,7 +174,20 @@ describe('PlaceMap without tiles', () => {
     expect(wrapper.find('.leaflet-tooltip b').exists()).toBe(false)
     expect(wrapper.get('.leaflet-tooltip').attributes('aria-hidden')).toBe('true')
     expect(other.attributes('aria-describedby')).toBeUndefined()
+    // Hoverable (WCAG 1.4.13): it stays while the pointer moves from the marker onto it, and goes once it
+    // has left both.
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
     await other.trigger('mouseout')
+    const name = wrapper.get('.leaflet-tooltip')
+    await name.trigger('mouseenter')
+    await pause(400)
+    expect(tooltips()).toEqual(['<b>Bold</b> & Park'])
+    await name.trigger('mouseleave')
+    await pause(400)
+    expect(tooltips()).toEqual([])
+    await other.trigger('mouseover')
+    await other.trigger('mouseout') // and off the marker alone, after the same short while
+    await pause(400)
     expect(tooltips()).toEqual([])
     // No second, native tooltip beside it.
     expect(other.attributes('title')).toBeUndefined()

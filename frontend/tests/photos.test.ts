@@ -668,9 +668,11 @@ describe('PlaceView: loading, paging and deleting, step by step', () => {
     await flushPromises()
     expect(wrapper.get('[role="alert"]').text()).toContain('Could not reach the server.')
     expect(document.title).toBe('This place could not be loaded · Happy Path')
+    const status = wrapper.get('[role="status"]').element // in the page before it speaks: screen readers hear it
     await wrapper.get('[role="alert"] button').trigger('click')
     expect(wrapper.find('[role="alert"]').exists()).toBe(false)
     expect(wrapper.get('[role="status"]').text()).toBe('Loading the place…')
+    expect(wrapper.get('[role="status"]').element).toBe(status)
     answers[1]!.resolve(placeDetail([makePhoto('a')]))
     await flushPromises()
     expect(wrapper.get('h1').text()).toBe('Rose Park')

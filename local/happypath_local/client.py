@@ -37,9 +37,13 @@ def app_json(url: str, **kwargs: Any) -> Any:
         response = requests.get(url, timeout=30, **kwargs)
         response.raise_for_status()
         return response.json()
-    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
-        raise NotTheApp(url) from None
-    except (requests.HTTPError, requests.JSONDecodeError):
+    except (
+        requests.exceptions.InvalidURL,  # no URL of any server
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+        requests.HTTPError,  # another server's answers
+        requests.JSONDecodeError,
+    ):
         raise NotTheApp(url) from None
 
 

@@ -326,9 +326,14 @@ def _problem(error: dict[str, Any]) -> str:
 
 @app.exception_handler(RequestValidationError)
 def handle_validation_error(error: RequestValidationError) -> Response[dict[str, Any]]:
-    details = [{"field": _field(e), "problem": _problem(e)} for e in error.errors()]
+    body = _invalid_request([{"field": _field(e), "problem": _problem(e)} for e in error.errors()])
+    return _error(HTTPStatus.BAD_REQUEST, body["message"], errors=body["errors"])
+
+
+def _invalid_request(details: list[dict[str, str]]) -> dict[str, Any]:
+    """A 400's body for fields that do not validate: each named with its problem, and all in the message."""
     summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details) or "invalid request"
-    return _error(HTTPStatus.BAD_REQUEST, f"invalid request: {summary}", errors=details)
+    return {"message": f"invalid request: {summary}", "errors": details}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -419,9 +424,8 @@ def unreadable_numbers(event: dict[str, Any]) -> dict[str, Any] | None:
     refused = [name for name in NUMERIC_QUERY_PARAMETERS if "_" in str(query.get(name, ""))]
     if not refused:
         return None
-    errors = [{"field": name, "problem": "must be a number written without underscores"} for name in refused]
-    summary = "; ".join(f"{e['field']}: {e['problem']}" for e in errors)
-    return _answer(HTTPStatus.BAD_REQUEST, {"message": f"invalid request: {summary}", "errors": errors})
+    problem = "must be a number written without underscores"
+    return _answer(HTTPStatus.BAD_REQUEST, _invalid_request([{"field": name, "problem": problem} for name in refused]))
 
 
 def _answer(status: HTTPStatus, body: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ export function notify(text: string, kind: Notice['kind'] = 'info', timeoutMs = 
   const id = nextId++
   notices.push({ id, kind, text })
   if (notices.length > 4) for (const gone of notices.splice(0, notices.length - 4)) forgetTimer(gone.id)
-  if (timeoutMs > 0) timed.set(id, { ms: timeoutMs, timer: held ? null : setTimeout(() => dismiss(id), timeoutMs) })
+  if (timeoutMs > 0) timed.set(id, { ms: timeoutMs, timer: held ? null : goesAfter(id, timeoutMs) })
   return id
 }
 
@@ -29,6 +29,10 @@ export function dismiss(id: number): void {
   const i = notices.findIndex((n) => n.id === id)
   if (i >= 0) notices.splice(i, 1)
   forgetTimer(id)
+}
+
+function goesAfter(id: number, ms: number): ReturnType<typeof setTimeout> {
+  return setTimeout(() => dismiss(id), ms)
 }
 
 function forgetTimer(id: number) {
@@ -46,7 +50,7 @@ export function holdNotices(hold: boolean): void {
   held = hold
   for (const [id, entry] of timed) {
     if (entry.timer) clearTimeout(entry.timer)
-    entry.timer = hold ? null : setTimeout(() => dismiss(id), entry.ms)
+    entry.timer = hold ? null : goesAfter(id, entry.ms)
   }
 }
 

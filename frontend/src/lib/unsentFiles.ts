@@ -131,11 +131,12 @@ export function unsentFilesIn(backend: KeyValueStore, tab: string, locks: TabLoc
             else if (value.owner === owner && value.tab !== tab && !live.has(value.tab)) claimed.push(value)
           }
           if (!claimed.length || !stillWanted()) return []
-          for (const entry of claimed) {
+          const taken = claimed.map((entry) => ({ ...entry, tab }))
+          for (const entry of taken) {
             await own(entry.key)
-            await backend.set(entry.key, { ...entry, tab })
+            await backend.set(entry.key, entry)
           }
-          return claimed.map((entry) => ({ ...entry, tab })).sort((a, b) => a.pickedAt - b.pickedAt || a.order - b.order)
+          return taken.sort((a, b) => a.pickedAt - b.pickedAt || a.order - b.order)
         }))
       } catch (err) {
         warn('read')(err)

@@ -14,8 +14,8 @@ What it does (see bench/README.md for the goals and the latest results):
   sizes and the peak RSS, then how noisy the run was and whether each goal holds;
 - then wall latency with two cores (Python 1 vs 2 workers, sharp with 2 threads), the HEIC figures
   (decode share, two-core wall time, SSIM, peak RSS), the 12 MP photo saved as PNG (CPU and peak RSS,
-  ours and sharp's), the peak RSS of the resize function's process as deployed (its handler's imports and S3
-  client, in a venv of the functions' requirements only: bench/.function-venv) and the import time of the
+  ours and sharp's), the peak RSS of the resize function's process as deployed (its handler's imports and TLS
+  context, in a venv of the functions' requirements only: bench/.function-venv) and the import time of the
   resizer module.
 
 The Python workers are bench/resize_worker.py: it imports only the resizer (never numpy, none of this
@@ -441,7 +441,7 @@ def resaved_report(iterations: int, cpu: str, cpus: str, scratch: Path) -> tuple
 def deployed_environment() -> dict[str, str]:
     """What Lambda sets that changes what the handler's imports load: LAMBDA_TASK_ROOT (the function's code, as
     in Lambda) puts the X-Ray SDK in its Lambda mode (without it the SDK makes an X-Ray client of its own,
-    ~20 MB); a region for the S3 client."""
+    ~20 MB); a region for S3."""
     return {
         "LAMBDA_TASK_ROOT": str(ROOT / "workflows" / "functions"),
         "AWS_LAMBDA_FUNCTION_NAME": "ResizeFunction",
@@ -452,12 +452,13 @@ def deployed_environment() -> dict[str, str]:
 
 
 def deployed_report(iterations: int, cpu: str, cpus: str, resaved: dict[str, Path]) -> dict[str, float]:
-    """Print the peak RSS of the resize function's process as deployed (its handler module's imports and its S3
-    client, from a venv of the functions' requirements), one thread / two, and return it per photo in MB."""
+    """Print the peak RSS of the resize function's process as deployed (its handler module's imports and its TLS
+    context, from a venv of the functions' requirements), one thread / two, and return it per photo in MB."""
     python = ensure_function_venv()
     print(
-        "\nthe resize function's process as deployed (handler imports: boto3, pydantic, Powertools; its S3 client;"
-        " only the functions' requirements installed), peak RSS one thread / two:"
+        "\nthe resize function's process as deployed (handler imports: pydantic, Powertools with the X-Ray SDK, the S3"
+        " object client, no boto3; its TLS context; only the functions' requirements installed), peak RSS one thread"
+        " / two:"
     )
     peaks: dict[str, float] = {}
     photos = {"42_IndexError.jpg (12 MP JPEG)": PHOTOS / "42_IndexError.jpg", HEIC.name: HEIC}

@@ -7,8 +7,8 @@ process: the interpreter, Pillow, the resizer and the upload.
     python bench/resize_worker.py '{"photo": PATH, "iterations": N, "workers": N, "decode_only": false}'
 
 With "as_deployed": true (run by a venv holding only the functions' requirements), the process is the resize
-function's as Lambda runs it: its handler module (boto3, pydantic, Powertools) and its S3 client are loaded
-before the upload is read, as in a warm function.
+function's as Lambda runs it: its handler module (pydantic, Powertools, the S3 object client) and its TLS context
+are loaded before the upload is read, as in a warm function.
 
 (One JSON argument rather than argparse, which would load shutil, bz2 and lzma into the process measured.)
 """
@@ -59,9 +59,9 @@ def main(argv: list[str]) -> None:
     add_source_paths()
     if options.get("as_deployed"):
         import happypath_workflow.handlers  # noqa: F401  (the module Lambda loads for the resize function)
-        from happypath import aws
+        from happypath import s3_objects
 
-        aws.s3()  # made at the first upload's read, kept by a warm function (no request is sent here)
+        s3_objects.tls_context()  # made at the first upload's read, kept by a warm function (no request is sent here)
     data = Path(options["photo"]).read_bytes()
     if options.get("decode_only"):  # HEIC: libheif's tile decodes alone, every tile decoded as the resizer decodes it
         from happypath_workflow import libheif

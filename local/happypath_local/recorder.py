@@ -3,6 +3,7 @@
 The least-privilege test compares them with the policies template.yaml grants each function.
 """
 
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from typing import Any
 
 from botocore.client import BaseClient
 
+from happypath import s3_objects
 from happypath_local.functions import current_function
 from happypath_local.stack import ACCOUNT, REGION
 
@@ -78,20 +80,25 @@ class CallRecorder:
         original = getattr(BaseClient, "_make_api_call")  # noqa: B009 - private botocore hook, pinned versions
         recorder = self
 
-        def make_api_call(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        def record(service: str, operation_name: str, api_params: dict[str, Any]) -> None:
             function = current_function()
             if function is not None:
-                service = client.meta.service_model.signing_name
                 with recorder._lock:
                     for action, resource in iam_requirements(service, operation_name, api_params):
                         recorder.calls.add(Call(function, action, resource))
+
+        def make_api_call(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+            record(client.meta.service_model.signing_name, operation_name, api_params)
             return original(client, operation_name, api_params)
 
+        record_s3_object_call = functools.partial(record, "s3")  # calls made without boto3 (happypath.s3_objects)
         setattr(BaseClient, "_make_api_call", make_api_call)  # noqa: B010
+        s3_objects.before_call.append(record_s3_object_call)
         try:
             yield self
         finally:
             setattr(BaseClient, "_make_api_call", original)  # noqa: B010
+            s3_objects.before_call.remove(record_s3_object_call)
 
     def presigned_post(self, function: str, bucket: str, key: str) -> None:
         """A presigned POST makes no call, but S3 checks the signer's s3:PutObject when the browser uses it."""

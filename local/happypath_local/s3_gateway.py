@@ -11,10 +11,11 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from urllib.parse import quote, unquote
@@ -119,10 +120,19 @@ def _entity_too_large(size: int, high: int) -> Refused:
     )
 
 
+def handler_credentials() -> list[Credentials]:
+    """What the handlers sign with: the process environment's (moto replaces the access key while it runs)."""
+    return [
+        Credentials(
+            os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"], os.environ.get("AWS_SESSION_TOKEN")
+        )
+    ]
+
+
 class S3Gateway:
-    def __init__(self, s3_app: Any, credentials: Iterable[Credentials]) -> None:
+    def __init__(self, s3_app: Any, credentials: Callable[[], Iterable[Credentials]] = handler_credentials) -> None:
         self.s3_app = s3_app
-        self.credentials = {c.access_key: c for c in credentials}  # those the app signs with
+        self.signers = credentials  # those the app signs with, read at each request
         self.s3 = boto3.client("s3", region_name=REGION)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -160,7 +170,7 @@ class S3Gateway:
         return self._cors(response, bucket, origin)(environ, start_response)
 
     def _credentials(self, access_key: str, token: str | None) -> Credentials:
-        credentials = self.credentials.get(access_key)
+        credentials = {c.access_key: c for c in self.signers()}.get(access_key)
         if credentials is None:
             raise Refused(
                 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."

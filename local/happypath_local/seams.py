@@ -7,6 +7,8 @@
 - Each service's API calls run one at a time: moto's backends are not thread-safe (a DynamoDB transaction
   reads and writes several items), and AWS makes each call atomic anyway. Lambda is excluded: an
   invocation runs handler code, which calls other services from other threads.
+- S3 object calls made without boto3 (happypath.s3_objects) reach the local S3 endpoint's WSGI app in-process:
+  moto's S3 behind the gateway that checks their SigV4 signatures, as real S3 does.
 - Calls that may have changed data are counted per service: persistence skips a save when none did.
 - A state's `$$.State.EnteredTime` is written as Step Functions writes it (milliseconds, `Z`), not as moto
   does (microseconds, `+00:00`): the workflow stores it as a rejected or failed upload's `updatedAt`.
@@ -20,11 +22,13 @@ import logging
 import threading
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import moto
@@ -36,10 +40,13 @@ from moto.events.models import Rule
 from moto.s3 import notifications as s3_notifications
 from moto.s3.responses import S3Response
 from moto.stepfunctions.parser.asl.component.state import state as asl_state
+from werkzeug.test import Client
 
+from happypath import s3_objects
 from happypath.models import utc_timestamp
 from happypath_local import speedups
 from happypath_local.functions import Invoker, acting_as, acting_as_aws
+from happypath_local.s3_gateway import S3Gateway
 from happypath_local.stack import ACCOUNT, LOCAL_CDN_ID, REGION
 
 MOTO_VERSION = "5.2.5"
@@ -55,6 +62,23 @@ def _service(arn: str) -> str:
     return arn.split(":")[2]
 
 
+class _Answer:
+    """A WSGI app's answer as http.client's response gives it (what s3_objects reads)."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status, self._headers, self._body = status, {k.lower(): v for k, v in headers.items()}, body
+
+    def getheader(self, name: str, default: str | None = None) -> str | None:
+        return self._headers.get(name.lower(), default)
+
+    def read(self, amt: int | None = None) -> bytes:
+        body, self._body = self._body, b""
+        return body
+
+    def close(self) -> None:
+        self._body = b""
+
+
 class Seams:
     def __init__(self, invoker: Invoker) -> None:
         if moto.__version__ != MOTO_VERSION:
@@ -68,6 +92,27 @@ class Seams:
         self._service_locks: defaultdict[str, threading.RLock] = defaultdict(threading.RLock)
         self._queued = 0  # asynchronous invocations not finished yet
         self._queued_lock = threading.Lock()
+
+    @cached_property
+    def s3_gateway(self) -> S3Gateway:
+        """The local S3 endpoint: browsers reach it over HTTP, the handlers' S3 object calls in-process."""
+        from moto.moto_server.werkzeug_app import create_backend_app
+
+        return S3Gateway(create_backend_app("s3"))
+
+    def send_to_s3(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> s3_objects.Response:
+        """s3_objects' transport: the request as it would go over the network, given to the S3 endpoint's app."""
+        parts = urlsplit(url)
+        client = Client(self.s3_gateway, use_cookies=False)
+        answer = client.open(
+            parts.path,  # as sent: encoded once (werkzeug decodes it into PATH_INFO, as a server does)
+            base_url=f"{parts.scheme}://{parts.netloc}",
+            method=method,
+            query_string=parts.query,
+            headers=dict(headers),
+            data=body,
+        )
+        return _Answer(answer.status_code, dict(answer.headers), answer.get_data())
 
     def _patch(self, owner: Any, attribute: str, replacement: Any) -> None:
         self._originals[(owner, attribute)] = getattr(owner, attribute)
@@ -159,6 +204,7 @@ class Seams:
         self._patch(CloudFrontBackend, "create_invalidation", create_invalidation)
         self._patch(CloudFrontBackend, "get_invalidation", get_invalidation)
         self._patch(asl_state, "StateData", state_data)
+        self._patch(s3_objects, "transport", self.send_to_s3)
         speedups.install(self._patch)
         return self
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from botocore.credentials import Credentials
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from happypath_local import DEFAULT_APP_URL, DEFAULT_PORT, PROJECT_ROOT, web_config
@@ -230,13 +229,10 @@ class LocalStack:
         self.data_lock = prepare(options.data_dir, options.fresh) if options.persist else None
         self.moderation = _environment(urls, options)
 
-        from moto.moto_server.werkzeug_app import create_backend_app
-
         from happypath_local.auth import LocalIssuer
         from happypath_local.embedded import EmbeddedApp
         from happypath_local.gateway import ApiGateway
         from happypath_local.persistence import DataDirectory
-        from happypath_local.s3_gateway import S3Gateway
         from happypath_local.web import WebApp, security_headers
 
         origins = [urls.app, *options.extra_origins]
@@ -276,11 +272,7 @@ class LocalStack:
             security_headers(self.app.stack, urls.api, urls.s3),
         )
         gateway = ApiGateway(self.app.stack, self.app.invoker, throttle=options.throttle)
-        # moto replaces the access key while it runs: the handlers sign with these.
-        signing = Credentials(
-            os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"], os.environ["AWS_SESSION_TOKEN"]
-        )
-        storage = S3Gateway(create_backend_app("s3"), [signing])
+        storage = self.app.seams.s3_gateway  # the handlers' S3 calls reach the same one, in-process
         for wsgi, url in ((web, urls.app), (gateway, urls.api), (storage, urls.s3)):
             port = int(url.rsplit(":", 1)[1])
             server = make_server(options.host, port, self.requests.track(wsgi), threaded=True)

@@ -8,12 +8,13 @@ import subprocess
 import tomllib
 import typing
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import pytest
 from happypath_testkit.events import LambdaContext
 
-from happypath import aws, keys, limits
+from happypath import aws, keys, limits, s3_objects
 from happypath.models import AcceptedContentType
 from happypath.observability import metrics
 from happypath.statuses import (
@@ -726,6 +727,12 @@ def test_every_aws_call_gives_up_before_its_function_times_out(translated, monke
     shortest = min(properties["Timeout"] for properties in functions.values())
     for client in (aws.s3(), aws.dynamodb().meta.client, aws.events(), aws.cloudfront()):
         assert worst_case_s(client.meta.config) < shortest, client.meta.service_model.service_name
+    objects = SimpleNamespace(  # S3 object calls without boto3, configured as its clients are
+        retries={"total_max_attempts": s3_objects.MAX_ATTEMPTS},
+        connect_timeout=s3_objects.CONNECT_TIMEOUT_S,
+        read_timeout=s3_objects.READ_TIMEOUT_S,
+    )
+    assert worst_case_s(objects) < shortest
     moderation_timeout = functions["ModerateFunction"]["Timeout"]
     assert worst_case_s(aws.rekognition().meta.config) < moderation_timeout
     aws.reset_clients()

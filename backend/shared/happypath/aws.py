@@ -1,57 +1,74 @@
-"""boto3 clients, created lazily once per process and always signing with SigV4."""
+"""boto3 clients, made once per process on first use and always signing with SigV4.
+
+boto3 and botocore's client machinery are imported on first use too (~35 MB with a first client): the resize
+function, whose S3 calls go through happypath.s3_objects, never loads them (bench/README.md, Memory).
+"""
 
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.awsrequest import AWSResponse
-from botocore.compat import HTTPHeaders
-from botocore.config import Config
-from botocore.exceptions import ClientError, IncompleteReadError
-from botocore.retries.standard import RetryContext, ThrottledRetryableChecker, TransientRetryableChecker
+from botocore.exceptions import ClientError, IncompleteReadError  # light: no client machinery
+
+from happypath.observability import tracer
 
 if TYPE_CHECKING:
+    from botocore.config import Config
+    from botocore.retries.standard import BaseRetryableChecker
     from mypy_boto3_cloudfront import CloudFrontClient
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_rekognition import RekognitionClient
     from mypy_boto3_s3 import S3Client
 
-# botocore waits up to 60 s to connect and 60 s per read by default: one stalled connection would use up a
-# whole invocation (the API's is 15 s). These give up early enough for the retries to fit (a test checks).
-_CONFIG = Config(
-    signature_version="s3v4",
-    connect_timeout=1,
-    read_timeout=2,  # DynamoDB, S3 and EventBridge answer in milliseconds (a read timeout is per socket read)
-    retries={"mode": "standard", "total_max_attempts": 3},  # the first call and two retries
-)
-# Rekognition takes a second or two per moderation copy; the workflow retries the step as well.
-_REKOGNITION_CONFIG = _CONFIG.merge(Config(read_timeout=10, retries={"mode": "standard", "total_max_attempts": 2}))
+
+@cache
+def _configs() -> tuple["Config", "Config"]:
+    """The clients' configuration, and Rekognition's."""
+    from botocore.config import Config
+
+    # botocore waits up to 60 s to connect and 60 s per read by default: one stalled connection would use up a
+    # whole invocation (the API's is 15 s). These give up early enough for the retries to fit (a test checks).
+    config = Config(
+        signature_version="s3v4",
+        connect_timeout=1,
+        read_timeout=2,  # DynamoDB, S3 and EventBridge answer in milliseconds (a read timeout is per socket read)
+        retries={"mode": "standard", "total_max_attempts": 3},  # the first call and two retries
+    )
+    # Rekognition takes a second or two per moderation copy; the workflow retries the step as well.
+    return config, config.merge(Config(read_timeout=10, retries={"mode": "standard", "total_max_attempts": 2}))
+
+
+@cache
+def _boto3() -> Any:
+    import boto3
+
+    tracer.patch(["botocore"])  # X-Ray subsegments for its calls (nothing when tracing is off)
+    return boto3
 
 
 @cache
 def s3() -> "S3Client":
-    return boto3.client("s3", config=_CONFIG)
+    return _boto3().client("s3", config=_configs()[0])
 
 
 @cache
 def dynamodb() -> "DynamoDBServiceResource":
-    return boto3.resource("dynamodb", config=_CONFIG)
+    return _boto3().resource("dynamodb", config=_configs()[0])
 
 
 @cache
 def events() -> "EventBridgeClient":
-    return boto3.client("events", config=_CONFIG)
+    return _boto3().client("events", config=_configs()[0])
 
 
 @cache
 def rekognition() -> "RekognitionClient":
-    return boto3.client("rekognition", config=_REKOGNITION_CONFIG)
+    return _boto3().client("rekognition", config=_configs()[1])
 
 
 @cache
 def cloudfront() -> "CloudFrontClient":
-    return boto3.client("cloudfront", config=_CONFIG)
+    return _boto3().client("cloudfront", config=_configs()[0])
 
 
 def reset_clients() -> None:
@@ -87,14 +104,22 @@ def cancelled_transiently(error: Any) -> bool:
     return bool(cancellation_reasons(error) & TRANSIENT_CANCELLATION_REASONS)
 
 
-# botocore's own rules for what its standard retry mode retries: throttling codes, 5xx, timeouts and network
-# failures. Its retries are spent by the time such an error reaches our code.
-_RETRYABLE = (TransientRetryableChecker(), ThrottledRetryableChecker())
+@cache
+def _retryable() -> tuple["BaseRetryableChecker", ...]:
+    """botocore's own rules for what its standard retry mode retries: throttling codes, 5xx, timeouts and network
+    failures. Its retries are spent by the time such an error reaches our code."""
+    from botocore.retries.standard import ThrottledRetryableChecker, TransientRetryableChecker
+
+    return TransientRetryableChecker(), ThrottledRetryableChecker()
 
 
 def is_transient(error: Exception) -> bool:
     """True for what botocore would retry, a transaction cancelled by throttling or a concurrent write, and a
     response body cut short while it was read (after the call returned, so botocore never retried it)."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
+    from botocore.retries.standard import RetryContext
+
     if isinstance(error, ClientError):
         if cancelled_transiently(error):
             return True
@@ -108,7 +133,7 @@ def is_transient(error: Exception) -> bool:
         return True
     else:
         context = RetryContext(attempt_number=1, caught_exception=error)
-    return any(checker.is_retryable(context) for checker in _RETRYABLE)
+    return any(checker.is_retryable(context) for checker in _retryable())
 
 
 def cancelled_by_conditions_only(error: Any) -> bool:

@@ -1,12 +1,14 @@
-"""S3 access: presigned upload forms, reading uploads, writing and deleting published images (and their CDN copies)."""
+"""S3 access: presigned upload forms, reading uploads, writing and deleting published images (and their CDN copies).
+
+Objects are read, written and deleted through s3_objects (no boto3); forms, listings and CloudFront through boto3.
+"""
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
 from botocore.exceptions import ClientError
 
-from happypath import aws, keys, limits, settings
+from happypath import aws, keys, limits, s3_objects, settings
 
 
 def presigned_upload_form(object_key: str, content_type: str, max_bytes: int) -> tuple[str, dict[str, str]]:
@@ -28,8 +30,7 @@ class ObjectReplaced(Exception):
     """The object under the key is no longer the version the caller was told about."""
 
 
-class ObjectTooLarge(Exception):
-    """The object is larger than the caller will load into memory."""
+ObjectTooLarge = s3_objects.ObjectTooLarge
 
 
 def read_object(bucket: str, key: str, max_bytes: int = limits.MAX_UPLOAD_BYTES, *, etag: str | None = None) -> bytes:
@@ -38,20 +39,13 @@ def read_object(bucket: str, key: str, max_bytes: int = limits.MAX_UPLOAD_BYTES,
     With `etag`, only that version of the object (S3 checks it: `If-Match`), else ObjectReplaced.
     Larger than max_bytes: ObjectTooLarge.
     """
+    quoted = (etag if etag.startswith('"') else f'"{etag}"') if etag else None  # S3 events carry it unquoted
     try:
-        if etag:
-            quoted = etag if etag.startswith('"') else f'"{etag}"'  # S3 events carry the ETag unquoted
-            response = aws.s3().get_object(Bucket=bucket, Key=key, IfMatch=quoted)
-        else:
-            response = aws.s3().get_object(Bucket=bucket, Key=key)
+        return s3_objects.get_object(bucket, key, max_bytes=max_bytes, if_match=quoted)
     except ClientError as error:
         if aws.client_error_code(error) in ("PreconditionFailed", "412"):
             raise ObjectReplaced(f"s3://{bucket}/{key} is no longer version {etag}") from None
         raise
-    if response["ContentLength"] > max_bytes:
-        response["Body"].close()
-        raise ObjectTooLarge(f"{response['ContentLength']} bytes is over the {max_bytes} byte limit")
-    return response["Body"].read()
 
 
 def object_exists(bucket: str, key: str) -> bool:
@@ -61,17 +55,13 @@ def object_exists(bucket: str, key: str) -> bool:
 
 
 def write_object(bucket: str, key: str, body: bytes, content_type: str, cache_control: str) -> None:
-    aws.s3().put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, CacheControl=cache_control)
+    s3_objects.put_object(bucket, key, body, content_type=content_type, cache_control=cache_control)
 
 
 def delete_objects(bucket: str, keys: Iterable[str]) -> None:
-    objects: list[Any] = [{"Key": key} for key in keys]
-    for start in range(0, len(objects), 1000):
-        response = aws.s3().delete_objects(
-            Bucket=bucket, Delete={"Objects": objects[start : start + 1000], "Quiet": True}
-        )
-        if response.get("Errors"):
-            raise RuntimeError(f"could not delete {response['Errors']}")
+    errors = s3_objects.delete_objects(bucket, keys)
+    if errors:
+        raise RuntimeError(f"could not delete {errors}")
 
 
 def delete_renditions(place_id: str, upload_id: str) -> None:

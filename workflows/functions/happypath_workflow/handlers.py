@@ -2,18 +2,29 @@
 
 Throttling, 5xx and network failures from any AWS call become TransientError here, in one place: the
 state machine retries exactly those.
+
+The resize function loads this module too, and must not load boto3 (~35 MB of its 64 MB, bench/README.md):
+nothing here imports it before a handler that needs DynamoDB runs.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from happypath.observability import logger, tracer
-from happypath.repository import Repository
 from happypath_workflow import steps
 from happypath_workflow.errors import transient_aws_errors
 from happypath_workflow.models import ModerateInput, PublishInput, ResizeInput, StepInput
+
+if TYPE_CHECKING:
+    from happypath.repository import Repository
+
+
+def _repository() -> "Repository":
+    from happypath.repository import Repository  # boto3: see the module's docstring
+
+    return Repository()
 
 
 def _log_result(step: str, upload_id: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +64,7 @@ def resize(event: ResizeInput, context: LambdaContext) -> dict[str, Any]:
 @event_parser(model=PublishInput)
 @transient_aws_errors()
 def publish(event: PublishInput, context: LambdaContext) -> dict[str, Any]:
-    result = steps.publish(Repository(), event.upload, event.image).model_dump(mode="json")
+    result = steps.publish(_repository(), event.upload, event.image).model_dump(mode="json")
     return _log_result("publish", event.upload.uploadId, result)
 
 
@@ -62,5 +73,5 @@ def publish(event: PublishInput, context: LambdaContext) -> dict[str, Any]:
 @event_parser(model=StepInput)
 @transient_aws_errors()
 def discard_images(event: StepInput, context: LambdaContext) -> dict[str, Any]:
-    result = steps.discard_images(Repository(), event.upload).model_dump(mode="json")
+    result = steps.discard_images(_repository(), event.upload).model_dump(mode="json")
     return _log_result("discard images", event.upload.uploadId, result)

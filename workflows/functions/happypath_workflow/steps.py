@@ -1,12 +1,12 @@
 """What each workflow step does, as plain functions over the domain modules (no Lambda plumbing)."""
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from happypath import keys, limits, settings, storage
 from happypath.errors import ConflictError
 from happypath.events import UploadComplete
 from happypath.models import PhotoRecord, RenditionFiles, utc_now
-from happypath.repository import Repository
 from happypath.statuses import RejectionReason, UploadStatus
 from happypath_workflow import imaging, moderation
 from happypath_workflow.models import (
@@ -17,6 +17,9 @@ from happypath_workflow.models import (
     PublishResult,
     ResizeResult,
 )
+
+if TYPE_CHECKING:  # the repository brings boto3, which the resize function does not load (see handlers.py)
+    from happypath.repository import Repository
 
 # A published image never changes, so CloudFront keeps it for a year (a delete invalidates it there);
 # browsers for a day, as they cannot be told when one is deleted.
@@ -108,7 +111,7 @@ def resize(upload: UploadComplete, *, checked: bool = False) -> ResizeResult:
     return ResizeResult(accepted=True, width=scaled.width, height=scaled.height, renditions=files)
 
 
-def discard_images(repo: Repository, upload: UploadComplete) -> DiscardResult:
+def discard_images(repo: "Repository", upload: UploadComplete) -> DiscardResult:
     """Delete whatever Resize wrote for an upload that will not be published (deleting nothing is fine).
 
     Unless it was published: Publish's function can fail after its transaction committed (a timeout while
@@ -121,7 +124,7 @@ def discard_images(repo: Repository, upload: UploadComplete) -> DiscardResult:
     return DiscardResult(published=False)
 
 
-def publish(repo: Repository, upload: UploadComplete, image: ResizeResult) -> PublishResult:
+def publish(repo: "Repository", upload: UploadComplete, image: ResizeResult) -> PublishResult:
     """Record the photo under its place and mark the upload PROCESSED (once, however often it runs)."""
     record = repo.get_upload(upload.uploadId)
     if record is None:

@@ -1,0 +1,284 @@
+"""The S3 object client without boto3: its signatures (against botocore's and the local S3 endpoint's checks), its
+answers to what moto never says (per-key delete errors, oversized objects, throttling), and its HTTP connections."""
+
+import http.server
+import threading
+import time
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator, Mapping
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+from happypath import s3_objects, storage
+
+NAMESPACE = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+SPECIAL_KEYS = ["photos/a b+c=d&e.jpg", "photos/ünïcødé/ø.webp", "photos/~tilde/%41/$dollar's,(x)*!;:@.jpg"]
+
+
+class Answer:
+    """A canned response, as http.client gives one."""
+
+    def __init__(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None) -> None:
+        self.status, self.body = status, body
+        self.headers = {"content-length": str(len(body))} | {k.lower(): v for k, v in (headers or {}).items()}
+        self.reads = 0
+        self.closed = False
+
+    def getheader(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    def read(self, amt: int | None = None) -> bytes:
+        self.reads += 1
+        return self.body
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeS3:
+    """A transport answering from a list, keeping what was sent."""
+
+    def __init__(self, *answers: Answer | Exception) -> None:
+        self.answers = list(answers)
+        self.sent: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        self.sent.append((method, url, dict(headers), body))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def s3_error(status: int, code: str) -> Answer:
+    return Answer(status, f"<Error><Code>{code}</Code><Message>as S3 says it</Message></Error>".encode())
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    slept: list[float] = []
+    monkeypatch.setattr(s3_objects, "time", SimpleNamespace(sleep=slept.append))  # its pauses between attempts
+    return slept
+
+
+@pytest.fixture
+def fake_s3(monkeypatch: pytest.MonkeyPatch, no_backoff: list[float]) -> Any:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+
+    def install(*answers: Answer | Exception) -> FakeS3:
+        fake = FakeS3(*answers)
+        monkeypatch.setattr(s3_objects, "transport", fake)
+        return fake
+
+    return install
+
+
+# --- signatures --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", SPECIAL_KEYS)
+@pytest.mark.parametrize("token", [None, "a-session-token"])
+def test_a_signature_is_botocores_for_the_same_request(key, token):
+    """The canonical request as botocore's S3 signer builds it: encoded path, sorted query, every header."""
+    url = s3_objects.object_url("a-bucket", key) + "?delete"
+    body = b"<Delete/>"
+    headers = s3_objects.sign(
+        "POST", url, {"content-type": "application/xml"}, body, ("AKID", "secret", token), "eu-west-1"
+    )
+    ours = headers.pop("authorization")
+    names = ours.split("SignedHeaders=")[1].split(",")[0]
+    assert names == ";".join(sorted(headers))
+
+    unsigned = AWSRequest(method="POST", url=url, headers=headers, data=body)
+    unsigned.context["timestamp"] = headers["x-amz-date"]
+    signer = S3SigV4Auth(Credentials("AKID", "secret", token), "s3", "eu-west-1")
+    expected = signer.signature(signer.string_to_sign(unsigned, signer.canonical_request(unsigned)), unsigned)
+    assert ours.endswith(f"Signature={expected}")
+    assert ours.startswith(f"AWS4-HMAC-SHA256 Credential=AKID/{headers['x-amz-date'][:8]}/eu-west-1/s3/aws4_request, ")
+
+
+def test_objects_are_addressed_as_sdks_address_them(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert s3_objects.object_url("b", "photos/a b.jpg") == "https://b.s3.eu-west-1.amazonaws.com/photos/a%20b.jpg"
+    monkeypatch.setenv("AWS_REGION", "cn-north-1")
+    assert s3_objects.object_url("b", "k") == "https://b.s3.cn-north-1.amazonaws.com.cn/k"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:4567/")
+    assert s3_objects.object_url("b", "photos/k.jpg") == "http://127.0.0.1:4567/b/photos/k.jpg"
+
+
+def test_the_local_s3_endpoint_checks_the_signatures_and_takes_any_key(app, monkeypatch):
+    """Through the local runtime's S3 endpoint (moto behind SigV4 checks): keys that need encoding round-trip,
+    and a request signed with another secret is refused as real S3 refuses it."""
+    bucket = app.physical("DistributionBucket")
+    for key in SPECIAL_KEYS:
+        storage.write_object(bucket, key, b"image " + key.encode(), "image/jpeg", "no-store")
+        assert storage.read_object(bucket, key) == b"image " + key.encode()
+    storage.delete_objects(bucket, SPECIAL_KEYS)
+    with pytest.raises(ClientError) as gone:
+        storage.read_object(bucket, SPECIAL_KEYS[0])
+    assert gone.value.response["Error"]["Code"] == "NoSuchKey"
+    assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+    access_key, _secret, token = s3_objects._credentials()
+    monkeypatch.setattr(s3_objects, "_credentials", lambda: (access_key, "not-the-secret", token))
+    with pytest.raises(ClientError) as refused:
+        storage.write_object(bucket, "photos/x.jpg", b"x", "image/jpeg", "no-store")
+    assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+def test_a_changed_object_is_told_apart_by_its_etag(app):
+    bucket = app.physical("UploadBucket")
+    storage.write_object(bucket, "uploads/etag-test.jpg", b"first", "image/jpeg", "no-store")
+    with pytest.raises(storage.ObjectReplaced):
+        storage.read_object(bucket, "uploads/etag-test.jpg", etag="0123456789abcdef0123456789abcdef")
+    storage.delete_objects(bucket, ["uploads/etag-test.jpg"])
+
+
+# --- what moto never answers ---------------------------------------------------------------------------------
+
+
+def test_a_delete_s3_answered_with_per_key_errors_is_not_taken_for_done(fake_s3):
+    """DeleteObjects answers 200 even when some keys were not deleted: those are listed under Errors."""
+    errors = "<Error><Key>b.webp</Key><Code>InternalError</Code><Message>retry</Message></Error>"
+    fake_s3(Answer(200, f'<DeleteResult xmlns="{NAMESPACE[1:-1]}">{errors}</DeleteResult>'.encode()))
+    with pytest.raises(RuntimeError, match=r"could not delete .*'b\.webp'"):
+        storage.delete_objects("bucket", ["a.jpg", "b.webp"])
+
+
+def test_a_delete_of_more_keys_than_one_request_takes_is_split(fake_s3):
+    keys = [f"photos/{n}&<{n}>.jpg" for n in range(1500)]
+    sent = fake_s3(Answer(200, b"<DeleteResult/>"), Answer(200, b"<DeleteResult/>"))
+    storage.delete_objects("bucket", keys)
+    batches = []
+    for method, url, headers, body in sent.sent:
+        assert (method, url) == ("POST", "https://bucket.s3.eu-west-1.amazonaws.com/?delete")
+        assert headers["content-md5"]  # S3 refuses a DeleteObjects without it
+        sent_keys = ElementTree.fromstring(body).iter(f"{NAMESPACE}Key")  # noqa: S314 (the client's own request)
+        batches.append([key.text for key in sent_keys])
+    assert batches == [keys[:1000], keys[1000:]]
+
+
+def test_an_object_over_the_limit_is_refused_without_reading_its_body(fake_s3):
+    answer = Answer(200, b"x" * 11)
+    fake_s3(answer)
+    with pytest.raises(storage.ObjectTooLarge, match="11 bytes is over the 10 byte limit"):
+        storage.read_object("bucket", "key", max_bytes=10)
+    assert answer.reads == 0
+    assert answer.closed  # the connection is let go
+
+
+def test_throttling_and_5xx_are_retried_and_then_raised_as_boto3_raises_them(fake_s3, no_backoff):
+    sent = fake_s3(s3_error(503, "SlowDown"), s3_error(500, "InternalError"), Answer(200, b"image"))
+    assert storage.read_object("bucket", "key") == b"image"
+    assert len(sent.sent) == 3
+    assert len(no_backoff) == 2
+    assert all(0 <= pause <= 2 for pause in no_backoff)
+
+    fake_s3(*[s3_error(503, "SlowDown")] * 3)
+    with pytest.raises(ClientError) as throttled:
+        storage.read_object("bucket", "key")
+    assert throttled.value.response["Error"] == {"Code": "SlowDown", "Message": "as S3 says it"}
+    assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+
+
+def test_what_trying_again_cannot_mend_is_raised_at_once(fake_s3):
+    sent = fake_s3(s3_error(403, "AccessDenied"))
+    with pytest.raises(ClientError, match="AccessDenied"):
+        storage.write_object("bucket", "key", b"x", "image/jpeg", "no-store")
+    assert len(sent.sent) == 1
+    fake_s3(Answer(404))  # no body (as a HEAD): the status is the code, as boto3 gives it
+    with pytest.raises(ClientError) as missing:
+        storage.read_object("bucket", "key")
+    assert missing.value.response["Error"]["Code"] == "404"
+
+
+def test_network_failures_are_retried_then_raised_as_botocore_raises_them(fake_s3):
+    sent = fake_s3(ConnectionRefusedError(), TimeoutError(), Answer(200, b"ok"))
+    assert storage.read_object("bucket", "key") == b"ok"
+    assert len(sent.sent) == 3
+    fake_s3(ConnectionRefusedError(), ConnectionRefusedError(), ConnectionRefusedError())
+    with pytest.raises(EndpointConnectionError):
+        storage.read_object("bucket", "key")
+
+
+def test_a_put_sends_its_type_cache_control_and_body_hash(fake_s3):
+    sent = fake_s3(Answer(200))
+    storage.write_object("bucket", "photos/p/u/tile.webp", b"webp", "image/webp", "public, max-age=60")
+    ((method, url, headers, body),) = sent.sent
+    assert (method, url, body) == ("PUT", "https://bucket.s3.eu-west-1.amazonaws.com/photos/p/u/tile.webp", b"webp")
+    assert headers["content-type"] == "image/webp"
+    assert headers["cache-control"] == "public, max-age=60"
+    signed = headers["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+    assert {"cache-control", "content-type", "host", "x-amz-content-sha256", "x-amz-date"} <= set(signed)
+
+
+# --- the HTTP connections used in AWS ------------------------------------------------------------------------
+
+
+class TinyS3(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with the path as body, on kept-alive HTTP/1.1 connections."""
+
+    protocol_version = "HTTP/1.1"
+    connections: ClassVar[list[int]] = []
+    delay_s = 0.0
+
+    def setup(self) -> None:
+        super().setup()
+        TinyS3.connections.append(id(self.connection))
+
+    def do_GET(self) -> None:
+        time.sleep(TinyS3.delay_s)
+        body = self.path.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def tiny_s3(monkeypatch) -> Iterator[http.server.ThreadingHTTPServer]:
+    TinyS3.connections, TinyS3.delay_s = [], 0.0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TinyS3)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setattr(s3_objects, "transport", s3_objects.send_https)
+    monkeypatch.setattr(s3_objects, "_connections", threading.local())
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_connection_is_kept_for_the_next_call_and_replaced_when_unusable(tiny_s3, no_backoff):
+    assert s3_objects.get_object("b", "one", max_bytes=100) == b"/b/one"
+    assert s3_objects.get_object("b", "two", max_bytes=100) == b"/b/two"
+    assert len(TinyS3.connections) == 1
+
+    with pytest.raises(storage.ObjectTooLarge):  # its body is left unread: the connection goes with it
+        s3_objects.get_object("b", "three", max_bytes=3)
+    assert s3_objects.get_object("b", "four", max_bytes=100) == b"/b/four"
+    assert len(TinyS3.connections) == 2
+
+    for connection in s3_objects._connections.by_host.values():  # as a server closing an idle connection
+        connection.sock.shutdown(2)
+    assert s3_objects.get_object("b", "five", max_bytes=100) == b"/b/five"
+    assert no_backoff == []  # a connection found closed is replaced, not counted as a failed attempt
+
+
+def test_a_read_that_stalls_is_given_up_and_retried(tiny_s3, monkeypatch, no_backoff):
+    monkeypatch.setattr(s3_objects, "READ_TIMEOUT_S", 0.05)
+    TinyS3.delay_s = 0.3
+    with pytest.raises(ReadTimeoutError):
+        s3_objects.get_object("b", "slow", max_bytes=100)
+    assert len(no_backoff) == 2  # three attempts

@@ -355,22 +355,28 @@ class S3Gateway:
             timestamp=amz_date,
             signature=match["signature"],
         )
-        self._check_payload_hash(environ, request.headers.get("X-Amz-Content-SHA256", ""))
+        self._check_payload_hash(
+            environ, request.headers.get("X-Amz-Content-SHA256", ""), request.headers.get("Content-MD5")
+        )
 
     @staticmethod
-    def _check_payload_hash(environ: dict[str, Any], declared: str) -> None:
-        """The signature covers the body through its declared hash: the body must have that hash."""
+    def _check_payload_hash(environ: dict[str, Any], declared: str, content_md5: str | None) -> None:
+        """The signature covers the body through its declared hash: the body must have that hash (and the MD5 it
+        declares, if it declares one)."""
         if declared.startswith(UNSIGNED_PAYLOADS):
             return
         if not re.fullmatch(r"[0-9a-f]{64}", declared):
             raise Refused(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
         stream, remaining = environ["wsgi.input"], int(environ.get("CONTENT_LENGTH") or 0)
         body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 (moto reads it)
-        digest = hashlib.sha256()
+        digest, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
         while remaining > 0 and (chunk := stream.read(min(READ_CHUNK_BYTES, remaining))):
             remaining -= len(chunk)
             digest.update(chunk)
+            md5.update(chunk)
             body.write(chunk)
+        if content_md5 is not None and not hmac.compare_digest(base64.b64encode(md5.digest()).decode(), content_md5):
+            raise Refused(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
         if not hmac.compare_digest(digest.hexdigest(), declared):
             raise Refused(
                 400,

@@ -1,7 +1,7 @@
 """The resize function's process loads no boto3: with a first client, boto3 takes ~35 MB, more than half of the
 64 MB its process may use for a 12 MP photo (bench/README.md, Memory). Run as Lambda runs it, in a fresh
-interpreter: tracing on, the handler module imported, a photo resized through S3 (a stand-in answering over the
-transport)."""
+interpreter: tracing on, the handler module imported, a photo resized through S3 (a stand-in answering over
+HTTP)."""
 
 import json
 import os
@@ -12,10 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = r"""
-import json, sys
+import http.server, json, os, sys, threading
 
 import happypath_workflow.handlers as handlers
-from happypath import s3_objects
 from happypath_testkit.events import LambdaContext, sample
 
 HEAVY = ("boto3", "botocore.client", "botocore.session", "botocore.config", "botocore.retries.standard")
@@ -24,28 +23,30 @@ photo = open(sys.argv[1], "rb").read()
 written = {}
 
 
-class Answer:
-    def __init__(self, status, body=b""):
-        self.status, self.body = status, body
+class S3(http.server.BaseHTTPRequestHandler):  # a stand-in for S3 over HTTP: the upload, and what is written
+    protocol_version = "HTTP/1.1"
 
-    def getheader(self, name, default=None):
-        return str(len(self.body)) if name.lower() == "content-length" else default
+    def do_GET(self):
+        self.answer(photo)
 
-    def read(self, amt=None):
-        return self.body
+    def do_PUT(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        written[self.path.split("/", 2)[2]] = self.headers["Content-Type"]
+        self.answer(b"")
 
-    def close(self):
+    def answer(self, body):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
         pass
 
 
-def s3(method, url, headers, body):
-    if method == "GET":
-        return Answer(200, photo)
-    written[url.split("/", 3)[3]] = headers["content-type"]
-    return Answer(200)
-
-
-s3_objects.transport = s3
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), S3)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{server.server_address[1]}"
 result = handlers.resize(sample("workflow_resize"), LambdaContext("ResizeFunction"))
 report["result"] = {"accepted": result["accepted"], "width": result["width"]}
 report["written"] = written

@@ -1,11 +1,15 @@
 """The S3 object client without boto3: its signatures (against botocore's and the local S3 endpoint's checks), its
 answers to what moto never says (per-key delete errors, oversized objects, throttling), and its HTTP connections."""
 
+import base64
+import hashlib
 import http.server
+import socket
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -13,7 +17,13 @@ import pytest
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    IncompleteReadError,
+    ReadTimeoutError,
+)
 
 from happypath import s3_objects, storage
 
@@ -135,6 +145,17 @@ def test_the_local_s3_endpoint_checks_the_signatures_and_takes_any_key(app, monk
     assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
 
 
+def test_the_local_s3_endpoint_checks_a_declared_md5_as_s3_does(app):
+    bucket = app.physical("DistributionBucket")
+    body = b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>k</Key></Object></Delete>'
+    wrong = base64.b64encode(hashlib.md5(b"another body", usedforsecurity=False).digest()).decode()
+    params = {"Bucket": bucket, "Delete": {"Objects": [{"Key": "k"}]}}
+    headers = {"content-md5": wrong, "content-type": "application/xml"}
+    with pytest.raises(ClientError) as refused:
+        s3_objects._call("DeleteObjects", params, "POST", bucket, "", query="delete", headers=headers, body=body)
+    assert refused.value.response["Error"]["Code"] == "BadDigest"
+
+
 def test_a_changed_object_is_told_apart_by_its_etag(app):
     bucket = app.physical("UploadBucket")
     storage.write_object(bucket, "uploads/etag-test.jpg", b"first", "image/jpeg", "no-store")
@@ -161,7 +182,7 @@ def test_a_delete_of_more_keys_than_one_request_takes_is_split(fake_s3):
     batches = []
     for method, url, headers, body in sent.sent:
         assert (method, url) == ("POST", "https://bucket.s3.eu-west-1.amazonaws.com/?delete")
-        assert headers["content-md5"]  # S3 refuses a DeleteObjects without it
+        assert headers["content-md5"] == base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
         sent_keys = ElementTree.fromstring(body).iter(f"{NAMESPACE}Key")  # noqa: S314 (the client's own request)
         batches.append([key.text for key in sent_keys])
     assert batches == [keys[:1000], keys[1000:]]
@@ -225,11 +246,13 @@ def test_a_put_sends_its_type_cache_control_and_body_hash(fake_s3):
 
 
 class TinyS3(http.server.BaseHTTPRequestHandler):
-    """Answers every GET with the path as body, on kept-alive HTTP/1.1 connections."""
+    """Answers every GET with the path as body, and every PUT with `put_answer`, on kept-alive HTTP/1.1
+    connections."""
 
     protocol_version = "HTTP/1.1"
     connections: ClassVar[list[int]] = []
     delay_s = 0.0
+    put_answer = b""
 
     def setup(self) -> None:
         super().setup()
@@ -243,18 +266,25 @@ class TinyS3(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(TinyS3.put_answer)))
+        self.end_headers()
+        self.wfile.write(TinyS3.put_answer)
+
     def log_message(self, *args: Any) -> None:
         pass
 
 
 @pytest.fixture
 def tiny_s3(monkeypatch) -> Iterator[http.server.ThreadingHTTPServer]:
-    TinyS3.connections, TinyS3.delay_s = [], 0.0
+    TinyS3.connections, TinyS3.delay_s, TinyS3.put_answer = [], 0.0, b""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TinyS3)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{server.server_address[1]}")
     monkeypatch.setattr(s3_objects, "transport", s3_objects.send_https)
-    monkeypatch.setattr(s3_objects, "_connections", threading.local())
+    monkeypatch.setattr(s3_objects, "_idle", {})
     yield server
     server.shutdown()
     server.server_close()
@@ -270,8 +300,9 @@ def test_a_connection_is_kept_for_the_next_call_and_replaced_when_unusable(tiny_
     assert s3_objects.get_object("b", "four", max_bytes=100) == b"/b/four"
     assert len(TinyS3.connections) == 2
 
-    for connection in s3_objects._connections.by_host.values():  # as a server closing an idle connection
-        connection.sock.shutdown(2)
+    for idle in s3_objects._idle.values():  # as a server closing an idle connection
+        for connection in idle:
+            connection.sock.shutdown(2)
     assert s3_objects.get_object("b", "five", max_bytes=100) == b"/b/five"
     assert no_backoff == []  # a connection found closed is replaced, not counted as a failed attempt
 
@@ -282,3 +313,43 @@ def test_a_read_that_stalls_is_given_up_and_retried(tiny_s3, monkeypatch, no_bac
     with pytest.raises(ReadTimeoutError):
         s3_objects.get_object("b", "slow", max_bytes=100)
     assert len(no_backoff) == 2  # three attempts
+
+
+def test_connections_are_shared_by_the_threads_of_later_calls(tiny_s3):
+    """The resize step writes from a new pool's threads at each invocation: a warm function reuses connections."""
+    for _invocation in range(3):
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda n: s3_objects.get_object("b", str(n), max_bytes=100), range(4)))
+    assert len(TinyS3.connections) <= 4
+
+
+def test_a_write_answered_200_with_an_error_document_is_retried_and_raised(tiny_s3, no_backoff):
+    """S3 can fail a write after sending its 200; botocore reads such an answer as a 500, and so does this."""
+    TinyS3.put_answer = b"<Error><Code>InternalError</Code><Message>We encountered an internal error</Message></Error>"
+    with pytest.raises(ClientError) as failed:
+        s3_objects.put_object("b", "k", b"x", content_type="image/jpeg", cache_control="no-store")
+    assert failed.value.response["Error"]["Code"] == "InternalError"
+    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert len(no_backoff) == 2  # three attempts
+
+
+@pytest.mark.parametrize("answer", [b"HELLO\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", b""])
+def test_an_answer_that_is_not_http_or_cut_short_is_a_network_failure(answer, monkeypatch, no_backoff):
+    """Not HTTP, cut short, or no answer: retried, then raised as botocore raises it (never as http.client's)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_badly() -> None:
+        for _attempt in range(3):
+            connection, _ = listener.accept()
+            connection.recv(65536)
+            connection.sendall(answer)
+            connection.close()
+
+    threading.Thread(target=answer_badly, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setattr(s3_objects, "transport", s3_objects.send_https)
+    monkeypatch.setattr(s3_objects, "_idle", {})
+    with pytest.raises((ConnectionClosedError, IncompleteReadError)):
+        s3_objects.get_object("b", "k", max_bytes=100)
+    assert len(no_backoff) == 2
+    listener.close()

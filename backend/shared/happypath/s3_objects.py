@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Final, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -38,11 +38,14 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from happypath.observability import tracer
+
 CONNECT_TIMEOUT_S: Final = 1.0
 READ_TIMEOUT_S: Final = 2.0  # per socket read: S3 answers in milliseconds
 MAX_ATTEMPTS: Final = 3  # the first call and two retries, as botocore's standard mode
 MAX_BACKOFF_S: Final = 20.0
 MAX_KEYS_PER_DELETE: Final = 1000
+MAX_IDLE_CONNECTIONS: Final = 8  # per host: the resize step writes four objects at once
 EMPTY_SHA256: Final = hashlib.sha256(b"").hexdigest()
 _S3_NAMESPACE: Final = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
@@ -127,17 +130,23 @@ def _call(
     for hook in before_call:
         hook(operation, params)
     url = object_url(bucket, key) + (f"?{query}" if query else "")
-    attempt = 1
-    while True:
-        try:
-            return _attempt(operation, method, url, dict(headers or {}), body, max_bytes)
-        except (BotoCoreError, ClientError) as error:
-            from happypath import aws  # light until a boto3 client is made: see aws.py
+    # One X-Ray subsegment per call, as the SDK's botocore patch records one (None: no trace to add it to).
+    with tracer.provider.in_subsegment("S3", namespace="aws") as subsegment:
+        if subsegment is not None:
+            subsegment.put_annotation("operation", operation)
+            subsegment.put_annotation("bucket", bucket)
+            subsegment.put_metadata("key", key)
+        attempt = 1
+        while True:
+            try:
+                return _attempt(operation, method, url, dict(headers or {}), body, max_bytes)
+            except (BotoCoreError, ClientError) as error:
+                from happypath import aws  # light until a boto3 client is made: see aws.py
 
-            if attempt >= MAX_ATTEMPTS or not aws.is_transient(error):
-                raise
-        time.sleep(random.random() * min(MAX_BACKOFF_S, 2 ** (attempt - 1)))  # botocore's: full jitter
-        attempt += 1
+                if attempt >= MAX_ATTEMPTS or not aws.is_transient(error):
+                    raise
+            time.sleep(random.random() * min(MAX_BACKOFF_S, 2 ** (attempt - 1)))  # botocore's: full jitter
+            attempt += 1
 
 
 def _attempt(
@@ -146,38 +155,59 @@ def _attempt(
     signed = sign(method, url, headers, body, _credentials(), region())
     try:
         response = transport(method, url, signed, body)
-    except TimeoutError as timeout:
-        raise (ConnectTimeoutError if getattr(timeout, "connecting", False) else ReadTimeoutError)(
-            endpoint_url=url, error=timeout
-        ) from timeout
-    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as closed:
-        raise ConnectionClosedError(endpoint_url=url) from closed
-    except OSError as failed:
-        raise EndpointConnectionError(endpoint_url=url, error=failed) from failed
+    except Exception as failed:
+        if (error := _network_error(failed, url)) is failed:
+            raise
+        raise error from failed
     try:
-        length = response.getheader("content-length")
-        size = int(length) if length is not None else None
+        size = _content_length(response)
         if response.status < 300 and max_bytes is not None and size is not None and size > max_bytes:
-            _drop_connection(url)  # the body stays unread: the connection cannot carry another request
-            raise ObjectTooLarge(size, max_bytes)
+            raise ObjectTooLarge(size, max_bytes)  # its body stays unread: closing lets the connection go
         try:
             data = response.read()
         except http.client.IncompleteRead as cut:
-            _drop_connection(url)
-            raise IncompleteReadError(
-                actual_bytes=len(cut.partial), expected_bytes=len(cut.partial) + (cut.expected or 0)
-            ) from cut
-        except TimeoutError as timeout:
-            _drop_connection(url)
-            raise ReadTimeoutError(endpoint_url=url, error=timeout) from timeout
-        except OSError as failed:
-            _drop_connection(url)
-            raise ConnectionClosedError(endpoint_url=url) from failed
+            expected = len(cut.partial) + (cut.expected or 0)
+            raise IncompleteReadError(actual_bytes=len(cut.partial), expected_bytes=expected) from cut
+        except Exception as failed:
+            if (error := _network_error(failed, url)) is failed:
+                raise
+            raise error from failed
     finally:
         response.close()
     if response.status >= 300:
         raise _client_error(operation, response.status, data, response.getheader("x-amz-request-id"))
+    if method != "GET" and data and _unusable_answer(data):
+        # S3 can fail a write after its 200 has gone out; botocore reads that as a 500 (and retries), so does this.
+        raise _client_error(operation, 500, data, response.getheader("x-amz-request-id"))
     return data
+
+
+def _network_error(failed: Exception, url: str) -> Exception:
+    """As botocore raises network failures (it retries them all); anything else is not one, and is returned as is."""
+    if isinstance(failed, TimeoutError):
+        timed_out = ConnectTimeoutError if getattr(failed, "connecting", False) else ReadTimeoutError
+        return timed_out(endpoint_url=url, error=failed)
+    if isinstance(failed, http.client.HTTPException | ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return ConnectionClosedError(endpoint_url=url)  # cut off, or answered with something that is not HTTP
+    if isinstance(failed, OSError):  # refused, unreachable, TLS
+        return EndpointConnectionError(endpoint_url=url, error=failed)
+    return failed
+
+
+def _content_length(response: Response) -> int | None:
+    try:
+        return int(response.getheader("content-length") or "")
+    except ValueError:  # none, or not a number: read what comes
+        return None
+
+
+def _unusable_answer(body: bytes) -> bool:
+    """A write's answer that is an error document, or not XML at all."""
+    try:
+        root = ElementTree.fromstring(body)  # noqa: S314 (see _client_error)
+    except ElementTree.ParseError:
+        return True
+    return root.tag == "Error"
 
 
 def _client_error(operation: str, status: int, body: bytes, request_id: str | None) -> ClientError:
@@ -237,7 +267,7 @@ def sign(
     parts = urlsplit(url)
     now = datetime.now(UTC)
     amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-    signed = dict(headers) | {
+    signed = {name.lower(): value for name, value in headers.items()} | {
         "host": parts.netloc,
         "x-amz-date": amz_date,
         "x-amz-content-sha256": hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256,
@@ -245,12 +275,10 @@ def sign(
     if token:
         signed["x-amz-security-token"] = token
     names = sorted(signed)
-    canonical_query = "&".join(
-        sorted(
-            f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"
-            for name, _, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
-        )
+    query = sorted(
+        (quote(name, safe="-_.~"), quote(value, safe="-_.~")) for name, value in parse_qsl(parts.query, True)
     )
+    canonical_query = "&".join(f"{name}={value}" for name, value in query)  # sorted by name, then value
     canonical_request = "\n".join(
         [
             method,
@@ -286,55 +314,83 @@ class _ConnectTimeout(TimeoutError):
     connecting = True
 
 
-_connections = threading.local()  # each thread keeps one connection per host open, as a warm function should
-
-
-def _kept() -> dict[tuple[str, str], http.client.HTTPConnection]:
-    kept: dict[tuple[str, str], http.client.HTTPConnection] = _connections.__dict__.setdefault("by_host", {})
-    return kept
-
-
-def _drop_connection(url: str) -> None:
-    parts = urlsplit(url)
-    connection = _kept().pop((parts.scheme, parts.netloc), None)
-    if connection is not None:
-        connection.close()
+# Idle connections, per host, shared by every thread: the resize step writes from a new pool's threads at each
+# invocation, and a warm function should not pay a TLS handshake per write.
+_idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
+_idle_lock = threading.Lock()
 
 
 def _closed_by_server(connection: http.client.HTTPConnection) -> bool:
-    """An idle kept connection has nothing to read unless the server closed it (S3 does after a while)."""
+    """An idle connection has nothing to read unless the server closed it (S3 does after a while)."""
     return connection.sock is None or bool(select.select([connection.sock], [], [], 0)[0])
 
 
-def _connection(scheme: str, netloc: str) -> http.client.HTTPConnection:
-    kept = _kept()
-    connection = kept.get((scheme, netloc))
-    if connection is None or _closed_by_server(connection):
-        if connection is not None:
+def _take_connection(scheme: str, netloc: str) -> http.client.HTTPConnection:
+    with _idle_lock:
+        idle = _idle.get((scheme, netloc), [])
+        while idle:
+            connection = idle.pop()
+            if not _closed_by_server(connection):
+                return connection
             connection.close()
-        if scheme == "https":
-            connection = http.client.HTTPSConnection(netloc, timeout=CONNECT_TIMEOUT_S, context=tls_context())
-        else:
-            connection = http.client.HTTPConnection(netloc, timeout=CONNECT_TIMEOUT_S)
-        try:
-            connection.connect()
-        except TimeoutError as timeout:
-            raise _ConnectTimeout(str(timeout)) from timeout
-        assert connection.sock is not None
-        connection.sock.settimeout(READ_TIMEOUT_S)
-        kept[(scheme, netloc)] = connection
+    if scheme == "https":
+        connection = http.client.HTTPSConnection(netloc, timeout=CONNECT_TIMEOUT_S, context=tls_context())
+    else:
+        connection = http.client.HTTPConnection(netloc, timeout=CONNECT_TIMEOUT_S)
+    try:
+        connection.connect()
+    except TimeoutError as timeout:
+        connection.close()
+        raise _ConnectTimeout(str(timeout)) from timeout
+    assert connection.sock is not None
+    connection.sock.settimeout(READ_TIMEOUT_S)
     return connection
 
 
+def _give_back(scheme: str, netloc: str, connection: http.client.HTTPConnection) -> None:
+    with _idle_lock:
+        idle = _idle.setdefault((scheme, netloc), [])
+        if len(idle) < MAX_IDLE_CONNECTIONS:
+            idle.append(connection)
+            return
+    connection.close()
+
+
+class _PooledResponse:
+    """http.client's response; closing it gives its connection back when the answer was read to its end."""
+
+    def __init__(self, response: http.client.HTTPResponse, release: Callable[[bool], None]) -> None:
+        self._response, self._release = response, release
+        self.status = response.status
+
+    def getheader(self, name: str) -> str | None:
+        return self._response.getheader(name)
+
+    def read(self, amt: int | None = None) -> bytes:
+        return self._response.read(amt)
+
+    def close(self) -> None:
+        read_to_end = self._response.isclosed()  # http.client lets go of the stream at the answer's last byte
+        self._response.close()
+        self._release(read_to_end and not self._response.will_close)
+
+
 def send_https(method: str, url: str, headers: Mapping[str, str], body: bytes) -> Response:
-    """The transport used in AWS: http.client on a kept connection (closed again when anything fails)."""
+    """The transport used in AWS: http.client on a pooled connection (closed when anything goes wrong)."""
     parts = urlsplit(url)
-    connection = _connection(parts.scheme, parts.netloc)
+    connection = _take_connection(parts.scheme, parts.netloc)
+
+    def release(reusable: bool) -> None:
+        if reusable:
+            _give_back(parts.scheme, parts.netloc, connection)
+        else:
+            connection.close()
+
     try:
         connection.request(method, url[len(f"{parts.scheme}://{parts.netloc}") :] or "/", body or None, dict(headers))
-        return connection.getresponse()
+        return _PooledResponse(connection.getresponse(), release)
     except BaseException:
-        _drop_connection(url)
+        connection.close()
         raise
 
 

@@ -103,6 +103,8 @@ class Invoker:
         self.by_name = {f.name: f for f in functions}
         self.hot_reload = hot_reload
         self.before_handler: Callable[[str], None] | None = None  # fault injection
+        # Run once a hot reload has dropped the project's modules: seams set on them are set again on the new ones.
+        self.after_reload: list[Callable[[], None]] = []
         self.timeouts: dict[str, float] = {}  # logical id -> seconds, overriding the template's Timeout
         for path in sorted({str(f.code_dir) for f in self.by_name.values()} | {str(PROJECT_ROOT / "backend/shared")}):
             if path not in sys.path:
@@ -145,6 +147,8 @@ class Invoker:
                 self._gate.wait_for(lambda: self._active == 0, timeout=60)
                 for name in [m for m in sys.modules if m.split(".")[0] in SOURCE_PACKAGES]:
                     del sys.modules[name]
+                for again in self.after_reload:
+                    again()
                 self._sources_mtime = newest
                 self._warm.clear()
             finally:

@@ -17,6 +17,7 @@
 
 import contextvars
 import copy
+import importlib
 import json
 import logging
 import threading
@@ -114,6 +115,11 @@ class Seams:
         )
         return _Answer(answer.status_code, dict(answer.headers), answer.get_data())
 
+    def _send_s3_objects_here(self) -> None:
+        """Point s3_objects at the local S3 endpoint (again after a hot reload, which imports a new module: the
+        default would still work, over HTTP, but only while the server listens)."""
+        self._patch(importlib.import_module("happypath.s3_objects"), "transport", self.send_to_s3)
+
     def _patch(self, owner: Any, attribute: str, replacement: Any) -> None:
         self._originals[(owner, attribute)] = getattr(owner, attribute)
         setattr(owner, attribute, replacement)
@@ -204,11 +210,14 @@ class Seams:
         self._patch(CloudFrontBackend, "create_invalidation", create_invalidation)
         self._patch(CloudFrontBackend, "get_invalidation", get_invalidation)
         self._patch(asl_state, "StateData", state_data)
-        self._patch(s3_objects, "transport", self.send_to_s3)
+        self._send_s3_objects_here()
+        invoker.after_reload.append(self._send_s3_objects_here)
         speedups.install(self._patch)
         return self
 
     def uninstall(self) -> None:
+        if self._send_s3_objects_here in self.invoker.after_reload:
+            self.invoker.after_reload.remove(self._send_s3_objects_here)
         for (owner, attribute), original in self._originals.items():
             setattr(owner, attribute, original)
         self._originals.clear()

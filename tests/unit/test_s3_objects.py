@@ -4,7 +4,9 @@ answers to what moto never says (per-key delete errors, oversized objects, throt
 import base64
 import hashlib
 import http.server
+import importlib
 import socket
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
@@ -26,6 +28,7 @@ from botocore.exceptions import (
 )
 
 from happypath import s3_objects, storage
+from happypath_local.functions import SOURCE_PACKAGES
 
 NAMESPACE = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 SPECIAL_KEYS = ["photos/a b+c=d&e.jpg", "photos/ünïcødé/ø.webp", "photos/~tilde/%41/$dollar's,(x)*!;:@.jpg"]
@@ -154,6 +157,23 @@ def test_the_local_s3_endpoint_checks_a_declared_md5_as_s3_does(app):
     with pytest.raises(ClientError) as refused:
         s3_objects._call("DeleteObjects", params, "POST", bucket, "", query="delete", headers=headers, body=body)
     assert refused.value.response["Error"]["Code"] == "BadDigest"
+
+
+def test_a_hot_reload_keeps_the_handlers_s3_calls_in_process(app, monkeypatch):
+    """A hot reload imports a new s3_objects: it is pointed at the local S3 endpoint again."""
+    kept = {name: module for name, module in sys.modules.items() if name.split(".")[0] in SOURCE_PACKAGES}
+    monkeypatch.setattr(app.invoker, "hot_reload", True)
+    monkeypatch.setattr(app.invoker, "_sources_mtime", 0.0)
+    monkeypatch.setattr(app.invoker, "_last_check", float("-inf"))
+    try:
+        assert app.invoker.reload_if_changed()
+        fresh = importlib.import_module("happypath.s3_objects")
+        assert fresh is not s3_objects
+        assert fresh.transport == app.seams.send_to_s3
+    finally:  # the rest of the run goes on with the modules it imported
+        for name in [m for m in sys.modules if m.split(".")[0] in SOURCE_PACKAGES]:
+            del sys.modules[name]
+        sys.modules.update(kept)
 
 
 def test_a_changed_object_is_told_apart_by_its_etag(app):

@@ -12,6 +12,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -85,6 +86,7 @@ def fake_s3(monkeypatch: pytest.MonkeyPatch, no_backoff: list[float]) -> Any:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
     def install(*answers: Answer | Exception) -> FakeS3:
         fake = FakeS3(*answers)
@@ -120,12 +122,46 @@ def test_a_signature_is_botocores_for_the_same_request(key, token):
 
 def test_objects_are_addressed_as_sdks_address_them(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     assert s3_objects.object_url("b", "photos/a b.jpg") == "https://b.s3.eu-west-1.amazonaws.com/photos/a%20b.jpg"
     monkeypatch.setenv("AWS_REGION", "cn-north-1")
     assert s3_objects.object_url("b", "k") == "https://b.s3.cn-north-1.amazonaws.com.cn/k"
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:4567/")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:7654")  # every service's, as boto3 reads it
+    assert s3_objects.object_url("b", "photos/k.jpg") == "http://127.0.0.1:7654/b/photos/k.jpg"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:4567/")  # S3's own comes first
     assert s3_objects.object_url("b", "photos/k.jpg") == "http://127.0.0.1:4567/b/photos/k.jpg"
+
+
+def test_a_ca_bundle_given_as_boto3_takes_it_is_trusted(monkeypatch, tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Happy Path test CA")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
+    s3_objects.tls_context.cache_clear()
+    try:
+        trusted = s3_objects.tls_context().get_ca_certs()
+        assert [dict(entry[0] for entry in ca["subject"])["commonName"] for ca in trusted] == ["Happy Path test CA"]
+    finally:
+        s3_objects.tls_context.cache_clear()
 
 
 def test_the_local_s3_endpoint_checks_the_signatures_and_takes_any_key(app, monkeypatch):

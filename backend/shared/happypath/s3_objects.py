@@ -232,11 +232,12 @@ def region() -> str:
 
 
 def object_url(bucket: str, key: str) -> str:
-    """Virtual-hosted (`https://bucket.s3.region.amazonaws.com/key`), or path-style under AWS_ENDPOINT_URL_S3.
+    """Virtual-hosted (`https://bucket.s3.region.amazonaws.com/key`), or path-style under AWS_ENDPOINT_URL_S3 (or
+    AWS_ENDPOINT_URL, for every service).
 
     The stack's buckets have names CloudFormation makes, never with a dot (which TLS would refuse here)."""
     path = quote(key, safe="/~")
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")  # as boto3 reads them
     if endpoint:
         return f"{endpoint.rstrip('/')}/{bucket}/{path}"
     name = region()
@@ -306,8 +307,8 @@ def sign(
 
 @cache
 def tls_context() -> ssl.SSLContext:
-    """Made once: loading the system's certificates costs ~2 MB and a few milliseconds."""
-    return ssl.create_default_context()
+    """Made once: loading the certificates costs ~2 MB and a few milliseconds. AWS_CA_BUNDLE, as boto3 reads it."""
+    return ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
 
 
 class _ConnectTimeout(TimeoutError):

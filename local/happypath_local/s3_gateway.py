@@ -29,6 +29,7 @@ from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 from werkzeug.wrappers import Request, Response
 
+from happypath import s3_objects
 from happypath_local.stack import REGION
 
 UNCHECKED_FIELDS = {"policy", "x-amz-signature", "file"}
@@ -302,7 +303,7 @@ class S3Gateway:
         except (KeyError, ValueError) as error:
             raise Refused(400, "AuthorizationQueryParametersError", "malformed X-Amz-Credential") from error
         secret = self._credentials(access_key, fields.get("x-amz-security-token")).secret_key
-        key = _signing_key(secret, date, region, service)
+        key = s3_objects.signing_key(secret, date, region, service)
         expected = hmac.new(key, fields["policy"].encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, fields.get("x-amz-signature", "")):
             raise _signature_mismatch()
@@ -447,10 +448,3 @@ class S3Gateway:
                 response.headers["Access-Control-Allow-Origin"] = origin
                 response.headers["Vary"] = "Origin"
         return response
-
-
-def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    key = ("AWS4" + secret).encode()
-    for part in (date, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return key

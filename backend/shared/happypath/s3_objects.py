@@ -20,7 +20,8 @@ import select
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Final, Protocol
@@ -109,8 +110,10 @@ def delete_objects(bucket: str, keys: Iterable[str]) -> list[dict[str, str]]:
             "content-md5": base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode(),
             "content-type": "application/xml",
         }
-        answer = _call("DeleteObjects", params, "POST", bucket, "", query="delete", headers=headers, body=body)
-        for error in ElementTree.fromstring(answer).iter(f"{_S3_NAMESPACE}Error"):  # noqa: S314 (see _client_error)
+        answer = _xml(_call("DeleteObjects", params, "POST", bucket, "", query="delete", headers=headers, body=body))
+        if answer is None:  # an empty answer says nothing of what was deleted
+            raise _client_error("DeleteObjects", 500, b"", None)
+        for error in answer.iter(f"{_S3_NAMESPACE}Error"):
             errors.append({name: error.findtext(f"{_S3_NAMESPACE}{name}") or "" for name in ("Key", "Code", "Message")})
     return errors
 
@@ -153,25 +156,14 @@ def _attempt(
     operation: str, method: str, url: str, headers: dict[str, str], body: bytes, max_bytes: int | None
 ) -> bytes:
     signed = sign(method, url, headers, body, _credentials(), region())
-    try:
+    with _network_errors_as_botocore(url):
         response = transport(method, url, signed, body)
-    except Exception as failed:
-        if (error := _network_error(failed, url)) is failed:
-            raise
-        raise error from failed
     try:
         size = _content_length(response)
         if response.status < 300 and max_bytes is not None and size is not None and size > max_bytes:
             raise ObjectTooLarge(size, max_bytes)  # its body stays unread: closing lets the connection go
-        try:
+        with _network_errors_as_botocore(url):
             data = response.read()
-        except http.client.IncompleteRead as cut:
-            expected = len(cut.partial) + (cut.expected or 0)
-            raise IncompleteReadError(actual_bytes=len(cut.partial), expected_bytes=expected) from cut
-        except Exception as failed:
-            if (error := _network_error(failed, url)) is failed:
-                raise
-            raise error from failed
     finally:
         response.close()
     if response.status >= 300:
@@ -182,16 +174,21 @@ def _attempt(
     return data
 
 
-def _network_error(failed: Exception, url: str) -> Exception:
-    """As botocore raises network failures (it retries them all); anything else is not one, and is returned as is."""
-    if isinstance(failed, TimeoutError):
-        timed_out = ConnectTimeoutError if getattr(failed, "connecting", False) else ReadTimeoutError
-        return timed_out(endpoint_url=url, error=failed)
-    if isinstance(failed, http.client.HTTPException | ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
-        return ConnectionClosedError(endpoint_url=url)  # cut off, or answered with something that is not HTTP
-    if isinstance(failed, OSError):  # refused, unreachable, TLS
-        return EndpointConnectionError(endpoint_url=url, error=failed)
-    return failed
+@contextmanager
+def _network_errors_as_botocore(url: str) -> Iterator[None]:
+    """Network failures raised as botocore raises them (it retries them all); anything else as it is."""
+    try:
+        yield
+    except http.client.IncompleteRead as cut:
+        expected = len(cut.partial) + (cut.expected or 0)
+        raise IncompleteReadError(actual_bytes=len(cut.partial), expected_bytes=expected) from cut
+    except TimeoutError as timeout:
+        timed_out = ConnectTimeoutError if getattr(timeout, "connecting", False) else ReadTimeoutError
+        raise timed_out(endpoint_url=url, error=timeout) from timeout
+    except (http.client.HTTPException, ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as closed:
+        raise ConnectionClosedError(endpoint_url=url) from closed  # cut off, or answered with something not HTTP
+    except OSError as failed:  # refused, unreachable, TLS
+        raise EndpointConnectionError(endpoint_url=url, error=failed) from failed
 
 
 def _content_length(response: Response) -> int | None:
@@ -201,22 +198,24 @@ def _content_length(response: Response) -> int | None:
         return None
 
 
+def _xml(body: bytes) -> ElementTree.Element | None:
+    """S3's answer as XML; None when it is not XML (or empty)."""
+    try:  # S3's own answer; expat bounds entity expansion and ElementTree resolves no external entities
+        return ElementTree.fromstring(body) if body else None  # noqa: S314
+    except ElementTree.ParseError:
+        return None
+
+
 def _unusable_answer(body: bytes) -> bool:
     """A write's answer that is an error document, or not XML at all."""
-    try:
-        root = ElementTree.fromstring(body)  # noqa: S314 (see _client_error)
-    except ElementTree.ParseError:
-        return True
-    return root.tag == "Error"
+    root = _xml(body)
+    return root is None or root.tag == "Error"
 
 
 def _client_error(operation: str, status: int, body: bytes, request_id: str | None) -> ClientError:
     """As boto3 raises it: S3's code and message from the XML body, or the status itself when there is none."""
     code, message = str(status), http.client.responses.get(status, "")
-    try:  # S3's own answer; expat bounds entity expansion and ElementTree resolves no external entities
-        root = ElementTree.fromstring(body) if body else None  # noqa: S314
-    except ElementTree.ParseError:
-        root = None
+    root = _xml(body)
     if root is not None and root.tag.removeprefix(_S3_NAMESPACE) == "Error":
         code = root.findtext("Code") or code
         message = root.findtext("Message") or message
@@ -292,14 +291,19 @@ def sign(
     )
     scope = f"{day}/{region}/s3/aws4_request"
     string_to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
-    key = ("AWS4" + secret_key).encode()
-    for part in (day, region, "s3", "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    signature = hmac.new(signing_key(secret_key, day, region), string_to_sign.encode(), hashlib.sha256).hexdigest()
     signed["authorization"] = (
         f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={';'.join(names)}, Signature={signature}"
     )
     return signed
+
+
+def signing_key(secret_key: str, day: str, region: str, service: str = "s3") -> bytes:
+    """SigV4's key for one day, region and service, derived from the secret."""
+    key = ("AWS4" + secret_key).encode()
+    for part in (day, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ Used by the reliability tests to show that whatever fails, every upload still en
 """
 
 import fnmatch
-import functools
 import random
 import threading
 import time
@@ -14,12 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from happypath import s3_objects
-from happypath_local.functions import Invoker, current_function
-from happypath_local.recorder import iam_requirements
+from happypath_local.functions import Invoker
+from happypath_local.recorder import before_each_handler_call
 
 CRASH = "crash"
 HANG = "hang"
@@ -76,22 +73,13 @@ class FaultInjector:
 
     @contextmanager
     def active(self, invoker: Invoker) -> Iterator["FaultInjector"]:
-        original = getattr(BaseClient, "_make_api_call")  # noqa: B009
         injector = self
 
-        def fail_at_random(service: str, operation_name: str, params: dict[str, Any]) -> None:
-            function = current_function()
-            if function is not None:
-                for action, _resource in iam_requirements(service, operation_name, params):
-                    fault = injector._roll(function, action)
-                    if fault:
-                        raise _injected_error(fault, operation_name, params)
-
-        def make_api_call(client: BaseClient, operation_name: str, params: dict[str, Any]) -> Any:
-            fail_at_random(client.meta.service_model.signing_name, operation_name, params)
-            return original(client, operation_name, params)
-
-        fail_s3_object_call = functools.partial(fail_at_random, "s3")  # calls made without boto3 (s3_objects)
+        def fail_at_random(function: str, operation: str, params: dict[str, Any], needs: list[tuple[str, str]]) -> None:
+            for action, _resource in needs:
+                fault = injector._roll(function, action)
+                if fault:
+                    raise _injected_error(fault, operation, params)
 
         def before_handler(function_logical_id: str) -> None:
             if injector._roll(function_logical_id, CRASH):
@@ -100,12 +88,9 @@ class FaultInjector:
             if hang:
                 time.sleep(hang.hang_s)
 
-        setattr(BaseClient, "_make_api_call", make_api_call)  # noqa: B010
-        s3_objects.before_call.append(fail_s3_object_call)
-        invoker.before_handler = before_handler
-        try:
-            yield self
-        finally:
-            setattr(BaseClient, "_make_api_call", original)  # noqa: B010
-            s3_objects.before_call.remove(fail_s3_object_call)
-            invoker.before_handler = None
+        with before_each_handler_call(fail_at_random):
+            invoker.before_handler = before_handler
+            try:
+                yield self
+            finally:
+                invoker.before_handler = None

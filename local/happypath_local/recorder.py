@@ -5,7 +5,7 @@ The least-privilege test compares them with the policies template.yaml grants ea
 
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +70,35 @@ def iam_requirements(service: str, operation: str, params: dict[str, Any]) -> li
     return [(f"{service}:{operation}", "*")]
 
 
+AwsCallHook = Callable[[str, str, dict[str, Any], list[tuple[str, str]]], None]
+"""(function, operation, parameters, the IAM actions and resources the call needs)"""
+
+
+@contextmanager
+def before_each_handler_call(hook: AwsCallHook) -> Iterator[None]:
+    """Calls `hook` before each AWS call a handler makes: through boto3, and S3 object calls made without it
+    (happypath.s3_objects). Calls made on no handler's behalf are not seen."""
+    original = getattr(BaseClient, "_make_api_call")  # noqa: B009 - private botocore hook, pinned versions
+
+    def seen(service: str, operation_name: str, params: dict[str, Any]) -> None:
+        function = current_function()
+        if function is not None:
+            hook(function, operation_name, params, iam_requirements(service, operation_name, params))
+
+    def make_api_call(client: BaseClient, operation_name: str, params: dict[str, Any]) -> Any:
+        seen(client.meta.service_model.signing_name, operation_name, params)
+        return original(client, operation_name, params)
+
+    s3_object_call = functools.partial(seen, "s3")
+    setattr(BaseClient, "_make_api_call", make_api_call)  # noqa: B010
+    s3_objects.before_call.append(s3_object_call)
+    try:
+        yield
+    finally:
+        setattr(BaseClient, "_make_api_call", original)  # noqa: B010
+        s3_objects.before_call.remove(s3_object_call)
+
+
 class CallRecorder:
     def __init__(self) -> None:
         self.calls: set[Call] = set()
@@ -77,28 +106,12 @@ class CallRecorder:
 
     @contextmanager
     def recording(self) -> Iterator["CallRecorder"]:
-        original = getattr(BaseClient, "_make_api_call")  # noqa: B009 - private botocore hook, pinned versions
-        recorder = self
+        def record(function: str, operation: str, params: dict[str, Any], needs: list[tuple[str, str]]) -> None:
+            with self._lock:
+                self.calls.update(Call(function, action, resource) for action, resource in needs)
 
-        def record(service: str, operation_name: str, api_params: dict[str, Any]) -> None:
-            function = current_function()
-            if function is not None:
-                with recorder._lock:
-                    for action, resource in iam_requirements(service, operation_name, api_params):
-                        recorder.calls.add(Call(function, action, resource))
-
-        def make_api_call(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-            record(client.meta.service_model.signing_name, operation_name, api_params)
-            return original(client, operation_name, api_params)
-
-        record_s3_object_call = functools.partial(record, "s3")  # calls made without boto3 (happypath.s3_objects)
-        setattr(BaseClient, "_make_api_call", make_api_call)  # noqa: B010
-        s3_objects.before_call.append(record_s3_object_call)
-        try:
+        with before_each_handler_call(record):
             yield self
-        finally:
-            setattr(BaseClient, "_make_api_call", original)  # noqa: B010
-            s3_objects.before_call.remove(record_s3_object_call)
 
     def presigned_post(self, function: str, bucket: str, key: str) -> None:
         """A presigned POST makes no call, but S3 checks the signer's s3:PutObject when the browser uses it."""

@@ -11,7 +11,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import re
 import tempfile
 import uuid
@@ -122,12 +121,8 @@ def _entity_too_large(size: int, high: int) -> Refused:
 
 
 def handler_credentials() -> list[Credentials]:
-    """What the handlers sign with: the process environment's (moto replaces the access key while it runs)."""
-    return [
-        Credentials(
-            os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"], os.environ.get("AWS_SESSION_TOKEN")
-        )
-    ]
+    """What the handlers sign with, read at each request (moto replaces the access key while it runs)."""
+    return [Credentials(*s3_objects.credentials())]
 
 
 class S3Gateway:

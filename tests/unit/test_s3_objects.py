@@ -177,8 +177,9 @@ def test_the_local_s3_endpoint_checks_the_signatures_and_takes_any_key(app, monk
     assert gone.value.response["Error"]["Code"] == "NoSuchKey"
     assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
-    access_key, _secret, token = s3_objects._credentials()
-    monkeypatch.setattr(s3_objects, "_credentials", lambda: (access_key, "not-the-secret", token))
+    access_key, secret, token = s3_objects.credentials()
+    monkeypatch.setattr(app.seams.s3_gateway, "signers", lambda: [Credentials(access_key, secret, token)])
+    monkeypatch.setattr(s3_objects, "credentials", lambda: (access_key, "not-the-secret", token))
     with pytest.raises(ClientError) as refused:
         storage.write_object(bucket, "photos/x.jpg", b"x", "image/jpeg", "no-store")
     assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"

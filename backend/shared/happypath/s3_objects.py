@@ -155,7 +155,7 @@ def _call(
 def _attempt(
     operation: str, method: str, url: str, headers: dict[str, str], body: bytes, max_bytes: int | None
 ) -> bytes:
-    signed = sign(method, url, headers, body, _credentials(), region())
+    signed = sign(method, url, headers, body, credentials(), region())
     with _network_errors_as_botocore(url):
         response = transport(method, url, signed, body)
     try:
@@ -244,7 +244,8 @@ def object_url(bucket: str, key: str) -> str:
     return f"https://{bucket}.s3.{name}.{domain}/{path}"
 
 
-def _credentials() -> tuple[str, str, str | None]:
+def credentials() -> tuple[str, str, str | None]:
+    """What this process signs with: the environment's credentials (Lambda sets them for the function's role)."""
     try:
         return os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"], os.environ.get("AWS_SESSION_TOKEN")
     except KeyError as missing:

@@ -709,6 +709,10 @@ def newest_invalidation_paths() -> list[str]:
     return batch["Paths"]["Items"]
 
 
+def published_paths(place_id: str, photo_id: str) -> list[str]:
+    return [f"/{key}" for key in keys.published_object_keys(place_id, photo_id, limits.RENDITIONS)]
+
+
 def test_owner_deletes_a_photo_its_records_and_its_images():
     place = create_place()
     photo_id = published_photo(place["placeId"])
@@ -726,8 +730,8 @@ def test_owner_deletes_a_photo_its_records_and_its_images():
     assert s3.list_objects_v2(Bucket=distribution, Prefix=prefix)["KeyCount"] == 0
     for key in originals:
         assert s3.list_objects_v2(Bucket=uploads, Prefix=key)["KeyCount"] == 0, key
-    # CloudFront drops its cached copies too (it would serve them for a year otherwise).
-    assert newest_invalidation_paths() == [f"/{prefix}*"]
+    # CloudFront drops its cached copies too (it would serve them for a year otherwise), each file by name.
+    assert newest_invalidation_paths() == published_paths(place["placeId"], photo_id)
     _, detail = call("GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
     assert detail["photos"] == []
     assert call("GET", "/uploads/{upload_id}", path_parameters={"upload_id": photo_id}, user=OWNER)[0] == 404
@@ -1154,7 +1158,7 @@ def test_deleting_a_photo_deletes_its_images_whatever_a_read_of_its_record_finds
     assert status == 204
     prefix = keys.published_prefix(place["placeId"], photo_id)
     assert boto3.client("s3").list_objects_v2(Bucket=os.environ["DISTRIBUTION_BUCKET"], Prefix=prefix)["KeyCount"] == 0
-    assert newest_invalidation_paths() == [f"/{prefix}*"]
+    assert newest_invalidation_paths() == published_paths(place["placeId"], photo_id)
 
 
 # --- AWS failing past botocore's retries -----------------------------------------------------------------
@@ -1188,6 +1192,26 @@ def test_a_call_aws_throttled_or_failed_past_its_retries_is_a_503_to_try_again(e
         {"message": "the service is busy: try again in a moment"},
     )
     assert response["headers"]["Retry-After"] == "1"
+
+
+def test_a_delete_cloudfront_cannot_take_yet_is_a_503_and_the_photo_can_be_deleted_again(monkeypatch):
+    """CloudFront refuses an invalidation while it works on too many (a 400 botocore does not retry): the photo's
+    images are gone but its records are kept, so the caller is told to try again, and the next try completes."""
+    place = create_place()
+    photo_id = published_photo(place["placeId"])
+    refusal = ClientError(
+        {"Error": {"Code": "TooManyInvalidationsInProgress"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        "CreateInvalidation",
+    )
+    _failing("CreateInvalidation", refusal, monkeypatch)
+    event = http_event("DELETE", "/photos/{photo_id}", path_parameters={"photo_id": photo_id}, user=OWNER)
+    response = api.lambda_handler(event, CONTEXT)
+    assert (response["statusCode"], response["headers"]["Retry-After"]) == (503, "1")
+    assert call("GET", "/photos/{photo_id}", path_parameters={"photo_id": photo_id})[0] == 200
+    monkeypatch.undo()
+    assert call("DELETE", "/photos/{photo_id}", path_parameters={"photo_id": photo_id}, user=OWNER)[0] == 204
+    assert newest_invalidation_paths() == published_paths(place["placeId"], photo_id)
+    assert call("GET", "/photos/{photo_id}", path_parameters={"photo_id": photo_id})[0] == 404
 
 
 def test_an_aws_error_that_retrying_cannot_mend_stays_a_500(monkeypatch):

@@ -76,7 +76,7 @@ def delete_photo(repo: Repository, photo_id: str, user: str) -> None:
     # The images' keys follow from the ids (as Resize wrote them): not read from the photo item, which a read may
     # miss (and nothing would find the images once the records are gone).
     storage.delete_renditions(upload.placeId, photo_id)
-    storage.forget_cached(keys.published_prefix(upload.placeId, photo_id))
+    storage.forget_cached_renditions(upload.placeId, photo_id)
     storage.delete_objects(settings.upload_bucket(), [upload.objectKey, keys.moderation_object_key(photo_id)])
     repo.delete_photo(upload)
 

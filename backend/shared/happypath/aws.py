@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, IncompleteReadError  # light: no client machinery
 
+from happypath import settings
 from happypath.observability import tracer
 
 if TYPE_CHECKING:
@@ -48,7 +49,15 @@ def _boto3() -> Any:
 
 @cache
 def s3() -> "S3Client":
-    return _boto3().client("s3", config=_configs()[0])
+    from botocore.config import Config
+
+    config = _configs()[0]
+    if not settings.s3_endpoint_override():
+        # Presigned forms name the bucket's regional endpoint (bucket.s3.<region>.amazonaws.com), as s3_objects does:
+        # botocore's default, the global one, is refused by regions opened since 2019 and answers a bucket elsewhere
+        # with a redirect while its name spreads (a browser's CORS preflight does not follow redirects).
+        config = config.merge(Config(s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}))
+    return _boto3().client("s3", config=config)
 
 
 @cache
@@ -104,6 +113,11 @@ def cancelled_transiently(error: Any) -> bool:
     return bool(cancellation_reasons(error) & TRANSIENT_CANCELLATION_REASONS)
 
 
+# Refusals that say to come back later, which botocore does not retry (a 400): CloudFront's limit on the
+# invalidations it works on at once.
+RETRY_LATER_CODES = frozenset({"TooManyInvalidationsInProgress"})
+
+
 @cache
 def _retryable() -> tuple["BaseRetryableChecker", ...]:
     """botocore's own rules for what its standard retry mode retries: throttling codes, 5xx, timeouts and network
@@ -114,14 +128,15 @@ def _retryable() -> tuple["BaseRetryableChecker", ...]:
 
 
 def is_transient(error: Exception) -> bool:
-    """True for what botocore would retry, a transaction cancelled by throttling or a concurrent write, and a
-    response body cut short while it was read (after the call returned, so botocore never retried it)."""
+    """True for what botocore would retry, a transaction cancelled by throttling or a concurrent write, a refusal
+    to come back later (RETRY_LATER_CODES), and a response body cut short while it was read (after the call
+    returned, so botocore never retried it)."""
     from botocore.awsrequest import AWSResponse
     from botocore.compat import HTTPHeaders
     from botocore.retries.standard import RetryContext
 
     if isinstance(error, ClientError):
-        if cancelled_transiently(error):
+        if cancelled_transiently(error) or client_error_code(error) in RETRY_LATER_CODES:
             return True
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         context = RetryContext(

@@ -39,6 +39,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from happypath import settings
 from happypath.observability import tracer
 
 CONNECT_TIMEOUT_S: Final = 1.0
@@ -236,7 +237,7 @@ def object_url(bucket: str, key: str) -> str:
 
     The stack's buckets have names CloudFormation makes, never with a dot (which TLS would refuse here)."""
     path = quote(key, safe="/~")
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")  # as boto3 reads them
+    endpoint = settings.s3_endpoint_override()
     if endpoint:
         return f"{endpoint.rstrip('/')}/{bucket}/{path}"
     name = region()

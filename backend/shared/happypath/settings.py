@@ -32,6 +32,12 @@ def distribution_id() -> str:
     return _required("DISTRIBUTION_ID")
 
 
+def s3_endpoint_override() -> str | None:
+    """The S3 endpoint this process is pointed at instead of AWS's (the local runtime's), read as boto3 reads it:
+    AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL (for every service)."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
 def event_bus_name() -> str:
     return _required("EVENT_BUS_NAME")
 

@@ -66,15 +66,23 @@ def delete_objects(bucket: str, keys: Iterable[str]) -> None:
 
 def delete_renditions(place_id: str, upload_id: str) -> None:
     """Delete every file an upload's Resize step writes (deleting files that were never written is fine)."""
-    delete_objects(settings.distribution_bucket(), keys.published_object_keys(place_id, upload_id, limits.RENDITIONS))
+    delete_objects(settings.distribution_bucket(), _rendition_keys(place_id, upload_id))
 
 
-def forget_cached(prefix: str) -> None:
-    """Have CloudFront drop its copies of everything published under `prefix` (deleted images stay deleted)."""
+def forget_cached_renditions(place_id: str, photo_id: str) -> None:
+    """Have CloudFront drop its copies of a photo's files (deleted images stay deleted).
+
+    Each file by name, not `prefix*`: CloudFront works on at most 15 wildcard invalidations at a time (3,000 paths),
+    so a person deleting a few photos in a row would be refused."""
+    paths = [f"/{key}" for key in _rendition_keys(place_id, photo_id)]
     aws.cloudfront().create_invalidation(
         DistributionId=settings.distribution_id(),
-        InvalidationBatch={"Paths": {"Quantity": 1, "Items": [f"/{prefix}*"]}, "CallerReference": uuid.uuid4().hex},
+        InvalidationBatch={"Paths": {"Quantity": len(paths), "Items": paths}, "CallerReference": uuid.uuid4().hex},
     )
+
+
+def _rendition_keys(place_id: str, upload_id: str) -> list[str]:
+    return keys.published_object_keys(place_id, upload_id, limits.RENDITIONS)
 
 
 def published_url(object_key: str) -> str:

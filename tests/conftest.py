@@ -57,8 +57,9 @@ def app():
 
     os.environ["MODERATION_DETECTOR"] = detectors.SPEC
     with EmbeddedApp(
-        {"AuthIssuerUrl": "http://127.0.0.1:9/auth", "AuthClientId": "happypath-local"} | GENEROUS_QUOTAS,
+        GENEROUS_QUOTAS,
         {"distribution_host": "127.0.0.1:9/cdn", "api": "http://127.0.0.1:9"},
+        stand_ins={"AuthIssuerUrl": "http://127.0.0.1:9/auth", "AuthClientId": "happypath-local"},
     ) as embedded:
         yield embedded
 

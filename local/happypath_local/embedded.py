@@ -19,9 +19,18 @@ from happypath_local.stack import FAKE_CREDENTIALS, REGION, Stack, load_stack
 class EmbeddedApp:
     """`with EmbeddedApp(...) as app:` deploys template.yaml into moto and runs the real handlers."""
 
-    def __init__(self, parameters: Mapping[str, str], local_urls: Mapping[str, str], hot_reload: bool = False) -> None:
+    def __init__(
+        self,
+        parameters: Mapping[str, str],
+        local_urls: Mapping[str, str],
+        hot_reload: bool = False,
+        *,
+        stand_ins: Mapping[str, str] | None = None,
+    ) -> None:
+        """`stand_ins`: parameters set to the runtime's own issuer and origin (see `load_stack`)."""
         self.hot_reload = hot_reload
         self.parameters = dict(parameters)
+        self.stand_ins = dict(stand_ins or {})
         self.local_urls = dict(local_urls)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self.stack: Stack
@@ -33,7 +42,7 @@ class EmbeddedApp:
             os.environ.setdefault(name, value)
         self._mock.start()
         try:
-            self.stack = load_stack(self.parameters, self.local_urls)
+            self.stack = load_stack(self.parameters, self.local_urls, stand_ins=self.stand_ins)
             self.invoker = Invoker(self.stack.functions.values(), self.hot_reload)
             self.seams = Seams(self.invoker).install()
             Deployer(self.stack).deploy()

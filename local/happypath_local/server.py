@@ -236,15 +236,14 @@ class LocalStack:
         from happypath_local.web import WebApp, security_headers
 
         origins = [urls.app, *options.extra_origins]
-        parameters = options.parameters | {
-            "AuthIssuerUrl": urls.issuer,
-            "AuthClientId": LOCAL_CLIENT_ID,
-            "FrontendOrigin": urls.app,
-        }
+        parameters = dict(options.parameters)
         if options.workflow_version:
             parameters["WorkflowVersion"] = options.workflow_version
         self.app = EmbeddedApp(
-            parameters, {"distribution_host": urls.distribution_host, "api": urls.api}, hot_reload=True
+            parameters,
+            {"distribution_host": urls.distribution_host, "api": urls.api},
+            hot_reload=True,
+            stand_ins={"AuthIssuerUrl": urls.issuer, "AuthClientId": LOCAL_CLIENT_ID, "FrontendOrigin": urls.app},
         )
         self.app.__enter__()
         self._allow_extra_origins(origins)

@@ -256,13 +256,22 @@ def load_stack(
     local_urls: Mapping[str, str],
     stack_name: str = "happypath",
     template_path: Path = TEMPLATE_PATH,
+    *,
+    stand_ins: Mapping[str, str] | None = None,
 ) -> Stack:
-    translated, sources = translate(template_path, parameters)
+    """`stand_ins`: parameters the local runtime sets to its own stand-ins for what a deployed stack is given (its
+    sign-in issuer, the web app's origin): plain http on this machine, so not held to the template's constraints,
+    which allow only what AWS takes (https)."""
+    stand_ins = dict(stand_ins or {})
+    given = dict(parameters) | stand_ins
+    translated, sources = translate(template_path, given)
     declared = translated.get("Parameters", {})
-    if unknown := sorted(set(parameters) - set(declared)):
+    if unknown := sorted(set(given) - set(declared)):
         raise ValueError(f"the template has no parameter {', '.join(unknown)} (it has {', '.join(declared)})")
-    values = {name: str(p.get("Default", "")) for name, p in declared.items()} | dict(parameters)
+    values = {name: str(p.get("Default", "")) for name, p in declared.items()} | given
     for name, declaration in declared.items():
+        if name in stand_ins:
+            continue
         if problem := _parameter_problem(declaration, values[name]):
             raise ValueError(f"template parameter {name}={values[name]!r} is refused: it must be {problem}")
     pseudo = {

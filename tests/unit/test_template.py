@@ -135,7 +135,7 @@ def test_place_type_routing_in_the_workflow_is_what_statuses_says():
 
 @pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4"])
 def test_the_workflow_version_parameter_deploys_exactly_one_state_machine(version):
-    stack = load_stack(LOCAL | {"WorkflowVersion": version}, URLS)
+    stack = load_stack({"WorkflowVersion": version}, URLS, stand_ins=LOCAL)
     machines = stack.of_type("AWS::StepFunctions::StateMachine")
     assert list(machines) == [f"UploadWorkflow{version.upper()}"]
     (rule,) = stack.of_type("AWS::Events::Rule").values()
@@ -147,7 +147,7 @@ def test_the_workflow_version_parameter_deploys_exactly_one_state_machine(versio
 
 
 def test_every_function_handler_imports_from_its_code_uri():
-    stack = load_stack(LOCAL, URLS)
+    stack = load_stack({}, URLS, stand_ins=LOCAL)
     assert len(stack.functions) == 8
     for function in stack.functions.values():
         module_name, _, attribute = function.handler.rpartition(".")
@@ -324,7 +324,7 @@ def _alarms(stack_resources: dict[str, typing.Any]) -> dict[str, dict[str, typin
 
 @pytest.mark.parametrize("version", ["v1", "v2", "v3", "v4"])
 def test_the_workflow_alarm_watches_the_state_machine_deployed(version):
-    stack = load_stack(LOCAL | {"WorkflowVersion": version}, URLS)
+    stack = load_stack({"WorkflowVersion": version}, URLS, stand_ins=LOCAL)
     alarm = _alarms(stack.resources)["UploadWorkflowFailuresAlarm"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/States", "ExecutionsFailed")
     assert alarm["Dimensions"] == [
@@ -378,7 +378,7 @@ def test_the_other_alarms_watch_this_stacks_queue_sweeper_and_api(translated):
 
 
 def test_the_sweeper_alarm_watches_the_metric_the_sweeper_emits(monkeypatch, capsys):
-    stack = load_stack(LOCAL, URLS, stack_name="second-stack")
+    stack = load_stack({}, URLS, stand_ins=LOCAL, stack_name="second-stack")
     sweeper_env = stack.resources["SweeperFunction"]["Properties"]["Environment"]["Variables"]
     monkeypatch.setattr(metrics, "service", sweeper_env["POWERTOOLS_SERVICE_NAME"])  # as in its Lambda
     monkeypatch.setattr(metrics, "namespace", sweeper_env["POWERTOOLS_METRICS_NAMESPACE"])
@@ -444,28 +444,45 @@ def test_the_api_logs_every_request_to_a_group_with_a_retention(translated):
         ("FrontendOrigin", "https://photos.example.org/", "empty, or an origin"),  # CORS, Cognito: exact URLs
         ("FrontendOrigin", "https://photos.example.org/app", "empty, or an origin"),
         ("FrontendOrigin", "photos.example.org", "empty, or an origin"),
+        # Cognito takes no other http:// redirect, and browsers sign in only on secure pages: refused before
+        # anything is created, not by Cognito minutes into the deploy (or never, with an issuer of one's own).
+        ("FrontendOrigin", "http://photos.example.org", "empty, or an origin"),
+        ("FrontendOrigin", "http://192.168.1.20:8080", "empty, or an origin"),
         ("WorkflowVersion", "v5", "one of v1, v2, v3, v4"),
         ("LogRetentionDays", "10", "one of 1, 3"),
         ("ModerationMinConfidence", "101", "from 0 to 100"),
         ("ModerationMinConfidence", "high", "a number"),
         ("DailyPlacesPerUser", "0", "from 1 to inf"),
         ("AuthIssuerUrl", "tenant.eu.auth0.com", "empty, or the issuer's URL"),
+        ("AuthIssuerUrl", "http://tenant.eu.auth0.com/", "empty, or the issuer's URL"),  # API Gateway: https only
         ("AlarmEmail", "ops.example.org", "empty, or an email address"),
     ],
 )
 def test_the_local_runtime_refuses_parameters_cloudformation_would_refuse(parameter, value, must_be):
+    stand_ins = {name: local for name, local in LOCAL.items() if name != parameter}  # the value tried is given
     with pytest.raises(ValueError, match=f"{parameter}='{value}' is refused: it must be {must_be}"):
-        load_stack(LOCAL | {parameter: value}, URLS)
+        load_stack({parameter: value}, URLS, stand_ins=stand_ins)
 
 
 def test_the_local_runtime_refuses_a_parameter_the_template_does_not_have():
     with pytest.raises(ValueError, match="the template has no parameter DailyUploadsPerPerson"):
-        load_stack(LOCAL | {"DailyUploadsPerPerson": "5"}, URLS)
+        load_stack({"DailyUploadsPerPerson": "5"}, URLS, stand_ins=LOCAL)
 
 
-@pytest.mark.parametrize("origin", ["http://localhost:5173", "https://photos.example.org", ""])
+@pytest.mark.parametrize("origin", ["http://localhost:5173", "http://localhost", "https://photos.example.org", ""])
 def test_an_origin_is_a_valid_frontend_origin(origin):
-    assert load_stack(LOCAL | {"FrontendOrigin": origin}, URLS).parameters["FrontendOrigin"] == origin
+    assert load_stack({"FrontendOrigin": origin}, URLS, stand_ins=LOCAL).parameters["FrontendOrigin"] == origin
+
+
+def test_the_local_runtime_runs_on_its_own_http_issuer_and_origin_whatever_host_it_serves():
+    """Its issuer and origin stand in for a deployed stack's https ones (`serve --host 0.0.0.0` for a phone)."""
+    stand_ins = {"AuthIssuerUrl": "http://192.168.1.20:8080/auth", "AuthClientId": "local"}
+    stack = load_stack({}, URLS, stand_ins=stand_ins | {"FrontendOrigin": "http://192.168.1.20:8080"})
+    assert stack.parameters["AuthIssuerUrl"] == "http://192.168.1.20:8080/auth"
+    assert stack.parameters["FrontendOrigin"] == "http://192.168.1.20:8080"
+    given = {"FrontendOrigin": "http://192.168.1.20:8080"}  # given as to a deploy: checked
+    with pytest.raises(ValueError, match=re.escape("FrontendOrigin='http://192.168.1.20:8080' is refused")):
+        load_stack(given, URLS, stand_ins=stand_ins)
 
 
 def _app_origins(stack: typing.Any) -> dict[str, list[str]]:
@@ -572,7 +589,7 @@ def test_the_web_apps_routes_are_answered_by_its_index_html(translated, uri, ser
 
 def test_cloudfront_names_fit_whatever_the_stack_is_called():
     stack_name = "a-stack-name-as-long-as-cloudformation-allows-" + "x" * 82  # 128 characters
-    stack = load_stack(LOCAL, URLS, stack_name=stack_name)
+    stack = load_stack({}, URLS, stand_ins=LOCAL, stack_name=stack_name)
     names = [
         stack.resources["WebAppRoutes"]["Properties"]["Name"],
         stack.resources["OriginAccessControl"]["Properties"]["OriginAccessControlConfig"]["Name"],

@@ -370,6 +370,23 @@ test('Back from a place finds the list as it was left: the distance chosen, scro
   expect(problems.pageErrors).toEqual([])
 })
 
+test('a place named in one long word wraps: the list and its page stay as wide as the phone', async ({ page, context }, testInfo) => {
+  const problems = watchPage(page)
+  await context.grantPermissions(['geolocation'])
+  await context.setGeolocation({ latitude: 53.2215, longitude: -4.2045 }) // Anglesey
+  const name = 'Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch'
+  await createPlace(await tokenFor('anglesey'), { name, lat: 53.2218, lng: -4.2041 })
+  await page.goto(`${appUrl}/`)
+  const list = page.getByRole('list', { name: 'Places by distance' })
+  await expect(list).toContainText(name)
+  expect(await fitsWidth(page), 'the home page scrolls sideways').toBe(true)
+  await list.getByRole('link', { name: new RegExp(name) }).tap()
+  await expect(page.getByRole('heading', { level: 1, name })).toBeVisible()
+  expect(await fitsWidth(page), "the place's page scrolls sideways").toBe(true)
+  await screenshot(page, '31-long-place-name', testInfo, { fullPage: false })
+  expect(problems.pageErrors).toEqual([])
+})
+
 test('far north, the widest distance searches as far as the API can there, and says so', async ({ page, context }, testInfo) => {
   const problems = watchPage(page)
   await context.grantPermissions(['geolocation'])

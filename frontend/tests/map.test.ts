@@ -793,6 +793,17 @@ describe('HomeView', () => {
     vi.unstubAllGlobals()
   })
 
+  it('suggests a larger distance only while there is a larger one to choose', async () => {
+    const wrapper = await homeSignedInWithoutMap({ nearbyPlaces: vi.fn(async () => ({ places: [] })) })
+    expect(wrapper.text()).toContain('No places within 5 km yet. Try a larger distance, or add the first one.')
+    await wrapper.get('select').setValue('50000')
+    await flushPromises()
+    expect(wrapper.text()).toContain('No places within 50 km yet. Add the first one.')
+    expect(wrapper.text()).not.toContain('Try a larger distance')
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
   it('offers "Search this area" once the person moved the map away, and searches around the map centre', async () => {
     vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
     localStorage.setItem('happypath.showMap', 'true')

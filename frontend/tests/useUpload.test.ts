@@ -182,11 +182,14 @@ describe('the upload store', () => {
     const createUpload = vi.fn<Api['createUpload']>().mockRejectedValueOnce(throttled).mockImplementation(formFor('u1'))
     const api = fakeApi({ createUpload, getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
     const waits: number[] = []
-    const up = store({ api, post: fakePost().post, poll: { sleep: async (ms: number) => void waits.push(ms) } })
+    const messages: string[] = [] // what the photo says while it waits
+    const sleep = async (ms: number) => void (waits.push(ms), messages.push(up.jobs.value[0]!.message))
+    const up = store({ api, post: fakePost().post, poll: { sleep } })
     up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
     await flushPromises()
     expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u1' })
     expect([createUpload.mock.calls.length, waits[0]]).toEqual([2, 2000])
+    expect(messages).toContain('The server is busy: trying again in 2 s…')
 
     const quota = new ApiError(429, 'You have reached the daily limit.', { retryAfterS: 40_000 })
     createUpload.mockReset().mockRejectedValue(quota)
@@ -194,6 +197,11 @@ describe('the upload store', () => {
     await flushPromises()
     expect(up.jobs.value[0]).toMatchObject({ fileName: 'b.jpg', phase: 'error', message: 'You have reached the daily limit.' })
     expect(createUpload).toHaveBeenCalledOnce()
+    // No answer at all is not called a busy server.
+    createUpload.mockReset().mockRejectedValueOnce(new ApiError(0, 'offline')).mockImplementation(formFor('u3'))
+    up.addFiles('p1', [fileOf('c.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(messages.at(-1)).toBe('No answer from the server: trying again in 2 s…')
     // No answer at all, or a 503 with no Retry-After: 2 s, then 4 s. A refusal is not asked again.
     expect([busyWaitS(new ApiError(0, 'offline'), 1), busyWaitS(new ApiError(503, 'busy'), 2)]).toEqual([2, 4])
     expect(busyWaitS(new ApiError(409, 'museum'), 1)).toBeNull()

@@ -347,7 +347,8 @@ export function createUploads(deps: UploadsDeps) {
       } catch (err) {
         const wait = attempt < FORM_ATTEMPTS ? busyWaitS(err, attempt) : null
         if (wait === null) throw err
-        say(job, `The server is busy: trying again in ${wait} s…`)
+        const why = err instanceof ApiError && err.status === 0 ? 'No answer from the server' : 'The server is busy'
+        say(job, `${why}: trying again in ${wait} s…`)
         await Promise.race([sleep(wait * 1000), cancelledBy(signal, CANCELLED_MESSAGE)])
         say(job, 'Preparing the upload…')
       }

@@ -270,6 +270,8 @@ describe('CallbackView', () => {
     await flushPromises()
     expect(router.currentRoute.value.fullPath).toBe('/')
     expect(wrapper.find('[role="alert"]').exists()).toBe(false)
+    // Told who is signed in: Back to the issuer's page and another account typed there changes nothing.
+    expect(notices.map((n) => n.text)).toContain('You are signed in as Me. To use another account, sign out first.')
     window.history.replaceState({}, '', '/')
   })
 

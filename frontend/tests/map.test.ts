@@ -624,6 +624,9 @@ describe('useGeolocation', () => {
       'default',
       'Location not shared: showing places near the default location.',
     ])
+    // Asked again (the "Use my location" button), refused again without a question: the browser's settings decide.
+    await geo.locate()
+    expect(geo.note.value).toBe("Location is blocked for this site: allow it in the browser's site settings, then tap Use my location.")
     const lost = useGeolocation([47.37, 8.54], device((_ok, fail) => fail({ code: 3 } as GeolocationPositionError)).geolocation)
     await lost.locate()
     expect(lost.note.value).toBe('Your location could not be found: showing places near the default location.')
@@ -789,6 +792,24 @@ describe('HomeView', () => {
     await flushPromises()
     expect(wrapper.get('[role="alert"]').text()).toContain('No search can be centred this close to a pole.')
     expect(narrowed().exists()).toBe(false)
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it('searches again by itself once the browser is back online after failing to reach the server', async () => {
+    const nearbyPlaces = vi
+      .fn<Api['nearbyPlaces']>()
+      .mockRejectedValueOnce(new ApiError(0, 'Could not reach the server.'))
+      .mockResolvedValue({ places })
+    const wrapper = await homeSignedInWithoutMap({ nearbyPlaces })
+    expect(wrapper.get('[role="alert"]').text()).toContain('Could not reach the server.')
+    window.dispatchEvent(new Event('online'))
+    await flushPromises()
+    expect(wrapper.find('[role="alert"]').exists()).toBe(false)
+    expect(wrapper.findAll('ol[aria-label="Places by distance"] .name')).toHaveLength(3)
+    window.dispatchEvent(new Event('online')) // nothing failing: no search
+    await flushPromises()
+    expect(nearbyPlaces).toHaveBeenCalledTimes(2)
     wrapper.unmount()
     vi.unstubAllGlobals()
   })

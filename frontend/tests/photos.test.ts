@@ -546,6 +546,31 @@ describe('PlaceView', () => {
     expect(w2.get('h1').text()).toBe('Place not found')
   })
 
+  it('loads the place by itself once the browser is back online, but never a place that does not exist', async () => {
+    const getPlace = vi.fn<Api['getPlace']>().mockRejectedValueOnce(new ApiError(0, 'Could not reach the server.'))
+    getPlace.mockImplementation(async () => placeDetail([]))
+    const { wrapper } = mountWith(PlaceView, { props: { placeId: 'p1' }, api: fakeApi({ getPlace }) })
+    await flushPromises()
+    expect(wrapper.get('[role="alert"]').text()).toContain('Could not reach the server.')
+    window.dispatchEvent(new Event('online'))
+    await flushPromises()
+    expect(wrapper.find('[role="alert"]').exists()).toBe(false)
+    expect(wrapper.get('h1').text()).toBe(placeDetail([]).place.name)
+    window.dispatchEvent(new Event('online')) // loaded: nothing to do
+    await flushPromises()
+    wrapper.unmount()
+    window.dispatchEvent(new Event('online')) // gone: not listening any more
+    expect(getPlace).toHaveBeenCalledTimes(2)
+
+    const missing = vi.fn<Api['getPlace']>(async () => Promise.reject(new ApiError(404, 'Place not found')))
+    const gone = mountWith(PlaceView, { props: { placeId: 'zz' }, api: fakeApi({ getPlace: missing }) }).wrapper
+    await flushPromises()
+    window.dispatchEvent(new Event('online'))
+    await flushPromises()
+    expect(missing).toHaveBeenCalledOnce()
+    gone.unmount()
+  })
+
   it('says "Place not found" for an address whose id the API refuses, with no Try again', async () => {
     const refused = new ApiError(400, 'invalid request: place_id: must be an id: 3 to 64 lowercase letters, digits and hyphens')
     const api = fakeApi({ getPlace: vi.fn(async () => Promise.reject(refused)) })

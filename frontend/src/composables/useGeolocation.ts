@@ -37,11 +37,19 @@ export function useGeolocation(
     note.value = text
   }
 
+  /** Refused before: a browser asks once, then keeps refusing this site without asking until its settings change. */
+  let refusedBefore = false
+
   function refusalNote(code: number): string {
     if (code !== 1) return 'Your location could not be found: showing places near the default location.'
-    return secureContext
-      ? 'Location not shared: showing places near the default location.'
-      : 'This page is not secure (https), so the browser does not share a location: showing places near the default location.'
+    if (!secureContext) {
+      return 'This page is not secure (https), so the browser does not share a location: showing places near the default location.'
+    }
+    const again = refusedBefore
+    refusedBefore = true
+    return again
+      ? "Location is blocked for this site: allow it in the browser's site settings, then tap Use my location."
+      : 'Location not shared: showing places near the default location.'
   }
 
   function locate(timeoutMs = 8000): Promise<void> {

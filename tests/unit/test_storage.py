@@ -32,6 +32,16 @@ def test_the_cached_copies_of_a_deleted_photo_are_invalidated_file_by_file(monke
     aws.reset_clients()
 
 
+def upload_form(monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, str]]:
+    """An upload form for bucket photos-up, from S3 clients made for the environment as the test set it."""
+    monkeypatch.setenv("UPLOAD_BUCKET", "photos-up")
+    aws.reset_clients()
+    try:
+        return storage.presigned_upload_form("uploads/park/u1", "image/jpeg", 1000)
+    finally:
+        aws.reset_clients()
+
+
 @pytest.mark.parametrize(
     ("region", "host"),
     [
@@ -47,12 +57,7 @@ def test_an_upload_form_is_sent_to_the_buckets_regional_endpoint_as_objects_are_
     for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", region)
-    monkeypatch.setenv("UPLOAD_BUCKET", "photos-up")
-    aws.reset_clients()
-    try:
-        url, fields = storage.presigned_upload_form("uploads/park/u1", "image/jpeg", 1000)
-    finally:
-        aws.reset_clients()
+    url, fields = upload_form(monkeypatch)
     assert url == f"https://{host}/"
     assert url == s3_objects.object_url("photos-up", "")
     assert fields["x-amz-credential"].split("/")[2] == region
@@ -61,12 +66,7 @@ def test_an_upload_form_is_sent_to_the_buckets_regional_endpoint_as_objects_are_
 def test_an_upload_form_is_sent_to_the_configured_s3_endpoint_path_style(monkeypatch):
     """The local runtime's S3 endpoint (one host for every bucket)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://localhost:8082")
-    monkeypatch.setenv("UPLOAD_BUCKET", "photos-up")
-    aws.reset_clients()
-    try:
-        url, _ = storage.presigned_upload_form("uploads/park/u1", "image/jpeg", 1000)
-    finally:
-        aws.reset_clients()
+    url, _ = upload_form(monkeypatch)
     assert url == "http://localhost:8082/photos-up"
 
 

@@ -98,6 +98,17 @@ def merged_environment(functions: Iterable[Function]) -> dict[str, str]:
     return merged
 
 
+def _drop_metrics() -> None:
+    """Forget the metrics a call recorded, as Lambda's flush at the end of each call does.
+
+    Locally metrics go nowhere (POWERTOOLS_METRICS_DISABLED), and Powertools' flush then keeps them: handlers
+    share one process, so a metric's values would pile up until its 100th, which Powertools writes out in the
+    middle of a call, failing it after its work was done."""
+    observability = sys.modules.get("happypath.observability")
+    if observability is not None:
+        observability.metrics.clear_metrics()
+
+
 class Invoker:
     def __init__(self, functions: Iterable[Function], hot_reload: bool = False) -> None:
         self.by_name = {f.name: f for f in functions}
@@ -205,6 +216,8 @@ class Invoker:
                 outcome["result"] = handler(event, context)
             except BaseException as error:  # handed back to the caller's thread
                 outcome["error"] = error
+            finally:
+                _drop_metrics()
 
         timeout = self.timeouts.get(function.logical_id, function.timeout_s)
         thread = threading.Thread(

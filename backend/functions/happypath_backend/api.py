@@ -349,8 +349,8 @@ def openapi_document() -> dict[str, Any]:
         for operation in operations.values():
             operation["responses"].pop("422", None)
             operation["responses"].get(str(int(HTTPStatus.NO_CONTENT)), {}).pop("content", None)  # no body
-    document["components"]["schemas"].pop("HTTPValidationError", None)
-    document["components"]["schemas"].pop("ValidationError", None)
+    for unused in ("HTTPValidationError", "ResponseValidationError", "ValidationError"):  # the 422's, refers to
+        document["components"]["schemas"].pop(unused, None)
     return document
 
 

@@ -91,6 +91,8 @@ SAM_BUILD_ARGS ?=
 # whose entries SAM dates 1980.
 build: venv  ## sam build (arm64, Python 3.13), then compile the bundles' bytecode
 	$(SAM_ENV) $(VENV)/bin/sam build --build-dir $(BUILD_DIR) $(SAM_BUILD_ARGS)
+	# numpy's own test suites: ~16 MB in each image function's bundle, never imported.
+	find $(BUILD_DIR) -type d -name tests -path '*/numpy/*' -prune -exec rm -rf {} +
 	$(PY) -m compileall -q -j 0 --invalidation-mode checked-hash $(BUILD_DIR)
 
 # The stack and region default to the last deploy's (samconfig.toml); STACK=name or ARGS=--region to override.

@@ -124,6 +124,13 @@ def test_every_handler_imports_from_the_build_output_and_its_bytecode(build_dir:
         assert from_source == [], f"{logical_id} compiles {len(from_source)} modules at import: {from_source[:5]}"
 
 
+def test_the_bundles_leave_numpys_test_suites_out(build_dir: Path):
+    """~16 MB of numpy's own tests in each image function's bundle, which nothing imports (the handlers still
+    import from the build output: the test above)."""
+    assert list(build_dir.glob("*/numpy/__init__.py")), "no bundle has numpy: this test checks nothing"
+    assert not [path for path in build_dir.glob("*/numpy/**/tests") if path.is_dir()]
+
+
 def test_pillow_ships_only_with_the_workflow_functions(build_dir: Path):
     for logical_id in _functions(build_dir):
         has_pillow = (build_dir / logical_id / "PIL").is_dir()

@@ -774,6 +774,24 @@ def test_openapi_document_is_generated_from_the_resolver():
         assert all("Retry-After" in op["responses"][status]["headers"] for _, op in operations)
     for status in ("413", "415"):  # JSON bodies only
         assert all((status in op["responses"]) == (method == "post") for method, op in operations)
+    # Each operation lists the errors it can answer, and only those.
+    errors = {
+        (path, method): sorted(code for code in op["responses"] if code >= "400")
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+    }
+    common = ["400", "429", "503"]
+    assert errors == {
+        ("/places", "get"): common,
+        ("/places", "post"): sorted([*common, "401", "409", "413", "415"]),
+        ("/places/{place_id}", "get"): sorted([*common, "404"]),
+        ("/places/{place_id}/photos", "get"): sorted([*common, "404"]),
+        ("/places/{place_id}/uploads", "post"): sorted([*common, "401", "404", "409", "413", "415"]),
+        ("/uploads/{upload_id}", "get"): sorted([*common, "401", "403", "404"]),
+        ("/photos/mine", "get"): sorted([*common, "401"]),
+        ("/photos/{photo_id}", "get"): sorted([*common, "404"]),
+        ("/photos/{photo_id}", "delete"): sorted([*common, "401", "403", "404", "409"]),
+    }
     # Every reference leads somewhere (code generators and validators refuse the document otherwise).
     references = re.findall(r'"\$ref": "#/components/schemas/(\w+)"', json.dumps(document))
     assert references

@@ -121,12 +121,15 @@ def _success(model: type[BaseModel] | None, status: HTTPStatus = HTTPStatus.OK) 
 # 429: the stage's throttling answers before the function, with a body of the same shape ({"message": ...});
 # adding a place or requesting an upload form past the person's daily quota too, with Retry-After.
 # 503: AWS throttled or failed a call past its retries, with Retry-After.
-ERRORS = _error_responses(
-    HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND, HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE
-)
-AUTH_ERRORS = ERRORS | _error_responses(HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.CONFLICT)
+ERRORS = _error_responses(HTTPStatus.BAD_REQUEST, HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE)
+NOT_FOUND = _error_responses(HTTPStatus.NOT_FOUND)
+SIGNED_IN_ERRORS = ERRORS | _error_responses(HTTPStatus.UNAUTHORIZED)
+OWNER_ERRORS = SIGNED_IN_ERRORS | NOT_FOUND | _error_responses(HTTPStatus.FORBIDDEN)  # someone else's upload
 # Routes that take a JSON body; 413: over the HTTP API's 10 MB payload quota, answered before the function.
-BODY_ERRORS = AUTH_ERRORS | _error_responses(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+# 409: a namesake already on the map, or a place whose type takes no photos.
+BODY_ERRORS = SIGNED_IN_ERRORS | _error_responses(
+    HTTPStatus.CONFLICT, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+)
 
 
 def repository() -> Repository:
@@ -175,7 +178,7 @@ def create_place(new_place: NewPlace) -> Place:
 @app.get(
     "/places/<place_id>",
     summary="A place and its newest photos",
-    responses=_success(PlaceDetail) | ERRORS,
+    responses=_success(PlaceDetail) | ERRORS | NOT_FOUND,
     tags=["places"],
 )
 def get_place(place_id: PlaceId, limit: Limit = limits.PHOTOS_PAGE_DEFAULT, cursor: Cursor = None) -> PlaceDetail:
@@ -185,7 +188,7 @@ def get_place(place_id: PlaceId, limit: Limit = limits.PHOTOS_PAGE_DEFAULT, curs
 @app.get(
     "/places/<place_id>/photos",
     summary="A page of a place's photos",
-    responses=_success(PhotoPage) | ERRORS,
+    responses=_success(PhotoPage) | ERRORS | NOT_FOUND,
     tags=["photos"],
 )
 def list_photos(place_id: PlaceId, limit: Limit = limits.PHOTOS_PAGE_DEFAULT, cursor: Cursor = None) -> PhotoPage:
@@ -196,7 +199,7 @@ def list_photos(place_id: PlaceId, limit: Limit = limits.PHOTOS_PAGE_DEFAULT, cu
     "/places/<place_id>/uploads",
     summary="Request a presigned upload form for a photo of a place",
     status_code=201,
-    responses=_success(UploadForm, HTTPStatus.CREATED) | BODY_ERRORS,
+    responses=_success(UploadForm, HTTPStatus.CREATED) | BODY_ERRORS | NOT_FOUND,
     security=SIGNED_IN,
     tags=["uploads"],
 )
@@ -209,7 +212,7 @@ def request_upload(place_id: PlaceId, upload_request: UploadRequest) -> UploadFo
 @app.get(
     "/uploads/<upload_id>",
     summary="The status of my upload",
-    responses=_success(UploadView) | AUTH_ERRORS,
+    responses=_success(UploadView) | OWNER_ERRORS,
     security=SIGNED_IN,
     tags=["uploads"],
 )
@@ -220,10 +223,7 @@ def get_upload(upload_id: ResourceId) -> UploadView:
 @app.get(
     "/photos/mine",
     summary="Which of these photos are mine (public listings do not say who uploaded what)",
-    responses=_success(MyPhotos)
-    | _error_responses(
-        HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE
-    ),
+    responses=_success(MyPhotos) | SIGNED_IN_ERRORS,
     security=SIGNED_IN,
     tags=["photos"],
 )
@@ -234,7 +234,7 @@ def my_photos(ids: PhotoIds) -> MyPhotos:
 @app.get(
     "/photos/<photo_id>",
     summary="A published photo (with its place's id), as a shared link names it",
-    responses=_success(Photo) | ERRORS,
+    responses=_success(Photo) | ERRORS | NOT_FOUND,
     tags=["photos"],
 )
 def get_photo(photo_id: ResourceId) -> Photo:
@@ -245,7 +245,7 @@ def get_photo(photo_id: ResourceId) -> Photo:
     "/photos/<photo_id>",
     summary="Delete my published photo",
     status_code=204,
-    responses=_success(None, HTTPStatus.NO_CONTENT) | AUTH_ERRORS,
+    responses=_success(None, HTTPStatus.NO_CONTENT) | OWNER_ERRORS | _error_responses(HTTPStatus.CONFLICT),
     security=SIGNED_IN,
     tags=["photos"],
 )

@@ -458,10 +458,11 @@ def serve(options: Options) -> int:
     _line_atomic_output()
     _configure_logging()
     from happypath_local.persistence import DataDirError
+    from happypath_local.stack import ParameterError
 
     try:
         stack = LocalStack(options).start()
-    except DataDirError as error:
+    except (DataDirError, ParameterError) as error:
         print(error, file=sys.stderr, flush=True)
         return 2
     urls, workflow = stack.urls, stack.app.stack.parameters["WorkflowVersion"]

@@ -232,6 +232,10 @@ def _local_scheme(value: str, local_urls: Mapping[str, str]) -> str:
     return value.replace(f"https://{host}", f"http://{host}") if host else value
 
 
+class ParameterError(ValueError):
+    """A template parameter the runtime cannot take: unknown, refused as CloudFormation would, or its own."""
+
+
 def _parameter_problem(declaration: Mapping[str, Any], value: str) -> str | None:
     """What CloudFormation would say the value must be, or None when it takes it (so the local runtime never
     runs a stack AWS would not create)."""
@@ -263,17 +267,19 @@ def load_stack(
     sign-in issuer, the web app's origin): plain http on this machine, so not held to the template's constraints,
     which allow only what AWS takes (https)."""
     stand_ins = dict(stand_ins or {})
+    if clash := sorted(set(parameters) & set(stand_ins)):
+        raise ParameterError(f"the local runtime sets {', '.join(clash)} itself (its own sign-in and web app)")
     given = dict(parameters) | stand_ins
     translated, sources = translate(template_path, given)
     declared = translated.get("Parameters", {})
     if unknown := sorted(set(given) - set(declared)):
-        raise ValueError(f"the template has no parameter {', '.join(unknown)} (it has {', '.join(declared)})")
+        raise ParameterError(f"the template has no parameter {', '.join(unknown)} (it has {', '.join(declared)})")
     values = {name: str(p.get("Default", "")) for name, p in declared.items()} | given
     for name, declaration in declared.items():
         if name in stand_ins:
             continue
         if problem := _parameter_problem(declaration, values[name]):
-            raise ValueError(f"template parameter {name}={values[name]!r} is refused: it must be {problem}")
+            raise ParameterError(f"template parameter {name}={values[name]!r} is refused: it must be {problem}")
     pseudo = {
         "AWS::Region": REGION,
         "AWS::AccountId": ACCOUNT,

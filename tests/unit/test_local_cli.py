@@ -128,6 +128,23 @@ def test_serve_takes_template_parameters_as_name_value_pairs(monkeypatch, capsys
     assert "expected NAME=VALUE" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("parameter", "said"),
+    [
+        ("LogRetentionDays=10", "template parameter LogRetentionDays='10' is refused: it must be one of 1, 3,"),
+        ("FrontendOrigin=https://photos.example.org", "the local runtime sets FrontendOrigin itself"),
+        ("Nonsense=1", "the template has no parameter Nonsense"),
+    ],
+)
+def test_serve_refuses_a_parameter_it_cannot_take_in_one_line(parameter, said, tmp_path):
+    """Said as the runtime's other refusals are, before anything is served: not a traceback."""
+    command = [sys.executable, "-m", "happypath_local", "serve", "--no-persist", "--port=9", f"--parameter={parameter}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(said), done.stderr
+    assert "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("port", ["65534", "0", "http"])
 def test_serve_refuses_an_app_port_whose_api_or_s3_port_would_not_be_one(port, monkeypatch, capsys):
     started = []

@@ -480,6 +480,8 @@ def test_the_local_runtime_runs_on_its_own_http_issuer_and_origin_whatever_host_
     stack = load_stack({}, URLS, stand_ins=stand_ins | {"FrontendOrigin": "http://192.168.1.20:8080"})
     assert stack.parameters["AuthIssuerUrl"] == "http://192.168.1.20:8080/auth"
     assert stack.parameters["FrontendOrigin"] == "http://192.168.1.20:8080"
+    with pytest.raises(ValueError, match="the local runtime sets FrontendOrigin itself"):  # not silently replaced
+        load_stack({"FrontendOrigin": "https://a.example"}, URLS, stand_ins=stand_ins | {"FrontendOrigin": "x"})
     given = {"FrontendOrigin": "http://192.168.1.20:8080"}  # given as to a deploy: checked
     with pytest.raises(ValueError, match=re.escape("FrontendOrigin='http://192.168.1.20:8080' is refused")):
         load_stack(given, URLS, stand_ins=stand_ins)

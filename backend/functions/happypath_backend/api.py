@@ -283,11 +283,12 @@ def handle_domain_error(error: HappyPathError) -> Response[dict[str, Any]]:
 
 @app.exception_handler([ClientError, BotoCoreError])
 def handle_aws_error(error: ClientError | BotoCoreError) -> Response[dict[str, Any]]:
-    """Throttling, 5xx and network failures past botocore's retries: the caller may try again; others are 500s."""
+    """Throttling, 5xx and network failures past botocore's retries, and refusals that say to come back later
+    (aws.RETRY_LATER_CODES): the caller may try again; others are 500s."""
     if not aws.is_transient(error):
         raise error
-    logger.warning("an AWS call failed past its retries", extra={"error": str(error)})
-    return handle_domain_error(BusyError())
+    logger.warning("an AWS call failed, for now", extra={"error": str(error)})
+    return handle_domain_error(BusyError(aws.RETRY_LATER_CODES.get(aws.client_error_code(error), 1)))
 
 
 @app.not_found
@@ -349,7 +350,8 @@ def openapi_document() -> dict[str, Any]:
         for operation in operations.values():
             operation["responses"].pop("422", None)
             operation["responses"].get(str(int(HTTPStatus.NO_CONTENT)), {}).pop("content", None)  # no body
-    for unused in ("HTTPValidationError", "ResponseValidationError", "ValidationError"):  # the 422's, refers to
+    # Powertools' validation-error schemas, unused once the 422s are gone (a reference to nothing is invalid).
+    for unused in ("HTTPValidationError", "ResponseValidationError", "ValidationError"):
         document["components"]["schemas"].pop(unused, None)
     return document
 

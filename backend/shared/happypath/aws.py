@@ -87,7 +87,7 @@ def reset_clients() -> None:
 
 
 def client_error_code(error: Any) -> str:
-    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+    return str((getattr(error, "response", None) or {}).get("Error", {}).get("Code", ""))  # botocore's may be None
 
 
 # Why DynamoDB cancelled a transaction, per item ("None" for an item that was not the cause). Throttling
@@ -113,9 +113,9 @@ def cancelled_transiently(error: Any) -> bool:
     return bool(cancellation_reasons(error) & TRANSIENT_CANCELLATION_REASONS)
 
 
-# Refusals that say to come back later, which botocore does not retry (a 400): CloudFront's limit on the
-# invalidations it works on at once.
-RETRY_LATER_CODES = frozenset({"TooManyInvalidationsInProgress"})
+# Refusals that say to come back later, which botocore does not retry (a 400), with how long to wait (seconds):
+# CloudFront's limit on the invalidations it works on at once (each takes a minute or so to finish).
+RETRY_LATER_CODES: dict[str, int] = {"TooManyInvalidationsInProgress": 30}
 
 
 @cache

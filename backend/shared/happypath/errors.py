@@ -81,5 +81,5 @@ class QuotaExceededError(RetryLaterError):
 class BusyError(RetryLaterError):
     """AWS throttled or failed a call past its retries: nothing was wrong with the request."""
 
-    def __init__(self) -> None:
-        super().__init__("the service is busy: try again in a moment", retry_after_s=1)
+    def __init__(self, retry_after_s: int = 1) -> None:
+        super().__init__("the service is busy: try again in a moment", retry_after_s=retry_after_s)

@@ -72,8 +72,8 @@ def delete_renditions(place_id: str, upload_id: str) -> None:
 def forget_cached_renditions(place_id: str, photo_id: str) -> None:
     """Have CloudFront drop its copies of a photo's files (deleted images stay deleted).
 
-    Each file by name, not `prefix*`: CloudFront works on at most 15 wildcard invalidations at a time (3,000 paths),
-    so a person deleting a few photos in a row would be refused."""
+    Each file by name, not `prefix*`: CloudFront works on at most 15 wildcard paths at once (3,000 exact ones), so
+    a person deleting a few photos in a row would be refused. Four paths a delete, not one, in CloudFront's bill."""
     paths = [f"/{key}" for key in _rendition_keys(place_id, photo_id)]
     aws.cloudfront().create_invalidation(
         DistributionId=settings.distribution_id(),

@@ -624,9 +624,18 @@ describe('useGeolocation', () => {
       'default',
       'Location not shared: showing places near the default location.',
     ])
-    // Asked again (the "Use my location" button), refused again without a question: the browser's settings decide.
-    await geo.locate()
-    expect(geo.note.value).toBe("Location is blocked for this site: allow it in the browser's site settings, then tap Use my location.")
+    // Refused because the browser's settings block the site (it asks no one then): the note says where to allow it.
+    const permissions = { query: vi.fn(async () => ({ state: 'denied' }) as PermissionStatus) }
+    const blocked = useGeolocation([47.37, 8.54], refused.geolocation, true, permissions)
+    await blocked.locate()
+    expect(blocked.note.value).toBe(
+      "Location is blocked for this site: allow it in the browser's site settings, then choose Use my location again.",
+    )
+    expect(permissions.query).toHaveBeenCalledWith({ name: 'geolocation' })
+    // Refused by the person, who will be asked again: the plain note.
+    permissions.query.mockResolvedValue({ state: 'prompt' } as PermissionStatus)
+    await blocked.locate()
+    expect(blocked.note.value).toBe('Location not shared: showing places near the default location.')
     const lost = useGeolocation([47.37, 8.54], device((_ok, fail) => fail({ code: 3 } as GeolocationPositionError)).geolocation)
     await lost.locate()
     expect(lost.note.value).toBe('Your location could not be found: showing places near the default location.')

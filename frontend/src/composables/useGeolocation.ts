@@ -26,6 +26,7 @@ export function useGeolocation(
   // Browsers share a location only with a secure page (https, or localhost): the local app opened on a phone
   // at http://<laptop's address> gets a refusal that would read as the person's own choice.
   secureContext: boolean = typeof window === 'undefined' || window.isSecureContext !== false,
+  permissions: Pick<Permissions, 'query'> | undefined = typeof navigator !== 'undefined' ? navigator.permissions : undefined,
 ) {
   const position = ref<LatLng>({ lat: fallback[0], lng: fallback[1] })
   const source = ref<LocationSource>('pending')
@@ -37,18 +38,22 @@ export function useGeolocation(
     note.value = text
   }
 
-  /** Refused before: a browser asks once, then keeps refusing this site without asking until its settings change. */
-  let refusedBefore = false
+  /** Whether the browser's settings block location for this site: it then refuses without asking the person. */
+  async function blocked(): Promise<boolean> {
+    try {
+      return (await permissions?.query({ name: 'geolocation' }))?.state === 'denied'
+    } catch {
+      return false // a browser that cannot say
+    }
+  }
 
-  function refusalNote(code: number): string {
+  async function refusalNote(code: number): Promise<string> {
     if (code !== 1) return 'Your location could not be found: showing places near the default location.'
     if (!secureContext) {
       return 'This page is not secure (https), so the browser does not share a location: showing places near the default location.'
     }
-    const again = refusedBefore
-    refusedBefore = true
-    return again
-      ? "Location is blocked for this site: allow it in the browser's site settings, then tap Use my location."
+    return (await blocked())
+      ? "Location is blocked for this site: allow it in the browser's site settings, then choose Use my location again."
       : 'Location not shared: showing places near the default location.'
   }
 
@@ -68,8 +73,10 @@ export function useGeolocation(
           resolve()
         },
         (err) => {
-          useDefault(refusalNote(err.code))
-          resolve()
+          void refusalNote(err.code).then((text) => {
+            useDefault(text)
+            resolve()
+          })
         },
         { enableHighAccuracy: false, timeout: timeoutMs, maximumAge: 5 * 60_000 },
       )

@@ -324,6 +324,28 @@ def heif_bytes(image: Image.Image, *, orientation: int = 1, tile_size: int | Non
     return encoded(image, "HEIF", quality=60, exif=exif.tobytes(), **grid, **params)
 
 
+def stitched(bands: Iterator[Image.Image]) -> Image.Image:
+    """The bands a decoder gives, one below the other."""
+    parts = list(bands)
+    whole = Image.new(parts[0].mode, (parts[0].width, sum(part.height for part in parts)))
+    top = 0
+    for part in parts:
+        whole.paste(part, (0, top))
+        top += part.height
+    return whole
+
+
+def decoded_heif(data: bytes, reduction: int = 1) -> tuple[Any, Image.Image]:
+    """The opened source and its image reduced tile by tile, whole (what the resizer never holds)."""
+    from happypath_workflow import imaging
+    from happypath_workflow.libheif import HeifImage
+
+    source = imaging._open(data)
+    assert isinstance(source.image, HeifImage)
+    with source.image as heif:
+        return source, stitched(imaging._heif_bands(heif, reduction, 1))
+
+
 def libheif_whole(data: bytes) -> Image.Image:
     """The image as libheif decodes it in one piece, its transformations applied (pillow-heif's loader)."""
     open_heif_with_pillow()
@@ -358,7 +380,7 @@ def test_heif_reduced_tile_by_tile_equals_the_whole_image_reduced(
         assert 1531 % imaging.HEIF_STRIP_ROWS
         assert 1531 % reduction
         assert 2291 % reduction
-        decoded = {threads: imaging._decode_heif(heif, reduction, threads) for threads in (1, 2, 3)}
+        decoded = {threads: stitched(imaging._heif_bands(heif, reduction, threads)) for threads in (1, 2, 3)}
     expected = libheif_whole(data).reduce(reduction)
     if not tile_size:  # only the blocks the crop keeps whole are comparable
         blocks = (0, 0, 2291 // reduction, 1531 // reduction)
@@ -387,18 +409,15 @@ def test_a_heif_grid_is_never_reduced_across_its_tiles() -> None:
 
     data = heif_bytes(photo_like((1000, 800)), tile_size=256)
     with libheif.HeifImage(data) as heif, pytest.raises(ValueError, match="two 256x256 tiles"):
-        imaging._decode_heif(heif, 3, 1)
+        next(imaging._heif_bands(heif, 3, 1))
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_heif_rotation_and_mirroring_are_applied_like_libheif_does(orientation: int) -> None:
-    from happypath_workflow import imaging
 
     image = photo_like((1024, 896))  # sides divisible by the factor: reducing and turning commute
     data = heif_bytes(image, orientation=orientation, tile_size=128)
-    source, _, base, to_base = imaging._prepare(data, 1)
-    reduction = round(1 / to_base)
-    assert reduction == 1
+    source, base = decoded_heif(data)
     expected = libheif_whole(data)
     assert source.info.orientation == orientation
     assert (source.info.width, source.info.height) == expected.size
@@ -429,13 +448,11 @@ def with_clap(data: bytes, box: bytes) -> bytes:
 
 @pytest.mark.parametrize("orientation", [1, 6, 7])
 def test_a_heif_crop_is_applied_like_libheif_does(orientation: int) -> None:
-    from happypath_workflow import imaging
 
     image = photo_like((1400, 1200))
     crop = (180, 90, 1400 - 60, 1200 - 250)  # the colour property came first: the crop applies before turning
     data = with_clap(heif_bytes(image, orientation=orientation, icc_profile=p3_profile()), clap_box(1400, 1200, crop))
-    source, _, base, to_base = imaging._prepare(data, 1)
-    assert round(1 / to_base) == 1
+    source, base = decoded_heif(data)
     expected = libheif_whole(data)
     cropped = (crop[2] - crop[0], crop[3] - crop[1])
     assert expected.size == (cropped if orientation < 5 else cropped[::-1])  # libheif did crop, then turn
@@ -463,9 +480,13 @@ def test_renditions_of_a_cropped_heif_show_the_cropped_region(orientation: int) 
     image = photo_like((3200, 2800))
     crop = (300, 90, 3200 - 60, 2800 - 350)  # 2840 x 2360: box-reduced by 2 before resampling
     data = with_clap(heif_bytes(image, orientation=orientation, icc_profile=p3_profile()), clap_box(3200, 2800, crop))
-    source, _, _, to_base = imaging._prepare(data, 1)
+    from happypath_workflow.libheif import HeifImage
+
+    source = imaging._open(data)
+    assert isinstance(source.image, HeifImage)
+    source.image.close()
     assert source.region == (300, 90, 3140, 2450)
-    assert round(1 / to_base) == 2
+    assert imaging._heif_reduction(source.image.tiling, imaging._reduce_factor(imaging._rendition_plan(source))) == 2
     expected = libheif_whole(data)
     side = min(expected.size)
     square = ((expected.width - side) // 2, (expected.height - side) // 2)
@@ -664,11 +685,15 @@ def test_a_missing_libheif_fails_the_step_instead_of_rejecting_the_upload(monkey
 
 
 def test_a_large_jpeg_is_decoded_once_at_a_reduced_scale() -> None:
-    from happypath_workflow import imaging
-
     # 3264x2448 to a 600 px wide image and a tile from 2448 px: 1/4 leaves the resampler 1.36x headroom
     # (1/8 would leave 0.68x, under its 2x).
-    _, _, base, to_base = imaging._prepare(photo("jolla.jpg"), 1)
+    from PIL.JpegImagePlugin import JpegImageFile
+
+    from happypath_workflow import imaging
+
+    source = imaging._open(photo("jolla.jpg"))
+    assert isinstance(source.image, JpegImageFile)
+    base, to_base = imaging._decode_jpeg(source.image, imaging._rendition_plan(source))
     assert to_base == 1 / 4
     assert base.size == (816, 612)
 
@@ -767,7 +792,7 @@ def test_a_png_decoded_in_strips_equals_the_whole_image_reduced(
     # every filter type is the first row of some strip (and so refers to the previous strip's last row)
     assert {top % len(PNG_FILTERS) for top in range(strip_rows, size[1], strip_rows)} == set(PNG_FILTERS)
 
-    decoded = imaging._decode_png(source.png, reduction, source)
+    decoded = stitched(imaging._png_bands(source.png, reduction, source))
     with Image.open(io.BytesIO(data)) as whole:
         expected = imaging._reduce(whole, reduction, source)
     assert decoded.mode == expected.mode
@@ -795,13 +820,13 @@ def test_a_png_renders_the_same_in_strips_as_whole(monkeypatch: pytest.MonkeyPat
     iend = streamable.rindex(b"IEND") - 4
     with_chunk_after = streamable[:iend] + png_chunk(kind, body) + streamable[iend:]
     reductions: list[int] = []
-    decode_png = imaging._decode_png
+    png_bands = imaging._png_bands
 
-    def spy(layout: Any, reduction: int, source: Any) -> Image.Image:
+    def spy(layout: Any, reduction: int, source: Any) -> Iterator[Image.Image]:
         reductions.append(reduction)
-        return decode_png(layout, reduction, source)
+        return png_bands(layout, reduction, source)
 
-    monkeypatch.setattr(imaging, "_decode_png", spy)
+    monkeypatch.setattr(imaging, "_png_bands", spy)
     in_strips = render(streamable, workers=1)
     assert reductions == [2]
     whole = render(with_chunk_after, workers=1)
@@ -998,6 +1023,23 @@ def test_a_png_row_with_an_unknown_filter_type_is_damaged(bad_row: int) -> None:
     rows[bad_row * row_bytes] = 9  # filter types are 0-4
     error = assert_rejected(png_bytes(*image.size, 8, 2, bytes(rows)), RejectionReason.DAMAGED)
     assert "cannot be decoded" in error.detail
+
+
+def test_a_heic_is_resampled_without_ever_holding_its_reduced_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 12 MP HEIC is reduced to 2016x1512 by its tiles; every image made while rendering it is at most a
+    row of tiles (2016x256) or an output, never that whole image (12 MB as Pillow keeps RGB)."""
+    made: list[tuple[int, int]] = []
+    new = Image.Image._new
+
+    def recording(self: Image.Image, im: Any) -> Image.Image:
+        made.append(im.size)
+        return new(self, im)
+
+    monkeypatch.setattr(Image.Image, "_new", recording)
+    renditions = render(photo("iphone_13_pro_max.HEIC"), workers=2)
+    assert (renditions["scaled"].width, renditions["scaled"].height) == (600, 800)
+    assert (2016, 256) in made
+    assert max(width * height for width, height in made) == 2016 * 256
 
 
 def test_a_large_png_is_never_decoded_whole(tmp_path: Path) -> None:

@@ -36,10 +36,10 @@ import os
 import re
 import threading
 import zlib  # what Pillow raises from its own inflates (profiles, text)
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
@@ -47,6 +47,7 @@ from zlib_ng import zlib_ng  # zlib's API; inflates PNG image data ~1.5x faster,
 
 from happypath import limits
 from happypath.statuses import RejectionReason
+from happypath_workflow.banded import BandedResize
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -189,8 +190,8 @@ def inspect_image(data: bytes) -> Inspection:
     left, top, right, bottom = source.region
     width, height = right - left, bottom - top
     plan = [_Target("moderation", source.region, moderation_size(width, height))]
-    base, to_base = _decode(source, plan, _worker_count(None))
-    image = _finish(_resample(base, plan[0], to_base), source)
+    (resampled,) = _resampled(source, plan, _worker_count(None)).values()
+    image = _finish(resampled(), source)
     return Inspection(info=source.info, moderation_jpeg=_encode_jpeg(image, progressive=False))
 
 
@@ -215,21 +216,21 @@ def render(data: bytes, *, workers: int | None = None) -> dict[limits.RenditionN
     `workers` is the number of threads used (the caller's included); None picks min(2, usable CPUs).
     """
     threads = _worker_count(workers)
-    source, plan, base, to_base = _prepare(data, threads)
+    source, resampled = _prepare(data, threads)
     if threads <= 1:
         results = {}
-        for target in plan:
-            image = _finish(_resample(base, target, to_base), source)
-            results[target.name] = _rendition(image, _encode_jpeg(image), _encode_webp(image))
+        for name, resample in resampled.items():
+            image = _finish(resample(), source)
+            results[name] = _rendition(image, _encode_jpeg(image), _encode_webp(image))
     else:
-        results = _render_parallel(base, plan, to_base, source, _pool(threads - 1))
+        results = _render_parallel(resampled, source, _pool(threads - 1))
     return {name: results[name] for name in limits.RENDITIONS}
 
 
 def rendition_images(data: bytes) -> dict[str, Image.Image]:
     """The tile and the scaled image exactly as `render` encodes them (for quality measurements)."""
-    source, plan, base, to_base = _prepare(data, 1)
-    return {target.name: _finish(_resample(base, target, to_base), source) for target in plan}
+    source, resampled = _prepare(data, 1)
+    return {name: _finish(resample(), source) for name, resample in resampled.items()}
 
 
 # --- opening and checking --------------------------------------------------------------------------------
@@ -821,11 +822,9 @@ def _heif_geometry(
     return _MATRIX_TRANSPOSE[(a, b, d, e)], region
 
 
-def _prepare(data: bytes, threads: int) -> tuple[_Source, list[_Target], Image.Image, float]:
+def _prepare(data: bytes, threads: int) -> tuple[_Source, dict[str, Callable[[], Image.Image]]]:
     source = _open(data)
-    plan = _rendition_plan(source)
-    base, to_base = _decode(source, plan, threads)
-    return source, plan, base, to_base
+    return source, _resampled(source, _rendition_plan(source), threads)
 
 
 # --- decoding --------------------------------------------------------------------------------------------
@@ -853,40 +852,35 @@ def _rendition_plan(source: _Source) -> list[_Target]:
     ]
 
 
-def _decode(source: _Source, plan: list[_Target], threads: int) -> tuple[Image.Image, float]:
-    """Decode once, as small as the plan allows; return the image and the full-size -> image scale.
+def _resampled(source: _Source, plan: list[_Target], threads: int) -> dict[str, Callable[[], Image.Image]]:
+    """Decode once, as small as the plan allows, and give each target's resampled image (stored orientation,
+    not finished yet) as a call, for the caller to run on the threads it has.
 
-    The scale is exactly 1/s: a reduced decode (or `reduce`) rounds its size up, the last row and
-    column covering what is left of the image, so `size / full size` would be slightly off.
+    A JPEG is decoded whole at a reduced scale and each output resampled from it by Pillow. HEIF and PNG are
+    decoded a band of rows at a time, each band box-reduced and resampled into every output at once
+    (`banded.py`), so their reduced image is never whole either.
     """
     image = source.image
-    width, height = image.size
-    reduction = 1
     try:
         if isinstance(image, JpegImagePlugin.JpegImageFile):
-            scale = _dct_scale(plan)
-            if scale > 1:
-                configured = image.draft(image.mode, (max(1, width // scale), max(1, height // scale)))
-                if configured is not None:
-                    reduction = round(width / configured[1][2])
-            image.load()
-            base: Image.Image = image
-        elif not isinstance(image, ImageFile.ImageFile):  # HEIF
+            base, to_base = _decode_jpeg(image, plan)
+            base = _working_mode(base, source)  # CMYK
+            return {target.name: partial(_resample, base, target, to_base) for target in plan}
+        if not isinstance(image, ImageFile.ImageFile):  # HEIF
             reduction = _heif_reduction(image.tiling, _reduce_factor(plan))
             try:
-                base = _decode_heif(image, reduction, threads)
+                resampled = _resample_bands(_heif_bands(image, reduction, threads), image.size, reduction, plan, source)
             finally:
                 image.close()
-        elif source.png is not None and source.png.streamable:
-            reduction = _reduce_factor(plan)
-            base = _decode_png(source.png, reduction, source)
         else:
-            image.load()
             reduction = _reduce_factor(plan)
-            base = image
-            if reduction > 1:
-                base = _reduce(base, reduction, source)
-        return _working_mode(base, source), 1 / reduction
+            if source.png is not None and source.png.streamable:
+                bands = _png_bands(source.png, reduction, source)
+            else:  # decoded whole (see `_open`): one band
+                image.load()
+                bands = iter([_reduce(image, reduction, source)])
+            resampled = _resample_bands(bands, image.size, reduction, plan, source)
+        return {name: partial(_given, made) for name, made in resampled.items()}
     except ImageRejected:
         raise
     except Image.DecompressionBombError as exc:
@@ -895,6 +889,51 @@ def _decode(source: _Source, plan: list[_Target], threads: int) -> tuple[Image.I
         raise ImageRejected(RejectionReason.TOO_LARGE, "not enough memory to decode the image") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError, zlib.error) as exc:
         raise _damaged(f"the image data cannot be decoded: {exc}") from None
+
+
+def _given(image: Image.Image) -> Image.Image:
+    return image
+
+
+def _decode_jpeg(image: JpegImagePlugin.JpegImageFile, plan: list[_Target]) -> tuple[Image.Image, float]:
+    """Decode at the smallest DCT scale the plan allows; return the image and the full-size -> image scale.
+
+    The scale is exactly 1/s: a reduced decode rounds its size up, the last row and column covering what is
+    left of the image, so `size / full size` would be slightly off.
+    """
+    width, height = image.size
+    reduction = 1
+    scale = _dct_scale(plan)
+    if scale > 1:
+        configured = image.draft(image.mode, (max(1, width // scale), max(1, height // scale)))
+        if configured is not None:
+            reduction = round(width / configured[1][2])
+    image.load()
+    return image, 1 / reduction
+
+
+def _resample_bands(
+    bands: Iterator[Image.Image], size: tuple[int, int], reduction: int, plan: list[_Target], source: _Source
+) -> dict[str, Image.Image]:
+    """Resample bands of the image reduced by `reduction` (of full size `size`) into every target at once."""
+    reduced_size = (_ceil_div(size[0], reduction), _ceil_div(size[1], reduction))
+    resizes = {
+        target.name: BandedResize(
+            reduced_size,
+            target.size,
+            _scaled_box(target, 1 / reduction),
+            RESAMPLE,
+            reducing_gap=REDUCING_GAP,
+        )
+        for target in plan
+    }
+    for band in bands:
+        working = _working_mode(band, source)
+        del band  # not held while the next band is decoded
+        for resize in resizes.values():
+            resize.feed(working)
+        del working
+    return {name: resize.result() for name, resize in resizes.items()}
 
 
 def _reduce(image: Image.Image, reduction: int, source: _Source, top: int = 0) -> Image.Image:
@@ -906,8 +945,8 @@ def _reduce(image: Image.Image, reduction: int, source: _Source, top: int = 0) -
     return image.reduce(reduction, box=box) if reduction > 1 else image.crop(box)
 
 
-def _decode_png(layout: _PngLayout, reduction: int, source: _Source) -> Image.Image:
-    """Decode a PNG a strip of rows at a time, each box-reduced into the (small) result and let go.
+def _png_bands(layout: _PngLayout, reduction: int, source: _Source) -> Iterator[Image.Image]:
+    """Decode a PNG a strip of rows at a time, each given box-reduced and let go.
 
     Pillow decodes a PNG whole: 48 MB of pixels for a 12 MP photo before anything is reduced. Here the image
     data is inflated a strip of filtered rows at a time, and Pillow decodes each strip as a PNG of its own
@@ -918,18 +957,11 @@ def _decode_png(layout: _PngLayout, reduction: int, source: _Source) -> Image.Im
     that counts the rows (`_check_png_rows`).
     """
     rows = max(1, PNG_STRIP_BYTES // (layout.row_bytes * reduction)) * reduction
-    reduced: Image.Image | None = None
     above = b""  # the row above the strip: filter type 0 ("None"), then its pixel bytes
     for top, filtered in _png_strips(layout, rows):
         strip = _png_strip(layout, above + filtered)
         above = b"\x00" + strip.crop((0, strip.height - 1, strip.width, strip.height)).tobytes()
-        part = _reduce(strip, reduction, source, top=1 if top else 0)
-        if reduced is None:
-            reduced = Image.new(part.mode, (_ceil_div(layout.width, reduction), _ceil_div(layout.height, reduction)))
-        reduced.paste(part, (0, top // reduction))
-    if reduced is None:
-        raise _damaged("the image has no rows")
-    return reduced
+        yield _reduce(strip, reduction, source, top=1 if top else 0)
 
 
 def _png_strips(layout: _PngLayout, rows: int) -> Iterator[tuple[int, bytes]]:
@@ -983,51 +1015,60 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return len(body).to_bytes(4, "big") + kind + body + zlib_ng.crc32(kind + body).to_bytes(4, "big")
 
 
-def _decode_heif(heif: HeifImage, reduction: int, threads: int) -> Image.Image:
-    """Decode tile by tile, each box-reduced a strip of rows at a time into the (small) result.
+def _heif_bands(heif: HeifImage, reduction: int, threads: int) -> Iterator[Image.Image]:
+    """Decode tile by tile, a row of tiles at a time, each tile box-reduced a strip of rows at a time into the
+    row's band, which is given, then let go.
 
-    Only one decoded tile per thread (3 bytes a pixel: 0.8 MB for an iPhone's 512 px tiles) and one strip of
-    it in Pillow are held at once, never the full-size image (a 12 MP HEIC decoded whole peaked at ~90 MB).
-    The reduction divides the tile size (`_heif_reduction`), so no reduced pixel takes from two tiles: the
-    result is pixel for pixel what `reduce` gives on the whole image. Threads take the next tile left, each
-    with its own libheif context (a context decodes one tile at a time; libheif releases the GIL).
+    Only one decoded tile per thread (3 bytes a pixel: 0.8 MB for an iPhone's 512 px tiles), one strip of it in
+    Pillow and one reduced band are held at once, never the full-size image (a 12 MP HEIC decoded whole peaked
+    at ~90 MB) nor the reduced one. The reduction divides the tile size (`_heif_reduction`), so no reduced pixel
+    takes from two tiles: the bands are, pixel for pixel, what `reduce` gives on the whole image. Threads take
+    the next tile of the row left, each with its own libheif context (a context decodes one tile at a time;
+    libheif releases the GIL).
     """
     tiling = heif.tiling
     if reduction != _heif_reduction(tiling, reduction):
         tile = f"{tiling.tile_width}x{tiling.tile_height}"
         raise ValueError(f"a reduction of {reduction} takes pixels from two {tile} tiles")
     width, height = heif.size
-    reduced = Image.new(heif.mode, (_ceil_div(width, reduction), _ceil_div(height, reduction)))
-    cells = iter([(column, row) for row in range(tiling.rows) for column in range(tiling.columns)])
+    decoders = [heif]
+    try:
+        for _ in range(min(threads, tiling.columns) - 1):
+            decoders.append(heif.reopen())
+        for row in range(tiling.rows):
+            rows = min(tiling.tile_height, height - row * tiling.tile_height)
+            band = Image.new(heif.mode, (_ceil_div(width, reduction), _ceil_div(rows, reduction)))
+            _reduce_tile_row(decoders, row, reduction, band)
+            yield band
+    finally:
+        for decoder in decoders[1:]:
+            decoder.close()
+
+
+def _reduce_tile_row(decoders: list[HeifImage], row: int, reduction: int, band: Image.Image) -> None:
+    """Reduce the tiles of a row into its band, one decoder per thread."""
+    cells = iter(range(decoders[0].tiling.columns))
     failed = threading.Event()
 
     def reduce_tiles(decoder: HeifImage) -> None:
         try:
-            for column, row in cells:  # a list iterator: `next` is atomic
+            for column in cells:  # an iterator over a range: `next` is atomic
                 if failed.is_set():
                     return
-                _reduce_tile(decoder, column, row, reduction, reduced)
+                _reduce_tile(decoder, column, row, reduction, band)
         except BaseException:
             failed.set()  # the other threads stop at their next tile
             raise
 
-    decoders = [heif]
-    try:
-        for _ in range(min(threads, tiling.columns * tiling.rows) - 1):
-            decoders.append(heif.reopen())
-        helpers = [_pool(len(decoders) - 1).submit(reduce_tiles, decoder) for decoder in decoders[1:]]
-        error: BaseException | None = None
-        for job in [lambda: reduce_tiles(heif), *(helper.result for helper in helpers)]:
-            try:
-                job()
-            except BaseException as exc:  # wait for every helper: none may still write to `reduced`
-                error = error or exc
-        if error is not None:
-            raise error
-    finally:
-        for decoder in decoders[1:]:
-            decoder.close()
-    return reduced
+    helpers = [_pool(len(decoders) - 1).submit(reduce_tiles, decoder) for decoder in decoders[1:]]
+    error: BaseException | None = None
+    for job in [lambda: reduce_tiles(decoders[0]), *(helper.result for helper in helpers)]:
+        try:
+            job()
+        except BaseException as exc:  # wait for every helper: none may still write to `band`
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 def _heif_reduction(tiling: Tiling, factor: int) -> int:
@@ -1041,7 +1082,7 @@ def _heif_reduction(tiling: Tiling, factor: int) -> int:
     return 1
 
 
-def _reduce_tile(decoder: HeifImage, column: int, row: int, reduction: int, reduced: Image.Image) -> None:
+def _reduce_tile(decoder: HeifImage, column: int, row: int, reduction: int, band: Image.Image) -> None:
     tiling = decoder.tiling
     width, height = decoder.size
     left, top = column * tiling.tile_width, row * tiling.tile_height
@@ -1057,7 +1098,7 @@ def _reduce_tile(decoder: HeifImage, column: int, row: int, reduction: int, redu
                 strip = strip.crop((0, 0, cell[0], strip.height))
             if reduction > 1:
                 strip = strip.reduce(reduction)  # premultiplies alpha itself
-            reduced.paste(strip, (left // reduction, (top + strip_top) // reduction))
+            band.paste(strip, (left // reduction, strip_top // reduction))
     finally:
         tile.close()
 
@@ -1102,9 +1143,12 @@ def _working_mode(image: Image.Image, source: _Source) -> Image.Image:
 
 
 def _resample(base: Image.Image, target: _Target, to_base: float) -> Image.Image:
+    return base.resize(target.size, RESAMPLE, box=_scaled_box(target, to_base), reducing_gap=REDUCING_GAP)
+
+
+def _scaled_box(target: _Target, scale: float) -> tuple[float, float, float, float]:
     left, top, right, bottom = target.box
-    box = (left * to_base, top * to_base, right * to_base, bottom * to_base)
-    return base.resize(target.size, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
+    return (left * scale, top * scale, right * scale, bottom * scale)
 
 
 def _finish(image: Image.Image, source: _Source) -> Image.Image:
@@ -1224,16 +1268,16 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 
 
 def _render_parallel(
-    base: Image.Image, plan: list[_Target], to_base: float, source: _Source, pool: ThreadPoolExecutor
+    resampled: dict[str, Callable[[], Image.Image]], source: _Source, pool: ThreadPoolExecutor
 ) -> dict[str, Rendition]:
     """The scaled image's resample and WebP (the largest jobs) go to the pool; the caller does the rest."""
-    scaled, *others = plan
-    scaled_image = pool.submit(lambda: _finish(_resample(base, scaled, to_base), source))
+    (scaled, resample_scaled), *others = resampled.items()
+    scaled_image = pool.submit(lambda: _finish(resample_scaled(), source))
     scaled_webp = pool.submit(lambda: _encode_webp(scaled_image.result()))
     results = {}
-    for target in others:
-        image = _finish(_resample(base, target, to_base), source)
-        results[target.name] = _rendition(image, _encode_jpeg(image), _encode_webp(image))
+    for name, resample in others:
+        image = _finish(resample(), source)
+        results[name] = _rendition(image, _encode_jpeg(image), _encode_webp(image))
     image = scaled_image.result()
-    results[scaled.name] = _rendition(image, _encode_jpeg(image), scaled_webp.result())
+    results[scaled] = _rendition(image, _encode_jpeg(image), scaled_webp.result())
     return results

@@ -70,7 +70,7 @@ def main(argv: list[str]) -> None:
             with libheif.HeifImage(data) as heif:
                 for row in range(heif.tiling.rows):
                     for column in range(heif.tiling.columns):
-                        heif.tile(column, row).close()
+                        heif.tile(column, row, planar=heif.ycbcr_420).close()
             return None
     else:
         from happypath_workflow import imaging

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 import subprocess
 import sys
@@ -324,9 +325,16 @@ def heif_bytes(image: Image.Image, *, orientation: int = 1, tile_size: int | Non
     return encoded(image, "HEIF", quality=60, exif=exif.tobytes(), **grid, **params)
 
 
-def stitched(bands: Iterator[Image.Image]) -> Image.Image:
-    """The bands a decoder gives, one below the other."""
-    parts = list(bands)
+def stitched(bands: Iterator[Any]) -> Image.Image:
+    """The bands a decoder gives, one below the other, in RGB when they come as YCbCr planes."""
+    from happypath_workflow import imaging
+
+    parts = []
+    for band in bands:  # copied as they come: the decoder reuses its band
+        if isinstance(band, imaging._YCbCrBand):
+            parts.append(Image.merge("RGB", (band.y, band.cb, band.cr)).convert("RGB", band.to_rgb))
+        else:
+            parts.append(band.copy())
     whole = Image.new(parts[0].mode, (parts[0].width, sum(part.height for part in parts)))
     top = 0
     for part in parts:
@@ -361,9 +369,12 @@ def libheif_whole(data: bytes) -> Image.Image:
     [("RGB", 256, 2), ("RGB", 256, 4), ("RGB", None, 2), ("RGB", None, 3), ("RGBA", None, 3)],
 )
 def test_heif_reduced_tile_by_tile_equals_the_whole_image_reduced(
-    mode: str, tile_size: int | None, reduction: int
+    mode: str, tile_size: int | None, reduction: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Tiles converted to RGB by libheif (see the next test for those taken as YCbCr planes)."""
     from happypath_workflow import imaging, libheif
+
+    monkeypatch.setattr(libheif.HeifImage, "_coded_as_8_bit_ycbcr_420", lambda self: False)
 
     image = photo_like((2291, 1531))  # neither the tile, the strip height nor the factor divides a side
     if mode == "RGBA":
@@ -390,6 +401,73 @@ def test_heif_reduced_tile_by_tile_equals_the_whole_image_reduced(
         assert result.mode == expected.mode == mode
         assert result.size == expected.size
         assert result.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("source", "reduction"),
+    [("iphone_13_pro_max.HEIC", 2), ("grid", 2), ("grid", 4), ("one piece", 2), ("one piece", 6)],
+)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_ycbcr_heif_is_reduced_from_its_planes_to_what_libheif_converts(
+    source: str, reduction: int, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An 8-bit 4:2:0 HEIF is reduced from its Y, Cb and Cr planes, and RGB made with the stream's matrix: the
+    same colours as libheif's own conversion (which upsamples the chroma first, so edges differ a little)."""
+    from happypath_workflow import imaging, libheif
+
+    if source == "iphone_13_pro_max.HEIC":
+        data = photo(source)
+    else:
+        data = heif_bytes(photo_like((2291, 1531)), tile_size=256 if source == "grid" else None)
+    with libheif.HeifImage(data) as heif:
+        assert heif.ycbcr_420
+        bands = list(itertools.islice(imaging._heif_bands(heif, reduction, threads), 1))
+        assert isinstance(bands[0], imaging._YCbCrBand)
+        planar = stitched(imaging._heif_bands(heif, reduction, threads))
+    monkeypatch.setattr(libheif.HeifImage, "_coded_as_8_bit_ycbcr_420", lambda self: False)
+    with libheif.HeifImage(data) as heif:
+        converted = stitched(imaging._heif_bands(heif, reduction, threads))
+    assert planar.size == converted.size
+    difference = np.abs(np.asarray(planar, np.int16) - np.asarray(converted, np.int16))
+    assert difference.mean() < 0.5
+    assert np.percentile(difference, 99) <= 4
+
+
+def test_ycbcr_is_made_rgb_with_the_matrix_and_range_the_stream_names() -> None:
+    from happypath_workflow import imaging
+    from happypath_workflow.libheif import Nclx
+
+    def rgb(matrix: tuple[float, ...], y: int, cb: int, cr: int) -> tuple[int, ...]:
+        pixel = Image.new("RGB", (1, 1), (y, cb, cr)).convert("RGB", matrix)
+        return tuple(pixel.getpixel((0, 0)))  # type: ignore[arg-type]
+
+    bt601_full = imaging._ycbcr_to_rgb(None)  # what libheif takes when the stream says nothing
+    assert bt601_full == imaging._ycbcr_to_rgb(Nclx(6, True)) == imaging._ycbcr_to_rgb(Nclx(2, True))
+    assert bt601_full is not None
+    assert rgb(bt601_full, 128, 128, 128) == (128, 128, 128)
+    assert rgb(bt601_full, 76, 85, 255) == (254, 0, 0)  # JPEG's red
+    limited = imaging._ycbcr_to_rgb(Nclx(1, False))
+    assert limited is not None
+    assert rgb(limited, 16, 128, 128) == (0, 0, 0)
+    assert rgb(limited, 235, 128, 128) == (255, 255, 255)
+    assert np.abs(np.subtract(rgb(limited, 63, 102, 240), (255, 0, 0))).max() <= 1  # BT.709 red, video range
+    assert imaging._ycbcr_to_rgb(Nclx(0, True)) is None  # GBR: libheif converts
+    assert imaging._ycbcr_to_rgb(Nclx(8, True)) is None  # YCgCo
+
+
+def test_a_heif_whose_matrix_is_not_handled_here_is_converted_by_libheif(monkeypatch: pytest.MonkeyPatch) -> None:
+    from happypath_workflow import imaging, libheif
+
+    data = heif_bytes(photo_like((1000, 800)), tile_size=128)
+    expected = render(data, workers=1)
+    monkeypatch.setattr(libheif.HeifTile, "nclx", lambda self: libheif.Nclx(8, True))
+    with libheif.HeifImage(data) as heif:
+        assert isinstance(next(imaging._heif_bands(heif, 2, 1)), Image.Image)
+    renditions = render(data, workers=1)
+    for name, rendition in renditions.items():
+        pixels = (np.asarray(decode(jpeg, "JPEG"), np.int16) for jpeg in (rendition.jpeg, expected[name].jpeg))
+        difference = np.abs(next(pixels) - next(pixels))
+        assert difference.mean() < 1.5
 
 
 def test_a_heif_grid_is_reduced_by_the_largest_factor_that_divides_its_tiles() -> None:
@@ -590,8 +668,8 @@ def test_a_heif_tile_smaller_than_its_cell_is_damaged(coded: tuple[int, int], mo
     data = heif_bytes(photo_like((1000, 800)), tile_size=128)
     decode_tile = libheif.HeifImage.tile
 
-    def smaller(self: libheif.HeifImage, column: int, row: int) -> libheif.HeifTile:
-        tile = decode_tile(self, column, row)
+    def smaller(self: libheif.HeifImage, column: int, row: int, planar: bool = False) -> libheif.HeifTile:
+        tile = decode_tile(self, column, row, planar=planar)
         if (column, row) == (3, 4):
             tile.size = coded  # as if coded smaller than the grid says (libheif does not check)
         return tile
@@ -627,12 +705,12 @@ def test_when_libheif_refuses_a_tile_or_a_context_the_photo_is_damaged_and_nothi
     contexts = 0
     tiles_asked = 0
 
-    def tile(self: libheif.HeifImage, column: int, row: int) -> libheif.HeifTile:
+    def tile(self: libheif.HeifImage, column: int, row: int, planar: bool = False) -> libheif.HeifTile:
         nonlocal tiles_asked
         tiles_asked += 1
         if failing == "tile" and (column, row) == (5, 2):
             raise libheif.HeifError("Decoder plugin generated an error: Unsupported feature")
-        decoded = decode_tile(self, column, row)
+        decoded = decode_tile(self, column, row, planar=planar)
         still_open.add(decoded)
         return decoded
 

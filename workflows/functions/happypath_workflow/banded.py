@@ -36,7 +36,8 @@ CHUNK_ROWS: Final = 32
 
 class BandedResize:
     """Resize `source_size` to `size` from `box` (floats, in source pixels), fed full-width bands of rows in
-    order (`feed`); `result` gives the resized image once every row has come. Modes RGB and L (any mode
+    order (`feed`, which returns the output rows each band completes); `result` gives the resized image once
+    every row has come, unless `keep` is False (the caller assembles the rows). Modes RGB and L (any mode
     `reduce` and `resize` treat per channel, without premultiplied alpha)."""
 
     def __init__(
@@ -46,6 +47,8 @@ class BandedResize:
         box: tuple[float, float, float, float],
         resample: Image.Resampling,
         reducing_gap: float | None = None,
+        *,
+        keep: bool = True,
     ) -> None:
         width, height = source_size
         if not (0 <= box[0] < box[2] <= width and 0 <= box[1] < box[3] <= height):
@@ -98,25 +101,26 @@ class BandedResize:
         self._rows_top = 0
         self._reduced = 0  # reduced rows made so far
         self._made = 0  # output rows made so far
+        self._keep = keep
         self._output: Image.Image | None = None
 
-    def feed(self, band: Image.Image) -> None:
-        """The next `band.height` rows of the source, full width."""
+    def feed(self, band: Image.Image) -> list[tuple[int, Image.Image]]:
+        """The next `band.height` rows of the source, full width; returns the output rows this completed, as
+        (first row, rows) chunks in order."""
         top = self._fed
         if band.height == 0:
-            return
+            return []
         if top + band.height > self._source_height:
             raise ValueError(f"rows past the {self._source_height} rows of the image")
         self._fed += band.height
         _, reduce_top, _, reduce_bottom = self._reduce_box
         start, stop = max(top, reduce_top), min(top + band.height, reduce_bottom)
         if start >= stop:
-            return
+            return []
         if (start, stop) != (top, top + band.height):
             band = band.crop((0, start - top, band.width, stop - top))
         if self._factor == (1, 1):
-            self._take(band)
-            return
+            return self._take(band)
         # Box-reduce whole blocks of rows, keeping a partial one for the next band (or the end of the box).
         if self._pending is not None:
             band = _stacked(self._pending, band)
@@ -125,25 +129,33 @@ class BandedResize:
         whole = band.height - band.height % block if stop < reduce_bottom else band.height
         if whole < band.height:
             self._pending = band.crop((0, whole, band.width, band.height))
-        if whole:
-            left, _, right, _ = self._reduce_box
-            self._take(band.reduce(self._factor, box=(left, 0, right, whole)))
+        if not whole:
+            return []
+        left, _, right, _ = self._reduce_box
+        return self._take(band.reduce(self._factor, box=(left, 0, right, whole)))
+
+    @property
+    def finished(self) -> bool:
+        """Every row fed and every output row made."""
+        return self._fed == self._source_height and self._made == self.size[1]
 
     def result(self) -> Image.Image:
-        if self._fed != self._source_height or self._output is None or self._made != self.size[1]:
+        if not self._keep:
+            raise ValueError("the rows were not kept")
+        if not self.finished or self._output is None:
             raise ValueError(f"{self._fed} of the {self._source_height} rows were fed")
         return self._output
 
-    def _take(self, reduced: Image.Image) -> None:
+    def _take(self, reduced: Image.Image) -> list[tuple[int, Image.Image]]:
         """Resample reduced rows horizontally, then make every output row whose window is complete."""
         top = self._reduced
         self._reduced += reduced.height
         if self._made == self.size[1]:
-            return
+            return []
         # Rows above the next output row's window are never needed (windows only move down).
         skip = max(0, self._first_row[self._made] - top)
         if skip >= reduced.height:
-            return
+            return []
         left, _, right, _ = self._box
         horizontal = reduced.resize(
             (self.size[0], reduced.height - skip), self._resample, box=(left, skip, right, reduced.height)
@@ -152,13 +164,14 @@ class BandedResize:
             self._rows, self._rows_top = horizontal, top + skip
         else:
             self._rows = _stacked(self._rows, horizontal)
-        self._make_rows()
+        return self._make_rows()
 
-    def _make_rows(self) -> None:
+    def _make_rows(self) -> list[tuple[int, Image.Image]]:
         """Make every chunk of output rows whose window of rows is in, each from exactly its window: so the
         result does not depend on how the source was cut into bands."""
         assert self._rows is not None
         width, height = self.size
+        made: list[tuple[int, Image.Image]] = []
         while self._made < height:
             first, last = self._made, min(self._made + CHUNK_ROWS, height)
             top, bottom = self._first_row[first], self._end_row[last - 1]
@@ -167,19 +180,23 @@ class BandedResize:
             window = self._rows.crop((0, top - self._rows_top, width, bottom - self._rows_top))
             origin = self._box[1] - top  # the box of rows [first, last), moved to the window
             box = (0.0, origin + first * self._scale, float(width), min(origin + last * self._scale, window.height))
-            if self._output is None:
-                self._output = Image.new(window.mode, self.size)
-            self._output.paste(window.resize((width, last - first), self._resample, box=box), (0, first))
+            rows = window.resize((width, last - first), self._resample, box=box)
+            if self._keep:
+                if self._output is None:
+                    self._output = Image.new(window.mode, self.size)
+                self._output.paste(rows, (0, first))
+            made.append((first, rows))
             self._made = last
         if self._made == height:
             self._rows = None
-            return
+            return made
         keep_from = self._first_row[self._made] - self._rows_top  # windows only move down
         if keep_from >= self._rows.height:
             self._rows = None
         elif keep_from > 0:
             self._rows = self._rows.crop((0, keep_from, self._rows.width, self._rows.height))
             self._rows_top += keep_from
+        return made
 
 
 def _stacked(upper: Image.Image, lower: Image.Image) -> Image.Image:

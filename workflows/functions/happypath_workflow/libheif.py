@@ -27,6 +27,7 @@ __all__ = [
     "HeifImage",
     "HeifTile",
     "Mirror",
+    "Nclx",
     "Rotation",
     "Tiling",
     "Transformation",
@@ -36,10 +37,13 @@ MIN_VERSION: Final = (1, 20, 2)
 """First libheif with both `heif_image_handle_decode_image_tile` (1.19) and `heif_image_get_plane_readonly2`."""
 
 # libheif's enums (heif_image.h, heif_properties.h, heif_color.h).
+_COLORSPACE_YCBCR: Final = 0
 _COLORSPACE_RGB: Final = 1
+_CHROMA_420: Final = 1
 _CHROMA_INTERLEAVED_RGB: Final = 10
 _CHROMA_INTERLEAVED_RGBA: Final = 11
 _CHANNEL_INTERLEAVED: Final = 10
+_CHANNELS: Final = {"Y": 0, "Cb": 1, "Cr": 2}
 _ERROR_MEMORY_ALLOCATION: Final = 6  # also libheif's security limits
 _MIRROR_HORIZONTAL: Final = 1  # flips left and right (`heif_transform_mirror_direction_horizontal`)
 
@@ -96,6 +100,14 @@ class Crop:
 Transformation = Rotation | Mirror | Crop
 
 
+@dataclass(frozen=True)
+class Nclx:
+    """How a tile's YCbCr is to be turned into RGB (ITU-T H.273's codes, as HEVC's VUI or a `colr` box has them)."""
+
+    matrix_coefficients: int
+    full_range: bool
+
+
 class HeifImage:
     """The primary image of a HEIF file, opened by libheif without decoding anything.
 
@@ -119,6 +131,7 @@ class HeifImage:
             self.size = (int(tiling.image_width), int(tiling.image_height))
             self.tiling = Tiling(tiling.num_columns, tiling.num_rows, tiling.tile_width, tiling.tile_height)
             self.mode = "RGBA" if self._lib.heif_image_handle_has_alpha_channel(self._handle) else "RGB"
+            self.ycbcr_420 = self.mode == "RGB" and self._coded_as_8_bit_ycbcr_420()
             self.icc_profile = self._icc_profile()
             self.transformations = self._transformations()
         except BaseException:
@@ -147,16 +160,23 @@ class HeifImage:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def tile(self, column: int, row: int) -> HeifTile:
-        """Decode one tile to 8-bit RGB(A), as stored. Edge tiles may extend past `size`."""
+    def tile(self, column: int, row: int, *, planar: bool = False) -> HeifTile:
+        """Decode one tile to 8-bit RGB(A), as stored; `planar`: to its Y, Cb and Cr planes as coded, with no
+        colour conversion (only when `ycbcr_420`). Edge tiles may extend past `size`."""
         image = ctypes.c_void_p()
         try:
-            chroma = _CHROMA_INTERLEAVED_RGBA if self.mode == "RGBA" else _CHROMA_INTERLEAVED_RGB
+            if planar and not self.ycbcr_420:
+                raise ValueError("only a tile coded as 8-bit YCbCr 4:2:0 can be decoded to its planes")
+            if planar:
+                colorspace, chroma = _COLORSPACE_YCBCR, _CHROMA_420
+            else:
+                colorspace = _COLORSPACE_RGB
+                chroma = _CHROMA_INTERLEAVED_RGBA if self.mode == "RGBA" else _CHROMA_INTERLEAVED_RGB
             error = self._lib.heif_image_handle_decode_image_tile(
-                self._handle, ctypes.byref(image), _COLORSPACE_RGB, chroma, self._options, column, row
+                self._handle, ctypes.byref(image), colorspace, chroma, self._options, column, row
             )
             self._check(error)
-            return HeifTile(self._lib, image, self.mode)
+            return HeifTile(self._lib, image, "YCbCr" if planar else self.mode)
         except BaseException:
             if image:
                 self._lib.heif_image_release(image)
@@ -165,6 +185,18 @@ class HeifImage:
     def _check(self, error: _Error) -> None:
         if error.code:
             raise HeifError(error.text(), over_limit=error.code == _ERROR_MEMORY_ALLOCATION)
+
+    def _coded_as_8_bit_ycbcr_420(self) -> bool:
+        colorspace, chroma = ctypes.c_int(), ctypes.c_int()
+        error = self._lib.heif_image_handle_get_preferred_decoding_colorspace(
+            self._handle, ctypes.byref(colorspace), ctypes.byref(chroma)
+        )
+        return (
+            not error.code
+            and (colorspace.value, chroma.value) == (_COLORSPACE_YCBCR, _CHROMA_420)
+            and self._lib.heif_image_handle_get_luma_bits_per_pixel(self._handle) == 8
+            and self._lib.heif_image_handle_get_chroma_bits_per_pixel(self._handle) == 8
+        )
 
     def _icc_profile(self) -> bytes | None:
         if self._lib.heif_image_handle_get_color_profile_type(self._handle) not in _ICC_PROFILE_TYPES:
@@ -209,15 +241,15 @@ class HeifImage:
 
 
 class HeifTile:
-    """A decoded tile: libheif's pixels, read through Pillow images that share its memory."""
+    """A decoded tile: libheif's pixels, read through Pillow images that share its memory. `mode` is RGB or RGBA
+    (interleaved, read by `rows`) or YCbCr (4:2:0 planes, read by `plane`)."""
 
     def __init__(self, lib: ctypes.CDLL, image: ctypes.c_void_p, mode: str) -> None:
         self._lib, self._image, self.mode = lib, image, mode
-        stride = ctypes.c_size_t()
-        self._pixels = lib.heif_image_get_plane_readonly2(image, _CHANNEL_INTERLEAVED, ctypes.byref(stride))
-        self._stride = stride.value
-        width = lib.heif_image_get_width(image, _CHANNEL_INTERLEAVED)
-        self.size = (width, lib.heif_image_get_height(image, _CHANNEL_INTERLEAVED))
+        channel = _CHANNELS["Y"] if mode == "YCbCr" else _CHANNEL_INTERLEAVED
+        self._pixels, self._stride = self._plane(channel)
+        width = lib.heif_image_get_width(image, channel)
+        self.size = (width, lib.heif_image_get_height(image, channel))
         if not self._pixels or min(self.size) <= 0:
             raise HeifError("a tile decoded to no pixels")  # the caller releases the image
 
@@ -226,16 +258,51 @@ class HeifTile:
         copied (Pillow keeps 4 bytes a pixel)."""
         if not self._image:
             raise ValueError("the tile is closed")
+        if self.mode == "YCbCr":
+            raise ValueError("a planar tile is read by its planes")
         if top < 0 or count <= 0 or top + count > self.size[1]:
             raise HeifError(f"rows {top}-{top + count} are outside the {self.size[1]} rows of the tile")
         buffer = (ctypes.c_char * (self._stride * count)).from_address(self._pixels + top * self._stride)
         size = (self.size[0], count)
         return Image.frombuffer(self.mode, size, buffer, "raw", self.mode, self._stride, 1)  # type: ignore[arg-type]
 
+    def plane(self, name: str) -> Image.Image:
+        """The Y, Cb or Cr plane of a planar tile as an L image sharing libheif's memory, valid until `close`.
+        The chroma planes are half the size (4:2:0), rounded up."""
+        if not self._image:
+            raise ValueError("the tile is closed")
+        if self.mode != "YCbCr":
+            raise ValueError("only a planar tile has planes")
+        channel = _CHANNELS[name]
+        pixels, stride = self._plane(channel)
+        size = (
+            self._lib.heif_image_get_width(self._image, channel),
+            self._lib.heif_image_get_height(self._image, channel),
+        )
+        if not pixels or min(size) <= 0:
+            raise HeifError(f"a tile decoded with no {name} plane")
+        buffer = (ctypes.c_char * (stride * size[1])).from_address(pixels)
+        return Image.frombuffer("L", size, buffer, "raw", "L", stride, 1)
+
+    def nclx(self) -> Nclx | None:
+        """How the tile's YCbCr turns into RGB, as libheif would convert it; None if the stream does not say."""
+        profile = ctypes.POINTER(_NclxProfile)()
+        if self._lib.heif_image_get_nclx_color_profile(self._image, ctypes.byref(profile)).code:
+            return None
+        try:
+            return Nclx(profile.contents.matrix_coefficients, bool(profile.contents.full_range_flag))
+        finally:
+            self._lib.heif_nclx_color_profile_free(profile)
+
     def close(self) -> None:
         if self._image:
             self._lib.heif_image_release(self._image)
             self._image = ctypes.c_void_p()
+
+    def _plane(self, channel: int) -> tuple[int, int]:
+        stride = ctypes.c_size_t()
+        pixels = self._lib.heif_image_get_plane_readonly2(self._image, channel, ctypes.byref(stride))
+        return pixels or 0, stride.value
 
 
 # --- the library -----------------------------------------------------------------------------------------
@@ -261,6 +328,18 @@ class _Tiling(ctypes.Structure):
         ("left_offset", ctypes.c_uint32),
         ("number_of_extra_dimensions", ctypes.c_uint8),
         ("extra_dimension_size", ctypes.c_uint32 * 8),
+    ]
+
+
+class _NclxProfile(ctypes.Structure):
+    """The leading fields of `heif_color_profile_nclx` (allocated and freed by libheif)."""
+
+    _fields_ = [
+        ("version", ctypes.c_uint8),
+        ("color_primaries", ctypes.c_int),
+        ("transfer_characteristics", ctypes.c_int),
+        ("matrix_coefficients", ctypes.c_int),
+        ("full_range_flag", ctypes.c_uint8),
     ]
 
 
@@ -326,6 +405,12 @@ def _declare(lib: ctypes.CDLL) -> None:
         "heif_image_handle_release": (None, [pointer]),
         "heif_image_handle_get_image_tiling": (_Error, [pointer, int_, ctypes.POINTER(_Tiling)]),
         "heif_image_handle_has_alpha_channel": (int_, [pointer]),
+        "heif_image_handle_get_preferred_decoding_colorspace": (
+            _Error,
+            [pointer, ctypes.POINTER(int_), ctypes.POINTER(int_)],
+        ),
+        "heif_image_handle_get_luma_bits_per_pixel": (int_, [pointer]),
+        "heif_image_handle_get_chroma_bits_per_pixel": (int_, [pointer]),
         "heif_image_handle_get_item_id": (uint32, [pointer]),
         "heif_image_handle_get_color_profile_type": (int_, [pointer]),
         "heif_image_handle_get_raw_color_profile_size": (ctypes.c_size_t, [pointer]),
@@ -348,6 +433,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         "heif_image_get_width": (int_, [pointer, int_]),
         "heif_image_get_height": (int_, [pointer, int_]),
         "heif_image_release": (None, [pointer]),
+        "heif_image_get_nclx_color_profile": (_Error, [pointer, ctypes.POINTER(ctypes.POINTER(_NclxProfile))]),
+        "heif_nclx_color_profile_free": (None, [ctypes.POINTER(_NclxProfile)]),
     }
     for name, (result, arguments) in signatures.items():
         function = getattr(lib, name)  # AttributeError: this libheif lacks it

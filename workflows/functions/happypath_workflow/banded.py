@@ -2,15 +2,17 @@
 
 HEIF tiles and PNG strips are decoded a band at a time. Resizing them with Pillow meant pasting every band
 into the reduced image first: 12 MB for a 12 MP HEIC (Pillow keeps RGB in 4 bytes a pixel), plus the first
-resampling pass over it. Pillow resamples in two separable passes, horizontal then vertical, each rounded
-to 8 bits, and an output row depends only on a window of input rows. So each band can go through the
-horizontal pass as it comes, and each output row is made by the vertical pass as soon as its window of
-rows is in: only a band and a few dozen resampled rows are held at a time.
+resampling pass over it. Resampling is separable: a horizontal pass, then a vertical one, each rounded to 8
+bits, and an output row depends only on a window of input rows. So each band goes through the horizontal
+pass as it comes, and each chunk of output rows is made by the vertical pass as soon as its window of rows
+is in: only a band and a few dozen resampled rows are held at a time.
 
-The result is Pillow's `resize(size, resample, box, reducing_gap)` on the whole image (its box reduction
-first included): the same windows and weights, computed by Pillow itself on each part. Only the vertical
-pass's floating-point origin differs (a sum instead of a product, ~1e-13 of a row), which can move a pixel
-by one level in rare cases.
+The result is Pillow's `resize(size, resample, box, reducing_gap)` done horizontal pass first (its box
+reduction included): the same windows and weights, computed by Pillow itself on each part. (Pillow's own call
+may take the vertical pass first when that costs less: a different rounding, as good.) Pillow takes the box
+as 32-bit floats, and moved to a window of rows it rounds differently: a weight's last bit can move a pixel
+by one level (under 1% of them). Each chunk is cut from exactly its window, so the result does not depend on
+how the image was cut into bands.
 """
 
 from __future__ import annotations

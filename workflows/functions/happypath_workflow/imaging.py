@@ -12,9 +12,12 @@ How the hot path stays cheap (see bench/README.md for the measurements):
   orientation; the EXIF rotation is applied to the small results, and the colour transform too.
 - HEIF (no reduced decode exists for HEVC) is decoded tile by tile (`libheif.py`), each tile box-reduced
   and let go at once, so the full-size image never exists; the container's rotation, mirroring and crop
-  are applied to the small results too.
+  are applied to the small results too. A phone's HEIC (8-bit YCbCr 4:2:0) is reduced and resampled as its
+  planes, without libheif's conversion to RGB at full size.
 - PNG (no reduced decode either) is inflated and decoded a strip of rows at a time, each strip reduced and
   let go at once, for the same reason.
+- HEIF and PNG are resampled a band of rows at a time (`banded.py`), so their reduced image is never whole
+  either.
 - Encodes (and HEIF tile decodes) run in a small thread pool when `workers > 1` (Pillow and libheif release
   the GIL).
 
@@ -82,7 +85,7 @@ REDUCING_GAP: Final = 1.9
 """Box-reduce by an integer factor first while the ratio left for the resampler stays >= this (Pillow's
 `reducing_gap`): for formats without DCT scaling, and for an output much smaller than the decode."""
 PNG_STRIP_BYTES: Final = 1 << 18
-"""Filtered PNG rows inflated and decoded at a time (see `_decode_png`), rounded to whole reduction blocks:
+"""Filtered PNG rows inflated and decoded at a time (see `_png_bands`), rounded to whole reduction blocks:
 a 12 MP PNG peaked at 54 MB with 1 MB strips, 47 MB with these, for the same CPU."""
 PNG_MAX_CHUNKS: Final = 50_000
 """More chunks than this is refused before Pillow reads any: it keeps every private chunk in a list (1.7
@@ -100,7 +103,7 @@ HEIF_MAX_BOXES: Final = 1_000
 """More top-level boxes than this is refused (a HEIC has three or four: ftyp, meta, mdat, maybe free):
 2.3 million empty ones, 20 MB, took 0.8 s to walk."""
 HEIF_STRIP_ROWS: Final = 128
-"""Rows of a decoded HEIF tile turned into Pillow pixels and reduced at a time (see `_decode_heif`)."""
+"""Rows of a tile libheif converted to RGB turned into Pillow pixels and reduced at a time (`_reduce_tile`)."""
 HEIF_MAX_TILES: Final = 4096
 """More tiles than this is refused: each is a decoder call (a 60 MP photo in 256 px tiles has 915)."""
 HEIF_MAX_TILE_PIXELS: Final = limits.MAX_PIXELS

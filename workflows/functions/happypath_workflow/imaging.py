@@ -1380,14 +1380,21 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 def _render_parallel(
     resampled: dict[str, Callable[[], Image.Image]], source: _Source, pool: ThreadPoolExecutor
 ) -> dict[str, Rendition]:
-    """The scaled image's resample and WebP (the largest jobs) go to the pool; the caller does the rest."""
-    (scaled, resample_scaled), *others = resampled.items()
-    scaled_image = pool.submit(lambda: _finish(resample_scaled(), source))
-    scaled_webp = pool.submit(lambda: _encode_webp(scaled_image.result()))
-    results = {}
-    for name, resample in others:
-        image = _finish(resample(), source)
-        results[name] = _rendition(image, _encode_jpeg(image), _encode_webp(image))
-    image = scaled_image.result()
-    results[scaled] = _rendition(image, _encode_jpeg(image), scaled_webp.result())
+    """The tile is finished and encoded in the pool while the caller does the scaled image (the larger job).
+
+    This way round, not the other: what the pool thread allocates comes from its own malloc arena, which cannot
+    reuse what the caller's thread freed (the decode's buffers), so its share is kept small. With the scaled
+    image's WebP in the pool, a warm process rendering the 12 MP HEIC on two threads peaked 1-3 MB higher, for
+    1.6 ms less wall time on the 12 MP JPEG (bench/README.md).
+    """
+    scaled, *others = resampled
+
+    def finish_and_encode(name: str) -> Rendition:
+        image = _finish(resampled[name](), source)
+        return _rendition(image, _encode_jpeg(image), _encode_webp(image))
+
+    jobs = {name: pool.submit(finish_and_encode, name) for name in others}
+    results = {scaled: finish_and_encode(scaled)}
+    for name, job in jobs.items():
+        results[name] = job.result()
     return results

@@ -689,16 +689,39 @@ def test_a_heif_whose_header_claims_a_huge_image_is_too_large(claimed: tuple[int
     assert_rejected(bytes(data), RejectionReason.TOO_LARGE)
 
 
-@pytest.mark.parametrize("failing", ["tile", "context"])
+@cache
+def heif_grid(decoded_as: str) -> tuple[bytes, int, int]:
+    """A grid HEIF whose tiles the resizer decodes to RGB (not reduced) or to their planes (reduced by 2), with
+    its number of columns and tiles."""
+    if decoded_as == "rgb":
+        return heif_bytes(photo_like((1000, 800)), tile_size=128), 8, 8 * 7
+    return heif_bytes(photo_like((2400, 1800)), tile_size=256), 10, 10 * 8
+
+
+@pytest.mark.parametrize(
+    ("decoded_as", "failing", "failing_cell"),
+    [
+        ("rgb", "tile", (5, 2)),
+        ("planes", "tile", (5, 2)),
+        ("planes", "tile", (0, 0)),
+        ("rgb", "context", None),
+        ("planes", "context", None),
+    ],
+)
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_when_libheif_refuses_a_tile_or_a_context_the_photo_is_damaged_and_nothing_is_left_open(
-    workers: int, failing: str, monkeypatch: pytest.MonkeyPatch
+    workers: int,
+    failing: str,
+    decoded_as: str,
+    failing_cell: tuple[int, int] | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from happypath_workflow import libheif
 
     # libheif itself decodes damaged HEVC data without an error (grey or noise): its refusals are what this
-    # is about, so one is injected: a tile in the middle of the grid, or the last extra decoding context.
-    data = heif_bytes(photo_like((1000, 800)), tile_size=128)  # 8 x 7 tiles
+    # is about, so one is injected: a tile in the middle of the grid (or the top left one, which the planes'
+    # path decodes first, to learn its colour matrix), or the last extra decoding context.
+    data, columns, tiles = heif_grid(decoded_as)
     still_open: set[object] = set()
     decode_tile, close_tile = libheif.HeifImage.tile, libheif.HeifTile.close
     open_image, close_image = libheif.HeifImage.__init__, libheif.HeifImage.close
@@ -708,9 +731,10 @@ def test_when_libheif_refuses_a_tile_or_a_context_the_photo_is_damaged_and_nothi
     def tile(self: libheif.HeifImage, column: int, row: int, planar: bool = False) -> libheif.HeifTile:
         nonlocal tiles_asked
         tiles_asked += 1
-        if failing == "tile" and (column, row) == (5, 2):
+        if failing == "tile" and (column, row) == failing_cell:
             raise libheif.HeifError("Decoder plugin generated an error: Unsupported feature")
         decoded = decode_tile(self, column, row, planar=planar)
+        assert planar == (decoded_as == "planes")
         still_open.add(decoded)
         return decoded
 
@@ -742,9 +766,84 @@ def test_when_libheif_refuses_a_tile_or_a_context_the_photo_is_damaged_and_nothi
         assert rejected.value.reason == RejectionReason.DAMAGED
         assert "Unsupported feature" in rejected.value.detail
         assert contexts == workers
-    if failing == "tile":  # the 22nd tile fails: the other threads stop at their next one, not after all 56
-        assert tiles_asked == 22 if workers == 1 else 22 <= tiles_asked < 56
+    if failing_cell is not None:  # the other threads stop at their next tile, not after all of them
+        failing_index = failing_cell[1] * columns + failing_cell[0] + 1
+        assert tiles_asked == failing_index if workers == 1 else failing_index <= tiles_asked < tiles
     assert not still_open
+
+
+@pytest.mark.parametrize("plane", ["Y", "Cr"])
+def test_a_heif_tile_whose_plane_is_smaller_than_its_cell_is_damaged(
+    plane: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from happypath_workflow import libheif
+
+    data, _, _ = heif_grid("planes")
+    read_plane = libheif.HeifTile.plane
+
+    def short(self: libheif.HeifTile, name: str) -> Image.Image:
+        pixels = read_plane(self, name)
+        return pixels.crop((0, 0, pixels.width, pixels.height - 1)) if name == plane else pixels
+
+    monkeypatch.setattr(libheif.HeifTile, "plane", short)
+    with pytest.raises(ImageRejected) as rejected:
+        render(data, workers=1)  # (the moderation copy, 1024 px, is not reduced: its tiles are taken as RGB)
+    assert rejected.value.reason == RejectionReason.DAMAGED
+    assert f"a {plane} plane of" in rejected.value.detail
+
+
+@pytest.mark.parametrize(("matrix", "full_range"), [(1, False), (6, False), (5, True), (9, True)])
+def test_a_heif_declaring_other_colours_than_its_planes_is_converted_by_libheif(matrix: int, full_range: bool) -> None:
+    """libheif would convert the planes to BT.601 full range at full size first: it converts to RGB instead."""
+    from happypath_workflow import imaging, libheif
+
+    data = bytearray(heif_grid("planes")[0])
+    nclx = data.index(b"colrnclx") + 8  # colour primaries, transfer, matrix (16 bits each), then the range bit
+    data[nclx + 4 : nclx + 6] = matrix.to_bytes(2, "big")
+    data[nclx + 6] = 0x80 if full_range else 0
+    with libheif.HeifImage(bytes(data)) as heif:
+        assert not heif.ycbcr_420
+        reduced = stitched(imaging._heif_bands(heif, 2, 2))
+    assert reduced.tobytes() == libheif_whole(bytes(data)).reduce(2).tobytes()
+    with libheif.HeifImage(heif_grid("planes")[0]) as heif:
+        assert heif.ycbcr_420  # as written: BT.601, full range
+
+
+def test_when_resampling_fails_between_bands_every_libheif_context_is_closed_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bands' generator is closed by the resizer, not left to the garbage collector: the error raised while
+    it waits refers to it (through its traceback) for as long as the error is kept."""
+    from happypath_workflow import banded, libheif
+
+    data, _, _ = heif_grid("planes")
+    open_contexts: set[object] = set()
+    open_image, close_image = libheif.HeifImage.__init__, libheif.HeifImage.close
+    feed = banded.BandedResize.feed
+    fed = 0
+
+    def init(self: libheif.HeifImage, data: bytes) -> None:
+        open_image(self, data)
+        open_contexts.add(self)
+
+    def close(self: libheif.HeifImage) -> None:
+        open_contexts.discard(self)
+        close_image(self)
+
+    def failing_feed(self: banded.BandedResize, band: Image.Image) -> list[tuple[int, Image.Image]]:
+        nonlocal fed
+        fed += 1
+        if fed == 10:  # the fourth band (six resizes a band), by the caller's thread
+            raise MemoryError
+        return feed(self, band)
+
+    monkeypatch.setattr(libheif.HeifImage, "__init__", init)
+    monkeypatch.setattr(libheif.HeifImage, "close", close)
+    monkeypatch.setattr(banded.BandedResize, "feed", failing_feed)
+    with pytest.raises(ImageRejected) as rejected:
+        render(data, workers=2)
+    assert rejected.value.reason == RejectionReason.TOO_LARGE
+    assert not open_contexts  # while the error is still held
 
 
 def test_a_missing_libheif_fails_the_step_instead_of_rejecting_the_upload(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,21 +25,21 @@ from PIL import Image
 __all__ = ["BandedResize"]
 
 _SUPPORT: Final[dict[Image.Resampling, float]] = {
-    Image.Resampling.BOX: 0.5,
     Image.Resampling.BILINEAR: 1.0,
     Image.Resampling.HAMMING: 1.0,
     Image.Resampling.BICUBIC: 2.0,
     Image.Resampling.LANCZOS: 3.0,
 }
-"""Each filter's support radius, as Pillow's resampler (Resample.c) and `Image._get_safe_box` define it."""
+"""Each filter's support radius, as Pillow's resampler (Resample.c) and `Image._get_safe_box` define it. Not BOX:
+its weights jump from 1 to 0, so the last-bit difference a moved box makes can swap a whole source row."""
 CHUNK_ROWS: Final = 32
 """Output rows made by one vertical pass (a Pillow call over their window of rows)."""
 
 
 class BandedResize:
     """Resize `source_size` to `size` from `box` (floats, in source pixels), fed full-width bands of rows in
-    order (`feed`, which returns the output rows each band completes); `result` gives the resized image once
-    every row has come, unless `keep` is False (the caller assembles the rows). Modes RGB and L (any mode
+    order (`feed`, which returns the output rows each band completes, for the caller to paste where they go:
+    a caller resizing planes makes RGB of them first). Modes RGB and L (any mode
     `reduce` and `resize` treat per channel, without premultiplied alpha)."""
 
     def __init__(
@@ -49,10 +49,10 @@ class BandedResize:
         box: tuple[float, float, float, float],
         resample: Image.Resampling,
         reducing_gap: float | None = None,
-        *,
-        keep: bool = True,
     ) -> None:
         width, height = source_size
+        if resample not in _SUPPORT:
+            raise ValueError(f"{resample.name} is not a filter a banded resize can reproduce")
         if not (0 <= box[0] < box[2] <= width and 0 <= box[1] < box[3] <= height):
             raise ValueError(f"the box {box} is not inside the {width}x{height} image")
         self.size = size
@@ -96,6 +96,7 @@ class BandedResize:
         reach = _SUPPORT[resample] * max(scale, 1.0)
         centres = [box[1] + (row + 0.5) * scale for row in range(size[1])]
         self._scale = scale
+        # With a support of a pixel or more (see _SUPPORT), each window covers its output row's box.
         self._first_row = [max(int(centre - reach + 0.5), 0) for centre in centres]
         self._end_row = [min(int(centre + reach + 0.5), reduced_height) for centre in centres]
 
@@ -103,8 +104,6 @@ class BandedResize:
         self._rows_top = 0
         self._reduced = 0  # reduced rows made so far
         self._made = 0  # output rows made so far
-        self._keep = keep
-        self._output: Image.Image | None = None
 
     def feed(self, band: Image.Image) -> list[tuple[int, Image.Image]]:
         """The next `band.height` rows of the source, full width; returns the output rows this completed, as
@@ -141,13 +140,6 @@ class BandedResize:
         """Every row fed and every output row made."""
         return self._fed == self._source_height and self._made == self.size[1]
 
-    def result(self) -> Image.Image:
-        if not self._keep:
-            raise ValueError("the rows were not kept")
-        if not self.finished or self._output is None:
-            raise ValueError(f"{self._fed} of the {self._source_height} rows were fed")
-        return self._output
-
     def _take(self, reduced: Image.Image) -> list[tuple[int, Image.Image]]:
         """Resample reduced rows horizontally, then make every output row whose window is complete."""
         top = self._reduced
@@ -181,13 +173,13 @@ class BandedResize:
                 break
             window = self._rows.crop((0, top - self._rows_top, width, bottom - self._rows_top))
             origin = self._box[1] - top  # the box of rows [first, last), moved to the window
-            box = (0.0, origin + first * self._scale, float(width), min(origin + last * self._scale, window.height))
-            rows = window.resize((width, last - first), self._resample, box=box)
-            if self._keep:
-                if self._output is None:
-                    self._output = Image.new(window.mode, self.size)
-                self._output.paste(rows, (0, first))
-            made.append((first, rows))
+            box = (
+                0.0,
+                max(origin + first * self._scale, 0.0),
+                float(width),
+                min(origin + last * self._scale, window.height),
+            )
+            made.append((first, window.resize((width, last - first), self._resample, box=box)))
             self._made = last
         if self._made == height:
             self._rows = None

@@ -39,8 +39,8 @@ import os
 import re
 import threading
 import zlib  # what Pillow raises from its own inflates (profiles, text)
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
@@ -869,21 +869,25 @@ def _resampled(source: _Source, plan: list[_Target], threads: int) -> dict[str, 
             base, to_base = _decode_jpeg(image, plan)
             base = _working_mode(base, source)  # CMYK
             return {target.name: partial(_resample, base, target, to_base) for target in plan}
+        bands: Generator[_Band]
         if not isinstance(image, ImageFile.ImageFile):  # HEIF
             reduction = _heif_reduction(image.tiling, _reduce_factor(plan))
-            try:
-                resampled = _resample_bands(_heif_bands(image, reduction, threads), image.size, reduction, plan, source)
-            finally:
-                image.close()
+            bands = _heif_bands(image, reduction, threads)
         else:
             reduction = _reduce_factor(plan)
             if source.png is not None and source.png.streamable:
                 bands = _png_bands(source.png, reduction, source)
             else:  # decoded whole (see `_open`): one band
                 image.load()
-                bands = iter([_reduce(image, reduction, source)])
-            resampled = _resample_bands(bands, image.size, reduction, plan, source)
-        # each handed over once (popped), so it is let go as soon as its caller has finished with it
+                bands = (band for band in [_reduce(image, reduction, source)])
+        # Closed here, not left to the garbage collector: a HEIF's bands hold libheif contexts, and an error
+        # raised while they wait would keep them alive as long as the error is.
+        with closing(bands):
+            try:
+                resampled = _resample_bands(bands, image.size, reduction, plan, source, threads)
+            finally:
+                image.close()
+        # A dict of images, each handed over once (popped), so it is let go as soon as its caller is done with it.
         return {name: partial(resampled.pop, name) for name in list(resampled)}
     except ImageRejected:
         raise
@@ -913,17 +917,24 @@ def _decode_jpeg(image: JpegImagePlugin.JpegImageFile, plan: list[_Target]) -> t
 
 
 def _resample_bands(
-    bands: Iterator[_Band], size: tuple[int, int], reduction: int, plan: list[_Target], source: _Source
+    bands: Iterator[_Band],
+    size: tuple[int, int],
+    reduction: int,
+    plan: list[_Target],
+    source: _Source,
+    threads: int,
 ) -> dict[str, Image.Image]:
     """Resample bands of the image reduced by `reduction` (of full size `size`) into every target at once.
 
     A band of YCbCr planes is resampled plane by plane (the same arithmetic Pillow applies to each channel of
     RGB), and each chunk of output rows made RGB as soon as its three planes are: no output is ever held as
-    planes, nor twice.
+    planes, nor twice. With two threads the resizes of a band are shared between them (Pillow releases the
+    GIL): a HEIF's next row of tiles waits for them.
     """
     reduced_size = (_ceil_div(size[0], reduction), _ceil_div(size[1], reduction))
     resizes: dict[str, list[BandedResize]] = {}
     outputs: dict[str, Image.Image] = {}
+    pool = _pool(1) if threads > 1 else None
     for band in bands:
         if isinstance(band, _YCbCrBand):
             planes, to_rgb = [band.y, band.cb, band.cr], band.to_rgb
@@ -934,12 +945,12 @@ def _resample_bands(
             for target in plan:
                 box = _scaled_box(target, 1 / reduction)
                 resizes[target.name] = [
-                    BandedResize(reduced_size, target.size, box, RESAMPLE, REDUCING_GAP, keep=False) for _ in planes
+                    BandedResize(reduced_size, target.size, box, RESAMPLE, REDUCING_GAP) for _ in planes
                 ]
                 outputs[target.name] = Image.new("RGB" if to_rgb else planes[0].mode, target.size)
-        for name, parts in resizes.items():
-            made = [resize.feed(plane) for resize, plane in zip(parts, planes, strict=True)]
-            for chunks in zip(*made, strict=True):
+        made = _feed_all(resizes, planes, pool)
+        for name in resizes:
+            for chunks in zip(*made[name], strict=True):
                 (top, rows), *others = chunks
                 if to_rgb is not None:
                     rows = Image.merge("RGB", [rows, *(chunk for _, chunk in others)]).convert("RGB", to_rgb)
@@ -948,6 +959,27 @@ def _resample_bands(
     if not resizes or not all(resize.finished for parts in resizes.values() for resize in parts):
         raise _damaged("the image has fewer rows than its size")
     return outputs
+
+
+def _feed_all(
+    resizes: dict[str, list[BandedResize]], planes: list[Image.Image], pool: ThreadPoolExecutor | None
+) -> dict[str, list[list[tuple[int, Image.Image]]]]:
+    """Feed a band's planes to every target's resizes; with a pool, the first target's (the scaled image) here
+    and the others' (the tile) in the pool, as `_render_parallel` shares them, for the same reason."""
+
+    def feed(name: str) -> list[list[tuple[int, Image.Image]]]:
+        return [resize.feed(plane) for resize, plane in zip(resizes[name], planes, strict=True)]
+
+    first, *others = resizes
+    if pool is None:
+        return {name: feed(name) for name in resizes}
+    helped = {name: pool.submit(feed, name) for name in others}
+    try:
+        made = {first: feed(first)}
+    finally:
+        for future in helped.values():  # none may still read the band when an error leaves
+            future.exception()
+    return made | {name: future.result() for name, future in helped.items()}
 
 
 def _reduce(image: Image.Image, reduction: int, source: _Source, top: int = 0) -> Image.Image:
@@ -959,7 +991,7 @@ def _reduce(image: Image.Image, reduction: int, source: _Source, top: int = 0) -
     return image.reduce(reduction, box=box) if reduction > 1 else image.crop(box)
 
 
-def _png_bands(layout: _PngLayout, reduction: int, source: _Source) -> Iterator[Image.Image]:
+def _png_bands(layout: _PngLayout, reduction: int, source: _Source) -> Generator[Image.Image]:
     """Decode a PNG a strip of rows at a time, each given box-reduced and let go.
 
     Pillow decodes a PNG whole: 48 MB of pixels for a 12 MP photo before anything is reduced. Here the image
@@ -1042,7 +1074,7 @@ class _YCbCrBand(NamedTuple):
 _Band = Image.Image | _YCbCrBand
 
 
-def _heif_bands(heif: HeifImage, reduction: int, threads: int) -> Iterator[_Band]:
+def _heif_bands(heif: HeifImage, reduction: int, threads: int) -> Generator[_Band]:
     """Decode tile by tile, a row of tiles at a time, each tile box-reduced into the row's band, which is given,
     then reused for the next row (valid until the next one is asked for).
 
@@ -1054,8 +1086,9 @@ def _heif_bands(heif: HeifImage, reduction: int, threads: int) -> Iterator[_Band
 
     A photo coded as 8-bit YCbCr 4:2:0 (every phone's HEIC) is taken as its planes when the reduction is even:
     the luma box-reduced, the chroma (half the size) by half as much, and RGB made only from the resampled
-    outputs. libheif's own conversion to RGB at full size is skipped (~10% of the decode), and so are its 3-byte
-    tiles and Pillow's 4-byte copies of them: ~2.5 MB less at the peak of a 12 MP photo.
+    outputs. libheif's own conversion to RGB at full size is skipped (7% of a 12 MP HEIC's render), and so are its
+    3-byte tiles and Pillow's 4-byte copies of them: ~2.5 MB less at the peak. (Not when the file declares other
+    colours than BT.601 full range: libheif would convert the planes first; see `HeifImage.ycbcr_420`.)
     """
     tiling = heif.tiling
     if reduction != _heif_reduction(tiling, reduction):

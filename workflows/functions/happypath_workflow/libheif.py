@@ -187,16 +187,30 @@ class HeifImage:
             raise HeifError(error.text(), over_limit=error.code == _ERROR_MEMORY_ALLOCATION)
 
     def _coded_as_8_bit_ycbcr_420(self) -> bool:
+        """Whether tiles can be handed out as their planes, as coded. Not when a `colr` box describes the colours
+        as other than BT.601 full range: libheif then converts the planes to that at full size (measured: the
+        planes' values change), a conversion as costly as its conversion to RGB."""
         colorspace, chroma = ctypes.c_int(), ctypes.c_int()
         error = self._lib.heif_image_handle_get_preferred_decoding_colorspace(
             self._handle, ctypes.byref(colorspace), ctypes.byref(chroma)
         )
+        declared = self._declared_nclx()
         return (
             not error.code
             and (colorspace.value, chroma.value) == (_COLORSPACE_YCBCR, _CHROMA_420)
             and self._lib.heif_image_handle_get_luma_bits_per_pixel(self._handle) == 8
             and self._lib.heif_image_handle_get_chroma_bits_per_pixel(self._handle) == 8
+            and (declared is None or declared in _PLANES_AS_CODED)
         )
+
+    def _declared_nclx(self) -> Nclx | None:
+        profile = ctypes.POINTER(_NclxProfile)()
+        if self._lib.heif_image_handle_get_nclx_color_profile(self._handle, ctypes.byref(profile)).code:
+            return None  # none: an ICC profile, or nothing (an iPhone's HEIC)
+        try:
+            return _nclx(profile.contents)
+        finally:
+            self._lib.heif_nclx_color_profile_free(profile)
 
     def _icc_profile(self) -> bytes | None:
         if self._lib.heif_image_handle_get_color_profile_type(self._handle) not in _ICC_PROFILE_TYPES:
@@ -290,7 +304,7 @@ class HeifTile:
         if self._lib.heif_image_get_nclx_color_profile(self._image, ctypes.byref(profile)).code:
             return None
         try:
-            return Nclx(profile.contents.matrix_coefficients, bool(profile.contents.full_range_flag))
+            return _nclx(profile.contents)
         finally:
             self._lib.heif_nclx_color_profile_free(profile)
 
@@ -341,6 +355,14 @@ class _NclxProfile(ctypes.Structure):
         ("matrix_coefficients", ctypes.c_int),
         ("full_range_flag", ctypes.c_uint8),
     ]
+
+
+def _nclx(profile: _NclxProfile) -> Nclx:
+    return Nclx(profile.matrix_coefficients, bool(profile.full_range_flag))
+
+
+_PLANES_AS_CODED: Final = frozenset({Nclx(6, True), Nclx(2, True)})
+"""Declared colours (BT.601 full range, or unspecified) for which libheif hands out YCbCr planes unconverted."""
 
 
 class _DecodingOptions(ctypes.Structure):
@@ -434,6 +456,10 @@ def _declare(lib: ctypes.CDLL) -> None:
         "heif_image_get_height": (int_, [pointer, int_]),
         "heif_image_release": (None, [pointer]),
         "heif_image_get_nclx_color_profile": (_Error, [pointer, ctypes.POINTER(ctypes.POINTER(_NclxProfile))]),
+        "heif_image_handle_get_nclx_color_profile": (
+            _Error,
+            [pointer, ctypes.POINTER(ctypes.POINTER(_NclxProfile))],
+        ),
         "heif_nclx_color_profile_free": (None, [ctypes.POINTER(_NclxProfile)]),
     }
     for name, (result, arguments) in signatures.items():

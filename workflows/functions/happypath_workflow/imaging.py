@@ -1418,7 +1418,7 @@ def _render_parallel(
     This way round, not the other: what the pool thread allocates comes from its own malloc arena, which cannot
     reuse what the caller's thread freed (the decode's buffers), so its share is kept small. With the scaled
     image's WebP in the pool, a warm process rendering the 12 MP HEIC on two threads peaked 1-3 MB higher, for
-    1.6 ms less wall time on the 12 MP JPEG (bench/README.md).
+    2-3 ms less wall time on a JPEG (bench/README.md).
     """
     scaled, *others = resampled
 

@@ -226,7 +226,7 @@ def render(data: bytes, *, workers: int | None = None) -> dict[limits.RenditionN
             image = _finish(resample(), source)
             results[name] = _rendition(image, _encode_jpeg(image), _encode_webp(image))
     else:
-        results = _render_parallel(resampled, source, _pool(threads - 1))
+        results = _render_parallel(resampled, source)
     return {name: results[name] for name in limits.RENDITIONS}
 
 
@@ -934,7 +934,6 @@ def _resample_bands(
     reduced_size = (_ceil_div(size[0], reduction), _ceil_div(size[1], reduction))
     resizes: dict[str, list[BandedResize]] = {}
     outputs: dict[str, Image.Image] = {}
-    pool = _pool(1) if threads > 1 else None
     for band in bands:
         if isinstance(band, _YCbCrBand):
             planes, to_rgb = [band.y, band.cb, band.cr], band.to_rgb
@@ -948,7 +947,7 @@ def _resample_bands(
                     BandedResize(reduced_size, target.size, box, RESAMPLE, REDUCING_GAP) for _ in planes
                 ]
                 outputs[target.name] = Image.new("RGB" if to_rgb else planes[0].mode, target.size)
-        made = _feed_all(resizes, planes, pool)
+        made = _feed_all(resizes, planes, threads > 1)
         for name in resizes:
             for chunks in zip(*made[name], strict=True):
                 (top, rows), *others = chunks
@@ -962,24 +961,16 @@ def _resample_bands(
 
 
 def _feed_all(
-    resizes: dict[str, list[BandedResize]], planes: list[Image.Image], pool: ThreadPoolExecutor | None
+    resizes: dict[str, list[BandedResize]], planes: list[Image.Image], parallel: bool
 ) -> dict[str, list[list[tuple[int, Image.Image]]]]:
-    """Feed a band's planes to every target's resizes; with a pool, the first target's (the scaled image) here
+    """Feed a band's planes to every target's resizes; with two threads, the first target's (the scaled image) here
     and the others' (the tile) in the pool, as `_render_parallel` shares them, for the same reason."""
 
     def feed(name: str) -> list[list[tuple[int, Image.Image]]]:
         return [resize.feed(plane) for resize, plane in zip(resizes[name], planes, strict=True)]
 
-    first, *others = resizes
-    if pool is None:
-        return {name: feed(name) for name in resizes}
-    helped = {name: pool.submit(feed, name) for name in others}
-    try:
-        made = {first: feed(first)}
-    finally:
-        for future in helped.values():  # none may still read the band when an error leaves
-            future.exception()
-    return made | {name: future.result() for name, future in helped.items()}
+    made = _shared([partial(feed, name) for name in resizes], parallel)
+    return dict(zip(resizes, made, strict=True))
 
 
 def _reduce(image: Image.Image, reduction: int, source: _Source, top: int = 0) -> Image.Image:
@@ -1180,15 +1171,7 @@ def _reduce_tile_row(decoders: list[HeifImage], row: int, columns: range, reduct
             failed.set()  # the other threads stop at their next tile
             raise
 
-    helpers = [_pool(len(decoders) - 1).submit(reduce_tiles, decoder) for decoder in decoders[1:]]
-    error: BaseException | None = None
-    for job in [lambda: reduce_tiles(decoders[0]), *(helper.result for helper in helpers)]:
-        try:
-            job()
-        except BaseException as exc:  # wait for every helper: none may still write to `band`
-            error = error or exc
-    if error is not None:
-        raise error
+    _shared([partial(reduce_tiles, decoder) for decoder in decoders], parallel=True)
 
 
 def _heif_reduction(tiling: Tiling, factor: int) -> int:
@@ -1410,9 +1393,7 @@ def _pool(threads: int) -> ThreadPoolExecutor:
         return pool
 
 
-def _render_parallel(
-    resampled: dict[str, Callable[[], Image.Image]], source: _Source, pool: ThreadPoolExecutor
-) -> dict[str, Rendition]:
+def _render_parallel(resampled: dict[str, Callable[[], Image.Image]], source: _Source) -> dict[str, Rendition]:
     """The tile is finished and encoded in the pool while the caller does the scaled image (the larger job).
 
     This way round, not the other: what the pool thread allocates comes from its own malloc arena, which cannot
@@ -1420,14 +1401,30 @@ def _render_parallel(
     image's WebP in the pool, a warm process rendering the 12 MP HEIC on two threads peaked 1-3 MB higher, for
     2-3 ms less wall time on a JPEG (bench/README.md).
     """
-    scaled, *others = resampled
 
     def finish_and_encode(name: str) -> Rendition:
         image = _finish(resampled[name](), source)
         return _rendition(image, _encode_jpeg(image), _encode_webp(image))
 
-    jobs = {name: pool.submit(finish_and_encode, name) for name in others}
-    results = {scaled: finish_and_encode(scaled)}
-    for name, job in jobs.items():
-        results[name] = job.result()
-    return results
+    made = _shared([partial(finish_and_encode, name) for name in resampled], parallel=True)
+    return dict(zip(resampled, made, strict=True))
+
+
+def _shared[T](jobs: list[Callable[[], T]], parallel: bool) -> list[T]:
+    """Run the first job on this thread and the others in the pool (all here unless `parallel`), and give their
+    results in order. Every job is waited for before an error is raised, the first one's: none may still be
+    reading or writing the pixels the caller shares with it when the caller goes on."""
+    if not parallel or len(jobs) == 1:
+        return [job() for job in jobs]
+    pool = _pool(len(jobs) - 1)
+    helpers = [pool.submit(job) for job in jobs[1:]]
+    outcomes: list[T | BaseException] = []
+    for job in [jobs[0], *(helper.result for helper in helpers)]:
+        try:
+            outcomes.append(job())
+        except BaseException as exc:
+            outcomes.append(exc)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return cast(list[T], outcomes)

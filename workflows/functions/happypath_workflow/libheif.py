@@ -17,7 +17,7 @@ import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from PIL import Image
 
@@ -204,13 +204,8 @@ class HeifImage:
         )
 
     def _declared_nclx(self) -> Nclx | None:
-        profile = ctypes.POINTER(_NclxProfile)()
-        if self._lib.heif_image_handle_get_nclx_color_profile(self._handle, ctypes.byref(profile)).code:
-            return None  # none: an ICC profile, or nothing (an iPhone's HEIC)
-        try:
-            return _nclx(profile.contents)
-        finally:
-            self._lib.heif_nclx_color_profile_free(profile)
+        """The `colr` box's colour description; None for an ICC profile or none (an iPhone's HEIC)."""
+        return _read_nclx(self._lib, self._lib.heif_image_handle_get_nclx_color_profile, self._handle)
 
     def _icc_profile(self) -> bytes | None:
         if self._lib.heif_image_handle_get_color_profile_type(self._handle) not in _ICC_PROFILE_TYPES:
@@ -260,10 +255,7 @@ class HeifTile:
 
     def __init__(self, lib: ctypes.CDLL, image: ctypes.c_void_p, mode: str) -> None:
         self._lib, self._image, self.mode = lib, image, mode
-        channel = _CHANNELS["Y"] if mode == "YCbCr" else _CHANNEL_INTERLEAVED
-        self._pixels, self._stride = self._plane(channel)
-        width = lib.heif_image_get_width(image, channel)
-        self.size = (width, lib.heif_image_get_height(image, channel))
+        self._pixels, self._stride, self.size = self._plane(_CHANNELS["Y"] if mode == "YCbCr" else _CHANNEL_INTERLEAVED)
         if not self._pixels or min(self.size) <= 0:
             raise HeifError("a tile decoded to no pixels")  # the caller releases the image
 
@@ -287,36 +279,30 @@ class HeifTile:
             raise ValueError("the tile is closed")
         if self.mode != "YCbCr":
             raise ValueError("only a planar tile has planes")
-        channel = _CHANNELS[name]
-        pixels, stride = self._plane(channel)
-        size = (
-            self._lib.heif_image_get_width(self._image, channel),
-            self._lib.heif_image_get_height(self._image, channel),
-        )
+        pixels, stride, size = self._plane(_CHANNELS[name])
         if not pixels or min(size) <= 0:
             raise HeifError(f"a tile decoded with no {name} plane")
         buffer = (ctypes.c_char * (stride * size[1])).from_address(pixels)
-        return Image.frombuffer("L", size, buffer, "raw", "L", stride, 1)
+        return Image.frombuffer("L", size, buffer, "raw", "L", stride, 1)  # type: ignore[arg-type]
 
     def nclx(self) -> Nclx | None:
         """How the tile's YCbCr turns into RGB, as libheif would convert it; None if the stream does not say."""
-        profile = ctypes.POINTER(_NclxProfile)()
-        if self._lib.heif_image_get_nclx_color_profile(self._image, ctypes.byref(profile)).code:
-            return None
-        try:
-            return _nclx(profile.contents)
-        finally:
-            self._lib.heif_nclx_color_profile_free(profile)
+        return _read_nclx(self._lib, self._lib.heif_image_get_nclx_color_profile, self._image)
 
     def close(self) -> None:
         if self._image:
             self._lib.heif_image_release(self._image)
             self._image = ctypes.c_void_p()
 
-    def _plane(self, channel: int) -> tuple[int, int]:
-        stride = ctypes.c_size_t()
-        pixels = self._lib.heif_image_get_plane_readonly2(self._image, channel, ctypes.byref(stride))
-        return pixels or 0, stride.value
+    def _plane(self, channel: int) -> tuple[int, int, tuple[int, int]]:
+        """A channel's pixels (address), stride and size."""
+        lib, image, stride = self._lib, self._image, ctypes.c_size_t()
+        pixels = lib.heif_image_get_plane_readonly2(image, channel, ctypes.byref(stride))
+        return (
+            pixels or 0,
+            stride.value,
+            (lib.heif_image_get_width(image, channel), lib.heif_image_get_height(image, channel)),
+        )
 
 
 # --- the library -----------------------------------------------------------------------------------------
@@ -357,8 +343,15 @@ class _NclxProfile(ctypes.Structure):
     ]
 
 
-def _nclx(profile: _NclxProfile) -> Nclx:
-    return Nclx(profile.matrix_coefficients, bool(profile.full_range_flag))
+def _read_nclx(lib: ctypes.CDLL, get_profile: Any, owner: ctypes.c_void_p) -> Nclx | None:
+    """An image's or a handle's nclx colour description through libheif's getter for it, freed after reading."""
+    profile = ctypes.POINTER(_NclxProfile)()
+    if get_profile(owner, ctypes.byref(profile)).code:
+        return None
+    try:
+        return Nclx(profile.contents.matrix_coefficients, bool(profile.contents.full_range_flag))
+    finally:
+        lib.heif_nclx_color_profile_free(profile)
 
 
 _PLANES_AS_CODED: Final = frozenset({Nclx(6, True), Nclx(2, True)})

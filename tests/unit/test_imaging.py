@@ -720,7 +720,8 @@ def test_when_libheif_refuses_a_tile_or_a_context_the_photo_is_damaged_and_nothi
 
     # libheif itself decodes damaged HEVC data without an error (grey or noise): its refusals are what this
     # is about, so one is injected: a tile in the middle of the grid (or the top left one, which the planes'
-    # path decodes first, to learn its colour matrix), or the last extra decoding context.
+    # path decodes first, to learn its colour matrix), or the last decoding context of the second row of tiles
+    # (after the file's own and the first row's).
     data, columns, tiles = heif_grid(decoded_as)
     still_open: set[object] = set()
     decode_tile, close_tile = libheif.HeifImage.tile, libheif.HeifTile.close
@@ -741,7 +742,7 @@ def test_when_libheif_refuses_a_tile_or_a_context_the_photo_is_damaged_and_nothi
     def init(self: libheif.HeifImage, data: bytes) -> None:
         nonlocal contexts
         contexts += 1
-        if failing == "context" and contexts == workers and workers > 1:
+        if failing == "context" and contexts == 1 + 2 * workers:
             raise libheif.HeifError("Memory allocation error: Unsupported feature")
         open_image(self, data)
         still_open.add(self)
@@ -757,19 +758,57 @@ def test_when_libheif_refuses_a_tile_or_a_context_the_photo_is_damaged_and_nothi
     monkeypatch.setattr(libheif.HeifImage, "__init__", init)
     monkeypatch.setattr(libheif.HeifTile, "close", discard(close_tile))
     monkeypatch.setattr(libheif.HeifImage, "close", discard(close_image))
-    if failing == "context" and workers == 1:
-        assert render(data, workers=1)  # one thread, one context: nothing to fail
-        assert contexts == 1
-    else:
-        with pytest.raises(ImageRejected) as rejected:
-            render(data, workers=workers)
-        assert rejected.value.reason == RejectionReason.DAMAGED
-        assert "Unsupported feature" in rejected.value.detail
-        assert contexts == workers
+    with pytest.raises(ImageRejected) as rejected:
+        render(data, workers=workers)
+    assert rejected.value.reason == RejectionReason.DAMAGED
+    assert "Unsupported feature" in rejected.value.detail
+    if failing == "context":
+        assert contexts == 1 + 2 * workers
     if failing_cell is not None:  # the other threads stop at their next tile, not after all of them
         failing_index = failing_cell[1] * columns + failing_cell[0] + 1
         assert tiles_asked == failing_index if workers == 1 else failing_index <= tiles_asked < tiles
     assert not still_open
+
+
+@pytest.mark.parametrize("decoded_as", ["rgb", "planes"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_each_row_of_heif_tiles_is_decoded_in_contexts_of_its_own_closed_before_its_band_is_given(
+    threads: int, decoded_as: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A libheif context keeps the coded data of every tile it decoded until it is freed (2.2 MB by the last row
+    of a 12 MP HEIC): no context may outlive its row."""
+    from happypath_workflow import imaging, libheif
+
+    data, columns, tiles = heif_grid(decoded_as)
+    rows_decoded: dict[object, set[int]] = {}
+    open_contexts: set[object] = set()
+    decode_tile, open_image, close_image = libheif.HeifImage.tile, libheif.HeifImage.__init__, libheif.HeifImage.close
+
+    def tile(self: libheif.HeifImage, column: int, row: int, planar: bool = False) -> libheif.HeifTile:
+        rows_decoded.setdefault(self, set()).add(row)
+        return decode_tile(self, column, row, planar=planar)
+
+    def init(self: libheif.HeifImage, data: bytes) -> None:
+        open_image(self, data)
+        open_contexts.add(self)
+
+    def close(self: libheif.HeifImage) -> None:
+        open_contexts.discard(self)
+        close_image(self)
+
+    monkeypatch.setattr(libheif.HeifImage, "tile", tile)
+    monkeypatch.setattr(libheif.HeifImage, "__init__", init)
+    monkeypatch.setattr(libheif.HeifImage, "close", close)
+    reduction = 2 if decoded_as == "planes" else 1
+    with libheif.HeifImage(data) as heif:
+        bands = 0
+        for _ in imaging._heif_bands(heif, reduction, threads):
+            assert open_contexts == {heif}
+            bands += 1
+    assert bands == tiles // columns
+    assert rows_decoded.pop(heif, set()) == ({0} if decoded_as == "planes" else set())  # its colour matrix
+    assert all(len(rows) == 1 for rows in rows_decoded.values())
+    assert len(rows_decoded) == bands * min(threads, columns)
 
 
 @pytest.mark.parametrize("plane", ["Y", "Cr"])

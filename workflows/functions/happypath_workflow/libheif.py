@@ -112,7 +112,8 @@ class HeifImage:
     """The primary image of a HEIF file, opened by libheif without decoding anything.
 
     `size` is the stored size (before the transformations). `tile` may be called from several threads, but
-    libheif decodes one tile at a time per context: `reopen` gives each thread its own.
+    libheif decodes one tile at a time per context: `reopen` gives each thread its own. A context keeps the coded
+    data of every tile it decoded until it is closed.
     """
 
     def __init__(self, data: bytes) -> None:
@@ -139,8 +140,8 @@ class HeifImage:
             raise
 
     def reopen(self) -> HeifImage:
-        """Another context on the same file, for decoding tiles in another thread (libheif decodes one
-        tile at a time per context)."""
+        """Another context on the same file (~0.2 ms), for decoding tiles in another thread (libheif decodes one
+        tile at a time per context) or for letting go of the tiles decoded so far."""
         return HeifImage(self._data)
 
     def close(self) -> None:

@@ -247,9 +247,22 @@ def test_orientation_tags_are_reported_as_found() -> None:
     assert inspected("jolla.jpg").info == ImageInfo("JPEG", 3264, 2448, 1)
 
 
+@cache
+def as_png(name: str) -> bytes:
+    """A photo saved again as PNG with its EXIF (orientation included): decoded a band of rows at a time."""
+    with Image.open(PHOTOS / name) as image:
+        return encoded(image, "PNG", exif=image.getexif())
+
+
+@pytest.mark.parametrize("saved_as", ["JPEG", "PNG"])
 @pytest.mark.parametrize("output", ["tile", "scaled", "moderation"])
-def test_every_orientation_comes_out_the_same_way_up(output: str) -> None:
+def test_every_orientation_comes_out_the_same_way_up(output: str, saved_as: str) -> None:
     def thumb(name: str) -> np.ndarray:
+        if saved_as == "PNG":
+            data = as_png(name)
+            if output == "moderation":
+                return small_gray(inspect_image(data).moderation_jpeg, "JPEG")
+            return small_gray(render(data, workers=1)[output].jpeg, "JPEG")
         if output == "moderation":
             return small_gray(inspected(name).moderation_jpeg, "JPEG")
         return small_gray(rendered(name)[output].jpeg, "JPEG")
@@ -260,6 +273,23 @@ def test_every_orientation_comes_out_the_same_way_up(output: str) -> None:
     assert wrong_distance > 15  # the check can tell a wrong orientation from the right one
     for name in ORIENTATION_SET:
         assert np.abs(thumb(name) - reference).mean() < wrong_distance / 5, name
+
+
+@pytest.mark.parametrize("transpose", [None, *Image.Transpose])
+def test_rows_pasted_upright_a_chunk_at_a_time_make_the_whole_image_turned(transpose: Image.Transpose | None) -> None:
+    from happypath_workflow import imaging
+
+    stored = photo_like((61, 47))
+    upright = stored if transpose is None else stored.transpose(transpose)
+    output = Image.new("RGB", upright.size)
+    top = 0
+    for rows in itertools.cycle([1, 5, 13, 2]):
+        rows = min(rows, stored.height - top)
+        imaging._paste_upright(output, stored.crop((0, top, stored.width, top + rows)), top, transpose)
+        top += rows
+        if top == stored.height:
+            break
+    assert output.tobytes() == upright.tobytes()
 
 
 def test_rotated_camera_photo_comes_out_portrait() -> None:

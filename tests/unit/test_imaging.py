@@ -841,6 +841,30 @@ def test_each_row_of_heif_tiles_is_decoded_in_contexts_of_its_own_closed_before_
     assert len(rows_decoded) == bands * min(threads, columns)
 
 
+def test_a_heif_render_makes_its_outputs_before_it_decodes_a_tile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Made first, the outputs are not placed among the decoders' passing buffers (bench/README.md)."""
+    from happypath_workflow import libheif
+
+    data, _, _ = heif_grid("planes")
+    events: list[object] = []
+    new, decode_tile = Image.new, libheif.HeifImage.tile
+
+    def made(mode: str, size: tuple[int, int], *args: Any, **kwargs: Any) -> Image.Image:
+        events.append(tuple(size))
+        return new(mode, size, *args, **kwargs)
+
+    def tile(self: libheif.HeifImage, column: int, row: int, planar: bool = False) -> libheif.HeifTile:
+        events.append("tile")
+        return decode_tile(self, column, row, planar=planar)
+
+    monkeypatch.setattr(Image, "new", made)
+    monkeypatch.setattr(libheif.HeifImage, "tile", tile)
+    renditions = render(data, workers=2)
+    outputs = [(rendition.width, rendition.height) for rendition in renditions.values()]
+    assert sorted(outputs) == [(400, 400), (600, 450)]
+    assert all(events.index(size) < events.index("tile") for size in outputs)
+
+
 @pytest.mark.parametrize("plane", ["Y", "Cr"])
 def test_a_heif_tile_whose_plane_is_smaller_than_its_cell_is_damaged(
     plane: str, monkeypatch: pytest.MonkeyPatch

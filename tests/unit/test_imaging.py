@@ -800,6 +800,26 @@ def test_when_libheif_refuses_a_tile_or_a_context_the_photo_is_damaged_and_nothi
     assert not still_open
 
 
+def open_libheif_contexts(monkeypatch: pytest.MonkeyPatch) -> set[object]:
+    """The libheif contexts open from now on, kept up to date."""
+    from happypath_workflow import libheif
+
+    open_contexts: set[object] = set()
+    open_image, close_image = libheif.HeifImage.__init__, libheif.HeifImage.close
+
+    def init(self: libheif.HeifImage, data: bytes) -> None:
+        open_image(self, data)
+        open_contexts.add(self)
+
+    def close(self: libheif.HeifImage) -> None:
+        open_contexts.discard(self)
+        close_image(self)
+
+    monkeypatch.setattr(libheif.HeifImage, "__init__", init)
+    monkeypatch.setattr(libheif.HeifImage, "close", close)
+    return open_contexts
+
+
 @pytest.mark.parametrize("decoded_as", ["rgb", "planes"])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_each_row_of_heif_tiles_is_decoded_in_contexts_of_its_own_closed_before_its_band_is_given(
@@ -811,24 +831,14 @@ def test_each_row_of_heif_tiles_is_decoded_in_contexts_of_its_own_closed_before_
 
     data, columns, tiles = heif_grid(decoded_as)
     rows_decoded: dict[object, set[int]] = {}
-    open_contexts: set[object] = set()
-    decode_tile, open_image, close_image = libheif.HeifImage.tile, libheif.HeifImage.__init__, libheif.HeifImage.close
+    decode_tile = libheif.HeifImage.tile
 
     def tile(self: libheif.HeifImage, column: int, row: int, planar: bool = False) -> libheif.HeifTile:
         rows_decoded.setdefault(self, set()).add(row)
         return decode_tile(self, column, row, planar=planar)
 
-    def init(self: libheif.HeifImage, data: bytes) -> None:
-        open_image(self, data)
-        open_contexts.add(self)
-
-    def close(self: libheif.HeifImage) -> None:
-        open_contexts.discard(self)
-        close_image(self)
-
     monkeypatch.setattr(libheif.HeifImage, "tile", tile)
-    monkeypatch.setattr(libheif.HeifImage, "__init__", init)
-    monkeypatch.setattr(libheif.HeifImage, "close", close)
+    open_contexts = open_libheif_contexts(monkeypatch)
     reduction = 2 if decoded_as == "planes" else 1
     with libheif.HeifImage(data) as heif:
         bands = 0
@@ -907,21 +917,12 @@ def test_when_resampling_fails_between_bands_every_libheif_context_is_closed_at_
 ) -> None:
     """The bands' generator is closed by the resizer, not left to the garbage collector: the error raised while
     it waits refers to it (through its traceback) for as long as the error is kept."""
-    from happypath_workflow import banded, libheif
+    from happypath_workflow import banded
 
     data, _, _ = heif_grid("planes")
-    open_contexts: set[object] = set()
-    open_image, close_image = libheif.HeifImage.__init__, libheif.HeifImage.close
+    open_contexts = open_libheif_contexts(monkeypatch)
     feed = banded.BandedResize.feed
     fed = 0
-
-    def init(self: libheif.HeifImage, data: bytes) -> None:
-        open_image(self, data)
-        open_contexts.add(self)
-
-    def close(self: libheif.HeifImage) -> None:
-        open_contexts.discard(self)
-        close_image(self)
 
     def failing_feed(self: banded.BandedResize, band: Image.Image) -> list[tuple[int, Image.Image]]:
         nonlocal fed
@@ -930,8 +931,6 @@ def test_when_resampling_fails_between_bands_every_libheif_context_is_closed_at_
             raise MemoryError
         return feed(self, band)
 
-    monkeypatch.setattr(libheif.HeifImage, "__init__", init)
-    monkeypatch.setattr(libheif.HeifImage, "close", close)
     monkeypatch.setattr(banded.BandedResize, "feed", failing_feed)
     with pytest.raises(ImageRejected) as rejected:
         render(data, workers=2)

@@ -221,13 +221,7 @@ def render(data: bytes, *, workers: int | None = None) -> dict[limits.RenditionN
     """
     threads = _worker_count(workers)
     source, resampled = _prepare(data, threads)
-    if threads <= 1:
-        results = {}
-        for name, resample in resampled.items():
-            image = _finish(resample(), source)
-            results[name] = _rendition(image, _encode_jpeg(image), _encode_webp(image))
-    else:
-        results = _render_parallel(resampled, source)
+    results = _finish_and_encode(resampled, source, parallel=threads > 1)
     return {name: results[name] for name in limits.RENDITIONS}
 
 
@@ -984,7 +978,7 @@ def _feed_all(
     resizes: dict[str, list[BandedResize]], planes: list[Image.Image], parallel: bool
 ) -> dict[str, list[list[tuple[int, Image.Image]]]]:
     """Feed a band's planes to every target's resizes; with two threads, the first target's (the scaled image) here
-    and the others' (the tile) in the pool, as `_render_parallel` shares them, for the same reason."""
+    and the others' (the tile) in the pool, as `_finish_and_encode` shares them, for the same reason."""
 
     def feed(name: str) -> list[list[tuple[int, Image.Image]]]:
         return [resize.feed(plane) for resize, plane in zip(resizes[name], planes, strict=True)]
@@ -1420,8 +1414,11 @@ def _pool(threads: int) -> ThreadPoolExecutor:
         return pool
 
 
-def _render_parallel(resampled: dict[str, Callable[[], Image.Image]], source: _Source) -> dict[str, Rendition]:
-    """The tile is finished and encoded in the pool while the caller does the scaled image (the larger job).
+def _finish_and_encode(
+    resampled: dict[str, Callable[[], Image.Image]], source: _Source, *, parallel: bool
+) -> dict[str, Rendition]:
+    """Finish and encode every output; with two threads the tile in the pool while the caller does the scaled image
+    (the larger job).
 
     This way round, not the other: what the pool thread allocates comes from its own malloc arena, which cannot
     reuse what the caller's thread freed (the decode's buffers), so its share is kept small. With the scaled
@@ -1433,7 +1430,7 @@ def _render_parallel(resampled: dict[str, Callable[[], Image.Image]], source: _S
         image = _finish(resampled[name](), source)
         return _rendition(image, _encode_jpeg(image), _encode_webp(image))
 
-    made = _shared([partial(finish_and_encode, name) for name in resampled], parallel=True)
+    made = _shared([partial(finish_and_encode, name) for name in resampled], parallel)
     return dict(zip(resampled, made, strict=True))
 
 

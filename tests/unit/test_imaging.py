@@ -258,14 +258,12 @@ def as_png(name: str) -> bytes:
 @pytest.mark.parametrize("output", ["tile", "scaled", "moderation"])
 def test_every_orientation_comes_out_the_same_way_up(output: str, saved_as: str) -> None:
     def thumb(name: str) -> np.ndarray:
-        if saved_as == "PNG":
-            data = as_png(name)
-            if output == "moderation":
-                return small_gray(inspect_image(data).moderation_jpeg, "JPEG")
-            return small_gray(render(data, workers=1)[output].jpeg, "JPEG")
+        png = as_png(name) if saved_as == "PNG" else None
         if output == "moderation":
-            return small_gray(inspected(name).moderation_jpeg, "JPEG")
-        return small_gray(rendered(name)[output].jpeg, "JPEG")
+            inspection = inspected(name) if png is None else inspect_image(png)
+            return small_gray(inspection.moderation_jpeg, "JPEG")
+        renditions = rendered(name) if png is None else render(png, workers=1)
+        return small_gray(renditions[output].jpeg, "JPEG")
 
     reference = thumb("orientation/Landscape_1.jpg")
     wrong_ways = [np.rot90(reference, 2), reference[::-1], reference[:, ::-1]]

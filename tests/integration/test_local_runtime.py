@@ -29,6 +29,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
+from happypath_testkit.heic import damaged_tile
 from happypath_testkit.runtime import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, MOTO_SESSION_TOKEN, RunningApp, start_app
 from PIL import Image
 
@@ -211,6 +212,14 @@ def test_bad_photos_end_rejected_with_the_reason(alice: LocalClient, park: dict,
 def test_an_iphone_heic_photo_is_published(alice: LocalClient, park: dict, photos: Path):
     verdict = alice.wait(alice.upload(park["placeId"], photos / "iphone_13_pro_max.HEIC"))
     assert verdict["status"] == "PROCESSED", verdict
+
+
+def test_an_iphone_heic_with_a_damaged_tile_is_rejected_as_damaged(alice: LocalClient, park: dict, photos: Path):
+    """libheif would decode it, a smeared block and all: the check step's own HEVC decode finds the damage."""
+    damaged, item_id = damaged_tile((photos / "iphone_13_pro_max.HEIC").read_bytes(), 30)
+    verdict = alice.wait(upload_bytes(alice, park["placeId"], damaged, "image/heic"))
+    assert (verdict["status"], verdict["reason"]) == ("REJECTED", "DAMAGED"), verdict
+    assert verdict["reasonDetail"].startswith(f"corrupt HEVC image data: image item {item_id}: "), verdict
 
 
 def test_a_restaurant_photo_with_people_is_rejected_by_offline_moderation(alice: LocalClient):

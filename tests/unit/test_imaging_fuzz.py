@@ -48,6 +48,7 @@ from happypath import limits
 from happypath.statuses import RejectionReason
 from happypath_workflow.imaging import (
     ENTROPY_DAMAGE,
+    HEVC_DAMAGE,
     ImageRejected,
     Inspection,
     Rendition,
@@ -195,7 +196,9 @@ def check_contract(data: bytes, *, workers: int | None = 1) -> tuple[Inspection 
         note(f"accepted {inspection.info.format}")
     elif render_rejection is None:  # only the check step decodes every scan: the resize step comes after it
         assert inspect_rejection is not None
-        assert inspect_rejection.detail.startswith(ENTROPY_DAMAGE), f"refused ({inspect_rejection}), render accepted"
+        assert inspect_rejection.detail.startswith((ENTROPY_DAMAGE, HEVC_DAMAGE)), (
+            f"refused ({inspect_rejection}), render accepted"
+        )
         note("rejected DAMAGED (scan data)")
     else:
         assert inspect_rejection is not None

@@ -118,6 +118,9 @@ MODERATION_JPEG_QUALITY: Final = 85
 ENTROPY_DAMAGE: Final = "corrupt JPEG scan data"
 """Detail prefix of what only the check step's full entropy decode finds: `render` (the resize step, after
 the check) does not decode the entropy data a second time at full cost."""
+HEVC_DAMAGE: Final = "corrupt HEVC image data"
+"""Detail prefix of the damage only the check step's HEVC decode in libde265 finds (`hevc.py`): libheif, which
+`render` decodes with, conceals it."""
 
 
 _WHITE: Final = (255, 255, 255)
@@ -191,6 +194,13 @@ def inspect_image(data: bytes) -> Inspection:
     source = _open(data)
     if isinstance(source.image, JpegImagePlugin.JpegImageFile):
         _check_jpeg_entropy(data)
+    elif source.info.format == "HEIF":
+        heif = cast("HeifImage", source.image)
+        try:
+            _check_hevc(heif, data)
+        except BaseException:
+            heif.close()
+            raise
     left, top, right, bottom = source.region
     width, height = right - left, bottom - top
     plan = [_Target("moderation", source.region, moderation_size(width, height))]
@@ -204,6 +214,9 @@ def check_image_data(data: bytes) -> None:
     (which decodes only what its reduced sizes need, so it cannot see damage in a JPEG's image data)."""
     if _sniff(data) == "JPEG":
         _check_jpeg_entropy(data)
+    elif _sniff(data) == "HEIF":
+        with closing(cast("HeifImage", _open(data).image)) as heif:
+            _check_hevc(heif, data)
 
 
 def moderation_size(width: float, height: float) -> tuple[int, int]:
@@ -469,6 +482,23 @@ def _check_jpeg_entropy(data: bytes) -> None:
         )
     except (ValueError, RuntimeError) as exc:
         raise _damaged(f"{ENTROPY_DAMAGE}: {exc}") from None
+
+
+def _check_hevc(heif: HeifImage, data: bytes) -> None:
+    """Decode the HEVC of every tile in a decoder that reports damage (libheif's conceals it, `hevc.py`).
+    Only the check step pays for it (a second decode: ~0.3 s of CPU for a 12 MP HEIC)."""
+    from happypath_workflow import hevc, libheif
+
+    try:
+        hevc.find_damage(heif, data)
+    except hevc.Damaged as exc:
+        raise _damaged(f"{HEVC_DAMAGE}: {exc}") from None
+    except libheif.HeifError as exc:  # an item's data cannot be read (libheif's tile decode would fail the same)
+        if exc.over_limit:
+            raise ImageRejected(RejectionReason.TOO_LARGE, f"libheif: {exc}") from None
+        raise _damaged(f"the image data cannot be read: {exc}") from None
+    except MemoryError:
+        raise ImageRejected(RejectionReason.TOO_LARGE, "not enough memory to decode the image") from None
 
 
 def _restart_markers_in_sequence(data: bytes, start: int, stop: int, expected: int) -> bool:

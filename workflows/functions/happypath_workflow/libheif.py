@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any, Final
 from PIL import Image
 
 __all__ = [
+    "CodedImage",
     "Crop",
     "HeifError",
     "HeifImage",
@@ -52,6 +54,11 @@ def _fourcc(code: str) -> int:
     return int.from_bytes(code.encode("ascii"), "big")
 
 
+def _fourcc_text(code: int) -> str:
+    return code.to_bytes(4, "big").decode("latin-1")
+
+
+_DERIVED_ITEM_TYPES: Final = frozenset({"grid", "iden", "iovl", "tili"})
 _PROPERTY_ROTATION: Final = _fourcc("irot")
 _PROPERTY_MIRROR: Final = _fourcc("imir")
 _PROPERTY_CROP: Final = _fourcc("clap")
@@ -98,6 +105,16 @@ class Crop:
 
 
 Transformation = Rotation | Mirror | Crop
+
+
+@dataclass(frozen=True)
+class CodedImage:
+    """An image item as stored: its item type (`hvc1` for HEVC) and its coded data (for HEVC, NAL units each
+    after its length)."""
+
+    item_id: int
+    codec: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -182,6 +199,37 @@ class HeifImage:
             if image:
                 self._lib.heif_image_release(image)
             raise
+
+    def coded_images(self) -> Iterator[CodedImage]:
+        """The coded images the primary image is made of: its grid's tiles, a row at a time, or itself. None for
+        other derived images (libheif alone decodes those)."""
+        lib, primary = self._lib, self._lib.heif_image_handle_get_item_id(self._handle)
+        kind = _fourcc_text(lib.heif_item_get_item_type(self._context, primary))
+        if kind != "grid":
+            if kind not in _DERIVED_ITEM_TYPES:
+                yield self._coded_image(primary)
+            return
+        for row in range(self.tiling.rows):
+            for column in range(self.tiling.columns):
+                tile = ctypes.c_uint32()
+                self._check(
+                    lib.heif_image_handle_get_grid_image_tile_id(self._handle, 0, column, row, ctypes.byref(tile))
+                )
+                yield self._coded_image(tile.value)
+
+    def _coded_image(self, item: int) -> CodedImage:
+        lib, compression = self._lib, ctypes.c_int()
+        data, size = ctypes.POINTER(ctypes.c_uint8)(), ctypes.c_size_t()
+        self._check(
+            lib.heif_item_get_item_data(
+                self._context, item, ctypes.byref(compression), ctypes.byref(data), ctypes.byref(size)
+            )
+        )
+        try:
+            coded = ctypes.string_at(data, size.value) if size.value else b""
+        finally:
+            lib.heif_release_item_data(self._context, ctypes.byref(data))
+        return CodedImage(item, _fourcc_text(lib.heif_item_get_item_type(self._context, item)), coded)
 
     def _check(self, error: _Error) -> None:
         if error.code:
@@ -394,20 +442,25 @@ def _library() -> ctypes.CDLL:
 
 
 def _load() -> ctypes.CDLL:
-    """The libheif pillow-heif's wheels carry beside the package (Linux) or inside it (macOS), built with its
-    HEVC decoder. Never a system libheif: its version and codecs are unknown (a libheif without libde265
-    would refuse every HEIC as if the photos were damaged)."""
+    """The libheif pillow-heif's wheels carry, built with its HEVC decoder. Never a system libheif: its version
+    and codecs are unknown (a libheif without libde265 would refuse every HEIC as if the photos were damaged)."""
+    return sibling_library("libheif")
+
+
+def sibling_library(name: str) -> ctypes.CDLL:
+    """A library pillow-heif's wheels carry beside the package (Linux) or inside it (macOS): libheif, or the
+    libde265 it decodes HEVC with."""
     spec = importlib.util.find_spec("pillow_heif")
     if spec is not None and spec.origin is not None:
         package = Path(spec.origin).parent
         for folder in (package.parent / "pillow_heif.libs", package / ".dylibs"):
-            for candidate in sorted(folder.glob("libheif*")) if folder.is_dir() else []:
+            for candidate in sorted(folder.glob(f"{name}[-.]*")) if folder.is_dir() else []:
                 try:
                     return ctypes.CDLL(str(candidate))
                 except OSError as exc:
-                    raise ImportError(f"libheif could not be loaded: {exc}") from exc
+                    raise ImportError(f"{name} could not be loaded: {exc}") from exc
     # Not a HeifError: a missing library is the deployment's fault, not the upload's.
-    raise ImportError("libheif was not found (it comes with the pillow-heif package's wheel)")
+    raise ImportError(f"{name} was not found (it comes with the pillow-heif package's wheel)")
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -428,6 +481,19 @@ def _declare(lib: ctypes.CDLL) -> None:
         "heif_image_handle_get_luma_bits_per_pixel": (int_, [pointer]),
         "heif_image_handle_get_chroma_bits_per_pixel": (int_, [pointer]),
         "heif_image_handle_get_item_id": (uint32, [pointer]),
+        "heif_image_handle_get_grid_image_tile_id": (_Error, [pointer, int_, uint32, uint32, ctypes.POINTER(uint32)]),
+        "heif_item_get_item_type": (uint32, [pointer, uint32]),
+        "heif_item_get_item_data": (
+            _Error,
+            [
+                pointer,
+                uint32,
+                ctypes.POINTER(int_),
+                ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)),
+                ctypes.POINTER(ctypes.c_size_t),
+            ],
+        ),
+        "heif_release_item_data": (None, [pointer, ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8))]),
         "heif_image_handle_get_color_profile_type": (int_, [pointer]),
         "heif_image_handle_get_raw_color_profile_size": (ctypes.c_size_t, [pointer]),
         "heif_image_handle_get_raw_color_profile": (_Error, [pointer, ctypes.c_char_p]),

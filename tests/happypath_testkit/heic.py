@@ -1,0 +1,28 @@
+"""HEIC files damaged on purpose: bits of a tile's HEVC data flipped, the container left intact."""
+
+from __future__ import annotations
+
+from happypath_workflow import libheif
+
+
+def tile_offsets(data: bytes) -> dict[int, int]:
+    """Where each coded image of the primary image starts in the file, by item id."""
+    with libheif.HeifImage(data) as heif:
+        found = {item.item_id: data.find(item.data) for item in heif.coded_images()}
+    assert all(offset > 0 for offset in found.values()), found
+    return found
+
+
+def with_bits_flipped(data: bytes, offset: int, length: int = 1, mask: int = 0xFF) -> bytes:
+    damaged = bytearray(data)
+    for position in range(offset, offset + length):
+        damaged[position] ^= mask
+    return bytes(damaged)
+
+
+def damaged_tile(data: bytes, tile: int = 0, *, into: int = 400) -> tuple[bytes, int]:
+    """The file with every bit of 8 bytes flipped `into` bytes into the data of its `tile`-th tile, and that
+    tile's item id. (A single flipped bit may leave the stream valid: in a bypass-coded bin it changes one
+    coefficient's sign or value, which no decoder can tell from the photo.)"""
+    item_id, offset = list(tile_offsets(data).items())[tile]
+    return with_bits_flipped(data, offset + into, 8), item_id

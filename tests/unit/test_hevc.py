@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -15,7 +15,14 @@ from PIL import Image
 
 from happypath.statuses import RejectionReason
 from happypath_workflow import hevc, libheif
-from happypath_workflow.imaging import HEVC_DAMAGE, ImageRejected, check_image_data, inspect_image, render
+from happypath_workflow.imaging import (
+    HEIF_MAX_CODED_PIXELS,
+    HEVC_DAMAGE,
+    ImageRejected,
+    check_image_data,
+    inspect_image,
+    render,
+)
 
 PHOTOS = Path(__file__).parents[2].parent / "shared" / "photos"
 NAL_SPS = 33
@@ -41,7 +48,7 @@ def single_image_heic() -> bytes:
 
 def find_damage(data: bytes) -> None:
     with libheif.HeifImage(data) as heif:
-        hevc.find_damage(heif, data)
+        hevc.find_damage(heif, HEIF_MAX_CODED_PIXELS)
 
 
 # --- real files ------------------------------------------------------------------------------------------
@@ -114,6 +121,36 @@ def test_a_slice_that_ends_early_is_found_by_the_blocks_it_left_undecoded() -> N
     assert early_ends, "no damage ended the slice early"
 
 
+def encoded_variant(variant: str) -> bytes:
+    """The 1001x899 photo crop (odd sizes: coded with padding, cropped by the conformance window) as HEIF."""
+    import numpy as np
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    picture = Image.open(PHOTOS / "jolla.jpg").reduce(2).crop((0, 0, 1001, 899))
+    buffer = io.BytesIO()
+    if variant == "10-bit":
+        samples = (np.asarray(picture).astype("<u2") * 257).tobytes()
+        pillow_heif.from_bytes(mode="RGB;16", size=picture.size, data=samples).save(buffer, quality=60)
+    elif variant == "monochrome":
+        picture.convert("L").save(buffer, "HEIF", quality=60)
+    elif variant == "alpha":
+        picture.convert("RGBA").save(buffer, "HEIF", quality=60)
+    else:
+        picture.save(buffer, "HEIF", quality=60, chroma={"4:2:0": 420, "4:2:2": 422, "4:4:4": 444}[variant])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("variant", ["4:2:0", "4:2:2", "4:4:4", "10-bit", "monochrome", "alpha"])
+def test_every_kind_of_valid_stream_passes_and_its_damage_is_found(variant: str) -> None:
+    data = encoded_variant(variant)
+    inspect_image(data)
+    with libheif.HeifImage(data) as heif:
+        (item,) = heif.coded_images()
+    with pytest.raises(hevc.Damaged, match=rf"^image item {item.item_id}: "):
+        find_damage(with_bits_flipped(data, data.find(item.data) + len(item.data) // 3, 8))
+
+
 # --- what the decoder is given ---------------------------------------------------------------------------
 
 
@@ -126,6 +163,7 @@ class FakeHeif:
 
     images: list[libheif.CodedImage]
     tiling: libheif.Tiling = IPHONE_TILING
+    data: bytes = field(default_factory=iphone_heic)  # where the hvcC properties are read
 
     def coded_images(self) -> Iterator[libheif.CodedImage]:
         return iter(self.images)
@@ -142,13 +180,36 @@ def test_a_stream_coded_larger_than_its_tile_is_refused_before_anything_is_decod
     monkeypatch.setattr(hevc, "_decode", lambda nal_units: pytest.fail("decoded"))
     heif = FakeHeif([first_tile()], libheif.Tiling(16, 12, 256, 256))
     with pytest.raises(hevc.Damaged, match="is coded at 512x512 for a 256x256 tile"):
-        hevc.find_damage(heif, iphone_heic())  # type: ignore[arg-type]
+        hevc.find_damage(heif, HEIF_MAX_CODED_PIXELS)  # type: ignore[arg-type]
 
 
 def test_a_margin_of_one_coding_block_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hevc, "_decode", lambda nal_units: None)
     heif = FakeHeif([first_tile()], libheif.Tiling(8, 6, 512 - hevc.MAX_CODED_MARGIN_PX, 448))
-    hevc.find_damage(heif, iphone_heic())  # type: ignore[arg-type]
+    hevc.find_damage(heif, HEIF_MAX_CODED_PIXELS)  # type: ignore[arg-type]
+
+
+def test_a_stream_coded_over_the_pixel_limit_is_refused_however_thin_its_tile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hevc, "_decode", lambda nal_units: pytest.fail("decoded"))
+    heif = FakeHeif([first_tile()])
+    with pytest.raises(hevc.Damaged, match="is coded at 512x512 for a 512x512 tile"):
+        hevc.find_damage(heif, 512 * 512 - 1)  # type: ignore[arg-type]
+
+
+def test_a_failed_allocation_of_the_check_is_not_taken_for_damage(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    def no_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(np, "empty", no_memory)
+    with pytest.raises(MemoryError):
+        find_damage(iphone_heic())
+    with pytest.raises(ImageRejected) as rejected:
+        check_image_data(iphone_heic())
+    assert rejected.value.reason == RejectionReason.TOO_LARGE
 
 
 @pytest.mark.parametrize(
@@ -160,25 +221,25 @@ def test_nal_units_that_do_not_fill_the_item_exactly_are_damage(cut: int, messag
     data = tile.data[:-1] if cut == 1 else tile.data + b"\x00"  # the last length runs past / a stray byte
     heif = FakeHeif([libheif.CodedImage(tile.item_id, "hvc1", data)])
     with pytest.raises(hevc.Damaged, match=message):
-        hevc.find_damage(heif, iphone_heic())  # type: ignore[arg-type]
+        hevc.find_damage(heif, HEIF_MAX_CODED_PIXELS)  # type: ignore[arg-type]
 
 
 def test_an_hevc_item_without_a_decoder_configuration_is_damage() -> None:
     heif = FakeHeif([libheif.CodedImage(999, "hvc1", first_tile().data)])
     with pytest.raises(hevc.Damaged, match="image item 999 has no HEVC decoder configuration"):
-        hevc.find_damage(heif, iphone_heic())  # type: ignore[arg-type]
+        hevc.find_damage(heif, HEIF_MAX_CODED_PIXELS)  # type: ignore[arg-type]
 
 
 def test_items_of_other_codecs_are_left_to_libheif(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hevc, "_decode", lambda nal_units: pytest.fail("decoded"))
     heif = FakeHeif([libheif.CodedImage(1, "av01", b"not HEVC")])
-    hevc.find_damage(heif, iphone_heic())  # type: ignore[arg-type]
+    hevc.find_damage(heif, HEIF_MAX_CODED_PIXELS)  # type: ignore[arg-type]
 
 
 def test_a_tile_with_no_picture_data_is_damage() -> None:
     heif = FakeHeif([libheif.CodedImage(1, "hvc1", b"")])  # only the parameter sets reach libde265
     with pytest.raises(hevc.Damaged, match="image item 1: no picture was decoded"):
-        hevc.find_damage(heif, iphone_heic())  # type: ignore[arg-type]
+        hevc.find_damage(heif, HEIF_MAX_CODED_PIXELS)  # type: ignore[arg-type]
 
 
 # --- the container's properties --------------------------------------------------------------------------
@@ -213,6 +274,12 @@ def test_associations_with_long_item_ids_and_wide_indices_are_read() -> None:
     ipma += (70001).to_bytes(4, "big") + b"\x01" + (1).to_bytes(2, "big")
     data = heif_file([ISPE, box(b"hvcC", hvcc(SPS))], ipma)
     assert hevc.decoder_configurations(data) == {70000: hevc.HevcConfiguration(4, (SPS,))}
+
+
+def test_property_index_zero_means_none() -> None:
+    ipma = b"\x00\x00\x00\x00" + (1).to_bytes(4, "big") + (7).to_bytes(2, "big") + b"\x02\x00\x81"
+    data = heif_file([box(b"hvcC", hvcc(SPS))], ipma)
+    assert hevc.decoder_configurations(data) == {7: hevc.HevcConfiguration(4, (SPS,))}
 
 
 def test_short_associations_are_read() -> None:
@@ -258,11 +325,13 @@ class BitWriter:
         self.put(0, code.bit_length() - 1)
         self.put(code, code.bit_length())
 
-    def nal(self, nal_type: int) -> bytes:
-        """The bits as a NAL unit: header, RBSP trailing bits, and emulation prevention bytes inserted."""
+    def nal(self, nal_type: int, temporal_id_plus1: int = 1) -> bytes:
+        """The bits as a NAL unit: header, RBSP trailing bits, and emulation prevention bytes inserted over the
+        whole unit, header included (as H.265 7.3.1.1 has them)."""
         bits = [*self.bits, 1]
         bits += [0] * (-len(bits) % 8)
-        rbsp = bytes(int("".join(map(str, bits[i : i + 8])), 2) for i in range(0, len(bits), 8))
+        payload = bytes(int("".join(map(str, bits[i : i + 8])), 2) for i in range(0, len(bits), 8))
+        rbsp = bytes([nal_type << 1, temporal_id_plus1]) + payload
         escaped, zeros = bytearray(), 0
         for byte in rbsp:
             if zeros >= 2 and byte <= 3:
@@ -270,14 +339,16 @@ class BitWriter:
                 zeros = 0
             escaped.append(byte)
             zeros = zeros + 1 if byte == 0 else 0
-        return bytes([nal_type << 1, 1]) + bytes(escaped)
+        return bytes(escaped)
 
 
-def sps(width: int, height: int, *, sub_layers: list[tuple[int, int]], chroma_format: int) -> bytes:
+def sps(
+    width: int, height: int, *, sub_layers: list[tuple[int, int]], chroma_format: int, temporal_id_plus1: int = 1
+) -> bytes:
     bits = BitWriter()
     bits.put(0, 4)  # sps_video_parameter_set_id
     bits.put(len(sub_layers), 3)  # sps_max_sub_layers_minus1
-    bits.put(1, 1)
+    bits.put(temporal_id_plus1, 1)  # sps_temporal_id_nesting_flag: 0 with the header's 0, for three zero bytes
     bits.put(0, 88)  # general profile: all zeros, so the stream needs emulation prevention bytes
     bits.put(93, 8)  # general_level_idc
     for profile, level in sub_layers:
@@ -295,7 +366,7 @@ def sps(width: int, height: int, *, sub_layers: list[tuple[int, int]], chroma_fo
     bits.exp_golomb(width)
     bits.exp_golomb(height)
     bits.put(0, 1)  # conformance_window_flag: where the reading stops
-    return bits.nal(NAL_SPS)
+    return bits.nal(NAL_SPS, temporal_id_plus1)
 
 
 @pytest.mark.parametrize(
@@ -309,6 +380,12 @@ def test_the_picture_size_is_read_past_every_sub_layer(
     nal = sps(*size, sub_layers=sub_layers, chroma_format=chroma_format)
     assert b"\x00\x00\x03" in nal  # the all-zero profile fields
     assert hevc.sequence_size(nal) == hevc.SequenceSize(*size)
+
+
+def test_an_emulation_prevention_byte_right_after_the_header_is_removed_too() -> None:
+    nal = sps(4096, 2048, sub_layers=[], chroma_format=1, temporal_id_plus1=0)
+    assert nal.startswith(bytes([NAL_SPS << 1, 0, 0, 3]))  # the escape straddles the header
+    assert hevc.sequence_size(nal) == hevc.SequenceSize(4096, 2048)
 
 
 @pytest.mark.parametrize(

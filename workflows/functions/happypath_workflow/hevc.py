@@ -60,10 +60,11 @@ class SequenceSize:
     height: int
 
 
-def find_damage(heif: HeifImage, data: bytes) -> None:
-    """Decode every HEVC-coded image the primary image of `heif` (opened on `data`) is made of; raise Damaged
-    at the first one that does not decode cleanly. Other codecs and derived images are left to libheif."""
-    configurations = decoder_configurations(data)
+def find_damage(heif: HeifImage, max_coded_pixels: int) -> None:
+    """Decode every HEVC-coded image the primary image of `heif` is made of; raise Damaged at the first one
+    that does not decode cleanly. A stream may be coded at most a coding block larger than its tile, and at
+    most `max_coded_pixels` in all. Other codecs and derived images (and alpha) are left to libheif."""
+    configurations = decoder_configurations(heif.data)
     for item in heif.coded_images():
         if item.codec != "hvc1":
             continue
@@ -71,7 +72,7 @@ def find_damage(heif: HeifImage, data: bytes) -> None:
         if configuration is None:
             raise Damaged(f"image item {item.item_id} has no HEVC decoder configuration (hvcC)")
         nal_units = [*configuration.parameter_sets, *_nal_units(item.data, configuration.length_size)]
-        _check_sequence_sizes(nal_units, heif.tiling, item.item_id)
+        _check_sequence_sizes(nal_units, heif.tiling, max_coded_pixels, item.item_id)
         problem = _decode(nal_units)
         if problem:
             raise Damaged(f"image item {item.item_id}: {problem}")
@@ -99,7 +100,9 @@ def decoder_configurations(data: bytes) -> dict[int, HevcConfiguration]:
     found: dict[int, HevcConfiguration] = {}
     for item_id, indices in associations.items():
         for index in indices:
-            if not 1 <= index <= len(properties):
+            if index == 0:  # "no property" (ISO/IEC 23008-12)
+                continue
+            if index > len(properties):
                 raise Damaged(f"item {item_id} names property {index} of {len(properties)}")
             kind, start, end = properties[index - 1]
             if kind == b"hvcC" and item_id not in found:
@@ -109,7 +112,9 @@ def decoder_configurations(data: bytes) -> dict[int, HevcConfiguration]:
 
 def sequence_size(sps: bytes) -> SequenceSize:
     """The picture size in a sequence parameter set NAL unit (H.265 7.3.2.2), read up to it."""
-    bits = _BitReader(_rbsp(sps[2:]))  # after the two-byte NAL unit header
+    bits = _BitReader(
+        _rbsp(sps)[2:]
+    )  # after the two-byte NAL unit header (escaped like the rest, as libde265 reads it)
     bits.skip(4)  # sps_video_parameter_set_id
     sub_layers = bits.read(3)  # sps_max_sub_layers_minus1
     bits.skip(1)
@@ -234,7 +239,7 @@ class _BitReader:
         return (1 << zeros) - 1 + self.read(zeros)
 
 
-def _check_sequence_sizes(nal_units: list[bytes], tiling: Tiling, item_id: int) -> None:
+def _check_sequence_sizes(nal_units: list[bytes], tiling: Tiling, max_pixels: int, item_id: int) -> None:
     for nal in nal_units:
         if len(nal) < 2:
             raise Damaged(f"image item {item_id} holds an empty NAL unit")
@@ -242,7 +247,11 @@ def _check_sequence_sizes(nal_units: list[bytes], tiling: Tiling, item_id: int) 
             continue
         size = sequence_size(nal)
         tile_w, tile_h = tiling.tile_width, tiling.tile_height
-        if not (0 < size.width <= tile_w + MAX_CODED_MARGIN_PX and 0 < size.height <= tile_h + MAX_CODED_MARGIN_PX):
+        if not (
+            0 < size.width <= tile_w + MAX_CODED_MARGIN_PX
+            and 0 < size.height <= tile_h + MAX_CODED_MARGIN_PX
+            and size.width * size.height <= max_pixels
+        ):
             raise Damaged(f"image item {item_id} is coded at {size.width}x{size.height} for a {tile_w}x{tile_h} tile")
 
 
@@ -263,6 +272,8 @@ def _decode(nal_units: list[bytes]) -> str | None:
         more = ctypes.c_int(1)
         while True:
             error = lib.de265_decode(context, ctypes.byref(more))
+            if planes.failure is not None:  # ours, not the stream's: never reported as damage
+                raise planes.failure
             while warning := lib.de265_get_warning(context):
                 if warning not in _THREAD_WARNINGS:
                     return _text(lib, warning)
@@ -295,41 +306,46 @@ class _ImageAllocation(ctypes.Structure):
 
 _FORMAT_MONO: Final = 1
 _CHROMA_SUBSAMPLING: Final = {_FORMAT_MONO: (1, 1), 2: (2, 2), 3: (2, 1), 4: (1, 1)}  # de265_image_format -> x, y
-_PADDING: Final = 64  # what libde265's own allocator adds after each plane (its SIMD code reads past the end)
+_PADDING: Final = 64  # libde265's SIMD code reads a little past a plane's end (its own allocator pads 16 bytes)
 _GRANULE: Final = 8  # the smallest coding block: a block is reconstructed whole, or not at all
+_NOISE: Final = 4099  # bytes in the noise pattern, repeated over a plane (prime: rows never line up with it)
+_CHECKED_ROWS: Final = 256  # rows compared at a time: the comparison's arrays stay small for any image
 
 
 class _MarkedPlanes:
-    """Picture planes libde265 decodes into, filled with noise beforehand (a fixed pseudo-random sequence), so
-    that what it never wrote can be found afterwards.
+    """Picture planes libde265 decodes into, the luma plane filled with noise beforehand (a fixed pseudo-random
+    pattern), so that what it never wrote can be found afterwards.
 
     A slice can end early without any warning: damage that decodes as its end-of-slice flag leaves every later
     block of the tile as it was. A whole 8x8 block still equal to the noise is such a block: 64 pseudo-random
-    bytes are never what a decoder writes.
+    bytes are never what a decoder writes. `failure`: an allocation of ours that failed (libde265 only says
+    "out of memory", which must not pass for damage).
     """
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         self._lib = lib
-        self._luma: dict[
-            int, tuple[Any, Any, int]
-        ] = {}  # picture -> its decoded luma, the noise it had, bytes a sample
+        self._luma: dict[int, _Luma] = {}
         self._kept: dict[int, list[Any]] = {}
+        self.failure: BaseException | None = None
         self.functions = _ImageAllocation(_GET_BUFFER(self._get_buffer), _RELEASE_BUFFER(self._release_buffer))
 
     def undecoded(self, picture: int) -> str | None:
         import numpy as np
 
-        if picture not in self._luma:  # not in planes of ours (libde265 copied it): nothing to tell
-            return None
-        plane, noise, bytes_per_sample = self._luma[picture]
-        step = _GRANULE * bytes_per_sample
-        rows, row_bytes = plane.shape[0] - plane.shape[0] % _GRANULE, plane.shape[1] - plane.shape[1] % step
-        written = plane[:rows, :row_bytes] != noise[:rows, :row_bytes]
-        blocks = written.reshape(rows // _GRANULE, _GRANULE, row_bytes // step, step).any(axis=(1, 3))
-        untouched = int(np.count_nonzero(~blocks))
-        return (
-            f"{untouched} of its {blocks.size} blocks were never decoded (the slice ended early)" if untouched else None
-        )
+        if picture not in self._luma:
+            raise RuntimeError("libde265 gave a picture decoded into planes it did not ask for")
+        luma = self._luma[picture]
+        step = _GRANULE * luma.bytes_per_sample
+        rows, used = luma.rows - luma.rows % _GRANULE, luma.used - luma.used % step
+        untouched = blocks = 0
+        for top in range(0, rows, _CHECKED_ROWS):
+            count = min(_CHECKED_ROWS, rows - top)
+            start, size = top * luma.row_bytes, count * luma.row_bytes
+            band = luma.plane[start : start + size].reshape(count, luma.row_bytes)[:, :used]
+            noise = _noise(start, size).reshape(count, luma.row_bytes)[:, :used]
+            written = (band != noise).reshape(count // _GRANULE, _GRANULE, used // step, step).any(axis=(1, 3))
+            untouched, blocks = untouched + int(np.count_nonzero(~written)), blocks + written.size
+        return f"{untouched} of its {blocks} blocks were never decoded (the slice ended early)" if untouched else None
 
     def _get_buffer(self, _context: int, spec_pointer: Any, picture: int, _user: int) -> int:
         import numpy as np
@@ -347,20 +363,19 @@ class _MarkedPlanes:
                 bytes_per_sample = (self._lib.de265_get_bits_per_pixel(picture, channel) + 7) // 8
                 if not 1 <= bytes_per_sample <= 2:
                     return 0
-                stride = -(-width // align) * align  # in samples
-                storage = np.empty(height * stride * bytes_per_sample + _PADDING + align, np.uint8)
+                row_bytes = -(-width // align) * align * bytes_per_sample
+                storage = np.empty(height * row_bytes + _PADDING + align, np.uint8)
                 start = -storage.ctypes.data % align
-                plane = storage[start : start + height * stride * bytes_per_sample].reshape(height, -1)
-                noise = _noise(plane.shape)
-                plane[:] = noise
+                plane = storage[start : start + height * row_bytes]
                 kept.append(storage)
-                if channel == 0:  # what is decoded of it: the rows, `width` samples each
-                    used = width * bytes_per_sample
-                    self._luma[picture] = (plane[:, :used], noise[:, :used], bytes_per_sample)
-                row_bytes = stride * bytes_per_sample  # the public call takes bytes, libde265 keeps samples
+                if channel == 0:
+                    plane[:] = _noise(0, plane.size)
+                    self._luma[picture] = _Luma(plane, height, row_bytes, width * bytes_per_sample, bytes_per_sample)
+                # The public call takes the stride in bytes (libde265 keeps it in samples).
                 self._lib.de265_set_image_plane(picture, channel, plane.ctypes.data, row_bytes, None)
             return 1
-        except Exception:  # libde265 takes 0 as its allocation failing, and reports it: never let it pass silently
+        except BaseException as exc:  # libde265 takes 0 as the allocation failing; the decode raises it after
+            self.failure = exc
             return 0
 
     def _release_buffer(self, _context: int, picture: int, _user: int) -> None:
@@ -368,15 +383,34 @@ class _MarkedPlanes:
         self._luma.pop(picture, None)
 
 
-@lru_cache(maxsize=8)
-def _noise(shape: tuple[int, int]) -> Any:
+@dataclass(frozen=True)
+class _Luma:
+    """A luma plane as allocated (flat, noise-filled) and how its rows lie in it."""
+
+    plane: Any
+    rows: int
+    row_bytes: int
+    used: int  # bytes a row holds of the picture
+    bytes_per_sample: int
+
+
+def _noise(start: int, size: int) -> Any:
+    """Bytes [start, start + size) of the noise a luma plane is filled with: a pattern repeated from byte 0."""
     import numpy as np
 
-    return np.random.default_rng(0x48455643).integers(0, 256, shape, np.uint8)
+    pattern = _noise_pattern()
+    return np.resize(np.roll(pattern, -(start % _NOISE)), size)
 
 
 def _text(lib: ctypes.CDLL, code: int) -> str:
     return (lib.de265_get_error_text(code) or b"").decode("utf-8", "replace") or f"libde265 error {code}"
+
+
+@lru_cache(maxsize=1)
+def _noise_pattern() -> Any:
+    import numpy as np
+
+    return np.random.default_rng(0x48455643).integers(0, 256, _NOISE, np.uint8)
 
 
 @lru_cache(maxsize=1)

@@ -108,6 +108,9 @@ HEIF_MAX_TILES: Final = 4096
 """More tiles than this is refused: each is a decoder call (a 60 MP photo in 256 px tiles has 915)."""
 HEIF_MAX_TILE_PIXELS: Final = limits.MAX_PIXELS
 """A tile is decoded whole: at most what a photo at the pixel limit, stored in one piece, holds."""
+HEIF_MAX_CODED_PIXELS: Final = HEIF_MAX_TILE_PIXELS + HEIF_MAX_TILE_PIXELS // 8
+"""What one HEVC picture may be coded at (read from its stream before the check step decodes it): a tile at
+the limit, and the coding blocks around it."""
 HEIF_MAX_DECODED_PIXELS: Final = 2 * limits.MAX_PIXELS
 """All tiles together, edges past the image included (a 60 MP photo in 512 px tiles decodes 63 MP)."""
 WEBP_METHOD: Final = 2
@@ -197,7 +200,7 @@ def inspect_image(data: bytes) -> Inspection:
     elif source.info.format == "HEIF":
         heif = cast("HeifImage", source.image)
         try:
-            _check_hevc(heif, data)
+            _check_hevc(heif)
         except BaseException:
             heif.close()
             raise
@@ -216,7 +219,7 @@ def check_image_data(data: bytes) -> None:
         _check_jpeg_entropy(data)
     elif _sniff(data) == "HEIF":
         with closing(cast("HeifImage", _open(data).image)) as heif:
-            _check_hevc(heif, data)
+            _check_hevc(heif)
 
 
 def moderation_size(width: float, height: float) -> tuple[int, int]:
@@ -484,13 +487,13 @@ def _check_jpeg_entropy(data: bytes) -> None:
         raise _damaged(f"{ENTROPY_DAMAGE}: {exc}") from None
 
 
-def _check_hevc(heif: HeifImage, data: bytes) -> None:
+def _check_hevc(heif: HeifImage) -> None:
     """Decode the HEVC of every tile in a decoder that reports damage (libheif's conceals it, `hevc.py`).
     Only the check step pays for it (a second decode: ~0.3 s of CPU for a 12 MP HEIC)."""
     from happypath_workflow import hevc, libheif
 
     try:
-        hevc.find_damage(heif, data)
+        hevc.find_damage(heif, HEIF_MAX_CODED_PIXELS)
     except hevc.Damaged as exc:
         raise _damaged(f"{HEVC_DAMAGE}: {exc}") from None
     except libheif.HeifError as exc:  # an item's data cannot be read (libheif's tile decode would fail the same)

@@ -156,6 +156,11 @@ class HeifImage:
             self.close()
             raise
 
+    @property
+    def data(self) -> bytes:
+        """The file it was opened on."""
+        return self._data
+
     def reopen(self) -> HeifImage:
         """Another context on the same file (~0.2 ms), for decoding tiles in another thread (libheif decodes one
         tile at a time per context) or for letting go of the tiles decoded so far."""

@@ -146,9 +146,11 @@ def test_every_kind_of_valid_stream_passes_and_its_damage_is_found(variant: str)
     data = encoded_variant(variant)
     inspect_image(data)
     with libheif.HeifImage(data) as heif:
-        (item,) = heif.coded_images()
-    with pytest.raises(hevc.Damaged, match=rf"^image item {item.item_id}: "):
-        find_damage(with_bits_flipped(data, data.find(item.data) + len(item.data) // 3, 8))
+        items = list(heif.coded_images())
+    assert [item.codec for item in items] == ["hvc1"] * (2 if variant == "alpha" else 1)  # the alpha image's too
+    for item in items:
+        with pytest.raises(hevc.Damaged, match=rf"^image item {item.item_id}: "):
+            find_damage(with_bits_flipped(data, data.find(item.data) + len(item.data) // 3, 8))
 
 
 # --- what the decoder is given ---------------------------------------------------------------------------
@@ -406,3 +408,11 @@ def test_too_many_properties_are_refused_as_they_are_read(monkeypatch: pytest.Mo
     data = heif_file([ISPE, ISPE, ISPE], b"\x00\x00\x00\x00\x00\x00\x00\x00")
     with pytest.raises(hevc.Damaged, match="more than 2 item properties"):
         hevc.decoder_configurations(data)
+
+
+def test_images_derived_from_derived_images_too_deep_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(libheif, "_MAX_DERIVATION_DEPTH", 0)  # the iPhone's grid is one level
+    with pytest.raises(ImageRejected) as rejected:
+        inspect_image(iphone_heic())
+    assert rejected.value.reason == RejectionReason.DAMAGED
+    assert "derived from derived images 0 deep" in rejected.value.detail

@@ -2,10 +2,11 @@
 
 libheif decodes damaged HEVC without an error. libde265 conceals what it cannot parse (a few damaged bytes in
 a phone photo come out as a smeared block) and records a warning, which libheif's decoder plugin never reads.
-`find_damage` decodes each coded image of the primary image (a grid's tiles, or the image itself) in a
-libde265 decoder of its own, as libheif feeds it: the parameter sets of the item's `hvcC` property, then the
-item's NAL units. Any warning or error is damage, and so is no picture or a picture with blocks never decoded
-(a slice that ends early: libde265 says nothing, see `_MarkedPlanes`).
+`find_damage` decodes each coded image of the primary image (a grid's tiles, an overlay's sources, or the
+image itself, and its alpha image's likewise) in a libde265 decoder of its own, as libheif feeds it: the
+parameter sets of the item's `hvcC` property, then the item's NAL units. Any warning or error is damage, and
+so is no picture, or one with blocks never decoded (a slice ended early: libde265 says nothing, see
+`_MarkedPlanes`).
 
 Before anything is decoded, each sequence parameter set's picture size is read and held to the tile's size:
 libde265 allocates what the stream declares, whatever the container says.
@@ -63,7 +64,7 @@ class SequenceSize:
 def find_damage(heif: HeifImage, max_coded_pixels: int) -> None:
     """Decode every HEVC-coded image the primary image of `heif` is made of; raise Damaged at the first one
     that does not decode cleanly. A stream may be coded at most a coding block larger than its tile, and at
-    most `max_coded_pixels` in all. Other codecs and derived images (and alpha) are left to libheif."""
+    most `max_coded_pixels` in all. Images in other codecs are left to libheif."""
     configurations = decoder_configurations(heif.data)
     for item in heif.coded_images():
         if item.codec != "hvc1":

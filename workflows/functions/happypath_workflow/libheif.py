@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,6 +60,8 @@ def _fourcc_text(code: int) -> str:
 
 
 _DERIVED_ITEM_TYPES: Final = frozenset({"grid", "iden", "iovl", "tili"})
+_MAX_DERIVATION_DEPTH: Final = 4  # libheif's own grids, overlays and identities nest a level or two
+_AUX_IMAGES_OMIT_ALPHA: Final = 1 << 1  # LIBHEIF_AUX_IMAGE_FILTER_OMIT_ALPHA
 _PROPERTY_ROTATION: Final = _fourcc("irot")
 _PROPERTY_MIRROR: Final = _fourcc("imir")
 _PROPERTY_CROP: Final = _fourcc("clap")
@@ -206,21 +209,49 @@ class HeifImage:
             raise
 
     def coded_images(self) -> Iterator[CodedImage]:
-        """The coded images the primary image is made of: its grid's tiles, a row at a time, or itself. None for
-        other derived images (libheif alone decodes those)."""
-        lib, primary = self._lib, self._lib.heif_image_handle_get_item_id(self._handle)
-        kind = _fourcc_text(lib.heif_item_get_item_type(self._context, primary))
-        if kind != "grid":
-            if kind not in _DERIVED_ITEM_TYPES:
-                yield self._coded_image(primary)
+        """The coded images decoding the primary image takes, as libheif finds them: its own, or those of the
+        images it is derived from (a grid's tiles in rows, an overlay's or an identity's sources), then its alpha
+        image's, likewise. (Not its thumbnails, depth maps or HDR gain maps: nothing here decodes those.)"""
+        primary = self._lib.heif_image_handle_get_item_id(self._handle)
+        for item in [primary, *self._alpha_items()]:
+            yield from self._coded_images_of(item, 0)
+
+    def _coded_images_of(self, item: int, depth: int) -> Iterator[CodedImage]:
+        if _fourcc_text(self._lib.heif_item_get_item_type(self._context, item)) not in _DERIVED_ITEM_TYPES:
+            yield self._coded_image(item)
             return
-        for row in range(self.tiling.rows):
-            for column in range(self.tiling.columns):
-                tile = ctypes.c_uint32()
-                self._check(
-                    lib.heif_image_handle_get_grid_image_tile_id(self._handle, 0, column, row, ctypes.byref(tile))
-                )
-                yield self._coded_image(tile.value)
+        if depth == _MAX_DERIVATION_DEPTH:
+            raise HeifError(f"image item {item} is derived from derived images {depth} deep")
+        for source in self._references(item, "dimg"):
+            yield from self._coded_images_of(source, depth + 1)
+
+    def _references(self, item: int, kind: str) -> list[int]:
+        """The items `item` refers to by references of `kind` (`iref`), in their order."""
+        lib, found = self._lib, list[int]()
+        for index in itertools.count():
+            reference_kind, items = ctypes.c_uint32(), ctypes.POINTER(ctypes.c_uint32)()
+            count = lib.heif_context_get_item_references(
+                self._context, item, index, ctypes.byref(reference_kind), ctypes.byref(items)
+            )
+            if not count:  # past the last reference box
+                return found
+            try:
+                if _fourcc_text(reference_kind.value) == kind:
+                    found.extend(items[:count])
+            finally:
+                lib.heif_release_item_references(self._context, ctypes.byref(items))
+        raise AssertionError("unreachable")
+
+    def _alpha_items(self) -> list[int]:
+        """The primary image's alpha images: its auxiliary images less those listed when alpha is left out."""
+        return sorted(set(self._auxiliary_items(0)) - set(self._auxiliary_items(_AUX_IMAGES_OMIT_ALPHA)))
+
+    def _auxiliary_items(self, aux_filter: int) -> list[int]:
+        lib = self._lib
+        count = lib.heif_image_handle_get_number_of_auxiliary_images(self._handle, aux_filter)
+        ids = (ctypes.c_uint32 * max(count, 1))()
+        count = lib.heif_image_handle_get_list_of_auxiliary_image_IDs(self._handle, aux_filter, ids, count)
+        return list(ids[:count])
 
     def _coded_image(self, item: int) -> CodedImage:
         lib, compression = self._lib, ctypes.c_int()
@@ -486,7 +517,13 @@ def _declare(lib: ctypes.CDLL) -> None:
         "heif_image_handle_get_luma_bits_per_pixel": (int_, [pointer]),
         "heif_image_handle_get_chroma_bits_per_pixel": (int_, [pointer]),
         "heif_image_handle_get_item_id": (uint32, [pointer]),
-        "heif_image_handle_get_grid_image_tile_id": (_Error, [pointer, int_, uint32, uint32, ctypes.POINTER(uint32)]),
+        "heif_context_get_item_references": (
+            ctypes.c_size_t,
+            [pointer, uint32, int_, ctypes.POINTER(uint32), ctypes.POINTER(ctypes.POINTER(uint32))],
+        ),
+        "heif_release_item_references": (None, [pointer, ctypes.POINTER(ctypes.POINTER(uint32))]),
+        "heif_image_handle_get_number_of_auxiliary_images": (int_, [pointer, int_]),
+        "heif_image_handle_get_list_of_auxiliary_image_IDs": (int_, [pointer, int_, ctypes.POINTER(uint32), int_]),
         "heif_item_get_item_type": (uint32, [pointer, uint32]),
         "heif_item_get_item_data": (
             _Error,

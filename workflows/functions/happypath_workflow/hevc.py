@@ -113,9 +113,8 @@ def decoder_configurations(data: bytes) -> dict[int, HevcConfiguration]:
 
 def sequence_size(sps: bytes) -> SequenceSize:
     """The picture size in a sequence parameter set NAL unit (H.265 7.3.2.2), read up to it."""
-    bits = _BitReader(
-        _rbsp(sps)[2:]
-    )  # after the two-byte NAL unit header (escaped like the rest, as libde265 reads it)
+    # After the two-byte NAL unit header, which is unescaped with the rest, as libde265 reads it.
+    bits = _BitReader(_rbsp(sps)[2:])
     bits.skip(4)  # sps_video_parameter_set_id
     sub_layers = bits.read(3)  # sps_max_sub_layers_minus1
     bits.skip(1)
@@ -164,9 +163,9 @@ def _associations(data: bytes, start: int, end: int) -> Iterator[tuple[int, list
     reader = _ByteReader(data, start, end)
     version, flags = reader.read(1), reader.read(3)
     id_size, index_size = (4 if version else 2), (2 if flags & 1 else 1)
+    mask = (1 << (8 * index_size - 1)) - 1  # the top bit says whether the property is essential
     for _ in range(reader.read(4)):
         item_id, count = reader.read(id_size), reader.read(1)
-        mask = (1 << (8 * index_size - 1)) - 1  # the top bit says whether the property is essential
         yield item_id, [reader.read(index_size) & mask for _ in range(count)]
 
 
@@ -416,7 +415,7 @@ def _noise_pattern() -> Any:
 
 @lru_cache(maxsize=1)
 def _library() -> ctypes.CDLL:
-    from happypath_workflow.libheif import sibling_library
+    from happypath_workflow.libheif import declare_functions, sibling_library
 
     lib = sibling_library("libde265")
     pointer = ctypes.c_void_p
@@ -435,9 +434,6 @@ def _library() -> ctypes.CDLL:
         "de265_set_image_plane": (None, [pointer, ctypes.c_int, pointer, ctypes.c_int, pointer]),
         "de265_get_bits_per_pixel": (ctypes.c_int, [pointer, ctypes.c_int]),
     }
-    for name, (result, arguments) in signatures.items():
-        function = getattr(lib, name)
-        function.restype = result
-        function.argtypes = arguments
+    declare_functions(lib, signatures)
     lib.de265_init()  # reference-counted; libheif's plugin holds one too, never given back here
     return lib

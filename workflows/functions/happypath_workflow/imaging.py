@@ -215,9 +215,10 @@ def inspect_image(data: bytes) -> Inspection:
 def check_image_data(data: bytes) -> None:
     """The whole-image decode `inspect_image` makes, for a workflow with no step that called it before `render`
     (which decodes only what its reduced sizes need, so it cannot see damage in a JPEG's image data)."""
-    if _sniff(data) == "JPEG":
+    kind = _sniff(data)
+    if kind == "JPEG":
         _check_jpeg_entropy(data)
-    elif _sniff(data) == "HEIF":
+    elif kind == "HEIF":
         with closing(cast("HeifImage", _open(data).image)) as heif:
             _check_hevc(heif)
 

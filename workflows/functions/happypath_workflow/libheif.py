@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -217,8 +216,9 @@ class HeifImage:
             yield from self._coded_images_of(item, 0)
 
     def _coded_images_of(self, item: int, depth: int) -> Iterator[CodedImage]:
-        if _fourcc_text(self._lib.heif_item_get_item_type(self._context, item)) not in _DERIVED_ITEM_TYPES:
-            yield self._coded_image(item)
+        kind = _fourcc_text(self._lib.heif_item_get_item_type(self._context, item))
+        if kind not in _DERIVED_ITEM_TYPES:
+            yield self._coded_image(item, kind)
             return
         if depth == _MAX_DERIVATION_DEPTH:
             raise HeifError(f"image item {item} is derived from derived images {depth} deep")
@@ -227,8 +227,8 @@ class HeifImage:
 
     def _references(self, item: int, kind: str) -> list[int]:
         """The items `item` refers to by references of `kind` (`iref`), in their order."""
-        lib, found = self._lib, list[int]()
-        for index in itertools.count():
+        lib, found, index = self._lib, list[int](), 0
+        while True:
             reference_kind, items = ctypes.c_uint32(), ctypes.POINTER(ctypes.c_uint32)()
             count = lib.heif_context_get_item_references(
                 self._context, item, index, ctypes.byref(reference_kind), ctypes.byref(items)
@@ -236,11 +236,11 @@ class HeifImage:
             if not count:  # past the last reference box
                 return found
             try:
-                if _fourcc_text(reference_kind.value) == kind:
+                if reference_kind.value == _fourcc(kind):
                     found.extend(items[:count])
             finally:
                 lib.heif_release_item_references(self._context, ctypes.byref(items))
-        raise AssertionError("unreachable")
+            index += 1
 
     def _alpha_items(self) -> list[int]:
         """The primary image's alpha images: its auxiliary images less those listed when alpha is left out."""
@@ -253,7 +253,7 @@ class HeifImage:
         count = lib.heif_image_handle_get_list_of_auxiliary_image_IDs(self._handle, aux_filter, ids, count)
         return list(ids[:count])
 
-    def _coded_image(self, item: int) -> CodedImage:
+    def _coded_image(self, item: int, kind: str) -> CodedImage:
         lib, compression = self._lib, ctypes.c_int()
         data, size = ctypes.POINTER(ctypes.c_uint8)(), ctypes.c_size_t()
         self._check(
@@ -265,7 +265,7 @@ class HeifImage:
             coded = ctypes.string_at(data, size.value) if size.value else b""
         finally:
             lib.heif_release_item_data(self._context, ctypes.byref(data))
-        return CodedImage(item, _fourcc_text(lib.heif_item_get_item_type(self._context, item)), coded)
+        return CodedImage(item, kind, coded)
 
     def _check(self, error: _Error) -> None:
         if error.code:
@@ -564,7 +564,12 @@ def _declare(lib: ctypes.CDLL) -> None:
         ),
         "heif_nclx_color_profile_free": (None, [ctypes.POINTER(_NclxProfile)]),
     }
+    declare_functions(lib, signatures)
+
+
+def declare_functions(lib: ctypes.CDLL, signatures: dict[str, tuple[object, list[object]]]) -> None:
+    """Give ctypes each function's result and argument types (name: (result, arguments))."""
     for name, (result, arguments) in signatures.items():
-        function = getattr(lib, name)  # AttributeError: this libheif lacks it
+        function = getattr(lib, name)  # AttributeError: this library lacks it
         function.restype = result
         function.argtypes = arguments

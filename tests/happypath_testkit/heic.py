@@ -1,8 +1,14 @@
-"""HEIC files damaged on purpose: bits of a tile's HEVC data flipped, the container left intact."""
+"""HEIC files built or damaged on purpose: ISOBMFF boxes, and bits of a tile's HEVC data flipped with the
+container left intact."""
 
 from __future__ import annotations
 
 from happypath_workflow import libheif
+
+
+def box(kind: bytes, body: bytes) -> bytes:
+    """An ISOBMFF box: its 32-bit size, its type, its body."""
+    return (8 + len(body)).to_bytes(4, "big") + kind + body
 
 
 def tile_offsets(data: bytes) -> dict[int, int]:

@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from happypath_testkit.heic import damaged_tile, tile_offsets, with_bits_flipped
+from happypath_testkit.heic import box, damaged_tile, tile_offsets, with_bits_flipped
 from PIL import Image
 
 from happypath.statuses import RejectionReason
@@ -245,10 +245,6 @@ def test_a_tile_with_no_picture_data_is_damage() -> None:
 
 
 # --- the container's properties --------------------------------------------------------------------------
-
-
-def box(kind: bytes, body: bytes) -> bytes:
-    return (8 + len(body)).to_bytes(4, "big") + kind + body
 
 
 def hvcc(*nal_units: bytes, length_size_minus_one: int = 3) -> bytes:

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from happypath_testkit.heic import box
 from happypath_testkit.memory import reset_peak_rss, rss_mb
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -303,10 +304,6 @@ def test_every_seed_is_what_it_should_be() -> None:
 # --- 1. arbitrary bytes ------------------------------------------------------------------------------------
 
 
-def _box(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", 8 + len(body)) + kind + body
-
-
 HEADS = [
     b"",
     b"\xff\xd8\xff",
@@ -314,8 +311,8 @@ HEADS = [
     b"\xff\xd8\xff\xdb",
     b"\xff\xd8\xff\xc0\x00\x11\x08\x03\x20\x03\x20\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01",  # SOF 800x800
     b"\x89PNG\r\n\x1a\n",
-    _box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic"),
-    _box(b"ftyp", b"mif1\x00\x00\x00\x00mif1"),
+    box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic"),
+    box(b"ftyp", b"mif1\x00\x00\x00\x00mif1"),
 ]
 
 
@@ -323,10 +320,10 @@ HEADS = [
 def heif_skeletons(draw: st.DrawFn) -> bytes:
     """ftyp + meta + mdat boxes with arbitrary contents: passes the box walk, reaches libheif."""
     brand = draw(st.sampled_from([b"heic", b"heix", b"mif1", b"hevc"]))
-    ftyp = _box(b"ftyp", brand + b"\x00\x00\x00\x00mif1heic")
-    meta = _box(b"meta", b"\x00\x00\x00\x00" + draw(st.binary(max_size=600)))
-    mdat = _box(b"mdat", draw(st.binary(max_size=600)))
-    extra = [_box(draw(st.sampled_from([b"free", b"moov", b"iinf", b"uuid"])), draw(st.binary(max_size=64)))]
+    ftyp = box(b"ftyp", brand + b"\x00\x00\x00\x00mif1heic")
+    meta = box(b"meta", b"\x00\x00\x00\x00" + draw(st.binary(max_size=600)))
+    mdat = box(b"mdat", draw(st.binary(max_size=600)))
+    extra = [box(draw(st.sampled_from([b"free", b"moov", b"iinf", b"uuid"])), draw(st.binary(max_size=64)))]
     boxes = draw(st.permutations([meta, mdat, *extra]))
     return ftyp + b"".join(boxes)
 

@@ -24,10 +24,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import parse_qsl, quote, urlsplit
-from xml.etree import ElementTree
-from xml.sax.saxutils import escape
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -41,6 +39,9 @@ from botocore.exceptions import (
 
 from happypath import settings
 from happypath.observability import tracer
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 CONNECT_TIMEOUT_S: Final = 1.0
 READ_TIMEOUT_S: Final = 2.0  # per socket read: S3 answers in milliseconds
@@ -105,7 +106,7 @@ def delete_objects(bucket: str, keys: Iterable[str]) -> list[dict[str, str]]:
     for start in range(0, len(every), MAX_KEYS_PER_DELETE):
         batch = every[start : start + MAX_KEYS_PER_DELETE]
         params = {"Bucket": bucket, "Delete": {"Objects": [{"Key": key} for key in batch], "Quiet": True}}
-        listed = "".join(f"<Object><Key>{escape(key)}</Key></Object>" for key in batch)
+        listed = "".join(f"<Object><Key>{_xml_text(key)}</Key></Object>" for key in batch)
         body = f'<Delete xmlns="{_S3_NAMESPACE[1:-1]}"><Quiet>true</Quiet>{listed}</Delete>'.encode()
         headers = {  # S3 refuses a DeleteObjects without a checksum of its body
             "content-md5": base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode(),
@@ -199,10 +200,21 @@ def _content_length(response: Response) -> int | None:
         return None
 
 
-def _xml(body: bytes) -> ElementTree.Element | None:
+def _xml_text(value: str) -> str:
+    """Text escaped for an XML element (xml.sax.saxutils.escape would load urllib.request with it)."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _xml(body: bytes) -> "Element | None":
     """S3's answer as XML; None when it is not XML (or empty)."""
+    if not body:
+        return None
+    # Loaded here, at the first answer with a body: a write's answer is empty, so the resize function's process
+    # does not hold ElementTree and its parser (~0.5 MB, bench/README.md) while it renders.
+    from xml.etree import ElementTree
+
     try:  # S3's own answer; expat bounds entity expansion and ElementTree resolves no external entities
-        return ElementTree.fromstring(body) if body else None  # noqa: S314
+        return ElementTree.fromstring(body)  # noqa: S314
     except ElementTree.ParseError:
         return None
 

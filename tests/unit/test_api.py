@@ -380,6 +380,8 @@ def test_request_upload_returns_a_presigned_post_limited_to_key_type_and_size():
         ({"contentType": "image/jpeg", "size": 20 * 1024 * 1024 + 1}, "size"),
         ({"contentType": "image/jpeg"}, "size"),
         ({"contentType": "image/jpeg", "size": "100"}, "size"),  # numbers are numbers, as lat and lng
+        ({"contentType": "image/jpeg", "size": True}, "size"),
+        ({"contentType": "image/jpeg", "size": 100.5}, "size"),
         ({"size": 10}, "contentType"),
     ],
 )
@@ -394,6 +396,20 @@ def test_request_upload_rejects_bad_requests_with_400(body, field):
     )
     assert status == 400
     assert field in error["message"]
+
+
+def test_a_size_written_with_a_decimal_point_is_taken_when_it_is_whole():
+    """JSON Schema's "integer", which the API document gives `size`, takes 2881.0: so does the API."""
+    place = create_place()
+    status, form = call(
+        "POST",
+        "/places/{place_id}/uploads",
+        path_parameters={"place_id": place["placeId"]},
+        body={"contentType": "image/jpeg", "size": 2881.0},
+        user=OWNER,
+    )
+    assert (status, form["maxBytes"]) == (201, 2881)
+    assert ["content-length-range", 1, 2881] in json.loads(base64.b64decode(form["fields"]["policy"]))["conditions"]
 
 
 def test_request_upload_needs_a_user_and_an_existing_place():

@@ -156,11 +156,19 @@ class NewPlace(Model):
 AcceptedContentType = Literal["image/jpeg", "image/png", "image/heic", "image/heif"]
 
 
+def _json_number(value: object) -> object:
+    """A number as JSON writes one: not a string ("2881") nor a boolean, which lax validation would take."""
+    if isinstance(value, str | bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
 class UploadRequest(Model):
     contentType: AcceptedContentType = Field(
         description="The type the browser will send; S3 refuses the upload if it differs."
     )
-    size: Annotated[int, Strict(), Field(gt=0, le=limits.MAX_UPLOAD_BYTES)] = Field(
+    # Not Strict(): that refuses 2881.0, which JSON Schema's "integer" (the API document) allows.
+    size: Annotated[int, Field(gt=0, le=limits.MAX_UPLOAD_BYTES), BeforeValidator(_json_number)] = Field(
         description="The file size in bytes; S3 refuses a larger body."
     )
 

@@ -90,13 +90,13 @@ def published_photo(place_id: str, owner: str = OWNER, published_at: str = "2026
     return upload_id
 
 
-def request_form(place_id: str, user: str = OWNER) -> tuple[int, Any]:
-    """POST /places/{place_id}/uploads for a small JPEG."""
+def request_form(place_id: str, user: str = OWNER, **fields: Any) -> tuple[int, Any]:
+    """POST /places/{place_id}/uploads for a small JPEG (or what `fields` say)."""
     return call(
         "POST",
         "/places/{place_id}/uploads",
         path_parameters={"place_id": place_id},
-        body={"contentType": "image/jpeg", "size": 10},
+        body={"contentType": "image/jpeg", "size": 10} | fields,
         user=user,
     )
 
@@ -400,14 +400,7 @@ def test_request_upload_rejects_bad_requests_with_400(body, field):
 
 def test_a_size_written_with_a_decimal_point_is_taken_when_it_is_whole():
     """JSON Schema's "integer", which the API document gives `size`, takes 2881.0: so does the API."""
-    place = create_place()
-    status, form = call(
-        "POST",
-        "/places/{place_id}/uploads",
-        path_parameters={"place_id": place["placeId"]},
-        body={"contentType": "image/jpeg", "size": 2881.0},
-        user=OWNER,
-    )
+    status, form = request_form(create_place()["placeId"], size=2881.0)
     assert (status, form["maxBytes"]) == (201, 2881)
     assert ["content-length-range", 1, 2881] in json.loads(base64.b64decode(form["fields"]["policy"]))["conditions"]
 

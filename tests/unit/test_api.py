@@ -699,6 +699,25 @@ def test_asking_which_photos_are_mine_needs_a_user_and_a_valid_list():
     assert call("GET", "/photos/mine", user=OWNER)[0] == 400
 
 
+def test_a_query_parameter_given_twice_is_refused_with_a_message_that_says_so():
+    """`?ids=a&ids=b`: API Gateway joins the two in queryStringParameters, and Powertools reads them apart from
+    the raw query string."""
+    event = http_event("GET", "/photos/mine", query={"ids": "abc,def"}, user=OWNER)
+    event["rawQueryString"] = "ids=abc&ids=def"
+    response = api.lambda_handler(event, CONTEXT)
+    assert (response["statusCode"], body_of(response)["errors"]) == (
+        400,
+        [{"field": "ids", "problem": "given 2 times: give it once, the ids separated by commas"}],
+    )
+    event = http_event("GET", "/places", query={"lat": "51.5,52", "lng": "-0.1"})
+    event["rawQueryString"] = "lat=51.5&lat=52&lng=-0.1"
+    response = api.lambda_handler(event, CONTEXT)
+    assert (response["statusCode"], body_of(response)["message"]) == (
+        400,
+        "invalid request: lat: given 2 times: give it once",
+    )
+
+
 def test_a_user_may_ask_about_a_whole_page_of_photos_at_once():
     place = create_place()
     photo_id = published_photo(place["placeId"])

@@ -322,6 +322,11 @@ def _problem(error: dict[str, Any]) -> str:
         return "not valid JSON" + (f" (at character {position[0]})" if position else "")
     if error.get("type") == "string_pattern_mismatch":
         return _PATTERN_MEANS.get(error.get("ctx", {}).get("pattern", ""), error.get("msg", ""))
+    given = error.get("input")
+    if error.get("loc", ())[:1] == ("query",) and isinstance(given, list):  # `?ids=a&ids=b`: Powertools keeps both
+        return f"given {len(given)} times: give it once" + (
+            ", the ids separated by commas" if _field(error) == "ids" else ""
+        )
     return str(error.get("msg", ""))
 
 

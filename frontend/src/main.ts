@@ -7,6 +7,7 @@ import { AUTH_KEY, createAuth, sessionRefusedHandler, takeSignOutReturn } from '
 import { CONFIG_KEY } from './composables/useConfig'
 import { UPLOADS_KEY, createUploads } from './composables/useUpload'
 import { createApi } from './lib/api'
+import { downloadFailed, loadAfreshIfFailed } from './lib/chunks'
 import { ConfigError, loadConfig } from './lib/config'
 import { describeError, notify } from './lib/notices'
 import { browserStorage } from './lib/storage'
@@ -53,9 +54,13 @@ async function start() {
   // the detail of anything that is not already in words).
   app.config.errorHandler = (err) => notify(describeError(err), 'error')
   window.addEventListener('unhandledrejection', (event) => notify(describeError(event.reason), 'error'))
-  router.onError((err) => {
-    // Typically a lazy page chunk that failed to download (offline, or a new deploy replaced it).
+  router.onError(async (err, to) => {
+    // Typically a lazy page chunk that failed to download (offline, or a new deploy replaced it). Tried again
+    // once the site answers, the page is loaded afresh: this one would never download that chunk again.
     console.error(err)
+    const code = `page:${String(to.name)}`
+    if (await loadAfreshIfFailed(code, router.resolve(to).href)) return
+    downloadFailed(code)
     notify('This page could not be loaded. Check your connection and reload.', 'error')
   })
 

@@ -1,8 +1,9 @@
 import { flushPromises } from '@vue/test-utils'
 import 'leaflet' // loaded before the test replaces navigator: Leaflet reads its userAgent once, on import
 import { h } from 'vue'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import ErrorBoundary from '../src/components/ErrorBoundary.vue'
+import { page } from '../src/lib/chunks'
 import HomeView from '../src/views/HomeView.vue'
 import { fakeApi, fakeAuth, mountWith, near } from './helpers'
 
@@ -15,9 +16,14 @@ vi.mock('../src/components/PlaceMap.vue', async (importOriginal) => {
   return importOriginal()
 })
 
+beforeEach(() => {
+  download.attempts = 0
+})
+
 afterEach(() => {
   vi.useRealTimers()
   vi.unstubAllGlobals()
+  vi.restoreAllMocks()
 })
 
 /** The next download: it waits until the test says how it ends. */
@@ -27,16 +33,45 @@ function heldDownload() {
   return ends
 }
 
+/** HomeView in the error boundary that replaces a page that fails, as the app shows pages. */
+function mountHome() {
+  vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+  localStorage.setItem('happypath.showMap', 'true')
+  const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [near({ placeId: 'rose', name: 'Rose Park' }, 80)] })) })
+  const Page = { render: () => h(ErrorBoundary, null, { default: () => h(HomeView) }) }
+  return mountWith(Page, { api, auth: fakeAuth(null), attachTo: document.body }).wrapper
+}
+
 describe('HomeView while the map downloads', () => {
+  it('a download that failed is tried again by loading the page afresh, once the site answers', async () => {
+    // The browser would fail every later import of the map at once: this page never gets it now.
+    vi.spyOn(console, 'error').mockImplementation(() => {})
+    const load = vi.spyOn(page, 'load').mockImplementation(() => {})
+    const siteFetch = vi.fn(async (_url: RequestInfo | URL, _init?: RequestInit) => new Response('{}'))
+    vi.stubGlobal('fetch', siteFetch)
+    const failing = heldDownload()
+    const wrapper = mountHome()
+    await flushPromises()
+    failing.fail(new Error('Failed to fetch dynamically imported module'))
+    await vi.waitFor(() => expect(wrapper.find('#map-panel [role="alert"]').exists()).toBe(true))
+
+    await wrapper.get('#map-panel [role="alert"] button').trigger('click')
+    await flushPromises()
+    expect(siteFetch).toHaveBeenCalledTimes(1)
+    expect(String(siteFetch.mock.calls[0]![0])).toMatch(/config\.json$/)
+    expect(siteFetch.mock.calls[0]![1]).toMatchObject({ cache: 'no-store' })
+    expect(load).toHaveBeenCalledWith(window.location.href)
+    expect(download.attempts).toBe(1) // not asked for again in this page
+    wrapper.unmount()
+  })
+
   it('on a flaky connection: lists the places at once, says the map is loading, and offers to try again', async () => {
-    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
-    localStorage.setItem('happypath.showMap', 'true')
-    const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [near({ placeId: 'rose', name: 'Rose Park' }, 80)] })) })
-    // As the app shows pages: inside the error boundary that replaces a page that fails.
-    const Page = { render: () => h(ErrorBoundary, null, { default: () => h(HomeView) }) }
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
+    // Nor does the site answer: "Try again" downloads the map again (which a browser fails at once, offline).
+    const offline = vi.fn(async () => Promise.reject(new TypeError('Failed to fetch')))
+    vi.stubGlobal('fetch', offline)
     const first = heldDownload()
-    const { wrapper } = mountWith(Page, { api, auth: fakeAuth(null), attachTo: document.body })
+    const wrapper = mountHome()
     await flushPromises()
     const listed = () => wrapper.findAll('ol[aria-label="Places by distance"] .name').map((n) => n.text())
     const loadingNote = () => wrapper.find('#map-panel [role="status"]')
@@ -61,6 +96,7 @@ describe('HomeView while the map downloads', () => {
     const second = heldDownload()
     await tryAgain()
     await flushPromises()
+    expect(offline).toHaveBeenCalledTimes(1)
     expect(download.attempts).toBe(2)
     await vi.advanceTimersByTimeAsync(19_000)
     expect(loadingNote().text()).toBe('Loading the map…')

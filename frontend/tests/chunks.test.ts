@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { createAuth } from '../src/composables/useAuth'
 import { downloadFailed, loadAfreshIfFailed, page, siteAnswers } from '../src/lib/chunks'
+import { testConfig } from './helpers'
 
 afterEach(() => {
   vi.restoreAllMocks()
+  vi.unstubAllGlobals()
 })
 
 describe('code that failed to download', () => {
@@ -45,5 +48,39 @@ describe('code that failed to download', () => {
     const hanging = ((_url: RequestInfo | URL, init?: RequestInit) =>
       new Promise<Response>((_resolve, reject) => init!.signal!.addEventListener('abort', () => reject(init!.signal!.reason)))) as typeof fetch
     expect(await siteAnswers('/config.json', 20, hanging)).toBe(false)
+  })
+})
+
+describe('the sign-in library that failed to download', () => {
+  it('is not asked for again by the page: the next sign-in loads the page afresh, once the site answers', async () => {
+    const signinRedirect = vi.fn(async () => {})
+    class UserManager {
+      events = { addUserLoaded: vi.fn(), addUserUnloaded: vi.fn(), addSilentRenewError: vi.fn() }
+      getUser = vi.fn(async () => null)
+      signinRedirect = signinRedirect
+    }
+    class WebStorageStateStore {}
+    const loadOidc = vi
+      .fn()
+      .mockRejectedValueOnce(new TypeError('Failed to fetch dynamically imported module'))
+      .mockResolvedValue({ UserManager, WebStorageStateStore })
+    const load = vi.spyOn(page, 'load').mockImplementation(() => {})
+    vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const site = vi.fn(async (): Promise<Response> => Promise.reject(new TypeError('Failed to fetch')))
+    vi.stubGlobal('fetch', site)
+    const auth = createAuth(testConfig, loadOidc, { origin: 'http://app.test', assign: vi.fn() })
+    await vi.waitFor(() => expect(auth.ready.value).toBe(true)) // the stored sign-in could not be read
+
+    // Still offline: the sign-in is tried as before, and says why it could not start.
+    loadOidc.mockRejectedValueOnce(new TypeError('Failed to fetch dynamically imported module'))
+    await expect(auth.signIn('/places/p1')).rejects.toThrow('Failed to fetch dynamically imported module')
+    expect(load).not.toHaveBeenCalled()
+
+    // The site answers: the page is loaded afresh, where the library downloads; nothing is redirected from here.
+    site.mockImplementation(async () => new Response('{}'))
+    await auth.signIn('/places/p1')
+    expect(load).toHaveBeenCalledWith(window.location.href)
+    expect(signinRedirect).not.toHaveBeenCalled()
+    expect(loadOidc).toHaveBeenCalledTimes(2)
   })
 })

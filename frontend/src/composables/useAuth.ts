@@ -5,6 +5,7 @@
  */
 import { inject, ref, type InjectionKey, type Ref } from 'vue'
 import type { User, UserManager } from 'oidc-client-ts'
+import { downloadFailed, loadAfreshIfFailed } from '../lib/chunks'
 import type { AppConfig } from '../lib/config'
 import { browserStorage } from '../lib/storage'
 
@@ -86,6 +87,8 @@ type OidcModule = typeof import('oidc-client-ts')
 export const SIGNED_OUT_KEY = 'happypath.signedOut'
 /** A trip to the issuer takes seconds: an older entry is from a sign-out that never came back. */
 const SIGNED_OUT_MAX_AGE_MS = 10 * 60_000
+/** oidc-client-ts, downloaded on first use (lib/chunks.ts). */
+const OIDC_CODE = 'oidc'
 
 type SessionStore = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>
 
@@ -128,7 +131,12 @@ export function createAuth(
   let managerPromise: Promise<UserManager> | null = null
 
   function manager(): Promise<UserManager> {
-    managerPromise ??= loadOidc().then((oidc) => {
+    if (managerPromise) return managerPromise
+    const loaded = loadOidc().catch((err: unknown) => {
+      downloadFailed(OIDC_CODE) // this page cannot import it again: the next sign-in loads the page afresh
+      throw err
+    })
+    const made = loaded.then((oidc) => {
       const m = new oidc.UserManager({
         authority: config.auth.authority,
         client_id: config.auth.clientId,
@@ -153,7 +161,11 @@ export function createAuth(
       })
       return m
     })
-    return managerPromise
+    managerPromise = made
+    made.catch(() => {
+      if (managerPromise === made) managerPromise = null // asked for again next time (a failed download: see signIn)
+    })
+    return made
   }
 
   // Read a stored session in the background; the first screen does not wait for it.
@@ -179,6 +191,7 @@ export function createAuth(
     ready,
     async signIn(returnTo = '/') {
       if (!secureContext) throw new SignInUnavailableError(INSECURE_PAGE_MESSAGE)
+      if (await loadAfreshIfFailed(OIDC_CODE, window.location.href)) return
       const m = await manager()
       await m.signinRedirect({ state: { returnTo } })
     },

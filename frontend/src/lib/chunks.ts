@@ -1,9 +1,9 @@
 /**
- * Code downloaded on first use (a page, the map) that failed to arrive. The browser keeps such a failure for
- * the page's life: every later import of the same module fails at once without asking the server again
- * (Chromium 150 does; the HTML standard's module map keeps failed fetches). So the second try at code that did
- * not arrive loads the page afresh, once the site answers again; while it does not, the caller tries as
- * before, which fails at once and says the connection is still down.
+ * Code downloaded on first use (a page, the map, the sign-in library) that failed to arrive. The browser keeps
+ * such a failure for the page's life: every later import of the same module fails at once without asking the
+ * server again (Chromium 150 does; the HTML standard's module map keeps failed fetches). So the second try at
+ * code that did not arrive loads the page afresh, once the site answers again; while it does not, the caller
+ * tries as before, which fails at once and says the connection is still down.
  */
 
 const failed = new Set<string>()

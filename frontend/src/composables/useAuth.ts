@@ -5,7 +5,7 @@
  */
 import { inject, ref, type InjectionKey, type Ref } from 'vue'
 import type { User, UserManager } from 'oidc-client-ts'
-import { downloadFailed, loadAfreshIfFailed } from '../lib/chunks'
+import { importing, loadAfreshIfFailed } from '../lib/chunks'
 import type { AppConfig } from '../lib/config'
 import { browserStorage } from '../lib/storage'
 
@@ -132,11 +132,8 @@ export function createAuth(
 
   function manager(): Promise<UserManager> {
     if (managerPromise) return managerPromise
-    const loaded = loadOidc().catch((err: unknown) => {
-      downloadFailed(OIDC_CODE) // this page cannot import it again: the next sign-in loads the page afresh
-      throw err
-    })
-    const made = loaded.then((oidc) => {
+    // A failed download is remembered: this page cannot import it again, and the next sign-in loads it afresh.
+    const made = importing(OIDC_CODE, loadOidc).then((oidc) => {
       const m = new oidc.UserManager({
         authority: config.auth.authority,
         client_id: config.auth.clientId,
@@ -163,7 +160,7 @@ export function createAuth(
     })
     managerPromise = made
     made.catch(() => {
-      if (managerPromise === made) managerPromise = null // asked for again next time (a failed download: see signIn)
+      managerPromise = null // asked for again next time (a failed download: see signIn)
     })
     return made
   }

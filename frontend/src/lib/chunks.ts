@@ -6,6 +6,8 @@
  * tries as before, which fails at once and says the connection is still down.
  */
 
+import { CONFIG_URL } from './config'
+
 const failed = new Set<string>()
 
 /** How a page is loaded afresh (its own object, so that tests can watch it). */
@@ -17,7 +19,7 @@ export const page = {
 
 /** Whether the site answers now: its config.json, asked past every cache, within `timeoutMs`. */
 export async function siteAnswers(
-  url = `${import.meta.env.BASE_URL}config.json`,
+  url = CONFIG_URL,
   timeoutMs = 5000,
   fetchFn: typeof fetch = (...args) => fetch(...args),
 ): Promise<boolean> {
@@ -32,6 +34,14 @@ export async function siteAnswers(
 /** Remembers that `code` (a name for one lazily imported module) failed to download in this page. */
 export function downloadFailed(code: string): void {
   failed.add(code)
+}
+
+/** `load()`, its failure remembered as `code`'s (`downloadFailed`). */
+export function importing<T>(code: string, load: () => Promise<T>): Promise<T> {
+  return load().catch((err: unknown) => {
+    downloadFailed(code)
+    throw err
+  })
 }
 
 /**

@@ -184,9 +184,12 @@ export function parseConfig(raw: unknown): AppConfig {
   return { apiUrl, auth, map, placeTypes, title }
 }
 
+/** Where the app finds config.json: next to index.html. */
+export const CONFIG_URL = `${import.meta.env.BASE_URL}config.json`
+
 /** Fetches and validates config.json; every failure becomes a ConfigError with a plain message. */
 export async function loadConfig(
-  url = `${import.meta.env.BASE_URL}config.json`,
+  url = CONFIG_URL,
   fetchFn: typeof fetch = (...args) => fetch(...args),
 ): Promise<AppConfig> {
   let response: Response

@@ -15,7 +15,7 @@ PHOTO ?= ../shared/photos/jolla.jpg
 # sam build (without a container) needs a real python3.13 first on PATH, not a pyenv shim.
 SAM_ENV := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$(abspath $(VENV))/bin:$$PATH"
 
-.PHONY: help venv venv-moderation dev postman seed test test-python test-frontend lint format typecheck openapi validate build web-config publish-web bench clean
+.PHONY: help venv venv-moderation native dev postman seed test test-python test-frontend lint format typecheck openapi validate build web-config publish-web bench clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -37,6 +37,16 @@ $(VENV)/.moderation: $(VENV)/.installed
 
 venv-moderation: $(VENV)/.moderation  ## add the offline moderation models (local runtime only)
 
+# The progressive JPEG decoder (workflows/native), for this machine and for Lambda's arm64, with Zig's C
+# compiler from PyPI (ziglang, in the dev group): no system compiler needed. `sam build` ships both libraries
+# with the workflow functions; each process loads the one for its architecture.
+NATIVE_DIR := workflows/functions/happypath_workflow
+NATIVE_LIBS := $(NATIVE_DIR)/_progressive_jpeg.x86_64.so $(NATIVE_DIR)/_progressive_jpeg.aarch64.so
+$(NATIVE_DIR)/_progressive_jpeg.%.so: workflows/native/progressive_jpeg.c $(VENV)/.installed
+	$(PY) -m ziglang cc -target $*-linux-gnu.2.17 -O2 -s -fPIC -shared -Wall -Wextra -Werror -o $@ $< -lm
+
+native: $(NATIVE_LIBS)  ## build the progressive JPEG decoder (x86_64 and arm64)
+
 frontend/node_modules/.installed: frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
 	touch $@
@@ -45,7 +55,7 @@ postman/node_modules/.installed: postman/package-lock.json  # newman: the tests 
 	cd postman && npm ci --no-audit --no-fund
 	touch $@
 
-dev: venv-moderation frontend/node_modules/.installed  ## start the whole app locally (no Docker, no AWS account)
+dev: venv-moderation native frontend/node_modules/.installed  ## start the whole app locally (no Docker, no AWS account)
 	cd frontend && npm run build
 	$(PY) -m happypath_local serve $(ARGS)
 
@@ -61,10 +71,10 @@ seed: venv  ## add demo parks and restaurants to the running local app
 
 test: test-python test-frontend  ## run every test (Python, packaging, frontend, browser)
 
-test-python: venv-moderation postman/node_modules/.installed
+test-python: venv-moderation native postman/node_modules/.installed
 	$(SAM_ENV) $(PY) -m pytest
 
-test-frontend: venv-moderation frontend/node_modules/.installed
+test-frontend: venv-moderation native frontend/node_modules/.installed
 	cd frontend && npm test && npm run build && npm run test:e2e
 
 lint: venv  ## ruff (lint and format) and mypy
@@ -89,7 +99,7 @@ SAM_BUILD_ARGS ?=
 # sam build ships no bytecode, and Lambda's code directory is read-only: without .pyc files every cold start
 # compiles every module (about a second for a workflow handler). Hash-based .pyc files stay valid in the zip,
 # whose entries SAM dates 1980.
-build: venv  ## sam build (arm64, Python 3.13), then compile the bundles' bytecode
+build: venv native  ## sam build (arm64, Python 3.13), then compile the bundles' bytecode
 	$(SAM_ENV) $(VENV)/bin/sam build --build-dir $(BUILD_DIR) $(SAM_BUILD_ARGS)
 	# numpy's own test suites: ~16 MB in each image function's bundle, never imported.
 	find $(BUILD_DIR) -type d -name tests -path '*/numpy/*' -prune -exec rm -rf {} +
@@ -104,7 +114,7 @@ publish-web: venv frontend/node_modules/.installed  ## build the web app and ser
 	cd frontend && npm run build
 	$(PY) scripts/publish_web.py $(if $(STACK),--stack $(STACK)) $(ARGS)
 
-bench: venv  ## resizer benchmark against sharp (installs sharp into a throwaway folder)
+bench: venv native  ## resizer benchmark against sharp (installs sharp into a throwaway folder)
 	$(PY) bench/resize_bench.py $(ARGS)
 
 clean:  ## remove build output and caches (keeps .venv)

@@ -274,6 +274,10 @@ SEED_MAKERS: dict[str, Callable[[], bytes]] = {
     "rgba-interlaced.png": lambda: encode(photo_like((800, 808)).convert("RGBA"), "PNG", interlace=1),
     # large enough for render to reduce it, so decoded a strip at a time
     "strips-rgb.png": lambda: encode(photo_like((2400, 1600)), "PNG", compress_level=1),
+    # progressive, and large enough for render's 1/2 scale: decoded by progressive_jpeg, not libjpeg
+    "progressive-420-reduced.jpg": lambda: encode(
+        photo_like((1296, 1000)), "JPEG", progressive=True, restart_marker_blocks=5
+    ),
     "small.heic": lambda: encode(photo_like((832, 816)), "HEIF", quality=40),
     # as iPhones write them: a grid of tiles, turned by the container (`irot`), decoded tile by tile
     "grid-rotated.heic": lambda: encode(

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from PIL import ImageCms
 
     from happypath_workflow.libheif import HeifImage, HeifTile, Nclx, Tiling, Transformation
+    from happypath_workflow.progressive_jpeg import ReducedJpeg
 
 __all__ = [
     "ImageInfo",
@@ -258,6 +259,7 @@ class _Source(NamedTuple):
     transpose: Image.Transpose | None  # from stored to upright, applied to the small results
     icc_profile: bytes | None
     png: _PngLayout | None = None  # what the chunk walk found, for decoding in strips
+    progressive: bytes | None = None  # a progressive JPEG's data, for `progressive_jpeg`
 
 
 def _open(data: bytes) -> _Source:
@@ -307,7 +309,8 @@ def _open(data: bytes) -> _Source:
     if orientation >= 5:
         width, height = height, width
     icc = image.info.get("icc_profile") or None
-    return _Source(image, ImageInfo(kind, width, height, orientation), region, transpose, icc, png)
+    progressive = data if kind == "JPEG" and image.info.get("progressive") else None
+    return _Source(image, ImageInfo(kind, width, height, orientation), region, transpose, icc, png, progressive)
 
 
 def _sniff(data: bytes) -> str:
@@ -888,18 +891,23 @@ def _resampled(source: _Source, plan: list[_Target], threads: int) -> dict[str, 
     """Decode once, as small as the plan allows, and give each target's resampled image (upright, not finished
     yet) as a call, for the caller to run on the threads it has.
 
-    A JPEG is decoded whole at a reduced scale and each output resampled from it by Pillow. HEIF and PNG are
-    decoded a band of rows at a time, each band box-reduced and resampled into every output at once
+    A JPEG is decoded whole at a reduced scale and each output resampled from it by Pillow. HEIF, PNG and a
+    progressive JPEG (`progressive_jpeg`, when it takes the file) are decoded a band of rows at a time, each
+    band box-reduced (or, a JPEG, reduced by its DCT scale) and resampled into every output at once
     (`banded.py`), so their reduced image is never whole either.
     """
     image = source.image
     try:
-        if isinstance(image, JpegImagePlugin.JpegImageFile):
+        bands: Generator[_Band]
+        reduced = _open_progressive(source, plan)
+        if reduced is not None:
+            reduction = reduced.reduction
+            bands = _progressive_bands(reduced)
+        elif isinstance(image, JpegImagePlugin.JpegImageFile):
             base, to_base = _decode_jpeg(image, plan)
             base = _working_mode(base, source)  # CMYK
             return {target.name: partial(_resample, base, target, to_base, source.transpose) for target in plan}
-        bands: Generator[_Band]
-        if not isinstance(image, ImageFile.ImageFile):  # HEIF
+        elif not isinstance(image, ImageFile.ImageFile):  # HEIF
             reduction = _heif_reduction(image.tiling, _reduce_factor(plan))
             bands = _heif_bands(image, reduction, threads)
         else:
@@ -926,6 +934,30 @@ def _resampled(source: _Source, plan: list[_Target], threads: int) -> dict[str, 
         raise ImageRejected(RejectionReason.TOO_LARGE, "not enough memory to decode the image") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError, zlib.error) as exc:
         raise _damaged(f"the image data cannot be decoded: {exc}") from None
+
+
+def _open_progressive(source: _Source, plan: list[_Target]) -> ReducedJpeg | None:
+    """A progressive JPEG's scans decoded by `progressive_jpeg` at the plan's DCT scale, if it takes the file
+    (None: decode with libjpeg, which holds all of its coefficients; see that module)."""
+    if source.progressive is None:
+        return None
+    scale = _dct_scale(plan)
+    if scale == 1:  # every coefficient is needed: libjpeg's decode takes no more
+        return None
+    from happypath_workflow import progressive_jpeg  # ctypes: only for progressive JPEGs
+
+    return progressive_jpeg.open_reduced(source.progressive, scale)
+
+
+def _progressive_bands(reduced: ReducedJpeg) -> Generator[_Band]:
+    to_rgb = _ycbcr_to_rgb(None)  # JFIF's YCbCr: BT.601, full range
+    assert to_rgb is not None
+    for planes in reduced.bands():
+        if len(planes) == 3:
+            y, cb, cr = planes
+            yield _YCbCrBand(y, cb, cr, to_rgb)
+        else:
+            yield planes[0]
 
 
 def _decode_jpeg(image: JpegImagePlugin.JpegImageFile, plan: list[_Target]) -> tuple[Image.Image, float]:

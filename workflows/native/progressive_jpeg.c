@@ -1,0 +1,609 @@
+/*
+ * Progressive JPEG decoding at a reduced scale, keeping only what that scale needs.
+ *
+ * libjpeg holds every DCT coefficient of a progressive JPEG until its last scan (128 bytes a block: 36 MB for
+ * a 12 MP photo at 4:2:0), whatever the scale it outputs. This decoder keeps, of each block, only the
+ * lowest kx x ky coefficients its output needs (kx = ky = 2 at 1/4 scale: 8 bytes) and one bit for each
+ * of the 64 saying whether it is nonzero yet, which the refinement scans need (8 bytes). The output is the
+ * kx x ky inverse DCT of those coefficients (the block's lowest frequencies, as an orthonormal DCT of that
+ * size), written a band of MCU rows at a time.
+ *
+ * Only what photos use is decoded: 8-bit, Huffman-coded, progressive (SOF2), one to four components.
+ * Everything read from the file is checked before it is used; a damaged file gives an error, never a
+ * guess. The caller allocates the coefficient and bit arrays (pj_header gives their sizes).
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PJ_OK 0
+#define PJ_DAMAGED 1
+#define PJ_UNSUPPORTED 2
+
+#define MAX_COMPONENTS 4
+#define MAX_SCANS 1000
+
+typedef struct {
+    /* From the frame header (pj_header). */
+    int32_t width, height, components;
+    int32_t id[MAX_COMPONENTS], h[MAX_COMPONENTS], v[MAX_COMPONENTS];
+    int32_t blocks_w[MAX_COMPONENTS], blocks_h[MAX_COMPONENTS]; /* the MCU-padded block grid */
+    int32_t mcus_w, mcus_h, hmax, vmax, adobe_transform;        /* -1: no Adobe marker */
+    /* Set by the caller before pj_decode: coefficients kept, and where they go. */
+    int32_t kx[MAX_COMPONENTS], ky[MAX_COMPONENTS];
+    int16_t *coef[MAX_COMPONENTS];      /* blocks_h x blocks_w x ky x kx, zeroed */
+    uint64_t *nonzero[MAX_COMPONENTS];  /* blocks_h x blocks_w, zeroed; bit k: zigzag coefficient k */
+    /* From pj_decode. */
+    uint16_t quant[MAX_COMPONENTS][64]; /* natural order, as each component's first scan found it */
+    int32_t scans;
+    char error[200];
+} pj_image;
+
+static const uint8_t natural_order[64] = {
+    0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48,
+    41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23,
+    30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+};
+
+typedef struct {
+    int defined;
+    uint8_t fast_length[512]; /* 9-bit lookahead: code length (0: longer than 9 bits) */
+    uint8_t fast_value[512];
+    int32_t maxcode[18];      /* largest code of each length, -1 if none; maxcode[17] sentinel */
+    int32_t offset[17];       /* value index = code + offset[length] */
+    uint8_t values[256];
+} huffman;
+
+typedef struct {
+    const uint8_t *data;
+    size_t size, pos;
+    jmp_buf fail;
+    pj_image *image;
+    /* bit reader */
+    uint64_t bits;
+    int32_t nbits, padding; /* padding: zero bits appended past the scan's data (a marker or the end) */
+    huffman dc[4], ac[4];
+    uint16_t quant[4][64]; /* zigzag order, as last defined */
+    int32_t quant_defined[4], tq[MAX_COMPONENTS], latched[MAX_COMPONENTS], dc_seen[MAX_COMPONENTS];
+    int32_t restart_interval, frame_read;
+    int8_t keep[MAX_COMPONENTS][64]; /* zigzag k -> index among the kept coefficients, or -1 */
+    uint64_t kept_positions[MAX_COMPONENTS];
+    /* scan */
+    int32_t scan_components, scan_comp[MAX_COMPONENTS], dc_table[MAX_COMPONENTS], ac_table[MAX_COMPONENTS];
+    int32_t ss, se, ah, al, eobrun, predictor[MAX_COMPONENTS];
+} decoder;
+
+static void fail(decoder *d, int code, const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    vsnprintf(d->image->error, sizeof d->image->error, format, args);
+    va_end(args);
+    longjmp(d->fail, code);
+}
+
+/* --- markers --------------------------------------------------------------------------------------- */
+
+static int read_marker(decoder *d) {
+    if (d->pos >= d->size || d->data[d->pos] != 0xFF)
+        fail(d, PJ_DAMAGED, "no marker where one belongs (byte %zu)", d->pos);
+    while (d->pos < d->size && d->data[d->pos] == 0xFF) d->pos++; /* fill bytes */
+    if (d->pos >= d->size) fail(d, PJ_DAMAGED, "the data ends inside a marker");
+    return d->data[d->pos++];
+}
+
+/* A segment's body: [*body, *body + *length). */
+static void read_segment(decoder *d, size_t *body, size_t *length) {
+    if (d->pos + 2 > d->size) fail(d, PJ_DAMAGED, "the data ends inside a header");
+    size_t declared = ((size_t)d->data[d->pos] << 8) | d->data[d->pos + 1];
+    if (declared < 2 || d->pos + declared > d->size) fail(d, PJ_DAMAGED, "a header has a bad length");
+    *body = d->pos + 2;
+    *length = declared - 2;
+    d->pos += declared;
+}
+
+static void read_frame(decoder *d, size_t at, size_t length) {
+    const uint8_t *p = d->data + at;
+    pj_image *im = d->image;
+    if (d->frame_read) fail(d, PJ_DAMAGED, "more than one frame header");
+    if (length < 6 || p[5] < 1 || p[5] > MAX_COMPONENTS || length != 6 + 3 * (size_t)p[5])
+        fail(d, PJ_DAMAGED, "bad frame header");
+    if (p[0] != 8) fail(d, PJ_UNSUPPORTED, "%d-bit samples", p[0]);
+    im->height = (p[1] << 8) | p[2];
+    im->width = (p[3] << 8) | p[4];
+    im->components = p[5];
+    if (im->width == 0 || im->height == 0) fail(d, PJ_DAMAGED, "the frame header says %dx%d", im->width, im->height);
+    im->hmax = im->vmax = 1;
+    for (int c = 0; c < im->components; c++) {
+        const uint8_t *q = p + 6 + 3 * c;
+        im->id[c] = q[0];
+        im->h[c] = q[1] >> 4;
+        im->v[c] = q[1] & 15;
+        d->tq[c] = q[2];
+        if (im->h[c] < 1 || im->h[c] > 4 || im->v[c] < 1 || im->v[c] > 4 || d->tq[c] > 3)
+            fail(d, PJ_DAMAGED, "bad frame header");
+        for (int other = 0; other < c; other++)
+            if (im->id[other] == im->id[c]) fail(d, PJ_DAMAGED, "two components with one id");
+        if (im->h[c] > im->hmax) im->hmax = im->h[c];
+        if (im->v[c] > im->vmax) im->vmax = im->v[c];
+    }
+    im->mcus_w = (im->width + 8 * im->hmax - 1) / (8 * im->hmax);
+    im->mcus_h = (im->height + 8 * im->vmax - 1) / (8 * im->vmax);
+    for (int c = 0; c < im->components; c++) {
+        im->blocks_w[c] = im->mcus_w * im->h[c];
+        im->blocks_h[c] = im->mcus_h * im->v[c];
+    }
+    d->frame_read = 1;
+}
+
+static void read_huffman_tables(decoder *d, size_t at, size_t length) {
+    const uint8_t *p = d->data + at, *end = p + length;
+    while (p < end) {
+        if (end - p < 17) fail(d, PJ_DAMAGED, "bad Huffman table");
+        int table_class = p[0] >> 4, index = p[0] & 15;
+        if (table_class > 1 || index > 3) fail(d, PJ_DAMAGED, "bad Huffman table");
+        int count = 0;
+        for (int i = 1; i <= 16; i++) count += p[i];
+        if (count > 256 || end - p < 17 + count) fail(d, PJ_DAMAGED, "bad Huffman table");
+        huffman *t = table_class == 0 ? &d->dc[index] : &d->ac[index];
+        memset(t, 0, sizeof *t);
+        memcpy(t->values, p + 17, (size_t)count);
+        if (table_class == 0)
+            for (int i = 0; i < count; i++)
+                if (t->values[i] > 15) fail(d, PJ_DAMAGED, "bad Huffman table");
+        int32_t code = 0, k = 0;
+        for (int length_bits = 1; length_bits <= 16; length_bits++) {
+            int n = p[length_bits];
+            /* The codes of a length must fit in it, all ones excepted (reserved), as libjpeg checks. */
+            if (code + n >= (1 << length_bits) && n > 0) fail(d, PJ_DAMAGED, "bad Huffman table");
+            t->offset[length_bits] = k - code;
+            for (int i = 0; i < n; i++, k++, code++)
+                if (length_bits <= 9) {
+                    int shift = 9 - length_bits;
+                    for (int fill = 0; fill < (1 << shift); fill++) {
+                        t->fast_length[(code << shift) | fill] = (uint8_t)length_bits;
+                        t->fast_value[(code << shift) | fill] = t->values[k];
+                    }
+                }
+            t->maxcode[length_bits] = n ? code - 1 : -1;
+            code <<= 1;
+        }
+        t->maxcode[17] = INT32_MAX;
+        t->defined = 1;
+        p += 17 + count;
+    }
+}
+
+static void read_quant_tables(decoder *d, size_t at, size_t length) {
+    const uint8_t *p = d->data + at, *end = p + length;
+    while (p < end) {
+        int precision = p[0] >> 4, index = p[0] & 15;
+        size_t size = 1 + 64 * (precision ? 2 : 1);
+        if (precision > 1 || index > 3 || (size_t)(end - p) < size) fail(d, PJ_DAMAGED, "bad quantization table");
+        for (int k = 0; k < 64; k++)
+            d->quant[index][k] = precision ? (uint16_t)((p[1 + 2 * k] << 8) | p[2 + 2 * k]) : p[1 + k];
+        d->quant_defined[index] = 1;
+        p += size;
+    }
+}
+
+/* --- entropy-coded data ------------------------------------------------------------------------------ */
+
+static inline void fill(decoder *d) {
+    while (d->nbits <= 56) {
+        uint32_t byte = 0;
+        if (d->padding == 0 && d->pos < d->size) {
+            byte = d->data[d->pos];
+            if (byte == 0xFF) {
+                if (d->pos + 1 < d->size && d->data[d->pos + 1] == 0x00) {
+                    d->pos += 2;
+                } else {
+                    byte = 0; /* a marker: the scan's data ends here */
+                    d->padding += 8;
+                }
+            } else {
+                d->pos++;
+            }
+        } else {
+            d->padding += 8;
+        }
+        d->bits = (d->bits << 8) | byte;
+        d->nbits += 8;
+    }
+}
+
+static inline uint32_t get_bits(decoder *d, int n) {
+    if (n == 0) return 0;
+    fill(d);
+    d->nbits -= n;
+    return (uint32_t)(d->bits >> d->nbits) & ((1u << n) - 1);
+}
+
+static inline int32_t extend(uint32_t value, int n) {
+    return n == 0 ? 0 : (value < (1u << (n - 1)) ? (int32_t)value - (int32_t)((1u << n) - 1) : (int32_t)value);
+}
+
+static inline int decode(decoder *d, const huffman *t) {
+    fill(d);
+    uint32_t peek = (uint32_t)(d->bits >> (d->nbits - 9)) & 511;
+    int length = t->fast_length[peek];
+    if (length) {
+        d->nbits -= length;
+        return t->fast_value[peek];
+    }
+    for (length = 10; length <= 16; length++) {
+        int32_t code = (int32_t)(d->bits >> (d->nbits - length)) & ((1 << length) - 1);
+        if (code <= t->maxcode[length]) {
+            d->nbits -= length;
+            return t->values[code + t->offset[length]];
+        }
+    }
+    fail(d, PJ_DAMAGED, "corrupt image data: a bad Huffman code in scan %d", d->image->scans);
+    return 0;
+}
+
+static void check_not_past_end(decoder *d) {
+    if (d->nbits < d->padding)
+        fail(d, PJ_DAMAGED, "corrupt image data: scan %d ends before its last block", d->image->scans);
+}
+
+static void restart(decoder *d, int expected) {
+    check_not_past_end(d);
+    d->bits = 0;
+    d->nbits = d->padding = 0;
+    /* The bytes left before the marker are the last byte's padding bits, already read. */
+    if (d->pos + 1 >= d->size || d->data[d->pos] != 0xFF)
+        fail(d, PJ_DAMAGED, "corrupt image data: a restart marker is missing in scan %d", d->image->scans);
+    while (d->pos < d->size && d->data[d->pos] == 0xFF) d->pos++;
+    if (d->pos >= d->size || d->data[d->pos] != 0xD0 + expected)
+        fail(d, PJ_DAMAGED, "corrupt image data: a restart marker is missing or out of order in scan %d",
+             d->image->scans);
+    d->pos++;
+    d->eobrun = 0;
+    for (int i = 0; i < MAX_COMPONENTS; i++) d->predictor[i] = 0;
+}
+
+static inline int16_t *kept(decoder *d, int c, int bx, int by) {
+    pj_image *im = d->image;
+    return im->coef[c] + ((size_t)by * (size_t)im->blocks_w[c] + (size_t)bx) * (size_t)(im->kx[c] * im->ky[c]);
+}
+
+static inline uint64_t *nonzero_bits(decoder *d, int c, int bx, int by) {
+    return d->image->nonzero[c] + (size_t)by * (size_t)d->image->blocks_w[c] + (size_t)bx;
+}
+
+static void dc_block(decoder *d, int c, int index, int bx, int by) {
+    int16_t *coef = kept(d, c, bx, by);
+    if (d->ah == 0) {
+        int s = decode(d, &d->dc[d->dc_table[index]]);
+        int32_t diff = extend(get_bits(d, s), s);
+        d->predictor[index] += diff;
+        if (d->predictor[index] > 32767 || d->predictor[index] < -32768)
+            fail(d, PJ_DAMAGED, "corrupt image data: a DC value out of range in scan %d", d->image->scans);
+        coef[0] = (int16_t)(uint16_t)((uint32_t)d->predictor[index] << d->al);
+    } else if (get_bits(d, 1)) {
+        coef[0] = (int16_t)(uint16_t)((uint16_t)coef[0] | (1u << d->al));
+    }
+}
+
+static inline void skip_bits(decoder *d, int n) {
+    while (n > 0) {
+        int step = n < 48 ? n : 48;
+        fill(d);
+        d->nbits -= step;
+        n -= step;
+    }
+}
+
+static void set_coefficient(decoder *d, int c, int16_t *coef, uint64_t *bits, int k, int32_t value) {
+    *bits |= (uint64_t)1 << k;
+    int index = d->keep[c][k];
+    if (index >= 0) coef[index] = (int16_t)(uint16_t)(uint32_t)value;
+}
+
+static void ac_first_block(decoder *d, int c, int bx, int by) {
+    if (d->eobrun > 0) {
+        d->eobrun--;
+        return;
+    }
+    int16_t *coef = kept(d, c, bx, by);
+    uint64_t *bits = nonzero_bits(d, c, bx, by);
+    const huffman *t = &d->ac[d->ac_table[0]];
+    for (int k = d->ss; k <= d->se; k++) {
+        int rs = decode(d, t), r = rs >> 4, s = rs & 15;
+        if (s) {
+            k += r;
+            if (k > d->se) fail(d, PJ_DAMAGED, "corrupt image data: a coefficient past its band in scan %d",
+                                d->image->scans);
+            if (d->keep[c][k] >= 0) {
+                set_coefficient(d, c, coef, bits, k, extend(get_bits(d, s), s) * (1 << d->al));
+            } else {
+                skip_bits(d, s);
+                *bits |= (uint64_t)1 << k;
+            }
+        } else if (r == 15) {
+            k += 15;
+            if (k > d->se) fail(d, PJ_DAMAGED, "corrupt image data: a run past its band in scan %d",
+                                d->image->scans);
+        } else {
+            d->eobrun = (1 << r) + (int32_t)get_bits(d, r) - 1;
+            break;
+        }
+    }
+}
+
+/* Bits first..last (zigzag positions), first <= last + 1. */
+static inline uint64_t positions(int first, int last) {
+    if (first > last) return 0;
+    uint64_t upto_last = last == 63 ? ~(uint64_t)0 : ((uint64_t)1 << (last + 1)) - 1;
+    return upto_last & ~(((uint64_t)1 << first) - 1);
+}
+
+/* Read the correction bits of the nonzero coefficients at `refined` (a set of positions), in order. Only kept
+ * coefficients take theirs; the others' bits are skipped together. */
+static inline void refine(decoder *d, int c, int16_t *coef, uint64_t refined, int32_t p1) {
+    uint64_t kept_refined = refined & d->kept_positions[c];
+    if (kept_refined == 0) {
+        skip_bits(d, __builtin_popcountll(refined));
+        return;
+    }
+    while (refined) {
+        int k = __builtin_ctzll(refined);
+        refined &= refined - 1;
+        if (get_bits(d, 1)) {
+            int index = d->keep[c][k];
+            if (index >= 0) {
+                int32_t value = coef[index];
+                if ((value & p1) == 0) coef[index] = (int16_t)(value >= 0 ? value + p1 : value - p1);
+            }
+        }
+    }
+}
+
+static void ac_refine_block(decoder *d, int c, int bx, int by) {
+    int16_t *coef = kept(d, c, bx, by);
+    uint64_t *bits = nonzero_bits(d, c, bx, by);
+    const huffman *t = &d->ac[d->ac_table[0]];
+    int32_t p1 = 1 << d->al;
+    int k = d->ss;
+    if (d->eobrun == 0) {
+        while (k <= d->se) {
+            int rs = decode(d, t), r = rs >> 4, s = rs & 15;
+            int32_t value = 0;
+            if (s) {
+                if (s != 1) fail(d, PJ_DAMAGED, "corrupt image data: a bad refinement in scan %d", d->image->scans);
+                value = get_bits(d, 1) ? p1 : -p1;
+            } else if (r != 15) {
+                d->eobrun = (1 << r) + (int32_t)get_bits(d, r);
+                break;
+            }
+            /* Refine the nonzero coefficients on the way to the (r+1)-th still-zero one (not past the band). */
+            uint64_t zeros = ~*bits & positions(k, d->se);
+            for (int i = 0; i < r && zeros; i++) zeros &= zeros - 1;
+            int stop = zeros ? __builtin_ctzll(zeros) : d->se + 1;
+            refine(d, c, coef, *bits & positions(k, stop - 1), p1);
+            k = stop;
+            if (s) {
+                if (k > d->se) fail(d, PJ_DAMAGED, "corrupt image data: a coefficient past its band in scan %d",
+                                    d->image->scans);
+                set_coefficient(d, c, coef, bits, k, value);
+            }
+            k++; /* past the new coefficient, or the zero run's last zero */
+        }
+    }
+    if (d->eobrun > 0) {
+        refine(d, c, coef, *bits & positions(k, d->se), p1);
+        d->eobrun--;
+    }
+}
+
+static void read_scan(decoder *d, size_t at, size_t length) {
+    const uint8_t *p = d->data + at;
+    pj_image *im = d->image;
+    if (!d->frame_read) fail(d, PJ_DAMAGED, "image data before the frame header");
+    if (++im->scans > MAX_SCANS) fail(d, PJ_DAMAGED, "more than %d scans", MAX_SCANS);
+    if (length < 1 || p[0] < 1 || p[0] > 4 || length != 4 + 2 * (size_t)p[0]) fail(d, PJ_DAMAGED, "bad scan header");
+    d->scan_components = p[0];
+    for (int i = 0; i < d->scan_components; i++) {
+        int c = 0;
+        while (c < im->components && im->id[c] != p[1 + 2 * i]) c++;
+        if (c == im->components) fail(d, PJ_DAMAGED, "a scan names a component the frame does not have");
+        for (int j = 0; j < i; j++)
+            if (d->scan_comp[j] == c) fail(d, PJ_DAMAGED, "a scan names a component twice");
+        d->scan_comp[i] = c;
+        d->dc_table[i] = p[2 + 2 * i] >> 4;
+        d->ac_table[i] = p[2 + 2 * i] & 15;
+        if (d->dc_table[i] > 3 || d->ac_table[i] > 3) fail(d, PJ_DAMAGED, "bad scan header");
+    }
+    const uint8_t *q = p + 1 + 2 * d->scan_components;
+    d->ss = q[0];
+    d->se = q[1];
+    d->ah = q[2] >> 4;
+    d->al = q[2] & 15;
+    if (d->ss == 0 ? d->se != 0 : (d->se < d->ss || d->se > 63 || d->scan_components != 1) || d->al > 13 ||
+        (d->ah != 0 && d->al != d->ah - 1))
+        fail(d, PJ_DAMAGED, "bad progression (Ss=%d Se=%d Ah=%d Al=%d)", d->ss, d->se, d->ah, d->al);
+    for (int i = 0; i < d->scan_components; i++) {
+        int c = d->scan_comp[i];
+        if (d->ss == 0 && d->ah == 0 && !d->dc[d->dc_table[i]].defined)
+            fail(d, PJ_DAMAGED, "a scan uses a Huffman table that is not defined");
+        if (d->ss > 0 && !d->ac[d->ac_table[i]].defined)
+            fail(d, PJ_DAMAGED, "a scan uses a Huffman table that is not defined");
+        if (d->ss > 0 && !d->dc_seen[c]) fail(d, PJ_DAMAGED, "an AC scan before the component's first DC scan");
+        if (d->ss == 0 && d->ah == 0) d->dc_seen[c] = 1;
+        if (!d->latched[c]) {
+            if (!d->quant_defined[d->tq[c]]) fail(d, PJ_DAMAGED, "a component's quantization table is not defined");
+            for (int k = 0; k < 64; k++) im->quant[c][natural_order[k]] = d->quant[d->tq[c]][k];
+            d->latched[c] = 1;
+        }
+        d->predictor[i] = 0;
+    }
+    d->eobrun = 0;
+    d->bits = 0;
+    d->nbits = d->padding = 0;
+
+    int restarts = 0, mcus_left = d->restart_interval;
+    if (d->scan_components == 1) {
+        /* One block per MCU, over the component's own blocks (not the padded grid). */
+        int c = d->scan_comp[0];
+        int w = ((im->width * im->h[c] + im->hmax - 1) / im->hmax + 7) / 8;
+        int h = ((im->height * im->v[c] + im->vmax - 1) / im->vmax + 7) / 8;
+        for (int by = 0; by < h; by++)
+            for (int bx = 0; bx < w; bx++) {
+                if (d->restart_interval) {
+                    if (mcus_left == 0) {
+                        restart(d, restarts++ & 7);
+                        mcus_left = d->restart_interval;
+                    }
+                    mcus_left--;
+                }
+                if (d->ss == 0)
+                    dc_block(d, c, 0, bx, by);
+                else if (d->ah == 0)
+                    ac_first_block(d, c, bx, by);
+                else
+                    ac_refine_block(d, c, bx, by);
+                check_not_past_end(d);
+            }
+    } else {
+        for (int my = 0; my < im->mcus_h; my++)
+            for (int mx = 0; mx < im->mcus_w; mx++) {
+                if (d->restart_interval) {
+                    if (mcus_left == 0) {
+                        restart(d, restarts++ & 7);
+                        mcus_left = d->restart_interval;
+                    }
+                    mcus_left--;
+                }
+                for (int i = 0; i < d->scan_components; i++) {
+                    int c = d->scan_comp[i];
+                    for (int y = 0; y < im->v[c]; y++)
+                        for (int x = 0; x < im->h[c]; x++) dc_block(d, c, i, mx * im->h[c] + x, my * im->v[c] + y);
+                }
+                check_not_past_end(d);
+            }
+    }
+    /* The scan's data ends at the next marker: skip its last bits and any stray bytes to it. */
+    while (d->pos + 1 < d->size && !(d->data[d->pos] == 0xFF && d->data[d->pos + 1] != 0x00 &&
+                                     (d->data[d->pos + 1] < 0xD0 || d->data[d->pos + 1] > 0xD7)))
+        d->pos++;
+    if (d->pos + 1 >= d->size) fail(d, PJ_DAMAGED, "the image data ends without an end-of-image marker");
+}
+
+/* Walk the markers; with `decode_scans`, decode each scan, else stop at the frame header. */
+static int run(pj_image *image, const uint8_t *data, size_t size, int decode_scans) {
+    decoder d_storage; /* 12 KB, on the caller's thread's stack: calls from two threads do not meet */
+    decoder *d = &d_storage;
+    memset(d, 0, sizeof *d);
+    d->data = data;
+    d->size = size;
+    d->image = image;
+    image->error[0] = 0;
+    image->scans = 0;
+    int code = setjmp(d->fail);
+    if (code) return code;
+    if (!decode_scans) image->adobe_transform = -1;
+    if (size < 4 || data[0] != 0xFF || data[1] != 0xD8) fail(d, PJ_DAMAGED, "not a JPEG");
+    d->pos = 2;
+    if (decode_scans)
+        for (int c = 0; c < image->components; c++) {
+            if (image->kx[c] < 1 || image->kx[c] > 8 || image->ky[c] < 1 || image->ky[c] > 8 || !image->coef[c] ||
+                !image->nonzero[c])
+                fail(d, PJ_UNSUPPORTED, "bad output settings");
+            for (int k = 0; k < 64; k++) {
+                int row = natural_order[k] / 8, column = natural_order[k] % 8;
+                d->keep[c][k] = (int8_t)(row < image->ky[c] && column < image->kx[c] ? row * image->kx[c] + column : -1);
+                if (d->keep[c][k] >= 0) d->kept_positions[c] |= (uint64_t)1 << k;
+            }
+        }
+    for (;;) {
+        int marker = read_marker(d);
+        size_t body, length;
+        if (marker == 0xD9) break; /* EOI */
+        if (marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x00)
+            fail(d, PJ_DAMAGED, "unexpected marker 0xFF%02X", marker);
+        if (marker == 0x01) continue; /* TEM: no segment */
+        read_segment(d, &body, &length);
+        if (marker == 0xC2) {
+            read_frame(d, body, length);
+            if (!decode_scans) return PJ_OK;
+        } else if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+            fail(d, PJ_UNSUPPORTED, "not a progressive Huffman-coded JPEG (SOF 0x%02X)", marker);
+        } else if (marker == 0xC4) {
+            read_huffman_tables(d, body, length);
+        } else if (marker == 0xCC) {
+            fail(d, PJ_UNSUPPORTED, "arithmetic coding");
+        } else if (marker == 0xDB) {
+            read_quant_tables(d, body, length);
+        } else if (marker == 0xDD) {
+            if (length != 2) fail(d, PJ_DAMAGED, "bad restart interval header");
+            d->restart_interval = (data[body] << 8) | data[body + 1];
+        } else if (marker == 0xEE && !decode_scans && length >= 12 && memcmp(data + body, "Adobe", 5) == 0) {
+            image->adobe_transform = data[body + 11];
+        } else if (marker == 0xDA) {
+            if (!decode_scans) fail(d, PJ_DAMAGED, "image data before the frame header");
+            read_scan(d, body, length);
+        }
+    }
+    if (!d->frame_read || image->scans == 0) fail(d, PJ_DAMAGED, "no image data");
+    for (int c = 0; c < image->components; c++)
+        if (!d->dc_seen[c]) fail(d, PJ_DAMAGED, "a component has no DC scan");
+    return PJ_OK;
+}
+
+/* The frame header: size, components, sampling, block grids. */
+int pj_header(pj_image *image, const uint8_t *data, size_t size) { return run(image, data, size, 0); }
+
+/* Decode every scan into the caller's arrays. */
+int pj_decode(pj_image *image, const uint8_t *data, size_t size) { return run(image, data, size, 1); }
+
+/*
+ * Write MCU rows [first, first + count) of component `c` as pixels, kx x ky per block (its inverse DCT of
+ * the kept coefficients), into `out` (rows of `stride` bytes, `blocks_w * kx` pixels each).
+ */
+int pj_output(const pj_image *image, int c, int first, int count, uint8_t *out, size_t stride) {
+    if (c < 0 || c >= image->components || first < 0 || count < 0 || first + count > image->mcus_h) return PJ_UNSUPPORTED;
+    int kx = image->kx[c], ky = image->ky[c], kk = kx * ky;
+    if ((size_t)image->blocks_w[c] * (size_t)kx > stride) return PJ_UNSUPPORTED;
+    /* basis[n][x][u]: the n-point orthonormal inverse DCT, scaled from the 8-point coefficients (sqrt(n/8)). */
+    float bx[8][8], by[8][8], deq[64];
+    for (int pass = 0; pass < 2; pass++) {
+        int n = pass ? ky : kx;
+        float(*basis)[8] = pass ? by : bx;
+        for (int x = 0; x < n; x++)
+            for (int u = 0; u < n; u++) {
+                double cu = u == 0 ? 1.0 / 1.4142135623730951 : 1.0;
+                double angle = (2 * x + 1) * u * 3.14159265358979323846 / (2 * n);
+                /* sqrt(2/n) * c(u) * cos(...) * sqrt(n/8) = c(u) * cos(...) / 2 */
+                basis[x][u] = (float)(cu * cos(angle) / 2.0);
+            }
+    }
+    for (int v = 0; v < ky; v++)
+        for (int u = 0; u < kx; u++) deq[v * kx + u] = image->quant[c][v * 8 + u];
+    int rows = image->v[c];
+    for (int by_index = first * rows; by_index < (first + count) * rows; by_index++) {
+        uint8_t *row_out = out + (size_t)(by_index - first * rows) * (size_t)ky * stride;
+        const int16_t *coef = image->coef[c] + (size_t)by_index * (size_t)image->blocks_w[c] * (size_t)kk;
+        for (int bxi = 0; bxi < image->blocks_w[c]; bxi++, coef += kk) {
+            float g[64], tmp[64];
+            for (int i = 0; i < kk; i++) g[i] = (float)coef[i] * deq[i];
+            for (int v = 0; v < ky; v++) /* rows: tmp[v][x] = sum_u bx[x][u] g[v][u] */
+                for (int x = 0; x < kx; x++) {
+                    float sum = 0;
+                    for (int u = 0; u < kx; u++) sum += bx[x][u] * g[v * kx + u];
+                    tmp[v * kx + x] = sum;
+                }
+            for (int y = 0; y < ky; y++) {
+                uint8_t *pixel = row_out + (size_t)y * stride + (size_t)bxi * (size_t)kx;
+                for (int x = 0; x < kx; x++) {
+                    float sum = 128.5f;
+                    for (int v = 0; v < ky; v++) sum += by[y][v] * tmp[v * kx + x];
+                    pixel[x] = sum <= 0 ? 0 : sum >= 255 ? 255 : (uint8_t)sum;
+                }
+            }
+        }
+    }
+    return PJ_OK;
+}

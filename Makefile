@@ -39,10 +39,10 @@ venv-moderation: $(VENV)/.moderation  ## add the offline moderation models (loca
 
 # The progressive JPEG decoder (workflows/native), for this machine and for Lambda's arm64, with Zig's C
 # compiler from PyPI (ziglang, in the dev group): no system compiler needed. `sam build` ships both libraries
-# with the workflow functions; each process loads the one for its architecture.
+# with the workflow functions (as `.so.1`: its Python builder leaves `*.so` out); each process loads its own.
 NATIVE_DIR := workflows/functions/happypath_workflow
-NATIVE_LIBS := $(NATIVE_DIR)/_progressive_jpeg.x86_64.so $(NATIVE_DIR)/_progressive_jpeg.aarch64.so
-$(NATIVE_DIR)/_progressive_jpeg.%.so: workflows/native/progressive_jpeg.c $(VENV)/.installed
+NATIVE_LIBS := $(NATIVE_DIR)/_progressive_jpeg.x86_64.so.1 $(NATIVE_DIR)/_progressive_jpeg.aarch64.so.1
+$(NATIVE_DIR)/_progressive_jpeg.%.so.1: workflows/native/progressive_jpeg.c $(VENV)/.installed
 	$(PY) -m ziglang cc -target $*-linux-gnu.2.17 -O2 -s -fPIC -shared -Wall -Wextra -Werror -o $@ $< -lm
 
 native: $(NATIVE_LIBS)  ## build the progressive JPEG decoder (x86_64 and arm64)

@@ -164,3 +164,32 @@ def test_the_image_functions_decode_a_heic_with_the_libheif_they_ship(build_dir:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"tile": [400, 400], "scaled": [600, 800]}
+
+
+_DECODE_PROGRESSIVE = """
+import json, sys
+search_path, = json.loads(sys.argv[1])
+sys.path[:0] = search_path
+from happypath_workflow import progressive_jpeg
+print(json.dumps([progressive_jpeg.LIBRARY.name, progressive_jpeg.available()]))
+"""
+
+
+@pytest.mark.parametrize("logical_id", ["CheckImageFunction", "ResizeFunction"])
+def test_the_image_functions_ship_the_progressive_jpeg_decoder_for_both_architectures(build_dir: Path, logical_id: str):
+    # Built by `make native` beside the code, not by `sam build`: a build without it would decode progressive
+    # JPEGs with libjpeg, holding all of their coefficients (memory, not correctness: nothing else would fail).
+    package = build_dir / logical_id / "happypath_workflow"
+    for machine in ("x86_64", "aarch64"):
+        assert (package / f"_progressive_jpeg.{machine}.so.1").is_file(), machine
+    search_path = [str(build_dir / logical_id), str(build_dir / "SharedLayer" / "python")]
+    result = subprocess.run(
+        [str(PYTHON313), "-I", "-B", "-c", _DECODE_PROGRESSIVE, json.dumps([search_path])],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [f"_progressive_jpeg.{platform.machine()}.so.1", True]

@@ -26,8 +26,9 @@ from PIL import Image
 
 __all__ = ["LIBRARY", "ProgressiveDamaged", "ReducedJpeg", "available", "open_reduced"]
 
-LIBRARY: Final = Path(__file__).with_name(f"_progressive_jpeg.{os.uname().machine}.so")
-"""Built by `make native` for x86_64 and aarch64 (Lambda's arm64)."""
+LIBRARY: Final = Path(__file__).with_name(f"_progressive_jpeg.{os.uname().machine}.so.1")
+"""Built by `make native` for x86_64 and aarch64 (Lambda's arm64). Named `.so.1`: `sam build`'s Python builder
+leaves `*.so` files out of the bundle (it expects them from wheels)."""
 BAND_ROWS: Final = 64
 """Output rows (at the reduced size) made at a time: whole MCU rows, at least one."""
 

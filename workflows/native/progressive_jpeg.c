@@ -4,9 +4,9 @@
  * libjpeg holds every DCT coefficient of a progressive JPEG until its last scan (128 bytes a block: 36 MB for
  * a 12 MP photo at 4:2:0), whatever the scale it outputs. This decoder keeps, of each block, only the
  * lowest kx x ky coefficients its output needs (kx = ky = 2 at 1/4 scale: 8 bytes) and one bit for each
- * of the 64 saying whether it is nonzero yet, which the refinement scans need (8 bytes). The output is the
- * kx x ky inverse DCT of those coefficients (the block's lowest frequencies, as an orthonormal DCT of that
- * size), written a band of MCU rows at a time.
+ * of the 64 saying whether it is nonzero yet, which the refinement scans need (8 bytes). Each output pixel is
+ * the mean of the full-size pixels it covers, as those coefficients give them (libjpeg's reduced inverse DCTs
+ * approximate the same mean with some of the higher frequencies too), written a band of MCU rows at a time.
  *
  * Only what photos use is decoded: 8-bit, Huffman-coded, progressive (SOF2), one to four components.
  * Everything read from the file is checked before it is used; a damaged file gives an error, never a
@@ -567,17 +567,19 @@ int pj_output(const pj_image *image, int c, int first, int count, uint8_t *out, 
     if (c < 0 || c >= image->components || first < 0 || count < 0 || first + count > image->mcus_h) return PJ_UNSUPPORTED;
     int kx = image->kx[c], ky = image->ky[c], kk = kx * ky;
     if ((size_t)image->blocks_w[c] * (size_t)kx > stride) return PJ_UNSUPPORTED;
-    /* basis[n][x][u]: the n-point orthonormal inverse DCT, scaled from the 8-point coefficients (sqrt(n/8)). */
+    /* basis[x][u]: the mean, over the 8/n full-size pixels output pixel x covers, of the 8-point inverse DCT's
+     * basis function u (JPEG's c(u)/2 cos((2i+1)u pi/16)); at n = 8 the inverse DCT itself, at n = 1 the DC term. */
     float bx[8][8], by[8][8], deq[64];
     for (int pass = 0; pass < 2; pass++) {
         int n = pass ? ky : kx;
         float(*basis)[8] = pass ? by : bx;
+        int span = 8 / n;
         for (int x = 0; x < n; x++)
             for (int u = 0; u < n; u++) {
-                double cu = u == 0 ? 1.0 / 1.4142135623730951 : 1.0;
-                double angle = (2 * x + 1) * u * 3.14159265358979323846 / (2 * n);
-                /* sqrt(2/n) * c(u) * cos(...) * sqrt(n/8) = c(u) * cos(...) / 2 */
-                basis[x][u] = (float)(cu * cos(angle) / 2.0);
+                double cu = u == 0 ? 1.0 / 1.4142135623730951 : 1.0, sum = 0;
+                for (int i = x * span; i < (x + 1) * span; i++)
+                    sum += cu * cos((2 * i + 1) * u * 3.14159265358979323846 / 16) / 2.0;
+                basis[x][u] = (float)(sum / span);
             }
     }
     for (int v = 0; v < ky; v++)

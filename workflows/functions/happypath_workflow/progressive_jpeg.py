@@ -3,9 +3,9 @@
 libjpeg keeps every DCT coefficient of a progressive JPEG until its last scan, whatever the scale it decodes
 at: 36 MB for a 12 MP photo at 4:2:0 (a resize process peaked at ~85 MB). `native/progressive_jpeg.c`,
 called here through ctypes, keeps of each block only the lowest frequencies the reduced scale shows, plus one
-bit per coefficient for the refinement scans: ~5 MB for the same photo. Its output is the inverse DCT of those
-frequencies (the block's lowest frequencies as a smaller orthonormal DCT), given a band of rows at a time, each
-component at the luma's reduced size.
+bit per coefficient for the refinement scans: ~5 MB for the same photo. Each output pixel is the mean of the
+full-size pixels it covers, as those frequencies give them (what libjpeg's reduced decode approximates too),
+given a band of rows at a time, each component at the luma's reduced size (chroma upsampled in the DCT).
 
 The library is built by `make native` (and by `sam build`, for Lambda); without it, or for a file it does not
 take (baseline, arithmetic-coded, 12-bit, RGB or CMYK, unusual sampling), `open_reduced` returns None and the

@@ -245,6 +245,20 @@ def test_the_resizer_decodes_a_large_progressive_jpeg_with_it_and_a_baseline_one
         assert psnr(differences(progressive[name], baseline[name])) > 38
 
 
+@pytest.mark.parametrize(("mode", "orientation"), [("L", 1), ("RGB", 6)], ids=["grey", "exif-orientation-6"])
+def test_grey_and_turned_progressive_jpegs_come_out_as_their_baseline_forms_do(mode: str, orientation: int) -> None:
+    photo = photo_like((2000, 1500), mode)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    progressive = imaging.rendition_images(jpeg(photo, exif=exif.tobytes()))
+    baseline = imaging.rendition_images(jpeg(photo, exif=exif.tobytes(), progressive=False))
+
+    assert progressive["scaled"].size == baseline["scaled"].size == ((600, 800) if orientation == 6 else (600, 450))
+    for name in ("tile", "scaled"):
+        assert progressive[name].mode == baseline[name].mode
+        assert psnr(differences(progressive[name], baseline[name])) > 38
+
+
 def test_the_resizer_still_decodes_progressive_jpegs_without_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
     data = jpeg(photo_like((2000, 1500)))
     with_library = imaging.rendition_images(data)
@@ -253,6 +267,20 @@ def test_the_resizer_still_decodes_progressive_jpegs_without_the_library(monkeyp
     without = imaging.rendition_images(data)
 
     assert psnr(differences(with_library["scaled"], without["scaled"])) > 38
+
+
+def test_a_library_that_does_not_load_leaves_the_decoding_to_libjpeg(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    not_a_library = tmp_path / "_progressive_jpeg.so.1"
+    not_a_library.write_bytes(b"\x7fELF built for something else")
+    monkeypatch.setattr(progressive_jpeg, "LIBRARY", not_a_library)
+    progressive_jpeg._library.cache_clear()
+    try:
+        assert not progressive_jpeg.available()
+        assert imaging.rendition_images(jpeg(photo_like((2000, 1500))))["scaled"].size == (600, 450)
+    finally:
+        progressive_jpeg._library.cache_clear()
 
 
 def test_the_resizer_rejects_a_damaged_progressive_jpeg_as_damaged() -> None:

@@ -236,8 +236,10 @@ static inline int decode(decoder *d, const huffman *t) {
     for (length = 10; length <= 16; length++) {
         int32_t code = (int32_t)(d->bits >> (d->nbits - length)) & ((1 << length) - 1);
         if (code <= t->maxcode[length]) {
+            int32_t index = code + t->offset[length];
+            if (index < 0 || index > 255) break; /* cannot happen with a checked table: a guard */
             d->nbits -= length;
-            return t->values[code + t->offset[length]];
+            return t->values[index];
         }
     }
     fail(d, PJ_DAMAGED, "corrupt image data: a bad Huffman code in scan %d", d->image->scans);

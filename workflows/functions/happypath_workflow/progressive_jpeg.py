@@ -15,6 +15,7 @@ caller decodes with Pillow as before.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ BAND_ROWS: Final = 64
 """Output rows (at the reduced size) made at a time: whole MCU rows, at least one."""
 
 _OK, _DAMAGED, _UNSUPPORTED = 0, 1, 2
+logger = logging.getLogger(__name__)
 _MAX_COMPONENTS: Final = 4
 _RGB_COMPONENT_IDS: Final = (ord("R"), ord("G"), ord("B"))
 _Int4 = ctypes.c_int32 * _MAX_COMPONENTS
@@ -73,7 +75,11 @@ class ProgressiveDamaged(ValueError):
 def _library() -> ctypes.CDLL | None:
     if not LIBRARY.exists():
         return None
-    library = ctypes.CDLL(str(LIBRARY))
+    try:
+        library = ctypes.CDLL(str(LIBRARY))
+    except OSError as exc:  # built for another system: libjpeg decodes, with more memory, rather than nothing
+        logger.warning("progressive JPEG decoder not loaded, libjpeg decodes instead: %s", exc)
+        return None
     buffer = (ctypes.POINTER(_Image), ctypes.c_char_p, ctypes.c_size_t)
     for name in ("pj_header", "pj_decode"):
         function = getattr(library, name)

@@ -137,12 +137,27 @@ def test_pillow_ships_only_with_the_workflow_functions(build_dir: Path):
         assert has_pillow == (logical_id not in ("ApiFunction", "NotifierFunction", "SweeperFunction")), logical_id
 
 
+def _run_in_bundle(build_dir: Path, logical_id: str, script: str, *arguments: str) -> object:
+    """Run `script` in an isolated interpreter whose path is the function's bundle and the layer; its JSON output.
+    The script finds the path in `sys.argv[1]` (a JSON list), then `arguments`."""
+    search_path = [str(build_dir / logical_id), str(build_dir / "SharedLayer" / "python")]
+    result = subprocess.run(
+        [str(PYTHON313), "-I", "-B", "-c", script, json.dumps(search_path), *arguments],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
 _RENDER_HEIC = """
 import json, sys
-search_path, photo = json.loads(sys.argv[1])
-sys.path[:0] = search_path
+sys.path[:0] = json.loads(sys.argv[1])
 from happypath_workflow import imaging
-data = open(photo, "rb").read()
+data = open(sys.argv[2], "rb").read()
 renditions = imaging.render(data, workers=2)
 print(json.dumps({name: [r.width, r.height] for name, r in renditions.items()}))
 """
@@ -153,23 +168,13 @@ def test_the_image_functions_decode_a_heic_with_the_libheif_they_ship(build_dir:
     # libheif is found beside pillow-heif's package and called through ctypes: a build that left the
     # library out, or moved it, would fail only when the first HEIC arrived.
     photo = ROOT.parent / "shared" / "photos" / "iphone_13_pro_max.HEIC"
-    search_path = [str(build_dir / logical_id), str(build_dir / "SharedLayer" / "python")]
-    result = subprocess.run(
-        [str(PYTHON313), "-I", "-B", "-c", _RENDER_HEIC, json.dumps([search_path, str(photo)])],
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"tile": [400, 400], "scaled": [600, 800]}
+    sizes = _run_in_bundle(build_dir, logical_id, _RENDER_HEIC, str(photo))
+    assert sizes == {"tile": [400, 400], "scaled": [600, 800]}
 
 
-_DECODE_PROGRESSIVE = """
+_LOAD_PROGRESSIVE_DECODER = """
 import json, sys
-search_path, = json.loads(sys.argv[1])
-sys.path[:0] = search_path
+sys.path[:0] = json.loads(sys.argv[1])
 from happypath_workflow import progressive_jpeg
 print(json.dumps([progressive_jpeg.LIBRARY.name, progressive_jpeg.available()]))
 """
@@ -182,14 +187,5 @@ def test_the_image_functions_ship_the_progressive_jpeg_decoder_for_both_architec
     package = build_dir / logical_id / "happypath_workflow"
     for machine in ("x86_64", "aarch64"):
         assert (package / f"_progressive_jpeg.{machine}.so.1").is_file(), machine
-    search_path = [str(build_dir / logical_id), str(build_dir / "SharedLayer" / "python")]
-    result = subprocess.run(
-        [str(PYTHON313), "-I", "-B", "-c", _DECODE_PROGRESSIVE, json.dumps([search_path])],
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [f"_progressive_jpeg.{platform.machine()}.so.1", True]
+    loaded = _run_in_bundle(build_dir, logical_id, _LOAD_PROGRESSIVE_DECODER)
+    assert loaded == [f"_progressive_jpeg.{platform.machine()}.so.1", True]

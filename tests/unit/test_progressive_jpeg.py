@@ -12,6 +12,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -291,3 +293,54 @@ def test_the_resizer_rejects_a_damaged_progressive_jpeg_as_damaged() -> None:
         imaging.render(cut)
 
     assert raised.value.reason == RejectionReason.DAMAGED
+
+
+# --- on arm64 ---------------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+NATIVE = ROOT / "workflows" / "native"
+
+
+def _native_cflags() -> list[str]:
+    """The flags `make native` builds the library with (Makefile's NATIVE_CFLAGS)."""
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith("NATIVE_CFLAGS :="):
+            return line.split(":=", 1)[1].split()
+    raise AssertionError("NATIVE_CFLAGS is not in the Makefile")
+
+
+@pytest.mark.skipif(shutil.which("qemu-aarch64") is None, reason="qemu-user is not installed (.ci/run installs it)")
+def test_the_arm64_build_decodes_to_the_same_pixels_as_this_machines(tmp_path: Path) -> None:
+    """Lambda runs the arm64 library, which only qemu can run here: the decoder built for both (static, with
+    `make native`'s flags) must give the same bytes, and those must be what the library gives this process."""
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(jpeg(photo_like((1001, 777)), subsampling=2, restart_marker_blocks=2))
+    planes = {}
+    for machine in ("x86_64", "aarch64"):
+        program = tmp_path / f"decode_file.{machine}"
+        subprocess.run(
+            [sys.executable, "-m", "ziglang", "cc", "-target", f"{machine}-linux-musl", "-static",
+             *_native_cflags(), "-o", str(program), str(NATIVE / "decode_file.c"),
+             str(NATIVE / "progressive_jpeg.c"), "-lm"],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        run = [str(program), str(photo), "4"]
+        if machine != os.uname().machine:
+            run.insert(0, f"qemu-{machine}")
+        planes[machine] = subprocess.run(run, check=True, capture_output=True, timeout=120).stdout
+
+    assert planes["aarch64"] == planes["x86_64"]
+    reduced = open_reduced(photo.read_bytes(), 4)
+    assert reduced is not None
+    stride = -(-1001 // 16) * 16 // 4  # whole MCUs (16 px at 4:2:0), at 1/4
+    rows = len(planes["x86_64"]) // 3 // stride
+    whole = [Image.frombytes("L", (stride, rows), planes["x86_64"][i * stride * rows : (i + 1) * stride * rows])
+             for i in range(3)]  # fmt: skip
+    assembled_planes = [Image.new("L", reduced.size) for _ in range(3)]
+    top = 0
+    for band in reduced.bands():
+        for target, rows_image in zip(assembled_planes, band, strict=True):
+            target.paste(rows_image, (0, top))
+        top += band[0].height
+    for plane, ours in zip(whole, assembled_planes, strict=True):
+        assert plane.crop((0, 0, *reduced.size)).tobytes() == ours.tobytes()

@@ -19,28 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PJ_OK 0
-#define PJ_DAMAGED 1
-#define PJ_UNSUPPORTED 2
-
-#define MAX_COMPONENTS 4
-#define MAX_SCANS 1000
-
-typedef struct {
-    /* From the frame header (pj_header). */
-    int32_t width, height, components;
-    int32_t id[MAX_COMPONENTS], h[MAX_COMPONENTS], v[MAX_COMPONENTS];
-    int32_t blocks_w[MAX_COMPONENTS], blocks_h[MAX_COMPONENTS]; /* the MCU-padded block grid */
-    int32_t mcus_w, mcus_h, hmax, vmax, adobe_transform;        /* -1: no Adobe marker */
-    /* Set by the caller before pj_decode: coefficients kept, and where they go. */
-    int32_t kx[MAX_COMPONENTS], ky[MAX_COMPONENTS];
-    int16_t *coef[MAX_COMPONENTS];      /* blocks_h x blocks_w x ky x kx, zeroed */
-    uint64_t *nonzero[MAX_COMPONENTS];  /* blocks_h x blocks_w, zeroed; bit k: zigzag coefficient k */
-    /* From pj_decode. */
-    uint16_t quant[MAX_COMPONENTS][64]; /* natural order, as each component's first scan found it */
-    int32_t scans;
-    char error[200];
-} pj_image;
+#include "progressive_jpeg.h"
 
 static const uint8_t natural_order[64] = {
     0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48,
@@ -555,16 +534,10 @@ static int run(pj_image *image, const uint8_t *data, size_t size, int decode_sca
     return PJ_OK;
 }
 
-/* The frame header: size, components, sampling, block grids. */
 int pj_header(pj_image *image, const uint8_t *data, size_t size) { return run(image, data, size, 0); }
 
-/* Decode every scan into the caller's arrays. */
 int pj_decode(pj_image *image, const uint8_t *data, size_t size) { return run(image, data, size, 1); }
 
-/*
- * Write MCU rows [first, first + count) of component `c` as pixels, kx x ky per block (its inverse DCT of
- * the kept coefficients), into `out` (rows of `stride` bytes, `blocks_w * kx` pixels each).
- */
 int pj_output(const pj_image *image, int c, int first, int count, uint8_t *out, size_t stride) {
     if (c < 0 || c >= image->components || first < 0 || count < 0 || first + count > image->mcus_h) return PJ_UNSUPPORTED;
     int kx = image->kx[c], ky = image->ky[c], kk = kx * ky;

@@ -199,6 +199,17 @@ def test_a_12_megapixel_photo_is_published_and_served(
     assert upload_id in [p["photoId"] for p in place["photos"]]
 
 
+def test_a_12_megapixel_progressive_jpeg_is_published(alice: LocalClient, park: dict, photos: Path):
+    """Editors save progressive JPEGs: the resize step decodes them with its own decoder (progressive_jpeg)."""
+    with Image.open(photos / "42_IndexError.jpg") as photo:
+        buffer = io.BytesIO()
+        photo.save(buffer, "JPEG", quality=92, progressive=True, exif=photo.info["exif"])
+    verdict = alice.wait(upload_bytes(alice, park["placeId"], buffer.getvalue(), "image/jpeg"))
+    assert verdict["status"] == "PROCESSED", verdict
+    scaled = requests.get(verdict["photo"]["renditions"]["scaled"]["webp"], timeout=5)
+    assert Image.open(io.BytesIO(scaled.content)).size == (600, 450)
+
+
 @pytest.mark.parametrize(("photo", "reason"), [("DSCN0010.jpg", "TOO_SMALL"), ("corrupted.jpg", "DAMAGED")])
 def test_bad_photos_end_rejected_with_the_reason(alice: LocalClient, park: dict, photos: Path, photo: str, reason: str):
     verdict = alice.wait(alice.upload(park["placeId"], photos / photo))

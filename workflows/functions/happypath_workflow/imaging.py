@@ -7,7 +7,9 @@ without any metadata (EXIF, GPS, XMP, comments, ICC).
 
 How the hot path stays cheap (see bench/README.md for the measurements):
 - JPEG is decoded once, straight at a reduced size: libjpeg's DCT scaling (Pillow's `draft`) to the
-  smallest 1/8, 1/4 or 1/2 scale that still leaves the resampler enough headroom for every output.
+  smallest 1/8, 1/4 or 1/2 scale that still leaves the resampler enough headroom for every output. A
+  progressive JPEG at such a scale goes to `progressive_jpeg` instead: libjpeg would hold every DCT
+  coefficient of it until its last scan (37 MB for 12 MP), where that decoder keeps only what the scale shows.
 - Outputs are cut and resampled from that one decode with `resize(box=...)`, in the stored
   orientation; the EXIF rotation is applied to the small results, and the colour transform too.
 - HEIF (no reduced decode exists for HEVC) is decoded tile by tile (`libheif.py`), each tile box-reduced
@@ -16,8 +18,8 @@ How the hot path stays cheap (see bench/README.md for the measurements):
   planes, without libheif's conversion to RGB at full size.
 - PNG (no reduced decode either) is inflated and decoded a strip of rows at a time, each strip reduced and
   let go at once, for the same reason.
-- HEIF and PNG are resampled a band of rows at a time (`banded.py`), so their reduced image is never whole
-  either.
+- HEIF, PNG and progressive JPEG are resampled a band of rows at a time (`banded.py`), so their reduced
+  image is never whole either.
 - Encodes (and HEIF tile decodes) run in a small thread pool when `workers > 1` (Pillow and libheif release
   the GIL).
 

@@ -9,18 +9,22 @@ wrongly decoded coefficient would show as a block tens of levels off.
 
 from __future__ import annotations
 
+import ctypes
 import io
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import simplejpeg
 from PIL import Image
 
 from happypath.statuses import RejectionReason
@@ -146,6 +150,111 @@ def test_damaged_data_is_an_error_never_a_guess(damage: object) -> None:
 
     with pytest.raises(ProgressiveDamaged):
         open_reduced(damaged, 4)
+
+
+_MARKER_AFTER_SCAN = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")
+
+
+def segments(data: bytes) -> list[tuple[int, bytes]]:
+    """A JPEG's markers after SOI, each with what follows it up to the next one (a scan: its data too)."""
+    found, pos = [], 2
+    while data[pos + 1] != 0xD9:
+        marker, pos = data[pos + 1], pos + 2
+        end = pos + int.from_bytes(data[pos : pos + 2], "big")
+        if marker == 0xDA:
+            match = _MARKER_AFTER_SCAN.search(data, end)
+            assert match is not None
+            end = match.start()
+        found.append((marker, data[pos:end]))
+        pos = end
+    return found
+
+
+def joined(found: list[tuple[int, bytes]]) -> bytes:
+    return b"\xff\xd8" + b"".join(b"\xff" + bytes([marker]) + body for marker, body in found) + b"\xff\xd9"
+
+
+def _fill_byte_before_a_stuffed_zero(found: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    index = next(i for i, (marker, _) in enumerate(found) if marker == 0xDA)
+    body = found[index][1]
+    at = body.index(b"\xff\x00", int.from_bytes(body[:2], "big"))
+    return [*found[:index], (0xDA, body[:at] + b"\xff" + body[at:]), *found[index + 1 :]]
+
+
+def _unused_table_selectors_out_of_range(found: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    changed = []
+    for marker, body in found:
+        if marker == 0xDA:
+            header = bytearray(body)
+            count, spectral_start = header[2], header[3 + 2 * header[2]]
+            for i in range(count):  # a DC scan does not read its AC selector, an AC scan its DC one
+                selectors = header[4 + 2 * i]
+                header[4 + 2 * i] = (selectors & 0xF0) | 0x0F if spectral_start == 0 else 0xF0 | (selectors & 0x0F)
+            body = bytes(header)
+        changed.append((marker, body))
+    return changed
+
+
+def _unused_bad_huffman_table(found: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    # AC table 3, which no scan uses: two 1-bit codes (the second one is all ones, which JPEG reserves)
+    table = bytes([0x13, 2, *[0] * 15, 0x01, 0x02])
+    index = next(i for i, (marker, _) in enumerate(found) if marker == 0xDA)
+    return [*found[:index], (0xC4, (2 + len(table)).to_bytes(2, "big") + table), *found[index:]]
+
+
+@pytest.mark.parametrize(
+    "variation",
+    [_fill_byte_before_a_stuffed_zero, _unused_table_selectors_out_of_range, _unused_bad_huffman_table],
+    ids=["fill-byte-before-a-stuffed-zero", "unused-table-selectors-15", "unused-bad-huffman-table"],
+)
+def test_what_libjpeg_decodes_without_a_warning_decodes_the_same(variation: Any) -> None:
+    data = jpeg(photo_like((1001, 777)), subsampling=2)
+    varied = joined(variation(segments(data)))
+    assert varied != data
+    simplejpeg.decode_jpeg(varied, strict=True)  # libjpeg takes it without a warning: so does the check step
+
+    original, decoded = open_reduced(data, 4), open_reduced(varied, 4)
+
+    assert original is not None
+    assert decoded is not None
+    assert assembled(decoded).tobytes() == assembled(original).tobytes()
+
+
+def test_an_adobe_marker_after_the_frame_header_still_says_rgb() -> None:
+    """libjpeg reads the colour markers up to the first scan: RGB stays RGB, left to libjpeg."""
+    rgb = jpeg(photo_like((640, 480)), keep_rgb=True)
+    found = segments(rgb)
+    adobe = [segment for segment in found if segment[0] == 0xEE]
+    assert adobe
+    moved: list[tuple[int, bytes]] = []
+    for marker, body in found:
+        if marker == 0xEE:
+            continue
+        moved.append((marker, body))
+        if marker == 0xC2:
+            moved += adobe
+
+    assert open_reduced(joined(moved), 4) is None
+    assert open_reduced(jpeg(photo_like((640, 480))), 4) is not None  # YCbCr (JFIF)
+
+
+def test_decoding_other_data_than_the_header_was_read_from_is_refused() -> None:
+    """pj_decode checks the frame against pj_header's: the caller's arrays are sized for that one."""
+    library = progressive_jpeg._library()
+    assert library is not None
+    small, large = jpeg(photo_like((640, 480))), jpeg(photo_like((1001, 777)))
+    image = progressive_jpeg._Image()
+    assert library.pj_header(ctypes.byref(image), small, len(small)) == 0
+    arrays = []
+    for c in range(image.components):
+        image.kx[c] = image.ky[c] = 1
+        blocks = image.blocks_w[c] * image.blocks_h[c]
+        arrays += [(ctypes.c_int16 * blocks)(), (ctypes.c_uint64 * blocks)()]
+        image.coef[c], image.nonzero[c] = ctypes.addressof(arrays[-2]), ctypes.addressof(arrays[-1])
+
+    assert library.pj_decode(ctypes.byref(image), large, len(large)) == 2  # PJ_UNSUPPORTED
+    assert image.error == b"not the frame pj_header read"
+    assert library.pj_decode(ctypes.byref(image), small, len(small)) == 0
 
 
 def test_two_threads_decode_at_once_with_the_same_results() -> None:

@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     size_t rows = (size_t)(image.mcus_h * image.vmax * per_block);
     uint8_t *plane = malloc(stride * rows);
     for (int c = 0; c < image.components; c++) {
-        if (pj_output(&image, c, 0, image.mcus_h, plane, stride) != PJ_OK) return 2;
+        if (pj_output(&image, c, 0, image.mcus_h, plane, stride, stride * rows) != PJ_OK) return 2;
         fwrite(plane, 1, stride * rows, stdout);
     }
     return 0;

@@ -28,7 +28,7 @@ static const uint8_t natural_order[64] = {
 };
 
 typedef struct {
-    int defined;
+    int defined, invalid; /* invalid: refused when a scan uses it (libjpeg checks a table only then) */
     uint8_t fast_length[512]; /* 9-bit lookahead: code length (0: longer than 9 bits) */
     uint8_t fast_value[512];
     int32_t maxcode[18];      /* largest code of each length, -1 if none; maxcode[17] sentinel */
@@ -46,13 +46,13 @@ typedef struct {
     int32_t nbits, padding; /* padding: zero bits appended past the scan's data (a marker or the end) */
     huffman dc[4], ac[4];
     uint16_t quant[4][64]; /* zigzag order, as last defined */
-    int32_t quant_defined[4], tq[MAX_COMPONENTS], latched[MAX_COMPONENTS], dc_seen[MAX_COMPONENTS];
+    int32_t quant_defined[4], tq[PJ_MAX_COMPONENTS], latched[PJ_MAX_COMPONENTS], dc_seen[PJ_MAX_COMPONENTS];
     int32_t restart_interval, frame_read;
-    int8_t keep[MAX_COMPONENTS][64]; /* zigzag k -> index among the kept coefficients, or -1 */
-    uint64_t kept_positions[MAX_COMPONENTS];
+    int8_t keep[PJ_MAX_COMPONENTS][64]; /* zigzag k -> index among the kept coefficients, or -1 */
+    uint64_t kept_positions[PJ_MAX_COMPONENTS];
     /* scan */
-    int32_t scan_components, scan_comp[MAX_COMPONENTS], dc_table[MAX_COMPONENTS], ac_table[MAX_COMPONENTS];
-    int32_t ss, se, ah, al, eobrun, predictor[MAX_COMPONENTS];
+    int32_t scan_components, scan_comp[PJ_MAX_COMPONENTS], dc_table[PJ_MAX_COMPONENTS], ac_table[PJ_MAX_COMPONENTS];
+    int32_t ss, se, ah, al, eobrun, predictor[PJ_MAX_COMPONENTS];
 } decoder;
 
 static void fail(decoder *d, int code, const char *format, ...) {
@@ -83,38 +83,72 @@ static void read_segment(decoder *d, size_t *body, size_t *length) {
     d->pos += declared;
 }
 
-static void read_frame(decoder *d, size_t at, size_t length) {
+/* The frame header's fields, the same from pj_header and from pj_decode. */
+static int same_frame(const pj_image *a, const pj_image *b) {
+    if (a->width != b->width || a->height != b->height || a->components != b->components) return 0;
+    for (int c = 0; c < a->components; c++)
+        if (a->id[c] != b->id[c] || a->h[c] != b->h[c] || a->v[c] != b->v[c]) return 0;
+    return 1;
+}
+
+static void read_frame(decoder *d, size_t at, size_t length, int decode_scans) {
     const uint8_t *p = d->data + at;
-    pj_image *im = d->image;
+    pj_image frame; /* parsed here, then kept (pj_header) or compared with what pj_header kept (pj_decode) */
+    memset(&frame, 0, sizeof frame);
     if (d->frame_read) fail(d, PJ_DAMAGED, "more than one frame header");
-    if (length < 6 || p[5] < 1 || p[5] > MAX_COMPONENTS || length != 6 + 3 * (size_t)p[5])
-        fail(d, PJ_DAMAGED, "bad frame header");
+    if (length < 6 || p[5] < 1 || length != 6 + 3 * (size_t)p[5]) fail(d, PJ_DAMAGED, "bad frame header");
+    if (p[5] > PJ_MAX_COMPONENTS) fail(d, PJ_UNSUPPORTED, "%d components", p[5]);
     if (p[0] != 8) fail(d, PJ_UNSUPPORTED, "%d-bit samples", p[0]);
-    im->height = (p[1] << 8) | p[2];
-    im->width = (p[3] << 8) | p[4];
-    im->components = p[5];
-    if (im->width == 0 || im->height == 0) fail(d, PJ_DAMAGED, "the frame header says %dx%d", im->width, im->height);
-    im->hmax = im->vmax = 1;
-    for (int c = 0; c < im->components; c++) {
+    frame.height = (p[1] << 8) | p[2];
+    frame.width = (p[3] << 8) | p[4];
+    frame.components = p[5];
+    if (frame.width == 0 || frame.height == 0)
+        fail(d, PJ_DAMAGED, "the frame header says %dx%d", frame.width, frame.height);
+    frame.hmax = frame.vmax = 1;
+    for (int c = 0; c < frame.components; c++) {
         const uint8_t *q = p + 6 + 3 * c;
-        im->id[c] = q[0];
-        im->h[c] = q[1] >> 4;
-        im->v[c] = q[1] & 15;
+        frame.id[c] = q[0];
+        frame.h[c] = q[1] >> 4;
+        frame.v[c] = q[1] & 15;
         d->tq[c] = q[2];
-        if (im->h[c] < 1 || im->h[c] > 4 || im->v[c] < 1 || im->v[c] > 4 || d->tq[c] > 3)
+        if (frame.h[c] < 1 || frame.h[c] > 4 || frame.v[c] < 1 || frame.v[c] > 4 || d->tq[c] > 3)
             fail(d, PJ_DAMAGED, "bad frame header");
         for (int other = 0; other < c; other++)
-            if (im->id[other] == im->id[c]) fail(d, PJ_DAMAGED, "two components with one id");
-        if (im->h[c] > im->hmax) im->hmax = im->h[c];
-        if (im->v[c] > im->vmax) im->vmax = im->v[c];
-    }
-    im->mcus_w = (im->width + 8 * im->hmax - 1) / (8 * im->hmax);
-    im->mcus_h = (im->height + 8 * im->vmax - 1) / (8 * im->vmax);
-    for (int c = 0; c < im->components; c++) {
-        im->blocks_w[c] = im->mcus_w * im->h[c];
-        im->blocks_h[c] = im->mcus_h * im->v[c];
+            if (frame.id[other] == frame.id[c]) fail(d, PJ_DAMAGED, "two components with one id");
+        if (frame.h[c] > frame.hmax) frame.hmax = frame.h[c];
+        if (frame.v[c] > frame.vmax) frame.vmax = frame.v[c];
     }
     d->frame_read = 1;
+    pj_image *im = d->image;
+    if (decode_scans) {
+        /* The caller sized its arrays from pj_header's frame: a different one would overrun them. */
+        if (!same_frame(&frame, im)) fail(d, PJ_UNSUPPORTED, "not the frame pj_header read");
+        for (int c = 0; c < im->components; c++) {
+            int kx = im->kx[c], ky = im->ky[c];
+            if (kx < 1 || kx > 8 || 8 % kx || ky < 1 || ky > 8 || 8 % ky || !im->coef[c] || !im->nonzero[c])
+                fail(d, PJ_UNSUPPORTED, "bad output settings");
+            for (int k = 0; k < 64; k++) {
+                int row = natural_order[k] / 8, column = natural_order[k] % 8;
+                d->keep[c][k] = (int8_t)(row < ky && column < kx ? row * kx + column : -1);
+                if (d->keep[c][k] >= 0) d->kept_positions[c] |= (uint64_t)1 << k;
+            }
+        }
+        return;
+    }
+    im->width = frame.width;
+    im->height = frame.height;
+    im->components = frame.components;
+    im->hmax = frame.hmax;
+    im->vmax = frame.vmax;
+    im->mcus_w = (frame.width + 8 * frame.hmax - 1) / (8 * frame.hmax);
+    im->mcus_h = (frame.height + 8 * frame.vmax - 1) / (8 * frame.vmax);
+    for (int c = 0; c < frame.components; c++) {
+        im->id[c] = frame.id[c];
+        im->h[c] = frame.h[c];
+        im->v[c] = frame.v[c];
+        im->blocks_w[c] = im->mcus_w * frame.h[c];
+        im->blocks_h[c] = im->mcus_h * frame.v[c];
+    }
 }
 
 static void read_huffman_tables(decoder *d, size_t at, size_t length) {
@@ -128,29 +162,35 @@ static void read_huffman_tables(decoder *d, size_t at, size_t length) {
         if (count > 256 || end - p < 17 + count) fail(d, PJ_DAMAGED, "bad Huffman table");
         huffman *t = table_class == 0 ? &d->dc[index] : &d->ac[index];
         memset(t, 0, sizeof *t);
+        t->defined = 1;
         memcpy(t->values, p + 17, (size_t)count);
-        if (table_class == 0)
-            for (int i = 0; i < count; i++)
-                if (t->values[i] > 15) fail(d, PJ_DAMAGED, "bad Huffman table");
-        int32_t code = 0, k = 0;
-        for (int length_bits = 1; length_bits <= 16; length_bits++) {
-            int n = p[length_bits];
-            /* The codes of a length must fit in it, all ones excepted (reserved), as libjpeg checks. */
-            if (code + n >= (1 << length_bits) && n > 0) fail(d, PJ_DAMAGED, "bad Huffman table");
-            t->offset[length_bits] = k - code;
-            for (int i = 0; i < n; i++, k++, code++)
-                if (length_bits <= 9) {
-                    int shift = 9 - length_bits;
-                    for (int fill = 0; fill < (1 << shift); fill++) {
-                        t->fast_length[(code << shift) | fill] = (uint8_t)length_bits;
-                        t->fast_value[(code << shift) | fill] = t->values[k];
-                    }
-                }
-            t->maxcode[length_bits] = n ? code - 1 : -1;
+        /* A DC value over 15, or codes of a length that do not fit in it (all ones excepted, reserved). */
+        int32_t code = 0;
+        for (int i = 0; i < count && !t->invalid; i++) t->invalid = table_class == 0 && t->values[i] > 15;
+        for (int length_bits = 1; length_bits <= 16 && !t->invalid; length_bits++) {
+            code += p[length_bits];
+            t->invalid = p[length_bits] > 0 && code >= (1 << length_bits);
             code <<= 1;
         }
-        t->maxcode[17] = INT32_MAX;
-        t->defined = 1;
+        if (!t->invalid) {
+            int32_t k = 0;
+            code = 0;
+            for (int length_bits = 1; length_bits <= 16; length_bits++) {
+                int n = p[length_bits];
+                t->offset[length_bits] = k - code;
+                for (int i = 0; i < n; i++, k++, code++)
+                    if (length_bits <= 9) {
+                        int shift = 9 - length_bits;
+                        for (int fill = 0; fill < (1 << shift); fill++) {
+                            t->fast_length[(code << shift) | fill] = (uint8_t)length_bits;
+                            t->fast_value[(code << shift) | fill] = t->values[k];
+                        }
+                    }
+                t->maxcode[length_bits] = n ? code - 1 : -1;
+                code <<= 1;
+            }
+            t->maxcode[17] = INT32_MAX;
+        }
         p += 17 + count;
     }
 }
@@ -176,10 +216,13 @@ static inline void fill(decoder *d) {
         if (d->padding == 0 && d->pos < d->size) {
             byte = d->data[d->pos];
             if (byte == 0xFF) {
-                if (d->pos + 1 < d->size && d->data[d->pos + 1] == 0x00) {
-                    d->pos += 2;
+                /* FF 00 is a data byte FF, fill bytes (more FF) before the 00 included; anything else a marker */
+                size_t after = d->pos + 1;
+                while (after < d->size && d->data[after] == 0xFF) after++;
+                if (after < d->size && d->data[after] == 0x00) {
+                    d->pos = after + 1;
                 } else {
-                    byte = 0; /* a marker: the scan's data ends here */
+                    byte = 0; /* the scan's data ends here; pos stays on the marker's first FF */
                     d->padding += 8;
                 }
             } else {
@@ -243,7 +286,7 @@ static void restart(decoder *d, int expected) {
              d->image->scans);
     d->pos++;
     d->eobrun = 0;
-    for (int i = 0; i < MAX_COMPONENTS; i++) d->predictor[i] = 0;
+    for (int i = 0; i < PJ_MAX_COMPONENTS; i++) d->predictor[i] = 0;
 }
 
 static inline int16_t *kept(decoder *d, int c, int bx, int by) {
@@ -384,7 +427,7 @@ static void read_scan(decoder *d, size_t at, size_t length) {
     const uint8_t *p = d->data + at;
     pj_image *im = d->image;
     if (!d->frame_read) fail(d, PJ_DAMAGED, "image data before the frame header");
-    if (++im->scans > MAX_SCANS) fail(d, PJ_DAMAGED, "more than %d scans", MAX_SCANS);
+    if (++im->scans > PJ_MAX_SCANS) fail(d, PJ_DAMAGED, "more than %d scans", PJ_MAX_SCANS);
     if (length < 1 || p[0] < 1 || p[0] > 4 || length != 4 + 2 * (size_t)p[0]) fail(d, PJ_DAMAGED, "bad scan header");
     d->scan_components = p[0];
     for (int i = 0; i < d->scan_components; i++) {
@@ -394,9 +437,8 @@ static void read_scan(decoder *d, size_t at, size_t length) {
         for (int j = 0; j < i; j++)
             if (d->scan_comp[j] == c) fail(d, PJ_DAMAGED, "a scan names a component twice");
         d->scan_comp[i] = c;
-        d->dc_table[i] = p[2 + 2 * i] >> 4;
+        d->dc_table[i] = p[2 + 2 * i] >> 4; /* each checked below only if the scan uses it, as libjpeg does */
         d->ac_table[i] = p[2 + 2 * i] & 15;
-        if (d->dc_table[i] > 3 || d->ac_table[i] > 3) fail(d, PJ_DAMAGED, "bad scan header");
     }
     const uint8_t *q = p + 1 + 2 * d->scan_components;
     d->ss = q[0];
@@ -408,10 +450,13 @@ static void read_scan(decoder *d, size_t at, size_t length) {
         fail(d, PJ_DAMAGED, "bad progression (Ss=%d Se=%d Ah=%d Al=%d)", d->ss, d->se, d->ah, d->al);
     for (int i = 0; i < d->scan_components; i++) {
         int c = d->scan_comp[i];
-        if (d->ss == 0 && d->ah == 0 && !d->dc[d->dc_table[i]].defined)
-            fail(d, PJ_DAMAGED, "a scan uses a Huffman table that is not defined");
-        if (d->ss > 0 && !d->ac[d->ac_table[i]].defined)
-            fail(d, PJ_DAMAGED, "a scan uses a Huffman table that is not defined");
+        if (d->ss > 0 || d->ah == 0) { /* a DC refinement reads no Huffman codes */
+            int selector = d->ss > 0 ? d->ac_table[i] : d->dc_table[i];
+            if (selector > 3) fail(d, PJ_DAMAGED, "bad scan header");
+            const huffman *table = d->ss > 0 ? &d->ac[selector] : &d->dc[selector];
+            if (!table->defined) fail(d, PJ_DAMAGED, "a scan uses a Huffman table that is not defined");
+            if (table->invalid) fail(d, PJ_DAMAGED, "bad Huffman table");
+        }
         if (d->ss > 0 && !d->dc_seen[c]) fail(d, PJ_DAMAGED, "an AC scan before the component's first DC scan");
         if (d->ss == 0 && d->ah == 0) d->dc_seen[c] = 1;
         if (!d->latched[c]) {
@@ -466,11 +511,16 @@ static void read_scan(decoder *d, size_t at, size_t length) {
                 check_not_past_end(d);
             }
     }
-    /* The scan's data ends at the next marker: skip its last bits and any stray bytes to it. */
-    while (d->pos + 1 < d->size && !(d->data[d->pos] == 0xFF && d->data[d->pos + 1] != 0x00 &&
-                                     (d->data[d->pos + 1] < 0xD0 || d->data[d->pos + 1] > 0xD7)))
-        d->pos++;
-    if (d->pos + 1 >= d->size) fail(d, PJ_DAMAGED, "the image data ends without an end-of-image marker");
+    /* The scan's data ends at the next marker: skip its last bits and any stray bytes to it. In the data, FF
+     * runs before a 00 (stuffing) or a restart marker are not markers. */
+    for (;;) {
+        while (d->pos < d->size && d->data[d->pos] != 0xFF) d->pos++;
+        size_t after = d->pos + 1;
+        while (after < d->size && d->data[after] == 0xFF) after++;
+        if (after >= d->size) fail(d, PJ_DAMAGED, "the image data ends without an end-of-image marker");
+        if (d->data[after] != 0x00 && (d->data[after] < 0xD0 || d->data[after] > 0xD7)) break;
+        d->pos = after + 1;
+    }
 }
 
 /* Walk the markers; with `decode_scans`, decode each scan, else stop at the frame header. */
@@ -485,20 +535,12 @@ static int run(pj_image *image, const uint8_t *data, size_t size, int decode_sca
     image->scans = 0;
     int code = setjmp(d->fail);
     if (code) return code;
-    if (!decode_scans) image->adobe_transform = -1;
+    if (!decode_scans) {
+        image->jfif = 0;
+        image->adobe_transform = -1;
+    }
     if (size < 4 || data[0] != 0xFF || data[1] != 0xD8) fail(d, PJ_DAMAGED, "not a JPEG");
     d->pos = 2;
-    if (decode_scans)
-        for (int c = 0; c < image->components; c++) {
-            if (image->kx[c] < 1 || image->kx[c] > 8 || image->ky[c] < 1 || image->ky[c] > 8 || !image->coef[c] ||
-                !image->nonzero[c])
-                fail(d, PJ_UNSUPPORTED, "bad output settings");
-            for (int k = 0; k < 64; k++) {
-                int row = natural_order[k] / 8, column = natural_order[k] % 8;
-                d->keep[c][k] = (int8_t)(row < image->ky[c] && column < image->kx[c] ? row * image->kx[c] + column : -1);
-                if (d->keep[c][k] >= 0) d->kept_positions[c] |= (uint64_t)1 << k;
-            }
-        }
     for (;;) {
         int marker = read_marker(d);
         size_t body, length;
@@ -508,8 +550,7 @@ static int run(pj_image *image, const uint8_t *data, size_t size, int decode_sca
         if (marker == 0x01) continue; /* TEM: no segment */
         read_segment(d, &body, &length);
         if (marker == 0xC2) {
-            read_frame(d, body, length);
-            if (!decode_scans) return PJ_OK;
+            read_frame(d, body, length, decode_scans);
         } else if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
             fail(d, PJ_UNSUPPORTED, "not a progressive Huffman-coded JPEG (SOF 0x%02X)", marker);
         } else if (marker == 0xC4) {
@@ -521,10 +562,13 @@ static int run(pj_image *image, const uint8_t *data, size_t size, int decode_sca
         } else if (marker == 0xDD) {
             if (length != 2) fail(d, PJ_DAMAGED, "bad restart interval header");
             d->restart_interval = (data[body] << 8) | data[body + 1];
-        } else if (marker == 0xEE && !decode_scans && length >= 12 && memcmp(data + body, "Adobe", 5) == 0) {
-            image->adobe_transform = data[body + 11];
+        } else if (marker == 0xE0 && length >= 5 && memcmp(data + body, "JFIF", 5) == 0) {
+            image->jfif = decode_scans ? image->jfif : 1;
+        } else if (marker == 0xEE && length >= 12 && memcmp(data + body, "Adobe", 5) == 0) {
+            image->adobe_transform = decode_scans ? image->adobe_transform : data[body + 11];
         } else if (marker == 0xDA) {
-            if (!decode_scans) fail(d, PJ_DAMAGED, "image data before the frame header");
+            if (!d->frame_read) fail(d, PJ_DAMAGED, "image data before the frame header");
+            if (!decode_scans) return PJ_OK; /* libjpeg, too, reads the colour markers up to here */
             read_scan(d, body, length);
         }
     }
@@ -538,10 +582,13 @@ int pj_header(pj_image *image, const uint8_t *data, size_t size) { return run(im
 
 int pj_decode(pj_image *image, const uint8_t *data, size_t size) { return run(image, data, size, 1); }
 
-int pj_output(const pj_image *image, int c, int first, int count, uint8_t *out, size_t stride) {
-    if (c < 0 || c >= image->components || first < 0 || count < 0 || first + count > image->mcus_h) return PJ_UNSUPPORTED;
+int pj_output(const pj_image *image, int c, int first, int count, uint8_t *out, size_t stride, size_t out_size) {
+    if (c < 0 || c >= image->components || first < 0 || count < 0 || count > image->mcus_h - first)
+        return PJ_UNSUPPORTED;
     int kx = image->kx[c], ky = image->ky[c], kk = kx * ky;
-    if ((size_t)image->blocks_w[c] * (size_t)kx > stride) return PJ_UNSUPPORTED;
+    if (kx < 1 || kx > 8 || 8 % kx || ky < 1 || ky > 8 || 8 % ky) return PJ_UNSUPPORTED;
+    size_t out_rows = (size_t)count * (size_t)image->v[c] * (size_t)ky;
+    if ((size_t)image->blocks_w[c] * (size_t)kx > stride || out_rows > out_size / stride) return PJ_UNSUPPORTED;
     /* basis[x][u]: the mean, over the 8/n full-size pixels output pixel x covers, of the 8-point inverse DCT's
      * basis function u (JPEG's c(u)/2 cos((2i+1)u pi/16)); at n = 8 the inverse DCT itself, at n = 1 the DC term. */
     float bx[8][8], by[8][8], deq[64];

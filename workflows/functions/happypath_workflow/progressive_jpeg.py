@@ -7,9 +7,9 @@ bit per coefficient for the refinement scans: ~5 MB for the same photo. Each out
 full-size pixels it covers, as those frequencies give them (what libjpeg's reduced decode approximates too),
 given a band of rows at a time, each component at the luma's reduced size (chroma upsampled in the DCT).
 
-The library is built by `make native` (and by `sam build`, for Lambda); without it, or for a file it does not
-take (baseline, arithmetic-coded, 12-bit, RGB or CMYK, unusual sampling), `open_reduced` returns None and the
-caller decodes with Pillow as before.
+The library is built by `make native` (for Lambda too: `sam build` ships what it built); without it, or for a
+file it does not take (baseline, arithmetic-coded, 12-bit, RGB or CMYK, a sampling factor of 3),
+`open_reduced` returns None and the caller decodes with Pillow as before.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ _OK, _DAMAGED, _UNSUPPORTED = 0, 1, 2
 logger = logging.getLogger(__name__)
 _MAX_COMPONENTS: Final = 4
 _RGB_COMPONENT_IDS: Final = (ord("R"), ord("G"), ord("B"))
+_KEPT: Final = frozenset({1, 2, 4, 8})  # coefficients kept each way: output pixels over whole input pixels
 _Int4 = ctypes.c_int32 * _MAX_COMPONENTS
 
 
@@ -56,6 +57,7 @@ class _Image(ctypes.Structure):
         ("mcus_h", ctypes.c_int32),
         ("hmax", ctypes.c_int32),
         ("vmax", ctypes.c_int32),
+        ("jfif", ctypes.c_int32),
         ("adobe_transform", ctypes.c_int32),
         ("kx", _Int4),
         ("ky", _Int4),
@@ -92,6 +94,7 @@ def _library() -> ctypes.CDLL | None:
         ctypes.c_int,
         ctypes.c_void_p,
         ctypes.c_size_t,
+        ctypes.c_size_t,
     )
     library.pj_output.restype = ctypes.c_int
     return library
@@ -110,7 +113,7 @@ class ReducedJpeg:
     size: tuple[int, int]  # reduced: each side rounded up, as libjpeg's scaled sizes are
     components: int  # 1 (grey) or 3 (YCbCr)
     _image: _Image
-    _buffers: list[bytearray]  # the coefficients and nonzero bits `_image` points into
+    _arrays: list[ctypes.Array[ctypes.c_int16] | ctypes.Array[ctypes.c_uint64]]  # what `_image` points into
 
     def bands(self, rows: int = BAND_ROWS) -> Iterator[list[Image.Image]]:
         """Each band's planes ("L", `size[0]` wide, one per component), top to bottom."""
@@ -126,9 +129,9 @@ class ReducedJpeg:
             band_rows = min(count * rows_per_mcu, height - first * rows_per_mcu)
             planes = []
             for component in range(self.components):
-                pixels = bytearray(stride * count * rows_per_mcu)
-                address = ctypes.addressof(ctypes.c_char.from_buffer(pixels))
-                if library.pj_output(ctypes.byref(image), component, first, count, address, stride) != _OK:
+                size = stride * count * rows_per_mcu
+                pixels = (ctypes.c_uint8 * size)()
+                if library.pj_output(ctypes.byref(image), component, first, count, pixels, stride, size) != _OK:
                     raise RuntimeError("pj_output refused its arguments")
                 plane = Image.frombuffer("L", (stride, count * rows_per_mcu), pixels, "raw", "L", 0, 1)
                 planes.append(plane.crop((0, 0, width, band_rows)) if (width, band_rows) != plane.size else plane)
@@ -154,29 +157,30 @@ def open_reduced(data: bytes, reduction: int) -> ReducedJpeg | None:
     components = image.components
     if components not in (1, 3):  # CMYK and YCCK: Pillow
         return None
-    if components == 3 and (image.adobe_transform == 0 or tuple(image.id[:3]) == _RGB_COMPONENT_IDS):  # RGB, not YCbCr
-        return None
+    rgb_ids = tuple(image.id[:3]) == _RGB_COMPONENT_IDS
+    if components == 3 and not image.jfif and (image.adobe_transform == 0 or (image.adobe_transform < 0 and rgb_ids)):
+        return None  # RGB, not YCbCr, as libjpeg tells them apart
     # Each component's blocks give the luma's reduced size: a chroma block twice as wide keeps twice the
-    # coefficients across. A sampling whose factors do not divide the largest (3 and 2) is left to libjpeg.
+    # coefficients across. An output pixel must cover whole full-size pixels (8 / kept a whole number): a
+    # sampling factor of 3 is left to libjpeg.
     per_block = 8 // reduction
-    buffers: list[bytearray] = []
+    arrays: list[ctypes.Array[ctypes.c_int16] | ctypes.Array[ctypes.c_uint64]] = []
     for c in range(components):
-        if image.hmax % image.h[c] or image.vmax % image.v[c]:
+        kx, x_rest = divmod(per_block * image.hmax, image.h[c])
+        ky, y_rest = divmod(per_block * image.vmax, image.v[c])
+        if x_rest or y_rest or kx not in _KEPT or ky not in _KEPT:
             return None
-        image.kx[c] = per_block * image.hmax // image.h[c]
-        image.ky[c] = per_block * image.vmax // image.v[c]
-        if image.kx[c] > 8 or image.ky[c] > 8:
-            return None
+        image.kx[c], image.ky[c] = kx, ky
         blocks = image.blocks_w[c] * image.blocks_h[c]
-        coefficients = bytearray(2 * blocks * image.kx[c] * image.ky[c])
-        nonzero = bytearray(8 * blocks)
-        image.coef[c] = ctypes.addressof(ctypes.c_char.from_buffer(coefficients))
-        image.nonzero[c] = ctypes.addressof(ctypes.c_char.from_buffer(nonzero))
-        buffers += (coefficients, nonzero)
+        coefficients = (ctypes.c_int16 * (blocks * kx * ky))()  # zeroed
+        nonzero = (ctypes.c_uint64 * blocks)()
+        image.coef[c] = ctypes.addressof(coefficients)
+        image.nonzero[c] = ctypes.addressof(nonzero)
+        arrays += (coefficients, nonzero)
     status = library.pj_decode(ctypes.byref(image), data, len(data))
     if status == _UNSUPPORTED:
         return None
     if status != _OK:
         raise ProgressiveDamaged(image.error.decode("ascii", "replace"))
     size = (-(-image.width // reduction), -(-image.height // reduction))
-    return ReducedJpeg(reduction, size, components, image, buffers)
+    return ReducedJpeg(reduction, size, components, image, arrays)

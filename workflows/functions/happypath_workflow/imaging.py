@@ -1136,7 +1136,8 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 
 class _YCbCrBand(NamedTuple):
     """A band of a HEIF coded as 8-bit YCbCr 4:2:0, as its three planes at the reduced size (the luma reduced,
-    the chroma, half the size already, reduced by half as much), and the matrix that makes RGB of them."""
+    the chroma, half the size already, reduced by half as much), and the matrix that makes RGB of them; or of
+    a progressive JPEG, as `progressive_jpeg` gives its planes (each at the luma's reduced size)."""
 
     y: Image.Image
     cb: Image.Image

@@ -1,7 +1,7 @@
 """Progressive JPEGs decoded at a reduced scale with a fraction of libjpeg's memory.
 
 libjpeg keeps every DCT coefficient of a progressive JPEG until its last scan, whatever the scale it decodes
-at: 36 MB for a 12 MP photo at 4:2:0 (a resize process peaked at ~85 MB). `native/progressive_jpeg.c`,
+at: 37 MB for a 12 MP photo at 4:2:0 (a resize process peaked at ~85 MB). `workflows/native/progressive_jpeg.c`,
 called here through ctypes, keeps of each block only the lowest frequencies the reduced scale shows, plus one
 bit per coefficient for the refinement scans: ~5 MB for the same photo. Each output pixel is the mean of the
 full-size pixels it covers, as those frequencies give them (what libjpeg's reduced decode approximates too),
@@ -33,9 +33,9 @@ leaves `*.so` files out of the bundle (it expects them from wheels)."""
 BAND_ROWS: Final = 64
 """Output rows (at the reduced size) made at a time: whole MCU rows, at least one."""
 
-_OK, _DAMAGED, _UNSUPPORTED = 0, 1, 2
+_OK, _UNSUPPORTED = 0, 2  # PJ_OK, PJ_UNSUPPORTED (progressive_jpeg.h); anything else: damaged
 logger = logging.getLogger(__name__)
-_MAX_COMPONENTS: Final = 4
+_MAX_COMPONENTS: Final = 4  # PJ_MAX_COMPONENTS
 _RGB_COMPONENT_IDS: Final = (ord("R"), ord("G"), ord("B"))
 _KEPT: Final = frozenset({1, 2, 4, 8})  # coefficients kept each way: output pixels over whole input pixels
 _Int4 = ctypes.c_int32 * _MAX_COMPONENTS

@@ -31,7 +31,7 @@ typedef struct {
     int defined, invalid; /* invalid: refused when a scan uses it (libjpeg checks a table only then) */
     uint8_t fast_length[512]; /* 9-bit lookahead: code length (0: longer than 9 bits) */
     uint8_t fast_value[512];
-    int32_t maxcode[18];      /* largest code of each length, -1 if none; maxcode[17] sentinel */
+    int32_t maxcode[17];      /* largest code of each length, -1 if none */
     int32_t offset[17];       /* value index = code + offset[length] */
     uint8_t values[256];
 } huffman;
@@ -65,10 +65,16 @@ static void fail(decoder *d, int code, const char *format, ...) {
 
 /* --- markers --------------------------------------------------------------------------------------- */
 
+/* The first byte at or after `pos` that is not 0xFF: past a marker's FF and the fill bytes before it. */
+static size_t past_fill(const decoder *d, size_t pos) {
+    while (pos < d->size && d->data[pos] == 0xFF) pos++;
+    return pos;
+}
+
 static int read_marker(decoder *d) {
     if (d->pos >= d->size || d->data[d->pos] != 0xFF)
         fail(d, PJ_DAMAGED, "no marker where one belongs (byte %zu)", d->pos);
-    while (d->pos < d->size && d->data[d->pos] == 0xFF) d->pos++; /* fill bytes */
+    d->pos = past_fill(d, d->pos);
     if (d->pos >= d->size) fail(d, PJ_DAMAGED, "the data ends inside a marker");
     return d->data[d->pos++];
 }
@@ -189,7 +195,6 @@ static void read_huffman_tables(decoder *d, size_t at, size_t length) {
                 t->maxcode[length_bits] = n ? code - 1 : -1;
                 code <<= 1;
             }
-            t->maxcode[17] = INT32_MAX;
         }
         p += 17 + count;
     }
@@ -217,8 +222,7 @@ static inline void fill(decoder *d) {
             byte = d->data[d->pos];
             if (byte == 0xFF) {
                 /* FF 00 is a data byte FF, fill bytes (more FF) before the 00 included; anything else a marker */
-                size_t after = d->pos + 1;
-                while (after < d->size && d->data[after] == 0xFF) after++;
+                size_t after = past_fill(d, d->pos);
                 if (after < d->size && d->data[after] == 0x00) {
                     d->pos = after + 1;
                 } else {
@@ -273,14 +277,19 @@ static void check_not_past_end(decoder *d) {
         fail(d, PJ_DAMAGED, "corrupt image data: scan %d ends before its last block", d->image->scans);
 }
 
-static void restart(decoder *d, int expected) {
-    check_not_past_end(d);
+/* A scan's data starts, or starts again after a restart marker: no bits held. */
+static void reset_bits(decoder *d) {
     d->bits = 0;
     d->nbits = d->padding = 0;
+}
+
+static void restart(decoder *d, int expected) {
+    check_not_past_end(d);
+    reset_bits(d);
     /* The bytes left before the marker are the last byte's padding bits, already read. */
     if (d->pos + 1 >= d->size || d->data[d->pos] != 0xFF)
         fail(d, PJ_DAMAGED, "corrupt image data: a restart marker is missing in scan %d", d->image->scans);
-    while (d->pos < d->size && d->data[d->pos] == 0xFF) d->pos++;
+    d->pos = past_fill(d, d->pos);
     if (d->pos >= d->size || d->data[d->pos] != 0xD0 + expected)
         fail(d, PJ_DAMAGED, "corrupt image data: a restart marker is missing or out of order in scan %d",
              d->image->scans);
@@ -423,6 +432,16 @@ static void ac_refine_block(decoder *d, int c, int bx, int by) {
     }
 }
 
+/* Before each MCU of a scan: read the restart marker due after every `restart_interval` MCUs. */
+static void next_mcu(decoder *d, int *restarts, int *mcus_left) {
+    if (!d->restart_interval) return;
+    if (*mcus_left == 0) {
+        restart(d, (*restarts)++ & 7);
+        *mcus_left = d->restart_interval;
+    }
+    (*mcus_left)--;
+}
+
 static void read_scan(decoder *d, size_t at, size_t length) {
     const uint8_t *p = d->data + at;
     pj_image *im = d->image;
@@ -467,8 +486,7 @@ static void read_scan(decoder *d, size_t at, size_t length) {
         d->predictor[i] = 0;
     }
     d->eobrun = 0;
-    d->bits = 0;
-    d->nbits = d->padding = 0;
+    reset_bits(d);
 
     int restarts = 0, mcus_left = d->restart_interval;
     if (d->scan_components == 1) {
@@ -478,13 +496,7 @@ static void read_scan(decoder *d, size_t at, size_t length) {
         int h = ((im->height * im->v[c] + im->vmax - 1) / im->vmax + 7) / 8;
         for (int by = 0; by < h; by++)
             for (int bx = 0; bx < w; bx++) {
-                if (d->restart_interval) {
-                    if (mcus_left == 0) {
-                        restart(d, restarts++ & 7);
-                        mcus_left = d->restart_interval;
-                    }
-                    mcus_left--;
-                }
+                next_mcu(d, &restarts, &mcus_left);
                 if (d->ss == 0)
                     dc_block(d, c, 0, bx, by);
                 else if (d->ah == 0)
@@ -496,13 +508,7 @@ static void read_scan(decoder *d, size_t at, size_t length) {
     } else {
         for (int my = 0; my < im->mcus_h; my++)
             for (int mx = 0; mx < im->mcus_w; mx++) {
-                if (d->restart_interval) {
-                    if (mcus_left == 0) {
-                        restart(d, restarts++ & 7);
-                        mcus_left = d->restart_interval;
-                    }
-                    mcus_left--;
-                }
+                next_mcu(d, &restarts, &mcus_left);
                 for (int i = 0; i < d->scan_components; i++) {
                     int c = d->scan_comp[i];
                     for (int y = 0; y < im->v[c]; y++)
@@ -515,8 +521,7 @@ static void read_scan(decoder *d, size_t at, size_t length) {
      * runs before a 00 (stuffing) or a restart marker are not markers. */
     for (;;) {
         while (d->pos < d->size && d->data[d->pos] != 0xFF) d->pos++;
-        size_t after = d->pos + 1;
-        while (after < d->size && d->data[after] == 0xFF) after++;
+        size_t after = past_fill(d, d->pos);
         if (after >= d->size) fail(d, PJ_DAMAGED, "the image data ends without an end-of-image marker");
         if (d->data[after] != 0x00 && (d->data[after] < 0xD0 || d->data[after] > 0xD7)) break;
         d->pos = after + 1;

@@ -49,8 +49,8 @@ def jpeg(image: Image.Image, **params: object) -> bytes:
     return buffer.getvalue()
 
 
-def assembled(reduced: ReducedJpeg) -> Image.Image:
-    """The bands put together, as RGB (or L for grey)."""
+def assembled_planes(reduced: ReducedJpeg) -> list[Image.Image]:
+    """The bands put together, a plane per component."""
     planes = [Image.new("L", reduced.size) for _ in range(reduced.components)]
     top = 0
     for band in reduced.bands():
@@ -60,6 +60,12 @@ def assembled(reduced: ReducedJpeg) -> Image.Image:
             plane.paste(rows, (0, top))
         top += band[0].height
     assert top == reduced.size[1]
+    return planes
+
+
+def assembled(reduced: ReducedJpeg) -> Image.Image:
+    """The bands put together, as RGB (or L for grey)."""
+    planes = assembled_planes(reduced)
     return Image.merge("YCbCr", planes).convert("RGB") if reduced.components == 3 else planes[0]
 
 
@@ -445,11 +451,5 @@ def test_the_arm64_build_decodes_to_the_same_pixels_as_this_machines(tmp_path: P
     rows = len(planes["x86_64"]) // 3 // stride
     whole = [Image.frombytes("L", (stride, rows), planes["x86_64"][i * stride * rows : (i + 1) * stride * rows])
              for i in range(3)]  # fmt: skip
-    assembled_planes = [Image.new("L", reduced.size) for _ in range(3)]
-    top = 0
-    for band in reduced.bands():
-        for target, rows_image in zip(assembled_planes, band, strict=True):
-            target.paste(rows_image, (0, top))
-        top += band[0].height
-    for plane, ours in zip(whole, assembled_planes, strict=True):
+    for plane, ours in zip(whole, assembled_planes(reduced), strict=True):
         assert plane.crop((0, 0, *reduced.size)).tobytes() == ours.tobytes()

@@ -149,11 +149,8 @@ def open_reduced(data: bytes, reduction: int) -> ReducedJpeg | None:
     if library is None or reduction not in (1, 2, 4, 8):
         return None
     image = _Image()
-    status = library.pj_header(ctypes.byref(image), data, len(data))
-    if status == _UNSUPPORTED:
+    if not _taken(library.pj_header(ctypes.byref(image), data, len(data)), image):
         return None
-    if status != _OK:
-        raise ProgressiveDamaged(image.error.decode("ascii", "replace"))
     components = image.components
     if components not in (1, 3):  # CMYK and YCCK: Pillow
         return None
@@ -177,10 +174,16 @@ def open_reduced(data: bytes, reduction: int) -> ReducedJpeg | None:
         image.coef[c] = ctypes.addressof(coefficients)
         image.nonzero[c] = ctypes.addressof(nonzero)
         arrays += (coefficients, nonzero)
-    status = library.pj_decode(ctypes.byref(image), data, len(data))
-    if status == _UNSUPPORTED:
+    if not _taken(library.pj_decode(ctypes.byref(image), data, len(data)), image):
         return None
-    if status != _OK:
-        raise ProgressiveDamaged(image.error.decode("ascii", "replace"))
     size = (-(-image.width // reduction), -(-image.height // reduction))
     return ReducedJpeg(reduction, size, components, image, arrays)
+
+
+def _taken(status: int, image: _Image) -> bool:
+    """Whether the library took the file (False: one it does not decode); raises on damage."""
+    if status == _UNSUPPORTED:
+        return False
+    if status != _OK:
+        raise ProgressiveDamaged(image.error.decode("ascii", "replace"))
+    return True

@@ -1,6 +1,8 @@
 """EventBridge Scheduler, locally: fires the template's `rate(...)` schedules at their Lambda targets.
 
 moto stores schedules but never runs them. Invocations are asynchronous with Lambda's retries, as on AWS.
+Each schedule also runs once soon after start: a laptop's app is often stopped within minutes, and one
+restarted more often than its rate would otherwise never run it (no expired upload form would be closed).
 """
 
 import json
@@ -16,6 +18,7 @@ from happypath_local.stack import Stack
 log = logging.getLogger("happypath.local")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+FIRST_RUN_AFTER_S = 10.0  # once the restored uploads have been started again and the servers answer
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,10 @@ def schedules_of(stack: Stack) -> list[Schedule]:
 
 
 class Scheduler:
-    def __init__(self, stack: Stack, seams: Seams) -> None:
+    def __init__(self, stack: Stack, seams: Seams, first_run_after_s: float = FIRST_RUN_AFTER_S) -> None:
         self.schedules = schedules_of(stack)
         self.seams = seams
+        self.first_run_after_s = first_run_after_s
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -60,8 +64,10 @@ class Scheduler:
         self.seams.invoke_async(schedule.target_arn, schedule.payload)
 
     def _run(self, schedule: Schedule) -> None:
-        while not self._stop.wait(schedule.every_s):
+        wait_s = min(self.first_run_after_s, schedule.every_s)
+        while not self._stop.wait(wait_s):
             self.fire(schedule)
+            wait_s = schedule.every_s
 
     def stop(self) -> None:
         self._stop.set()

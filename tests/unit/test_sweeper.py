@@ -1,6 +1,7 @@
 """The sweeper closes uploads the workflow never claimed: EXPIRED without a photo, FAILED with one."""
 
 import itertools
+import threading
 import time
 from typing import Any
 
@@ -13,7 +14,7 @@ from happypath.models import Upload, utc_now
 from happypath.repository import Repository
 from happypath.statuses import AbandonedReason, UploadStatus
 from happypath_backend import sweeper
-from happypath_local.scheduler import schedules_of
+from happypath_local.scheduler import Scheduler, schedules_of
 
 NOW = int(time.time())
 
@@ -149,6 +150,25 @@ def test_the_sweeper_runs_every_five_minutes_locally(app):
     (schedule,) = schedules_of(app.stack)
     assert schedule.every_s == 300
     assert schedule.target_arn == app.stack.functions["SweeperFunction"].arn
+
+
+def test_the_local_sweeper_runs_soon_after_start_so_an_app_restarted_often_still_sweeps(app):
+    class Seams:
+        def __init__(self) -> None:
+            self.fired: list[str] = []
+            self.first = threading.Event()
+
+        def invoke_async(self, arn: str, payload: dict[str, Any]) -> None:
+            self.fired.append(arn)
+            self.first.set()
+
+    seams = Seams()
+    scheduler = Scheduler(app.stack, seams, first_run_after_s=0.05).start()  # type: ignore[arg-type]
+    try:
+        assert seams.first.wait(timeout=60)  # not after the five minutes of its rate
+    finally:
+        scheduler.stop()
+    assert seams.fired == [app.stack.functions["SweeperFunction"].arn]
 
 
 def test_one_upload_that_cannot_be_swept_does_not_keep_the_others_open(app, place, monkeypatch):

@@ -560,9 +560,13 @@ def test_the_distribution_serves_the_web_app_and_the_photos_from_their_private_b
             for r in resources.values()
             if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket}
         )
-        (read,) = (s for s in policy["Statement"] if s["Effect"] == "Allow")
-        assert (read["Principal"], read["Action"]) == ({"Service": "cloudfront.amazonaws.com"}, "s3:GetObject")
-        assert "${Distribution}" in read["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+        # Objects read; the bucket listable, so that a missing key is a 404 rather than a 403.
+        read, listing = (s for s in policy["Statement"] if s["Effect"] == "Allow")
+        assert (read["Action"], listing["Action"]) == ("s3:GetObject", "s3:ListBucket")
+        assert listing["Resource"] == {"Fn::GetAtt": [bucket, "Arn"]}
+        for allowed in (read, listing):
+            assert allowed["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+            assert "${Distribution}" in allowed["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
 
 
 @pytest.mark.parametrize(

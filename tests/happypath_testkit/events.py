@@ -18,6 +18,9 @@ class LambdaContext:
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
         self.aws_request_id = "test-request"
 
+    def get_remaining_time_in_millis(self) -> int:
+        return 15_000  # as at the start of an API invocation (its timeout): a context is made once per test module
+
 
 def sample(name: str) -> dict[str, Any]:
     return json.loads((EVENTS_DIR / f"{name}.json").read_text())
@@ -31,8 +34,10 @@ def http_event(
     body: Any = None,
     user: str | None = None,
     raw_body: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """An event as the HTTP API sends it after its JWT authorizer let `user` (a `sub`) through."""
+    """An event as the HTTP API sends it after its JWT authorizer let `user` (a `sub`) through; `headers` are
+    added (their names lower-cased, as the HTTP API passes them)."""
     event = copy.deepcopy(sample("api_get_upload"))
     path = route
     for name, value in (path_parameters or {}).items():
@@ -44,6 +49,7 @@ def http_event(
     event["rawQueryString"] = urlencode(query or {})
     event["queryStringParameters"] = query
     event["pathParameters"] = path_parameters
+    event["headers"].update({name.lower(): value for name, value in (headers or {}).items()})
     event.pop("body", None)
     if raw_body is not None or body is not None:
         event["body"] = raw_body if raw_body is not None else json.dumps(body)

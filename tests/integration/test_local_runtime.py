@@ -550,11 +550,11 @@ def test_storage_and_api_answer_cors_preflights_for_the_app_origin(local_app: Ru
     assert (s3.status_code, s3.headers["Access-Control-Allow-Origin"]) == (200, origin)
     api = requests.options(
         f"{local_app.api_url}/places",
-        headers=preflight | {"Access-Control-Request-Headers": "authorization"},
+        headers=preflight | {"Access-Control-Request-Headers": "authorization,idempotency-key"},
         timeout=5,
     )
     assert api.headers["Access-Control-Allow-Origin"] == origin
-    assert "authorization" in api.headers["Access-Control-Allow-Headers"]
+    assert {"authorization", "idempotency-key"} <= set(api.headers["Access-Control-Allow-Headers"].split(","))
     # The web app waits what a 429 or 503 says in Retry-After: a browser shows its script only exposed headers.
     answer = requests.get(f"{local_app.api_url}/places/nope", headers={"Origin": origin}, timeout=5)
     assert answer.headers["Access-Control-Allow-Origin"] == origin
@@ -563,6 +563,22 @@ def test_storage_and_api_answer_cors_preflights_for_the_app_origin(local_app: Ru
         f"{local_app.s3_url}/happypath-uploadbucket", headers=preflight | {"Origin": "https://evil.example"}, timeout=5
     )
     assert "Access-Control-Allow-Origin" not in stranger.headers
+
+
+def test_a_create_request_sent_again_with_its_idempotency_key_gets_the_first_answer(alice: LocalClient):
+    key, name = str(uuid.uuid4()), f"Mile End Park {uuid.uuid4().hex[:6]}"
+    body = {"name": name, "type": "park", "lat": 51.5190, "lng": -0.0370}
+    first, again = (alice.call("POST", "/places", json=body, headers={"Idempotency-Key": key}) for _ in range(2))
+    assert again == first
+    near = alice.call("GET", "/places", params={"lat": 51.5190, "lng": -0.0370, "radius": 50})
+    assert [p["place"]["placeId"] for p in near["places"] if p["place"]["name"] == name] == [first["placeId"]]
+    form_request = {"contentType": "image/jpeg", "size": 1000}
+    path, form_key = f"/places/{first['placeId']}/uploads", {"Idempotency-Key": str(uuid.uuid4())}
+    form = alice.call("POST", path, json=form_request, headers=form_key)
+    assert alice.call("POST", path, json=form_request, headers=form_key) == form
+    with pytest.raises(ApiError) as reused:
+        alice.call("POST", path, json=form_request | {"size": 2000}, headers=form_key)
+    assert reused.value.status == 422
 
 
 # --- the whole pipeline under a burst -----------------------------------------------------------------------

@@ -761,6 +761,27 @@ def test_every_aws_call_gives_up_before_its_function_times_out(translated, monke
     aws.reset_clients()
 
 
+def test_the_api_keeps_its_idempotent_answers_in_their_own_table_until_they_expire(translated):
+    resources = translated["Resources"]
+    table = resources["IdempotencyTable"]["Properties"]
+    # Powertools' DynamoDB persistence layer: its key and expiry attributes, by default.
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    environment = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment["IDEMPOTENCY_TABLE"] == {"Ref": "IdempotencyTable"}
+    statements = resources["ApiFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    (allowed,) = [s for s in statements if s["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}]
+    assert sorted(allowed["Action"]) == [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ]
+    # Browsers may send the header to the API from the web app's origin.
+    cors = resources["HttpApi"]["Properties"]["Body"]["x-amazon-apigateway-cors"]
+    assert "idempotency-key" in cors["allowHeaders"]
+
+
 def test_the_daily_quotas_reach_the_api_and_their_counters_expire(translated):
     resources = translated["Resources"]
     environment = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
@@ -776,7 +797,11 @@ def test_the_daily_quotas_reach_the_api_and_their_counters_expire(translated):
     assert originals["ExpirationInDays"] == limits.UNPUBLISHED_KEPT_DAYS
     # The API may update the counters' items and no other (its policy's condition on the partition key).
     statements = resources["ApiFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    (update,) = [s for s in statements if "dynamodb:UpdateItem" in s["Action"]]
+    (update,) = [
+        s
+        for s in statements
+        if "dynamodb:UpdateItem" in s["Action"] and s["Resource"] == {"Fn::GetAtt": ["Table", "Arn"]}
+    ]
     (pattern,) = update["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
     assert re.fullmatch(pattern.replace("*", ".*"), keys.quota_key("a-subject", "2026-12-03")[keys.PK])
     assert not re.fullmatch(pattern.replace("*", ".*"), keys.upload_key("u1")[keys.PK])

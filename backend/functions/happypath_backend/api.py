@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,9 +25,11 @@ from happypath.errors import (
     ConflictError,
     ForbiddenError,
     HappyPathError,
+    IdempotencyKeyReusedError,
     InvalidInputError,
     NotFoundError,
     QuotaExceededError,
+    RequestInProgressError,
     RetryLaterError,
     UnauthorizedError,
 )
@@ -45,7 +47,7 @@ from happypath.models import (
 )
 from happypath.observability import logger, metrics, tracer
 from happypath.repository import Repository
-from happypath_backend import places, uploads
+from happypath_backend import idempotency, places, uploads
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
@@ -55,6 +57,16 @@ PlaceId = Annotated[str, Path(pattern=keys.ID_PATTERN, description="Place id")]
 ResourceId = Annotated[str, Path(pattern=keys.ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=limits.PHOTOS_PAGE_MAX)]
 Cursor = Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=idempotency.HEADER,
+        pattern=idempotency.KEY_PATTERN,
+        description="A key of the client's own, new for each new request (a UUID): the request sent again with "
+        "it, as after a dropped connection, is answered as the first time instead of creating another. "
+        f"{idempotency.KEY_RULE}",
+    ),
+]
 _ID = keys.ID_PATTERN.removeprefix("^").removesuffix("$")
 _ID_LIST_PATTERN = rf"^{_ID}(,{_ID})*$"
 PhotoIds = Annotated[
@@ -130,6 +142,9 @@ OWNER_ERRORS = SIGNED_IN_ERRORS | NOT_FOUND | _error_responses(HTTPStatus.FORBID
 BODY_ERRORS = SIGNED_IN_ERRORS | _error_responses(
     HTTPStatus.CONFLICT, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, HTTPStatus.UNSUPPORTED_MEDIA_TYPE
 )
+# Creating, with an Idempotency-Key: 409 (with Retry-After) while the key's first request is still being
+# answered, 422 for the key sent with a different request.
+CREATE_ERRORS = BODY_ERRORS | _error_responses(HTTPStatus.UNPROCESSABLE_ENTITY)
 
 
 def repository() -> Repository:
@@ -165,14 +180,28 @@ def list_nearby_places(
     "/places",
     summary="Create a place",
     status_code=201,
-    responses=_success(Place, HTTPStatus.CREATED) | BODY_ERRORS,
+    responses=_success(Place, HTTPStatus.CREATED) | CREATE_ERRORS,
     security=SIGNED_IN,
     tags=["places"],
 )
-def create_place(new_place: NewPlace) -> Place:
-    place = places.create_place(repository(), new_place, current_user())
-    metrics.add_metric(name="PlaceCreated", unit=MetricUnit.Count, value=1)
-    return place
+def create_place(new_place: NewPlace, idempotency_key: IdempotencyKey = None) -> Place:
+    creator = current_user()
+
+    def create() -> Place:
+        place = places.create_place(repository(), new_place, creator)
+        metrics.add_metric(name="PlaceCreated", unit=MetricUnit.Count, value=1)
+        return place
+
+    return idempotency.once_per_key(
+        "create_place",
+        creator,
+        idempotency_key,
+        new_place.model_dump(mode="json"),
+        Place,
+        create,
+        limits.REPEATED_PLACE_ANSWERED_SECONDS,
+        app.lambda_context,
+    )
 
 
 @app.get(
@@ -199,14 +228,30 @@ def list_photos(place_id: PlaceId, limit: Limit = limits.PHOTOS_PAGE_DEFAULT, cu
     "/places/<place_id>/uploads",
     summary="Request a presigned upload form for a photo of a place",
     status_code=201,
-    responses=_success(UploadForm, HTTPStatus.CREATED) | BODY_ERRORS | NOT_FOUND,
+    responses=_success(UploadForm, HTTPStatus.CREATED) | CREATE_ERRORS | NOT_FOUND,
     security=SIGNED_IN,
     tags=["uploads"],
 )
-def request_upload(place_id: PlaceId, upload_request: UploadRequest) -> UploadForm:
-    form = uploads.request_upload(repository(), place_id, upload_request, current_user())
-    metrics.add_metric(name="UploadRequested", unit=MetricUnit.Count, value=1)
-    return form
+def request_upload(
+    place_id: PlaceId, upload_request: UploadRequest, idempotency_key: IdempotencyKey = None
+) -> UploadForm:
+    owner = current_user()
+
+    def request_form() -> UploadForm:
+        form = uploads.request_upload(repository(), place_id, upload_request, owner)
+        metrics.add_metric(name="UploadRequested", unit=MetricUnit.Count, value=1)
+        return form
+
+    return idempotency.once_per_key(
+        "request_upload",
+        owner,
+        idempotency_key,
+        {"placeId": place_id, **upload_request.model_dump(mode="json")},
+        UploadForm,
+        request_form,
+        limits.REPEATED_FORM_ANSWERED_SECONDS,
+        app.lambda_context,
+    )
 
 
 @app.get(
@@ -263,6 +308,8 @@ _STATUS_FOR: dict[type[HappyPathError], HTTPStatus] = {
     ForbiddenError: HTTPStatus.FORBIDDEN,
     NotFoundError: HTTPStatus.NOT_FOUND,
     ConflictError: HTTPStatus.CONFLICT,
+    RequestInProgressError: HTTPStatus.CONFLICT,
+    IdempotencyKeyReusedError: HTTPStatus.UNPROCESSABLE_ENTITY,
     QuotaExceededError: HTTPStatus.TOO_MANY_REQUESTS,
     BusyError: HTTPStatus.SERVICE_UNAVAILABLE,
 }
@@ -306,6 +353,7 @@ def handle_unsupported_content(error: RequestUnsupportedContentType) -> Response
 _PATTERN_MEANS = {
     keys.ID_PATTERN: f"must be an id: {keys.ID_RULE}",
     _ID_LIST_PATTERN: f"must be ids separated by commas, each {keys.ID_RULE}",
+    idempotency.KEY_PATTERN: f"must be {idempotency.KEY_RULE}",
 }
 """What a pattern asks for, in words: the validator's own message would quote the regular expression."""
 
@@ -350,10 +398,12 @@ def openapi_document() -> dict[str, Any]:
         security_schemes={"bearer": HTTPBearer(bearerFormat="JWT")},
     )
     document = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
-    # Validation errors are answered with 400 and ErrorBody (handle_validation_error), not Powertools' 422.
+    # Validation errors are answered with 400 and ErrorBody (handle_validation_error), not Powertools' 422 (a
+    # route's own 422, an Idempotency-Key reused, stays).
     for operations in document["paths"].values():
         for operation in operations.values():
-            operation["responses"].pop("422", None)
+            if "HTTPValidationError" in json.dumps(operation["responses"].get("422", {})):
+                del operation["responses"]["422"]
             operation["responses"].get(str(int(HTTPStatus.NO_CONTENT)), {}).pop("content", None)  # no body
     # Powertools' validation-error schemas, unused once the 422s are gone (a reference to nothing is invalid).
     for unused in ("HTTPValidationError", "ResponseValidationError", "ValidationError"):

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from botocore.config import Config
     from botocore.retries.standard import BaseRetryableChecker
     from mypy_boto3_cloudfront import CloudFrontClient
+    from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_rekognition import RekognitionClient
@@ -66,6 +67,13 @@ def dynamodb() -> "DynamoDBServiceResource":
 
 
 @cache
+def dynamodb_client() -> "DynamoDBClient":
+    """The low-level client, for libraries that send DynamoDB's typed values themselves (the resource's client
+    would type them again)."""
+    return _boto3().client("dynamodb", config=_configs()[0])
+
+
+@cache
 def events() -> "EventBridgeClient":
     return _boto3().client("events", config=_configs()[0])
 
@@ -82,7 +90,7 @@ def cloudfront() -> "CloudFrontClient":
 
 def reset_clients() -> None:
     """Forget cached clients (tests and the local runtime call this when the endpoint changes)."""
-    for factory in (s3, dynamodb, events, rekognition, cloudfront):
+    for factory in (s3, dynamodb, dynamodb_client, events, rekognition, cloudfront):
         factory.cache_clear()
 
 

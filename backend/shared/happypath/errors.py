@@ -50,6 +50,10 @@ class NamesakeError(ConflictError):
         return {"namesake": self.namesake.model_dump(mode="json")}
 
 
+class IdempotencyKeyReusedError(HappyPathError):
+    """An Idempotency-Key sent again with a different request."""
+
+
 class InvalidInputError(HappyPathError):
     pass
 
@@ -83,3 +87,7 @@ class BusyError(RetryLaterError):
 
     def __init__(self, retry_after_s: int = 1) -> None:
         super().__init__("the service is busy: try again in a moment", retry_after_s=retry_after_s)
+
+
+class RequestInProgressError(RetryLaterError):
+    """The first request under the same Idempotency-Key has not been answered yet."""

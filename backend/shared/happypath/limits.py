@@ -4,6 +4,10 @@ from typing import Final, Literal, get_args
 
 MAX_UPLOAD_BYTES: Final = 20 * 1024 * 1024
 UPLOAD_FORM_TTL_SECONDS: Final = 300
+# How long a create request's answer is given again to the same Idempotency-Key: a form's for a minute, so that
+# the form given again still has most of its time; a new place's for a day.
+REPEATED_FORM_ANSWERED_SECONDS: Final = 60
+REPEATED_PLACE_ANSWERED_SECONDS: Final = 24 * 3600
 # An upload that was not published (rejected, failed, expired) is forgotten this long after its form expired,
 # as S3 forgets its original (the upload bucket's ExpireOriginals rule); a published one stays with its photo.
 UNPUBLISHED_KEPT_DAYS: Final = 30

@@ -14,6 +14,11 @@ def table_name() -> str:
     return _required("TABLE_NAME")
 
 
+def idempotency_table() -> str:
+    """The API's answers to create requests sent with an Idempotency-Key (happypath_backend.idempotency)."""
+    return _required("IDEMPOTENCY_TABLE")
+
+
 def upload_bucket() -> str:
     return _required("UPLOAD_BUCKET")
 

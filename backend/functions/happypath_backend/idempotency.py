@@ -1,0 +1,83 @@
+"""Idempotency-Key: a create request sent again gets the first answer instead of creating a second thing.
+
+A phone whose connection drops after the request left, but before the answer came, cannot know whether a place
+or an upload form was made; asked again under the same key, the API answers as it did the first time (a place
+is not added twice, a form is not counted against the daily quota twice). Powertools' idempotency utility keeps
+the answers in their own DynamoDB table. A key is the caller's: the same key from someone else is another
+request. Reused for a different request, it is refused.
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
+
+from happypath import aws, settings
+from happypath.errors import IdempotencyKeyReusedError, RequestInProgressError
+
+HEADER: Final = "Idempotency-Key"
+# Printable ASCII without spaces, as the header's value: a UUID, a ULID or any client's own token.
+KEY_PATTERN: Final = r"^[\x21-\x7e]{1,255}$"
+KEY_RULE: Final = "1 to 255 printable ASCII characters, no spaces"
+
+
+def once_per_key[Answer: BaseModel](
+    operation: str,
+    caller: str,
+    key: str | None,
+    request: Mapping[str, Any],
+    answer_type: type[Answer],
+    make: Callable[[], Answer],
+    remember_s: int,
+    context: LambdaContext | None,
+) -> Answer:
+    """`make()`'s answer; under a key, the answer `make()` gave the first time `operation` was asked with it by
+    `caller`, for `remember_s` seconds. Without a key, `make()` runs every time. A failure is not remembered:
+    asked again, `make()` runs again."""
+    if key is None:
+        return make()
+    config = IdempotencyConfig(
+        event_key_jmespath="[caller, key]",
+        payload_validation_jmespath="request",  # the same key for a different request is refused
+        expires_after_seconds=remember_s,
+        lambda_context=context,  # a request whose function died is tried again once its invocation is over
+    )
+    store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table(), boto3_client=aws.dynamodb_client())
+
+    @idempotent_function(
+        data_keyword_argument="asked",
+        persistence_store=store,
+        config=config,
+        output_serializer=PydanticSerializer(answer_type),
+        key_prefix=operation,
+    )
+    def answer(asked: dict[str, Any]) -> Answer:
+        return make()
+
+    try:
+        return answer(asked={"caller": caller, "key": key, "request": dict(request)})
+    except IdempotencyValidationError as error:
+        raise IdempotencyKeyReusedError(
+            f"this {HEADER} was used for a different request: use a new key for a new request"
+        ) from error
+    except IdempotencyAlreadyInProgressError as error:
+        raise RequestInProgressError(
+            f"a request with this {HEADER} is still being answered: ask again in a moment", retry_after_s=1
+        ) from error
+    except IdempotencyPersistenceLayerError as error:
+        if isinstance(error.__cause__, ClientError | BotoCoreError):  # the API's handler of AWS errors decides
+            raise error.__cause__ from error
+        raise

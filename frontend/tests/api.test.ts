@@ -161,6 +161,15 @@ describe('api client requests', () => {
     }
   })
 
+  it('sends an Idempotency-Key with the create requests given one, and none otherwise', async () => {
+    const { api, fetchFn } = setup(() => json({}))
+    await api.createPlace({ name: 'Rose Park', type: 'park', lat: 1, lng: 2 }, 'key-1')
+    await api.createUpload('p1', { contentType: 'image/jpeg', size: 1 }, 'key-2')
+    await api.createPlace({ name: 'Rose Park', type: 'park', lat: 1, lng: 2 })
+    const keys = fetchFn.mock.calls.map(([, init]) => (init.headers as Record<string, string>)['Idempotency-Key'] ?? null)
+    expect(keys).toEqual(['key-1', 'key-2', null])
+  })
+
   it('DELETE answered 204 resolves to undefined', async () => {
     const { api, fetchFn } = setup(() => new Response(null, { status: 204 }))
     await expect(api.deletePhoto('ph/1')).resolves.toBeUndefined()

@@ -938,7 +938,7 @@ describe('HomeView', () => {
     expect(form.get('#place-lat').attributes('aria-invalid')).toBe('false')
     await form.trigger('submit')
     await flushPromises()
-    expect(api.createPlace).toHaveBeenCalledWith({ name: 'Corner Park', type: 'park', lat: 51.5, lng: -0.16 })
+    expect(api.createPlace).toHaveBeenCalledWith({ name: 'Corner Park', type: 'park', lat: 51.5, lng: -0.16 }, expect.any(String))
     expect(errors).toEqual([])
     wrapper.unmount()
     vi.unstubAllGlobals()
@@ -1004,6 +1004,37 @@ describe('HomeView', () => {
     vi.unstubAllGlobals()
   })
 
+  it('sends a place again under the same Idempotency-Key after an answer that did not come, and a changed one under a new key', async () => {
+    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+    localStorage.setItem('happypath.showMap', 'false')
+    const createPlace = vi
+      .fn<Api['createPlace']>()
+      .mockRejectedValueOnce(new ApiError(0, NETWORK_MESSAGE))
+      .mockRejectedValueOnce(new ApiError(0, NETWORK_MESSAGE))
+      .mockImplementation(async (p) => ({ ...p, placeId: 'new1', createdAt: '2026-05-01T00:00:00Z' }))
+    const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [] })), createPlace })
+    const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
+    await flushPromises()
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    const form = wrapper.get('form')
+    await form.get('#place-name').setValue('Corner Park')
+    await form.trigger('submit') // no answer: the place may have been added
+    await flushPromises()
+    expect(form.get('[role="alert"]').text()).toBe(NETWORK_MESSAGE)
+    await form.trigger('submit') // the same place, asked again
+    await flushPromises()
+    await form.get('#place-name').setValue('Corner Gardens') // another place now
+    await form.trigger('submit')
+    await flushPromises()
+    const [first, again, changed] = createPlace.mock.calls.map(([, key]) => key)
+    expect(first).toMatch(/\S{8,}/)
+    expect(again).toBe(first)
+    expect(changed).not.toBe(first)
+    expect(createPlace.mock.calls[2]![0].name).toBe('Corner Gardens')
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
   it('names a place already on the map that the new one would repeat: open it, or add this one as another', async () => {
     vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
     localStorage.setItem('happypath.showMap', 'false')
@@ -1039,7 +1070,7 @@ describe('HomeView', () => {
     // It is another place: added all the same, and opened.
     await block().findAll('button').find((b) => b.text() === 'Add mine as another place')!.trigger('click')
     await flushPromises()
-    expect(createPlace).toHaveBeenLastCalledWith(expect.objectContaining({ name: 'hyde park', allowNamesake: true }))
+    expect(createPlace).toHaveBeenLastCalledWith(expect.objectContaining({ name: 'hyde park', allowNamesake: true }), expect.any(String))
     expect(createPlace.mock.calls.map(([p]) => p.allowNamesake)).toEqual([undefined, undefined, true])
     expect(router.currentRoute.value.params.placeId).toBe('new1')
     wrapper.unmount()
@@ -1209,7 +1240,7 @@ describe('HomeView', () => {
     await form.get('#place-lng').setValue('8.25')
     await form.trigger('submit')
     await flushPromises()
-    expect(api.createPlace).toHaveBeenCalledWith({ name: 'Blue Cafe', type: 'cafe', lat: 47.5, lng: 8.25 })
+    expect(api.createPlace).toHaveBeenCalledWith({ name: 'Blue Cafe', type: 'cafe', lat: 47.5, lng: 8.25 }, expect.any(String))
     expect(router.currentRoute.value.fullPath).toBe('/places/new1')
     expect(notices.map((n) => [n.kind, n.text])).toContainEqual(['info', '"Blue Cafe" was added.'])
     expect(wrapper.find('form').exists()).toBe(false)

@@ -114,7 +114,7 @@ describe('the upload store', () => {
     up.addFiles('p1', [fileOf('IMG_0042.HEIC', '', 2_000_000)])
     await flushPromises()
 
-    expect(api.createUpload).toHaveBeenCalledWith('p1', { contentType: 'image/heic', size: 2_000_000 })
+    expect(api.createUpload).toHaveBeenCalledWith('p1', { contentType: 'image/heic', size: 2_000_000 }, expect.any(String))
     expect(calls).toHaveLength(1)
     expect(calls[0]!.url).toBe('http://storage.test/bucket')
     expect((calls[0]!.file as File).type).toBe('image/heic')
@@ -175,6 +175,12 @@ describe('the upload store', () => {
     await flushPromises()
     expect(createUpload).toHaveBeenCalledTimes(4)
     expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u2' })
+    // The three attempts were one request asked again (a lost answer's form is given again, counted once);
+    // Try again is a new one.
+    const keys = createUpload.mock.calls.map(([, , key]) => key)
+    expect(keys[0]).toMatch(/\S{8,}/)
+    expect(keys.slice(1, 3)).toEqual([keys[0], keys[0]])
+    expect(keys[3]).not.toBe(keys[0])
   })
 
   it("asks for a form again after a busy answer, as long as its Retry-After says, but never waits out a day's quota", async () => {

@@ -12,7 +12,8 @@ import { ApiError, type Api, type Photo, type UploadContentType, type UploadView
 import { describeError } from '../lib/notices'
 import { forgetPending, readPending, rememberPending } from '../lib/pendingUploads'
 import { browserStorage } from '../lib/storage'
-import { browserUnsentFiles, newKey, type UnsentFile, type UnsentFiles } from '../lib/unsentFiles'
+import { newKey } from '../lib/ids'
+import { browserUnsentFiles, type UnsentFile, type UnsentFiles } from '../lib/unsentFiles'
 import { outcomeMessage } from '../lib/reasons'
 import {
   CANCELLED_MESSAGE,
@@ -341,9 +342,12 @@ export function createUploads(deps: UploadsDeps) {
   }
 
   async function requestForm(job: UploadJob, body: { contentType: UploadContentType; size: number }, signal: AbortSignal) {
+    // One key for every attempt: a request whose answer was lost, asked again, gets the same form and is not
+    // counted against the daily quota twice.
+    const idempotencyKey = newKey()
     for (let attempt = 1; ; attempt++) {
       try {
-        return await deps.api.createUpload(job.placeId, body)
+        return await deps.api.createUpload(job.placeId, body, idempotencyKey)
       } catch (err) {
         const wait = attempt < FORM_ATTEMPTS ? busyWaitS(err, attempt) : null
         if (wait === null) throw err

@@ -231,6 +231,8 @@ interface RequestOptions {
   query?: Query
   body?: unknown
   auth?: boolean
+  /** Sent as Idempotency-Key: the same request sent again with it gets the first answer, not a second place or form. */
+  idempotencyKey?: string
 }
 
 export function createApi(options: ApiOptions) {
@@ -250,6 +252,7 @@ export function createApi(options: ApiOptions) {
   async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' }
     if (opts.body !== undefined) headers['Content-Type'] = 'application/json'
+    if (opts.idempotencyKey) headers['Idempotency-Key'] = opts.idempotencyKey
     if (opts.auth) {
       let token: string | null
       try {
@@ -309,8 +312,9 @@ export function createApi(options: ApiOptions) {
     nearbyPlaces(q: { lat: number; lng: number; radius?: number; limit?: number }) {
       return request<{ places: NearbyPlace[] }>('GET', '/places', { query: q })
     },
-    createPlace(place: NewPlace) {
-      return request<Place>('POST', '/places', { body: place, auth: true })
+    /** `idempotencyKey`: the same for the same place sent again (after an answer that did not come). */
+    createPlace(place: NewPlace, idempotencyKey?: string) {
+      return request<Place>('POST', '/places', { body: place, auth: true, idempotencyKey })
     },
     getPlace(placeId: string, q: { limit?: number; cursor?: string | null } = {}) {
       return request<PlaceDetail>('GET', `/places/${enc(placeId)}`, { query: q })
@@ -322,8 +326,9 @@ export function createApi(options: ApiOptions) {
     getPhoto(photoId: string) {
       return request<Photo>('GET', `/photos/${enc(photoId)}`)
     },
-    createUpload(placeId: string, body: { contentType: UploadContentType; size: number }) {
-      return request<UploadForm>('POST', `/places/${enc(placeId)}/uploads`, { body, auth: true })
+    /** `idempotencyKey`: the same for the same form asked for again (after an answer that did not come). */
+    createUpload(placeId: string, body: { contentType: UploadContentType; size: number }, idempotencyKey?: string) {
+      return request<UploadForm>('POST', `/places/${enc(placeId)}/uploads`, { body, auth: true, idempotencyKey })
     },
     getUpload(uploadId: string) {
       return request<UploadView>('GET', `/uploads/${enc(uploadId)}`, { auth: true })

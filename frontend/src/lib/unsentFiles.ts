@@ -9,6 +9,7 @@
  * is held only while the tab keeps files: a page holding a lock is kept out of the back/forward cache.
  */
 import { createStore, del, entries, set } from 'idb-keyval'
+import { newKey } from './ids'
 
 export interface UnsentFile {
   key: string
@@ -60,11 +61,6 @@ export interface KeyValueStore {
   set(key: string, value: UnsentFile): Promise<void>
   del(key: string): Promise<void>
   entries(): Promise<[IDBValidKey, unknown][]>
-}
-
-/** A random id; `crypto.randomUUID` exists on secure pages only (https, localhost). */
-export function newKey(): string {
-  return globalThis.crypto?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`
 }
 
 function isUnsent(value: unknown): value is UnsentFile {

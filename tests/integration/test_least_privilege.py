@@ -64,10 +64,14 @@ def allowed(call: Call, granted: list[dict[str, Any]]) -> bool:
     )
 
 
-def api(app, method: str, route: str, **kwargs: Any) -> dict[str, Any]:
+def api_answer(app, method: str, route: str, **kwargs: Any) -> dict[str, Any]:
     payload, errored, _ = app.invoker.invoke("happypath-ApiFunction", http_event(method, route, **kwargs))
     assert not errored, payload
-    response = json.loads(payload)
+    return json.loads(payload)
+
+
+def api(app, method: str, route: str, **kwargs: Any) -> dict[str, Any]:
+    response = api_answer(app, method, route, **kwargs)
     return json.loads(response["body"]) if response.get("body") else {}
 
 
@@ -77,6 +81,11 @@ def recorded(app, photos: Path) -> set[Call]:
     with recorder.recording():
         api(app, "GET", "/places", query={"lat": "51.5", "lng": "-0.1"})
         place = api(app, "POST", "/places", body={"name": "P", "type": "park", "lat": 51.5, "lng": -0.1}, user="u1")
+        # Under an Idempotency-Key: answered, answered again, and a refusal (whose record is deleted).
+        for body in ({"name": "Q", "type": "park", "lat": 51.6, "lng": -0.1},) * 2 + (
+            {"name": "P", "type": "park", "lat": 51.5, "lng": -0.1},
+        ):
+            api_answer(app, "POST", "/places", body=body, user="u1", headers={"Idempotency-Key": f"key-{body['name']}"})
         api(app, "GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]})
         data = (photos / "jolla.jpg").read_bytes()
         form = api(

@@ -773,7 +773,6 @@ def test_the_api_keeps_its_idempotent_answers_in_their_own_table_until_they_expi
     (allowed,) = [s for s in statements if s["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}]
     assert sorted(allowed["Action"]) == [
         "dynamodb:DeleteItem",
-        "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
     ]

@@ -26,6 +26,9 @@ class FormLike(BaseModel):
     value: str
 
 
+TEST_OPERATION = idempotency.Operation("test_operation", FormLike, 60)
+
+
 @pytest.fixture(autouse=True)
 def _deployed(app):
     """The resources template.yaml declares, deployed into moto."""
@@ -97,8 +100,8 @@ def test_a_failure_is_not_remembered_either():
         raise RuntimeError("DynamoDB is having a bad day")
 
     with pytest.raises(RuntimeError):
-        idempotency.once_per_key("test_op", caller, key, {}, FormLike, fails, 60, CONTEXT)
-    made = idempotency.once_per_key("test_op", caller, key, {}, FormLike, lambda: FormLike(value="made"), 60, CONTEXT)
+        TEST_OPERATION.answer(caller, key, {}, fails, CONTEXT)
+    made = TEST_OPERATION.answer(caller, key, {}, lambda: FormLike(value="made"), CONTEXT)
     assert made == FormLike(value="made")
 
 
@@ -138,7 +141,7 @@ def test_a_request_still_being_answered_under_the_same_key_is_a_409_to_ask_again
         return made
 
     def ask(make: Any) -> FormLike:
-        return idempotency.once_per_key("test_op", caller, key, {"n": 1}, FormLike, make, 60, CONTEXT)
+        return TEST_OPERATION.answer(caller, key, {"n": 1}, make, CONTEXT)
 
     answers: list[FormLike] = []
     first = threading.Thread(target=lambda: answers.append(ask(slow)))
@@ -159,7 +162,7 @@ def test_the_api_answers_a_request_in_progress_with_409_and_retry_after(monkeypa
     def in_progress(*args: Any) -> Any:
         raise RequestInProgressError("a request with this Idempotency-Key is still being answered", retry_after_s=1)
 
-    monkeypatch.setattr(idempotency, "once_per_key", in_progress)
+    monkeypatch.setattr(idempotency.Operation, "answer", in_progress)
     response = send("/places", PLACE, str(uuid.uuid4()), new_user())
     assert response["statusCode"] == 409
     assert response["headers"]["Retry-After"] == "1"

@@ -145,6 +145,8 @@ BODY_ERRORS = SIGNED_IN_ERRORS | _error_responses(
 # Creating, with an Idempotency-Key: 409 (with Retry-After) while the key's first request is still being
 # answered, 422 for the key sent with a different request.
 CREATE_ERRORS = BODY_ERRORS | _error_responses(HTTPStatus.UNPROCESSABLE_ENTITY)
+CREATE_PLACE = idempotency.Operation("create_place", Place, limits.REPEATED_PLACE_ANSWERED_SECONDS)
+REQUEST_UPLOAD = idempotency.Operation("request_upload", UploadForm, limits.REPEATED_FORM_ANSWERED_SECONDS)
 
 
 def repository() -> Repository:
@@ -192,16 +194,7 @@ def create_place(new_place: NewPlace, idempotency_key: IdempotencyKey = None) ->
         metrics.add_metric(name="PlaceCreated", unit=MetricUnit.Count, value=1)
         return place
 
-    return idempotency.once_per_key(
-        "create_place",
-        creator,
-        idempotency_key,
-        new_place.model_dump(mode="json"),
-        Place,
-        create,
-        limits.REPEATED_PLACE_ANSWERED_SECONDS,
-        app.lambda_context,
-    )
+    return CREATE_PLACE.answer(creator, idempotency_key, new_place.model_dump(mode="json"), create, app.lambda_context)
 
 
 @app.get(
@@ -242,16 +235,8 @@ def request_upload(
         metrics.add_metric(name="UploadRequested", unit=MetricUnit.Count, value=1)
         return form
 
-    return idempotency.once_per_key(
-        "request_upload",
-        owner,
-        idempotency_key,
-        {"placeId": place_id, **upload_request.model_dump(mode="json")},
-        UploadForm,
-        request_form,
-        limits.REPEATED_FORM_ANSWERED_SECONDS,
-        app.lambda_context,
-    )
+    request = {"placeId": place_id, **upload_request.model_dump(mode="json")}
+    return REQUEST_UPLOAD.answer(owner, idempotency_key, request, request_form, app.lambda_context)
 
 
 @app.get(

@@ -8,6 +8,7 @@ request. Reused for a different request, it is refused.
 """
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -34,41 +35,51 @@ KEY_PATTERN: Final = r"^[\x21-\x7e]{1,255}$"
 KEY_RULE: Final = "1 to 255 printable ASCII characters, no spaces"
 
 
-def once_per_key[Answer: BaseModel](
-    operation: str,
-    caller: str,
-    key: str | None,
-    request: Mapping[str, Any],
-    answer_type: type[Answer],
-    make: Callable[[], Answer],
-    remember_s: int,
-    context: LambdaContext | None,
-) -> Answer:
-    """`make()`'s answer; under a key, the answer `make()` gave the first time `operation` was asked with it by
-    `caller`, for `remember_s` seconds. Without a key, `make()` runs every time. A failure is not remembered:
-    asked again, `make()` runs again."""
-    if key is None:
-        return make()
-    config = IdempotencyConfig(
-        event_key_jmespath="[caller, key]",
-        payload_validation_jmespath="request",  # the same key for a different request is refused
-        expires_after_seconds=remember_s,
-        lambda_context=context,  # a request whose function died is tried again once its invocation is over
-    )
-    store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table(), boto3_client=aws.dynamodb_client())
+@dataclass(frozen=True)
+class Operation[Answer: BaseModel]:
+    """A create request that may be sent again under an Idempotency-Key, and how long its answer is given again."""
 
-    @idempotent_function(
-        data_keyword_argument="asked",
-        persistence_store=store,
-        config=config,
-        output_serializer=PydanticSerializer(answer_type),
-        key_prefix=operation,
-    )
-    def answer(asked: dict[str, Any]) -> Answer:
-        return make()
+    name: str
+    answer_type: type[Answer]
+    remembered_s: int
 
+    def answer(
+        self,
+        caller: str,
+        key: str | None,
+        request: Mapping[str, Any],
+        make: Callable[[], Answer],
+        context: LambdaContext | None,
+    ) -> Answer:
+        """`make()`'s answer; under a key, the answer `make()` gave the first time `caller` asked with it. Without a
+        key, `make()` runs every time. A failure is not remembered: asked again, `make()` runs again."""
+        if key is None:
+            return make()
+        config = IdempotencyConfig(
+            event_key_jmespath="[caller, key]",
+            payload_validation_jmespath="request",  # the same key for a different request is refused
+            expires_after_seconds=self.remembered_s,
+            lambda_context=context,  # a request whose function died is tried again once its invocation is over
+        )
+        store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table(), boto3_client=aws.dynamodb_client())
+
+        @idempotent_function(
+            data_keyword_argument="asked",
+            persistence_store=store,
+            config=config,
+            output_serializer=PydanticSerializer(self.answer_type),
+            key_prefix=self.name,
+        )
+        def answered(asked: dict[str, Any]) -> Answer:
+            return make()
+
+        return _answered_once(answered, {"caller": caller, "key": key, "request": dict(request)})
+
+
+def _answered_once[Answer](answered: Callable[..., Answer], asked: dict[str, Any]) -> Answer:
+    """Powertools' idempotency errors as the API's."""
     try:
-        return answer(asked={"caller": caller, "key": key, "request": dict(request)})
+        return answered(asked=asked)
     except IdempotencyValidationError as error:
         raise IdempotencyKeyReusedError(
             f"this {HEADER} was used for a different request: use a new key for a new request"

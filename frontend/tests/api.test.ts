@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { ApiError, NETWORK_MESSAGE, TIMEOUT_MESSAGE, createApi, errorMessage } from '../src/lib/api'
+import { ApiError, NETWORK_MESSAGE, STILL_ANSWERING_MESSAGE, TIMEOUT_MESSAGE, createApi, errorMessage } from '../src/lib/api'
 
 function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } })
@@ -168,6 +168,12 @@ describe('api client requests', () => {
     await api.createPlace({ name: 'Rose Park', type: 'park', lat: 1, lng: 2 })
     const keys = fetchFn.mock.calls.map(([, init]) => (init.headers as Record<string, string>)['Idempotency-Key'] ?? null)
     expect(keys).toEqual(['key-1', 'key-2', null])
+  })
+
+  it('says in words that a request sent before under the same key is still being answered', async () => {
+    const answer = () => new Response(JSON.stringify({ message: 'a request with this Idempotency-Key is still being answered' }), { status: 409, headers: { 'Retry-After': '2' } })
+    const err = await failure(setup(answer).api.createPlace({ name: 'Rose Park', type: 'park', lat: 1, lng: 2 }, 'key-1'))
+    expect([err.status, err.message, err.retryAfterS]).toEqual([409, STILL_ANSWERING_MESSAGE, 2])
   })
 
   it('DELETE answered 204 resolves to undefined', async () => {

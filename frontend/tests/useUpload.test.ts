@@ -175,12 +175,45 @@ describe('the upload store', () => {
     await flushPromises()
     expect(createUpload).toHaveBeenCalledTimes(4)
     expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u2' })
-    // The three attempts were one request asked again (a lost answer's form is given again, counted once);
-    // Try again is a new one.
+    // Every attempt, Try again's too, was one request asked again until a form came: an answer that was lost
+    // gives the same form again and is counted once.
     const keys = createUpload.mock.calls.map(([, , key]) => key)
     expect(keys[0]).toMatch(/\S{8,}/)
-    expect(keys.slice(1, 3)).toEqual([keys[0], keys[0]])
-    expect(keys[3]).not.toBe(keys[0])
+    expect(keys).toEqual([keys[0], keys[0], keys[0], keys[0]])
+  })
+
+  it('asks for each photo under its own key, and for a new form under a new one once a form came', async () => {
+    const createUpload = vi.fn<Api['createUpload']>().mockImplementation(formFor('u1'))
+    const api = fakeApi({ createUpload, getUpload: vi.fn(async () => status('FAILED')) })
+    const { post } = fakePost()
+    const up = store({ api, post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const [a, b] = createUpload.mock.calls.map(([, , key]) => key)
+    expect(a).not.toBe(b) // the same type and size: still two requests
+    const job = up.jobs.value[0]!
+    expect(job).toMatchObject({ phase: 'rejected', canRetry: true })
+    void up.retry(job.id)
+    await flushPromises()
+    const again = createUpload.mock.calls[2]![2]
+    expect([a, b]).not.toContain(again) // its form came: a new attempt asks for a new one
+  })
+
+  it('waits for the same request sent before while the API is still answering it, then gets its form', async () => {
+    const stillAnswering = new ApiError(409, 'still being answered', { retryAfterS: 2 })
+    const createUpload = vi.fn<Api['createUpload']>().mockRejectedValueOnce(stillAnswering).mockImplementation(formFor('u1'))
+    const api = fakeApi({ createUpload, getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+    const { post } = fakePost()
+    const up = store({ api, post })
+    const messages: string[] = []
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await vi.waitFor(() => {
+      messages.push(up.jobs.value[0]!.message)
+      expect(up.jobs.value[0]!.phase).toBe('added')
+    })
+    expect(createUpload.mock.calls.map(([, , key]) => key)).toEqual([createUpload.mock.calls[0]![2], createUpload.mock.calls[0]![2]])
+    expect(busyWaitS(stillAnswering, 1)).toBe(2)
+    expect(busyWaitS(new ApiError(409, 'a museum takes no photos'), 1)).toBeNull() // a refusal, no Retry-After
   })
 
   it("asks for a form again after a busy answer, as long as its Retry-After says, but never waits out a day's quota", async () => {

@@ -40,6 +40,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi import checks as openapi_checks
 
+from happypath_backend import idempotency
 from happypath_local.client import FINAL, LocalClient
 
 OPENAPI = ROOT / "docs" / "openapi.json"
@@ -200,6 +201,7 @@ def use_real_ids(case: schemathesis.Case, real_ids: dict[str, list[str]], run: s
     a real one), so that a negative case stays negative for schemathesis's checks."""
     _counter[run] += 1
     turn = _counter[run]
+    _own_idempotency_key(case, turn)
     if turn % 2:
         return
     for name, value in (case.path_parameters or {}).items():
@@ -207,6 +209,17 @@ def use_real_ids(case: schemathesis.Case, real_ids: dict[str, list[str]], run: s
             case.path_parameters[name] = real_ids[name][turn // 2 % len(real_ids[name])]
     if isinstance(case.query, dict) and isinstance(case.query.get("cursor"), str) and turn % 4 == 0:
         case.query["cursor"] = real_ids["cursor"][0]
+
+
+def _own_idempotency_key(case: schemathesis.Case, turn: int) -> None:
+    """A valid Idempotency-Key made the case's own: the few keys generated ("0", "!") would otherwise recur with
+    other bodies, and the API rightly refuses a key reused for another request (422), so valid creates would
+    rarely run. An invalid key stays as it is (a negative case)."""
+    headers = case.headers or {}
+    name = next((h for h in headers if h.lower() == "idempotency-key"), None)
+    key = headers.get(name) if name is not None else None
+    if name is not None and isinstance(key, str) and re.match(idempotency.KEY_PATTERN, key) and len(key) < 240:
+        headers[name] = f"{key}-{turn}"
 
 
 def send(case: schemathesis.Case, run: str, **kwargs: Any) -> Any:

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from happypath_testkit.events import LambdaContext, body_of, http_event
 from pydantic import BaseModel
 
-from happypath import limits, settings
+from happypath import aws, limits, settings
 from happypath.errors import RequestInProgressError
 from happypath.repository import Repository
 from happypath_backend import api, idempotency
@@ -153,36 +153,72 @@ def test_a_request_still_being_answered_under_the_same_key_is_a_409_to_ask_again
     finally:
         release.set()
         first.join(30)
-    assert meanwhile.value.retry_after_s == 1
+    assert meanwhile.value.retry_after_s == 2
     assert answers == [made]
     assert ask(lambda: FormLike(value="third")) == made  # then the first answer, as for any repeat
 
 
 def test_the_api_answers_a_request_in_progress_with_409_and_retry_after(monkeypatch):
     def in_progress(*args: Any) -> Any:
-        raise RequestInProgressError("a request with this Idempotency-Key is still being answered", retry_after_s=1)
+        raise RequestInProgressError("a request with this Idempotency-Key is still being answered", retry_after_s=2)
 
     monkeypatch.setattr(idempotency.Operation, "answer", in_progress)
     response = send("/places", PLACE, str(uuid.uuid4()), new_user())
     assert response["statusCode"] == 409
-    assert response["headers"]["Retry-After"] == "1"
+    assert response["headers"]["Retry-After"] == "2"
+
+
+def key_store_throttled(operation: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The idempotency table's `operation` throttled past botocore's retries."""
+    original = BaseClient._make_api_call
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, operation)
+
+    def make_api_call(client: BaseClient, called: str, params: dict[str, Any]) -> Any:
+        if called == operation and params.get("TableName") == settings.idempotency_table():
+            raise throttled
+        return original(client, called, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
 
 
 def test_the_key_store_throttled_past_its_retries_is_a_503_and_creates_nothing(monkeypatch):
-    original = BaseClient._make_api_call
-    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutItem")
-
-    def make_api_call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        if operation == "PutItem" and params.get("TableName") == settings.idempotency_table():
-            raise throttled
-        return original(client, operation, params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
+    key_store_throttled("PutItem", monkeypatch)
     name = f"Park {uuid.uuid4().hex[:8]}"
     response = send("/places", PLACE | {"name": name}, str(uuid.uuid4()), new_user())
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == "1"
     assert places_named(name) == []
+
+
+def test_a_place_made_whose_answer_cannot_be_kept_is_answered_all_the_same(monkeypatch):
+    key_store_throttled("UpdateItem", monkeypatch)  # the record's update to the answer
+    name = f"Park {uuid.uuid4().hex[:8]}"
+    response = send("/places", PLACE | {"name": name}, str(uuid.uuid4()), new_user())
+    assert response["statusCode"] == 201  # not a 503 inviting a second place
+    assert places_named(name) == [body_of(response)["placeId"]]
+
+
+def test_a_refusal_whose_record_cannot_be_deleted_is_still_the_refusal(monkeypatch):
+    user, name = new_user(), f"Park {uuid.uuid4().hex[:8]}"
+    namesake = PLACE | {"name": name, "allowNamesake": False}
+    assert send("/places", namesake, None, user)["statusCode"] == 201
+    key_store_throttled("DeleteItem", monkeypatch)
+    refused = send("/places", namesake, str(uuid.uuid4()), user)
+    assert refused["statusCode"] == 409  # the namesake, not the store's trouble
+    assert body_of(refused)["namesake"]["place"]["name"] == name
+
+
+def test_requests_under_keys_add_nothing_to_the_client_they_share():
+    # Each Powertools persistence layer adds a handler to its client for good: one per operation, not per request.
+    def handlers() -> int:
+        return len(list(aws.dynamodb_client().meta.events._emitter._handlers.prefix_search("request-created")))  # type: ignore[attr-defined]
+
+    user = new_user()
+    send("/places", PLACE | {"name": f"Park {uuid.uuid4().hex[:8]}"}, str(uuid.uuid4()), user)
+    before = handlers()
+    for _ in range(5):
+        send("/places", PLACE | {"name": f"Park {uuid.uuid4().hex[:8]}"}, str(uuid.uuid4()), user)
+    assert handlers() == before
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ request. Reused for a different request, it is refused.
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Final
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -28,6 +29,10 @@ from pydantic import BaseModel
 
 from happypath import aws, settings
 from happypath.errors import IdempotencyKeyReusedError, RequestInProgressError
+from happypath.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
 
 HEADER: Final = "Idempotency-Key"
 # Printable ASCII without spaces, as the header's value: a UUID, a ULID or any client's own token.
@@ -61,22 +66,43 @@ class Operation[Answer: BaseModel]:
             expires_after_seconds=self.remembered_s,
             lambda_context=context,  # a request whose function died is tried again once its invocation is over
         )
-        store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table(), boto3_client=aws.dynamodb_client())
+        outcome: _Outcome[Answer] = _Outcome()
 
         @idempotent_function(
             data_keyword_argument="asked",
-            persistence_store=store,
+            persistence_store=_store(self.name, aws.dynamodb_client()),
             config=config,
             output_serializer=PydanticSerializer(self.answer_type),
             key_prefix=self.name,
         )
         def answered(asked: dict[str, Any]) -> Answer:
-            return make()
+            try:
+                answer = make()
+            except Exception as error:
+                outcome.error = error
+                raise
+            outcome.answer = answer
+            return answer
 
-        return _answered_once(answered, {"caller": caller, "key": key, "request": dict(request)})
+        return _answered_once(answered, {"caller": caller, "key": key, "request": dict(request)}, outcome)
 
 
-def _answered_once[Answer](answered: Callable[..., Answer], asked: dict[str, Any]) -> Answer:
+@dataclass
+class _Outcome[Answer]:
+    """What `make()` did, whatever the store then failed to record."""
+
+    answer: Answer | None = None
+    error: Exception | None = None
+
+
+@lru_cache(maxsize=16)
+def _store(operation: str, client: "DynamoDBClient") -> DynamoDBPersistenceLayer:
+    """One per operation and client: each new one adds a handler to the client for good (Powertools' user agent
+    feature), and its first configuration (the answer's lifetime) stays."""
+    return DynamoDBPersistenceLayer(table_name=settings.idempotency_table(), boto3_client=client)
+
+
+def _answered_once[Answer](answered: Callable[..., Answer], asked: dict[str, Any], outcome: _Outcome[Answer]) -> Answer:
     """Powertools' idempotency errors as the API's."""
     try:
         return answered(asked=asked)
@@ -86,9 +112,16 @@ def _answered_once[Answer](answered: Callable[..., Answer], asked: dict[str, Any
         ) from error
     except IdempotencyAlreadyInProgressError as error:
         raise RequestInProgressError(
-            f"a request with this {HEADER} is still being answered: ask again in a moment", retry_after_s=1
+            f"a request with this {HEADER} is still being answered: ask again in a moment", retry_after_s=2
         ) from error
     except IdempotencyPersistenceLayerError as error:
+        if outcome.answer is not None:
+            # Made, but its answer could not be stored: the caller gets it all the same. Asked again, the key's
+            # record says "in progress" (409) until the invocation's time is up, then the request runs again.
+            logger.warning("an answer could not be kept for its Idempotency-Key", extra={"error": str(error)})
+            return outcome.answer
+        if outcome.error is not None:  # refused or failed; the record of the attempt could not be deleted
+            raise outcome.error from error
         if isinstance(error.__cause__, ClientError | BotoCoreError):  # the API's handler of AWS errors decides
             raise error.__cause__ from error
         raise

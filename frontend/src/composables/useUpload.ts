@@ -113,11 +113,22 @@ function cancelledBy(signal: AbortSignal, message: string): Promise<never> {
   return cancelled
 }
 
-/** Seconds to wait before asking for a form again after `err`, or null when asking again cannot help now. */
+/**
+ * Seconds to wait before asking for a form again after `err`, or null when asking again cannot help now. A 409
+ * with Retry-After is the same request, sent before, still being answered (its Idempotency-Key).
+ */
 export function busyWaitS(err: unknown, attempt: number): number | null {
-  if (!(err instanceof ApiError) || ![0, 429, 503].includes(err.status)) return null
+  if (!(err instanceof ApiError)) return null
+  const stillAnswering = err.status === 409 && err.retryAfterS !== null
+  if (![0, 429, 503].includes(err.status) && !stillAnswering) return null
   const wait = err.retryAfterS ?? 2 ** attempt
   return wait <= BUSY_WAIT_MAX_S ? wait : null
+}
+
+function busyReason(err: unknown): string {
+  if (err instanceof ApiError && err.status === 0) return 'No answer from the server'
+  if (err instanceof ApiError && err.status === 409) return 'The upload is still being prepared'
+  return 'The server is busy'
 }
 
 export const PAUSED_MESSAGE = 'Sent. Sign in again to see whether your photo was added.'
@@ -162,6 +173,11 @@ export function createUploads(deps: UploadsDeps) {
   const cancels = new Map<number, AbortController>()
   /** Jobs whose last send broke off without an answer, and the upload the checks could not find arrived. */
   const unconfirmed = new Map<number, string>()
+  /**
+   * Each job's Idempotency-Key for its form request, until a form comes back: asked again (after a busy answer,
+   * or Try again after no answer came), it is the same request, given the same form and counted once.
+   */
+  const formKeys = new Map<number, string>()
   /** Places whose page is shown now (a count: the same page may mount twice during a transition). */
   const shown = new Map<string, number>()
   const addedListeners = new Set<(photo: Photo) => void>()
@@ -207,7 +223,10 @@ export function createUploads(deps: UploadsDeps) {
 
   /** The file is no longer needed: it reached storage (`inMemory`: Try again may still send it) or was let go. */
   function letGo(jobId: number, { inMemory = false } = {}) {
-    if (!inMemory) files.delete(jobId)
+    if (!inMemory) {
+      files.delete(jobId)
+      formKeys.delete(jobId)
+    }
     const entry = kept.get(jobId)
     if (!entry) return
     kept.delete(jobId)
@@ -342,17 +361,17 @@ export function createUploads(deps: UploadsDeps) {
   }
 
   async function requestForm(job: UploadJob, body: { contentType: UploadContentType; size: number }, signal: AbortSignal) {
-    // One key for every attempt: a request whose answer was lost, asked again, gets the same form and is not
-    // counted against the daily quota twice.
-    const idempotencyKey = newKey()
+    const idempotencyKey = formKeys.get(job.id) ?? newKey()
+    formKeys.set(job.id, idempotencyKey)
     for (let attempt = 1; ; attempt++) {
       try {
-        return await deps.api.createUpload(job.placeId, body, idempotencyKey)
+        const form = await deps.api.createUpload(job.placeId, body, idempotencyKey)
+        formKeys.delete(job.id) // the next form this job asks for is for another attempt at sending
+        return form
       } catch (err) {
         const wait = attempt < FORM_ATTEMPTS ? busyWaitS(err, attempt) : null
         if (wait === null) throw err
-        const why = err instanceof ApiError && err.status === 0 ? 'No answer from the server' : 'The server is busy'
-        say(job, `${why}: trying again in ${wait} s…`)
+        say(job, `${busyReason(err)}: trying again in ${wait} s…`)
         await Promise.race([sleep(wait * 1000), cancelledBy(signal, CANCELLED_MESSAGE)])
         say(job, 'Preparing the upload…')
       }

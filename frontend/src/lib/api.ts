@@ -177,6 +177,8 @@ export function messageForStatus(status: number): string {
   }
 }
 
+export const STILL_ANSWERING_MESSAGE = 'The same request, sent a moment ago, is still being answered. Try again in a moment.'
+
 // Bare messages that API Gateway itself sends; our own words say more.
 const GATEWAY_MESSAGES = new Set([
   'unauthorized',
@@ -298,7 +300,9 @@ export function createApi(options: ApiOptions) {
     if (!response.ok) {
       const retryAfter = Number(response.headers.get('Retry-After') ?? Number.NaN) // seconds; an HTTP date: ignored
       const retryAfterS = Number.isInteger(retryAfter) && retryAfter >= 0 ? retryAfter : null
-      throw new ApiError(response.status, errorMessage(response.status, body), { ...errorDetails(body), retryAfterS })
+      // A 409 with Retry-After: this request, sent before under its Idempotency-Key, is still being answered.
+      const message = response.status === 409 && retryAfterS !== null ? STILL_ANSWERING_MESSAGE : errorMessage(response.status, body)
+      throw new ApiError(response.status, message, { ...errorDetails(body), retryAfterS })
     }
     if (body === undefined) {
       throw new ApiError(response.status, 'The server sent an answer the app could not read.')

@@ -71,6 +71,11 @@ describe('the sign-in library that failed to download', () => {
     const auth = createAuth(testConfig, loadOidc, { origin: 'http://app.test', assign: vi.fn() })
     await vi.waitFor(() => expect(auth.ready.value).toBe(true)) // the stored sign-in could not be read
 
+    // A request that needs a token (following an upload) finds the person signed out here, as the header says,
+    // rather than failing at once for a library this page cannot import again: they are asked to sign in.
+    await expect(auth.getAccessToken()).resolves.toBeNull()
+    expect(loadOidc).toHaveBeenCalledTimes(1)
+
     // Still offline: the sign-in is tried as before, and says why it could not start.
     loadOidc.mockRejectedValueOnce(new TypeError('Failed to fetch dynamically imported module'))
     await expect(auth.signIn('/places/p1')).rejects.toThrow('Failed to fetch dynamically imported module')

@@ -5,7 +5,7 @@
  */
 import { inject, ref, type InjectionKey, type Ref } from 'vue'
 import type { User, UserManager } from 'oidc-client-ts'
-import { importing, loadAfreshIfFailed } from '../lib/chunks'
+import { hasFailed, importing, loadAfreshIfFailed } from '../lib/chunks'
 import type { AppConfig } from '../lib/config'
 import { browserStorage } from '../lib/storage'
 
@@ -224,6 +224,10 @@ export function createAuth(
     },
     async getAccessToken() {
       await started
+      // The sign-in library did not arrive in this page, which cannot import it again: signed out here, as the
+      // header shows. Asking for it again would fail at once with "check your connection" even once the network
+      // is back; signed out, the person is offered to sign in, which loads the page afresh with the session.
+      if (hasFailed(OIDC_CODE)) return null
       const m = await manager()
       let current = await m.getUser()
       if (current && current.expired) {

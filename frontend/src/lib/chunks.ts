@@ -36,6 +36,11 @@ export function downloadFailed(code: string): void {
   failed.add(code)
 }
 
+/** Whether `code` failed to download in this page (it cannot be imported again here). */
+export function hasFailed(code: string): boolean {
+  return failed.has(code)
+}
+
 /** `load()`, its failure remembered as `code`'s (`downloadFailed`). */
 export function importing<T>(code: string, load: () => Promise<T>): Promise<T> {
   return load().catch((err: unknown) => {

@@ -442,6 +442,28 @@ describe('PlaceMap without tiles', () => {
     wrapper.unmount()
   })
 
+  it('draws the markers of new places once, at the zoom the fit to them chose', async () => {
+    vi.spyOn(HTMLElement.prototype, 'clientWidth', 'get').mockReturnValue(400)
+    vi.spyOn(HTMLElement.prototype, 'clientHeight', 'get').mockReturnValue(300)
+    // 100 m apart: one marker at zoom 13 (~9 m a pixel here), two at the fit's zoom.
+    const places = [near({ placeId: 'a', lat: 47.37, lng: 8.54 }, 100), near({ placeId: 'b', lat: 47.3709, lng: 8.54 }, 200)]
+    const made = vi.spyOn(L, 'marker')
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '', fit: true, places: [] }, attachTo: document.body })
+    await flushPromises()
+    made.mockClear()
+    await wrapper.setProps({ places })
+    await flushPromises()
+    expect(latestMap!.getZoom()).toBeGreaterThan(13)
+    expect(wrapper.findAll('.leaflet-marker-pane .hp-marker').map((m) => m.attributes('data-place-id'))).toEqual(['a', 'b'])
+    expect(made).toHaveBeenCalledTimes(2) // not a shared marker first, then two
+    // The same places again, with new distances: drawn afresh (their labels), once.
+    made.mockClear()
+    await wrapper.setProps({ places: places.map((p) => ({ ...p, distanceM: p.distanceM + 50 })) })
+    await flushPromises()
+    expect(made).toHaveBeenCalledTimes(2)
+    wrapper.unmount()
+  })
+
   it('shows places whose pins would cover each other as one marker, until a zoom sets them apart', async () => {
     const spot = { lat: 47.3702, lng: 8.5401 }
     const twins = { lat: 47.3792, lng: 8.5401 } // 1 km north: two places at the very same position

@@ -35,6 +35,8 @@ class Call:
     function: str  # logical id
     action: str  # e.g. dynamodb:PutItem
     resource: str  # ARN
+    # The item's partition key value, for DynamoDB's item calls (IAM's dynamodb:LeadingKeys); None for the rest.
+    leading_key: str | None = None
 
 
 def _table_arn(name: str, index: str | None = None) -> str:
@@ -99,16 +101,57 @@ def before_each_handler_call(hook: AwsCallHook) -> Iterator[None]:
         s3_objects.before_call.remove(s3_object_call)
 
 
+_ITEM_CALLS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}
+
+
+def _value(attribute: Any) -> str:
+    """A key attribute's value, typed (`{"S": ...}`, as the client sends it) or not (as the resource layer does)."""
+    return str(next(iter(attribute.values()))) if isinstance(attribute, dict) else str(attribute)
+
+
+def leading_keys(operation: str, params: dict[str, Any], hash_keys: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(action, table ARN, partition key value) for each item a DynamoDB call touches. Queries and scans are not
+    read: a statement conditioned on dynamodb:LeadingKeys does not allow them here."""
+
+    def of(action: str, table: str, item: dict[str, Any]) -> tuple[str, str, str]:
+        return f"dynamodb:{action}", _table_arn(table), _value(item[hash_keys[table]])
+
+    if operation in _ITEM_CALLS:
+        return [of(operation, params["TableName"], params.get("Key") or params["Item"])]
+    if operation == "TransactWriteItems":
+        return [
+            of(_TRANSACT_ACTIONS[kind], body["TableName"], body.get("Key") or body["Item"])
+            for entry in params["TransactItems"]
+            for kind, body in entry.items()
+        ]
+    if operation == "BatchGetItem":
+        return [of(operation, table, key) for table, asked in params["RequestItems"].items() for key in asked["Keys"]]
+    if operation == "BatchWriteItem":
+        return [
+            of(operation, table, request.get("PutRequest", {}).get("Item") or request["DeleteRequest"]["Key"])
+            for table, requests in params["RequestItems"].items()
+            for request in requests
+        ]
+    return []
+
+
 class CallRecorder:
-    def __init__(self) -> None:
+    def __init__(self, hash_keys: dict[str, str] | None = None) -> None:
+        """`hash_keys`: each table's partition key attribute, by table name (for dynamodb:LeadingKeys)."""
         self.calls: set[Call] = set()
+        self.hash_keys = hash_keys or {}
         self._lock = threading.Lock()
 
     @contextmanager
     def recording(self) -> Iterator["CallRecorder"]:
         def record(function: str, operation: str, params: dict[str, Any], needs: list[tuple[str, str]]) -> None:
+            dynamodb = any(action.startswith("dynamodb:") for action, _ in needs)
+            items = leading_keys(operation, params, self.hash_keys) if dynamodb and self.hash_keys else []
             with self._lock:
-                self.calls.update(Call(function, action, resource) for action, resource in needs)
+                if items:
+                    self.calls.update(Call(function, action, resource, key) for action, resource, key in items)
+                else:
+                    self.calls.update(Call(function, action, resource) for action, resource in needs)
 
         with before_each_handler_call(record):
             yield self

@@ -39,6 +39,39 @@ class Call:
     leading_key: str | None = None
 
 
+_ITEM_CALLS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}
+
+
+def _dynamodb_items(operation: str, params: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]] | None:
+    """(action, table name, key or item) for each item a DynamoDB call names; None for a call on no item (a query,
+    a scan). IAM checks a call's action per table, and its dynamodb:LeadingKeys per item."""
+    if operation in _ITEM_CALLS:
+        return [(f"dynamodb:{operation}", params["TableName"], params.get("Key") or params["Item"])]
+    if operation == "TransactWriteItems":
+        return [
+            (f"dynamodb:{_TRANSACT_ACTIONS[kind]}", body["TableName"], body.get("Key") or body["Item"])
+            for entry in params["TransactItems"]
+            for kind, body in entry.items()
+        ]
+    if operation == "BatchGetItem":
+        return [
+            (f"dynamodb:{operation}", table, key)
+            for table, asked in params["RequestItems"].items()
+            for key in asked["Keys"]
+        ]
+    if operation == "BatchWriteItem":
+        return [
+            (
+                f"dynamodb:{operation}",
+                table,
+                request.get("PutRequest", {}).get("Item") or request["DeleteRequest"]["Key"],
+            )
+            for table, requests in params["RequestItems"].items()
+            for request in requests
+        ]
+    return None
+
+
 def _table_arn(name: str, index: str | None = None) -> str:
     arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
     return f"{arn}/index/{index}" if index else arn
@@ -57,15 +90,10 @@ def iam_requirements(service: str, operation: str, params: dict[str, Any]) -> li
     if service == "cloudfront":
         return [(f"cloudfront:{operation}", f"arn:aws:cloudfront::{ACCOUNT}:distribution/{params['DistributionId']}")]
     if service == "dynamodb":
-        if operation == "TransactWriteItems":
-            return [
-                (f"dynamodb:{_TRANSACT_ACTIONS[kind]}", _table_arn(body["TableName"]))
-                for item in params["TransactItems"]
-                for kind, body in item.items()
-            ]
-        if operation in ("BatchGetItem", "BatchWriteItem"):
-            return [(f"dynamodb:{operation}", _table_arn(table)) for table in params["RequestItems"]]
-        return [(f"dynamodb:{operation}", _table_arn(params["TableName"], params.get("IndexName")))]
+        items = _dynamodb_items(operation, params)
+        if items is None:
+            return [(f"dynamodb:{operation}", _table_arn(params["TableName"], params.get("IndexName")))]
+        return list(dict.fromkeys((action, _table_arn(table)) for action, table, _ in items))
     if service == "events" and operation == "PutEvents":
         buses = {entry.get("EventBusName", "default") for entry in params["Entries"]}
         return [("events:PutEvents", f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{bus}") for bus in buses]
@@ -101,9 +129,6 @@ def before_each_handler_call(hook: AwsCallHook) -> Iterator[None]:
         s3_objects.before_call.remove(s3_object_call)
 
 
-_ITEM_CALLS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}
-
-
 def _value(attribute: Any) -> str:
     """A key attribute's value, typed (`{"S": ...}`, as the client sends it) or not (as the resource layer does)."""
     return str(next(iter(attribute.values()))) if isinstance(attribute, dict) else str(attribute)
@@ -112,27 +137,10 @@ def _value(attribute: Any) -> str:
 def leading_keys(operation: str, params: dict[str, Any], hash_keys: dict[str, str]) -> list[tuple[str, str, str]]:
     """(action, table ARN, partition key value) for each item a DynamoDB call touches. Queries and scans are not
     read: a statement conditioned on dynamodb:LeadingKeys does not allow them here."""
-
-    def of(action: str, table: str, item: dict[str, Any]) -> tuple[str, str, str]:
-        return f"dynamodb:{action}", _table_arn(table), _value(item[hash_keys[table]])
-
-    if operation in _ITEM_CALLS:
-        return [of(operation, params["TableName"], params.get("Key") or params["Item"])]
-    if operation == "TransactWriteItems":
-        return [
-            of(_TRANSACT_ACTIONS[kind], body["TableName"], body.get("Key") or body["Item"])
-            for entry in params["TransactItems"]
-            for kind, body in entry.items()
-        ]
-    if operation == "BatchGetItem":
-        return [of(operation, table, key) for table, asked in params["RequestItems"].items() for key in asked["Keys"]]
-    if operation == "BatchWriteItem":
-        return [
-            of(operation, table, request.get("PutRequest", {}).get("Item") or request["DeleteRequest"]["Key"])
-            for table, requests in params["RequestItems"].items()
-            for request in requests
-        ]
-    return []
+    return [
+        (action, _table_arn(table), _value(item[hash_keys[table]]))
+        for action, table, item in _dynamodb_items(operation, params) or []
+    ]
 
 
 class CallRecorder:

@@ -118,16 +118,14 @@ function cancelledBy(signal: AbortSignal, message: string): Promise<never> {
  * with Retry-After is the same request, sent before, still being answered (its Idempotency-Key).
  */
 export function busyWaitS(err: unknown, attempt: number): number | null {
-  if (!(err instanceof ApiError)) return null
-  const stillAnswering = err.status === 409 && err.retryAfterS !== null
-  if (![0, 429, 503].includes(err.status) && !stillAnswering) return null
+  if (!(err instanceof ApiError) || (![0, 429, 503].includes(err.status) && !err.stillAnswering)) return null
   const wait = err.retryAfterS ?? 2 ** attempt
   return wait <= BUSY_WAIT_MAX_S ? wait : null
 }
 
 function busyReason(err: unknown): string {
   if (err instanceof ApiError && err.status === 0) return 'No answer from the server'
-  if (err instanceof ApiError && err.status === 409) return 'The upload is still being prepared'
+  if (err instanceof ApiError && err.stillAnswering) return 'The upload is still being prepared'
   return 'The server is busy'
 }
 

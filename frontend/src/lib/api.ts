@@ -113,6 +113,16 @@ export class ApiError extends Error {
     this.namesake = details.namesake ?? null
     this.retryAfterS = details.retryAfterS ?? null
   }
+
+  /** A request sent before under the same Idempotency-Key is still being answered: ask again after Retry-After. */
+  get stillAnswering(): boolean {
+    return isStillAnswering(this.status, this.retryAfterS)
+  }
+}
+
+/** A 409 with Retry-After: the API's answer to a request whose Idempotency-Key's first request is not answered yet. */
+function isStillAnswering(status: number, retryAfterS: number | null): boolean {
+  return status === 409 && retryAfterS !== null
 }
 
 /** The details of an error answer's body, each kept only when well-formed. */
@@ -300,8 +310,7 @@ export function createApi(options: ApiOptions) {
     if (!response.ok) {
       const retryAfter = Number(response.headers.get('Retry-After') ?? Number.NaN) // seconds; an HTTP date: ignored
       const retryAfterS = Number.isInteger(retryAfter) && retryAfter >= 0 ? retryAfter : null
-      // A 409 with Retry-After: this request, sent before under its Idempotency-Key, is still being answered.
-      const message = response.status === 409 && retryAfterS !== null ? STILL_ANSWERING_MESSAGE : errorMessage(response.status, body)
+      const message = isStillAnswering(response.status, retryAfterS) ? STILL_ANSWERING_MESSAGE : errorMessage(response.status, body)
       throw new ApiError(response.status, message, { ...errorDetails(body), retryAfterS })
     }
     if (body === undefined) {

@@ -215,11 +215,10 @@ def _own_idempotency_key(case: schemathesis.Case, turn: int) -> None:
     """A valid Idempotency-Key made the case's own: the few keys generated ("0", "!") would otherwise recur with
     other bodies, and the API rightly refuses a key reused for another request (422), so valid creates would
     rarely run. An invalid key stays as it is (a negative case)."""
-    headers = case.headers or {}
-    name = next((h for h in headers if h.lower() == "idempotency-key"), None)
-    key = headers.get(name) if name is not None else None
-    if name is not None and isinstance(key, str) and re.match(idempotency.KEY_PATTERN, key) and len(key) < 240:
-        headers[name] = f"{key}-{turn}"
+    for name, key in (case.headers or {}).items():
+        valid = isinstance(key, str) and re.match(idempotency.KEY_PATTERN, key) and len(key) < 240
+        if name.lower() == "idempotency-key" and valid:
+            case.headers[name] = f"{key}-{turn}"
 
 
 def send(case: schemathesis.Case, run: str, **kwargs: Any) -> Any:

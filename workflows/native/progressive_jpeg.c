@@ -89,6 +89,12 @@ static void read_segment(decoder *d, size_t *body, size_t *length) {
     d->pos += declared;
 }
 
+/* Coefficients kept each way (the caller's kx, ky): 1, 2, 4 or 8, so that an output pixel covers whole
+ * full-size pixels. */
+static int kept_size_ok(int kx, int ky) {
+    return kx >= 1 && kx <= 8 && 8 % kx == 0 && ky >= 1 && ky <= 8 && 8 % ky == 0;
+}
+
 /* The frame header's fields, the same from pj_header and from pj_decode. */
 static int same_frame(const pj_image *a, const pj_image *b) {
     if (a->width != b->width || a->height != b->height || a->components != b->components) return 0;
@@ -131,7 +137,7 @@ static void read_frame(decoder *d, size_t at, size_t length, int decode_scans) {
         if (!same_frame(&frame, im)) fail(d, PJ_UNSUPPORTED, "not the frame pj_header read");
         for (int c = 0; c < im->components; c++) {
             int kx = im->kx[c], ky = im->ky[c];
-            if (kx < 1 || kx > 8 || 8 % kx || ky < 1 || ky > 8 || 8 % ky || !im->coef[c] || !im->nonzero[c])
+            if (!kept_size_ok(kx, ky) || !im->coef[c] || !im->nonzero[c])
                 fail(d, PJ_UNSUPPORTED, "bad output settings");
             for (int k = 0; k < 64; k++) {
                 int row = natural_order[k] / 8, column = natural_order[k] % 8;
@@ -591,7 +597,7 @@ int pj_output(const pj_image *image, int c, int first, int count, uint8_t *out, 
     if (c < 0 || c >= image->components || first < 0 || count < 0 || count > image->mcus_h - first)
         return PJ_UNSUPPORTED;
     int kx = image->kx[c], ky = image->ky[c], kk = kx * ky;
-    if (kx < 1 || kx > 8 || 8 % kx || ky < 1 || ky > 8 || 8 % ky) return PJ_UNSUPPORTED;
+    if (!kept_size_ok(kx, ky)) return PJ_UNSUPPORTED;
     size_t out_rows = (size_t)count * (size_t)image->v[c] * (size_t)ky;
     if ((size_t)image->blocks_w[c] * (size_t)kx > stride || out_rows > out_size / stride) return PJ_UNSUPPORTED;
     /* basis[x][u]: the mean, over the 8/n full-size pixels output pixel x covers, of the 8-point inverse DCT's

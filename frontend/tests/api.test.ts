@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { ApiError, NETWORK_MESSAGE, STILL_ANSWERING_MESSAGE, TIMEOUT_MESSAGE, createApi, errorMessage } from '../src/lib/api'
+import { ApiError, NETWORK_MESSAGE, STILL_ANSWERING_MESSAGE, TIMEOUT_MESSAGE, createApi, errorMessage, withLocalTime } from '../src/lib/api'
 
 function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } })
@@ -168,6 +168,29 @@ describe('api client requests', () => {
     await api.createPlace({ name: 'Rose Park', type: 'park', lat: 1, lng: 2 })
     const keys = fetchFn.mock.calls.map(([, init]) => (init.headers as Record<string, string>)['Idempotency-Key'] ?? null)
     expect(keys).toEqual(['key-1', 'key-2', null])
+  })
+
+  it("says when a daily allowance renews in the person's own time, and leaves short waits alone", async () => {
+    const answer = (retryAfter: string) => () =>
+      new Response(JSON.stringify({ message: '50 photos a day is the most one person may add: try again after 00:00 UTC' }), {
+        status: 429,
+        headers: { 'Content-Type': 'application/json', 'Retry-After': retryAfter },
+      })
+    const now = Date.UTC(2026, 11, 6, 22, 0)
+    vi.useFakeTimers({ toFake: ['Date'], now })
+    const err = await failure(setup(answer('7200')).api.getPlace('p1')).finally(() => vi.useRealTimers())
+    const at = new Date(now + 7200 * 1000).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' })
+    expect(err.message).toBe(`50 photos a day is the most one person may add: try again after 00:00 UTC (${at} your time).`)
+    expect((await failure(setup(answer('30')).api.getPlace('p1'))).message).toBe(
+      '50 photos a day is the most one person may add: try again after 00:00 UTC.',
+    )
+  })
+
+  it('a local time is said for a long wait only, as hours and minutes', () => {
+    const now = Date.UTC(2026, 11, 6, 20, 30)
+    const at = new Date(now + 3_600_000).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' })
+    expect(withLocalTime('Try again after 00:00 UTC.', 3600, now)).toBe(`Try again after 00:00 UTC (${at} your time).`)
+    expect(withLocalTime('Try again after 00:00 UTC.', 59, now)).toBe('Try again after 00:00 UTC.')
   })
 
   it('says in words that a request sent before under the same key is still being answered', async () => {

@@ -187,6 +187,19 @@ export function messageForStatus(status: number): string {
   }
 }
 
+/** A wait this long is said as a time of day too. */
+const LONG_WAIT_S = 60
+
+/**
+ * A 429 with a long Retry-After (a daily allowance used up, renewed at 00:00 UTC) also says when, in the person's
+ * own time: "…: try again after 00:00 UTC (4:00 PM your time)."
+ */
+export function withLocalTime(message: string, retryAfterS: number, now: number = Date.now()): string {
+  if (retryAfterS < LONG_WAIT_S) return message
+  const at = new Date(now + retryAfterS * 1000).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' })
+  return `${message.replace(/\.$/, '')} (${at} your time).`
+}
+
 export const STILL_ANSWERING_MESSAGE = 'The same request, sent a moment ago, is still being answered. Try again in a moment.'
 
 // Bare messages that API Gateway itself sends; our own words say more.
@@ -310,7 +323,8 @@ export function createApi(options: ApiOptions) {
     if (!response.ok) {
       const retryAfter = Number(response.headers.get('Retry-After') ?? Number.NaN) // seconds; an HTTP date: ignored
       const retryAfterS = Number.isInteger(retryAfter) && retryAfter >= 0 ? retryAfter : null
-      const message = isStillAnswering(response.status, retryAfterS) ? STILL_ANSWERING_MESSAGE : errorMessage(response.status, body)
+      let message = isStillAnswering(response.status, retryAfterS) ? STILL_ANSWERING_MESSAGE : errorMessage(response.status, body)
+      if (response.status === 429 && retryAfterS !== null) message = withLocalTime(message, retryAfterS)
       throw new ApiError(response.status, message, { ...errorDetails(body), retryAfterS })
     }
     if (body === undefined) {

@@ -1331,6 +1331,36 @@ describe('HomeView', () => {
     vi.unstubAllGlobals()
   })
 
+  it('starts a new place where the device says the person is, and "Use my location" puts it back there', async () => {
+    const getCurrentPosition = vi.fn((ok: PositionCallback) => ok({ coords: { latitude: 46.95, longitude: 7.45 } } as GeolocationPosition))
+    vi.stubGlobal('navigator', { ...navigator, geolocation: { getCurrentPosition } })
+    localStorage.setItem('happypath.showMap', 'false')
+    const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [] })) })
+    const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
+    await flushPromises()
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    const form = wrapper.get('form')
+    const coordinates = () => [form.get('#place-lat'), form.get('#place-lng')].map((f) => (f.element as HTMLInputElement).value)
+    expect(coordinates()).toEqual(['46.95', '7.45'])
+    expect(form.get('#position-hint').text()).toBe('Tap or click the map to set it, use your location or the map centre, or type the coordinates.')
+    await form.get('#place-lat').setValue('46.9')
+    await form.findAll('button').find((b) => b.text() === 'Use my location')!.trigger('click')
+    await flushPromises()
+    expect(coordinates()).toEqual(['46.95', '7.45'])
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it('offers no "Use my location" when the device did not say where the person is', async () => {
+    const wrapper = await homeSignedInWithoutMap()
+    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+    const form = wrapper.get('form')
+    expect(form.findAll('button').map((b) => b.text())).not.toContain('Use my location')
+    expect(form.get('#position-hint').text()).toBe('Tap or click the map to set it, use the map centre, or type the coordinates.')
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
   it('shows it is creating the place meanwhile, with nothing to press twice', async () => {
     let created: (place: Place) => void = () => {}
     const createPlace = vi.fn<Api['createPlace']>(() => new Promise((resolve) => (created = resolve)))

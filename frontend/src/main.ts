@@ -19,8 +19,8 @@ async function start() {
     config = await loadConfig()
   } catch (err) {
     const problem = err instanceof ConfigError ? err : new ConfigError(describeError(err))
-    document.title = 'Happy Path cannot start'
-    createApp(ConfigErrorScreen, { message: problem.message, problems: problem.problems }).mount('#app')
+    document.title = problem.unreachable ? 'Happy Path could not load' : 'Happy Path cannot start'
+    createApp(ConfigErrorScreen, { message: problem.message, problems: problem.problems, unreachable: problem.unreachable }).mount('#app')
     return
   }
 

@@ -189,6 +189,16 @@ describe('loadConfig', () => {
     }).catch((e) => e)
     expect(err).toBeInstanceOf(ConfigError)
     expect(err.message).toContain('Failed to fetch')
+    expect([err.unreachable, err.problems]).toEqual([true, []])
+  })
+
+  it('takes a server failure for an unreachable file, and a missing or wrong file for a file to fix', async () => {
+    const failing = await loadConfig('/config.json', async () => response('bad gateway', 502)).catch((e) => e)
+    expect([failing.message, failing.unreachable]).toEqual(['Could not load /config.json (HTTP 502).', true])
+    const missing = await loadConfig('/config.json', async () => response('not found', 404)).catch((e) => e)
+    expect(missing.unreachable).toBe(false)
+    const wrong = await loadConfig('/config.json', async () => response('{"apiUrl": 3}')).catch((e) => e)
+    expect(wrong.unreachable).toBe(false)
   })
 
   it('reports an invalid config with its problems', async () => {
@@ -207,6 +217,23 @@ describe('ConfigErrorScreen', () => {
     expect(alert.get('h1').text()).toBe('Happy Path cannot start')
     expect(alert.text()).toContain('config.json has 2 problems.')
     expect(alert.findAll('li').map((li) => li.text())).toEqual(['"apiUrl" is bad', '"map" is bad'])
+  })
+
+  it('says an unreachable file is a connection problem, and starts the app once the connection is back', async () => {
+    const reload = vi.spyOn(window.location, 'reload').mockImplementation(() => {})
+    const wrapper = mount(ConfigErrorScreen, {
+      props: { message: 'Could not load /config.json: Failed to fetch.', problems: [], unreachable: true },
+    })
+    const alert = wrapper.get('[role="alert"]')
+    expect(alert.get('h1').text()).toBe('Happy Path could not load')
+    expect(alert.text()).toContain('Check your connection: the app starts by itself once it is back.')
+    expect(alert.text()).not.toContain('Fix that file')
+    window.dispatchEvent(new Event('online'))
+    expect(reload).toHaveBeenCalledOnce()
+    wrapper.unmount()
+    window.dispatchEvent(new Event('online')) // gone with the screen
+    expect(reload).toHaveBeenCalledOnce()
+    reload.mockRestore()
   })
 
   it('reloads the app on Reload, to read the fixed file', async () => {

@@ -44,11 +44,15 @@ export interface AppConfig {
 
 export class ConfigError extends Error {
   readonly problems: string[]
+  /** The file could not be fetched (no connection, or the server failing): nothing to fix in it, and
+   * loading the page again may well work (a phone offline that restores a tab it had unloaded). */
+  readonly unreachable: boolean
 
-  constructor(message: string, problems: string[] = []) {
+  constructor(message: string, problems: string[] = [], { unreachable = false } = {}) {
     super(message)
     this.name = 'ConfigError'
     this.problems = problems
+    this.unreachable = unreachable
   }
 }
 
@@ -196,7 +200,11 @@ export async function loadConfig(
   try {
     response = await fetchFn(url, { cache: 'no-store', headers: { Accept: 'application/json' } })
   } catch (err) {
-    throw new ConfigError(`Could not load ${url}: ${err instanceof Error ? err.message : String(err)}.`)
+    const detail = err instanceof Error ? err.message : String(err)
+    throw new ConfigError(`Could not load ${url}: ${detail}.`, [], { unreachable: true })
+  }
+  if (response.status >= 500) {
+    throw new ConfigError(`Could not load ${url} (HTTP ${response.status}).`, [], { unreachable: true })
   }
   if (!response.ok) {
     throw new ConfigError(`Could not load ${url} (HTTP ${response.status}).`, [

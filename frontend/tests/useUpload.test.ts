@@ -6,7 +6,7 @@ import AppHeader from '../src/components/AppHeader.vue'
 import UploadIndicator from '../src/components/UploadIndicator.vue'
 import UploadPanel from '../src/components/UploadPanel.vue'
 import type { AuthUser } from '../src/composables/useAuth'
-import { ANNOUNCEMENT_KEPT_MS, PAUSED_MESSAGE, UNSENT_MESSAGE, busyWaitS, createUploads, type UploadsDeps } from '../src/composables/useUpload'
+import { ANNOUNCEMENT_KEPT_MS, OFFLINE_MESSAGE, PAUSED_MESSAGE, UNSENT_MESSAGE, busyWaitS, createUploads, type UploadsDeps } from '../src/composables/useUpload'
 import { ApiError, type Api, type UploadForm, type UploadView } from '../src/lib/api'
 import { notices } from '../src/lib/notices'
 import { PENDING_UPLOADS_KEY, type PendingUpload } from '../src/lib/pendingUploads'
@@ -657,6 +657,107 @@ describe('the upload store keeps each upload apart', () => {
     user.value = ME
     await flushPromises()
     expect(getUpload).not.toHaveBeenCalled()
+  })
+})
+
+describe('uploads wait for a connection', () => {
+  /** A browser whose connection the test turns off and on, with its online event. */
+  function connection(initially: boolean) {
+    const target = new EventTarget()
+    let up = initially
+    return {
+      target,
+      online: () => up,
+      set(value: boolean) {
+        up = value
+        if (value) target.dispatchEvent(new Event('online'))
+      },
+    }
+  }
+
+  it('files picked offline wait, asking for nothing, and are sent once the connection is back', async () => {
+    const net = connection(false)
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+    const up = store({ api, post: fakePost().post, target: net.target, online: net.online })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(api.createUpload).not.toHaveBeenCalled()
+    expect(up.jobs.value.map((j) => [j.phase, j.message])).toEqual([
+      ['waiting', OFFLINE_MESSAGE],
+      ['waiting', OFFLINE_MESSAGE],
+    ])
+    net.set(true)
+    await flushPromises()
+    expect(api.createUpload).toHaveBeenCalledTimes(2)
+    expect(up.jobs.value.map((j) => j.phase)).toEqual(['added', 'added'])
+    up.dispose()
+  })
+
+  it('a form request that finds the browser offline is not asked again meanwhile, and goes on once it is back', async () => {
+    const net = connection(true)
+    const createUpload = vi.fn<Api['createUpload']>(async () => {
+      net.set(false)
+      throw new ApiError(0, 'Could not reach the server. Check your connection and try again.')
+    })
+    const api = fakeApi({ createUpload, getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+    const up = store({ api, post: fakePost().post, target: net.target, online: net.online })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(createUpload).toHaveBeenCalledTimes(1) // no busy waits used up offline
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'error', message: OFFLINE_MESSAGE, canRetry: true })
+    createUpload.mockImplementation(formFor('u1'))
+    net.set(true)
+    await flushPromises()
+    expect(createUpload).toHaveBeenCalledTimes(2)
+    expect(createUpload.mock.calls[1]![2]).toBe(createUpload.mock.calls[0]![2]) // the same request: the same key
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u1' })
+    up.dispose()
+  })
+
+  it('a send cut off by going offline is looked for first when the connection is back: no photo sent twice', async () => {
+    const net = connection(true)
+    const post = vi.fn(async () => {
+      net.set(false)
+      throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
+    })
+    const getUpload = vi.fn<Api['getUpload']>(async () => {
+      if (!net.online()) throw new ApiError(0, 'Could not reach the server.')
+      return status('PROCESSED', { photo: makePhoto('u1') })
+    })
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload })
+    const up = store({ api, post, target: net.target, online: net.online })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'error', message: OFFLINE_MESSAGE, canRetry: true })
+    expect(getUpload).not.toHaveBeenCalled() // nobody to ask while offline
+    net.set(true)
+    await flushPromises()
+    expect(api.createUpload).toHaveBeenCalledTimes(1)
+    expect(post).toHaveBeenCalledTimes(1)
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u1' })
+    up.dispose()
+  })
+
+  it('a cancelled file is not sent when the connection comes back, nor after dispose', async () => {
+    const net = connection(false)
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED')) })
+    const up = store({ api, post: fakePost().post, target: net.target, online: net.online })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    up.cancel(up.jobs.value[0]!.id)
+    net.set(true)
+    await flushPromises()
+    expect(api.createUpload).not.toHaveBeenCalled()
+    up.addFiles('p1', [fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(api.createUpload).toHaveBeenCalledTimes(1)
+    net.set(false)
+    up.addFiles('p1', [fileOf('c.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    up.dispose()
+    net.set(true)
+    await flushPromises()
+    expect(api.createUpload).toHaveBeenCalledTimes(1)
   })
 })
 

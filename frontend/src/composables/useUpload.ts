@@ -67,8 +67,10 @@ export interface UploadsDeps {
   storage?: Storage
   /** Where files not yet in storage are kept (IndexedDB in the app). */
   unsent?: UnsentFiles
-  /** Where the "photo still being sent" warning is installed (beforeunload). */
+  /** Where the "photo still being sent" warning (beforeunload) and the back-online listener are installed. */
   target?: Pick<Window, 'addEventListener' | 'removeEventListener'>
+  /** Whether the browser has a connection (navigator.onLine): files wait for one instead of failing. */
+  online?: () => boolean
   /** Overridable for tests: storage POST and polling (its `sleep` and `now` are used throughout). */
   post?: typeof postToStorage
   poll?: PollOptions
@@ -130,6 +132,7 @@ function busyReason(err: unknown): string {
 }
 
 export const PAUSED_MESSAGE = 'Sent. Sign in again to see whether your photo was added.'
+export const OFFLINE_MESSAGE = 'No connection: waiting for it to come back to send this photo.'
 export const UNSENT_MESSAGE = 'Not sent: the page was closed before this photo was sent. Try again to send it.'
 
 /** A status sentence for screen readers: its own line in the place's live region. */
@@ -154,6 +157,7 @@ export function createUploads(deps: UploadsDeps) {
   const post = deps.post ?? postToStorage
   const sleep = deps.poll?.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
   const now = deps.poll?.now ?? (() => Date.now())
+  const online = deps.online ?? (() => typeof navigator === 'undefined' || navigator.onLine !== false)
 
   const jobs = ref<UploadJob[]>([])
   /** The latest status sentences, oldest first, for the aria-live region of the place each belongs to. */
@@ -178,6 +182,11 @@ export function createUploads(deps: UploadsDeps) {
   const formKeys = new Map<number, string>()
   /** Places whose page is shown now (a count: the same page may mount twice during a transition). */
   const shown = new Map<string, number>()
+  /**
+   * Jobs stopped because the browser went offline: sent again (or, if the send broke off, looked for first) as
+   * soon as it is back online, as a page that could not load is. Try again is offered meanwhile all the same.
+   */
+  const offline = new Set<number>()
   const addedListeners = new Set<(photo: Photo) => void>()
 
   function announce(job: UploadJob, text: string) {
@@ -273,10 +282,30 @@ export function createUploads(deps: UploadsDeps) {
     if (draining) return
     draining = true
     try {
-      for (let job = queue.shift(); job; job = queue.shift()) await send(job)
+      for (let job = queue[0]; job; job = queue[0]) {
+        if (!online()) {
+          // Asking for forms now would only use up their attempts: the online event drains the queue again.
+          for (const waiting of queue) if (waiting.message !== OFFLINE_MESSAGE) say(waiting, OFFLINE_MESSAGE)
+          return
+        }
+        queue.shift()
+        await send(job)
+      }
     } finally {
       draining = false
     }
+  }
+
+  /** Back online: the jobs the connection stopped go on by themselves, then those still waiting. */
+  function onOnline() {
+    for (const jobId of [...offline]) void retry(jobId)
+    void drain()
+  }
+
+  /** A failure for want of a connection while the browser says it has none: resumed by `onOnline`. */
+  function stoppedOffline(err: unknown): boolean {
+    const lost = (err instanceof ApiError && err.status === 0) || (err instanceof UploadError && (err.kind === 'connection' || err.kind === 'stalled'))
+    return lost && !online()
   }
 
   /** Whether storage has the upload's file, as far as the API can tell now. */
@@ -343,13 +372,19 @@ export function createUploads(deps: UploadsDeps) {
       } catch (err) {
         const unsure = err instanceof UploadError && (err.kind === 'connection' || err.kind === 'stalled')
         if (!unsure) throw err
-        say(job, 'The connection dropped. Checking whether your photo arrived…')
         // Cancelled or not found: the photo may still arrive, so Try again asks before sending it again.
         unconfirmed.set(job.id, form.uploadId)
+        if (!online()) throw err // nobody to ask now: it is looked for once the connection is back
+        say(job, 'The connection dropped. Checking whether your photo arrived…')
         if (!(await reachedStorage(form.uploadId, cancel.signal))) throw err
         unconfirmed.delete(job.id)
       }
     } catch (err) {
+      if (stoppedOffline(err) && files.has(job.id)) {
+        finish(job, 'error', OFFLINE_MESSAGE, true)
+        offline.add(job.id)
+        return
+      }
       finish(job, 'error', describeError(err), worthRetrying(err))
       return
     } finally {
@@ -367,7 +402,7 @@ export function createUploads(deps: UploadsDeps) {
         formKeys.delete(job.id) // the next form this job asks for is for another attempt at sending
         return form
       } catch (err) {
-        const wait = attempt < FORM_ATTEMPTS ? busyWaitS(err, attempt) : null
+        const wait = attempt < FORM_ATTEMPTS && !stoppedOffline(err) ? busyWaitS(err, attempt) : null
         if (wait === null) throw err
         say(job, `${busyReason(err)}: trying again in ${wait} s…`)
         await Promise.race([sleep(wait * 1000), cancelledBy(signal, CANCELLED_MESSAGE)])
@@ -469,6 +504,7 @@ export function createUploads(deps: UploadsDeps) {
   }
 
   async function retry(jobId: number) {
+    offline.delete(jobId)
     const job = jobs.value.find((j) => j.id === jobId)
     if (!job || !job.canRetry || !files.has(jobId)) return
     const earlier = unconfirmed.get(jobId)
@@ -496,6 +532,7 @@ export function createUploads(deps: UploadsDeps) {
    * already sent cannot be called back).
    */
   function cancel(jobId: number) {
+    offline.delete(jobId)
     letGo(jobId, { inMemory: true }) // stopped by the person: Try again here, not offered in the next tab
     const waiting = queue.findIndex((j) => j.id === jobId)
     if (waiting >= 0) {
@@ -514,6 +551,7 @@ export function createUploads(deps: UploadsDeps) {
   function clearFinished(placeId: string) {
     for (const job of jobs.value) {
       if (job.placeId !== placeId || !FINISHED.has(job.phase)) continue
+      offline.delete(job.id)
       letGo(job.id)
       unconfirmed.delete(job.id)
       if (job.uploadId) forgetPending(storage, job.uploadId)
@@ -559,10 +597,12 @@ export function createUploads(deps: UploadsDeps) {
     )
   })
   target.addEventListener('beforeunload', warnBeforeLeaving)
+  target.addEventListener('online', onOnline)
 
   function dispose() {
     scope.stop()
     target.removeEventListener('beforeunload', warnBeforeLeaving)
+    target.removeEventListener('online', onOnline)
     cancelSending()
   }
 

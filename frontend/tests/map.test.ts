@@ -1081,6 +1081,7 @@ describe('HomeView', () => {
     expect(block().get('a').text()).toBe('Open Hyde Park')
     expect(block().get('a').attributes('href')).toBe('/places/hyde')
     expect(form.find('.message-error').exists()).toBe(false) // not an error: nothing to put right
+    expect(document.activeElement).toBe(block().get('a').element) // Tab from the buttons below would skip it
 
     // Another name asks again: the question goes until the next answer.
     await form.get('#place-name').setValue('Hyde Park Corner')
@@ -1138,6 +1139,7 @@ describe('HomeView', () => {
     expect([invalid('place-name'), invalid('place-address')]).toEqual(['false', 'false'])
     expect(form.get('button[type="submit"]').text()).toBe('Create place')
     expect(form.get('button[type="submit"]').attributes('disabled')).toBeUndefined()
+    expect(document.activeElement).toBe(form.get('button[type="submit"]').element) // not lost to the page
 
     // Each field by its own name, with the focus on it; a refusal about no field of the form, above the buttons.
     for (const [refusal, message, id] of [

@@ -37,6 +37,12 @@ describe('PlaceList', () => {
     expect(items[1]!.text()).toContain('Lake Road 1')
     expect(items[0]!.get('a').attributes('href')).toBe('/places/close')
   })
+
+  it('says what the distances are from when that is not the person', () => {
+    const { wrapper } = mountWith(PlaceList, { props: { places, distanceFrom: 'the default location' } })
+    expect(wrapper.findAll('li')[0]!.text()).toContain('120 m from the default location')
+    expect(wrapper.text()).not.toContain('away')
+  })
 })
 
 describe('PlaceMap without tiles', () => {
@@ -870,6 +876,8 @@ describe('HomeView', () => {
     expect(nearbyPlaces).toHaveBeenCalledTimes(1)
     const map = wrapper.findComponent(PlaceMap)
     const searchHere = () => wrapper.findAll('button').find((b) => b.text() === 'Search this area')
+    // No location shared: the distances are from the default location, not "away" from the person.
+    expect(wrapper.get('ol[aria-label="Places by distance"] li').text()).toContain('100 m from the default location')
 
     // The app fitting the map, or a nudge of a few metres, offers nothing.
     map.vm.$emit('move', { lat: 47.6, lng: 8.9 }, false)
@@ -895,6 +903,9 @@ describe('HomeView', () => {
     expect(wrapper.findAll('ol[aria-label="Places by distance"] .name').map((n) => n.text())).toEqual(['Winterthur Park'])
     expect(wrapper.findAll('.leaflet-marker-pane .hp-marker').map((m) => m.attributes('data-place-id'))).toEqual(['wt'])
     expect(wrapper.text()).toContain('Near the centre of the map.')
+    // Its distances are from the map's centre, not from the person ("away"), on the list and on the map.
+    expect(wrapper.get('ol[aria-label="Places by distance"] li').text()).toContain("300 m from the map's centre")
+    expect(wrapper.get('.leaflet-marker-pane .hp-marker').attributes('aria-label')).toBe("Winterthur Park, Park, 300 m from the map's centre")
     expect(searchHere()).toBeUndefined()
     // Focus stays where the person was: on the map whose area they searched, not back at the top of the page.
     expect(document.activeElement).toBe(wrapper.get('.leaflet-container').element)

@@ -5,6 +5,14 @@ export function formatDistance(metres: number): string {
   return `${km < 10 ? km.toFixed(1).replace(/\.0$/, '') : Math.round(km)} km`
 }
 
+/**
+ * "960 m away" when measured from the person; "960 m from the default location" when from another point (no
+ * location shared, or another area searched): "away" from a point the person is not at would mislead.
+ */
+export function formatDistanceFrom(metres: number, from: string | null): string {
+  return `${formatDistance(metres)} ${from === null ? 'away' : `from ${from}`}`
+}
+
 export function formatDate(iso: string): string {
   const d = new Date(iso)
   if (Number.isNaN(d.getTime())) return ''

@@ -3,7 +3,7 @@ import './styles.css'
 import App from './App.vue'
 import ConfigErrorScreen from './components/ConfigErrorScreen.vue'
 import { API_KEY } from './composables/useApi'
-import { AUTH_KEY, createAuth, sessionRefusedHandler, takeSignOutReturn } from './composables/useAuth'
+import { AUTH_KEY, SIGNED_OUT_ELSEWHERE_MESSAGE, createAuth, sessionRefusedHandler, takeSignOutReturn } from './composables/useAuth'
 import { CONFIG_KEY } from './composables/useConfig'
 import { UPLOADS_KEY, createUploads } from './composables/useUpload'
 import { createApi } from './lib/api'
@@ -25,7 +25,7 @@ async function start() {
   }
 
   document.title = config.title
-  const auth = createAuth(config)
+  const auth = createAuth(config, { onSignedOutElsewhere: () => notify(SIGNED_OUT_ELSEWHERE_MESSAGE) })
   const api = createApi({
     baseUrl: config.apiUrl,
     getToken: () => auth.getAccessToken(),

@@ -338,7 +338,7 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
   it('configures the code flow from config.json and exposes the stored user and token', async () => {
     const stored = { expired: false, access_token: 'at-1', profile: { sub: 'sub-1', name: 'Ann' } }
     const { load, settings } = fakeOidc(stored)
-    const auth = createAuth(testConfig, load, location as never)
+    const auth = createAuth(testConfig, { loadOidc: load, location: location as never })
     await expect(auth.getAccessToken()).resolves.toBe('at-1')
     expect(auth.user.value).toEqual({ sub: 'sub-1', name: 'Ann' })
     expect(auth.ready.value).toBe(true)
@@ -354,19 +354,49 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     // Another issuer whose access tokens name the API (Auth0): the sign-in asks for that audience.
     const other = fakeOidc(stored)
     const withAudience = { ...testConfig, auth: { ...testConfig.auth, audience: 'https://api.happypath.example' } }
-    await createAuth(withAudience, other.load, location as never).getAccessToken()
+    await createAuth(withAudience, { loadOidc: other.load, location: location as never }).getAccessToken()
     expect(other.settings[0]).toMatchObject({ extraQueryParams: { audience: 'https://api.happypath.example' } })
+  })
+
+  it('follows a sign-out or a sign-in made in another tab (the session is shared), and says a sign-out', async () => {
+    const ann = { expired: false, access_token: 'at-1', profile: { sub: 'sub-1', name: 'Ann' } }
+    const { load, manager } = fakeOidc(ann)
+    const events = new EventTarget()
+    const signedOutElsewhere = vi.fn()
+    const auth = createAuth(testConfig, { loadOidc: load, location: location as never, events, onSignedOutElsewhere: signedOutElsewhere })
+    await flushPromises()
+    expect(auth.user.value).toEqual({ sub: 'sub-1', name: 'Ann' })
+    const changed = (key: string | null) => events.dispatchEvent(new StorageEvent('storage', { key }))
+
+    manager.getUser.mockResolvedValue(null) // signed out in another tab
+    changed('happypath.showMap') // not the session: not read
+    await flushPromises()
+    expect([auth.user.value, manager.getUser.mock.calls.length]).toEqual([{ sub: 'sub-1', name: 'Ann' }, 1])
+    changed('oidc.user:http://issuer.test:client')
+    await flushPromises()
+    expect(auth.user.value).toBeNull()
+    expect(signedOutElsewhere).toHaveBeenCalledOnce()
+
+    manager.getUser.mockResolvedValue({ ...ann, profile: { sub: 'sub-2', name: 'Bo' } }) // and in again, as someone else
+    changed('oidc.user:http://issuer.test:client')
+    await flushPromises()
+    expect(auth.user.value).toEqual({ sub: 'sub-2', name: 'Bo' })
+    manager.getUser.mockResolvedValue({ ...ann, expired: true }) // a token that expired: renewed when needed
+    changed(null) // localStorage cleared: read again too
+    await flushPromises()
+    expect(auth.user.value).toEqual({ sub: 'sub-2', name: 'Bo' })
+    expect(signedOutElsewhere).toHaveBeenCalledOnce()
   })
 
   it('explains, instead of failing inside the library, that a plain-http page cannot sign in', async () => {
     // A phone opening the local app at http://<laptop's address>: no Web Crypto, so no PKCE challenge.
     const { load, manager } = fakeOidc(null)
-    const auth = createAuth(testConfig, load, location as never, window.sessionStorage, false)
+    const auth = createAuth(testConfig, { loadOidc: load, location: location as never, session: window.sessionStorage, secureContext: false })
     const refused = await auth.signIn('/places/p1').catch((err: unknown) => err)
     expect(describeError(refused)).toBe(INSECURE_PAGE_MESSAGE)
     expect(INSECURE_PAGE_MESSAGE).toContain('https://')
     expect(manager.signinRedirect).not.toHaveBeenCalled()
-    const secure = createAuth(testConfig, load, location as never, window.sessionStorage, true)
+    const secure = createAuth(testConfig, { loadOidc: load, location: location as never, session: window.sessionStorage, secureContext: true })
     await secure.signIn('/places/p1')
     expect(manager.signinRedirect).toHaveBeenCalledWith({ state: { returnTo: '/places/p1' } })
   })
@@ -376,7 +406,7 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     const stored = { expired: true, refresh_token: 'rt', access_token: 'old', profile: { sub: 's', name: 'Ann' } }
     const { load, manager, ErrorResponse } = fakeOidc(stored)
     manager.signinSilent.mockRejectedValue(new TypeError('Failed to fetch'))
-    const auth = createAuth(testConfig, load, location as never)
+    const auth = createAuth(testConfig, { loadOidc: load, location: location as never })
     await expect(auth.getAccessToken()).rejects.toThrow('Failed to fetch')
     expect(manager.removeUser).not.toHaveBeenCalled()
     manager.signinSilent.mockRejectedValue(new ErrorResponse('invalid_grant'))
@@ -388,7 +418,7 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
   it('returns no token when the session expired and cannot be renewed', async () => {
     const { load, manager } = fakeOidc({ expired: true, access_token: 'old', profile: { sub: 's' } })
     manager.signinSilent.mockRejectedValue(new Error('No refresh token'))
-    const auth = createAuth(testConfig, load, location as never)
+    const auth = createAuth(testConfig, { loadOidc: load, location: location as never })
     await expect(auth.getAccessToken()).resolves.toBeNull()
     expect(auth.user.value).toBeNull()
     expect(manager.removeUser).toHaveBeenCalled()
@@ -396,7 +426,7 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
 
   it('forgets a session the API refused, so the app offers to sign in again', async () => {
     const { load, manager } = fakeOidc({ expired: false, access_token: 'revoked', profile: { sub: 's', name: 'Ann' } })
-    const auth = createAuth(testConfig, load, location as never)
+    const auth = createAuth(testConfig, { loadOidc: load, location: location as never })
     await auth.getAccessToken()
     expect(auth.user.value).toEqual({ sub: 's', name: 'Ann' })
     await expect(auth.forgetSession()).resolves.toBe(true)
@@ -408,7 +438,7 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
 
   it('says once that a session the API refused is gone, however many requests it refused', async () => {
     const { load } = fakeOidc({ expired: false, access_token: 'revoked', profile: { sub: 's', name: 'Ann' } })
-    const auth = createAuth(testConfig, load, location as never)
+    const auth = createAuth(testConfig, { loadOidc: load, location: location as never })
     await auth.getAccessToken()
     const tell = vi.fn()
     const refused = sessionRefusedHandler(auth, tell)
@@ -425,7 +455,7 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
 
   it('signs in with a return path, handles the callback and signs out locally without end-session', async () => {
     const { load, manager } = fakeOidc(null)
-    const auth = createAuth(testConfig, load, location as never)
+    const auth = createAuth(testConfig, { loadOidc: load, location: location as never })
     await auth.signIn('/places/p1')
     expect(manager.signinRedirect).toHaveBeenCalledWith({ state: { returnTo: '/places/p1' } })
     await expect(auth.handleCallback()).resolves.toBe('/places/p1')
@@ -446,7 +476,7 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     manager.signoutRedirect.mockImplementation(async () => {
       storedWhenLeaving = sessionStorage.getItem(SIGNED_OUT_KEY)
     })
-    const auth = createAuth(testConfig, load, location as never)
+    const auth = createAuth(testConfig, { loadOidc: load, location: location as never })
     await auth.signOut('/places/p1?page=2')
     expect(manager.signoutRedirect).toHaveBeenCalled()
     // Stored before the browser leaves for the issuer.
@@ -466,14 +496,14 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
     const cognito = fakeOidc(null)
     const assign = vi.fn()
     const withLogoutUrl = { ...testConfig, auth: { ...testConfig.auth, logoutUrl: 'https://auth.test/logout?client_id=c' } }
-    await createAuth(withLogoutUrl, cognito.load, { origin: 'http://app.test', assign } as never).signOut('/places/p9')
+    await createAuth(withLogoutUrl, { loadOidc: cognito.load, location: { origin: 'http://app.test', assign } as never }).signOut('/places/p9')
     expect(assign).toHaveBeenCalledWith('https://auth.test/logout?client_id=c')
     expect(takeSignOutReturn(sessionStorage)).toBe('/places/p9')
   })
 
   it('after sign-in, returns only to a path the app gave, else to the start page', async () => {
     const { load, manager } = fakeOidc(null)
-    const auth = createAuth(testConfig, load, location as never)
+    const auth = createAuth(testConfig, { loadOidc: load, location: location as never })
     const signedIn = (state: unknown) => ({ expired: false, access_token: 'at', profile: { sub: 's' }, state })
     const elsewhere = ['places/p1', '//evil.test/x', '/\\evil.test/x']
     for (const state of [undefined, {}, { returnTo: 5 }, ...elsewhere.map((returnTo) => ({ returnTo }))]) {
@@ -485,14 +515,14 @@ describe('createAuth (OIDC code + PKCE via oidc-client-ts)', () => {
   it('renews an expired stored session that has a refresh token, instead of looking signed out', async () => {
     const { load, manager, settings } = fakeOidc({ expired: true, refresh_token: 'rt', access_token: 'old', profile: { sub: 's' } })
     manager.signinSilent.mockResolvedValue({ expired: false, access_token: 'new', profile: { sub: 's', name: 'Ann' } } as never)
-    const auth = createAuth(testConfig, load, location as never)
+    const auth = createAuth(testConfig, { loadOidc: load, location: location as never })
     await vi.waitFor(() => expect(auth.ready.value).toBe(true))
     expect(auth.user.value).toEqual({ sub: 's', name: 'Ann' })
     expect(settings[0]).toMatchObject({ post_logout_redirect_uri: 'http://app.test/', automaticSilentRenew: true })
 
     // Without a refresh token it stays signed out, without asking.
     const plain = fakeOidc({ expired: true, access_token: 'old', profile: { sub: 's' } })
-    const signedOut = createAuth(testConfig, plain.load, location as never)
+    const signedOut = createAuth(testConfig, { loadOidc: plain.load, location: location as never })
     await vi.waitFor(() => expect(signedOut.ready.value).toBe(true))
     expect(signedOut.user.value).toBeNull()
     expect(plain.manager.signinSilent).not.toHaveBeenCalled()

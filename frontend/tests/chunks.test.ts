@@ -68,7 +68,7 @@ describe('the sign-in library that failed to download', () => {
     vi.spyOn(console, 'warn').mockImplementation(() => {})
     const site = vi.fn(async (): Promise<Response> => Promise.reject(new TypeError('Failed to fetch')))
     vi.stubGlobal('fetch', site)
-    const auth = createAuth(testConfig, loadOidc, { origin: 'http://app.test', assign: vi.fn() })
+    const auth = createAuth(testConfig, { loadOidc, location: { origin: 'http://app.test', assign: vi.fn() } })
     await vi.waitFor(() => expect(auth.ready.value).toBe(true)) // the stored sign-in could not be read
 
     // A request that needs a token (following an upload) finds the person signed out here, as the header says,

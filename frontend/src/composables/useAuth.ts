@@ -34,6 +34,8 @@ export interface Auth {
   forgetSession(): Promise<boolean>
 }
 
+export const SIGNED_OUT_ELSEWHERE_MESSAGE = 'You were signed out in another tab or window.'
+
 export const SESSION_REFUSED_MESSAGE = 'You are signed out: your sign-in is no longer accepted. Sign in again to go on.'
 
 /**
@@ -118,13 +120,27 @@ export function takeSignOutReturn(storage: SessionStore, now = Date.now()): stri
   }
 }
 
-export function createAuth(
-  config: AppConfig,
-  loadOidc: () => Promise<OidcModule> = () => import('oidc-client-ts'),
-  location: Pick<Location, 'origin' | 'assign'> = window.location,
-  session: SessionStore = browserStorage('sessionStorage'),
-  secureContext: boolean = window.isSecureContext !== false,
-): Auth {
+/** What the sign-in works with: the browser's, unless a test gives its own. */
+export interface AuthDeps {
+  loadOidc: () => Promise<OidcModule>
+  location: Pick<Location, 'origin' | 'assign'>
+  session: SessionStore
+  secureContext: boolean
+  /** Where the browser reports changes another tab made to localStorage (the `storage` event). */
+  events: Pick<Window, 'addEventListener'>
+  /** Another tab signed the person out: this one follows, and says why its header changed. */
+  onSignedOutElsewhere?: () => void
+}
+
+export function createAuth(config: AppConfig, deps: Partial<AuthDeps> = {}): Auth {
+  const {
+    loadOidc = () => import('oidc-client-ts'),
+    location = window.location,
+    session = browserStorage('sessionStorage'),
+    secureContext = window.isSecureContext !== false,
+    events = window,
+    onSignedOutElsewhere,
+  } = deps
   const user = ref<AuthUser | null>(null)
   const ready = ref(false)
   const base = import.meta.env.BASE_URL.replace(/\/$/, '')
@@ -164,6 +180,25 @@ export function createAuth(
     })
     return made
   }
+
+  /**
+   * The session is kept in localStorage, shared by every tab: one that signs in or out there changes it for the
+   * others too, which then follow (a page still showing Delete buttons after a sign-out elsewhere would fail on
+   * them with "Please sign in first"). Only sessions of this issuer and client are read (oidc-client-ts keys).
+   */
+  events.addEventListener('storage', (event) => {
+    const key = (event as StorageEvent).key
+    if (key !== null && !key.startsWith('oidc.user:')) return
+    void manager()
+      .then((m) => m.getUser())
+      .then((stored) => {
+        if (stored?.expired) return // renewed when a token is next needed (getAccessToken), as at start
+        const before = user.value
+        user.value = toAuthUser(stored)
+        if (before !== null && user.value === null) onSignedOutElsewhere?.()
+      })
+      .catch(() => {})
+  })
 
   // Read a stored session in the background; the first screen does not wait for it.
   const started = manager()

@@ -707,14 +707,21 @@ def test_a_query_parameter_given_twice_is_refused_with_a_message_that_says_so():
     response = api.lambda_handler(event, CONTEXT)
     assert (response["statusCode"], body_of(response)["errors"]) == (
         400,
-        [{"field": "ids", "problem": "given 2 times: give it once, the ids separated by commas"}],
+        [{"field": "ids", "problem": "given more than once: give it once, the ids separated by commas"}],
     )
+    # A repeated value holding commas itself: still said as given more than once, not as three times.
+    event = http_event("GET", "/photos/mine", query={"ids": "abc,def,ghi"}, user=OWNER)
+    event["rawQueryString"] = "ids=abc,def&ids=ghi"
+    response = api.lambda_handler(event, CONTEXT)
+    assert body_of(response)["errors"] == [
+        {"field": "ids", "problem": "given more than once: give it once, the ids separated by commas"}
+    ]
     event = http_event("GET", "/places", query={"lat": "51.5,52", "lng": "-0.1"})
     event["rawQueryString"] = "lat=51.5&lat=52&lng=-0.1"
     response = api.lambda_handler(event, CONTEXT)
     assert (response["statusCode"], body_of(response)["message"]) == (
         400,
-        "invalid request: lat: given 2 times: give it once",
+        "invalid request: lat: given more than once: give it once",
     )
 
 
@@ -833,6 +840,26 @@ def test_non_json_bodies_are_415_with_a_message(content_type):
     response = api.lambda_handler(event, CONTEXT)
     assert response["statusCode"] == 415
     assert "application/json" in body_of(response)["message"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "multipart/form-data",
+        "multipart/form-data; boundary=",
+        "multipart/form-data; boundary=x",
+        "application/x-www-form-urlencoded",
+    ],
+)
+@pytest.mark.parametrize("route", ["/places", "/places/{place_id}/uploads"])
+def test_an_empty_body_of_another_type_is_415_too(content_type, route):
+    """Not read as the form data it claims to be: a multipart type without a boundary failed with a 500, and others
+    got a 400 listing every JSON field as missing."""
+    event = http_event("POST", route, path_parameters={"place_id": "p1"}, raw_body="", user=OWNER)
+    event["headers"]["content-type"] = content_type
+    response = api.lambda_handler(event, CONTEXT)
+    assert response["statusCode"] == 415, body_of(response)
+    assert body_of(response)["message"].startswith("request bodies must be application/json, not ")
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/json"])

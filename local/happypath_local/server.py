@@ -9,6 +9,7 @@ import functools
 import io
 import ipaddress
 import itertools
+import json
 import logging
 import os
 import queue
@@ -20,10 +21,11 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TextIO
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from happypath_local import DEFAULT_APP_URL, DEFAULT_PORT, PROJECT_ROOT, web_config
 from happypath_local.stack import FAKE_CREDENTIALS, REGION
@@ -34,6 +36,23 @@ SAVE_EVERY_S = 15
 SHUTDOWN_POLL_S = 0.1  # how often the servers and the main thread look for a stop: Ctrl-C acts at once
 # Lambda signs with temporary credentials, so its upload forms carry x-amz-security-token: local ones do too.
 LOCAL_SESSION_TOKEN = "happypath-local-session-token"  # noqa: S105 (a fake, like the local keys)
+
+
+class JsonErrorRequestHandler(WSGIRequestHandler):
+    """What the HTTP server refuses before the API sees it (a request line or a header past its 64 KB, bad
+    syntax) is answered as the API answers errors, JSON `{"message"}`, not with Python's HTML page."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        self.log_error("code %d, message %s", code, message)
+        phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Error"
+        body = json.dumps({"message": phrase}).encode()
+        self.send_response(code, phrase)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and code not in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
+            self.wfile.write(body)
 
 
 @dataclass
@@ -274,7 +293,8 @@ class LocalStack:
         storage = self.app.seams.s3_gateway  # the handlers' S3 calls reach the same one, in-process
         for wsgi, url in ((web, urls.app), (gateway, urls.api), (storage, urls.s3)):
             port = int(url.rsplit(":", 1)[1])
-            server = make_server(options.host, port, self.requests.track(wsgi), threaded=True)
+            handler = JsonErrorRequestHandler if wsgi is gateway else WSGIRequestHandler
+            server = make_server(options.host, port, self.requests.track(wsgi), threaded=True, request_handler=handler)
             self.servers.append(server)
             serve = functools.partial(server.serve_forever, poll_interval=SHUTDOWN_POLL_S)
             threading.Thread(target=serve, name=f"http-{port}", daemon=True).start()

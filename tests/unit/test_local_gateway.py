@@ -73,3 +73,39 @@ def test_a_literal_path_is_taken_before_a_path_variable_that_also_matches(app):
     assert (photo.path, photo.authorizer, parameters) == ("/photos/{photo_id}", None, {"photo_id": "abc123"})
     response = Client(gateway).get("/photos/mine?ids=abc")
     assert (response.status_code, response.json) == (401, {"message": "Unauthorized"})
+
+
+def test_what_the_http_server_refuses_itself_is_answered_as_json_on_the_api_port():
+    """A URL or a header past the server's 64 KB: `{"message"}`, as every other error of the API, not Python's
+    HTML error page."""
+    import http.client
+    import json
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from happypath_local.server import JsonErrorRequestHandler
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=JsonErrorRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_port
+        for path, headers, status in [
+            ("/places?x=" + "a" * 70_000, {}, 414),
+            ("/uploads/abc", {"Authorization": "a" * 70_000}, 431),
+            ("/places", {}, 200),
+        ]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            assert (response.status, response.getheader("Content-Type")) == (status, "application/json"), path[:20]
+            body = json.loads(response.read())
+            if status != 200:
+                assert body == {"message": response.reason}
+            connection.close()
+    finally:
+        server.shutdown()

@@ -1136,6 +1136,27 @@ describe('UploadPanel', () => {
     expect(wrapper.emitted('added')).toEqual([[photo]])
   })
 
+  it('while it looks for a photo whose send broke off, shows it is checking (no stuck bar at 0%), with Cancel', async () => {
+    let answer: (view: UploadView) => void = () => {}
+    const getUpload = vi.fn<Api['getUpload']>(() => new Promise((resolve) => (answer = resolve)))
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload })
+    const auth = fakeAuth(ME)
+    const uploads = createUploads({ api, user: auth.user, post: droppedPost(), poll: noWait })
+    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads })
+    uploads.addFiles('p1', [fileOf('IMG_2.jpg', 'image/jpeg', 4_000_000)])
+    await flushPromises()
+    expect(getUpload).toHaveBeenCalledTimes(1) // the first check is waiting for its answer
+    const bar = wrapper.get('progress')
+    expect([bar.attributes('aria-label'), bar.attributes('value')]).toEqual(['Checking IMG_2.jpg', undefined])
+    expect(wrapper.get('.job-message').text()).toBe('The connection dropped. Checking whether your photo arrived…')
+    expect(wrapper.find('button[aria-label="Cancel IMG_2.jpg"]').exists()).toBe(true)
+    getUpload.mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') })) // followed from here on
+    answer(status('PROCESSED', { photo: makePhoto('u1') }))
+    await flushPromises()
+    expect(uploads.jobs.value[0]).toMatchObject({ phase: 'added', checking: false })
+    uploads.dispose()
+  })
+
   it('announces outcomes that come at once each on its own line, so that none replaces another unheard', async () => {
     let clock = 1_000_000
     const api = fakeApi()

@@ -47,6 +47,8 @@ export interface UploadJob {
   phase: UploadPhase
   /** 0..1 while sending the file. */
   progress: number
+  /** A send broke off, and the API is asked whether the file reached storage all the same (no progress to show). */
+  checking: boolean
   message: string
   photo: Photo | null
   uploadId: string | null
@@ -206,6 +208,7 @@ export function createUploads(deps: UploadsDeps) {
       size: null,
       phase: 'waiting',
       progress: 0,
+      checking: false,
       message: 'Waiting…',
       photo: null,
       uploadId: null,
@@ -376,7 +379,12 @@ export function createUploads(deps: UploadsDeps) {
         unconfirmed.set(job.id, form.uploadId)
         if (!online()) throw err // nobody to ask now: it is looked for once the connection is back
         say(job, 'The connection dropped. Checking whether your photo arrived…')
-        if (!(await reachedStorage(form.uploadId, cancel.signal))) throw err
+        job.checking = true
+        try {
+          if (!(await reachedStorage(form.uploadId, cancel.signal))) throw err
+        } finally {
+          job.checking = false
+        }
         unconfirmed.delete(job.id)
       }
     } catch (err) {

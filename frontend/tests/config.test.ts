@@ -226,7 +226,7 @@ describe('ConfigErrorScreen', () => {
     })
     const alert = wrapper.get('[role="alert"]')
     expect(alert.get('h1').text()).toBe('Happy Path could not load')
-    expect(alert.text()).toContain('Check your connection: the app starts by itself once it is back.')
+    expect(alert.text()).toContain('Check your connection: the app tries again by itself.')
     expect(alert.text()).not.toContain('Fix that file')
     window.dispatchEvent(new Event('online'))
     expect(reload).toHaveBeenCalledOnce()
@@ -234,6 +234,24 @@ describe('ConfigErrorScreen', () => {
     window.dispatchEvent(new Event('online')) // gone with the screen
     expect(reload).toHaveBeenCalledOnce()
     reload.mockRestore()
+  })
+
+  it('tries again after 30 s while the browser says it is online (a failing server fires no online event)', async () => {
+    vi.useFakeTimers()
+    const reload = vi.spyOn(window.location, 'reload').mockImplementation(() => {})
+    const props = { message: 'Could not load /config.json (HTTP 503).', problems: [], unreachable: true }
+    const wrapper = mount(ConfigErrorScreen, { props })
+    vi.advanceTimersByTime(29_000)
+    expect(reload).not.toHaveBeenCalled()
+    vi.advanceTimersByTime(1_000)
+    expect(reload).toHaveBeenCalledOnce()
+    wrapper.unmount()
+    const fixable = mount(ConfigErrorScreen, { props: { message: 'config.json is missing.', problems: [] } })
+    vi.advanceTimersByTime(60_000)
+    expect(reload).toHaveBeenCalledOnce() // a file to fix: loading it again would show the same
+    fixable.unmount()
+    reload.mockRestore()
+    vi.useRealTimers()
   })
 
   it('reloads the app on Reload, to read the fixed file', async () => {

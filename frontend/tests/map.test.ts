@@ -862,6 +862,26 @@ describe('HomeView', () => {
     vi.unstubAllGlobals()
   })
 
+  it('keeps what the distances shown are from with the search that found them, while the device is asked again', async () => {
+    const asked: PositionCallback[] = []
+    const getCurrentPosition = vi.fn((ok: PositionCallback) => asked.push(ok))
+    vi.stubGlobal('navigator', { ...navigator, geolocation: { getCurrentPosition } })
+    localStorage.setItem('happypath.showMap', 'false')
+    const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [near({ placeId: 'zh', name: 'Zurich Park' }, 120)] })) })
+    const { wrapper } = mountWith(HomeView, { api, attachTo: document.body })
+    await flushPromises()
+    asked[0]!({ coords: { latitude: 47.37, longitude: 8.54 } } as GeolocationPosition)
+    await flushPromises()
+    const distance = () => wrapper.get('ol[aria-label="Places by distance"] li').text()
+    expect(distance()).toContain('120 m away')
+    await wrapper.findAll('button').find((b) => b.text() === 'Use my location')!.trigger('click')
+    await flushPromises()
+    expect(asked).toHaveLength(2) // asked again, no answer yet: the list shown is still the last search's
+    expect(distance()).toContain('120 m away')
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
   it('offers "Search this area" once the person moved the map away, and searches around the map centre', async () => {
     vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
     localStorage.setItem('happypath.showMap', 'true')
@@ -1082,6 +1102,7 @@ describe('HomeView', () => {
     await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
     const form = wrapper.get('form')
     await form.get('#place-name').setValue('hyde park')
+    ;(form.get('button[type="submit"]').element as HTMLElement).focus() // Create place pressed: saving disables it
     await form.trigger('submit')
     await flushPromises()
     const block = () => form.find('.namesake')
@@ -1144,6 +1165,7 @@ describe('HomeView', () => {
     expect([invalid('place-name'), invalid('place-address')]).toEqual(['false', 'true'])
     expect(document.activeElement).toBe(form.get('#place-address').element)
 
+    ;(form.get('button[type="submit"]').element as HTMLElement).focus() // Create place pressed: saving disables it
     await form.trigger('submit')
     await flushPromises()
     expect(alert().text()).toBe('25 places a day is the most one person may add')
@@ -1151,6 +1173,14 @@ describe('HomeView', () => {
     expect(form.get('button[type="submit"]').text()).toBe('Create place')
     expect(form.get('button[type="submit"]').attributes('disabled')).toBeUndefined()
     expect(document.activeElement).toBe(form.get('button[type="submit"]').element) // not lost to the page
+
+    // Enter pressed in a field: the focus stays there, the answer announced all the same.
+    refusals.push(new ApiError(0, 'Could not reach the server. Check your connection and try again.'))
+    ;(form.get('#place-name').element as HTMLElement).focus()
+    await form.trigger('submit')
+    await flushPromises()
+    expect(alert().text()).toBe('Could not reach the server. Check your connection and try again.')
+    expect(document.activeElement).toBe(form.get('#place-name').element)
 
     // Each field by its own name, with the focus on it; a refusal about no field of the form, above the buttons.
     for (const [refusal, message, id] of [
@@ -1344,7 +1374,7 @@ describe('HomeView', () => {
     vi.unstubAllGlobals()
   })
 
-  it('starts a new place where the device says the person is, and "Use my location" puts it back there', async () => {
+  it('starts a new place where the device says the person is, and "Use where I am" puts it back there', async () => {
     const getCurrentPosition = vi.fn((ok: PositionCallback) => ok({ coords: { latitude: 46.95, longitude: 7.45 } } as GeolocationPosition))
     vi.stubGlobal('navigator', { ...navigator, geolocation: { getCurrentPosition } })
     localStorage.setItem('happypath.showMap', 'false')
@@ -1357,18 +1387,18 @@ describe('HomeView', () => {
     expect(coordinates()).toEqual(['46.95', '7.45'])
     expect(form.get('#position-hint').text()).toBe('Tap or click the map to set it, use your location or the map centre, or type the coordinates.')
     await form.get('#place-lat').setValue('46.9')
-    await form.findAll('button').find((b) => b.text() === 'Use my location')!.trigger('click')
+    await form.findAll('button').find((b) => b.text() === 'Use where I am')!.trigger('click')
     await flushPromises()
     expect(coordinates()).toEqual(['46.95', '7.45'])
     wrapper.unmount()
     vi.unstubAllGlobals()
   })
 
-  it('offers no "Use my location" when the device did not say where the person is', async () => {
+  it('offers no "Use where I am" when the device did not say where the person is', async () => {
     const wrapper = await homeSignedInWithoutMap()
     await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
     const form = wrapper.get('form')
-    expect(form.findAll('button').map((b) => b.text())).not.toContain('Use my location')
+    expect(form.findAll('button').map((b) => b.text())).not.toContain('Use where I am')
     expect(form.get('#position-hint').text()).toBe('Tap or click the map to set it, use the map centre, or type the coordinates.')
     wrapper.unmount()
     vi.unstubAllGlobals()

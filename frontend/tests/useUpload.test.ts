@@ -6,7 +6,7 @@ import AppHeader from '../src/components/AppHeader.vue'
 import UploadIndicator from '../src/components/UploadIndicator.vue'
 import UploadPanel from '../src/components/UploadPanel.vue'
 import type { AuthUser } from '../src/composables/useAuth'
-import { ANNOUNCEMENT_KEPT_MS, OFFLINE_MESSAGE, PAUSED_MESSAGE, UNSENT_MESSAGE, busyWaitS, createUploads, type UploadsDeps } from '../src/composables/useUpload'
+import { ANNOUNCEMENT_KEPT_MS, OFFLINE_MESSAGE, OTHER_ACCOUNT_MESSAGE, PAUSED_MESSAGE, UNSENT_MESSAGE, busyWaitS, createUploads, type UploadsDeps } from '../src/composables/useUpload'
 import { ApiError, type Api, type UploadForm, type UploadView } from '../src/lib/api'
 import { notices } from '../src/lib/notices'
 import { PENDING_UPLOADS_KEY, type PendingUpload } from '../src/lib/pendingUploads'
@@ -674,90 +674,165 @@ describe('uploads wait for a connection', () => {
       },
     }
   }
+  const unreachable = () => new ApiError(0, 'Could not reach the server. Check your connection and try again.')
+  const added = () => vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') }))
 
-  it('files picked offline wait, asking for nothing, and are sent once the connection is back', async () => {
+  it('one failure offline holds the queue, asking for nothing more, and every file goes on once the connection is back', async () => {
     const net = connection(false)
-    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+    const createUpload = vi.fn<Api['createUpload']>().mockRejectedValueOnce(unreachable()).mockImplementation(formFor('u1'))
+    const api = fakeApi({ createUpload, getUpload: added() })
     const up = store({ api, post: fakePost().post, target: net.target, online: net.online })
     up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
     await flushPromises()
-    expect(api.createUpload).not.toHaveBeenCalled()
-    expect(up.jobs.value.map((j) => [j.phase, j.message])).toEqual([
-      ['waiting', OFFLINE_MESSAGE],
-      ['waiting', OFFLINE_MESSAGE],
+    expect(createUpload).toHaveBeenCalledTimes(1) // no busy retries, and b.jpg not tried
+    expect(up.jobs.value.map((j) => [j.fileName, j.phase, j.message, j.canRetry])).toEqual([
+      ['a.jpg', 'waiting', OFFLINE_MESSAGE, false],
+      ['b.jpg', 'waiting', OFFLINE_MESSAGE, false],
     ])
     net.set(true)
     await flushPromises()
-    expect(api.createUpload).toHaveBeenCalledTimes(2)
+    expect(createUpload.mock.calls.map(([, body]) => body.size)).toHaveLength(3)
+    expect(createUpload.mock.calls[1]![2]).toBe(createUpload.mock.calls[0]![2]) // a.jpg again: the same request, the same key
     expect(up.jobs.value.map((j) => j.phase)).toEqual(['added', 'added'])
     up.dispose()
   })
 
-  it('a form request that finds the browser offline is not asked again meanwhile, and goes on once it is back', async () => {
-    const net = connection(true)
-    const createUpload = vi.fn<Api['createUpload']>(async () => {
-      net.set(false)
-      throw new ApiError(0, 'Could not reach the server. Check your connection and try again.')
-    })
-    const api = fakeApi({ createUpload, getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
+  it('a browser that says it is offline while requests go through (a LAN, loopback) still sends', async () => {
+    const net = connection(false)
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: added() })
     const up = store({ api, post: fakePost().post, target: net.target, online: net.online })
     up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
     await flushPromises()
-    expect(createUpload).toHaveBeenCalledTimes(1) // no busy waits used up offline
-    expect(up.jobs.value[0]).toMatchObject({ phase: 'error', message: OFFLINE_MESSAGE, canRetry: true })
-    createUpload.mockImplementation(formFor('u1'))
-    net.set(true)
-    await flushPromises()
-    expect(createUpload).toHaveBeenCalledTimes(2)
-    expect(createUpload.mock.calls[1]![2]).toBe(createUpload.mock.calls[0]![2]) // the same request: the same key
-    expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u1' })
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'added' })
     up.dispose()
   })
 
-  it('a send cut off by going offline is looked for first when the connection is back: no photo sent twice', async () => {
+  it('a send cut off offline is looked for once the connection is back, and not sent twice if it arrived', async () => {
     const net = connection(true)
     const post = vi.fn(async () => {
       net.set(false)
       throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
     })
     const getUpload = vi.fn<Api['getUpload']>(async () => {
-      if (!net.online()) throw new ApiError(0, 'Could not reach the server.')
+      if (!net.online()) throw unreachable()
       return status('PROCESSED', { photo: makePhoto('u1') })
     })
     const api = fakeApi({ createUpload: formFor('u1'), getUpload })
     const up = store({ api, post, target: net.target, online: net.online })
     up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
     await flushPromises()
-    expect(up.jobs.value[0]).toMatchObject({ phase: 'error', message: OFFLINE_MESSAGE, canRetry: true })
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'waiting', message: OFFLINE_MESSAGE })
     expect(getUpload).not.toHaveBeenCalled() // nobody to ask while offline
     net.set(true)
     await flushPromises()
-    expect(api.createUpload).toHaveBeenCalledTimes(1)
+    expect([vi.mocked(api.createUpload).mock.calls.length, post.mock.calls.length]).toEqual([1, 1])
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u1' })
+    up.dispose()
+  })
+
+  it('an online event that comes before requests go through: the cut-off photo is asked about again, never sent blind', async () => {
+    const net = connection(true)
+    const post = vi.fn(async () => {
+      net.set(false)
+      throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
+    })
+    const getUpload = vi.fn<Api['getUpload']>().mockRejectedValueOnce(unreachable()).mockRejectedValueOnce(unreachable())
+    getUpload.mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') }))
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload })
+    const up = store({ api, post, target: net.target, online: net.online })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    net.set(true)
+    await flushPromises()
     expect(post).toHaveBeenCalledTimes(1)
     expect(up.jobs.value[0]).toMatchObject({ phase: 'added', uploadId: 'u1' })
     up.dispose()
   })
 
-  it('a cancelled file is not sent when the connection comes back, nor after dispose', async () => {
+  it('a photo whose send broke off, when nobody can be asked whether it arrived: said so, never sent blind', async () => {
+    const unanswered = fakeApi({ createUpload: formFor('u2'), getUpload: vi.fn(async () => Promise.reject(unreachable())) })
+    const net2 = connection(true)
+    const post2 = vi.fn(async () => {
+      throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
+    })
+    const up2 = store({ api: unanswered, post: post2, target: net2.target, online: net2.online })
+    up2.addFiles('p1', [fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    void up2.retry(up2.jobs.value[0]!.id)
+    await flushPromises()
+    expect(up2.jobs.value[0]).toMatchObject({
+      phase: 'error',
+      message: 'Could not check whether your photo arrived. Check your connection and try again.',
+      canRetry: true,
+    })
+    expect(post2).toHaveBeenCalledTimes(1)
+    up2.dispose()
+  })
+
+  it('Try again offline for a photo whose send broke off waits for the connection, then looks for it first', async () => {
+    const net = connection(true)
+    const post = droppedPost()
+    const getUpload = vi.fn<Api['getUpload']>(async () => {
+      if (!net.online()) throw unreachable()
+      return status('PENDING_UPLOAD')
+    })
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload })
+    const up = store({ api, post, target: net.target, online: net.online })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const job = up.jobs.value[0]!
+    expect(job).toMatchObject({ phase: 'error', canRetry: true }) // not found after three checks
+    net.set(false)
+    void up.retry(job.id)
+    await flushPromises()
+    expect(job).toMatchObject({ phase: 'waiting', message: OFFLINE_MESSAGE })
+    getUpload.mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') })) // it had arrived after all
+    net.set(true)
+    await flushPromises()
+    expect([vi.mocked(api.createUpload).mock.calls.length, post.mock.calls.length]).toEqual([1, 1])
+    expect(job).toMatchObject({ phase: 'added', uploadId: 'u1' })
+    up.dispose()
+  })
+
+  it('a file waiting for the connection can be cancelled, and is not sent when it comes back', async () => {
     const net = connection(false)
-    const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED')) })
-    const up = store({ api, post: fakePost().post, target: net.target, online: net.online })
+    const createUpload = vi.fn<Api['createUpload']>().mockRejectedValueOnce(unreachable()).mockImplementation(formFor('u1'))
+    const up = store({ api: fakeApi({ createUpload, getUpload: added() }), post: fakePost().post, target: net.target, online: net.online })
     up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
     await flushPromises()
     up.cancel(up.jobs.value[0]!.id)
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'error', message: 'The upload was cancelled.', canRetry: true })
     net.set(true)
     await flushPromises()
-    expect(api.createUpload).not.toHaveBeenCalled()
-    up.addFiles('p1', [fileOf('b.jpg', 'image/jpeg', 1000)])
-    await flushPromises()
-    expect(api.createUpload).toHaveBeenCalledTimes(1)
-    net.set(false)
-    up.addFiles('p1', [fileOf('c.jpg', 'image/jpeg', 1000)])
-    await flushPromises()
+    expect(createUpload).toHaveBeenCalledTimes(1)
     up.dispose()
+  })
+
+  it('a file picked by someone who signed out meanwhile is never sent under the name of whoever signed in', async () => {
+    const net = connection(false)
+    const user = ref<AuthUser | null>(ME)
+    const createUpload = vi.fn<Api['createUpload']>().mockRejectedValueOnce(unreachable()).mockImplementation(formFor('u1'))
+    const up = createUploads({ api: fakeApi({ createUpload, getUpload: added() }), user, post: fakePost().post, poll: noWait, target: net.target, online: net.online })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    user.value = { sub: 'bo', name: 'Bo' } // signed out and in as someone else, in another tab
     net.set(true)
     await flushPromises()
-    expect(api.createUpload).toHaveBeenCalledTimes(1)
+    expect(createUpload).toHaveBeenCalledTimes(1)
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'error', message: OTHER_ACCOUNT_MESSAGE, canRetry: true })
+    user.value = ME // back as the one who picked it: Try again sends it
+    void up.retry(up.jobs.value[0]!.id)
+    await flushPromises()
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'added' })
+    up.dispose()
+  })
+
+  it('stops listening for the connection on dispose', () => {
+    const net = connection(true)
+    const removed = vi.spyOn(net.target, 'removeEventListener')
+    const up = store({ api: fakeApi({}), target: net.target, online: net.online })
+    up.dispose()
+    expect(removed.mock.calls.map(([type]) => type)).toContain('online')
   })
 })
 

@@ -40,7 +40,8 @@ LOCAL_SESSION_TOKEN = "happypath-local-session-token"  # noqa: S105 (a fake, lik
 
 class JsonErrorRequestHandler(WSGIRequestHandler):
     """What the HTTP server refuses before the API sees it (a request line or a header past its 64 KB, bad
-    syntax) is answered as the API answers errors, JSON `{"message"}`, not with Python's HTML page."""
+    syntax) is answered as the API answers errors, JSON `{"message"}`, not with Python's HTML page. (For curl and
+    Postman: it carries no CORS headers, and the web app sends no such request.)"""
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         self.log_error("code %d, message %s", code, message)

@@ -135,6 +135,8 @@ function busyReason(err: unknown): string {
 
 export const PAUSED_MESSAGE = 'Sent. Sign in again to see whether your photo was added.'
 export const OFFLINE_MESSAGE = 'No connection: waiting for it to come back to send this photo.'
+export const OTHER_ACCOUNT_MESSAGE = 'Not sent: another account is signed in now. Sign in as the one that picked it to send it.'
+const UNCHECKED_MESSAGE = 'Could not check whether your photo arrived. Check your connection and try again.'
 export const UNSENT_MESSAGE = 'Not sent: the page was closed before this photo was sent. Try again to send it.'
 
 /** A status sentence for screen readers: its own line in the place's live region. */
@@ -185,10 +187,11 @@ export function createUploads(deps: UploadsDeps) {
   /** Places whose page is shown now (a count: the same page may mount twice during a transition). */
   const shown = new Map<string, number>()
   /**
-   * Jobs stopped because the browser went offline: sent again (or, if the send broke off, looked for first) as
-   * soon as it is back online, as a page that could not load is. Try again is offered meanwhile all the same.
+   * A request failed for want of a connection while the browser says it is offline: the queue waits (its job put
+   * back first) until the browser's online event, instead of using up each file's attempts. Not decided on
+   * `navigator.onLine` alone, which some browsers get wrong (offline with only a LAN or loopback up).
    */
-  const offline = new Set<number>()
+  let held = false
   const addedListeners = new Set<(photo: Photo) => void>()
 
   function announce(job: UploadJob, text: string) {
@@ -265,7 +268,8 @@ export function createUploads(deps: UploadsDeps) {
   function addFiles(placeId: string, picked: Iterable<File>) {
     const batch: UploadJob[] = []
     for (const file of picked) {
-      const job = newJob({ placeId, fileName: file.name || 'photo', size: file.size })
+      // Whoever picked it is who may send it (`send` checks): the person signed in may change before its turn.
+      const job = newJob({ placeId, fileName: file.name || 'photo', size: file.size, owner: deps.user.value?.sub ?? null })
       batch.push(job)
       const check = checkFile(file)
       if (!check.ok) {
@@ -286,11 +290,11 @@ export function createUploads(deps: UploadsDeps) {
     draining = true
     try {
       for (let job = queue[0]; job; job = queue[0]) {
-        if (!online()) {
-          // Asking for forms now would only use up their attempts: the online event drains the queue again.
+        if (held && !online()) {
           for (const waiting of queue) if (waiting.message !== OFFLINE_MESSAGE) say(waiting, OFFLINE_MESSAGE)
-          return
+          return // the online event drains the queue again
         }
+        held = false
         queue.shift()
         await send(job)
       }
@@ -299,25 +303,48 @@ export function createUploads(deps: UploadsDeps) {
     }
   }
 
-  /** Back online: the jobs the connection stopped go on by themselves, then those still waiting. */
+  /** Back online: the files the connection stopped go on by themselves, in the order they were picked. */
   function onOnline() {
-    for (const jobId of [...offline]) void retry(jobId)
+    held = false
     void drain()
   }
 
-  /** A failure for want of a connection while the browser says it has none: resumed by `onOnline`. */
+  /** A failure for want of a connection while the browser says it has none: the queue waits for `onOnline`. */
   function stoppedOffline(err: unknown): boolean {
     const lost = (err instanceof ApiError && err.status === 0) || (err instanceof UploadError && (err.kind === 'connection' || err.kind === 'stalled'))
     return lost && !online()
   }
 
-  /** Whether storage has the upload's file, as far as the API can tell now. */
-  async function arrived(uploadId: string): Promise<boolean> {
+  /** Put back first in the queue, waiting for the connection (its form request is the same one, its key kept). */
+  function holdForConnection(job: UploadJob) {
+    Object.assign(job, { phase: 'waiting', progress: 0, canRetry: false })
+    say(job, OFFLINE_MESSAGE)
+    queue.unshift(job)
+    held = true
+  }
+
+  /**
+   * Whether a send that broke off earlier (`unconfirmed`) reached storage after all: asked a few times, as the
+   * online event can come before requests go through. null: nobody could be asked, so sending it again might
+   * add the photo twice.
+   */
+  async function arrivedAfterAll(uploadId: string): Promise<boolean | null> {
+    for (const delay of [0, ...RECHECK_DELAYS_MS]) {
+      if (delay) await sleep(delay)
+      const found = await arrived(uploadId)
+      if (found !== null) return found
+      if (!online()) return null
+    }
+    return null
+  }
+
+  /** Whether storage has the upload's file, as far as the API can tell now; null when it could not be asked. */
+  async function arrived(uploadId: string): Promise<boolean | null> {
     try {
       const { status } = await deps.api.getUpload(uploadId)
       return status !== 'PENDING_UPLOAD' && status !== 'EXPIRED' // expired: the form lapsed with no file
-    } catch {
-      return false // not reachable either
+    } catch (err) {
+      return err instanceof ApiError && err.status === 0 ? null : false
     }
   }
 
@@ -338,6 +365,31 @@ export function createUploads(deps: UploadsDeps) {
     const file = files.get(job.id)
     const check = file && checkFile(file)
     if (!file || !check?.ok) return
+    const signedIn = deps.user.value?.sub
+    if (job.owner !== null && signedIn !== undefined && job.owner !== signedIn) {
+      // Picked by someone who signed out meanwhile (here or in another tab): never sent under another's name. (With
+      // nobody signed in, the API's 401 says to sign in.)
+      finish(job, 'error', OTHER_ACCOUNT_MESSAGE, true)
+      return
+    }
+    const earlier = unconfirmed.get(job.id)
+    if (earlier) {
+      // Its last send broke off: the file may have arrived after all, and sending it again would add it twice.
+      job.phase = 'requesting'
+      say(job, 'Checking whether your photo arrived…')
+      const found = await arrivedAfterAll(earlier)
+      if (found === null) {
+        if (!online()) holdForConnection(job)
+        else finish(job, 'error', UNCHECKED_MESSAGE, true)
+        return
+      }
+      unconfirmed.delete(job.id)
+      if (found) {
+        job.uploadId = earlier
+        sent(job)
+        return
+      }
+    }
     const cancel = new AbortController()
     cancels.set(job.id, cancel)
     try {
@@ -389,8 +441,7 @@ export function createUploads(deps: UploadsDeps) {
       }
     } catch (err) {
       if (stoppedOffline(err) && files.has(job.id)) {
-        finish(job, 'error', OFFLINE_MESSAGE, true)
-        offline.add(job.id)
+        holdForConnection(job)
         return
       }
       finish(job, 'error', describeError(err), worthRetrying(err))
@@ -511,22 +562,10 @@ export function createUploads(deps: UploadsDeps) {
     if (offered.length) jobs.value = [...offered, ...jobs.value] // on top, in the order picked, as a new batch
   }
 
+  /** Sends a file again; one whose last send broke off is looked for first (in `send`). */
   async function retry(jobId: number) {
-    offline.delete(jobId)
     const job = jobs.value.find((j) => j.id === jobId)
     if (!job || !job.canRetry || !files.has(jobId)) return
-    const earlier = unconfirmed.get(jobId)
-    unconfirmed.delete(jobId)
-    if (earlier) {
-      // The file may have arrived after the checks gave up: sending it again would add the photo twice.
-      Object.assign(job, { phase: 'requesting', canRetry: false })
-      say(job, 'Checking whether your photo arrived…')
-      if (await arrived(earlier)) {
-        job.uploadId = earlier
-        sent(job)
-        return
-      }
-    }
     if (job.uploadId) forgetPending(storage, job.uploadId)
     Object.assign(job, { phase: 'waiting', progress: 0, uploadId: null, sentAt: null, seen: true, canRetry: false, photo: null })
     say(job, 'Waiting…')
@@ -540,7 +579,6 @@ export function createUploads(deps: UploadsDeps) {
    * already sent cannot be called back).
    */
   function cancel(jobId: number) {
-    offline.delete(jobId)
     letGo(jobId, { inMemory: true }) // stopped by the person: Try again here, not offered in the next tab
     const waiting = queue.findIndex((j) => j.id === jobId)
     if (waiting >= 0) {
@@ -559,7 +597,6 @@ export function createUploads(deps: UploadsDeps) {
   function clearFinished(placeId: string) {
     for (const job of jobs.value) {
       if (job.placeId !== placeId || !FINISHED.has(job.phase)) continue
-      offline.delete(job.id)
       letGo(job.id)
       unconfirmed.delete(job.id)
       if (job.uploadId) forgetPending(storage, job.uploadId)

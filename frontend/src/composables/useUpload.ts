@@ -192,6 +192,8 @@ export function createUploads(deps: UploadsDeps) {
    * `navigator.onLine` alone, which some browsers get wrong (offline with only a LAN or loopback up).
    */
   let held = false
+  /** Gone (`dispose`): nothing more is sent, even after a check that was under way. */
+  let disposed = false
   const addedListeners = new Set<(photo: Photo) => void>()
 
   function announce(job: UploadJob, text: string) {
@@ -289,7 +291,7 @@ export function createUploads(deps: UploadsDeps) {
     if (draining) return
     draining = true
     try {
-      for (let job = queue[0]; job; job = queue[0]) {
+      for (let job = queue[0]; job && !disposed; job = queue[0]) {
         if (held && !online()) {
           for (const waiting of queue) if (waiting.message !== OFFLINE_MESSAGE) say(waiting, OFFLINE_MESSAGE)
           return // the online event drains the queue again
@@ -378,6 +380,7 @@ export function createUploads(deps: UploadsDeps) {
       job.phase = 'requesting'
       say(job, 'Checking whether your photo arrived…')
       const found = await arrivedAfterAll(earlier)
+      if (disposed) return
       if (found === null) {
         if (!online()) holdForConnection(job)
         else finish(job, 'error', UNCHECKED_MESSAGE, true)
@@ -645,6 +648,7 @@ export function createUploads(deps: UploadsDeps) {
   target.addEventListener('online', onOnline)
 
   function dispose() {
+    disposed = true
     scope.stop()
     target.removeEventListener('beforeunload', warnBeforeLeaving)
     target.removeEventListener('online', onOnline)

@@ -257,7 +257,7 @@ describe('CallbackView', () => {
     const waiting = await callback('?code=abc&state=xyz', auth)
     expect(waiting.get('h1').text()).toBe('Signing you in…')
     expect(waiting.find('[role="alert"]').exists()).toBe(false)
-    finish('/')
+    finish('/places/p7')
     await flushPromises()
 
     // A reload of the callback page replays the used code; the person is signed in already.
@@ -268,10 +268,17 @@ describe('CallbackView', () => {
     window.history.replaceState({}, '', '/callback?code=abc&state=xyz')
     const { wrapper } = mountWith(CallbackView, { auth: signedIn, router })
     await flushPromises()
-    expect(router.currentRoute.value.fullPath).toBe('/')
+    // Back where the sign-in went (Back from there led to the issuer's page, whose sign-in came here again).
+    expect(router.currentRoute.value.fullPath).toBe('/places/p7')
     expect(wrapper.find('[role="alert"]').exists()).toBe(false)
     // Told who is signed in: Back to the issuer's page and another account typed there changes nothing.
     expect(notices.map((n) => n.text)).toContain('You are signed in as Me. To use another account, sign out first.')
+    // With no sign-in of its own in this tab before: the start page.
+    sessionStorage.removeItem('happypath.signedInTo')
+    window.history.replaceState({}, '', '/callback?code=abc&state=xyz')
+    mountWith(CallbackView, { auth: signedIn, router })
+    await flushPromises()
+    expect(router.currentRoute.value.fullPath).toBe('/')
     window.history.replaceState({}, '', '/')
   })
 

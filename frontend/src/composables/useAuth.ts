@@ -95,7 +95,7 @@ const OIDC_CODE = 'oidc'
 type SessionStore = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>
 
 /** An app path, never another site ("//evil.test" or "/\\evil.test" would leave the origin). */
-function isAppPath(path: unknown): path is string {
+export function isAppPath(path: unknown): path is string {
   return typeof path === 'string' && path.startsWith('/') && !path.startsWith('//') && !path.startsWith('/\\')
 }
 

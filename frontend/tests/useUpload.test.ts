@@ -675,6 +675,12 @@ describe('uploads wait for a connection', () => {
     }
   }
   const unreachable = () => new ApiError(0, 'Could not reach the server. Check your connection and try again.')
+  /** A send during which the connection goes: the browser goes offline and the send breaks off. */
+  const cutOff = (net: ReturnType<typeof connection>) =>
+    vi.fn(async () => {
+      net.set(false)
+      throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
+    })
   const added = () => vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') }))
 
   it('one failure offline holds the queue, asking for nothing more, and every file goes on once the connection is back', async () => {
@@ -709,10 +715,7 @@ describe('uploads wait for a connection', () => {
 
   it('a send cut off offline is looked for once the connection is back, and not sent twice if it arrived', async () => {
     const net = connection(true)
-    const post = vi.fn(async () => {
-      net.set(false)
-      throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
-    })
+    const post = cutOff(net)
     const getUpload = vi.fn<Api['getUpload']>(async () => {
       if (!net.online()) throw unreachable()
       return status('PROCESSED', { photo: makePhoto('u1') })
@@ -732,10 +735,7 @@ describe('uploads wait for a connection', () => {
 
   it('an online event that comes before requests go through: the cut-off photo is asked about again, never sent blind', async () => {
     const net = connection(true)
-    const post = vi.fn(async () => {
-      net.set(false)
-      throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
-    })
+    const post = cutOff(net)
     const getUpload = vi.fn<Api['getUpload']>().mockRejectedValueOnce(unreachable()).mockRejectedValueOnce(unreachable())
     getUpload.mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') }))
     const api = fakeApi({ createUpload: formFor('u1'), getUpload })

@@ -66,6 +66,43 @@ function droppedPost() {
 
 const noWait = { sleep: async () => {} }
 
+/**
+ * A clock the test moves on. Storage's "not there" for a send that broke off is believed only once the upload's
+ * event has had its time (~14 s): a Try again a minute later believes it at once.
+ */
+function testClock() {
+  let time = 1_000_000
+  return { now: () => time, pass: (ms: number) => (time += ms) }
+}
+
+/** A browser whose connection the test turns off and on, with its online event. */
+function connection(initially: boolean) {
+  const target = new EventTarget()
+  let up = initially
+  return {
+    target,
+    online: () => up,
+    set(value: boolean) {
+      up = value
+      if (value) target.dispatchEvent(new Event('online'))
+    },
+  }
+}
+const unreachable = () => new ApiError(0, 'Could not reach the server. Check your connection and try again.')
+const dropped = () => new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
+/** A send during which the connection goes: the browser goes offline and the send breaks off. */
+const cutOff = (net: ReturnType<typeof connection>) =>
+  vi.fn(async () => {
+    net.set(false)
+    throw dropped()
+  })
+const added = () => vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') }))
+/** Waits the test ends by hand (a busy wait, the pause between two checks). */
+function manualSleep() {
+  const waiting: (() => void)[] = []
+  return { sleep: () => new Promise<void>((resolve) => waiting.push(resolve)), release: () => waiting.splice(0).forEach((r) => r()) }
+}
+
 function store(over: Partial<UploadsDeps> & { api: UploadsDeps['api'] }) {
   return createUploads({ user: ref<AuthUser | null>(ME), poll: noWait, ...over })
 }
@@ -316,7 +353,8 @@ describe('the upload store', () => {
       .fn<(opts: PostOptions) => Promise<void>>()
       .mockRejectedValueOnce(new UploadError(stalled, 'stalled'))
       .mockResolvedValue(undefined)
-    const up = store({ api, post })
+    const clock = testClock()
+    const up = store({ api, post, poll: { ...noWait, now: clock.now } })
     up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
     await flushPromises()
     const job = up.jobs.value[0]!
@@ -324,6 +362,7 @@ describe('the upload store', () => {
     expect(job).toMatchObject({ phase: 'error', message: stalled, canRetry: true })
     expect(stored()).toEqual([])
 
+    clock.pass(60_000) // Try again a minute later
     vi.mocked(api.getUpload).mockResolvedValueOnce(status('PENDING_UPLOAD')) // asked once more on Try again
     vi.mocked(api.getUpload).mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') }))
     void up.retry(job.id)
@@ -579,10 +618,12 @@ describe('the upload store keeps each upload apart', () => {
   it('Try again after a lost connection says it is looking first, and offers nothing while it looks', async () => {
     const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PENDING_UPLOAD')) })
     const post = droppedPost()
-    const up = store({ api, post })
+    const clock = testClock()
+    const up = store({ api, post, poll: { ...noWait, now: clock.now } })
     up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
     await flushPromises()
     const job = up.jobs.value[0]!
+    clock.pass(60_000)
     let answer!: (view: UploadView) => void
     vi.mocked(api.getUpload).mockImplementation(() => new Promise((resolve) => (answer = resolve)))
     void up.retry(job.id)
@@ -661,27 +702,6 @@ describe('the upload store keeps each upload apart', () => {
 })
 
 describe('uploads wait for a connection', () => {
-  /** A browser whose connection the test turns off and on, with its online event. */
-  function connection(initially: boolean) {
-    const target = new EventTarget()
-    let up = initially
-    return {
-      target,
-      online: () => up,
-      set(value: boolean) {
-        up = value
-        if (value) target.dispatchEvent(new Event('online'))
-      },
-    }
-  }
-  const unreachable = () => new ApiError(0, 'Could not reach the server. Check your connection and try again.')
-  /** A send during which the connection goes: the browser goes offline and the send breaks off. */
-  const cutOff = (net: ReturnType<typeof connection>) =>
-    vi.fn(async () => {
-      net.set(false)
-      throw new UploadError('The photo could not be sent: check your connection and try again.', 'connection')
-    })
-  const added = () => vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') }))
 
   it('one failure offline holds the queue, asking for nothing more, and every file goes on once the connection is back', async () => {
     const net = connection(false)
@@ -833,6 +853,176 @@ describe('uploads wait for a connection', () => {
     const up = store({ api: fakeApi({}), target: net.target, online: net.online })
     up.dispose()
     expect(removed.mock.calls.map(([type]) => type)).toContain('online')
+  })
+})
+
+describe('an upload is never sent twice, nor under another account, and can always be cancelled', () => {
+  const BO: AuthUser = { sub: 'bo', name: 'Bo' }
+
+  /** A send that broke off, and three checks that did not find the photo: Try again is offered. */
+  async function brokenOff(user = ref<AuthUser | null>(ME)) {
+    const getUpload = vi.fn<Api['getUpload']>(async () => status('PENDING_UPLOAD'))
+    const createUpload = vi.fn<Api['createUpload']>(formFor('u1'))
+    const post = vi.fn<(opts: PostOptions) => Promise<void>>().mockRejectedValueOnce(dropped()).mockImplementation(fakePost().post)
+    const up = createUploads({ api: fakeApi({ createUpload, getUpload }), user, post, poll: noWait })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'error', canRetry: true })
+    return { up, getUpload, createUpload, post, job: up.jobs.value[0]! }
+  }
+
+  it('asks for no form under another account that signed in during a busy wait', async () => {
+    const user = ref<AuthUser | null>(ME)
+    const waits = manualSleep()
+    const createUpload = vi.fn<Api['createUpload']>().mockRejectedValueOnce(new ApiError(503, 'busy')).mockImplementation(formFor('u1'))
+    const up = createUploads({ api: fakeApi({ createUpload, getUpload: added() }), user, post: fakePost().post, poll: { sleep: waits.sleep } })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    user.value = BO // signed out and in as someone else (here or in another tab) during the wait
+    await flushPromises()
+    waits.release()
+    await flushPromises()
+    expect(createUpload).toHaveBeenCalledTimes(1)
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'error', message: OTHER_ACCOUNT_MESSAGE, owner: 'me' })
+    up.dispose()
+  })
+
+  it('sends nothing under another account that signed in while it looked for an earlier send', async () => {
+    const user = ref<AuthUser | null>(ME)
+    const { up, getUpload, createUpload, job } = await brokenOff(user)
+    let answer!: (view: UploadView) => void
+    getUpload.mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)))
+    void up.retry(job.id)
+    await flushPromises()
+    user.value = BO
+    answer(status('PENDING_UPLOAD'))
+    await flushPromises()
+    expect(createUpload).toHaveBeenCalledTimes(1)
+    expect(job).toMatchObject({ message: OTHER_ACCOUNT_MESSAGE, owner: 'me' })
+    up.dispose()
+  })
+
+  it("keeps a file for the next tab only under the account that picked it, not whoever pressed Try again", async () => {
+    const kept = new Map<string, unknown>()
+    const live = new Set<string>()
+    const user = ref<AuthUser | null>(ME)
+    const api = fakeApi({ createUpload: formFor('u1'), getUpload: added() })
+    const unsent = memoryUnsentFiles(kept, live)
+    const up = createUploads({ api, user, unsent, post: heldPost().post, poll: noWait })
+    up.addFiles('p1', [fileOf('mine.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    up.cancel(up.jobs.value[0]!.id)
+    user.value = BO // the same browser, another person: the list of uploads stays
+    await flushPromises()
+    void up.retry(up.jobs.value[0]!.id)
+    await flushPromises()
+    expect(up.jobs.value[0]!.message).toBe(OTHER_ACCOUNT_MESSAGE)
+    expect([...kept.values()].map((v) => (v as UnsentFile).owner)).not.toContain('bo')
+    live.delete(unsent.tab) // the tab closes: Bo's next one offers him nothing of Me's
+    const next = createUploads({ api, user: ref<AuthUser | null>(BO), unsent: memoryUnsentFiles(kept, live), post: fakePost().post, poll: noWait })
+    await flushPromises()
+    expect(next.jobs.value).toEqual([])
+  })
+
+  it('a 503 while it looks for an earlier send is no answer: the photo, which had arrived, is not sent again', async () => {
+    const { up, getUpload, post, job } = await brokenOff()
+    getUpload.mockRejectedValueOnce(new ApiError(503, 'busy')).mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') }))
+    void up.retry(job.id)
+    await flushPromises()
+    expect(post).toHaveBeenCalledTimes(1)
+    expect(job).toMatchObject({ phase: 'added', uploadId: 'u1' })
+    up.dispose()
+  })
+
+  it('back online seconds after a send was cut off, a first "not there" is not believed: the event may lag', async () => {
+    const net = connection(true)
+    const post = vi.fn<(opts: PostOptions) => Promise<void>>().mockImplementationOnce(cutOff(net)).mockImplementation(fakePost().post)
+    const getUpload = vi.fn<Api['getUpload']>().mockResolvedValueOnce(status('PENDING_UPLOAD'))
+    getUpload.mockResolvedValue(status('PROCESSED', { photo: makePhoto('u1') }))
+    const up = store({ api: fakeApi({ createUpload: formFor('u1'), getUpload }), post, target: net.target, online: net.online })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    net.set(true)
+    await flushPromises()
+    expect(post).toHaveBeenCalledTimes(1)
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'added' })
+    up.dispose()
+  })
+
+  it('a browser wrongly offline does not hold the queue for good: Try again tries at once, and the queue tries every 30 s', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const net = connection(false) // wrong for good: a LAN or loopback server, requests go through
+    const createUpload = vi.fn<Api['createUpload']>().mockRejectedValueOnce(unreachable()).mockImplementation(formFor('u1'))
+    const up = store({ api: fakeApi({ createUpload, getUpload: added() }), post: fakePost().post, target: net.target, online: net.online })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)]) // the server restarted for a moment
+    await flushPromises()
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'waiting', message: OFFLINE_MESSAGE })
+    await vi.advanceTimersByTimeAsync(30_000)
+    await flushPromises()
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'added' })
+
+    createUpload.mockRejectedValueOnce(unreachable())
+    up.addFiles('p1', [fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    const waiting = up.jobs.value[0]!
+    up.cancel(waiting.id)
+    void up.retry(waiting.id) // asked for by the person: tried now
+    await flushPromises()
+    expect(waiting).toMatchObject({ phase: 'added' })
+    up.dispose()
+    vi.useRealTimers()
+  })
+
+  it('Cancel stops the look for an earlier send: nothing is sent after it', async () => {
+    const { up, getUpload, post, job } = await brokenOff()
+    let answer!: (view: UploadView) => void
+    getUpload.mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)))
+    void up.retry(job.id)
+    await flushPromises()
+    up.cancelSending() // e.g. Sign out's "Sign out anyway?"
+    answer(status('PENDING_UPLOAD'))
+    await flushPromises()
+    expect(post).toHaveBeenCalledTimes(1)
+    expect(job).toMatchObject({ phase: 'error', message: 'The upload was cancelled.', canRetry: true })
+    up.dispose()
+  })
+
+  it('Cancel while a form request is under way, which then fails offline: cancelled, not put back to wait', async () => {
+    const net = connection(true)
+    let fail!: () => void
+    const createUpload = vi.fn<Api['createUpload']>().mockImplementationOnce(() => new Promise((_resolve, reject) => (fail = () => reject(unreachable()))))
+    createUpload.mockImplementation(formFor('u1'))
+    const { post } = fakePost()
+    const up = store({ api: fakeApi({ createUpload, getUpload: added() }), post, target: net.target, online: net.online })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    up.cancelSending()
+    net.set(false)
+    fail()
+    await flushPromises()
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'error', message: 'The upload was cancelled.' })
+    net.set(true)
+    await flushPromises()
+    expect(post).not.toHaveBeenCalled()
+    up.dispose()
+  })
+
+  it('offers Cancel while it prepares the upload (a busy wait can take half a minute)', async () => {
+    const waits = manualSleep()
+    const createUpload = vi.fn<Api['createUpload']>().mockRejectedValueOnce(new ApiError(503, 'busy')).mockImplementation(formFor('u1'))
+    const api = fakeApi({ createUpload, getUpload: vi.fn(async () => status('PROCESSING')) })
+    const auth = fakeAuth(ME)
+    const uploads = createUploads({ api, user: auth.user, post: fakePost().post, poll: { sleep: waits.sleep } })
+    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads })
+    uploads.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(uploads.jobs.value[0]).toMatchObject({ phase: 'requesting', message: 'The server is busy: trying again in 2 s…' })
+    await wrapper.get('button[aria-label="Cancel a.jpg"]').trigger('click')
+    await flushPromises()
+    expect(uploads.jobs.value[0]).toMatchObject({ phase: 'error', message: 'The upload was cancelled.', canRetry: true })
+    expect(createUpload).toHaveBeenCalledTimes(1)
+    wrapper.unmount()
+    uploads.dispose()
   })
 })
 
@@ -1022,13 +1212,15 @@ describe('photos not sent yet outlive a closed tab', () => {
   it('sends every offered file with one "Try again for all", in the order they were picked', async () => {
     const { tab } = browser()
     const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo: makePhoto('u1') })) })
-    const first = tab({ api, post: heldPost().post })
+    const clock = testClock()
+    const first = tab({ api, post: heldPost().post, poll: { ...noWait, now: clock.now } })
     first.up.addFiles('p1', ['a.jpg', 'b.jpg', 'c.jpg'].map((name) => fileOf(name, 'image/jpeg', 1000)))
     await flushPromises()
     first.close()
+    clock.pass(60_000) // the next tab, a minute later
     vi.mocked(api.getUpload).mockResolvedValueOnce(status('PENDING_UPLOAD')) // a.jpg's form: its photo never came
     const { post, calls } = fakePost()
-    const next = tab({ api, post })
+    const next = tab({ api, post, poll: { ...noWait, now: clock.now } })
     const auth = fakeAuth(ME)
     const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads: next.up, attachTo: document.body })
     await flushPromises()

@@ -104,6 +104,13 @@ const RECHECK_DELAYS_MS = [2_000, 4_000, 8_000]
  * to wait until midnight (UTC): longer than this, so it is not waited for.
  */
 const FORM_ATTEMPTS = 3
+/** How long after a send broke off storage's answer "not there" is believed: the upload's event needs a moment. */
+const SETTLE_MS = RECHECK_DELAYS_MS.reduce((total, delay) => total + delay, 0)
+/** While the queue waits for a connection, how often it tries anyway (`navigator.onLine` can be wrong). */
+const HELD_RETRY_MS = 30_000
+
+/** The person signed in now is not the one who picked the file: it is not sent under their name. */
+class OtherAccountError extends Error {}
 const BUSY_WAIT_MAX_S = 30
 
 /** Rejects with a cancelled UploadError saying `message` once `signal` aborts: raced against a wait, it stops it. */
@@ -178,7 +185,7 @@ export function createUploads(deps: UploadsDeps) {
   const kept = new Map<number, UnsentFile>()
   const cancels = new Map<number, AbortController>()
   /** Jobs whose last send broke off without an answer, and the upload the checks could not find arrived. */
-  const unconfirmed = new Map<number, string>()
+  const unconfirmed = new Map<number, { uploadId: string; at: number }>()
   /**
    * Each job's Idempotency-Key for its form request, until a form comes back: asked again (after a busy answer,
    * or Try again after no answer came), it is the same request, given the same form and counted once.
@@ -192,6 +199,7 @@ export function createUploads(deps: UploadsDeps) {
    * `navigator.onLine` alone, which some browsers get wrong (offline with only a LAN or loopback up).
    */
   let held = false
+  let heldRetry: ReturnType<typeof setTimeout> | undefined
   /** Gone (`dispose`): nothing more is sent, even after a check that was under way. */
   let disposed = false
   const addedListeners = new Set<(photo: Photo) => void>()
@@ -251,8 +259,8 @@ export function createUploads(deps: UploadsDeps) {
   /** Kept until it reaches storage, for whoever picked it (only they may send it under their name). */
   function keep(job: UploadJob, file: File) {
     files.set(job.id, file)
-    const owner = deps.user.value?.sub
-    if (!owner || kept.has(job.id)) return
+    const owner = job.owner ?? deps.user.value?.sub
+    if (!owner || owner !== deps.user.value?.sub || kept.has(job.id)) return
     const entry = { key: newKey(), placeId: job.placeId, owner, file, pickedAt: now(), order: job.id, tab: unsent.tab }
     kept.set(job.id, entry)
     void unsent.keep(entry)
@@ -305,9 +313,12 @@ export function createUploads(deps: UploadsDeps) {
     }
   }
 
-  /** Back online: the files the connection stopped go on by themselves, in the order they were picked. */
+  /** Back online (or time to try anyway): the files the connection stopped go on, in the order they were picked. */
   function onOnline() {
     held = false
+    clearTimeout(heldRetry)
+    heldRetry = undefined
+    for (const waiting of queue) if (waiting.message === OFFLINE_MESSAGE) say(waiting, 'Waiting…')
     void drain()
   }
 
@@ -323,6 +334,13 @@ export function createUploads(deps: UploadsDeps) {
     say(job, OFFLINE_MESSAGE)
     queue.unshift(job)
     held = true
+    heldRetry ??= setTimeout(onOnline, HELD_RETRY_MS)
+  }
+
+  /** Whether someone other than who picked the file is signed in now (nobody: the API's 401 says to sign in). */
+  function pickedByOther(job: UploadJob): boolean {
+    const signedIn = deps.user.value?.sub
+    return job.owner !== null && signedIn !== undefined && job.owner !== signedIn
   }
 
   /**
@@ -330,14 +348,18 @@ export function createUploads(deps: UploadsDeps) {
    * online event can come before requests go through. null: nobody could be asked, so sending it again might
    * add the photo twice.
    */
-  async function arrivedAfterAll(uploadId: string): Promise<boolean | null> {
+  async function arrivedAfterAll(earlier: { uploadId: string; at: number }, signal: AbortSignal): Promise<boolean | null> {
+    const cancelled = cancelledBy(signal, CANCELLED_MESSAGE)
+    let found: boolean | null = null
     for (const delay of [0, ...RECHECK_DELAYS_MS]) {
-      if (delay) await sleep(delay)
-      const found = await arrived(uploadId)
-      if (found !== null) return found
-      if (!online()) return null
+      if (delay) await Promise.race([sleep(delay), cancelled])
+      found = await Promise.race([arrived(earlier.uploadId), cancelled])
+      if (found === true) return true
+      // "Not there" is believed once the upload's event has had its time since the send broke off.
+      if (found === false && now() - earlier.at >= SETTLE_MS) return false
+      if (found === null && !online()) return null
     }
-    return null
+    return found
   }
 
   /** Whether storage has the upload's file, as far as the API can tell now; null when it could not be asked. */
@@ -346,7 +368,8 @@ export function createUploads(deps: UploadsDeps) {
       const { status } = await deps.api.getUpload(uploadId)
       return status !== 'PENDING_UPLOAD' && status !== 'EXPIRED' // expired: the form lapsed with no file
     } catch (err) {
-      return err instanceof ApiError && err.status === 0 ? null : false
+      // Only the API's word counts: a 404 is no such upload; no answer, a 5xx, a 429 or a lapsed sign-in say nothing.
+      return err instanceof ApiError && err.status === 404 ? false : null
     }
   }
 
@@ -367,42 +390,37 @@ export function createUploads(deps: UploadsDeps) {
     const file = files.get(job.id)
     const check = file && checkFile(file)
     if (!file || !check?.ok) return
-    const signedIn = deps.user.value?.sub
-    if (job.owner !== null && signedIn !== undefined && job.owner !== signedIn) {
-      // Picked by someone who signed out meanwhile (here or in another tab): never sent under another's name. (With
-      // nobody signed in, the API's 401 says to sign in.)
-      finish(job, 'error', OTHER_ACCOUNT_MESSAGE, true)
-      return
-    }
-    const earlier = unconfirmed.get(job.id)
-    if (earlier) {
-      // Its last send broke off: the file may have arrived after all, and sending it again would add it twice.
-      job.phase = 'requesting'
-      say(job, 'Checking whether your photo arrived…')
-      const found = await arrivedAfterAll(earlier)
-      if (disposed) return
-      if (found === null) {
-        if (!online()) holdForConnection(job)
-        else finish(job, 'error', UNCHECKED_MESSAGE, true)
-        return
-      }
-      unconfirmed.delete(job.id)
-      if (found) {
-        job.uploadId = earlier
-        sent(job)
-        return
-      }
-    }
     const cancel = new AbortController()
     cancels.set(job.id, cancel)
     try {
+      // Picked by someone who signed out meanwhile (here or in another tab): never sent under another's name.
+      if (pickedByOther(job)) throw new OtherAccountError(OTHER_ACCOUNT_MESSAGE)
+      const earlier = unconfirmed.get(job.id)
+      if (earlier) {
+        // Its last send broke off: the file may have arrived after all, and sending it again would add it twice.
+        job.phase = 'requesting'
+        say(job, 'Checking whether your photo arrived…')
+        const found = await arrivedAfterAll(earlier, cancel.signal)
+        if (disposed) return
+        if (found === null) {
+          if (!online()) holdForConnection(job)
+          else finish(job, 'error', UNCHECKED_MESSAGE, true)
+          return
+        }
+        unconfirmed.delete(job.id)
+        if (found) {
+          job.uploadId = earlier.uploadId
+          sent(job)
+          return
+        }
+      }
       job.phase = 'requesting'
       say(job, 'Preparing the upload…')
       // A new form every attempt: forms expire after a few minutes.
       const form = await requestForm(job, { contentType: check.contentType, size: file.size }, cancel.signal)
       job.uploadId = form.uploadId
       keepUploadId(job, form.uploadId)
-      job.owner = deps.user.value?.sub ?? null
+      job.owner ??= deps.user.value?.sub ?? null
       job.phase = 'uploading'
       say(job, 'Uploading… 0%')
       // Give the body the checked type: a HEIC file with an empty type is sent as image/heic.
@@ -431,7 +449,7 @@ export function createUploads(deps: UploadsDeps) {
         const unsure = err instanceof UploadError && (err.kind === 'connection' || err.kind === 'stalled')
         if (!unsure) throw err
         // Cancelled or not found: the photo may still arrive, so Try again asks before sending it again.
-        unconfirmed.set(job.id, form.uploadId)
+        unconfirmed.set(job.id, { uploadId: form.uploadId, at: now() })
         if (!online()) throw err // nobody to ask now: it is looked for once the connection is back
         say(job, 'The connection dropped. Checking whether your photo arrived…')
         job.checking = true
@@ -443,11 +461,13 @@ export function createUploads(deps: UploadsDeps) {
         unconfirmed.delete(job.id)
       }
     } catch (err) {
-      if (stoppedOffline(err) && files.has(job.id)) {
-        holdForConnection(job)
-        return
+      if (err instanceof OtherAccountError) finish(job, 'error', err.message, true)
+      else if (cancel.signal.aborted) {
+        // Cancelled: whatever else failed as it was (a request that found the connection gone) is not the news.
+        finish(job, 'error', err instanceof UploadError && err.kind === 'cancelled' ? err.message : CANCELLED_MESSAGE, true)
       }
-      finish(job, 'error', describeError(err), worthRetrying(err))
+      else if (stoppedOffline(err) && files.has(job.id)) holdForConnection(job)
+      else finish(job, 'error', describeError(err), worthRetrying(err))
       return
     } finally {
       cancels.delete(job.id)
@@ -459,6 +479,7 @@ export function createUploads(deps: UploadsDeps) {
     const idempotencyKey = formKeys.get(job.id) ?? newKey()
     formKeys.set(job.id, idempotencyKey)
     for (let attempt = 1; ; attempt++) {
+      if (pickedByOther(job)) throw new OtherAccountError(OTHER_ACCOUNT_MESSAGE) // signed in as another during a wait
       try {
         const form = await deps.api.createUpload(job.placeId, body, idempotencyKey)
         formKeys.delete(job.id) // the next form this job asks for is for another attempt at sending
@@ -557,7 +578,7 @@ export function createUploads(deps: UploadsDeps) {
         continue
       }
       // Asked again on Try again: it may still arrive (its event can be slow).
-      if (u.uploadId) unconfirmed.set(job.id, u.uploadId)
+      if (u.uploadId) unconfirmed.set(job.id, { uploadId: u.uploadId, at: u.pickedAt })
       Object.assign(job, { phase: 'error', canRetry: true, seen: shown.has(job.placeId) })
       say(job, UNSENT_MESSAGE)
       offered.push(job)
@@ -574,6 +595,7 @@ export function createUploads(deps: UploadsDeps) {
     say(job, 'Waiting…')
     keep(job, files.get(jobId)!) // kept again if it had reached storage (a FAILED or EXPIRED one sent again)
     queue.push(job)
+    held = false // asked for by the person: tried now, whatever the browser says
     void drain()
   }
 
@@ -649,6 +671,7 @@ export function createUploads(deps: UploadsDeps) {
 
   function dispose() {
     disposed = true
+    clearTimeout(heldRetry)
     scope.stop()
     target.removeEventListener('beforeunload', warnBeforeLeaving)
     target.removeEventListener('online', onOnline)

@@ -1007,6 +1007,24 @@ describe('an upload is never sent twice, nor under another account, and can alwa
     up.dispose()
   })
 
+  it('Cancel once the whole file has gone, then Try again: looks for it first, storage may have it all the same', async () => {
+    const { post, held } = heldPost()
+    const getUpload = added()
+    const up = store({ api: fakeApi({ createUpload: formFor('u1'), getUpload }), post })
+    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    held[0]!.progress(100, 100) // the body is out; storage's answer has not come
+    const job = up.jobs.value[0]!
+    up.cancel(job.id)
+    await flushPromises()
+    void up.retry(job.id)
+    await flushPromises()
+    expect(getUpload).toHaveBeenCalledWith('u1')
+    expect(post).toHaveBeenCalledTimes(1)
+    expect(job).toMatchObject({ phase: 'added', uploadId: 'u1' })
+    up.dispose()
+  })
+
   it('offers Cancel while it prepares the upload (a busy wait can take half a minute)', async () => {
     const waits = manualSleep()
     const createUpload = vi.fn<Api['createUpload']>().mockRejectedValueOnce(new ApiError(503, 'busy')).mockImplementation(formFor('u1'))

@@ -446,6 +446,8 @@ export function createUploads(deps: UploadsDeps) {
           },
         })
       } catch (err) {
+        // Cancelled once the whole file had gone: storage may have it all the same, so Try again looks first.
+        if (cancel.signal.aborted && job.progress >= 1) unconfirmed.set(job.id, { uploadId: form.uploadId, at: now() })
         const unsure = err instanceof UploadError && (err.kind === 'connection' || err.kind === 'stalled')
         if (!unsure) throw err
         // Cancelled or not found: the photo may still arrive, so Try again asks before sending it again.

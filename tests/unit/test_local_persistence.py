@@ -1,6 +1,7 @@
 """The local runtime's data folder: whole snapshots, written only when something changed, restored with the work
 that was running, in a folder the runtime owns."""
 
+import time
 from pathlib import Path
 
 import boto3
@@ -37,12 +38,27 @@ def test_a_stop_between_the_two_renames_of_a_save_restores_the_previous_snapshot
     assert Repository().get_place(place.placeId) is not None
 
 
+def _wait_until_quiet(app, quiet_s: float = 1.0, timeout_s: float = 60) -> None:
+    """The app is shared by the whole run: work an earlier test started (an upload whose event was still on its way
+    to its workflow) may still be writing. Quiet: no execution running, and no write for `quiet_s`."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        app.wait_for_executions(0)
+        writes = (app.seams.writes["s3"], app.seams.writes["dynamodb"])
+        if writes == last:
+            return
+        last = writes
+        time.sleep(quiet_s)
+    raise TimeoutError("the app kept writing")
+
+
 def test_a_save_writes_only_what_changed(app, tmp_path):
     s3 = boto3.client("s3")
     bucket = app.physical("DistributionBucket")
     s3.put_object(Bucket=bucket, Key="photos/kept/tile.jpg", Body=b"kept")
     data = DataDirectory(tmp_path, app.stack, app.seams)
-    app.wait_for_executions(0)  # nothing else is writing
+    _wait_until_quiet(app)  # nothing else is writing
     assert data.save()
     kept = tmp_path / "snapshot" / "s3" / bucket / "photos/kept/tile.jpg"
     table = next((tmp_path / "snapshot" / "dynamodb").iterdir())

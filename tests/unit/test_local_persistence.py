@@ -40,13 +40,14 @@ def test_a_stop_between_the_two_renames_of_a_save_restores_the_previous_snapshot
 
 def _wait_until_quiet(app, quiet_s: float = 1.0, timeout_s: float = 60) -> None:
     """The app is shared by the whole run: work an earlier test started (an upload whose event was still on its way
-    to its workflow) may still be writing. Quiet: no execution running, and no write for `quiet_s`."""
+    to its workflow) may still be writing. Quiet: no asynchronous invocation queued, no execution running, and no
+    write for `quiet_s`."""
     deadline = time.monotonic() + timeout_s
     last = None
     while time.monotonic() < deadline:
         app.wait_for_executions(0)
         writes = (app.seams.writes["s3"], app.seams.writes["dynamodb"])
-        if writes == last:
+        if writes == last and app.seams.queued_invocations == 0:
             return
         last = writes
         time.sleep(quiet_s)

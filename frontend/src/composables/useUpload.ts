@@ -104,6 +104,7 @@ const RECHECK_DELAYS_MS = [2_000, 4_000, 8_000]
  * to wait until midnight (UTC): longer than this, so it is not waited for.
  */
 const FORM_ATTEMPTS = 3
+const BUSY_WAIT_MAX_S = 30
 /** How long after a send broke off storage's answer "not there" is believed: the upload's event needs a moment. */
 const SETTLE_MS = RECHECK_DELAYS_MS.reduce((total, delay) => total + delay, 0)
 /** While the queue waits for a connection, how often it tries anyway (`navigator.onLine` can be wrong). */
@@ -111,7 +112,11 @@ const HELD_RETRY_MS = 30_000
 
 /** The person signed in now is not the one who picked the file: it is not sent under their name. */
 class OtherAccountError extends Error {}
-const BUSY_WAIT_MAX_S = 30
+
+/** A send that broke off without an answer (the connection went, or nothing got through): storage may have it. */
+function brokeOff(err: unknown): boolean {
+  return err instanceof UploadError && (err.kind === 'connection' || err.kind === 'stalled')
+}
 
 /** Rejects with a cancelled UploadError saying `message` once `signal` aborts: raced against a wait, it stops it. */
 function cancelledBy(signal: AbortSignal, message: string): Promise<never> {
@@ -259,8 +264,8 @@ export function createUploads(deps: UploadsDeps) {
   /** Kept until it reaches storage, for whoever picked it (only they may send it under their name). */
   function keep(job: UploadJob, file: File) {
     files.set(job.id, file)
-    const owner = job.owner ?? deps.user.value?.sub
-    if (!owner || owner !== deps.user.value?.sub || kept.has(job.id)) return
+    const owner = deps.user.value?.sub
+    if (!owner || pickedByOther(job) || kept.has(job.id)) return
     const entry = { key: newKey(), placeId: job.placeId, owner, file, pickedAt: now(), order: job.id, tab: unsent.tab }
     kept.set(job.id, entry)
     void unsent.keep(entry)
@@ -324,8 +329,7 @@ export function createUploads(deps: UploadsDeps) {
 
   /** A failure for want of a connection while the browser says it has none: the queue waits for `onOnline`. */
   function stoppedOffline(err: unknown): boolean {
-    const lost = (err instanceof ApiError && err.status === 0) || (err instanceof UploadError && (err.kind === 'connection' || err.kind === 'stalled'))
-    return lost && !online()
+    return ((err instanceof ApiError && err.status === 0) || brokeOff(err)) && !online()
   }
 
   /** Put back first in the queue, waiting for the connection (its form request is the same one, its key kept). */
@@ -448,8 +452,7 @@ export function createUploads(deps: UploadsDeps) {
       } catch (err) {
         // Cancelled once the whole file had gone: storage may have it all the same, so Try again looks first.
         if (cancel.signal.aborted && job.progress >= 1) unconfirmed.set(job.id, { uploadId: form.uploadId, at: now() })
-        const unsure = err instanceof UploadError && (err.kind === 'connection' || err.kind === 'stalled')
-        if (!unsure) throw err
+        if (!brokeOff(err)) throw err
         // Cancelled or not found: the photo may still arrive, so Try again asks before sending it again.
         unconfirmed.set(job.id, { uploadId: form.uploadId, at: now() })
         if (!online()) throw err // nobody to ask now: it is looked for once the connection is back

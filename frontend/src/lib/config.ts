@@ -203,13 +203,11 @@ export async function loadConfig(
     const detail = err instanceof Error ? err.message : String(err)
     throw new ConfigError(`Could not load ${url}: ${detail}.`, [], { unreachable: true })
   }
-  if (response.status >= 500) {
-    throw new ConfigError(`Could not load ${url} (HTTP ${response.status}).`, [], { unreachable: true })
-  }
   if (!response.ok) {
-    throw new ConfigError(`Could not load ${url} (HTTP ${response.status}).`, [
-      'put a config.json next to index.html (see public/config.json for the shape)',
-    ])
+    // A 5xx is the server failing, not the file missing: nothing to put there, and loading again may work.
+    const unreachable = response.status >= 500
+    const problems = unreachable ? [] : ['put a config.json next to index.html (see public/config.json for the shape)']
+    throw new ConfigError(`Could not load ${url} (HTTP ${response.status}).`, problems, { unreachable })
   }
   const text = await response.text()
   let raw: unknown

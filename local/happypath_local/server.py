@@ -45,7 +45,7 @@ class JsonErrorRequestHandler(WSGIRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         self.log_error("code %d, message %s", code, message)
-        phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Error"
+        phrase = self.responses.get(code, ("Error",))[0]  # the reason phrase http.server's own send_error uses
         body = json.dumps({"message": phrase}).encode()
         self.send_response(code, phrase)
         self.send_header("Connection", "close")

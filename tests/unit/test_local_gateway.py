@@ -1,13 +1,18 @@
 """The local HTTP API keeps the template's stage throttle, with API Gateway's answer, unless lifted, its
 payload quota, and its choice of the most specific route."""
 
+import http.client
 import io
+import json
+import threading
 from collections import Counter
 
+from werkzeug.serving import make_server
 from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 
 from happypath_local import gateway as gateway_module
 from happypath_local.gateway import ApiGateway
+from happypath_local.server import JsonErrorRequestHandler
 
 BURST = 100  # template.yaml: ThrottlingBurstLimit
 RATE = 50  # template.yaml: ThrottlingRateLimit
@@ -78,13 +83,6 @@ def test_a_literal_path_is_taken_before_a_path_variable_that_also_matches(app):
 def test_what_the_http_server_refuses_itself_is_answered_as_json_on_the_api_port():
     """A URL or a header past the server's 64 KB: `{"message"}`, as every other error of the API, not Python's
     HTML error page."""
-    import http.client
-    import json
-    import threading
-
-    from werkzeug.serving import make_server
-
-    from happypath_local.server import JsonErrorRequestHandler
 
     def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/json")])

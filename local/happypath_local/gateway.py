@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from happypath_local.functions import Invoker
@@ -138,6 +138,8 @@ class ApiGateway:
             too_large = len(request.get_data()) > MAX_PAYLOAD_BYTES
         except RequestEntityTooLarge:  # its Content-Length says so
             too_large = True
+        except BadRequest:  # cut short before its Content-Length, or chunks that are not chunks
+            return _message(400, "Bad Request: the request body was cut short or is malformed")
         if too_large:
             return _message(413, "Request Entity Too Large")
         route, path_parameters = self._match(request.method, request.path)

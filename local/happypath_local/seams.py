@@ -12,6 +12,9 @@
 - Calls that may have changed data are counted per service: persistence skips a save when none did.
 - A state's `$$.State.EnteredTime` is written as Step Functions writes it (milliseconds, `Z`), not as moto
   does (microseconds, `+00:00`): the workflow stores it as a rejected or failed upload's `updatedAt`.
+- A DynamoDB Query that stops at its `Limit` answers a `LastEvaluatedKey` even when nothing follows, as
+  DynamoDB does (moto gives one only when another item follows): code that takes the key for "there is more"
+  fails here as it would on AWS.
 - Costs of moto that grow with use are removed (`speedups`).
 """
 
@@ -37,6 +40,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.cloudfront.exceptions import NoSuchInvalidation
 from moto.cloudfront.models import CloudFrontBackend, Invalidation
 from moto.core.responses import BaseResponse
+from moto.dynamodb.models.table import Table
 from moto.events.models import Rule
 from moto.s3 import notifications as s3_notifications
 from moto.s3.responses import S3Response
@@ -57,6 +61,37 @@ ASYNC_RETRIES = 2  # Lambda retries a failed asynchronous invocation twice
 READ_ONLY_ACTIONS = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List", "Head")
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 log = logging.getLogger("happypath.local")
+
+
+def _query_stopping_at_its_limit(original: Callable[..., Any]) -> Callable[..., Any]:
+    def query(
+        table: Table,
+        hash_key: Any,
+        range_comparison: Any,
+        range_objs: Any,
+        limit: int | None,
+        exclusive_start_key: Any,
+        scan_index_forward: bool,
+        projection_expressions: Any,
+        index_name: str | None = None,
+        consistent_read: bool = False,
+        filter_expression: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        def read(projection: Any, filtering: Any) -> Any:
+            return original(
+                table, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
+                projection, index_name, consistent_read, filtering, **kwargs,
+            )  # fmt: skip
+
+        results, read_count, last_key = answer = read(projection_expressions, filter_expression)
+        if not limit or last_key is not None or read_count < limit:
+            return answer
+        # The key of the last item read, whole: the items answered may have been filtered or projected.
+        last_read = read(None, None)[0][-1]
+        return results, read_count, table._get_last_evaluated_key(last_read, index_name)
+
+    return query
 
 
 def _service(arn: str) -> str:
@@ -210,6 +245,7 @@ class Seams:
         self._patch(CloudFrontBackend, "create_invalidation", create_invalidation)
         self._patch(CloudFrontBackend, "get_invalidation", get_invalidation)
         self._patch(asl_state, "StateData", state_data)
+        self._patch(Table, "query", _query_stopping_at_its_limit(Table.query))
         self._send_s3_objects_here()
         invoker.after_reload.append(self._send_s3_objects_here)
         speedups.install(self._patch)

@@ -25,6 +25,7 @@ from happypath.models import PhotoRecord, PlaceRecord, RenditionFiles
 from happypath.repository import Repository
 from happypath.statuses import PlaceType, UploadStatus
 from happypath_backend import api, places
+from happypath_local.server import Options, urls_for
 
 OWNER = "owner-sub"
 STRANGER = "stranger-sub"
@@ -245,22 +246,24 @@ def test_unknown_place_is_404_and_malformed_id_is_400():
     assert (status, error["message"]) == (404, "place no-such-place not found")
 
 
+@pytest.mark.parametrize("count", [5, 4])  # 4: the last page is exactly full, and still says there is no more
 @pytest.mark.parametrize("route", ["/places/{place_id}/photos", "/places/{place_id}"])
-def test_photos_are_paginated_newest_first_with_cursors(route):
+def test_photos_are_paginated_newest_first_with_cursors(route, count):
     """A place's page and its photo listing both page through its photos, newest first."""
     place = create_place()
-    ids = [published_photo(place["placeId"], published_at=f"2026-11-2{d}T10:00:00.000Z") for d in range(5)]
+    ids = [published_photo(place["placeId"], published_at=f"2026-11-2{d}T10:00:00.000Z") for d in range(count)]
     pages = []
     cursor = None
-    for _ in range(3):
+    while True:
         query = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
         status, page = call("GET", route, path_parameters={"place_id": place["placeId"]}, query=query)
         assert status == 200
         pages.append([p["photoId"] for p in page["photos"]])
         cursor = page["nextCursor"]
+        if cursor is None or len(pages) > count:
+            break
     newest_first = list(reversed(ids))
-    assert pages == [newest_first[:2], newest_first[2:4], newest_first[4:]]
-    assert cursor is None  # the last page says there is no more
+    assert pages == [newest_first[i : i + 2] for i in range(0, count, 2)]  # no empty page at the end
     first = page["photos"][0] if page["photos"] else None
     assert first is not None
     assert first["renditions"]["tile"]["webp"].startswith("http://127.0.0.1:9/cdn/photos/")
@@ -292,6 +295,15 @@ def test_a_cursor_with_characters_no_key_holds_is_400(sort_key):
         "GET", "/places/{place_id}", path_parameters={"place_id": place["placeId"]}, query={"cursor": cursor}
     )
     assert (status, error["message"]) == (400, "cursor is malformed")
+
+
+@pytest.mark.parametrize("route", ["/places/{place_id}/photos", "/places/{place_id}"])
+def test_an_empty_cursor_is_a_400_not_the_first_page_again(route):
+    """A client that sends `cursor=` once the last page said there is no more would loop over the first page."""
+    place = create_place()
+    status, error = call("GET", route, path_parameters={"place_id": place["placeId"]}, query={"cursor": ""})
+    assert status == 400
+    assert error["errors"] == [{"field": "cursor", "problem": "String should have at least 1 character"}]
 
 
 MALFORMED, FOREIGN = "cursor is malformed", "cursor does not belong to this listing"
@@ -659,7 +671,7 @@ def test_a_user_learns_which_photos_are_theirs():
 
     status, body = call("GET", "/photos/mine", query={"ids": ",".join(asked)}, user=OWNER)
     assert status == 200
-    assert body == {"photoIds": [mine[1], mine[0], mine[1]]}  # in the order asked; a pending upload is no photo
+    assert body == {"photoIds": [mine[1], mine[0]]}  # each once, in the order asked; a pending upload is no photo
     assert call("GET", "/photos/mine", query={"ids": ",".join(asked)}, user=STRANGER)[1] == {"photoIds": [theirs]}
 
 
@@ -802,6 +814,9 @@ def test_openapi_document_is_generated_from_the_resolver():
         "/photos/{photo_id}",
     }
     assert document["paths"]["/places"]["post"]["security"] == [{"bearer": []}]
+    # Imported into Postman or Swagger UI, it offers the local runtime's API, as `make dev` serves it.
+    (server,) = document["servers"]
+    assert server["variables"]["apiUrl"]["default"] == urls_for(Options()).api
     assert "HTTPValidationError" not in json.dumps(document)  # validation errors are 400s with an ErrorBody
     operations = [(method, op) for ops in document["paths"].values() for method, op in ops.items()]
     assert all("429" in op["responses"] for _, op in operations)  # the stage's throttling
@@ -840,6 +855,20 @@ def test_non_json_bodies_are_415_with_a_message(content_type):
     response = api.lambda_handler(event, CONTEXT)
     assert response["statusCode"] == 415
     assert "application/json" in body_of(response)["message"]
+
+
+def test_a_compressed_body_is_415_naming_its_encoding():
+    event = http_event("POST", "/places", raw_body=base64.b64encode(b"\x1f\x8b\x08\x00").decode(), user=OWNER)
+    event |= {"isBase64Encoded": True}
+    event["headers"] |= {"content-type": "application/json", "content-encoding": "gzip"}
+    response = api.lambda_handler(event, CONTEXT)
+    assert response["statusCode"] == 415
+    assert response["headers"]["Accept-Encoding"] == "identity"
+    assert body_of(response)["message"] == "request bodies must be sent uncompressed, not with Content-Encoding gzip"
+    place = {"name": "Hyde Park", "type": "park", "lat": 51.5073, "lng": -0.1657, "allowNamesake": True}
+    for none in ("identity", ""):
+        event = http_event("POST", "/places", body=place, user=OWNER, headers={"Content-Encoding": none})
+        assert api.lambda_handler(event, CONTEXT)["statusCode"] == 201
 
 
 @pytest.mark.parametrize(
@@ -1189,13 +1218,16 @@ def test_a_persons_day_is_utcs_whatever_the_hosts_time_zone(monkeypatch):
 
 
 def recorded_item_reads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The parameters of every GetItem from now on (moto's reads are always consistent: the request says it)."""
+    """The parameters of every GetItem from now on, and of each table's part of every BatchGetItem (moto's reads are
+    always consistent: the request says it)."""
     original = BaseClient._make_api_call
     reads: list[dict[str, Any]] = []
 
     def recorded(client, operation_name, params):
         if operation_name == "GetItem":
             reads.append(params)
+        if operation_name == "BatchGetItem":
+            reads.extend(params["RequestItems"].values())
         return original(client, operation_name, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", recorded)
@@ -1222,8 +1254,10 @@ def test_a_place_and_a_photo_are_read_strongly_consistent(monkeypatch):
     assert call("GET", "/photos/{photo_id}", path_parameters={"photo_id": photo_id})[0] == 200
     _, upload = call("GET", "/uploads/{upload_id}", path_parameters={"upload_id": photo_id}, user=OWNER)
     assert upload["photo"]["photoId"] == photo_id
+    # Which of them are the person's own (marked with a Delete button as soon as the photo shows).
+    assert call("GET", "/photos/mine", query={"ids": photo_id}, user=OWNER)[1] == {"photoIds": [photo_id]}
     assert reads
-    assert all(read.get("ConsistentRead") for read in reads), [read["Key"] for read in reads]
+    assert all(read.get("ConsistentRead") for read in reads), [read.get("Key", read.get("Keys")) for read in reads]
 
 
 def test_deleting_a_photo_deletes_its_images_whatever_a_read_of_its_record_finds(monkeypatch):

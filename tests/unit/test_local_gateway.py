@@ -4,8 +4,12 @@ payload quota, and its choice of the most specific route."""
 import http.client
 import io
 import json
+import socket
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from werkzeug.serving import make_server
 from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
@@ -16,6 +20,17 @@ from happypath_local.server import JsonErrorRequestHandler
 
 BURST = 100  # template.yaml: ThrottlingBurstLimit
 RATE = 50  # template.yaml: ThrottlingRateLimit
+
+
+@contextmanager
+def serving(wsgi_app: Any) -> Iterator[int]:
+    """`wsgi_app` behind the HTTP server the local runtime gives the API port (its error pages in JSON): the port."""
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True, request_handler=JsonErrorRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
 
 
 def answers(gateway: ApiGateway, count: int) -> Counter[int]:
@@ -67,6 +82,26 @@ def test_a_body_over_the_payload_quota_is_refused_with_413_before_any_function_r
         assert int(answered.split()[0]) == status
 
 
+def test_a_body_cut_short_or_in_broken_chunks_is_a_400_in_json(app):
+    """As API Gateway answers it: not werkzeug's HTML page for the exception reading the body raises."""
+    head = b"Host: x\r\nContent-Type: application/json\r\n"
+    with serving(ApiGateway(app.stack, app.invoker, throttle=False)) as port:
+        for request in (
+            b"POST /places HTTP/1.1\r\n" + head + b'Content-Length: 100\r\n\r\n{"a":',
+            b"POST /places HTTP/1.1\r\n" + head + b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n",
+            b"GET /places?lat=1&lng=1 HTTP/1.1\r\n" + head + b"Content-Length: 50\r\n\r\n{",
+        ):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+                connection.sendall(request)
+                connection.shutdown(socket.SHUT_WR)
+                answer = http.client.HTTPResponse(connection)
+                answer.begin()
+                assert (answer.status, answer.getheader("Content-Type")) == (400, "application/json"), request[:30]
+                assert json.loads(answer.read()) == {
+                    "message": "Bad Request: the request body was cut short or is malformed"
+                }
+
+
 def test_a_literal_path_is_taken_before_a_path_variable_that_also_matches(app):
     """GET /photos/mine (signed in) and GET /photos/{photo_id} (public) both match /photos/mine."""
     gateway = ApiGateway(app.stack, app.invoker, throttle=False)
@@ -88,10 +123,7 @@ def test_what_the_http_server_refuses_itself_is_answered_as_json_on_the_api_port
         start_response("200 OK", [("Content-Type", "application/json")])
         return [b"{}"]
 
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=JsonErrorRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        port = server.server_port
+    with serving(app) as port:
         for path, headers, status in [
             ("/places?x=" + "a" * 70_000, {}, 414),
             ("/uploads/abc", {"Authorization": "a" * 70_000}, 431),
@@ -105,5 +137,3 @@ def test_what_the_http_server_refuses_itself_is_answered_as_json_on_the_api_port
             if status != 200:
                 assert body == {"message": response.reason}
             connection.close()
-    finally:
-        server.shutdown()

@@ -3,7 +3,7 @@
 import base64
 import json
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as NoRouteError
@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server, ServerVariable
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -56,7 +56,7 @@ SIGNED_IN: list[dict[str, list[str]]] = [{"bearer": []}]
 PlaceId = Annotated[str, Path(pattern=keys.ID_PATTERN, description="Place id")]
 ResourceId = Annotated[str, Path(pattern=keys.ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=limits.PHOTOS_PAGE_MAX)]
-Cursor = Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")]
+Cursor = Annotated[str | None, Query(min_length=1, max_length=2048, description="nextCursor of the previous page")]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -376,12 +376,23 @@ def _invalid_request(details: list[dict[str, str]]) -> dict[str, Any]:
     return {"message": f"invalid request: {summary}", "errors": details}
 
 
+LOCAL_API_URL: Final = "http://127.0.0.1:8081"  # the local runtime's on its default ports (a test checks)
+
+
 def openapi_document() -> dict[str, Any]:
     schema = app.get_openapi_schema(
         title="Happy Path API",
         version="1.0.0",
         description="Places on a map and the photos people share of them.",
         security_schemes={"bearer": HTTPBearer(bearerFormat="JWT")},
+        # Where it answers depends on the stack: tools that import the document ask for it, the local one offered.
+        servers=[
+            Server(
+                url="{apiUrl}",
+                description="The API: the stack's ApiUrl output, or the local runtime's (make dev)",
+                variables={"apiUrl": ServerVariable(default=LOCAL_API_URL, description="the API's base URL")},
+            )
+        ],
     )
     document = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
     # Validation errors are answered with 400 and ErrorBody (handle_validation_error), not Powertools' 422 (a
@@ -448,6 +459,11 @@ def unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
         return _answer(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"message": message})
     if not body:
         return None
+    encoding = str((event.get("headers") or {}).get("content-encoding", "")).strip()  # lower-cased name, as above
+    if encoding.lower() not in ("", "identity"):  # gzip and the like: read as text it would be "not UTF-8"
+        message = f"request bodies must be sent uncompressed, not with Content-Encoding {encoding}"
+        # RFC 7694: the codings the server takes, in the 415 that refuses one.
+        return _answer(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"message": message}, {"Accept-Encoding": "identity"})
     try:
         text = (base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()).decode("utf-8")
     except (ValueError, UnicodeError):
@@ -471,11 +487,11 @@ def unreadable_numbers(event: dict[str, Any]) -> dict[str, Any] | None:
     return _answer(HTTPStatus.BAD_REQUEST, _invalid_request([{"field": name, "problem": problem} for name in refused]))
 
 
-def _answer(status: HTTPStatus, body: dict[str, Any]) -> dict[str, Any]:
+def _answer(status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
     """A payload 2.0 answer given before the resolver."""
     return {
         "statusCode": int(status),
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "headers": {"Content-Type": content_types.APPLICATION_JSON} | (headers or {}),
         "body": json.dumps(body),
     }
 

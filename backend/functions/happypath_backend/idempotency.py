@@ -35,9 +35,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 HEADER: Final = "Idempotency-Key"
-# Printable ASCII without spaces, as the header's value: a UUID, a ULID or any client's own token.
-KEY_PATTERN: Final = r"^[\x21-\x7e]{1,255}$"
-KEY_RULE: Final = "1 to 255 printable ASCII characters, no spaces"
+# Printable ASCII without spaces, as the header's value: a UUID, a ULID or any client's own token. No commas: API
+# Gateway joins a header sent twice with one, and two keys must not make a third that replays as neither.
+KEY_PATTERN: Final = r"^[\x21-\x2b\x2d-\x7e]{1,255}$"
+KEY_RULE: Final = "1 to 255 printable ASCII characters, no spaces or commas (and sent once)"
 
 
 @dataclass(frozen=True)

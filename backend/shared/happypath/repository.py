@@ -400,27 +400,38 @@ class Repository:
 
     def list_photos(self, place_id: str, limit: int, cursor: str | None) -> tuple[list[Photo], str | None]:
         """One page of a place's photos, newest first, and the cursor of the next page."""
+        page_size = min(limit, limits.PHOTOS_PAGE_MAX)
         query: dict[str, Any] = {
             "KeyConditionExpression": Key(keys.PK).eq(keys.place_pk(place_id))
             & Key(keys.SK).begins_with(keys.PHOTO_SK_PREFIX),
             "ScanIndexForward": False,
-            "Limit": min(limit, limits.PHOTOS_PAGE_MAX),
+            # One more than the page: DynamoDB gives a LastEvaluatedKey whenever it stops at the Limit, even with
+            # nothing after it, and a page that is exactly full would offer a next page that is empty.
+            "Limit": page_size + 1,
         }
         if cursor:
             query["ExclusiveStartKey"] = decode_cursor(cursor, keys.place_pk(place_id), keys.PHOTO_SK_PREFIX)
         page = self.table.query(**query)
-        photos = [Photo(**_attributes(item, Photo)) for item in page["Items"]]
-        last = page.get("LastEvaluatedKey")
+        items = page["Items"][:page_size]
+        photos = [Photo(**_attributes(item, Photo)) for item in items]
+        if len(page["Items"]) > page_size:
+            last: dict[str, Any] | None = {keys.PK: items[-1][keys.PK], keys.SK: items[-1][keys.SK]}
+        else:
+            last = page.get("LastEvaluatedKey")  # the 1 MB a query reads at most came first
         return photos, encode_cursor(last) if last else None
 
     def published_by(self, owner: str, photo_ids: list[str]) -> list[str]:
-        """Those of these photos that `owner` published, in the order asked (a photo's id is its upload's)."""
+        """Those of these photos that `owner` published, each once, in the order first asked (a photo's id is its
+        upload's)."""
+        asked = list(dict.fromkeys(photo_ids))
         names = {"#owner": "owner", "#status": "status", "#id": "uploadId"}
         request: dict[str, Any] = {
             self.table.name: {
-                "Keys": [keys.upload_key(photo_id) for photo_id in dict.fromkeys(photo_ids)],
+                "Keys": [keys.upload_key(photo_id) for photo_id in asked],
                 "ProjectionExpression": "#id, #owner, #status",
                 "ExpressionAttributeNames": names,
+                # Asked for right after a photo is published (the web app marks the owner's own): as `get_upload`.
+                "ConsistentRead": True,
             }
         }
         mine: set[str] = set()
@@ -433,7 +444,7 @@ class Repository:
                     mine.add(str(item["uploadId"]))
             request = response.get("UnprocessedKeys") or {}
             if not request:
-                return [photo_id for photo_id in photo_ids if photo_id in mine]
+                return [photo_id for photo_id in asked if photo_id in mine]
         raise BusyError()
 
     def delete_photo(self, upload: Upload) -> None:

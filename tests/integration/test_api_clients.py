@@ -6,11 +6,15 @@ import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from happypath_testkit.runtime import ROOT, RunningApp, start_app
+
+from happypath_local.client import LocalClient
 
 POSTMAN = ROOT / "postman"
 NEWMAN = POSTMAN / "node_modules" / ".bin" / "newman"
@@ -24,15 +28,23 @@ def local_app(tmp_path_factory: pytest.TempPathFactory):
     assert app.stop() == 0, app.log()[-5000:]
 
 
-def run_collection(app: RunningApp, photo: Path | None, tmp_path: Path, succeeds: bool = True) -> dict:
+def run_collection(
+    app: RunningApp,
+    photo: Path | None,
+    tmp_path: Path,
+    succeeds: bool = True,
+    edit: Callable[[dict[str, Any]], None] | None = None,
+) -> dict:
     """Runs the collection with `photo` chosen in the upload request, as a user picks a file in Postman (None:
-    as it is committed, no file chosen); returns newman's JSON report."""
+    as it is committed, no file chosen), after `edit` (of its JSON), if any; returns newman's JSON report."""
     assert NEWMAN.exists(), "newman is not installed: run `make postman/node_modules/.installed` (make test does)"
     collection = json.loads((POSTMAN / "happy-path.postman_collection.json").read_text())
     (upload,) = [item for item in collection["item"] if item["name"].startswith("Upload the photo")]
     (file_row,) = [row for row in upload["request"]["body"]["formdata"] if row["type"] == "file"]
     if photo is not None:
         file_row["src"] = str(photo)
+    if edit is not None:
+        edit(collection)
     chosen = tmp_path / "collection.json"
     chosen.write_text(json.dumps(collection))
     report = tmp_path / "report.json"
@@ -73,7 +85,8 @@ def test_the_collection_runs_the_whole_upload_flow_against_the_local_runtime(
     assert run["failures"] == []
     sent = [execution["item"]["name"] for execution in run["executions"]]
     collection = json.loads((POSTMAN / "happy-path.postman_collection.json").read_text())
-    assert set(sent) == {item["name"] for item in collection["item"]}  # every request was sent
+    # Every request was sent, but the next page of a place with one photo: skipped, as there is none.
+    assert set(sent) == {item["name"] for item in collection["item"]} - {"Next page of photos"}
     passed = {
         (execution["item"]["name"], assertion["assertion"])
         for execution in run["executions"]
@@ -89,6 +102,40 @@ def test_the_collection_runs_the_whole_upload_flow_against_the_local_runtime(
     ]:
         assert (step, check) in passed
     assert run["stats"]["assertions"]["failed"] == 0
+
+
+def test_the_collection_pages_through_a_place_s_photos_while_a_page_gives_a_cursor(
+    local_app: RunningApp, photos: Path, tmp_path: Path
+):
+    """The flow's place has one photo, so its "Next page of photos" is skipped: here it is sent, from the cursor
+    of a first page of one photo (the place has two), as a user sends it after "Get a place"."""
+    client = LocalClient(local_app.app_url)
+    client.sign_in(f"pages-{uuid.uuid4().hex[:8]}")
+    place = client.call("POST", "/places", json={"name": "Two Photo Park", "type": "park", "lat": 51.5, "lng": -0.1})
+    for name in ("jolla.jpg", "HMD_Nokia_8.3_5G.jpg"):
+        assert client.wait(client.upload(place["placeId"], photos / name))["status"] == "PROCESSED"
+    first = client.call("GET", f"/places/{place['placeId']}/photos", params={"limit": 1})
+    assert first["nextCursor"]
+
+    def next_page_only(collection: dict[str, Any]) -> None:
+        sent = ("Sign in (local runtime only)", "Next page of photos")
+        collection["item"] = [item for item in collection["item"] if item["name"] in sent]
+        for variable in collection["variable"]:
+            variable["value"] = {"placeId": place["placeId"], "cursor": first["nextCursor"]}.get(
+                variable["key"], variable["value"]
+            )
+
+    run = run_collection(local_app, None, tmp_path, edit=next_page_only)["run"]
+    assert [execution["item"]["name"] for execution in run["executions"]] == [
+        "Sign in (local runtime only)",
+        "Next page of photos",
+    ]
+    (paged,) = [execution for execution in run["executions"] if execution["item"]["name"] == "Next page of photos"]
+    assert [(a["assertion"], "error" in a) for a in paged["assertions"]] == [("a page", False)]
+    # The page after the first: the other photo, and no page after it.
+    page = json.loads(bytes(paged["response"]["stream"]["data"]))
+    assert [photo["photoId"] for photo in page["photos"]] != [first["photos"][0]["photoId"]]
+    assert (len(page["photos"]), page["nextCursor"]) == (1, None)
 
 
 def test_the_collection_stops_at_an_upload_storage_refused_and_says_why(local_app: RunningApp, tmp_path: Path):

@@ -93,6 +93,28 @@ test('an unreachable API says so in words', async ({ page }, testInfo) => {
   expect(problems.pageErrors).toEqual([])
 })
 
+for (const [slow, file] of [
+  ['script', /\/assets\/index-[^/]*\.js$/],
+  ['stylesheet', /\/assets\/index-[^/]*\.css$/],
+] as const) {
+  test(`a slow connection sees the app is loading, not a blank page (its ${slow} coming slowly)`, async ({ page }) => {
+    const problems = watchPage(page)
+    let release: () => void = () => {}
+    const held = new Promise<void>((resolve) => (release = resolve))
+    await page.route(file, async (route) => {
+      await held
+      await route.continue()
+    })
+    await page.goto(`${appUrl}/`, { waitUntil: 'commit' })
+    await expect(page.getByRole('status').filter({ hasText: 'Loading Happy Path…' })).toBeVisible()
+    await expect(page.getByText('This is taking long')).toBeHidden() // only after 20 s
+    release()
+    await expect(page.getByRole('heading', { level: 1, name: 'Parks nearby' })).toBeVisible()
+    await expect(page.getByText('Loading Happy Path…')).toHaveCount(0)
+    expect(problems.pageErrors).toEqual([])
+  })
+}
+
 test('a page that fails to download shows a message, not a blank screen', async ({ page }, testInfo) => {
   const problems = watchPage(page)
   const place = await placeAtTheMapCentre('E2E Offline Park')
@@ -194,7 +216,7 @@ test('photos still waiting or being sent when the tab closes are offered again i
   await expect(offered).toHaveCount(2)
   for (const [index, name] of ['jolla.jpg', 'HMD_Nokia_8.3_5G.jpg'].entries()) {
     await expect(offered.nth(index)).toContainText(name)
-    await expect(offered.nth(index)).toContainText('Not sent: the page was closed before this photo was sent.')
+    await expect(offered.nth(index)).toContainText('Not sent: the page was left (closed, reloaded or signed in again) before it was.')
   }
   await screenshot(next, '32-unsent-photos-offered', testInfo, { fullPage: false })
 

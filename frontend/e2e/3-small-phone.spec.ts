@@ -288,6 +288,27 @@ test('the map and the header on a touch screen: thumb-sized zoom buttons, marker
     await page.evaluate(({ x, y }) => document.elementFromPoint(x, y)?.closest('.hp-marker')?.getAttribute('aria-label'), beside),
     'the marker under a tap 6 px beside its pin',
   ).toMatch(/^Thumb Park,/)
+  const panButtons = page.locator('.hp-pan-button')
+  await expect(panButtons).toHaveCount(4)
+  for (const button of await panButtons.all()) {
+    const box = (await button.boundingBox())!
+    expect([box.width, box.height], 'pan button size').toEqual([44, 44])
+  }
+
+  // Moved away, the map offers "Search this area", clear of its controls: a tap anywhere on it searches.
+  await page.getByRole('button', { name: 'Move the map north' }).tap()
+  const searchHere = page.getByRole('button', { name: 'Search this area' })
+  await expect(searchHere).toBeVisible()
+  const search = (await searchHere.boundingBox())!
+  for (const control of await page.locator('.leaflet-control').all()) {
+    const box = (await control.boundingBox())!
+    const apart = box.x >= search.x + search.width || search.x >= box.x + box.width || box.y >= search.y + search.height || search.y >= box.y + box.height
+    expect(apart, `"Search this area" (${JSON.stringify(search)}) clear of a map control (${JSON.stringify(box)})`).toBe(true)
+  }
+  expect(await searchHere.evaluate((b) => b.scrollWidth <= b.clientWidth), 'its whole label shows').toBe(true)
+  await page.touchscreen.tap(search.x + search.width - 8, search.y + search.height / 2)
+  await expect(searchHere).toHaveCount(0)
+  await expect(page.getByText(/within .* of the map's centre/).first()).toBeVisible()
   expect(problems.pageErrors).toEqual([])
 })
 
@@ -452,11 +473,21 @@ test('adding a place on a small phone: what is wrong is shown beside the field t
   await latitude.fill('')
   await expect(message).toHaveCount(0) // emptied to type another: said once the field is left, not before
   await latitude.press('Tab')
-  await expect(message).toHaveText('Latitude must be between -90 and 90.')
+  await expect(message).toHaveText('Enter the latitude, or set the position on the map.')
   await latitude.fill('95') // out of range: said at once
+  await expect(message).toHaveText('Latitude must be between -90 and 90.')
   const field = (await latitude.boundingBox())!
   const shown = (await message.boundingBox())!
   expect(shown.y - (field.y + field.height), 'space between the field and its message').toBeLessThanOrEqual(16)
+
+  // Emptied, then Create tapped straight from the field: the one tap submits (the message, had it come with the
+  // field's blur, would have pushed Create from under the finger), and the focus goes back to the field.
+  await latitude.fill('51.5')
+  await expect(message).toHaveCount(0)
+  await latitude.fill('')
+  await form.getByRole('button', { name: 'Create place' }).tap()
+  await expect(message).toHaveText('Enter the latitude, or set the position on the map.')
+  await expect(latitude).toBeFocused()
   expect(problems.pageErrors).toEqual([])
   expect(problems.consoleErrors).toEqual([])
 })

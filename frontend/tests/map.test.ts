@@ -3,10 +3,12 @@ import L from 'leaflet'
 import { h } from 'vue'
 import { createMemoryHistory, createRouter } from 'vue-router'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
+import CreatePlaceForm from '../src/components/CreatePlaceForm.vue'
 import ErrorBoundary from '../src/components/ErrorBoundary.vue'
 import PlaceList from '../src/components/PlaceList.vue'
 import PlaceMap from '../src/components/PlaceMap.vue'
 import HomeView from '../src/views/HomeView.vue'
+import openapi from '../../docs/openapi.json'
 import { metresBetween, useGeolocation } from '../src/composables/useGeolocation'
 import { ApiError, NETWORK_MESSAGE, type Api, type NearbyPlace, type Place } from '../src/lib/api'
 import { notices } from '../src/lib/notices'
@@ -44,6 +46,19 @@ describe('PlaceList', () => {
     expect(wrapper.text()).not.toContain('away')
   })
 })
+
+/** Leaflet reads the container's size, which the test DOM does not lay out: a 400 x 300 px map. */
+function sizeTheMap() {
+  vi.spyOn(HTMLElement.prototype, 'clientWidth', 'get').mockReturnValue(400)
+  vi.spyOn(HTMLElement.prototype, 'clientHeight', 'get').mockReturnValue(300)
+}
+
+/** The person asks for reduced motion: the map moves without a glide, at its new place at once. */
+function withReducedMotion() {
+  vi.spyOn(window, 'matchMedia').mockImplementation(
+    (query: string) => ({ matches: query === '(prefers-reduced-motion: reduce)', media: query }) as MediaQueryList,
+  )
+}
 
 describe('PlaceMap without tiles', () => {
   const base = { center: { lat: 47.37, lng: 8.54 }, zoom: 13, places, attribution: '' }
@@ -112,8 +127,7 @@ describe('PlaceMap without tiles', () => {
 
   it('leaves the mouse wheel to the page until the map is in use (focused or clicked)', async () => {
     // A map with a size, so that Leaflet can zoom it (the test DOM lays nothing out).
-    vi.spyOn(HTMLElement.prototype, 'clientWidth', 'get').mockReturnValue(400)
-    vi.spyOn(HTMLElement.prototype, 'clientHeight', 'get').mockReturnValue(300)
+    sizeTheMap()
     const { wrapper } = mountWith(PlaceMap, { props: { ...base, places: [], tileUrl: '' }, attachTo: document.body })
     await flushPromises()
     const container = wrapper.get('.leaflet-container').element as HTMLElement
@@ -201,8 +215,7 @@ describe('PlaceMap without tiles', () => {
   })
 
   it('moves without gliding when the person asks for reduced motion', async () => {
-    vi.spyOn(HTMLElement.prototype, 'clientWidth', 'get').mockReturnValue(400)
-    vi.spyOn(HTMLElement.prototype, 'clientHeight', 'get').mockReturnValue(300)
+    sizeTheMap()
     const panRight = async (reduce: boolean) => {
       vi.spyOn(window, 'matchMedia').mockImplementation(
         (query: string) => ({ matches: reduce && query === '(prefers-reduced-motion: reduce)', media: query }) as MediaQueryList,
@@ -256,8 +269,7 @@ describe('PlaceMap without tiles', () => {
   })
 
   it('fits the map to the places found and the person, unless told not to or while a new place is placed', async () => {
-    vi.spyOn(HTMLElement.prototype, 'clientWidth', 'get').mockReturnValue(400)
-    vi.spyOn(HTMLElement.prototype, 'clientHeight', 'get').mockReturnValue(300)
+    sizeTheMap()
     type Move = [{ lat: number; lng: number }, boolean]
     const west = near({ placeId: 'w', lat: 47.3, lng: 8.4 }, 900)
     const east = near({ placeId: 'e', lat: 47.5, lng: 8.7 }, 1500)
@@ -289,12 +301,13 @@ describe('PlaceMap without tiles', () => {
     const single = await fitted({ places: [east] })
     expect(single.moves).toEqual([])
     single.wrapper.unmount()
-    // Searched where the person panned to, or placing a new place: the map stays where it is...
+    // Placing a new place: the map stays where it is. Searched where the person panned to: it stays centred there
+    // (zoomed out only as far as the places need)...
     const picking = await fitted({ places: [west, east], picking: true })
     expect(picking.moves).toEqual([])
     picking.wrapper.unmount()
     const still = await fitted({ places: [west, east], fit: false })
-    expect(still.moves).toEqual([])
+    expect(still.moves.map(([{ lat, lng }, byUser]) => [lat.toFixed(4), lng.toFixed(4), byUser])).toEqual([['47.3700', '8.5400', false]])
     // ...until fitting is asked for again.
     await still.wrapper.setProps({ fit: true })
     expectAround((still.wrapper.emitted('move') ?? []) as Move[])
@@ -338,30 +351,27 @@ describe('PlaceMap without tiles', () => {
   })
 
   it('moves with a tap on its arrow buttons too, for a pointer that cannot drag, and a tap there picks nothing', async () => {
-    vi.spyOn(HTMLElement.prototype, 'clientWidth', 'get').mockReturnValue(400)
-    vi.spyOn(HTMLElement.prototype, 'clientHeight', 'get').mockReturnValue(300)
-    vi.spyOn(window, 'matchMedia').mockImplementation(
-      (query: string) => ({ matches: query === '(prefers-reduced-motion: reduce)', media: query }) as MediaQueryList,
-    ) // no glide: at its new place at once
+    sizeTheMap()
+    withReducedMotion() // no glide: at its new place at once
     const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '', picking: true }, attachTo: document.body })
     await flushPromises()
     type Move = [{ lat: number; lng: number }, boolean]
     const moves = () => (wrapper.emitted('move') ?? []) as Move[]
     const buttons = wrapper.findAll('.hp-pan button')
     expect(buttons.map((b) => [b.attributes('aria-label'), b.attributes('type')])).toEqual([
-      ['Move the map west', 'button'],
       ['Move the map north', 'button'],
-      ['Move the map south', 'button'],
+      ['Move the map west', 'button'],
       ['Move the map east', 'button'],
+      ['Move the map south', 'button'],
     ])
     const before = moves().length
-    await buttons[3]!.trigger('click')
+    await buttons[2]!.trigger('click')
     await flushPromises()
     expect(moves()).toHaveLength(before + 1)
     const [east, byUser] = moves().at(-1)!
     expect(byUser).toBe(true) // the person's move: "Search this area" is offered
     expect(east.lng).toBeGreaterThan(base.center.lng)
-    await buttons[1]!.trigger('click')
+    await buttons[0]!.trigger('click')
     await flushPromises()
     expect(moves().at(-1)![0].lat).toBeGreaterThan(east.lat)
     expect(wrapper.emitted('pick')).toBeUndefined() // not a tap on the map
@@ -448,9 +458,67 @@ describe('PlaceMap without tiles', () => {
     wrapper.unmount()
   })
 
+  it('searched where the person put it, stays centred there and zooms out only to show places outside its view', async () => {
+    sizeTheMap()
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, zoom: 15, tileUrl: '', fit: false, places: [] }, attachTo: document.body })
+    await flushPromises()
+    const centre = () => latestMap!.getCenter()
+    const moves = () => ((wrapper.emitted('move') ?? []) as [unknown, boolean][]).filter(([, byUser]) => byUser)
+
+    await wrapper.setProps({ places: [near({ placeId: 'a', lat: 47.3705, lng: 8.5405 }, 60)] }) // in view
+    await flushPromises()
+    expect(latestMap!.getZoom()).toBe(15)
+
+    // A 20 km search: places 9 km north and 12 km west of the centre, far outside a view at zoom 15.
+    const far = [near({ placeId: 'b', lat: 47.451, lng: 8.54 }, 9000), near({ placeId: 'c', lat: 47.37, lng: 8.381 }, 12000)]
+    await wrapper.setProps({ places: far })
+    await flushPromises()
+    const view = latestMap!.getBounds()
+    expect(far.every(({ place }) => view.contains([place.lat, place.lng]))).toBe(true)
+    expect(latestMap!.getZoom()).toBeLessThan(15)
+    expect(latestMap!.getZoom()).toBeGreaterThanOrEqual(9) // as far out as needed, no further
+    expect([centre().lat, centre().lng].map((n) => n.toFixed(4))).toEqual(['47.3700', '8.5400'])
+    expect(moves()).toEqual([]) // the app's zoom: no "Search this area" for it
+    wrapper.unmount()
+  })
+
+  it('brings a position set away from it into view, as a move of the person, and leaves one in view alone', async () => {
+    sizeTheMap()
+    withReducedMotion()
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '', places: [] }, attachTo: document.body })
+    await flushPromises()
+    const moves = () => (wrapper.emitted('move') ?? []) as [{ lat: number; lng: number }, boolean][]
+    const map = wrapper.vm as unknown as { reveal: (p: { lat: number; lng: number }) => void }
+    map.reveal({ lat: 47.371, lng: 8.541 }) // in view
+    await flushPromises()
+    expect(moves()).toEqual([])
+    map.reveal({ lat: 51.6, lng: 0.05 }) // "Use where I am", far away
+    await flushPromises()
+    const [centre, byUser] = moves().at(-1)!
+    expect([centre.lat.toFixed(2), centre.lng.toFixed(2), byUser]).toEqual(['51.60', '0.05', true])
+    expect(latestMap!.getZoom()).toBe(base.zoom)
+    wrapper.unmount()
+  })
+
+  it('turned to search where the person panned, does not zoom out to the places of the search before', async () => {
+    sizeTheMap()
+    const old = [near({ placeId: 'a', lat: 47.37, lng: 8.54 }, 100), near({ placeId: 'b', lat: 47.372, lng: 8.542 }, 300)]
+    const { wrapper } = mountWith(PlaceMap, { props: { ...base, tileUrl: '', fit: true, places: old }, attachTo: document.body })
+    await flushPromises()
+    latestMap!.setView([47.37, 8.65], 14, { animate: false }) // the person panned ~8 km east
+    await flushPromises()
+    await wrapper.setProps({ fit: false }) // "Search this area": the old places are still set, out of view
+    await flushPromises()
+    expect(latestMap!.getZoom()).toBe(14)
+    await wrapper.setProps({ places: [near({ placeId: 'c', lat: 47.371, lng: 8.651 }, 150)] }) // found here
+    await flushPromises()
+    expect(latestMap!.getZoom()).toBe(14)
+    expect(latestMap!.getCenter().lng.toFixed(2)).toBe('8.65')
+    wrapper.unmount()
+  })
+
   it('draws the markers of new places once, at the zoom the fit to them chose', async () => {
-    vi.spyOn(HTMLElement.prototype, 'clientWidth', 'get').mockReturnValue(400)
-    vi.spyOn(HTMLElement.prototype, 'clientHeight', 'get').mockReturnValue(300)
+    sizeTheMap()
     // 100 m apart: one marker at zoom 13 (~9 m a pixel here), two at the fit's zoom.
     const places = [near({ placeId: 'a', lat: 47.37, lng: 8.54 }, 100), near({ placeId: 'b', lat: 47.3709, lng: 8.54 }, 200)]
     const made = vi.spyOn(L, 'marker')
@@ -493,7 +561,7 @@ describe('PlaceMap without tiles', () => {
     // At zoom 13 a pixel is ~13 m: 33 m apart, the pins would cover each other.
     expect(drawn()).toEqual(['a b', 'c d'])
     expect(wrapper.get('.hp-marker-stack[data-place-ids="a b"]').attributes('aria-label')).toBe(
-      '2 places here: Ash Park, Birch Park; 100 m away',
+      '2 places here: Ash Park, Birch Park; 100 m to 130 m away',
     )
     // At 18 (~0.4 m a pixel) they are 80 px apart; the places at one position never part.
     await zoomTo(18)
@@ -620,6 +688,25 @@ async function homeSignedInWithoutMap(calls: Partial<Api> = {}) {
   const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
   await flushPromises()
   return wrapper
+}
+
+/** Signed in, the map shown (its chunk loaded), "Add a place" pressed: the page and its form. */
+async function creatingPlaceOnTheMap(api: Api, onError?: (err: unknown) => void) {
+  const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
+  if (onError) wrapper.vm.$.appContext.config.errorHandler = onError
+  await flushPromises()
+  await vi.dynamicImportSettled()
+  await flushPromises()
+  await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+  await flushPromises()
+  return { wrapper, form: wrapper.get('form') }
+}
+
+/** Signed in, the map hidden, "Add a place" pressed: the page and its form. */
+async function creatingPlace(calls: Partial<Api> = {}) {
+  const wrapper = await homeSignedInWithoutMap(calls)
+  await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
+  return { wrapper, form: wrapper.get('form') }
 }
 
 describe('useGeolocation', () => {
@@ -933,6 +1020,47 @@ describe('HomeView', () => {
     vi.unstubAllGlobals()
   })
 
+  it('says what is wrong with a coordinate on leaving it, even a "-" that changed nothing, but not when Create is pressed', async () => {
+    const { wrapper, form } = await creatingPlace()
+    const lat = form.get('#place-lat')
+    const message = () => (form.find('[role="alert"]').exists() ? form.get('[role="alert"]').text() : null)
+    await form.get('#place-name').setValue('Corner Park')
+    ;(lat.element as HTMLInputElement).value = ''
+    await lat.trigger('input')
+    await lat.trigger('blur')
+    expect(message()).toBe('Enter the latitude, or set the position on the map.')
+    // A "-" typed in (a number field reads it as empty, and fires no change) forgives it while typing...
+    await lat.trigger('input')
+    expect(message()).toBeNull()
+    await lat.trigger('blur') // ...and leaving says it again
+    expect(message()).toBe('Enter the latitude, or set the position on the map.')
+
+    // Left by pressing Create: nothing appears under the field as the finger is down (it would push the button
+    // away from under it); Create says it, on the field. A touch screen ends the press before the field's blur.
+    await form.findAll('button').find((b) => b.text() === 'Use map centre')!.trigger('click')
+    expect(message()).toBeNull()
+    ;(lat.element as HTMLInputElement).value = ''
+    await lat.trigger('input')
+    const create = form.findAll('button').find((b) => b.text() === 'Create place')!
+    for (const event of ['pointerdown', 'pointerup', 'pointerleave']) await create.trigger(event)
+    await lat.trigger('blur')
+    expect(message()).toBeNull()
+    await create.trigger('click') // a submit button's click submits the form
+    expect(message()).toBe('Enter the latitude, or set the position on the map.')
+    expect(document.activeElement).toBe(lat.element)
+    // Only typing makes leaving a field check it: tabbing through says nothing more, nor moves the map.
+    const positioned = () => wrapper.getComponent(CreatePlaceForm).emitted('positioned')?.length ?? 0
+    await form.get('#place-lng').trigger('blur')
+    const before = positioned()
+    await lat.setValue('46.9')
+    await lat.trigger('blur')
+    expect(positioned()).toBe(before + 1) // once, for the change and the blur both
+    await lat.trigger('blur')
+    expect(positioned()).toBe(before + 1)
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
   it('keeps the page when a coordinate is emptied or is a lone "-" while the map shows the new place', async () => {
     vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
     localStorage.setItem('happypath.showMap', 'true')
@@ -941,14 +1069,7 @@ describe('HomeView', () => {
       nearbyPlaces: vi.fn(async () => ({ places: [] })),
       createPlace: vi.fn(async (p) => ({ ...p, placeId: 'new1', createdAt: '2026-05-01T00:00:00Z' })),
     })
-    const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
-    wrapper.vm.$.appContext.config.errorHandler = (err) => errors.push(err)
-    await flushPromises()
-    await vi.dynamicImportSettled()
-    await flushPromises()
-    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
-    await flushPromises()
-    const form = wrapper.get('form')
+    const { wrapper, form } = await creatingPlaceOnTheMap(api, (err) => errors.push(err))
     const picked = () => wrapper.findAll('.leaflet-marker-pane .hp-marker-new')
     expect(picked()).toHaveLength(1)
     await form.get('#place-name').setValue('Corner Park')
@@ -963,7 +1084,7 @@ describe('HomeView', () => {
     expect(picked()).toHaveLength(1)
     expect(form.find('[role="alert"]').exists()).toBe(false)
     await lat.trigger('change')
-    expect(form.get('[role="alert"]').text()).toBe('Latitude must be between -90 and 90.')
+    expect(form.get('[role="alert"]').text()).toBe('Enter the latitude, or set the position on the map.')
     expect(form.get('#place-lat').attributes('aria-invalid')).toBe('true')
     await form.trigger('submit')
     await flushPromises()
@@ -997,6 +1118,20 @@ describe('HomeView', () => {
     vi.unstubAllGlobals()
   })
 
+  it('brings a position typed far from the map into its view', async () => {
+    sizeTheMap()
+    vi.stubGlobal('navigator', { ...navigator, geolocation: undefined })
+    localStorage.setItem('happypath.showMap', 'true')
+    const { wrapper, form } = await creatingPlaceOnTheMap(fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [] })) }))
+    await form.get('#place-lat').setValue('48.2')
+    await form.get('#place-lng').setValue('16.37')
+    await form.get('#place-lng').trigger('blur')
+    await flushPromises()
+    expect([latestMap!.getCenter().lat.toFixed(1), latestMap!.getCenter().lng.toFixed(1)]).toEqual(['48.2', '16.4'])
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
   it('moves focus to the form when "Add a place" opens it, and back to the button on Cancel', async () => {
     const wrapper = await homeSignedInWithoutMap()
     const addPlace = () => wrapper.findAll('button').find((b) => b.text() === 'Add a place')
@@ -1015,9 +1150,7 @@ describe('HomeView', () => {
   })
 
   it('ties each error to its field, and a refused submit puts the focus on the first field to put right', async () => {
-    const wrapper = await homeSignedInWithoutMap()
-    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
-    const form = wrapper.get('form')
+    const { wrapper, form } = await creatingPlace()
     const field = (id: string) => form.get(`#${id}`)
     const submit = async () => {
       await form.trigger('submit')
@@ -1143,9 +1276,7 @@ describe('HomeView', () => {
       new ApiError(429, '25 places a day is the most one person may add'),
     ]
     const createPlace = vi.fn<Api['createPlace']>(async () => Promise.reject(refusals.shift()!))
-    const wrapper = await homeSignedInWithoutMap({ createPlace })
-    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
-    const form = wrapper.get('form')
+    const { wrapper, form } = await creatingPlace({ createPlace })
     const invalid = (id: string) => form.get(`#${id}`).attributes('aria-invalid')
     const alert = () => form.get('[role="alert"]')
     await form.get('#place-name').setValue('Zalgo park')
@@ -1207,21 +1338,19 @@ describe('HomeView', () => {
   })
 
   it('marks a coordinate invalid only while the error shown is about it, as the other fields', async () => {
-    const wrapper = await homeSignedInWithoutMap()
-    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
-    const form = wrapper.get('form')
+    const { wrapper, form } = await creatingPlace()
     const invalid = (id: string) => form.get(`#${id}`).attributes('aria-invalid')
     const message = () => form.get('[role="alert"]').text()
 
     // Both coordinates are wrong; the message is about the first, and only that field is marked.
     await form.get('#place-lat').setValue('') // typed and left
     await form.get('#place-lng').setValue('-')
-    expect(message()).toBe('Latitude must be between -90 and 90.')
+    expect(message()).toBe('Enter the latitude, or set the position on the map.')
     expect([invalid('place-lat'), invalid('place-lng')]).toEqual(['true', 'false'])
 
     // The latitude put right, the message and the mark move on to the longitude.
     await form.get('#place-lat').setValue('47.5')
-    expect(message()).toBe('Longitude must be between -180 and 180.')
+    expect(message()).toBe('Enter the longitude, or set the position on the map.')
     expect([invalid('place-lat'), invalid('place-lng')]).toEqual(['false', 'true'])
 
     // A refused submit says what is wrong with the name first: the name is marked, the longitude no longer.
@@ -1299,7 +1428,7 @@ describe('HomeView', () => {
     await form.get('#place-name').setValue('  Blue Cafe ')
     await form.get('#place-lat').setValue('')
     await form.trigger('submit')
-    expect(form.get('[role="alert"]').text()).toBe('Latitude must be between -90 and 90.')
+    expect(form.get('[role="alert"]').text()).toBe('Enter the latitude, or set the position on the map.')
     await form.get('#place-type').setValue('cafe')
     await form.get('#place-lat').setValue('47.5')
     await form.get('#place-lng').setValue('8.25')
@@ -1314,9 +1443,7 @@ describe('HomeView', () => {
   })
 
   it('takes latitudes from -90 to 90 and longitudes from -180 to 180, the ends included', async () => {
-    const wrapper = await homeSignedInWithoutMap()
-    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
-    const form = wrapper.get('form')
+    const { wrapper, form } = await creatingPlace()
     const problem = () => (form.find('[role="alert"]').exists() ? form.get('[role="alert"]').text() : null)
     for (const [lat, lng, expected] of [
       ['90', '180', null],
@@ -1335,18 +1462,16 @@ describe('HomeView', () => {
   })
 
   it('keeps a message about one field while another is edited, and "Use map centre" sets the position', async () => {
-    const wrapper = await homeSignedInWithoutMap()
-    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
-    const form = wrapper.get('form')
+    const { wrapper, form } = await creatingPlace()
     const problem = () => (form.find('[role="alert"]').exists() ? form.get('[role="alert"]').text() : null)
     // A wrong coordinate is not forgotten when another field is edited, whatever else is still missing.
     await form.get('#place-lat').setValue('')
     await form.get('#place-address').setValue('1 Park Lane')
-    expect(problem()).toBe('Latitude must be between -90 and 90.')
+    expect(problem()).toBe('Enter the latitude, or set the position on the map.')
     await form.get('#place-lat').setValue('47.37')
     await form.get('#place-lng').setValue('')
     await form.get('#place-address').setValue('2 Park Lane')
-    expect(problem()).toBe('Longitude must be between -180 and 180.')
+    expect(problem()).toBe('Enter the longitude, or set the position on the map.')
     await form.get('#place-lng').setValue('8.54')
     expect(problem()).toBeNull()
 
@@ -1361,9 +1486,9 @@ describe('HomeView', () => {
     expect(problem()).toBeNull()
 
     await form.get('#place-lat').setValue('')
-    expect(problem()).toBe('Latitude must be between -90 and 90.')
+    expect(problem()).toBe('Enter the latitude, or set the position on the map.')
     await form.get('#place-address').setValue('1 Park Lane') // the coordinate is still wrong
-    expect(problem()).toBe('Latitude must be between -90 and 90.')
+    expect(problem()).toBe('Enter the latitude, or set the position on the map.')
 
     await form.findAll('button').find((b) => b.text() === 'Use map centre')!.trigger('click')
     await flushPromises()
@@ -1374,30 +1499,102 @@ describe('HomeView', () => {
     vi.unstubAllGlobals()
   })
 
-  it('starts a new place where the device says the person is, and "Use where I am" puts it back there', async () => {
-    const getCurrentPosition = vi.fn((ok: PositionCallback) => ok({ coords: { latitude: 46.95, longitude: 7.45 } } as GeolocationPosition))
+  it('starts a new place where the device says the person is, and "Use where I am" asks the device again', async () => {
+    const fixes: Array<(pos: GeolocationPosition | null) => void> = []
+    const getCurrentPosition = vi.fn((ok: PositionCallback, fail: PositionErrorCallback, _options?: PositionOptions) =>
+      fixes.push((pos) => (pos ? ok(pos) : fail({ code: 3, message: 'timeout' } as GeolocationPositionError))),
+    )
+    const at = (latitude: number, longitude: number) => ({ coords: { latitude, longitude } }) as GeolocationPosition
     vi.stubGlobal('navigator', { ...navigator, geolocation: { getCurrentPosition } })
     localStorage.setItem('happypath.showMap', 'false')
     const api = fakeApi({ nearbyPlaces: vi.fn(async () => ({ places: [] })) })
     const { wrapper } = mountWith(HomeView, { api, auth: fakeAuth({ sub: 'me', name: 'Me' }), attachTo: document.body })
+    fixes.shift()!(at(46.95, 7.45))
     await flushPromises()
     await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
     const form = wrapper.get('form')
     const coordinates = () => [form.get('#place-lat'), form.get('#place-lng')].map((f) => (f.element as HTMLInputElement).value)
+    const hereButton = () => form.findAll('button').find((b) => b.text() === 'Use where I am')!
+    const note = () => form.get('.locate-note').text()
     expect(coordinates()).toEqual(['46.95', '7.45'])
     expect(form.get('#position-hint').text()).toBe('Tap or click the map to set it, use your location or the map centre, or type the coordinates.')
+
+    // The person walked on: the device is asked again, for a precise and recent fix, and the place goes there.
     await form.get('#place-lat').setValue('46.9')
-    await form.findAll('button').find((b) => b.text() === 'Use where I am')!.trigger('click')
+    ;(hereButton().element as HTMLElement).focus()
+    await hereButton().trigger('click')
+    expect(getCurrentPosition).toHaveBeenCalledTimes(2)
+    expect(getCurrentPosition.mock.calls[1]![2]).toEqual({ enableHighAccuracy: true, timeout: 10_000, maximumAge: 0 })
+    expect(note()).toBe('Finding where you are…') // read out (a status line)
+    expect(hereButton().attributes('aria-disabled')).toBe('true')
+    expect(hereButton().attributes('disabled')).toBeUndefined() // it keeps the keyboard's focus
+    await hereButton().trigger('click') // pressed again meanwhile: asked once
+    expect(getCurrentPosition).toHaveBeenCalledTimes(2)
+    fixes.shift()!(at(46.951, 7.452))
     await flushPromises()
-    expect(coordinates()).toEqual(['46.95', '7.45'])
+    expect(coordinates()).toEqual(['46.951', '7.452'])
+    expect(note()).toBe('Set to where you are.')
+    expect(wrapper.getComponent(CreatePlaceForm).emitted('positioned')?.at(-1)).toEqual([{ lat: 46.951, lng: 7.452 }]) // brought into the map's view
+    expect(hereButton().attributes('aria-disabled')).toBe('false')
+    expect(document.activeElement).toBe(hereButton().element)
+
+    // No fix this time: the position stays as it was, and the form says why nothing moved; a new one clears it.
+    await form.get('#place-lat').setValue('46.9')
+    expect(note()).toBe('')
+    await hereButton().trigger('click')
+    fixes.shift()!(null)
+    await flushPromises()
+    expect(coordinates()).toEqual(['46.9', '7.452'])
+    expect(note()).toBe('Your location could not be found just now: the position is as it was.')
+    await form.findAll('button').find((b) => b.text() === 'Use map centre')!.trigger('click')
+    await flushPromises()
+    expect(note()).toBe('')
+
+    // Set by hand while the device looked: the fix that comes after does not undo it.
+    await hereButton().trigger('click')
+    await form.get('#place-lat').setValue('46.5')
+    fixes.shift()!(at(46.951, 7.452))
+    await flushPromises()
+    expect(coordinates()[0]).toBe('46.5')
+    expect(note()).toBe('Kept the position you set meanwhile.')
+
+    // A coordinate emptied, then "Use where I am" pressed and no fix: what is wrong is said once the press is over.
+    const lat = form.get('#place-lat')
+    ;(lat.element as HTMLInputElement).value = ''
+    await lat.trigger('input')
+    await hereButton().trigger('pointerdown')
+    await lat.trigger('blur')
+    expect(form.find('[role="alert"]').exists()).toBe(false) // not while the button is pressed
+    await hereButton().trigger('click')
+    fixes.shift()!(null)
+    await flushPromises()
+    expect(form.get('[role="alert"]').text()).toBe('Enter the latitude, or set the position on the map.')
+    wrapper.unmount()
+    vi.unstubAllGlobals()
+  })
+
+  it('says when a name or an address is as long as it can be, instead of stopping the typing without a word', async () => {
+    const { wrapper, form } = await creatingPlace()
+    const name = form.get('#place-name')
+    // The API's limits, from its OpenAPI document (generated from its models).
+    const { name: nameSchema, address: addressSchema } = openapi.components.schemas.NewPlace.properties
+    expect([nameSchema.maxLength, addressSchema.anyOf[0]!.maxLength]).toEqual([120, 200])
+    expect(name.attributes('maxlength')).toBe('120')
+    await name.setValue('x'.repeat(119))
+    expect(form.get('#name-limit').text()).toBe('')
+    expect(name.attributes('aria-describedby')).toBeUndefined()
+    await name.setValue('x'.repeat(120))
+    expect(form.get('#name-limit').text()).toBe('That is as long as it can be (120 characters).')
+    expect(name.attributes('aria-describedby')).toBe('name-limit')
+    await form.get('#place-address').setValue('y'.repeat(200))
+    expect(form.get('#address-limit').text()).toBe('That is as long as it can be (200 characters).')
+    expect(form.get('#place-address').attributes('maxlength')).toBe('200')
     wrapper.unmount()
     vi.unstubAllGlobals()
   })
 
   it('offers no "Use where I am" when the device did not say where the person is', async () => {
-    const wrapper = await homeSignedInWithoutMap()
-    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
-    const form = wrapper.get('form')
+    const { wrapper, form } = await creatingPlace()
     expect(form.findAll('button').map((b) => b.text())).not.toContain('Use where I am')
     expect(form.get('#position-hint').text()).toBe('Tap or click the map to set it, use the map centre, or type the coordinates.')
     wrapper.unmount()
@@ -1407,9 +1604,7 @@ describe('HomeView', () => {
   it('shows it is creating the place meanwhile, with nothing to press twice', async () => {
     let created: (place: Place) => void = () => {}
     const createPlace = vi.fn<Api['createPlace']>(() => new Promise((resolve) => (created = resolve)))
-    const wrapper = await homeSignedInWithoutMap({ createPlace })
-    await wrapper.findAll('button').find((b) => b.text() === 'Add a place')!.trigger('click')
-    const form = wrapper.get('form')
+    const { wrapper, form } = await creatingPlace({ createPlace })
     await form.get('#place-name').setValue('Corner Park')
     await form.trigger('submit')
     await flushPromises()

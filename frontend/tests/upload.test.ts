@@ -475,7 +475,7 @@ describe('reasons in plain words', () => {
 })
 
 describe('remembered uploads (localStorage)', () => {
-  const entry = { uploadId: 'u1', placeId: 'p1', fileName: 'a.jpg', sentAt: 1_000_000, owner: 'me' }
+  const entry = { uploadId: 'u1', placeId: 'p1', fileName: 'a.jpg', size: 1234, sentAt: 1_000_000, owner: 'me' }
 
   it('remembers, forgets, and drops entries past the deadline or malformed', () => {
     localStorage.clear()
@@ -505,10 +505,17 @@ describe('remembered uploads (localStorage)', () => {
       { ...fresh, fileName: null },
       { ...fresh, owner: 7 },
       { ...fresh, sentAt: String(fresh.sentAt) },
+      { ...fresh, size: '1234' },
     ]
     localStorage.setItem(PENDING_UPLOADS_KEY, JSON.stringify([...broken, fresh]))
     expect(readPending(localStorage)).toEqual([fresh])
     expect(JSON.parse(localStorage.getItem(PENDING_UPLOADS_KEY)!)).toEqual([fresh])
+  })
+
+  it('reads an entry kept before sizes were as one of unknown size', () => {
+    const { size: _, ...older } = { ...entry, sentAt: Date.now() }
+    localStorage.setItem(PENDING_UPLOADS_KEY, JSON.stringify([older]))
+    expect(readPending(localStorage)).toEqual([{ ...older, size: null }])
   })
 
   it('remembers an upload once, with its latest details', () => {

@@ -839,8 +839,11 @@ describe('uploads wait for a connection', () => {
     net.set(true)
     await flushPromises()
     expect(createUpload).toHaveBeenCalledTimes(1)
-    expect(up.jobs.value[0]).toMatchObject({ phase: 'error', message: OTHER_ACCOUNT_MESSAGE, canRetry: true })
+    expect(up.jobs.value).toEqual([]) // nor shown to him, nor read out: its file name is not his to know
+    expect(up.announcements.value.map((a) => a.text).join()).not.toContain(OTHER_ACCOUNT_MESSAGE)
     user.value = ME // back as the one who picked it: Try again sends it
+    await flushPromises()
+    expect(up.jobs.value[0]).toMatchObject({ phase: 'error', message: OTHER_ACCOUNT_MESSAGE, canRetry: true })
     void up.retry(up.jobs.value[0]!.id)
     await flushPromises()
     expect(up.jobs.value[0]).toMatchObject({ phase: 'added' })
@@ -883,6 +886,8 @@ describe('an upload is never sent twice, nor under another account, and can alwa
     waits.release()
     await flushPromises()
     expect(createUpload).toHaveBeenCalledTimes(1)
+    expect(up.jobs.value).toEqual([])
+    user.value = ME
     expect(up.jobs.value[0]).toMatchObject({ phase: 'error', message: OTHER_ACCOUNT_MESSAGE, owner: 'me' })
     up.dispose()
   })
@@ -902,6 +907,46 @@ describe('an upload is never sent twice, nor under another account, and can alwa
     up.dispose()
   })
 
+  it("another account signed in meanwhile hears nothing of a send under way, is not warned of it, and does not stop it", async () => {
+    const user = ref<AuthUser | null>(ME)
+    const storage = heldPost()
+    const up = createUploads({ api: fakeApi({ createUpload: formFor('u1'), getUpload: added() }), user, post: storage.post, poll: noWait })
+    up.addFiles('p1', [fileOf('secret.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    expect(up.sending.value).toBe(true)
+    expect(up.announcements.value.map((a) => a.text).join()).toContain('secret.jpg')
+    user.value = BO
+    await flushPromises()
+    expect(up.announcements.value).toEqual([]) // what was said of it before goes from the live region too
+    storage.held[0]!.progress(60, 100)
+    expect(up.announcements.value).toEqual([]) // no "secret.jpg: uploading, 60%"
+    expect(up.sending.value).toBe(false) // his Sign out and his closing the tab ask nothing about it
+    up.cancelSending() // his sign-out
+    user.value = ME
+    await flushPromises()
+    expect(up.jobs.value[0]).toMatchObject({ fileName: 'secret.jpg', phase: 'uploading' }) // still being sent
+    storage.held[0]!.finish()
+    await flushPromises()
+    expect(up.jobs.value[0]!.phase).toBe('added')
+    up.dispose()
+  })
+
+  it('what was said of an upload, even one cleared since, goes when another account signs in, and stays gone', async () => {
+    const user = ref<AuthUser | null>(ME)
+    const up = createUploads({ api: fakeApi({ createUpload: formFor('u1'), getUpload: added() }), user, post: fakePost().post, poll: noWait })
+    up.addFiles('p1', [fileOf('secret.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    up.clearFinished('p1')
+    expect(up.announcements.value.map((a) => a.text).join()).toContain('secret.jpg: Added!')
+    user.value = BO
+    await flushPromises()
+    expect(up.announcements.value).toEqual([])
+    user.value = ME // back: not read out a second time
+    await flushPromises()
+    expect(up.announcements.value).toEqual([])
+    up.dispose()
+  })
+
   it("keeps a file for the next tab only under the account that picked it, not whoever pressed Try again", async () => {
     const kept = new Map<string, unknown>()
     const live = new Set<string>()
@@ -911,12 +956,14 @@ describe('an upload is never sent twice, nor under another account, and can alwa
     const up = createUploads({ api, user, unsent, post: heldPost().post, poll: noWait })
     up.addFiles('p1', [fileOf('mine.jpg', 'image/jpeg', 1000)])
     await flushPromises()
-    up.cancel(up.jobs.value[0]!.id)
-    user.value = BO // the same browser, another person: the list of uploads stays
+    const job = up.jobs.value[0]!
+    up.cancel(job.id)
+    user.value = BO // the same browser, another person: Me's uploads are not his to see, nor to send
     await flushPromises()
-    void up.retry(up.jobs.value[0]!.id)
+    expect(up.jobs.value).toEqual([])
+    void up.retry(job.id)
     await flushPromises()
-    expect(up.jobs.value[0]!.message).toBe(OTHER_ACCOUNT_MESSAGE)
+    expect(job.message).toBe('The upload was cancelled.')
     expect([...kept.values()].map((v) => (v as UnsentFile).owner)).not.toContain('bo')
     live.delete(unsent.tab) // the tab closes: Bo's next one offers him nothing of Me's
     const next = createUploads({ api, user: ref<AuthUser | null>(BO), unsent: memoryUnsentFiles(kept, live), post: fakePost().post, poll: noWait })
@@ -1076,7 +1123,7 @@ describe('uploads survive leaving the page, a reload and a new sign-in', () => {
     localStorage.setItem(
       PENDING_UPLOADS_KEY,
       JSON.stringify([
-        { uploadId: 'u7', placeId: 'p1', fileName: 'beach.jpg', sentAt, owner: 'me' },
+        { uploadId: 'u7', placeId: 'p1', fileName: 'beach.jpg', size: 2_400_000, sentAt, owner: 'me' },
         { uploadId: 'old', placeId: 'p1', fileName: 'old.jpg', sentAt: Date.now() - PROCESSING_DEADLINE_MS - 1, owner: 'me' },
         { uploadId: 'theirs', placeId: 'p1', fileName: 'x.jpg', sentAt, owner: 'someone-else' },
       ]),
@@ -1092,7 +1139,7 @@ describe('uploads survive leaving the page, a reload and a new sign-in', () => {
     await flushPromises()
     expect(getUpload.mock.calls.map(([id]) => id)).toEqual(['u7'])
     expect(up.jobs.value).toHaveLength(1)
-    expect(up.jobs.value[0]).toMatchObject({ fileName: 'beach.jpg', placeId: 'p1', phase: 'added', seen: false, size: null })
+    expect(up.jobs.value[0]).toMatchObject({ fileName: 'beach.jpg', placeId: 'p1', phase: 'added', seen: false, size: 2_400_000 })
     // The stale entry is dropped; someone else's stays for them.
     expect(stored().map((p) => p.uploadId).sort()).toEqual(['theirs', 'u7'])
     up.show('p1')
@@ -1115,13 +1162,13 @@ describe('uploads survive leaving the page, a reload and a new sign-in', () => {
     up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
     await flushPromises()
     expect(up.jobs.value[0]).toMatchObject({ phase: 'paused', message: PAUSED_MESSAGE })
-    expect(stored()).toMatchObject([{ uploadId: 'u1', placeId: 'p1', fileName: 'a.jpg', owner: 'me' }])
+    expect(stored()).toMatchObject([{ uploadId: 'u1', placeId: 'p1', fileName: 'a.jpg', size: 1000, owner: 'me' }])
 
     user.value = null
     await flushPromises()
-    user.value = { sub: 'you', name: 'You' } // someone else on this phone: not theirs to follow
+    user.value = { sub: 'you', name: 'You' } // someone else on this phone: not theirs to follow, nor to see
     await flushPromises()
-    expect(up.jobs.value[0]!.phase).toBe('paused')
+    expect(up.jobs.value).toEqual([])
     expect(getUpload).toHaveBeenCalledTimes(1)
     user.value = { ...ME }
     await flushPromises()
@@ -1222,8 +1269,13 @@ describe('photos not sent yet outlive a closed tab', () => {
     expect(next.up.jobs.value[0]).toMatchObject({ fileName: 'a.jpg', phase: 'added', uploadId: 'u2' })
     expect(files()).toEqual(['b.jpg'])
 
-    next.up.clearFinished('p1') // b.jpg not wanted after all
+    next.up.clearFinished('p1') // a tidy-up clears a.jpg, added, but never loses b.jpg, which was not sent
     await flushPromises()
+    expect(next.up.jobs.value.map((j) => j.fileName)).toEqual(['b.jpg'])
+    expect(files()).toEqual(['b.jpg'])
+    next.up.discard(next.up.jobs.value[0]!.id) // b.jpg not wanted after all
+    await flushPromises()
+    expect(next.up.jobs.value).toEqual([])
     expect(files()).toEqual([])
   })
 
@@ -1485,6 +1537,29 @@ describe('UploadPanel', () => {
     await flushPromises()
     expect(wrapper.findAll('[data-testid="upload-job"]')).toHaveLength(0)
     expect(document.activeElement).toBe(wrapper.get('h2').element)
+    expect(document.activeElement!.textContent).toBe('Add photos')
+    wrapper.unmount()
+  })
+
+  it('a photo not sent is never cleared as finished: Remove drops it, and the focus goes on to the next', async () => {
+    const api = fakeApi({ createUpload: formFor('u1') })
+    const auth = fakeAuth(ME)
+    const uploads = createUploads({ api, user: auth.user, post: heldPost().post, poll: noWait })
+    const { wrapper } = mountWith(UploadPanel, { props: { placeId: 'p1' }, api, auth, uploads, attachTo: document.body })
+    uploads.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
+    await flushPromises()
+    uploads.cancelSending() // both stopped: each can be tried again
+    await flushPromises()
+    const texts = () => wrapper.findAll('button').map((b) => b.text())
+    expect(texts()).not.toContain('Clear finished uploads')
+    const remove = (name: string) => wrapper.get(`button[aria-label="Remove ${name}"]`)
+    await remove('a.jpg').trigger('click')
+    await flushPromises()
+    expect(uploads.jobs.value.map((j) => j.fileName)).toEqual(['b.jpg'])
+    expect(document.activeElement).toBe(wrapper.get('[data-testid="upload-job"]').element)
+    await remove('b.jpg').trigger('click')
+    await flushPromises()
+    expect(uploads.jobs.value).toEqual([])
     expect(document.activeElement!.textContent).toBe('Add photos')
     wrapper.unmount()
   })

@@ -83,5 +83,22 @@ export function useGeolocation(
     })
   }
 
-  return { position, source, note, locate }
+  /**
+   * Where the device says the person is now, a precise fix made for the asking, or null when it cannot say: for
+   * placing a new place where one stands. `locate`'s fix is coarse and may be minutes old, fine for a search but not
+   * for a pin, and the browser would hand it back, even asked for precision, to any request that accepts its age
+   * (maximumAge 0: none). The page's position and search stay as they are.
+   */
+  function here(timeoutMs = 10_000): Promise<LatLng | null> {
+    if (!geolocation) return Promise.resolve(null)
+    return new Promise((resolve) => {
+      geolocation.getCurrentPosition(
+        (pos) => resolve({ lat: pos.coords.latitude, lng: pos.coords.longitude }),
+        () => resolve(null),
+        { enableHighAccuracy: true, timeout: timeoutMs, maximumAge: 0 },
+      )
+    })
+  }
+
+  return { position, source, note, locate, here }
 }

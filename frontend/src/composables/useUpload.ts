@@ -81,6 +81,16 @@ export interface UploadsDeps {
 export const FINISHED: ReadonlySet<UploadPhase> = new Set(['added', 'rejected', 'error'])
 export const ACTIVE: ReadonlySet<UploadPhase> = new Set(['waiting', 'requesting', 'uploading', 'processing', 'paused'])
 
+/** Finished, and cleared by "Clear finished uploads": added or refused, not a photo Try again can still send. */
+export function clearable(job: UploadJob): boolean {
+  return FINISHED.has(job.phase) && !job.canRetry
+}
+
+/** Finished, and Try again can still send it: only the person's Remove drops it. */
+export function removable(job: UploadJob): boolean {
+  return FINISHED.has(job.phase) && job.canRetry
+}
+
 /** Outcomes where sending the same photo again may well work. */
 const WORTH_RETRYING: ReadonlySet<string> = new Set(['FAILED', 'EXPIRED', 'REPLACED'])
 
@@ -147,13 +157,18 @@ function busyReason(err: unknown): string {
 
 export const PAUSED_MESSAGE = 'Sent. Sign in again to see whether your photo was added.'
 export const OFFLINE_MESSAGE = 'No connection: waiting for it to come back to send this photo.'
-export const OTHER_ACCOUNT_MESSAGE = 'Not sent: another account is signed in now. Sign in as the one that picked it to send it.'
+/** Seen by who picked the file once they are signed in again: until then it is not shown (see `jobs`). */
+export const OTHER_ACCOUNT_MESSAGE = 'Not sent: another account signed in meanwhile. Try again to send it.'
 const UNCHECKED_MESSAGE = 'Could not check whether your photo arrived. Check your connection and try again.'
-export const UNSENT_MESSAGE = 'Not sent: the page was closed before this photo was sent. Try again to send it.'
+export const UNSENT_MESSAGE = 'Not sent: the page was left (closed, reloaded or signed in again) before it was. Try again to send it.'
 
 /** A status sentence for screen readers: its own line in the place's live region. */
 export interface Announcement {
   id: number
+  /** The upload it is about. */
+  jobId: number
+  /** The `sub` of who picked it, when known as it was said (a file picked signed out gets one when it is sent). */
+  owner: string | null
   placeId: string
   text: string
   /** When it was said (epoch ms). */
@@ -175,10 +190,19 @@ export function createUploads(deps: UploadsDeps) {
   const now = deps.poll?.now ?? (() => Date.now())
   const online = deps.online ?? (() => typeof navigator === 'undefined' || navigator.onLine !== false)
 
-  const jobs = ref<UploadJob[]>([])
-  /** The latest status sentences, oldest first, for the aria-live region of the place each belongs to. */
+  const allJobs = ref<UploadJob[]>([])
+  /**
+   * The jobs shown: not those picked by someone else than who is signed in now (a sign-in in another tab of a
+   * shared browser changes the account here too), whose file names are theirs. They come back when they do.
+   */
+  const jobs = computed(() => allJobs.value.filter((j) => !pickedByOther(j)))
+  /**
+   * The latest status sentences, oldest first, for the aria-live region of the place each belongs to. As `jobs`,
+   * none about an upload of another account than the one signed in: those are not said, and those said before
+   * another account signed in go (for good: brought back, a live region would read them out again).
+   */
   const announcements = ref<Announcement[]>([])
-  /** A file is being prepared or sent: leaving the page now would lose it. */
+  /** A file of the signed-in person is being prepared or sent: leaving the page now would lose it. */
   const sending = computed(() => jobs.value.some((j) => j.phase === 'requesting' || j.phase === 'uploading'))
 
   let nextId = 1
@@ -209,9 +233,11 @@ export function createUploads(deps: UploadsDeps) {
   let disposed = false
   const addedListeners = new Set<(photo: Photo) => void>()
 
+  /** Read out on the page of the job's place, unless someone else than who picked it is signed in (as `jobs`). */
   function announce(job: UploadJob, text: string) {
+    if (pickedByOther(job)) return
     const at = now()
-    const line = { id: nextAnnouncement++, placeId: job.placeId, text: `${job.fileName}: ${text}`, at }
+    const line = { id: nextAnnouncement++, jobId: job.id, owner: job.owner, placeId: job.placeId, text: `${job.fileName}: ${text}`, at }
     announcements.value = [...announcements.value.filter((a) => at - a.at < ANNOUNCEMENT_KEPT_MS), line]
   }
 
@@ -296,7 +322,7 @@ export function createUploads(deps: UploadsDeps) {
       queue.push(job)
     }
     // Newest batch on top, in the order the files were picked.
-    jobs.value = [...batch, ...jobs.value]
+    allJobs.value = [...batch, ...allJobs.value]
     void drain()
   }
 
@@ -509,6 +535,7 @@ export function createUploads(deps: UploadsDeps) {
         uploadId: job.uploadId!,
         placeId: job.placeId,
         fileName: job.fileName,
+        size: job.size,
         sentAt: job.sentAt,
         owner: job.owner,
       })
@@ -550,15 +577,15 @@ export function createUploads(deps: UploadsDeps) {
 
   /** Someone signed in: go on with their paused uploads and those remembered from earlier visits. */
   function resume(sub: string) {
-    for (const job of jobs.value) {
+    for (const job of allJobs.value) {
       if (job.phase === 'paused' && job.owner === sub) void followOutcome(job)
     }
-    const known = new Set(jobs.value.map((j) => j.uploadId))
+    const known = new Set(allJobs.value.map((j) => j.uploadId))
     const restored = readPending(storage, now())
       .filter((p) => p.owner === sub && !known.has(p.uploadId))
       .map((p) => newJob({ ...p, phase: 'processing', message: 'Sent. Checking your photo…' }))
     if (restored.length) {
-      jobs.value = [...restored.reverse(), ...jobs.value]
+      allJobs.value = [...restored.reverse(), ...allJobs.value]
       for (const job of restored) void followOutcome(job)
     }
     void offerUnsent(sub)
@@ -578,7 +605,7 @@ export function createUploads(deps: UploadsDeps) {
       files.set(job.id, u.file)
       kept.set(job.id, u)
       if (u.uploadId && (await arrived(u.uploadId))) {
-        jobs.value = [job, ...jobs.value]
+        allJobs.value = [job, ...allJobs.value]
         sent(job)
         continue
       }
@@ -588,7 +615,7 @@ export function createUploads(deps: UploadsDeps) {
       say(job, UNSENT_MESSAGE)
       offered.push(job)
     }
-    if (offered.length) jobs.value = [...offered, ...jobs.value] // on top, in the order picked, as a new batch
+    if (offered.length) allJobs.value = [...offered, ...allJobs.value] // on top, in the order picked, as a new batch
   }
 
   /** Sends a file again; one whose last send broke off is looked for first (in `send`). */
@@ -619,19 +646,38 @@ export function createUploads(deps: UploadsDeps) {
     cancels.get(jobId)?.abort()
   }
 
-  function cancelSending() {
-    for (const job of [...queue]) cancel(job.id)
-    for (const jobId of cancels.keys()) cancel(jobId)
+  /** Stops every file still waiting or being sent that `stops` picks. */
+  function cancelAll(stops: (jobId: number) => boolean) {
+    for (const job of [...queue]) if (stops(job.id)) cancel(job.id)
+    for (const jobId of [...cancels.keys()]) if (stops(jobId)) cancel(jobId)
   }
 
-  function clearFinished(placeId: string) {
-    for (const job of jobs.value) {
-      if (job.placeId !== placeId || !FINISHED.has(job.phase)) continue
+  /** Stops the signed-in person's files still waiting or being sent (a sign-out: not another account's). */
+  function cancelSending() {
+    cancelAll((jobId) => jobs.value.some((j) => j.id === jobId))
+  }
+
+  /** Takes uploads off the list, with what was kept to send them again. */
+  function drop(dropped: Set<UploadJob>) {
+    for (const job of dropped) {
       letGo(job.id)
       unconfirmed.delete(job.id)
       if (job.uploadId) forgetPending(storage, job.uploadId)
     }
-    jobs.value = jobs.value.filter((j) => j.placeId !== placeId || !FINISHED.has(j.phase))
+    allJobs.value = allJobs.value.filter((j) => !dropped.has(j))
+  }
+
+  /**
+   * Clears the finished uploads the person sees on a place's page (not those of another account), but not one that
+   * Try again can still send: a photo never sent is not lost to a tidy-up (`discard` drops it, when asked to).
+   */
+  function clearFinished(placeId: string) {
+    drop(new Set(jobs.value.filter((j) => j.placeId === placeId && clearable(j))))
+  }
+
+  /** The person does not want this photo sent after all: it goes from the list, and from what tabs offer again. */
+  function discard(jobId: number) {
+    drop(new Set(jobs.value.filter((j) => j.id === jobId && removable(j))))
   }
 
   /** A place's page shows its uploads: their outcomes count as seen. Returns the function to call on leaving. */
@@ -666,7 +712,10 @@ export function createUploads(deps: UploadsDeps) {
     watch(
       () => deps.user.value?.sub,
       (sub) => {
-        if (sub) resume(sub)
+        if (!sub) return
+        const ownerOf = (a: Announcement) => a.owner ?? allJobs.value.find((j) => j.id === a.jobId)?.owner ?? null
+        announcements.value = announcements.value.filter((a) => [null, sub].includes(ownerOf(a)))
+        resume(sub)
       },
       { immediate: true },
     )
@@ -680,10 +729,10 @@ export function createUploads(deps: UploadsDeps) {
     scope.stop()
     target.removeEventListener('beforeunload', warnBeforeLeaving)
     target.removeEventListener('online', onOnline)
-    cancelSending()
+    cancelAll(() => true)
   }
 
-  return { jobs, sending, announcements, addFiles, retry, cancel, cancelSending, clearFinished, show, onAdded, dispose }
+  return { jobs, sending, announcements, addFiles, retry, cancel, cancelSending, clearFinished, discard, show, onAdded, dispose }
 }
 
 export type Uploads = ReturnType<typeof createUploads>

@@ -8,6 +8,8 @@ export interface PendingUpload {
   uploadId: string
   placeId: string
   fileName: string
+  /** Bytes, shown beside the name again (null when not known: entries written before it was kept). */
+  size: number | null
   /** Epoch ms when the photo reached storage. */
   sentAt: number
   /** The `sub` of the user who sent it: only they can read its status. */
@@ -25,6 +27,7 @@ function isPending(value: unknown): value is PendingUpload {
     typeof v.placeId === 'string' &&
     typeof v.fileName === 'string' &&
     typeof v.owner === 'string' &&
+    (v.size === undefined || v.size === null || (typeof v.size === 'number' && Number.isFinite(v.size))) &&
     typeof v.sentAt === 'number' &&
     Number.isFinite(v.sentAt)
   )
@@ -38,7 +41,7 @@ export function readPending(storage: Storage, now = Date.now()): PendingUpload[]
   } catch {
     parsed = []
   }
-  const all = Array.isArray(parsed) ? parsed.filter(isPending) : []
+  const all = Array.isArray(parsed) ? parsed.filter(isPending).map((p) => ({ ...p, size: p.size ?? null })) : []
   const fresh = all.filter((p) => now - p.sentAt < PROCESSING_DEADLINE_MS)
   if (fresh.length !== (Array.isArray(parsed) ? parsed.length : 0)) writePending(storage, fresh)
   return fresh

@@ -512,17 +512,21 @@ describe('the upload store keeps each upload apart', () => {
       u2: status('FAILED'),
       u3: status('REJECTED', { reason: 'REPLACED' }),
       u4: status('EXPIRED'),
-      u5: status('FAILED', { reason: 'DAMAGED' }),
+      u5: status('REJECTED', { reason: 'DAMAGED' }),
       u6: status('PROCESSED'),
       u7: new ApiError(403, 'Only the owner can see this upload.'),
       u8: status('PROCESSED', { photo: makePhoto('u8') }),
+      // FAILED as the API answers it: the error's name from the workflow, or the sweeper's code.
+      u9: status('FAILED', { reason: 'States.Timeout' }),
+      u10: status('FAILED', { reason: 'PROCESSING_TIMED_OUT' }),
     })
     const up = store({ api, post: fakePost().post })
     const added = vi.fn()
     const stopped = vi.fn()
     up.onAdded(added)
     up.onAdded(stopped)()
-    up.addFiles('p1', ['1.jpg', '2.jpg', '3.jpg', '4.jpg', '5.jpg', '6.jpg', '7.jpg', '8.jpg'].map((name) => fileOf(name, 'image/jpeg', 1000)))
+    const names = ['1.jpg', '2.jpg', '3.jpg', '4.jpg', '5.jpg', '6.jpg', '7.jpg', '8.jpg', '9.jpg', '10.jpg']
+    up.addFiles('p1', names.map((name) => fileOf(name, 'image/jpeg', 1000)))
     await flushPromises()
     expect(up.jobs.value.map((j) => [j.fileName, j.phase, j.canRetry])).toEqual([
       ['1.jpg', 'rejected', false],
@@ -533,6 +537,8 @@ describe('the upload store keeps each upload apart', () => {
       ['6.jpg', 'added', false],
       ['7.jpg', 'paused', false],
       ['8.jpg', 'added', false],
+      ['9.jpg', 'rejected', true],
+      ['10.jpg', 'rejected', true],
     ])
     // 403: someone else's session now (signed in in another tab): the upload waits for its owner, never dropped.
     expect(up.jobs.value[6]!.message).toBe(PAUSED_MESSAGE)

@@ -91,8 +91,14 @@ export function removable(job: UploadJob): boolean {
   return FINISHED.has(job.phase) && job.canRetry
 }
 
-/** Outcomes where sending the same photo again may well work. */
-const WORTH_RETRYING: ReadonlySet<string> = new Set(['FAILED', 'EXPIRED', 'REPLACED'])
+/**
+ * Outcomes where sending the same photo again may well work: any FAILED one (its reason is the name of the
+ * error that survived the workflow's retries, or the sweeper's code), an EXPIRED one, and a photo REJECTED
+ * because another one was sent with its form meanwhile. Other refusals would only come back.
+ */
+function worthSendingAgain(view: UploadView): boolean {
+  return view.status === 'FAILED' || view.status === 'EXPIRED' || view.reason === 'REPLACED'
+}
 
 /**
  * Whether another attempt may get past this error. The API's refusals of the upload request itself (the
@@ -570,8 +576,7 @@ export function createUploads(deps: UploadsDeps) {
       finish(job, 'added', outcomeMessage(view), false)
       if (view.photo) for (const listener of addedListeners) listener(view.photo)
     } else {
-      const again = view.status === 'EXPIRED' || WORTH_RETRYING.has(view.reason ?? 'FAILED')
-      finish(job, 'rejected', outcomeMessage(view), again)
+      finish(job, 'rejected', outcomeMessage(view), worthSendingAgain(view))
     }
   }
 

@@ -11,7 +11,7 @@ DOCUMENT = ROOT / "docs" / "openapi.json"
 
 
 def render() -> str:
-    from happypath_backend.api import openapi_document
+    from happypath_backend.openapi import openapi_document
 
     return json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n"
 

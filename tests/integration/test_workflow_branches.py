@@ -497,15 +497,10 @@ def test_upload_events_of_another_stack_on_the_bus_start_no_workflow(app):
     """Stacks in one account share the default event bus: each workflow takes only its own bucket's uploads."""
     before = len(app.executions())
     upload_id, place_id = uuid.uuid4().hex, uuid.uuid4().hex
-    detail = UploadComplete(
-        bucket="another-stack-uploadbucket",
-        key=keys.upload_object_key(place_id, upload_id),
-        size=1,
-        placeId=place_id,
-        uploadId=upload_id,
-        keys={"upload": keys.typed_key(keys.upload_key(upload_id)), "place": keys.typed_key(keys.place_key(place_id))},
-        deadline={"partition": keys.expiry_partition(0), "sort": keys.expiry_sort_key(0, upload_id)},
+    detail = UploadComplete.for_object(
+        "another-stack-uploadbucket", keys.upload_object_key(place_id, upload_id), 1, None, 0
     )
+    assert detail is not None
     events = boto3.client("events")
     for bucket in ("another-stack-uploadbucket", app.physical("UploadBucket")):  # the other stack's first
         entry = {

@@ -24,7 +24,7 @@ from happypath.errors import ConflictError
 from happypath.models import PhotoRecord, PlaceRecord, RenditionFiles
 from happypath.repository import Repository
 from happypath.statuses import PlaceType, UploadStatus
-from happypath_backend import api, places
+from happypath_backend import api, openapi, places
 from happypath_local.server import Options, urls_for
 
 OWNER = "owner-sub"
@@ -803,7 +803,7 @@ def test_only_the_owner_can_delete_and_only_published_photos():
 
 
 def test_openapi_document_is_generated_from_the_resolver():
-    document = api.openapi_document()
+    document = openapi.openapi_document()
     assert set(document["paths"]) == {
         "/places",
         "/places/{place_id}",

@@ -1,9 +1,7 @@
 """HTTP API handler: routes parse and validate, call the logic modules, and respond. Nothing else."""
 
-import base64
-import json
 from http import HTTPStatus
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as NoRouteError
@@ -11,7 +9,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server, ServerVariable
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -47,7 +44,7 @@ from happypath.models import (
 )
 from happypath.observability import logger, metrics, tracer
 from happypath.repository import Repository
-from happypath_backend import idempotency, places, uploads
+from happypath_backend import idempotency, places, screening, uploads
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
@@ -73,7 +70,7 @@ PhotoIds = Annotated[
     str,
     Query(
         pattern=_ID_LIST_PATTERN,
-        max_length=limits.PHOTOS_PAGE_MAX * 65,
+        max_length=limits.PHOTOS_PAGE_MAX * (keys.ID_MAX_LENGTH + 1) - 1,  # the ids and their commas
         description=f"Photo ids, comma-separated (at most {limits.PHOTOS_PAGE_MAX})",
     ),
 ]
@@ -366,144 +363,14 @@ def _problem(error: dict[str, Any]) -> str:
 
 @app.exception_handler(RequestValidationError)
 def handle_validation_error(error: RequestValidationError) -> Response[dict[str, Any]]:
-    body = _invalid_request([{"field": _field(e), "problem": _problem(e)} for e in error.errors()])
+    body = screening.invalid_request([{"field": _field(e), "problem": _problem(e)} for e in error.errors()])
     return _error(HTTPStatus.BAD_REQUEST, body["message"], errors=body["errors"])
-
-
-def _invalid_request(details: list[dict[str, str]]) -> dict[str, Any]:
-    """A 400's body for fields that do not validate: each named with its problem, and all in the message."""
-    summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details) or "invalid request"
-    return {"message": f"invalid request: {summary}", "errors": details}
-
-
-LOCAL_API_URL: Final = "http://127.0.0.1:8081"  # the local runtime's on its default ports (a test checks)
-
-
-def openapi_document() -> dict[str, Any]:
-    schema = app.get_openapi_schema(
-        title="Happy Path API",
-        version="1.0.0",
-        description="Places on a map and the photos people share of them.",
-        security_schemes={"bearer": HTTPBearer(bearerFormat="JWT")},
-        # Where it answers depends on the stack: tools that import the document ask for it, the local one offered.
-        servers=[
-            Server(
-                url="{apiUrl}",
-                description="The API: the stack's ApiUrl output, or the local runtime's (make dev)",
-                variables={"apiUrl": ServerVariable(default=LOCAL_API_URL, description="the API's base URL")},
-            )
-        ],
-    )
-    document = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
-    # Validation errors are answered with 400 and ErrorBody (handle_validation_error), not Powertools' 422 (a
-    # route's own 422, an Idempotency-Key reused, stays).
-    for operations in document["paths"].values():
-        for operation in operations.values():
-            if "HTTPValidationError" in json.dumps(operation["responses"].get("422", {})):
-                del operation["responses"]["422"]
-            operation["responses"].get(str(int(HTTPStatus.NO_CONTENT)), {}).pop("content", None)  # no body
-    # Powertools' validation-error schemas, unused once the 422s are gone (a reference to nothing is invalid).
-    for unused in ("HTTPValidationError", "ResponseValidationError", "ValidationError"):
-        document["components"]["schemas"].pop(unused, None)
-    return document
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    event = _without_unread_body(event)
-    refused = unreadable_body(event) or unreadable_numbers(event)
-    return refused if refused is not None else app.resolve(_media_type_in_lowercase(event), context)
-
-
-def _without_unread_body(event: dict[str, Any]) -> dict[str, Any]:
-    """A GET or DELETE takes no body: one sent anyway is ignored (HTTP gives it no meaning), not refused."""
-    method = event.get("requestContext", {}).get("http", {}).get("method", "")
-    if method not in ("GET", "HEAD", "DELETE") or not event.get("body"):
-        return event
-    headers = {name: value for name, value in (event.get("headers") or {}).items() if name != "content-type"}
-    return {**event, "body": None, "isBase64Encoded": False, "headers": headers}
-
-
-def _media_type(event: dict[str, Any]) -> str:
-    return str((event.get("headers") or {}).get("content-type", "")).split(";")[0].strip().lower()
-
-
-def _media_type_in_lowercase(event: dict[str, Any]) -> dict[str, Any]:
-    """Media types are case-insensitive (RFC 9110, 8.3.1), but the resolver takes only `application/json` as
-    written: `Application/JSON` got a 415 saying bodies must be application/json."""
-    headers = event.get("headers") or {}
-    content_type = str(headers.get("content-type", ""))
-    if _media_type(event) != "application/json" or content_type.startswith("application/json"):
-        return event
-    return {**event, "headers": {**headers, "content-type": content_type.strip().lower()}}
-
-
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-"""The methods whose routes read a body: only theirs is checked when empty (a GET's Content-Type is not read)."""
-
-
-def unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
-    """Every body is UTF-8 JSON. Checked before the resolver, which fails with a 500 on a multipart body
-    without a boundary, on bytes that are not UTF-8, on JSON nested deeper than Python's recursion limit and
-    on integers of more digits than Python converts (other malformed JSON gets the resolver's own validation
-    error)."""
-    body = event.get("body")
-    content_type = _media_type(event)
-    if content_type not in ("", "application/json"):
-        # An empty body too, where a route reads one: Powertools would read it as the form data it claims to be.
-        if not body and event.get("requestContext", {}).get("http", {}).get("method") not in _BODY_METHODS:
-            return None
-        message = f"request bodies must be application/json, not {content_type}"
-        return _answer(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"message": message})
-    if not body:
-        return None
-    encoding = str((event.get("headers") or {}).get("content-encoding", "")).strip()  # lower-cased name, as above
-    if encoding.lower() not in ("", "identity"):  # gzip and the like: read as text it would be "not UTF-8"
-        message = f"request bodies must be sent uncompressed, not with Content-Encoding {encoding}"
-        # RFC 7694: the codings the server takes, in the 415 that refuses one.
-        return _answer(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"message": message}, {"Accept-Encoding": "identity"})
-    try:
-        text = (base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()).decode("utf-8")
-    except (ValueError, UnicodeError):
-        return _answer(HTTPStatus.BAD_REQUEST, {"message": "the request body is not UTF-8 JSON"})
-    problem = _unreadable_json(text)
-    return None if problem is None else _answer(HTTPStatus.BAD_REQUEST, {"message": problem})
-
-
-# Query parameters read as numbers: pydantic, as Python, would also read `1_0` as 10, which nobody means. (An
-# annotation on the parameters would do it, but makes Powertools write their OpenAPI bounds under wrong names.)
-NUMERIC_QUERY_PARAMETERS = ("lat", "lng", "radius", "limit")
-
-
-def unreadable_numbers(event: dict[str, Any]) -> dict[str, Any] | None:
-    """A number in the query written with underscores: refused as a validation error is."""
-    query = event.get("queryStringParameters") or {}
-    refused = [name for name in NUMERIC_QUERY_PARAMETERS if "_" in str(query.get(name, ""))]
-    if not refused:
-        return None
-    problem = "must be a number written without underscores"
-    return _answer(HTTPStatus.BAD_REQUEST, _invalid_request([{"field": name, "problem": problem} for name in refused]))
-
-
-def _answer(status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """A payload 2.0 answer given before the resolver."""
-    return {
-        "statusCode": int(status),
-        "headers": {"Content-Type": content_types.APPLICATION_JSON} | (headers or {}),
-        "body": json.dumps(body),
-    }
-
-
-def _unreadable_json(text: str) -> str | None:
-    """What keeps Python from reading JSON that may well be valid, in words; None if nothing does."""
-    try:
-        json.loads(text)
-    except RecursionError:
-        return "the request body is JSON nested too deeply"
-    except json.JSONDecodeError:
-        pass  # malformed JSON: the resolver's validation answers it
-    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits, 4300 digits)
-        return "the request body holds a number too long to read"
-    return None
+    event = screening.without_unread_body(event)
+    refused = screening.refusal(event)
+    return refused if refused is not None else app.resolve(screening.with_lowercase_media_type(event), context)

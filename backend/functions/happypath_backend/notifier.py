@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from happypath import aws, keys, limits, settings
+from happypath import aws, limits, settings
 from happypath.events import EVENT_SOURCE, UPLOAD_COMPLETE, UploadComplete
 from happypath.observability import logger, metrics, tracer
 
@@ -25,29 +25,13 @@ def upload_complete_events(event: S3Event) -> list[UploadComplete]:
     deadline = int(time.time()) + limits.PROCESSING_DEADLINE_SECONDS
     for record in event.records:
         key = unquote_plus(record.s3.get_object.key)  # S3 event keys are URL-encoded
-        try:
-            place_id, upload_id = keys.parse_upload_object_key(key)
-        except ValueError:
+        detail = UploadComplete.for_object(
+            record.s3.bucket.name, key, record.s3.get_object.size or 0, record.s3.get_object.etag, deadline
+        )
+        if detail is None:
             logger.warning("ignoring object outside the upload layout", extra={"key": key})
             continue
-        found.append(
-            UploadComplete(
-                bucket=record.s3.bucket.name,
-                key=key,
-                size=record.s3.get_object.size or 0,
-                etag=record.s3.get_object.etag,
-                placeId=place_id,
-                uploadId=upload_id,
-                keys={
-                    "upload": keys.typed_key(keys.upload_key(upload_id)),
-                    "place": keys.typed_key(keys.place_key(place_id)),
-                },
-                deadline={
-                    "partition": keys.expiry_partition(deadline),
-                    "sort": keys.expiry_sort_key(deadline, upload_id),
-                },
-            )
-        )
+        found.append(detail)
     return found
 
 

@@ -203,10 +203,15 @@ class Invoker:
     def _run_within_timeout(self, function: Function, handler: Any, event: Any, context: LambdaContext) -> Any:
         """The handler runs on its own thread; past the function's Timeout, Lambda's timeout error is returned.
 
-        (Lambda would freeze the sandbox; here the late thread finishes on its own, its result discarded.)
+        One call at a time per function, as in one Lambda sandbox: handlers keep per-request state in globals
+        (Powertools keeps the resolver's current event on the BaseRouter class itself, so not even separate
+        module instances could run API requests side by side in one process). The thread holds the function
+        until its handler returns: Lambda would end a call that timed out with its sandbox, while here the late
+        thread runs on (its result discarded), and a next call beside it would share its globals.
         """
         outcome: dict[str, Any] = {}
         run_context = contextvars.copy_context()
+        function_lock = self._function_locks[function.logical_id]
 
         def target() -> None:
             try:
@@ -218,12 +223,18 @@ class Invoker:
                 outcome["error"] = error
             finally:
                 _drop_metrics()
+                function_lock.release()
 
         timeout = self.timeouts.get(function.logical_id, function.timeout_s)
         thread = threading.Thread(
             target=run_context.run, args=(target,), name=f"lambda-{function.logical_id}", daemon=True
         )
-        thread.start()
+        function_lock.acquire()
+        try:
+            thread.start()
+        except BaseException:
+            function_lock.release()
+            raise
         thread.join(timeout)
         if thread.is_alive():
             raise FunctionTimeout(f"Task timed out after {timeout:.2f} seconds")
@@ -244,11 +255,7 @@ class Invoker:
         token = _current.set(function.logical_id)
         try:
             handler = self.handler_for(function)
-            # One invocation at a time per function, as in one Lambda sandbox: handlers keep per-request state
-            # in globals (Powertools keeps the resolver's current event on the BaseRouter class itself, so
-            # not even separate module instances could run API requests side by side in one process).
-            with self._function_locks[function.logical_id]:
-                result = self._run_within_timeout(function, handler, event, context)
+            result = self._run_within_timeout(function, handler, event, context)
             return json.dumps(result), False, ""
         except Exception as error:
             payload = {

@@ -1,5 +1,9 @@
 """The local runtime runs the handlers as Lambda does, call after call in one process."""
 
+import json
+import threading
+import time
+
 from happypath.observability import metrics
 
 
@@ -13,3 +17,38 @@ def test_a_handler_is_called_past_a_hundred_times_with_its_metrics_going_nowhere
         payload, errored, _ = app.invoker.invoke("happypath-SweeperFunction", {})
         assert not errored, (call, payload)
     assert metrics.metric_set == {}
+
+
+def test_a_call_that_timed_out_holds_its_function_until_its_handler_returns(app, monkeypatch):
+    """Lambda ends a call that timed out with its sandbox; locally its thread runs on. The function's next call
+    waits for it rather than run beside it: handlers keep per-request state in globals."""
+    running: list[int] = []
+    overlapped: list[int] = []
+    let_the_first_go = threading.Event()
+
+    def handler(event, context):
+        if running:
+            overlapped.append(event["call"])
+        running.append(event["call"])
+        if event["call"] == 1:
+            let_the_first_go.wait(10)
+        running.remove(event["call"])
+        return {"call": event["call"]}
+
+    monkeypatch.setattr(app.invoker, "handler_for", lambda function: handler)
+    monkeypatch.setitem(app.invoker.timeouts, "DiscardImagesFunction", 0.2)
+    payload, errored, _ = app.invoker.invoke("happypath-DiscardImagesFunction", {"call": 1})
+    assert errored
+    assert json.loads(payload)["errorType"] == "Sandbox.Timedout"
+
+    answers: list[tuple[str, bool, str]] = []
+    second = threading.Thread(
+        target=lambda: answers.append(app.invoker.invoke("happypath-DiscardImagesFunction", {"call": 2}))
+    )
+    second.start()
+    time.sleep(0.5)
+    assert running == [1], "the second call ran while the first one's handler was still running"
+    let_the_first_go.set()
+    second.join(10)
+    assert answers == [(json.dumps({"call": 2}), False, "")]
+    assert overlapped == []

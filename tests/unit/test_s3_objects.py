@@ -28,7 +28,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from happypath import s3_objects, storage
+from happypath import aws, s3_objects, storage
 from happypath_local.functions import SOURCE_PACKAGES
 
 NAMESPACE = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -224,12 +224,26 @@ def test_a_changed_object_is_told_apart_by_its_etag(app):
 # --- what moto never answers ---------------------------------------------------------------------------------
 
 
-def test_a_delete_s3_answered_with_per_key_errors_is_not_taken_for_done(fake_s3):
-    """DeleteObjects answers 200 even when some keys were not deleted: those are listed under Errors."""
-    errors = "<Error><Key>b.webp</Key><Code>InternalError</Code><Message>retry</Message></Error>"
+@pytest.mark.parametrize(
+    ("codes", "raised", "transient"),
+    [
+        (["InternalError"], "InternalError", True),
+        (["SlowDown", "InternalError"], "SlowDown", True),
+        (["InternalError", "AccessDenied"], "AccessDenied", False),  # trying again cannot delete that one
+        (["NoSuchVersion"], "NoSuchVersion", False),
+    ],
+)
+def test_a_delete_s3_answered_with_per_key_errors_is_not_taken_for_done(fake_s3, codes, raised, transient):
+    """DeleteObjects answers 200 even when some keys were not deleted: those are listed under Errors, and raised
+    as a failed call is, so that a passing error is retried by the workflow and answered 503 by the API."""
+    errors = "".join(
+        f"<Error><Key>{n}.webp</Key><Code>{code}</Code><Message>m</Message></Error>" for n, code in enumerate(codes)
+    )
     fake_s3(Answer(200, f'<DeleteResult xmlns="{NAMESPACE[1:-1]}">{errors}</DeleteResult>'.encode()))
-    with pytest.raises(RuntimeError, match=r"could not delete .*'b\.webp'"):
-        storage.delete_objects("bucket", ["a.jpg", "b.webp"])
+    with pytest.raises(ClientError, match=r"could not delete .*'0\.webp'") as raised_error:
+        storage.delete_objects("bucket", ["a.jpg", *(f"{n}.webp" for n in range(len(codes)))])
+    assert aws.client_error_code(raised_error.value) == raised
+    assert aws.is_transient(raised_error.value) is transient
 
 
 def test_a_delete_of_more_keys_than_one_request_takes_is_split(fake_s3):

@@ -19,15 +19,17 @@ from happypath import aws, keys, limits, s3_objects
 from happypath.models import AcceptedContentType
 from happypath.observability import metrics
 from happypath.statuses import (
+    FINAL_STATUSES,
     NO_PEOPLE_PLACE_TYPES,
     PEOPLE_WELCOME_PLACE_TYPES,
     PLACE_TYPE_REFUSAL,
     AbandonedReason,
+    PlaceType,
     RejectionReason,
     UploadStatus,
 )
 from happypath_backend import sweeper
-from happypath_backend.api import openapi_document
+from happypath_backend.openapi import openapi_document
 from happypath_local.stack import load_stack, translate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +115,10 @@ def test_every_state_machine_is_well_formed_and_never_leaves_an_upload_behind(as
             # The errors of Lambda's own service AWS recommends retrying for every Lambda task.
             assert set(LAMBDA_SERVICE_ERRORS) <= set(state["Retry"][0]["ErrorEquals"]), name
             assert state["TimeoutSeconds"] <= 900
+        # The place was created moments before its first upload: an eventually consistent read could miss it
+        # and refuse the photo as PLACE_NOT_FOUND for good.
+        if state["Resource"].endswith(":dynamodb:getItem"):
+            assert state["Parameters"].get("ConsistentRead") is True, name
     # ... unless Publish committed before its function failed: then the execution succeeds.
     assert states["DiscardImages"]["Next"] == "IsPublishedAfterAll"
     choice = states["IsPublishedAfterAll"]
@@ -234,6 +240,20 @@ def test_the_readme_explains_every_parameter_and_names_every_output_of_the_stack
     assert set(re.findall(r"`(\w+)`", listed)) == set(translated["Outputs"])
 
 
+def test_the_frontend_knows_the_statuses_and_place_types_the_backend_has():
+    api = (ROOT / "frontend" / "src" / "lib" / "api.ts").read_text()
+    union = re.search(r"^export type UploadStatus = (.+)$", api, flags=re.MULTILINE)
+    assert union
+    assert set(re.findall(r"'(\w+)'", union.group(1))) == set(UploadStatus)
+    upload = (ROOT / "frontend" / "src" / "lib" / "upload.ts").read_text()
+    final = re.search(r"^export const FINAL_STATUSES\b.*new Set\(\[(.+)\]\)$", upload, flags=re.MULTILINE)
+    assert final
+    assert set(re.findall(r"'(\w+)'", final.group(1))) == FINAL_STATUSES
+    words = (ROOT / "frontend" / "src" / "lib" / "format.ts").read_text()
+    table = words[words.index("TYPE_LABELS") : words.index("}", words.index("TYPE_LABELS"))]
+    assert set(re.findall(r"^\s+(\w+): \[", table, flags=re.MULTILINE)) == set(PlaceType)
+
+
 def test_the_frontend_has_words_for_every_reason_the_backend_gives():
     words = (ROOT / "frontend" / "src" / "lib" / "reasons.ts").read_text()
     table = words[words.index("REASON_WORDS") : words.index("}", words.index("REASON_WORDS"))]
@@ -283,12 +303,20 @@ def test_the_frontend_checks_uploads_against_the_api_s_limits(translated):
     declared = re.search(r"export type UploadContentType = (.*)", api)
     assert declared
     assert set(re.findall(r"'([^']+)'", declared.group(1))) == set(typing.get_args(AcceptedContentType))
-    # The app waits for a verdict until the sweeper must have closed the upload: its deadline, then a sweep.
+    # The app waits for a verdict until the sweeper must have closed the upload: the notifier stamps the deadline
+    # at most its oldest event age after the photo arrived, then the deadline, then a sweep.
     (schedule,) = [r["Properties"] for r in translated["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"]
     sweep = re.fullmatch(r"rate\((\d+) minutes\)", schedule["ScheduleExpression"])
     assert sweep
     sweep_minutes = int(sweep.group(1))
-    deadline = f"PROCESSING_DEADLINE_MS = ({limits.PROCESSING_DEADLINE_SECONDS // 60} + {sweep_minutes} + 1) * 60_000"
+    (notifier_age,) = [
+        r["Properties"]["MaximumEventAgeInSeconds"]
+        for r in translated["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+        and r["Properties"]["FunctionName"] == {"Ref": "NotifierFunction"}
+    ]
+    parts = f"{notifier_age // 60} + {limits.PROCESSING_DEADLINE_SECONDS // 60} + {sweep_minutes} + 1"
+    deadline = f"PROCESSING_DEADLINE_MS = ({parts}) * 60_000"
     assert deadline in upload
 
 

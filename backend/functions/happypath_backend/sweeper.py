@@ -98,6 +98,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     metrics.add_metric(name="UploadsExpired", unit=MetricUnit.Count, value=result.expired)
     metrics.add_metric(name="UploadsNeverFinished", unit=MetricUnit.Count, value=result.failed)
     logger.info("swept unfinished uploads", extra={"expired": result.expired, "failed": result.failed})
-    if result.errors:  # the run fails, so the schedule retries it and the error is seen
+    if result.errors:  # the run fails, so Lambda runs it again (its asynchronous retries) and the error is seen
         raise RuntimeError(f"{len(result.errors)} uploads could not be swept: {', '.join(result.errors[:10])}")
     return {"expired": result.expired, "failed": result.failed}

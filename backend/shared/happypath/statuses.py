@@ -30,7 +30,7 @@ class RejectionReason(StrEnum):
 
 
 class AbandonedReason(StrEnum):
-    """Why the sweeper closed an upload the workflow never claimed."""
+    """Why the sweeper closed an upload the workflow never brought to an end (never claimed, or claimed and left)."""
 
     UPLOAD_NOT_RECEIVED = "UPLOAD_NOT_RECEIVED"  # EXPIRED: the form expired and no photo arrived
     NOT_PROCESSED = "NOT_PROCESSED"  # FAILED: the photo arrived but its event never started the workflow

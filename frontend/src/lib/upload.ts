@@ -186,11 +186,13 @@ export function postToStorage(opts: PostOptions): Promise<void> {
 export const FINAL_STATUSES: ReadonlySet<UploadStatus> = new Set(['PROCESSED', 'REJECTED', 'FAILED', 'EXPIRED'])
 
 /**
- * How long the backend may take to decide: happypath/limits.py PROCESSING_DEADLINE_SECONDS (counted from
- * the photo's arrival), then the sweeper, every 5 minutes, closes the upload. The app polls that long after
- * sending, and forgets uploads older than it. tests/unit/test_template.py checks the figures agree.
+ * How long the backend may take to decide, from the photo's arrival: the notifier stamps the processing
+ * deadline (happypath/limits.py PROCESSING_DEADLINE_SECONDS) when it runs, which a retried notification does up
+ * to 5 minutes late (its oldest event age); past the deadline the sweeper, every 5 minutes, closes the upload.
+ * The app polls that long after sending, and forgets uploads older than it. tests/unit/test_template.py checks
+ * the figures agree.
  */
-export const PROCESSING_DEADLINE_MS = (30 + 5 + 1) * 60_000
+export const PROCESSING_DEADLINE_MS = (5 + 30 + 5 + 1) * 60_000
 
 export interface PollOptions {
   /** First interval; it grows by `backoff` up to `maxIntervalMs`, then `slowIntervalMs` once slow. */

@@ -48,22 +48,22 @@ def detector() -> Detector:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ModerationOutcome:
     accepted: bool
     reason: RejectionReason | None = None
     detail: str | None = None
     labels: tuple[str, ...] = ()
 
 
-def moderation_verdict(response: dict[str, Any]) -> Verdict:
+def moderation_verdict(response: dict[str, Any]) -> ModerationOutcome:
     """Any moderation label at or above the requested confidence rejects the photo."""
     labels = tuple(sorted({label["Name"] for label in response.get("ModerationLabels", [])}))
     if labels:
-        return Verdict(False, RejectionReason.INAPPROPRIATE_CONTENT, "flagged: " + ", ".join(labels), labels)
-    return Verdict(True)
+        return ModerationOutcome(False, RejectionReason.INAPPROPRIATE_CONTENT, "flagged: " + ", ".join(labels), labels)
+    return ModerationOutcome(True)
 
 
-def people_verdict(response: dict[str, Any]) -> Verdict:
+def people_verdict(response: dict[str, Any]) -> ModerationOutcome:
     """A person label (or a parent of one) rejects the photo; labels are kept for the record."""
     labels = tuple(sorted({label["Name"] for label in response.get("Labels", [])}))
     people = sorted(
@@ -72,5 +72,5 @@ def people_verdict(response: dict[str, Any]) -> Verdict:
         if label["Name"] in PERSON_LABELS or any(p.get("Name") in PERSON_LABELS for p in label.get("Parents", []))
     )
     if people:
-        return Verdict(False, RejectionReason.PEOPLE_NOT_ALLOWED, "shows: " + ", ".join(people), labels)
-    return Verdict(True, labels=labels)
+        return ModerationOutcome(False, RejectionReason.PEOPLE_NOT_ALLOWED, "shows: " + ", ".join(people), labels)
+    return ModerationOutcome(True, labels=labels)

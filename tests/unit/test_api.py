@@ -599,7 +599,7 @@ def test_a_person_requests_at_most_their_daily_upload_forms(monkeypatch):
     status, form = call("POST", "/places/{place_id}/uploads", user=person, **request)
     assert status == 201, form
     response = api.lambda_handler(http_event("POST", "/places/{place_id}/uploads", user=person, **request), CONTEXT)
-    _refused_for_quota(response, "1 uploads a day")
+    _refused_for_quota(response, "1 upload form a day is the most one person may ask for")
     assert call("POST", "/places/{place_id}/uploads", user=f"quota-{uuid.uuid4().hex}", **request)[0] == 201
 
 

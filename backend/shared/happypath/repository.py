@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 DAY_SECONDS: Final = 86_400
 COUNTED_PUT_ATTEMPTS: Final = 4  # a counter updated by two requests at once cancels one transaction: retried
+# Each daily counter in words, for its 429: what one person adds (one, many) and how.
+_QUOTA_WORDS: Final = {"places": ("place", "places", "add"), "uploads": ("upload form", "upload forms", "ask for")}
 BATCH_ATTEMPTS: Final = 4  # a batch read DynamoDB throttles returns its unprocessed keys to ask for again
 RETRY_BASE_S: Final = 0.05
 
@@ -238,8 +240,10 @@ class Repository:
             except ClientError as error:
                 codes = aws.cancellation_codes(error)
                 if codes[:1] == ["ConditionalCheckFailed"]:
+                    one, many, verb = _QUOTA_WORDS[counter]
                     raise QuotaExceededError(
-                        f"{per_day} {counter} a day is the most one person may add: try again after 00:00 UTC",
+                        f"{per_day} {one if per_day == 1 else many} a day is the most one person may {verb}: "
+                        "try again after 00:00 UTC",
                         retry_after_s=next_day - now,
                     ) from None
                 if codes[1:2] == ["ConditionalCheckFailed"]:

@@ -329,10 +329,19 @@ test('places at one position share a marker that lists them, each a tap from its
   for (const button of await list.getByRole('button').all()) {
     expect((await button.boundingBox())!.height, 'a place in the list, tap target').toBeGreaterThanOrEqual(44)
   }
+  const close = map.getByRole('button', { name: 'Close popup' })
+  expect((await close.boundingBox())!.height, 'the close button, tap target').toBeGreaterThanOrEqual(44)
   expect(await violations(page), 'the list of places at one position').toEqual([])
   await screenshot(page, '29-places-at-one-position', testInfo, { fullPage: false })
   // The map moved to show the list whole (long done by now): the app's move, which offers no new search.
   await expect(page.getByRole('button', { name: 'Search this area' })).toHaveCount(0)
+  // Space on the close button closes the list (a link with role="button": Space would scroll the page).
+  const scrolled = await page.evaluate(() => window.scrollY)
+  await close.focus()
+  await page.keyboard.press(' ')
+  await expect(list).toHaveCount(0)
+  expect(await page.evaluate(() => window.scrollY)).toBe(scrolled)
+  await stack.tap()
 
   await list.getByRole('button', { name: 'Twin Elm Park' }).tap()
   await expect(page.getByRole('heading', { level: 1, name: 'Twin Elm' })).toBeVisible()
@@ -406,6 +415,20 @@ test('a place named in one long word wraps: the list and its page stay as wide a
   expect(await fitsWidth(page), "the place's page scrolls sideways").toBe(true)
   await screenshot(page, '31-long-place-name', testInfo, { fullPage: false })
   expect(problems.pageErrors).toEqual([])
+})
+
+test("a place's type stays one word beside a long distance", async ({ page }) => {
+  // No location shared: the distances read "… from the default location", which squeezed "Park" to "Par / k".
+  await createPlace(await tokenFor('types'), { name: 'Type Check Park', lat: 51.5129, lng: -0.1657 })
+  await page.goto(`${appUrl}/`)
+  const list = page.getByRole('list', { name: 'Places by distance' })
+  await expect(list).toContainText('Type Check Park')
+  await expect(list).toContainText('from the default location')
+  const lines = await list.locator('.type').evaluateAll((labels) =>
+    labels.map((label) => label.getBoundingClientRect().height / parseFloat(getComputedStyle(label).lineHeight)),
+  )
+  expect(lines.length).toBeGreaterThan(0)
+  for (const count of lines) expect(count, 'a place type on more than one line').toBeLessThan(1.5)
 })
 
 test('far north, the widest distance searches as far as the API can there, and says so', async ({ page, context }, testInfo) => {

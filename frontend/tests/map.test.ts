@@ -387,9 +387,20 @@ describe('PlaceMap without tiles', () => {
     await wrapper.get('.leaflet-container').trigger('click', { clientX: 5, clientY: 5 })
     expect(wrapper.emitted('pick')).toBeUndefined()
     expect(wrapper.text()).not.toContain('the position of the new place')
+    const map = wrapper.get('.leaflet-container')
+    await map.trigger('keydown', { key: 'Enter' })
+    expect(wrapper.emitted('pick')).toBeUndefined()
+    expect(map.attributes('aria-label')).not.toContain('Press Enter')
     await wrapper.setProps({ picking: true })
-    // Said for a mouse as well as a finger.
-    expect(wrapper.text()).toContain('Tap or click the map to set the position of the new place.')
+    // Said for a mouse as well as a finger, and the keyboard.
+    expect(wrapper.text()).toContain('Tap or click the map to set the position of the new place')
+    expect(wrapper.text()).toContain('pan it and press Enter')
+    expect(map.attributes('aria-label')).toContain("Press Enter to set the new place's position at the centre of the map.")
+    // Enter or Space on the map itself picks its centre.
+    await map.trigger('keydown', { key: 'Enter' })
+    await map.trigger('keydown', { key: ' ' })
+    expect(wrapper.emitted('pick')).toEqual([[base.center], [base.center]])
+    wrapper.emitted('pick')!.splice(0)
     await wrapper.get('.leaflet-container').trigger('click', { clientX: 5, clientY: 5 })
     expect(wrapper.emitted('pick')).toHaveLength(1)
     const [pos] = wrapper.emitted('pick')![0] as [{ lat: number; lng: number }]

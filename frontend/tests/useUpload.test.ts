@@ -6,7 +6,7 @@ import AppHeader from '../src/components/AppHeader.vue'
 import UploadIndicator from '../src/components/UploadIndicator.vue'
 import UploadPanel from '../src/components/UploadPanel.vue'
 import type { AuthUser } from '../src/composables/useAuth'
-import { ANNOUNCEMENT_KEPT_MS, OFFLINE_MESSAGE, OTHER_ACCOUNT_MESSAGE, PAUSED_MESSAGE, UNSENT_MESSAGE, busyWaitS, createUploads, type UploadsDeps } from '../src/composables/useUpload'
+import { ANNOUNCEMENT_KEPT_MS, OFFLINE_MESSAGE, PASSING_STEP_MS, OTHER_ACCOUNT_MESSAGE, PAUSED_MESSAGE, UNSENT_MESSAGE, busyWaitS, createUploads, type UploadsDeps } from '../src/composables/useUpload'
 import { ApiError, type Api, type UploadForm, type UploadView } from '../src/lib/api'
 import { notices } from '../src/lib/notices'
 import { PENDING_UPLOADS_KEY, type PendingUpload } from '../src/lib/pendingUploads'
@@ -547,24 +547,32 @@ describe('the upload store keeps each upload apart', () => {
     expect(stopped).not.toHaveBeenCalled()
   })
 
-  it('reports progress in words and announces it by quarters only', async () => {
-    const { post, held } = heldPost()
-    const up = store({ api: numberedApi({}), post })
-    up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
-    await flushPromises()
-    const job = up.jobs.value[0]!
-    const said = () => up.announcements.value.map((a) => a.text)
-    expect(job).toMatchObject({ phase: 'uploading', message: 'Uploading… 0%' })
-    expect(said()).toEqual(['a.jpg: Preparing the upload…', 'a.jpg: Uploading… 0%'])
-    held[0]!.progress(10, 100)
-    expect(job).toMatchObject({ progress: 0.1, message: 'Uploading… 10%' })
-    held[0]!.progress(30, 100)
-    held[0]!.progress(45, 100)
-    held[0]!.progress(100, 100)
-    expect(said().slice(2)).toEqual(['a.jpg: uploading, 30%', 'a.jpg: uploading, 100%'])
-    held[0]!.progress(5, 0) // the browser does not know the total
-    expect(job.progress).toBe(0)
-    up.dispose()
+  it('shows every step and its progress, and reads out only steps that last and quarters of a send that lasts', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    try {
+      const { post, held } = heldPost()
+      const up = store({ api: numberedApi({}), post })
+      up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000), fileOf('b.jpg', 'image/jpeg', 1000)])
+      await flushPromises()
+      const [a, b] = up.jobs.value // a is sent first, b waits its turn
+      const said = () => up.announcements.value.map((line) => line.text)
+      expect(a).toMatchObject({ phase: 'uploading', message: 'Uploading… 0%' })
+      expect(b).toMatchObject({ phase: 'waiting', message: 'Waiting…' })
+      expect(said()).toEqual([]) // "Preparing the upload…" passed at once
+      held[0]!.progress(30, 100) // within the send's first second: shown, not read out
+      expect(a).toMatchObject({ progress: 0.3, message: 'Uploading… 30%' })
+      await vi.advanceTimersByTimeAsync(PASSING_STEP_MS)
+      expect(said()).toEqual([]) // "Uploading… 0%" was no longer a's step
+      held[0]!.progress(45, 100)
+      held[0]!.progress(60, 100)
+      held[0]!.progress(100, 100)
+      expect(said()).toEqual(['a.jpg: uploading, 60%']) // never 100%: "Sent" follows at once
+      held[0]!.progress(5, 0) // the browser does not know the total
+      expect(a!.progress).toBe(0)
+      up.dispose()
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('counts a file as being sent while its upload form is asked for, too', async () => {
@@ -920,6 +928,7 @@ describe('an upload is never sent twice, nor under another account, and can alwa
     up.addFiles('p1', [fileOf('secret.jpg', 'image/jpeg', 1000)])
     await flushPromises()
     expect(up.sending.value).toBe(true)
+    await new Promise((resolve) => setTimeout(resolve, PASSING_STEP_MS)) // "Uploading… 0%" lasted: read out
     expect(up.announcements.value.map((a) => a.text).join()).toContain('secret.jpg')
     user.value = BO
     await flushPromises()
@@ -1460,6 +1469,7 @@ describe('UploadPanel', () => {
     await input.trigger('change')
     await flushPromises()
 
+    await new Promise((resolve) => setTimeout(resolve, PASSING_STEP_MS)) // a send that lasts: its quarters are read out
     held[0]!.progress(1_000_000, 4_000_000)
     await flushPromises()
     const bar = wrapper.get('progress')

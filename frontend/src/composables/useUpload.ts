@@ -187,6 +187,13 @@ export interface Announcement {
  */
 export const ANNOUNCEMENT_KEPT_MS = 10_000
 
+/**
+ * A step that usually passes within moments (preparing, the start of a send, the check after it, waiting its
+ * turn) is read out only if it is still the step this long after: a screen reader would otherwise be handed
+ * four lines per photo before its verdict. Progress is read out only once a send has lasted this long.
+ */
+export const PASSING_STEP_MS = 1000
+
 export function createUploads(deps: UploadsDeps) {
   const storage = deps.storage ?? browserStorage()
   const unsent = deps.unsent ?? browserUnsentFiles()
@@ -250,6 +257,14 @@ export function createUploads(deps: UploadsDeps) {
   function say(job: UploadJob, message: string) {
     job.message = message
     announce(job, message)
+  }
+
+  /** Shown at once, read out only if it is still what the job says after PASSING_STEP_MS. */
+  function sayPassing(job: UploadJob, message: string) {
+    job.message = message
+    setTimeout(() => {
+      if (!disposed && job.message === message) announce(job, message)
+    }, PASSING_STEP_MS)
   }
 
   function newJob(fields: Partial<UploadJob> & Pick<UploadJob, 'placeId' | 'fileName'>): UploadJob {
@@ -435,7 +450,7 @@ export function createUploads(deps: UploadsDeps) {
       if (earlier) {
         // Its last send broke off: the file may have arrived after all, and sending it again would add it twice.
         job.phase = 'requesting'
-        say(job, 'Checking whether your photo arrived…')
+        sayPassing(job, 'Checking whether your photo arrived…')
         const found = await arrivedAfterAll(earlier, cancel.signal)
         if (disposed) return
         if (found === null) {
@@ -451,14 +466,15 @@ export function createUploads(deps: UploadsDeps) {
         }
       }
       job.phase = 'requesting'
-      say(job, 'Preparing the upload…')
+      sayPassing(job, 'Preparing the upload…')
       // A new form every attempt: forms expire after a few minutes.
       const form = await requestForm(job, { contentType: check.contentType, size: file.size }, cancel.signal)
       job.uploadId = form.uploadId
       keepUploadId(job, form.uploadId)
       job.owner ??= deps.user.value?.sub ?? null
       job.phase = 'uploading'
-      say(job, 'Uploading… 0%')
+      sayPassing(job, 'Uploading… 0%')
+      const sendStarted = now()
       // Give the body the checked type: a HEIC file with an empty type is sent as image/heic.
       const body = file.type === check.contentType ? file : new File([file], file.name, { type: check.contentType })
       let lastQuarter = 0
@@ -473,11 +489,12 @@ export function createUploads(deps: UploadsDeps) {
             job.progress = total > 0 ? Math.min(1, loaded / total) : 0
             const percent = Math.round(job.progress * 100)
             job.message = `Uploading… ${percent}%`
-            // Announce in quarters so screen readers are not flooded.
+            // Read out by quarters, once the send has lasted (a quick one's verdict follows soon), and never
+            // 100%: "Sent" follows it at once.
             const quarter = Math.floor(percent / 25)
             if (quarter > lastQuarter) {
               lastQuarter = quarter
-              announce(job, `uploading, ${percent}%`)
+              if (percent < 100 && now() - sendStarted >= PASSING_STEP_MS) announce(job, `uploading, ${percent}%`)
             }
           },
         })
@@ -526,7 +543,7 @@ export function createUploads(deps: UploadsDeps) {
         if (wait === null) throw err
         say(job, `${busyReason(err)}: trying again in ${wait} s…`)
         await Promise.race([sleep(wait * 1000), cancelledBy(signal, CANCELLED_MESSAGE)])
-        say(job, 'Preparing the upload…')
+        sayPassing(job, 'Preparing the upload…')
       }
     }
   }
@@ -552,7 +569,7 @@ export function createUploads(deps: UploadsDeps) {
   /** Polls until the workflow has decided, or the backend's deadline; a 401 pauses it until sign-in. */
   async function followOutcome(job: UploadJob) {
     job.phase = 'processing'
-    say(job, 'Sent. Checking your photo…')
+    sayPassing(job, 'Sent. Checking your photo…')
     let view: UploadView
     try {
       view = await pollUpload((id) => deps.api.getUpload(id), job.uploadId!, {
@@ -629,7 +646,7 @@ export function createUploads(deps: UploadsDeps) {
     if (!job || !job.canRetry || !files.has(jobId)) return
     if (job.uploadId) forgetPending(storage, job.uploadId)
     Object.assign(job, { phase: 'waiting', progress: 0, uploadId: null, sentAt: null, seen: true, canRetry: false, photo: null })
-    say(job, 'Waiting…')
+    sayPassing(job, 'Waiting…')
     keep(job, files.get(jobId)!) // kept again if it had reached storage (a FAILED or EXPIRED one sent again)
     queue.push(job)
     held = false // asked for by the person: tried now, whatever the browser says

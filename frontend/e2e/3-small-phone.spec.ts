@@ -68,6 +68,7 @@ test('the header fits a 320 px screen with a long user name', async ({ page }, t
   expect(who.width).toBeGreaterThan(20)
   expect(who.x + who.width).toBeLessThanOrEqual(button.x)
   expect(await page.getByTestId('signed-in-user').evaluate((el) => el.scrollWidth > el.clientWidth)).toBe(true)
+  await expect(page.getByTestId('signed-in-user')).toHaveAttribute('title', LONG_EMAIL) // the whole name, on hover
   await screenshot(page, '20-small-phone-long-name', testInfo, { fullPage: false })
   expect(problems.pageErrors).toEqual([])
 })

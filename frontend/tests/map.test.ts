@@ -396,9 +396,12 @@ describe('PlaceMap without tiles', () => {
     expect(wrapper.text()).toContain('Tap or click the map to set the position of the new place')
     expect(wrapper.text()).toContain('pan it and press Enter')
     expect(map.attributes('aria-label')).toContain("Press Enter to set the new place's position at the centre of the map.")
-    // Enter or Space on the map itself picks its centre.
+    // Enter or Space on the map itself picks its centre; not held down, with a modifier, or on a control.
     await map.trigger('keydown', { key: 'Enter' })
     await map.trigger('keydown', { key: ' ' })
+    await map.trigger('keydown', { key: 'Enter', repeat: true })
+    await map.trigger('keydown', { key: 'Enter', ctrlKey: true })
+    await wrapper.get('.leaflet-control-zoom-in').trigger('keydown', { key: 'Enter' })
     expect(wrapper.emitted('pick')).toEqual([[base.center], [base.center]])
     wrapper.emitted('pick')!.splice(0)
     await wrapper.get('.leaflet-container').trigger('click', { clientX: 5, clientY: 5 })

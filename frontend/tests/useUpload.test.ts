@@ -307,7 +307,7 @@ describe('the upload store', () => {
   it('offers Try again after a daily quota or an expired sign-in: either may pass later', async () => {
     const createUpload = vi
       .fn<Api['createUpload']>()
-      .mockRejectedValueOnce(new ApiError(429, '200 upload forms a day is the most one person may add', { retryAfterS: 40_000 }))
+      .mockRejectedValueOnce(new ApiError(429, '200 upload forms a day is the most one person may ask for', { retryAfterS: 40_000 }))
       .mockRejectedValueOnce(new ApiError(401, 'Please sign in again: your sign-in is missing or has expired.'))
       .mockRejectedValueOnce(new ApiError(408, 'Request timeout'))
       .mockRejectedValueOnce(new ApiError(500, 'The server had a problem (HTTP 500). Please try again.'))
@@ -570,6 +570,38 @@ describe('the upload store keeps each upload apart', () => {
       held[0]!.progress(5, 0) // the browser does not know the total
       expect(a!.progress).toBe(0)
       up.dispose()
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('reads out a step said again only if it lasts this time, and once; and nothing is left to read after dispose', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    try {
+      const createUpload = vi
+        .fn<Api['createUpload']>()
+        .mockRejectedValueOnce(new ApiError(500, 'broken'))
+        .mockImplementation(() => new Promise<UploadForm>(() => {}))
+      const up = store({ api: fakeApi({ createUpload, getUpload: added() }), post: fakePost().post })
+      up.addFiles('p1', [fileOf('a.jpg', 'image/jpeg', 1000)])
+      await flushPromises()
+      const job = up.jobs.value[0]!
+      expect(job).toMatchObject({ phase: 'error', canRetry: true })
+      await vi.advanceTimersByTimeAsync(PASSING_STEP_MS * 0.6)
+      void up.retry(job.id)
+      await flushPromises()
+      expect(job.message).toBe('Preparing the upload…')
+      const preparing = () => up.announcements.value.filter((a) => a.text.endsWith('Preparing the upload…'))
+      await vi.advanceTimersByTimeAsync(PASSING_STEP_MS * 0.4) // the first attempt's step would be up now
+      expect(preparing()).toEqual([])
+      await vi.advanceTimersByTimeAsync(PASSING_STEP_MS * 0.6) // this attempt's lasted
+      expect(preparing()).toHaveLength(1)
+
+      void up.retry(job.id) // nothing to do: it is being prepared
+      up.addFiles('p1', [fileOf('b.jpg', 'image/jpeg', 1000)])
+      await flushPromises()
+      up.dispose()
+      expect(vi.getTimerCount()).toBe(0)
     } finally {
       vi.useRealTimers()
     }

@@ -42,6 +42,13 @@ class FunctionTimeout(Exception):
     error_type = "Sandbox.Timedout"
 
 
+class FunctionBusy(Exception):
+    """A call of the function that timed out still runs (locally its thread goes on; Lambda would have ended
+    it), past this call's own time: reported as Lambda reports a function it cannot run now."""
+
+    error_type = "TooManyRequestsException"
+
+
 @dataclass
 class LambdaContext:
     """The attributes of Lambda's context object that Powertools and handlers read."""
@@ -205,35 +212,43 @@ class Invoker:
 
         One call at a time per function, as in one Lambda sandbox: handlers keep per-request state in globals
         (Powertools keeps the resolver's current event on the BaseRouter class itself, so not even separate
-        module instances could run API requests side by side in one process). The thread holds the function
-        until its handler returns: Lambda would end a call that timed out with its sandbox, while here the late
-        thread runs on (its result discarded), and a next call beside it would share its globals.
+        module instances could run API requests side by side in one process). The thread holds the function,
+        and the call counts as running (for hot reloads), until its handler returns: Lambda would end a call
+        that timed out with its sandbox, while here the late thread runs on (its result discarded), and a next
+        call beside it would share its globals. Ends the call (`_end_call`) once, whatever happens.
         """
         outcome: dict[str, Any] = {}
         run_context = contextvars.copy_context()
         function_lock = self._function_locks[function.logical_id]
+        timeout = self.timeouts.get(function.logical_id, function.timeout_s)
 
         def target() -> None:
             try:
-                self._label_logs(function, context)
-                if self.before_handler:
-                    self.before_handler(function.logical_id)
-                outcome["result"] = handler(event, context)
-            except BaseException as error:  # handed back to the caller's thread
-                outcome["error"] = error
+                try:
+                    self._label_logs(function, context)
+                    if self.before_handler:
+                        self.before_handler(function.logical_id)
+                    outcome["result"] = handler(event, context)
+                except BaseException as error:  # handed back to the caller's thread
+                    outcome["error"] = error
+                finally:
+                    _drop_metrics()
             finally:
-                _drop_metrics()
                 function_lock.release()
+                self._end_call()
 
-        timeout = self.timeouts.get(function.logical_id, function.timeout_s)
+        # A late call of the function may hold it: wait for it as long as this call may run, no longer.
+        if not function_lock.acquire(timeout=timeout):
+            self._end_call()
+            raise FunctionBusy(f"{function.name} is still running a call that timed out")
         thread = threading.Thread(
             target=run_context.run, args=(target,), name=f"lambda-{function.logical_id}", daemon=True
         )
-        function_lock.acquire()
         try:
             thread.start()
-        except BaseException:
+        except Exception:
             function_lock.release()
+            self._end_call()
             raise
         thread.join(timeout)
         if thread.is_alive():
@@ -241,6 +256,11 @@ class Invoker:
         if "error" in outcome:
             raise outcome["error"]
         return outcome["result"]
+
+    def _end_call(self) -> None:
+        with self._gate:
+            self._active -= 1
+            self._gate.notify_all()
 
     def invoke(self, name: str, event: Any) -> tuple[str, bool, str]:
         """Lambda's answer: (JSON payload, errored, logs). Errors carry errorType, as Lambda reports them."""
@@ -251,10 +271,14 @@ class Invoker:
         self.reload_if_changed()
         with self._gate:
             self._gate.wait_for(lambda: not self._reloading)
-            self._active += 1
+            self._active += 1  # until the call ends: see _run_within_timeout
         token = _current.set(function.logical_id)
         try:
-            handler = self.handler_for(function)
+            try:
+                handler = self.handler_for(function)
+            except BaseException:
+                self._end_call()
+                raise
             result = self._run_within_timeout(function, handler, event, context)
             return json.dumps(result), False, ""
         except Exception as error:
@@ -267,6 +291,3 @@ class Invoker:
             return json.dumps(payload), True, ""
         finally:
             _current.reset(token)
-            with self._gate:
-                self._active -= 1
-                self._gate.notify_all()

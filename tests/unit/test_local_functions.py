@@ -21,7 +21,8 @@ def test_a_handler_is_called_past_a_hundred_times_with_its_metrics_going_nowhere
 
 def test_a_call_that_timed_out_holds_its_function_until_its_handler_returns(app, monkeypatch):
     """Lambda ends a call that timed out with its sandbox; locally its thread runs on. The function's next call
-    waits for it rather than run beside it: handlers keep per-request state in globals."""
+    waits for it rather than run beside it (handlers keep per-request state in globals), as long as it may run
+    itself."""
     running: list[int] = []
     overlapped: list[int] = []
     let_the_first_go = threading.Event()
@@ -35,20 +36,29 @@ def test_a_call_that_timed_out_holds_its_function_until_its_handler_returns(app,
         running.remove(event["call"])
         return {"call": event["call"]}
 
+    def invoke(call: int) -> tuple[str, bool, str]:
+        return app.invoker.invoke("happypath-DiscardImagesFunction", {"call": call})
+
     monkeypatch.setattr(app.invoker, "handler_for", lambda function: handler)
     monkeypatch.setitem(app.invoker.timeouts, "DiscardImagesFunction", 0.2)
-    payload, errored, _ = app.invoker.invoke("happypath-DiscardImagesFunction", {"call": 1})
+    payload, errored, _ = invoke(1)
     assert errored
     assert json.loads(payload)["errorType"] == "Sandbox.Timedout"
+    assert app.invoker._function_locks["DiscardImagesFunction"].locked()  # the late call still runs
 
+    # A call that may not wait as long as the late one runs: refused as Lambda refuses a busy function.
+    payload, errored, _ = invoke(2)
+    assert errored
+    assert json.loads(payload)["errorType"] == "TooManyRequestsException"
+
+    monkeypatch.setitem(app.invoker.timeouts, "DiscardImagesFunction", 10)
     answers: list[tuple[str, bool, str]] = []
-    second = threading.Thread(
-        target=lambda: answers.append(app.invoker.invoke("happypath-DiscardImagesFunction", {"call": 2}))
-    )
-    second.start()
+    third = threading.Thread(target=lambda: answers.append(invoke(3)))
+    third.start()
     time.sleep(0.5)
-    assert running == [1], "the second call ran while the first one's handler was still running"
+    assert running == [1], "the third call ran while the first one's handler was still running"
     let_the_first_go.set()
-    second.join(10)
-    assert answers == [(json.dumps({"call": 2}), False, "")]
+    third.join(10)
+    assert answers == [(json.dumps({"call": 3}), False, "")]
     assert overlapped == []
+    assert not app.invoker._function_locks["DiscardImagesFunction"].locked()

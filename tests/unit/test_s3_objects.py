@@ -230,6 +230,8 @@ def test_a_changed_object_is_told_apart_by_its_etag(app):
         (["InternalError"], "InternalError", True),
         (["SlowDown", "InternalError"], "SlowDown", True),
         (["InternalError", "AccessDenied"], "AccessDenied", False),  # trying again cannot delete that one
+        (["RequestTimeout", "AccessDenied"], "AccessDenied", False),
+        (["RequestTimeout"], "RequestTimeout", True),  # botocore's rules: a code it retries
         (["NoSuchVersion"], "NoSuchVersion", False),
     ],
 )

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from random import uniform
 from time import sleep
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
@@ -26,8 +26,12 @@ if TYPE_CHECKING:
 
 DAY_SECONDS: Final = 86_400
 COUNTED_PUT_ATTEMPTS: Final = 4  # a counter updated by two requests at once cancels one transaction: retried
-# Each daily counter in words, for its 429: what one person adds (one, many) and how.
-_QUOTA_WORDS: Final = {"places": ("place", "places", "add"), "uploads": ("upload form", "upload forms", "ask for")}
+# The daily counters, and each in words for its 429: what one person adds (one, many) and how.
+Counter = Literal["places", "uploads"]
+_QUOTA_WORDS: Final[dict[Counter, tuple[str, str, str]]] = {
+    "places": ("place", "places", "add"),
+    "uploads": ("upload form", "upload forms", "ask for"),
+}
 BATCH_ATTEMPTS: Final = 4  # a batch read DynamoDB throttles returns its unprocessed keys to ask for again
 RETRY_BASE_S: Final = 0.05
 
@@ -209,7 +213,7 @@ class Repository:
         }
         self._put_counted(item, upload.owner, "uploads", per_day)
 
-    def _put_counted(self, item: dict[str, Any], subject: str, counter: str, per_day: int) -> None:
+    def _put_counted(self, item: dict[str, Any], subject: str, counter: Counter, per_day: int) -> None:
         """Put a new item and count it in `subject`'s counter for today (UTC), in one transaction that fails
         when the count has reached `per_day`. The counter deletes itself (DynamoDB TTL) a day later."""
         now = int(time.time())

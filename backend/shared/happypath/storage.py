@@ -58,24 +58,27 @@ def write_object(bucket: str, key: str, body: bytes, content_type: str, cache_co
     s3_objects.put_object(bucket, key, body, content_type=content_type, cache_control=cache_control)
 
 
-# S3's status for the codes a key of a DeleteObjects can fail with (the request itself answers 200): a 5xx is
-# what makes the callers' error handling retry it (Step Functions' TransientError, the API's 503).
+# S3's status for the codes a key of a DeleteObjects can fail with (the request itself answers 200): what makes
+# botocore's rules, and so the callers (Step Functions' TransientError, the API's 503), take one for passing.
 _KEY_ERROR_STATUS = {"InternalError": 500, "ServiceUnavailable": 503, "SlowDown": 503, "AccessDenied": 403}
 
 
 def delete_objects(bucket: str, keys: Iterable[str]) -> None:
-    """Delete the keys (missing ones are fine); raises ClientError, as a failed call would, if S3 kept any: with a
-    lasting error's code if there is one (trying again cannot help), else with a passing one's."""
+    """Delete the keys (missing ones are fine); raises ClientError, as a failed call would, if S3 kept any: a
+    lasting error if there is one (trying again cannot help), else a passing one."""
     errors = s3_objects.delete_objects(bucket, keys)
     if not errors:
         return
-    lasting = [error for error in errors if _KEY_ERROR_STATUS.get(error["Code"], 400) < 500]
-    code = (lasting or errors)[0]["Code"]
+    raised = [_key_error(error, errors) for error in errors]
+    raise next((error for error in raised if not aws.is_transient(error)), raised[0])
+
+
+def _key_error(error: dict[str, str], every: list[dict[str, str]]) -> ClientError:
     response = {
-        "Error": {"Code": code, "Message": f"could not delete {errors}"},
-        "ResponseMetadata": {"HTTPStatusCode": _KEY_ERROR_STATUS.get(code, 400)},
+        "Error": {"Code": error["Code"], "Message": f"could not delete {every}"},
+        "ResponseMetadata": {"HTTPStatusCode": _KEY_ERROR_STATUS.get(error["Code"], 400)},
     }
-    raise ClientError(response, "DeleteObjects")  # type: ignore[arg-type]
+    return ClientError(response, "DeleteObjects")  # type: ignore[arg-type]
 
 
 def delete_renditions(place_id: str, upload_id: str) -> None:

@@ -188,8 +188,8 @@ export interface Announcement {
 export const ANNOUNCEMENT_KEPT_MS = 10_000
 
 /**
- * A step that usually passes within moments (preparing, the start of a send, the check after it, waiting its
- * turn) is read out only if it is still the step this long after: a screen reader would otherwise be handed
+ * A step that usually passes within moments (preparing, the start of a send, the check after it, waiting
+ * again after Try again) is read out only if it is still the step this long after: a screen reader would otherwise be handed
  * four lines per photo before its verdict. Progress is read out only once a send has lasted this long.
  */
 export const PASSING_STEP_MS = 1000
@@ -244,6 +244,9 @@ export function createUploads(deps: UploadsDeps) {
   let heldRetry: ReturnType<typeof setTimeout> | undefined
   /** Gone (`dispose`): nothing more is sent, even after a check that was under way. */
   let disposed = false
+  /** Each job's steps, counted by say and sayPassing, and the steps waiting to be read out if they last. */
+  const steps = new Map<number, number>()
+  const passingSteps = new Set<ReturnType<typeof setTimeout>>()
   const addedListeners = new Set<(photo: Photo) => void>()
 
   /** Read out on the page of the job's place, unless someone else than who picked it is signed in (as `jobs`). */
@@ -255,16 +258,25 @@ export function createUploads(deps: UploadsDeps) {
   }
 
   function say(job: UploadJob, message: string) {
-    job.message = message
+    nextStep(job, message)
     announce(job, message)
   }
 
-  /** Shown at once, read out only if it is still what the job says after PASSING_STEP_MS. */
+  /** Shown at once, read out only if it is still the job's step after PASSING_STEP_MS (not merely its words). */
   function sayPassing(job: UploadJob, message: string) {
-    job.message = message
-    setTimeout(() => {
-      if (!disposed && job.message === message) announce(job, message)
+    const step = nextStep(job, message)
+    const timer = setTimeout(() => {
+      passingSteps.delete(timer)
+      if (steps.get(job.id) === step && job.message === message) announce(job, message)
     }, PASSING_STEP_MS)
+    passingSteps.add(timer)
+  }
+
+  function nextStep(job: UploadJob, message: string): number {
+    job.message = message
+    const step = (steps.get(job.id) ?? 0) + 1
+    steps.set(job.id, step)
+    return step
   }
 
   function newJob(fields: Partial<UploadJob> & Pick<UploadJob, 'placeId' | 'fileName'>): UploadJob {
@@ -490,7 +502,7 @@ export function createUploads(deps: UploadsDeps) {
             const percent = Math.round(job.progress * 100)
             job.message = `Uploading… ${percent}%`
             // Read out by quarters, once the send has lasted (a quick one's verdict follows soon), and never
-            // 100%: "Sent" follows it at once.
+            // 100%: the send is over, and what comes next is read out if it lasts.
             const quarter = Math.floor(percent / 25)
             if (quarter > lastQuarter) {
               lastQuarter = quarter
@@ -748,6 +760,7 @@ export function createUploads(deps: UploadsDeps) {
   function dispose() {
     disposed = true
     clearTimeout(heldRetry)
+    for (const timer of passingSteps) clearTimeout(timer)
     scope.stop()
     target.removeEventListener('beforeunload', warnBeforeLeaving)
     target.removeEventListener('online', onOnline)

@@ -1,7 +1,7 @@
 import { flushPromises } from '@vue/test-utils'
 import { ref } from 'vue'
 import { createMemoryHistory, createRouter } from 'vue-router'
-import { beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import AppHeader from '../src/components/AppHeader.vue'
 import UploadIndicator from '../src/components/UploadIndicator.vue'
 import UploadPanel from '../src/components/UploadPanel.vue'
@@ -135,6 +135,10 @@ function stored(): PendingUpload[] {
 
 beforeEach(() => {
   localStorage.clear()
+})
+
+afterEach(() => {
+  vi.useRealTimers() // after a test that moved a fake clock, failed or not
 })
 
 describe('the upload store', () => {
@@ -954,13 +958,14 @@ describe('an upload is never sent twice, nor under another account, and can alwa
   })
 
   it("another account signed in meanwhile hears nothing of a send under way, is not warned of it, and does not stop it", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
     const user = ref<AuthUser | null>(ME)
     const storage = heldPost()
     const up = createUploads({ api: fakeApi({ createUpload: formFor('u1'), getUpload: added() }), user, post: storage.post, poll: noWait })
     up.addFiles('p1', [fileOf('secret.jpg', 'image/jpeg', 1000)])
     await flushPromises()
     expect(up.sending.value).toBe(true)
-    await new Promise((resolve) => setTimeout(resolve, PASSING_STEP_MS)) // "Uploading… 0%" lasted: read out
+    await vi.advanceTimersByTimeAsync(PASSING_STEP_MS) // "Uploading… 0%" lasted: read out
     expect(up.announcements.value.map((a) => a.text).join()).toContain('secret.jpg')
     user.value = BO
     await flushPromises()
@@ -1490,6 +1495,7 @@ describe('UploadPanel', () => {
   })
 
   it('shows a real progress bar with Cancel, announces status and emits the new photo', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
     const photo = makePhoto('u1')
     const { post, held } = heldPost()
     const api = fakeApi({ createUpload: formFor('u1'), getUpload: vi.fn(async () => status('PROCESSED', { photo })) })
@@ -1501,7 +1507,7 @@ describe('UploadPanel', () => {
     await input.trigger('change')
     await flushPromises()
 
-    await new Promise((resolve) => setTimeout(resolve, PASSING_STEP_MS)) // a send that lasts: its quarters are read out
+    await vi.advanceTimersByTimeAsync(PASSING_STEP_MS) // a send that lasts: its quarters are read out
     held[0]!.progress(1_000_000, 4_000_000)
     await flushPromises()
     const bar = wrapper.get('progress')

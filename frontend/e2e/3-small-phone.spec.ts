@@ -78,7 +78,7 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
 }, testInfo) => {
   const problems = watchPage(page)
   const user = 'smallphone'
-  const placeName = 'Small Screen Park by the Old Railway Bridge'
+  const placeName = 'Small Screen Park by the Old Railway Bridge and the Canal Towpath'
   const place = await createPlace(await tokenFor(user), { name: placeName, lat: 51.5073, lng: -0.1657 })
   // Two photos of this user's, served by the test (no uploads to wait for): the place's answer gets them.
   const fake = (id: string) => ({
@@ -183,6 +183,10 @@ test("a place's page on a small phone: long file names, tap targets, delete conf
     expect(box!.y + box!.height, `${what} bottom`).toBeLessThanOrEqual(360)
   }
   expect(await viewer.evaluate((el) => el.scrollHeight <= el.clientHeight), 'the viewer scrolls').toBe(true)
+  // The long name is shown whole here too (wrapped): the photo makes room for it.
+  const sideways = (await title.boundingBox())!
+  expect(sideways.height, 'the name wraps').toBeGreaterThan(40)
+  expect(await title.evaluate((el) => el.scrollWidth <= el.clientWidth), 'the name in the title is cut short').toBe(true)
   await expect(viewer).not.toContainText(' px')
   await screenshot(page, '22-viewer-landscape', testInfo, { fullPage: false })
   // A tap on the dark backdrop beside the photo closes it.

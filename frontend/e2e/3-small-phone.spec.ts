@@ -335,7 +335,18 @@ test('places at one position share a marker that lists them, each a tap from its
     expect((await button.boundingBox())!.height, 'a place in the list, tap target').toBeGreaterThanOrEqual(44)
   }
   const close = map.getByRole('button', { name: 'Close popup' })
-  expect((await close.boundingBox())!.height, 'the close button, tap target').toBeGreaterThanOrEqual(44)
+  const closeBox = (await close.boundingBox())!
+  expect(closeBox.height, 'the close button, tap target').toBeGreaterThanOrEqual(44)
+  // Nothing of the map's stands over the list: its buttons are hidden while it is open, and it fits the map.
+  await expect(map.getByRole('button', { name: 'Zoom in' })).toBeHidden()
+  const [mapBox, listBox] = [(await map.boundingBox())!, (await page.locator('.hp-stack-popup').boundingBox())!]
+  expect(listBox.x).toBeGreaterThanOrEqual(mapBox.x)
+  expect(listBox.x + listBox.width).toBeLessThanOrEqual(mapBox.x + mapBox.width)
+  const atClose = await page.evaluate(
+    ([x, y]) => document.elementFromPoint(x!, y!)?.closest('.leaflet-popup-close-button') !== null,
+    [closeBox.x + closeBox.width / 2, closeBox.y + closeBox.height / 2],
+  )
+  expect(atClose, 'a tap on Close lands on Close').toBe(true)
   expect(await violations(page), 'the list of places at one position').toEqual([])
   await screenshot(page, '29-places-at-one-position', testInfo, { fullPage: false })
   // The map moved to show the list whole (long done by now): the app's move, which offers no new search.
@@ -346,6 +357,7 @@ test('places at one position share a marker that lists them, each a tap from its
   await page.keyboard.press(' ')
   await expect(list).toHaveCount(0)
   expect(await page.evaluate(() => window.scrollY)).toBe(scrolled)
+  await expect(map.getByRole('button', { name: 'Zoom in' })).toBeVisible()
   await stack.tap()
 
   await list.getByRole('button', { name: 'Twin Elm Park' }).tap()

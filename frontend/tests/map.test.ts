@@ -403,6 +403,7 @@ describe('PlaceMap without tiles', () => {
     await map.trigger('keydown', { key: 'Enter', ctrlKey: true })
     await wrapper.get('.leaflet-control-zoom-in').trigger('keydown', { key: 'Enter' })
     expect(wrapper.emitted('pick')).toEqual([[base.center], [base.center]])
+    expect(wrapper.get('[role="status"]').text()).toBe('Position set to the centre of the map: 47.37000, 8.54000.')
     wrapper.emitted('pick')!.splice(0)
     await wrapper.get('.leaflet-container').trigger('click', { clientX: 5, clientY: 5 })
     expect(wrapper.emitted('pick')).toHaveLength(1)

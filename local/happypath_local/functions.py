@@ -207,8 +207,9 @@ class Invoker:
             raise KeyError(f"no local function {name_or_arn!r}")
         return function
 
-    def _run_within_timeout(self, function: Function, handler: Any, event: Any, context: LambdaContext) -> Any:
-        """The handler runs on its own thread; past the function's Timeout, Lambda's timeout error is returned.
+    def _run_within_timeout(self, function: Function, event: Any, context: LambdaContext) -> Any:
+        """The function's handler (imported here) runs on its own thread; past the function's Timeout, Lambda's
+        timeout error is returned.
 
         One call at a time per function, as in one Lambda sandbox: handlers keep per-request state in globals
         (Powertools keeps the resolver's current event on the BaseRouter class itself, so not even separate
@@ -217,6 +218,11 @@ class Invoker:
         that timed out with its sandbox, while here the late thread runs on (its result discarded), and a next
         call beside it would share its globals. Ends the call (`_end_call`) once, whatever happens.
         """
+        try:
+            handler = self.handler_for(function)
+        except BaseException:
+            self._end_call()
+            raise
         outcome: dict[str, Any] = {}
         run_context = contextvars.copy_context()
         function_lock = self._function_locks[function.logical_id]
@@ -274,12 +280,7 @@ class Invoker:
             self._active += 1  # until the call ends: see _run_within_timeout
         token = _current.set(function.logical_id)
         try:
-            try:
-                handler = self.handler_for(function)
-            except BaseException:
-                self._end_call()
-                raise
-            result = self._run_within_timeout(function, handler, event, context)
+            result = self._run_within_timeout(function, event, context)
             return json.dumps(result), False, ""
         except Exception as error:
             payload = {

@@ -172,20 +172,26 @@ def test_the_image_functions_decode_a_heic_with_the_libheif_they_ship(build_dir:
     assert sizes == {"tile": [400, 400], "scaled": [600, 800]}
 
 
-_LOAD_PROGRESSIVE_DECODER = """
-import json, sys
+_LOAD_NATIVE_LIBRARY = """
+import importlib, json, sys
 sys.path[:0] = json.loads(sys.argv[1])
-from happypath_workflow import progressive_jpeg
-print(json.dumps([progressive_jpeg.LIBRARY.name, progressive_jpeg.available()]))
+module = importlib.import_module("happypath_workflow." + sys.argv[2])
+print(json.dumps([module.LIBRARY.name, module.available()]))
 """
 
 
 @pytest.mark.parametrize("logical_id", ["CheckImageFunction", "ResizeFunction"])
-def test_the_image_functions_ship_the_progressive_jpeg_decoder_for_both_architectures(build_dir: Path, logical_id: str):
-    # Built by `make native` beside the code, not by `sam build`: a build without it would decode progressive
-    # JPEGs with libjpeg, holding all of their coefficients (memory, not correctness: nothing else would fail).
+@pytest.mark.parametrize(
+    ("module", "library"), [("progressive_jpeg", "_progressive_jpeg"), ("webp_encoder", "_webp_encoder")]
+)
+def test_the_image_functions_ship_their_native_libraries_for_both_architectures(
+    build_dir: Path, logical_id: str, module: str, library: str
+):
+    # Built by `make native` beside the code, not by `sam build`. A build without them would still work, with
+    # more memory (libjpeg holding every coefficient of a progressive JPEG) and larger WebPs (Pillow's libwebp
+    # at method 2), so nothing else would fail.
     package = build_dir / logical_id / "happypath_workflow"
     for machine in ("x86_64", "aarch64"):
-        assert (package / f"_progressive_jpeg.{machine}.so.1").is_file(), machine
-    loaded = _run_in_bundle(build_dir, logical_id, _LOAD_PROGRESSIVE_DECODER)
-    assert loaded == [f"_progressive_jpeg.{platform.machine()}.so.1", True]
+        assert (package / f"{library}.{machine}.so.1").is_file(), machine
+    loaded = _run_in_bundle(build_dir, logical_id, _LOAD_NATIVE_LIBRARY, module)
+    assert loaded == [f"{library}.{platform.machine()}.so.1", True]

@@ -2,10 +2,10 @@
 
 libwebp's method 2 (no rate-distortion search) made one shared photo's WebPs 1.4-2.0% larger than sharp's at the
 same quality; method 3 made every file smaller but took twice the time, more than the resize step's CPU goal
-allows. `workflows/native/libwebp-pruned-rd.patch` makes method 3 search only the most promising modes (those
-whose prediction alone scores best), called here through ctypes (`workflows/native/webp_encoder.c`): on the
-shared photos, files 2% smaller than method 2's at a higher PSNR (1.4% larger than method 3's), all smaller than
-sharp's, for ~1.2x method 2's time (bench/README.md).
+allows. `workflows/native/libwebp-pruned-rd.patch` makes method 3 score only the most promising luma modes
+(those whose prediction alone scores best) and code chroma as method 2 does; called here through ctypes
+(`workflows/native/webp_encoder.c`). On the shared photos: files 1.9% smaller than method 2's at a higher PSNR
+(1.5% larger than method 3's), all smaller than sharp's, for ~1.1x method 2's time (bench/README.md).
 
 The library is built by `make native` (for Lambda too: `sam build` ships what it built); without it `encode`
 returns None and the caller encodes with Pillow's libwebp at method 2.

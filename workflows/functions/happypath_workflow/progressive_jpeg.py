@@ -15,26 +15,22 @@ file it does not take (baseline, arithmetic-coded, 12-bit, RGB or CMYK, a sampli
 from __future__ import annotations
 
 import ctypes
-import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Final
 
 from PIL import Image
 
+from happypath_workflow import native
+
 __all__ = ["LIBRARY", "ProgressiveDamaged", "ReducedJpeg", "available", "open_reduced"]
 
-LIBRARY: Final = Path(__file__).with_name(f"_progressive_jpeg.{os.uname().machine}.so.1")
-"""Built by `make native` for x86_64 and aarch64 (Lambda's arm64). Named `.so.1`: `sam build`'s Python builder
-leaves `*.so` files out of the bundle (it expects them from wheels)."""
+LIBRARY: Final = native.library_path("progressive_jpeg")
 BAND_ROWS: Final = 64
 """Output rows (at the reduced size) made at a time: whole MCU rows, at least one."""
 
 _OK, _UNSUPPORTED = 0, 2  # PJ_OK, PJ_UNSUPPORTED (progressive_jpeg.h); anything else: damaged
-logger = logging.getLogger(__name__)
 _MAX_COMPONENTS: Final = 4  # PJ_MAX_COMPONENTS
 _RGB_COMPONENT_IDS: Final = (ord("R"), ord("G"), ord("B"))
 _KEPT: Final = frozenset({1, 2, 4, 8})  # coefficients kept each way: output pixels over whole input pixels
@@ -75,12 +71,8 @@ class ProgressiveDamaged(ValueError):
 
 @lru_cache(maxsize=1)
 def _library() -> ctypes.CDLL | None:
-    if not LIBRARY.exists():
-        return None
-    try:
-        library = ctypes.CDLL(str(LIBRARY))
-    except OSError as exc:  # built for another system: libjpeg decodes, with more memory, rather than nothing
-        logger.warning("progressive JPEG decoder not loaded, libjpeg decodes instead: %s", exc)
+    library = native.load(LIBRARY, "libjpeg decodes progressive JPEGs instead (with more memory)")
+    if library is None:
         return None
     buffer = (ctypes.POINTER(_Image), ctypes.c_char_p, ctypes.c_size_t)
     for name in ("pj_header", "pj_decode"):

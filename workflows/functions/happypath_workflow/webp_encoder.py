@@ -14,31 +14,22 @@ returns None and the caller encodes with Pillow's libwebp at method 2.
 from __future__ import annotations
 
 import ctypes
-import logging
-import os
 from functools import lru_cache
-from pathlib import Path
 from typing import Final
 
 from PIL import Image
 
+from happypath_workflow import native
+
 __all__ = ["LIBRARY", "available", "encode"]
 
-LIBRARY: Final = Path(__file__).with_name(f"_webp_encoder.{os.uname().machine}.so.1")
-"""Built by `make native` for x86_64 and aarch64 (Lambda's arm64). Named `.so.1`: `sam build`'s Python builder
-leaves `*.so` files out of the bundle (it expects them from wheels)."""
-
-logger = logging.getLogger(__name__)
+LIBRARY: Final = native.library_path("webp_encoder")
 
 
 @lru_cache(maxsize=1)
 def _library() -> ctypes.CDLL | None:
-    if not LIBRARY.exists():
-        return None
-    try:
-        library = ctypes.CDLL(str(LIBRARY))
-    except OSError as exc:  # built for another system: Pillow's libwebp encodes, with larger files
-        logger.warning("WebP encoder not loaded, Pillow's libwebp encodes instead: %s", exc)
+    library = native.load(LIBRARY, "Pillow's libwebp encodes WebPs instead (larger files)")
+    if library is None:
         return None
     library.hp_webp_encode.argtypes = (
         ctypes.c_char_p,

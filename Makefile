@@ -125,4 +125,4 @@ bench: venv native  ## resizer benchmark against sharp (installs sharp into a th
 	$(PY) bench/resize_bench.py $(ARGS)
 
 clean:  ## remove build output and caches (keeps .venv)
-	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache frontend/dist test-artifacts .native-build
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache frontend/dist test-artifacts .native-build/libwebp-*/ .native-build/objects-*

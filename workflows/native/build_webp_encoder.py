@@ -14,7 +14,9 @@ loaded in one process without either taking the other's functions.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -65,7 +67,7 @@ def main(arch: str, output: Path, program: Path | None = None) -> None:
         subprocess.run(command, check=True)
         return target
 
-    with ThreadPoolExecutor() as pool:
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         built = list(pool.map(compile_one, enumerate(files)))
     output.parent.mkdir(parents=True, exist_ok=True)
     kind = ["-static", str(program)] if program else ["-shared", "-Wl,-z,defs"]
@@ -73,16 +75,31 @@ def main(arch: str, output: Path, program: Path | None = None) -> None:
 
 
 def _patched_source() -> Path:
-    """libwebp's source with the patch applied, extracted again when the patch changes."""
+    """libwebp's source with the patch applied, extracted again when the patch changes. Builds for the two
+    architectures may run at once (`make -j2 native`): one prepares the source while the other waits."""
+    BUILD.mkdir(parents=True, exist_ok=True)
+    with (BUILD / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _prepare_source()
+
+
+def _prepare_source() -> Path:
     tarball = BUILD / f"libwebp_{VERSION}.orig.tar.gz"
     if not tarball.exists() or _sha256(tarball) != SOURCE_SHA256:
-        BUILD.mkdir(parents=True, exist_ok=True)
         print(f"downloading {SOURCE_URL}", file=sys.stderr)
-        with urllib.request.urlopen(SOURCE_URL, timeout=120) as response:
-            data = response.read()
+        try:
+            with urllib.request.urlopen(SOURCE_URL, timeout=120) as response:
+                data = response.read()
+        except OSError as exc:  # URLError, timeouts
+            raise SystemExit(
+                f"could not download libwebp's source ({exc}). It is needed once: put {SOURCE_URL.rsplit('/', 1)[1]}"
+                f" (SHA-256 {SOURCE_SHA256}) in {BUILD} to build offline."
+            ) from exc
         if hashlib.sha256(data).hexdigest() != SOURCE_SHA256:
             raise SystemExit(f"{SOURCE_URL}: not the expected file (SHA-256 differs)")
-        tarball.write_bytes(data)
+        partial = tarball.with_name(tarball.name + ".part")
+        partial.write_bytes(data)
+        partial.rename(tarball)
     source = BUILD / f"libwebp-{VERSION}"
     stamp = source / ".patched"
     patch = PATCH.read_bytes()
@@ -91,11 +108,16 @@ def _patched_source() -> Path:
     patch_tool = shutil.which("patch")
     if patch_tool is None:
         raise SystemExit("building libwebp needs `patch` (Debian: apt-get install patch)")
-    shutil.rmtree(source, ignore_errors=True)
+    # Extracted and patched aside, then moved into place: an interrupted build leaves no half-patched tree.
+    staging = BUILD / f"libwebp-{VERSION}.staging"
+    shutil.rmtree(staging, ignore_errors=True)
     with tarfile.open(tarball) as archive:
-        archive.extractall(BUILD, filter="data")
-    subprocess.run([patch_tool, "-p1", "--quiet", "--forward", "-i", str(PATCH)], cwd=source, check=True)
-    stamp.write_bytes(patch)
+        archive.extractall(staging, filter="data")
+    subprocess.run([patch_tool, "-p1", "--quiet", "--forward", "-i", str(PATCH)], cwd=staging / source.name, check=True)
+    (staging / source.name / ".patched").write_bytes(patch)
+    shutil.rmtree(source, ignore_errors=True)
+    (staging / source.name).rename(source)
+    staging.rmdir()
     return source
 
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int hp_webp_encode(const unsigned char *rgb, int width, int height, int stride, float quality,
+int hp_webp_encode(const unsigned char *rgb, int width, int height, int stride, float quality, int method,
                    unsigned char **output, size_t *output_size);
 void hp_webp_free(unsigned char *data);
 
@@ -23,7 +23,7 @@ int main(int argc, char **argv) {
     if (width <= 0 || height <= 0 || !rgb || fread(rgb, 1, size, stdin) != size) return 2;
     unsigned char *output;
     size_t output_size;
-    int error = hp_webp_encode(rgb, width, height, width * 3, (float)atof(argv[3]), &output, &output_size);
+    int error = hp_webp_encode(rgb, width, height, width * 3, (float)atof(argv[3]), 3, &output, &output_size);
     if (error) {
         fprintf(stderr, "libwebp error %d\n", error);
         return 1;

@@ -9,16 +9,14 @@
 
 #include "webp/encode.h"
 
-#define HP_WEBP_METHOD 3 /* the pruned search: see libwebp-pruned-rd.patch */
-
 #define HP_EXPORT __attribute__((visibility("default")))
 
 /*
- * Encodes 8-bit RGB rows as a lossy WebP file (a RIFF holding one VP8 frame: no metadata) at `quality` (0-100).
- * Returns 0 with *output (released by hp_webp_free) and *output_size set, -1 if libwebp refused the settings,
+ * Encodes 8-bit RGB rows as a lossy WebP file (a RIFF holding one VP8 frame: no metadata) at `quality` (0-100)
+ * and libwebp's `method` (0-6; 3 is the pruned search of libwebp-pruned-rd.patch, the others libwebp's own). Returns 0 with *output (released by hp_webp_free) and *output_size set, -1 if libwebp refused the settings,
  * or libwebp's WebPEncodingError (> 0).
  */
-HP_EXPORT int hp_webp_encode(const uint8_t *rgb, int width, int height, int stride, float quality,
+HP_EXPORT int hp_webp_encode(const uint8_t *rgb, int width, int height, int stride, float quality, int method,
                              uint8_t **output, size_t *output_size) {
     WebPConfig config;
     WebPPicture picture;
@@ -29,7 +27,7 @@ HP_EXPORT int hp_webp_encode(const uint8_t *rgb, int width, int height, int stri
     *output_size = 0;
     if (!WebPConfigInit(&config) || !WebPPictureInit(&picture)) return -1;
     config.quality = quality;
-    config.method = HP_WEBP_METHOD;
+    config.method = method;
     if (!WebPValidateConfig(&config)) return -1;
 
     picture.width = width;

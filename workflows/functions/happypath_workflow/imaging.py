@@ -23,7 +23,7 @@ How the hot path stays cheap (see bench/README.md for the measurements):
 - Encodes (and HEIF tile decodes) run in a small thread pool when `workers > 1` (Pillow and libheif release
   the GIL).
 - WebP is written by `webp_encoder`: libwebp with a pruned rate-distortion search, files smaller than
-  sharp's at about 1.1x the time of libwebp's fastest level that has none (method 2).
+  sharp's at about 1.1x the time of libwebp's most thorough level without one (method 2).
 
 Damage detection: Pillow hides libjpeg's corrupt-data warnings (it decodes a damaged JPEG into grey
 bands without an error), so JPEG uploads are walked marker by marker before decoding: the frame and

@@ -24,6 +24,8 @@ from happypath_workflow import native
 __all__ = ["LIBRARY", "available", "encode"]
 
 LIBRARY: Final = native.library_path("webp_encoder")
+PRUNED_SEARCH: Final = 3
+"""The libwebp method the patch prunes (any other is libwebp's own, which tests compare with Pillow's)."""
 
 
 @lru_cache(maxsize=1)
@@ -37,6 +39,7 @@ def _library() -> ctypes.CDLL | None:
         ctypes.c_int,
         ctypes.c_int,
         ctypes.c_float,
+        ctypes.c_int,
         ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)),
         ctypes.POINTER(ctypes.c_size_t),
     )
@@ -51,7 +54,7 @@ def available() -> bool:
     return _library() is not None
 
 
-def encode(image: Image.Image, quality: int) -> bytes | None:
+def encode(image: Image.Image, quality: int, *, method: int = PRUNED_SEARCH) -> bytes | None:
     """`image` as a lossy WebP file (no metadata) at `quality`, or None without the library.
 
     ctypes lets go of the GIL for the call, so the resize step's two threads encode at once."""
@@ -63,7 +66,7 @@ def encode(image: Image.Image, quality: int) -> bytes | None:
     output = ctypes.POINTER(ctypes.c_uint8)()
     size = ctypes.c_size_t()
     error = library.hp_webp_encode(
-        pixels, rgb.width, rgb.height, rgb.width * 3, float(quality), ctypes.byref(output), ctypes.byref(size)
+        pixels, rgb.width, rgb.height, rgb.width * 3, float(quality), method, ctypes.byref(output), ctypes.byref(size)
     )
     if error:
         raise OSError(f"libwebp could not encode a {rgb.width}x{rgb.height} image (error {error})")

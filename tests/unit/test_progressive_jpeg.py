@@ -19,7 +19,9 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -387,17 +389,12 @@ def test_the_resizer_still_decodes_progressive_jpegs_without_the_library(monkeyp
 
 
 def test_a_library_that_does_not_load_leaves_the_decoding_to_libjpeg(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    unloadable_library: Callable[[ModuleType], None],
 ) -> None:
-    not_a_library = tmp_path / "_progressive_jpeg.so.1"
-    not_a_library.write_bytes(b"\x7fELF built for something else")
-    monkeypatch.setattr(progressive_jpeg, "LIBRARY", not_a_library)
-    progressive_jpeg._library.cache_clear()
-    try:
-        assert not progressive_jpeg.available()
-        assert imaging.rendition_images(jpeg(photo_like((2000, 1500))))["scaled"].size == (600, 450)
-    finally:
-        progressive_jpeg._library.cache_clear()
+    unloadable_library(progressive_jpeg)
+
+    assert not progressive_jpeg.available()
+    assert imaging.rendition_images(jpeg(photo_like((2000, 1500))))["scaled"].size == (600, 450)
 
 
 def test_the_resizer_rejects_a_damaged_progressive_jpeg_as_damaged() -> None:

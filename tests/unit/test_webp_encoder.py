@@ -13,8 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -151,22 +153,17 @@ def test_the_resizer_writes_its_webps_with_it_and_with_pillows_libwebp_without_i
 
 
 def test_a_library_that_does_not_load_leaves_the_encoding_to_pillow(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    jolla: dict[str, Image.Image], unloadable_library: Callable[[ModuleType], None], caplog: pytest.LogCaptureFixture
 ) -> None:
-    not_a_library = tmp_path / "_webp_encoder.so.1"
-    not_a_library.write_bytes(b"\x7fELF built for something else")
-    monkeypatch.setattr(webp_encoder, "LIBRARY", not_a_library)
-    webp_encoder._library.cache_clear()
-    try:
-        with caplog.at_level(logging.WARNING):
-            assert not webp_encoder.available()
-        assert "_webp_encoder.so.1 not loaded, Pillow's libwebp encodes WebPs instead" in caplog.text
-        tile = Image.new("RGB", (400, 400), "olive")
-        assert webp_encoder.encode(tile, 80) is None
-        rendered = imaging.render((PHOTOS / "jolla.jpg").read_bytes())["tile"]
-        assert rendered.webp == pillow_webp(imaging.rendition_images((PHOTOS / "jolla.jpg").read_bytes())["tile"], 2)
-    finally:
-        webp_encoder._library.cache_clear()
+    unloadable_library(webp_encoder)
+
+    with caplog.at_level(logging.WARNING):
+        assert not webp_encoder.available()
+
+    assert f"{webp_encoder.LIBRARY.name} not loaded, Pillow's libwebp encodes WebPs instead" in caplog.text
+    assert webp_encoder.encode(jolla["tile"], 80) is None
+    rendered = imaging.render((PHOTOS / "jolla.jpg").read_bytes())["tile"]
+    assert rendered.webp == pillow_webp(jolla["tile"], imaging.WEBP_FALLBACK_METHOD)
 
 
 @pytest.mark.skipif(shutil.which("qemu-aarch64") is None, reason="qemu-user is not installed (.ci/run installs it)")

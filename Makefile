@@ -49,7 +49,7 @@ NATIVE_CFLAGS := -O2 -ffp-contract=off -Wall -Wextra -Werror
 $(NATIVE_DIR)/_progressive_jpeg.%.so.1: workflows/native/progressive_jpeg.c workflows/native/progressive_jpeg.h Makefile $(VENV)/.installed
 	$(PY) -m ziglang cc -target $*-linux-gnu.2.17 $(NATIVE_CFLAGS) -s -fPIC -shared -o $@ $< -lm
 
-$(NATIVE_DIR)/_webp_encoder.%.so.1: workflows/native/build_webp_encoder.py workflows/native/webp_encoder.c workflows/native/libwebp-pruned-rd.patch $(VENV)/.installed
+$(NATIVE_DIR)/_webp_encoder.%.so.1: workflows/native/build_webp_encoder.py workflows/native/webp_encoder.c workflows/native/webp_encoder.h workflows/native/libwebp-pruned-rd.patch $(VENV)/.installed
 	$(PY) workflows/native/build_webp_encoder.py $* $@
 
 native: $(NATIVE_LIBS)  ## build the progressive JPEG decoder and the WebP encoder (x86_64 and arm64)

@@ -30,7 +30,7 @@ SOURCE_URL = f"https://deb.debian.org/debian/pool/main/libw/libwebp/libwebp_{VER
 SOURCE_SHA256 = "7d6fab70cf844bf6769077bd5d7a74893f8ffd4dfb42861745750c63c2a5c92c"
 HERE = Path(__file__).resolve().parent
 PATCH = HERE / "libwebp-pruned-rd.patch"
-SHIM = HERE / "webp_encoder.c"
+SHIM = HERE / "webp_encoder.c"  # with webp_encoder.h beside it
 BUILD = HERE.parent.parent / ".native-build"
 SOURCE_DIRS = ("src/enc", "src/dsp", "src/utils", "sharpyuv")
 FLAGS = (
@@ -85,7 +85,7 @@ def _patched_source() -> Path:
 
 def _prepare_source() -> Path:
     tarball = BUILD / f"libwebp_{VERSION}.orig.tar.gz"
-    if not tarball.exists() or _sha256(tarball) != SOURCE_SHA256:
+    if not tarball.exists() or _sha256(tarball.read_bytes()) != SOURCE_SHA256:
         print(f"downloading {SOURCE_URL}", file=sys.stderr)
         try:
             with urllib.request.urlopen(SOURCE_URL, timeout=120) as response:
@@ -95,7 +95,7 @@ def _prepare_source() -> Path:
                 f"could not download libwebp's source ({exc}). It is needed once: put {SOURCE_URL.rsplit('/', 1)[1]}"
                 f" (SHA-256 {SOURCE_SHA256}) in {BUILD} to build offline."
             ) from exc
-        if hashlib.sha256(data).hexdigest() != SOURCE_SHA256:
+        if _sha256(data) != SOURCE_SHA256:
             raise SystemExit(f"{SOURCE_URL}: not the expected file (SHA-256 differs)")
         partial = tarball.with_name(tarball.name + ".part")
         partial.write_bytes(data)
@@ -121,8 +121,8 @@ def _prepare_source() -> Path:
     return source
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 if __name__ == "__main__":

@@ -1,16 +1,14 @@
 /*
  * Encode raw 8-bit RGB rows from stdin as a WebP file on stdout, with webp_encoder.c. Not shipped:
- * tests/unit/test_webp_encoder.py builds it for x86_64 and arm64 (build_webp_encoder.py --program) and compares
- * the two files, the arm64 one run under qemu.
+ * tests/unit/test_webp_encoder.py builds it for x86_64 and arm64 (build_webp_encoder.py ARCH OUTPUT
+ * encode_file.c) and compares the two files, the arm64 one run under qemu.
  *
  *     encode_file WIDTH HEIGHT QUALITY < pixels.rgb > image.webp
  */
 #include <stdio.h>
 #include <stdlib.h>
 
-int hp_webp_encode(const unsigned char *rgb, int width, int height, int stride, float quality, int method,
-                   unsigned char **output, size_t *output_size);
-void hp_webp_free(unsigned char *data);
+#include "webp_encoder.h"
 
 int main(int argc, char **argv) {
     if (argc != 4) {
@@ -19,9 +17,9 @@ int main(int argc, char **argv) {
     }
     int width = atoi(argv[1]), height = atoi(argv[2]);
     size_t size = (size_t)width * (size_t)height * 3;
-    unsigned char *rgb = malloc(size);
+    uint8_t *rgb = malloc(size);
     if (width <= 0 || height <= 0 || !rgb || fread(rgb, 1, size, stdin) != size) return 2;
-    unsigned char *output;
+    uint8_t *output;
     size_t output_size;
     int error = hp_webp_encode(rgb, width, height, width * 3, (float)atof(argv[3]), 3, &output, &output_size);
     if (error) {

@@ -4,18 +4,10 @@
  * libwebp offers method 2 (over sharp's file size on one shared photo) or the full method 3 (twice the time);
  * see bench/README.md.
  */
-#include <stddef.h>
-#include <stdint.h>
+#include "webp_encoder.h"
 
 #include "webp/encode.h"
 
-#define HP_EXPORT __attribute__((visibility("default")))
-
-/*
- * Encodes 8-bit RGB rows as a lossy WebP file (a RIFF holding one VP8 frame: no metadata) at `quality` (0-100)
- * and libwebp's `method` (0-6; 3 is the pruned search of libwebp-pruned-rd.patch, the others libwebp's own). Returns 0 with *output (released by hp_webp_free) and *output_size set, -1 if libwebp refused the settings,
- * or libwebp's WebPEncodingError (> 0).
- */
 HP_EXPORT int hp_webp_encode(const uint8_t *rgb, int width, int height, int stride, float quality, int method,
                              uint8_t **output, size_t *output_size) {
     WebPConfig config;

@@ -182,14 +182,15 @@ print(json.dumps([module.LIBRARY.name, module.available()]))
 
 @pytest.mark.parametrize("logical_id", ["CheckImageFunction", "ResizeFunction"])
 @pytest.mark.parametrize(
-    ("module", "library"), [("progressive_jpeg", "_progressive_jpeg"), ("webp_encoder", "_webp_encoder")]
+    ("module", "library"),
+    [("progressive_jpeg", "_progressive_jpeg"), ("webp_encoder", "_webp_encoder"), ("resampler", "_resampler")],
 )
 def test_the_image_functions_ship_their_native_libraries_for_both_architectures(
     build_dir: Path, logical_id: str, module: str, library: str
 ):
     # Built by `make native` beside the code, not by `sam build`. A build without them would still work, with
-    # more memory (libjpeg holding every coefficient of a progressive JPEG) and larger WebPs (Pillow's libwebp
-    # at method 2), so nothing else would fail.
+    # more memory (libjpeg holding every coefficient of a progressive JPEG), larger WebPs (Pillow's libwebp
+    # at method 2) and slower resampling (Pillow's), so nothing else would fail.
     package = build_dir / logical_id / "happypath_workflow"
     for machine in ("x86_64", "aarch64"):
         assert (package / f"{library}.{machine}.so.1").is_file(), machine

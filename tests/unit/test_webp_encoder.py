@@ -178,7 +178,8 @@ def test_the_arm64_build_writes_the_same_files_as_this_machines(jolla: dict[str,
         program = tmp_path / f"encode_file.{machine}"
         build = [
             sys.executable,
-            str(NATIVE / "build_webp_encoder.py"),
+            str(NATIVE / "build_native.py"),
+            "webp_encoder",
             machine,
             str(program),
             str(NATIVE / "encode_file.c"),

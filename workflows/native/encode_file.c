@@ -1,6 +1,6 @@
 /*
  * Encode raw 8-bit RGB rows from stdin as a WebP file on stdout, with webp_encoder.c. Not shipped:
- * tests/unit/test_webp_encoder.py builds it for x86_64 and arm64 (build_webp_encoder.py ARCH OUTPUT
+ * tests/unit/test_webp_encoder.py builds it for x86_64 and arm64 (build_native.py webp_encoder ARCH OUTPUT
  * encode_file.c) and compares the two files, the arm64 one run under qemu.
  *
  *     encode_file WIDTH HEIGHT QUALITY < pixels.rgb > image.webp

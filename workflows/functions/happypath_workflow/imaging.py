@@ -1361,7 +1361,12 @@ def _working_mode(image: Image.Image, source: _Source) -> Image.Image:
 
 
 def _resample(base: Image.Image, target: _Target, to_base: float, transpose: Image.Transpose | None) -> Image.Image:
-    image = base.resize(target.size, RESAMPLE, box=_scaled_box(target, to_base), reducing_gap=REDUCING_GAP)
+    from happypath_workflow import resampler  # ctypes: only where renditions are made
+
+    box = _scaled_box(target, to_base)
+    image = resampler.resample(base, target.size, box)
+    if image is None:
+        image = base.resize(target.size, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
     return image if transpose is None else image.transpose(transpose)
 
 

@@ -3,7 +3,24 @@ container left intact."""
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
+from PIL import Image
+
 from happypath_workflow import libheif
+
+PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "photos"
+
+
+@cache
+def display_p3_profile() -> bytes:
+    """The shared iPhone HEIC's Display P3 colour profile (opening a HEIC reads its metadata, not its image)."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    with Image.open(PHOTOS / "iphone_13_pro_max.HEIC") as heic:
+        return bytes(heic.info["icc_profile"])
 
 
 def box(kind: bytes, body: bytes) -> bytes:

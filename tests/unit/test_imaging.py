@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from happypath_testkit.heic import display_p3_profile
 from happypath_testkit.memory import reset_peak_rss, rss_mb
 from PIL import Image, ImageCms, ImageFile
 
@@ -557,7 +558,8 @@ def test_a_heif_crop_is_applied_like_libheif_does(orientation: int) -> None:
 
     image = photo_like((1400, 1200))
     crop = (180, 90, 1400 - 60, 1200 - 250)  # the colour property came first: the crop applies before turning
-    data = with_clap(heif_bytes(image, orientation=orientation, icc_profile=p3_profile()), clap_box(1400, 1200, crop))
+    heif = heif_bytes(image, orientation=orientation, icc_profile=display_p3_profile())
+    data = with_clap(heif, clap_box(1400, 1200, crop))
     source, base = decoded_heif(data)
     expected = libheif_whole(data)
     cropped = (crop[2] - crop[0], crop[3] - crop[1])
@@ -575,7 +577,7 @@ def test_a_heif_crop_is_applied_like_libheif_does(orientation: int) -> None:
 def test_a_heif_cropped_to_under_the_minimum_side_is_too_small() -> None:
     image = photo_like((1400, 1200))
     crop = (100, 100, 1300, 850)  # 1200 x 750 shown
-    data = with_clap(heif_bytes(image, icc_profile=p3_profile()), clap_box(1400, 1200, crop))
+    data = with_clap(heif_bytes(image, icc_profile=display_p3_profile()), clap_box(1400, 1200, crop))
     assert "1200x750" in assert_rejected(data, RejectionReason.TOO_SMALL).detail
 
 
@@ -585,7 +587,8 @@ def test_renditions_of_a_cropped_heif_show_the_cropped_region(orientation: int) 
 
     image = photo_like((3200, 2800))
     crop = (300, 90, 3200 - 60, 2800 - 350)  # 2840 x 2360: box-reduced by 2 before resampling
-    data = with_clap(heif_bytes(image, orientation=orientation, icc_profile=p3_profile()), clap_box(3200, 2800, crop))
+    heif = heif_bytes(image, orientation=orientation, icc_profile=display_p3_profile())
+    data = with_clap(heif, clap_box(3200, 2800, crop))
     from happypath_workflow.libheif import HeifImage
 
     source = imaging._open(data)
@@ -1778,13 +1781,7 @@ def linear_grey_profile() -> bytes:
     return display_profile(b"GRAY", b"Linear grey test profile", [(b"kTRC", gamma_curve(1.0))])
 
 
-def p3_profile() -> bytes:
-    open_heif_with_pillow()
-    with Image.open(PHOTOS / "iphone_13_pro_max.HEIC") as heic:
-        return heic.info["icc_profile"]
-
-
-@pytest.mark.parametrize("profile", [adobe_rgb_like_profile, p3_profile], ids=["adobe-rgb-like", "display-p3"])
+@pytest.mark.parametrize("profile", [adobe_rgb_like_profile, display_p3_profile], ids=["adobe-rgb-like", "display-p3"])
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_embedded_profiles_are_converted_to_plain_srgb(profile: Callable[[], bytes], fmt: str) -> None:
     icc = profile()

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from happypath_testkit.heic import box
+from happypath_testkit.heic import box, display_p3_profile
 from happypath_testkit.memory import reset_peak_rss, rss_mb
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -715,18 +715,10 @@ def huge_icc(draw: st.DrawFn) -> bytes:
     return b"".join(segments)
 
 
-@cache
-def p3_profile() -> bytes:
-    """The iPhone HEIC's Display P3 profile (opening a HEIC reads its metadata, it does not decode it)."""
-    _register_heif()
-    with Image.open(PHOTOS / "iphone_13_pro_max.HEIC") as heic:
-        return bytes(heic.info["icc_profile"])
-
-
 @st.composite
 def mutated_icc(draw: st.DrawFn) -> bytes:
     """A real non-sRGB profile with a few bytes changed: lcms parses it and builds (or refuses) a transform."""
-    profile = bytearray(p3_profile())
+    profile = bytearray(display_p3_profile())
     for _ in range(draw(st.integers(0, 4))):
         offset = draw(st.one_of(st.integers(0, 127 + 4 + 12 * 10), st.integers(0, len(profile) - 1)))
         if draw(st.booleans()):

@@ -7,6 +7,7 @@ the same as what Pillow's resampler gives, within rounding, and check where it s
 from __future__ import annotations
 
 import ctypes
+import io
 import logging
 import os
 import shutil
@@ -16,9 +17,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
+from happypath_testkit.heic import display_p3_profile
 from PIL import Image
 
 from happypath_workflow import imaging, resampler
@@ -68,7 +71,7 @@ def difference(a: Image.Image, b: Image.Image) -> np.ndarray:
         ((1000, 750), (0, 0, 816, 612)),  # enlarging (a small photo's scaled image)
     ],
 )
-def test_it_resamples_as_pillows_bicubic_within_a_level(
+def test_it_resamples_a_photo_as_pillows_bicubic_does(
     decode: Image.Image, mode: str, size: tuple[int, int], box: Box
 ) -> None:
     image = decode.convert(mode)
@@ -78,8 +81,8 @@ def test_it_resamples_as_pillows_bicubic_within_a_level(
     assert resampled.mode == mode
     assert resampled.size == size
     diff = difference(resampled, pillow(image, size, box))
-    assert diff.max() <= 2
-    assert diff.mean() < 0.25  # rounding: stb filters in floats, Pillow in fixed point
+    assert diff.max() <= 2  # on a photo; noise, with hard edges everywhere, differs more (Pillow rounds its first
+    assert diff.mean() < 0.25  # pass to 8 bits, stb filters in floats throughout)
 
 
 def test_the_filter_reads_around_the_box_as_pillows_does() -> None:
@@ -98,7 +101,7 @@ def test_the_filter_reads_around_the_box_as_pillows_does() -> None:
 @pytest.mark.parametrize("size", [(1, 1), (7, 3), (12, 60), (60, 2)])
 def test_extreme_reductions_stay_close_to_pillows(decode: Image.Image, size: tuple[int, int]) -> None:
     """Beyond the image's edges Pillow drops the kernel's taps and reweighs the rest, stb repeats the edge pixels:
-    the same where the kernel is a few pixels wide, some levels apart at the edges where it is hundreds."""
+    the edge outputs differ a little where the kernel is a few pixels wide, more where it is hundreds."""
     box = (0.0, 0.0, 816.0, 612.0)
 
     resampled = ours(decode, size, box)
@@ -109,15 +112,20 @@ def test_extreme_reductions_stay_close_to_pillows(decode: Image.Image, size: tup
     assert diff.mean() < 2
 
 
-def test_flat_colours_stay_exact() -> None:
-    """The cubic's negative lobes must not push a flat area off its value (or past 0 and 255 at hard edges)."""
+def test_flat_colours_stay_exact_and_the_overshoot_at_a_hard_edge_is_clipped() -> None:
+    """The cubic's negative lobes must not push a flat area off its value, and where they push past 0 or 255 (at
+    a hard edge, 257.9 and -3.0 in floats) the result is clipped, not wrapped round: as Pillow's is."""
     image = Image.new("RGB", (640, 480), (12, 250, 0))
     image.paste((255, 0, 255), (0, 0, 320, 480))
 
-    resampled = np.asarray(ours(image, (300, 200), (0, 0, 640, 480)))
+    resampled = ours(image, (300, 200), (0, 0, 640, 480))
 
-    assert (resampled[:, :140] == (255, 0, 255)).all()
-    assert (resampled[:, 160:] == (12, 250, 0)).all()
+    pixels = np.asarray(resampled)
+    assert (pixels[:, :140] == (255, 0, 255)).all()
+    assert (pixels[:, 160:] == (12, 250, 0)).all()
+    assert (pixels[:, 148] == (255, 0, 255)).all()  # 257.9 for red and blue
+    assert (pixels[:, 151] == (9, 253, 0)).all()  # -3.0 for blue
+    assert difference(resampled, pillow(image, (300, 200), (0, 0, 640, 480))).max() <= 1
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "CMYK", "I;16", "1", "P"])
@@ -154,23 +162,46 @@ def test_two_threads_resample_at_once_with_the_same_results(decode: Image.Image)
     assert together == alone
 
 
-def test_the_resizer_resamples_a_jpeg_with_it_and_with_pillow_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    data = (PHOTOS / "jolla.jpg").read_bytes()
-    source = imaging._open(data)
-    plan = {target.name: target for target in imaging._rendition_plan(source)}
-    decode, to_decode = imaging._decode_jpeg(imaging._open(data).image, list(plan.values()))  # type: ignore[arg-type]
-    boxes = {name: imaging._scaled_box(target, to_decode) for name, target in plan.items()}
+def jpeg(name: str) -> bytes:
+    """A shared photo, or jolla.jpg saved again as a grey, a CMYK or a Display P3 JPEG."""
+    if name in ("grey", "cmyk", "display-p3"):
+        with Image.open(PHOTOS / "jolla.jpg") as image:
+            converted = image.convert({"grey": "L", "cmyk": "CMYK"}.get(name, "RGB"))
+            buffer = io.BytesIO()
+            profile = {"icc_profile": display_p3_profile()} if name == "display-p3" else {}
+            converted.save(buffer, "JPEG", quality=90, **profile)
+            return buffer.getvalue()
+    return (PHOTOS / name).read_bytes()
+
+
+@pytest.mark.parametrize("name", ["jolla.jpg", "canon_hdr_NO.jpg", "grey", "cmyk", "display-p3"])
+def test_the_resizer_resamples_a_jpeg_with_it_and_with_pillow_without_it(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every kind of JPEG decode goes through it (CMYK made RGB first), then is turned upright (canon_hdr_NO is
+    stored on its side) and converted to sRGB (Display P3: in place, on the image it wrote)."""
+    data = jpeg(name)
+    resample = resampler.resample
+    calls: list[Image.Image | None] = []
+
+    def spy(*args: Any) -> Image.Image | None:
+        calls.append(resample(*args))
+        return calls[-1]
+
+    monkeypatch.setattr(resampler, "resample", spy)
 
     images = imaging.rendition_images(data)
-    for name, image in images.items():
-        assert image.tobytes() == ours(decode, plan[name].size, boxes[name]).tobytes()
-    monkeypatch.setattr(resampler, "_library", lambda: None)
-    without = imaging.rendition_images(data)
 
-    for name, image in without.items():
-        expected = decode.resize(plan[name].size, imaging.RESAMPLE, box=boxes[name], reducing_gap=imaging.REDUCING_GAP)
-        assert image.tobytes() == expected.tobytes()
-        assert difference(image, images[name]).mean() < 1
+    assert len(calls) == 2
+    assert all(call is not None for call in calls)
+    monkeypatch.setattr(resampler, "_library", lambda: None)
+    without = imaging.rendition_images(data)  # Pillow's resampler
+
+    for output, image in images.items():
+        assert (image.mode, image.size) == (without[output].mode, without[output].size)
+        diff = difference(image, without[output])
+        assert diff.mean() < 0.5
+        assert np.percentile(diff, 99.9) <= 4
 
 
 def test_a_library_that_does_not_load_leaves_the_resampling_to_pillow(

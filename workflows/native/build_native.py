@@ -59,9 +59,10 @@ class Library:
     upstream: Upstream
     shim: Path  # with its header beside it
     source_dirs: tuple[str, ...]  # upstream folders whose C files are compiled in
-    include_dirs: tuple[str, ...]
+    include_dirs: tuple[str, ...]  # upstream folders, as system headers (their warnings are upstream's)
     flags: tuple[str, ...]
     arch_flags: dict[str, tuple[str, ...]]
+    link: tuple[str, ...] = ("-lm",)
 
 
 LIBWEBP = Upstream(
@@ -88,9 +89,12 @@ LIBRARIES = {
         # x86-64: SSE2 throughout; the SSE4.1 files get -msse4.1 (below) and libwebp picks them at run time if the
         # CPU has it. arm64 compilers enable NEON, which libwebp then uses throughout.
         {"x86_64": ("-DWEBP_HAVE_SSE2", "-DWEBP_HAVE_SSE41"), "aarch64": ()},
+        ("-lm", "-lpthread"),
     ),
     # stb_image_resize2 uses SSE2 on any x86-64 and NEON on arm64 (AVX needs -mavx, with no run-time check).
-    "resampler": Library(LIBSTB, HERE / "resampler.c", (), (".",), (), {"x86_64": (), "aarch64": ()}),
+    "resampler": Library(
+        LIBSTB, HERE / "resampler.c", (), (".",), ("-Wall", "-Wextra", "-Werror"), {"x86_64": (), "aarch64": ()}
+    ),
 }
 
 
@@ -108,7 +112,7 @@ def main(name: str, arch: str, output: Path, program: Path | None = None) -> Non
     upstream_files = sorted(path for folder in library.source_dirs for path in (source / folder).glob("*.c"))
     compiler = [sys.executable, "-m", "ziglang", "cc", "-target", f"{arch}-{system}"]
     flags = [*FLAGS, *library.flags, *library.arch_flags[arch]]
-    flags += [option for folder in library.include_dirs for option in ("-I", str(source / folder))]
+    flags += [option for folder in library.include_dirs for option in ("-isystem", str(source / folder))]
 
     def compile_one(index_and_path: tuple[int, Path]) -> Path:
         index, path = index_and_path
@@ -121,12 +125,12 @@ def main(name: str, arch: str, output: Path, program: Path | None = None) -> Non
         built = list(pool.map(compile_one, enumerate([*upstream_files, library.shim])))
     output.parent.mkdir(parents=True, exist_ok=True)
     kind = ["-static", str(program)] if program else ["-shared", "-Wl,-z,defs"]
-    subprocess.run([*compiler, *kind, "-s", "-o", str(output), *map(str, built), "-lm", "-lpthread"], check=True)
+    subprocess.run([*compiler, *kind, "-s", "-o", str(output), *map(str, built), *library.link], check=True)
 
 
 def _unpacked(upstream: Upstream) -> Path:
-    """The upstream source, patched, unpacked again when the patch changes. Builds may run at once (`make -j2
-    native`): one prepares a source while the others wait."""
+    """The upstream source, patched, unpacked again when the tarball or the patch changes. Builds may run at once
+    (`make -j2 native`): one prepares a source while the others wait."""
     BUILD.mkdir(parents=True, exist_ok=True)
     with (BUILD / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -136,6 +140,8 @@ def _unpacked(upstream: Upstream) -> Path:
 def _prepare_source(upstream: Upstream) -> Path:
     tarball = BUILD / upstream.tarball
     if not tarball.exists() or _sha256(tarball.read_bytes()) != upstream.sha256:
+        if tarball.exists():
+            print(f"{tarball} is not the expected file (SHA-256 differs)", file=sys.stderr)
         print(f"downloading {upstream.url}", file=sys.stderr)
         try:
             with urllib.request.urlopen(upstream.url, timeout=120) as response:
@@ -152,8 +158,9 @@ def _prepare_source(upstream: Upstream) -> Path:
         partial.rename(tarball)
     source = BUILD / upstream.folder
     stamp = source / ".patched"
-    patch = upstream.patch.read_bytes() if upstream.patch else b""
-    if stamp.exists() and stamp.read_bytes() == patch:
+    # The tarball's checksum and the patch: a tree unpacked from another tarball or patched otherwise is redone.
+    recipe = upstream.sha256.encode() + b"\n" + (upstream.patch.read_bytes() if upstream.patch else b"")
+    if stamp.exists() and stamp.read_bytes() == recipe:
         return source
     patch_tool = shutil.which("patch")
     if upstream.patch and patch_tool is None:
@@ -166,7 +173,7 @@ def _prepare_source(upstream: Upstream) -> Path:
     if upstream.patch and patch_tool:
         command = [patch_tool, "-p1", "--quiet", "--forward", "-i", str(upstream.patch)]
         subprocess.run(command, cwd=staging / upstream.folder, check=True)
-    (staging / upstream.folder / ".patched").write_bytes(patch)
+    (staging / upstream.folder / ".patched").write_bytes(recipe)
     shutil.rmtree(source, ignore_errors=True)
     (staging / upstream.folder).rename(source)
     staging.rmdir()

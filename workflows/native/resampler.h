@@ -16,7 +16,7 @@
  * all are filtered alike) into an out_width x out_height image, with the Catmull-Rom cubic (Keys, a = -0.5: Pillow's
  * BICUBIC) widened by the scale when reducing. The region is in pixels and may be fractional; the filter reads the
  * pixels around it as Pillow does, and repeats the edge ones beyond the image. Rows are `stride` and `out_stride`
- * bytes apart. Returns 0, -1 for arguments out of range, or -2 if memory ran out.
+ * bytes apart. Returns 0, -1 for arguments out of range, or -2 if stb could not (its allocation failed).
  */
 HP_EXPORT int hp_resample(const uint8_t *pixels, int width, int height, int stride, int channels, double left,
                           double top, double right, double bottom, uint8_t *output, int out_width, int out_height,

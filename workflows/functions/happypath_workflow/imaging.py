@@ -83,7 +83,9 @@ Image.MAX_IMAGE_PIXELS = limits.MAX_PIXELS
 
 # --- tuning (measured with bench/resize_bench.py) -------------------------------------------------------
 RESAMPLE: Final = Image.Resampling.BICUBIC
-"""Resampling filter applied after the reduced decode (SSIM >= 0.99 against full-size LANCZOS)."""
+"""Resampling filter applied after the reduced decode (SSIM >= 0.99 against full-size LANCZOS). `resampler` (a JPEG's
+whole decode) has the same kernel built in and never box-reduces first: this filter and `REDUCING_GAP` apply to
+Pillow's resampling (the banded formats, and where `resampler` does not apply)."""
 DCT_MIN_HEADROOM: Final[dict[int, float]] = {8: 2.0, 4: 1.3, 2: 1.0}
 """For each JPEG DCT scale 1/s: how much larger than an output its source region must stay after the
 reduced decode. DCT scaling keeps only the lowest frequencies of each 8x8 block, so at 1/4 and 1/8 the
@@ -896,7 +898,7 @@ def _resampled(source: _Source, plan: list[_Target], threads: int) -> dict[str, 
     """Decode once, as small as the plan allows, and give each target's resampled image (upright, not finished
     yet) as a call, for the caller to run on the threads it has.
 
-    A JPEG is decoded whole at a reduced scale and each output resampled from it by Pillow. HEIF, PNG and a
+    A JPEG is decoded whole at a reduced scale and each output resampled from it (`resampler`). HEIF, PNG and a
     progressive JPEG (`progressive_jpeg`, when it takes the file) are decoded a band of rows at a time, each
     band box-reduced (or, a JPEG, reduced by its DCT scale) and resampled into every output at once
     (`banded.py`), so their reduced image is never whole either.
@@ -1363,7 +1365,7 @@ def _working_mode(image: Image.Image, source: _Source) -> Image.Image:
 
 
 def _resample(base: Image.Image, target: _Target, to_base: float, transpose: Image.Transpose | None) -> Image.Image:
-    from happypath_workflow import resampler  # ctypes: only where renditions are made
+    from happypath_workflow import resampler  # ctypes: only where images are resampled
 
     box = _scaled_box(target, to_base)
     image = resampler.resample(base, target.size, box)

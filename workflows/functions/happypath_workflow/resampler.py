@@ -1,9 +1,9 @@
 """The renditions' resampling, by stb_image_resize2 with Pillow's BICUBIC kernel, reading and writing Pillow's pixels.
 
-Pillow's resampler is plain C; resampling a JPEG's reduced decode into the tile and the scaled image was a quarter
-of the resize step's CPU time. stb_image_resize2 (`workflows/native/resampler.c`) filters in SIMD floats with the
-same Catmull-Rom cubic: about three times as fast, at a slightly higher SSIM against a full-size LANCZOS reference
-(bench/README.md). It reads the decode and writes the new image in place, through Pillow's Arrow export (the Arrow
+Pillow's resampler is plain C; resampling a JPEG's reduced decode into the tile and the scaled image took 12-25%
+of a render. stb_image_resize2 (`workflows/native/resampler.c`) filters in SIMD floats with the same Catmull-Rom
+cubic: about three times as fast, at a slightly higher SSIM against a full-size LANCZOS reference (bench/README.md,
+"Reading it"). It reads the decode and writes the new image in place, through Pillow's Arrow export (the Arrow
 C data interface: a stable ABI giving the address of an image's pixels), so no copy of either is made.
 
 The library is built by `make native` (for Lambda too: `sam build` ships what it built). `resample` returns None
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ctypes
 from functools import lru_cache
-from typing import Final
+from typing import Final, NamedTuple
 
 from PIL import Image
 
@@ -27,6 +27,8 @@ LIBRARY: Final = native.library_path("resampler")
 CHANNELS: Final = {"RGB": 4, "L": 1}
 """Bytes per pixel in Pillow's memory for the modes resampled here (RGB is kept as RGBX: the padding byte is
 filtered along, as one more channel, and ignored)."""
+_ARROW_FORMATS: Final = {4: (b"+w:4", b"C"), 1: (b"C",)}
+"""How Pillow 13 exports those modes (a fixed-size list of 4 bytes a pixel; bytes): anything else falls back."""
 
 
 class _ArrowSchema(ctypes.Structure):
@@ -98,22 +100,25 @@ def available() -> bool:
 
 def resample(image: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float]) -> Image.Image | None:
     """`image`'s region `box` (pixels, may be fractional) resampled to `size`, as Pillow's
-    `resize(size, BICUBIC, box=box)` does it (within a level or two; no box reduction first), or None where
+    `resize(size, BICUBIC, box=box)` does it (no box reduction first; a mean difference of about 0.2 levels from
+    Pillow's, more at hard edges, where Pillow rounds its first pass to 8 bits and stb does not), or None where
     this does not apply (see the module's docstring).
 
     ctypes lets go of the GIL for the call, so the resize step's two threads resample at once."""
     library = _library()
     channels = CHANNELS.get(image.mode)
-    if library is None or channels is None:
+    if library is None or channels is None or min(size) < 1:
+        return None
+    source = _pixels(image, channels)
+    if source is None:
         return None
     output = Image.new(image.mode, size)
-    try:
-        exports = image.__arrow_c_array__(), output.__arrow_c_array__()
-    except ValueError:  # rows in more than one block: Pillow does not export them
+    target = _pixels(output, channels)
+    if target is None:
         return None
     left, top, right, bottom = box
     error = library.hp_resample(
-        _pixels(exports[0][1]),
+        source.address,
         image.width,
         image.height,
         image.width * channels,
@@ -122,7 +127,7 @@ def resample(image: Image.Image, size: tuple[int, int], box: tuple[float, float,
         top,
         right,
         bottom,
-        _pixels(exports[1][1]),
+        target.address,
         output.width,
         output.height,
         output.width * channels,
@@ -130,17 +135,32 @@ def resample(image: Image.Image, size: tuple[int, int], box: tuple[float, float,
     if error == -1:
         raise ValueError(f"cannot resample box {box} of a {image.width}x{image.height} image to {size}")
     if error:
-        raise MemoryError("not enough memory to resample the image")
+        raise MemoryError(f"stb_image_resize2 could not resample a {image.width}x{image.height} image to {size}")
     return output
 
 
-def _pixels(array_capsule: object) -> int:
-    """The address of the first pixel of an image's Arrow export (its pixels, not a copy). An RGB image's array is
-    a fixed-size list of 4 bytes per pixel whose one child holds them; a grey image's holds them itself."""
-    array = ctypes.cast(_capsule_pointer(array_capsule, b"arrow_array"), ctypes.POINTER(_ArrowArray)).contents
-    if array.n_children:
+class _Pixels(NamedTuple):
+    address: int
+    export: tuple[object, object]  # the Arrow capsules: while they live, so do the pixels
+
+
+def _pixels(image: Image.Image, channels: int) -> _Pixels | None:
+    """The address of an image's first pixel, from its Arrow export (its pixels, not a copy), or None if Pillow does
+    not export it as one block laid out as expected (an image of over 16 MB is kept in several).
+
+    Written through for a new output image: Pillow exports its own memory, and nothing else holds the image yet."""
+    try:
+        export = image.__arrow_c_array__()
+    except ValueError:  # "Image rows are not contiguous in memory."
+        return None
+    schema = ctypes.cast(_capsule_pointer(export[0], b"arrow_schema"), ctypes.POINTER(_ArrowSchema)).contents
+    array = ctypes.cast(_capsule_pointer(export[1], b"arrow_array"), ctypes.POINTER(_ArrowArray)).contents
+    formats = [schema.format]
+    if schema.n_children == 1 and array.n_children == 1:  # RGB: the list's one child holds the bytes
+        formats.append(schema.children[0].contents.format)
         array = array.children[0].contents
+    as_expected = tuple(formats) == _ARROW_FORMATS[channels] and array.n_buffers == 2 and not array.offset
+    if not as_expected or array.length != image.width * image.height * channels:
+        return None
     address = array.buffers[1]
-    if address is None or array.offset:
-        raise RuntimeError("Pillow's Arrow export does not hold its pixels as expected")
-    return int(address)
+    return None if address is None else _Pixels(int(address), export)

@@ -434,7 +434,7 @@ test('a place named in one long word wraps: the list and its page stay as wide a
   expect(problems.pageErrors).toEqual([])
 })
 
-test("a place's type stays one word beside a long distance", async ({ page }) => {
+test("a place's type stays one word beside a long distance, and no separator dangles", async ({ page }, testInfo) => {
   // No location shared: the distances read "… from the default location", which squeezed "Park" to "Par / k".
   await createPlace(await tokenFor('types'), { name: 'Type Check Park', lat: 51.5129, lng: -0.1657 })
   await page.goto(`${appUrl}/`)
@@ -446,6 +446,28 @@ test("a place's type stays one word beside a long distance", async ({ page }) =>
   )
   expect(lines.length).toBeGreaterThan(0)
   for (const count of lines) expect(count, 'a place type on more than one line').toBeLessThan(1.5)
+  // The "·" between type and distance is shown between them on one line, and clipped when the distance wraps.
+  const separators = await list.locator('.meta').evaluateAll((metas) =>
+    metas.map((meta) => {
+      const type = meta.querySelector('.type')!.getBoundingClientRect()
+      const distance = meta.querySelector('.distance')!
+      const box = distance.getBoundingClientRect()
+      const dot = getComputedStyle(distance, '::before')
+      const dotRight = box.left - parseFloat(dot.right)
+      return {
+        wrapped: box.top > type.top + 1,
+        visible: dotRight > meta.getBoundingClientRect().left && getComputedStyle(meta).overflowX === 'hidden',
+        between: dotRight - parseFloat(dot.width) >= type.right && dotRight <= box.left,
+      }
+    }),
+  )
+  expect(separators.some((separator) => separator.wrapped), 'a distance wrapped at 320 px').toBe(true)
+  for (const { wrapped, visible, between } of separators) {
+    expect(visible, 'the separator is shown only on one line with both').toBe(!wrapped)
+    if (!wrapped) expect(between, 'the separator between type and distance').toBe(true)
+  }
+  await list.scrollIntoViewIfNeeded()
+  await screenshot(page, '33-place-type-and-long-distance', testInfo, { fullPage: false })
 })
 
 test('far north, the widest distance searches as far as the API can there, and says so', async ({ page, context }, testInfo) => {

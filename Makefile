@@ -40,20 +40,18 @@ venv-moderation: $(VENV)/.moderation  ## add the offline moderation models (loca
 # The progressive JPEG decoder, the WebP encoder and the resampler (workflows/native), for this machine and for
 # Lambda's arm64, with Zig's C compiler from PyPI (ziglang, in the dev group): no system compiler needed. `sam build`
 # ships the libraries with the workflow functions (as `.so.1`: its Python builder leaves `*.so` out); each
-# process loads its own. The WebP encoder is libwebp's source patched, the resampler stb_image_resize2 (both from
-# Debian's archive, checked; build_native.py).
+# process loads its own. build_native.py has the flags and, for the WebP encoder (libwebp's source, patched) and
+# the resampler (stb_image_resize2), the upstream sources (from Debian's archive, checked).
 NATIVE_DIR := workflows/functions/happypath_workflow
 NATIVE_LIBS := $(foreach arch,x86_64 aarch64,$(foreach lib,progressive_jpeg webp_encoder resampler,$(NATIVE_DIR)/_$(lib).$(arch).so.1))
-# No fused multiply-adds (arm64 would fuse, x86-64 does not): both decode to the same pixels, which
-# tests/unit/test_progressive_jpeg.py checks under qemu.
-NATIVE_CFLAGS := -O2 -ffp-contract=off -Wall -Wextra -Werror
-$(NATIVE_DIR)/_progressive_jpeg.%.so.1: workflows/native/progressive_jpeg.c workflows/native/progressive_jpeg.h Makefile $(VENV)/.installed
-	$(PY) -m ziglang cc -target $*-linux-gnu.2.17 $(NATIVE_CFLAGS) -s -fPIC -shared -o $@ $< -lm
+NATIVE_BUILD := workflows/native/build_native.py $(VENV)/.installed
+$(NATIVE_DIR)/_progressive_jpeg.%.so.1: workflows/native/progressive_jpeg.c workflows/native/progressive_jpeg.h $(NATIVE_BUILD)
+	$(PY) workflows/native/build_native.py progressive_jpeg $* $@
 
-$(NATIVE_DIR)/_webp_encoder.%.so.1: workflows/native/build_native.py workflows/native/webp_encoder.c workflows/native/webp_encoder.h workflows/native/libwebp-pruned-rd.patch $(VENV)/.installed
+$(NATIVE_DIR)/_webp_encoder.%.so.1: workflows/native/webp_encoder.c workflows/native/webp_encoder.h workflows/native/libwebp-pruned-rd.patch $(NATIVE_BUILD)
 	$(PY) workflows/native/build_native.py webp_encoder $* $@
 
-$(NATIVE_DIR)/_resampler.%.so.1: workflows/native/build_native.py workflows/native/resampler.c workflows/native/resampler.h $(VENV)/.installed
+$(NATIVE_DIR)/_resampler.%.so.1: workflows/native/resampler.c workflows/native/resampler.h $(NATIVE_BUILD)
 	$(PY) workflows/native/build_native.py resampler $* $@
 
 native: $(NATIVE_LIBS)  ## build the progressive JPEG decoder, the WebP encoder and the resampler (x86_64 and arm64)

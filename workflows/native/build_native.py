@@ -1,17 +1,17 @@
-"""Build one of the resize step's native libraries from its upstream source and its shim here.
+"""Build one of the image steps' native libraries: its C file here, with its upstream source if it has one.
 
     python workflows/native/build_native.py LIBRARY ARCH OUTPUT [PROGRAM.c]
 
-LIBRARY is `webp_encoder` (libwebp 1.5.0 with libwebp-pruned-rd.patch, and webp_encoder.c) or `resampler`
-(stb_image_resize2.h from libstb, and resampler.c); ARCH is x86_64 or aarch64. With PROGRAM.c, OUTPUT is that
-program, linked statically with the library (for musl: qemu runs it without an arm64 C library; the tests compare
-the two builds' outputs).
+LIBRARY is `progressive_jpeg` (progressive_jpeg.c), `webp_encoder` (libwebp 1.5.0 with libwebp-pruned-rd.patch,
+and webp_encoder.c) or `resampler` (stb_image_resize2.h from libstb, and resampler.c); ARCH is x86_64 or aarch64.
+With PROGRAM.c, OUTPUT is that program, linked statically with the library (for musl: qemu runs it without an
+arm64 C library; the tests compare the two builds' outputs).
 
 Each upstream source is Debian's copy of the project's release (a package registry this project already installs
-from), checked against its SHA-256 and kept in .native-build/; compiled with Zig's C compiler (ziglang, in the dev
-group) for glibc 2.17 and up, as the progressive JPEG decoder is. Only the shim's functions are exported: the
-upstream symbols stay hidden, so our libwebp and Pillow's can be loaded in one process without either taking the
-other's functions.
+from), checked against its SHA-256 and kept in .native-build/. Everything is compiled with Zig's C compiler
+(ziglang, in the dev group: no system compiler needed) for glibc 2.17 and up. Only the functions our C files mark
+for export are exported: upstream symbols stay hidden, so our libwebp and Pillow's can be loaded in one process
+without either taking the other's functions.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import sys
 import tarfile
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -56,12 +56,12 @@ class Upstream:
 
 @dataclass(frozen=True)
 class Library:
-    upstream: Upstream
-    shim: Path  # with its header beside it
-    source_dirs: tuple[str, ...]  # upstream folders whose C files are compiled in
-    include_dirs: tuple[str, ...]  # upstream folders, as system headers (their warnings are upstream's)
-    flags: tuple[str, ...]
-    arch_flags: dict[str, tuple[str, ...]]
+    upstream: Upstream | None
+    shim: Path  # ours, with its header beside it
+    source_dirs: tuple[str, ...] = ()  # upstream folders whose C files are compiled in
+    include_dirs: tuple[str, ...] = ()  # upstream folders, as system headers (their warnings are upstream's)
+    flags: tuple[str, ...] = ()
+    arch_flags: dict[str, tuple[str, ...]] = field(default_factory=dict)
     link: tuple[str, ...] = ("-lm",)
 
 
@@ -76,7 +76,11 @@ LIBSTB = Upstream(
     "https://deb.debian.org/debian/pool/main/libs/libstb/libstb_0.0~git20241109.5c20573+ds.orig.tar.xz",
     "a3a5820445a7dd063516bb542a5cd54ced8efc9c5a30bfbaae1bab6dec2c1a74",
 )
+WARNINGS = ("-Wall", "-Wextra", "-Werror")  # on our C files (upstream's are upstream's)
 LIBRARIES = {
+    # Arm64 compilers would fuse multiplies and adds where x86-64 ones do not (FLAGS): both builds decode to the
+    # same pixels, which tests/unit/test_progressive_jpeg.py checks under qemu.
+    "progressive_jpeg": Library(None, HERE / "progressive_jpeg.c", flags=WARNINGS),
     "webp_encoder": Library(
         LIBWEBP,
         HERE / "webp_encoder.c",
@@ -92,9 +96,7 @@ LIBRARIES = {
         ("-lm", "-lpthread"),
     ),
     # stb_image_resize2 uses SSE2 on any x86-64 and NEON on arm64 (AVX needs -mavx, with no run-time check).
-    "resampler": Library(
-        LIBSTB, HERE / "resampler.c", (), (".",), ("-Wall", "-Wextra", "-Werror"), {"x86_64": (), "aarch64": ()}
-    ),
+    "resampler": Library(LIBSTB, HERE / "resampler.c", include_dirs=(".",), flags=WARNINGS),
 }
 
 
@@ -104,14 +106,14 @@ def main(name: str, arch: str, output: Path, program: Path | None = None) -> Non
         raise SystemExit(f"unknown library {name!r}: one of {', '.join(LIBRARIES)}")
     if arch not in ARCHITECTURES:
         raise SystemExit(f"unknown architecture {arch!r}: x86_64 or aarch64")
-    source = _unpacked(library.upstream)
+    source = _unpacked(library.upstream) if library.upstream else HERE
     system = "linux-musl" if program else "linux-gnu.2.17"
     objects = BUILD / f"objects-{name}-{arch}-{system}"
     shutil.rmtree(objects, ignore_errors=True)
     objects.mkdir(parents=True)
     upstream_files = sorted(path for folder in library.source_dirs for path in (source / folder).glob("*.c"))
     compiler = [sys.executable, "-m", "ziglang", "cc", "-target", f"{arch}-{system}"]
-    flags = [*FLAGS, *library.flags, *library.arch_flags[arch]]
+    flags = [*FLAGS, *library.flags, *library.arch_flags.get(arch, ())]
     flags += [option for folder in library.include_dirs for option in ("-isystem", str(source / folder))]
 
     def compile_one(index_and_path: tuple[int, Path]) -> Path:

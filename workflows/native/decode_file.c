@@ -1,7 +1,8 @@
 /*
  * Decode a progressive JPEG file at 1/reduction of its size and write its planes, one after the other, to
  * stdout (or the error to stderr). Not shipped: tests/unit/test_progressive_jpeg.py builds it for x86_64 and
- * arm64 and compares the two outputs, the arm64 one run under qemu.
+ * arm64 (build_native.py progressive_jpeg ARCH OUTPUT decode_file.c) and compares the two outputs, the arm64 one
+ * run under qemu.
  *
  *     decode_file photo.jpg 4 > planes.raw
  */

@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Built with -fvisibility=hidden (build_native.py): only these three functions are exported. */
+#define PJ_EXPORT __attribute__((visibility("default")))
+
 #define PJ_OK 0
 #define PJ_DAMAGED 1
 #define PJ_UNSUPPORTED 2
@@ -31,13 +34,14 @@ typedef struct {
 } pj_image;
 
 /* The frame header (size, components, sampling, block grids) and the colour markers before the first scan. */
-int pj_header(pj_image *image, const uint8_t *data, size_t size);
+PJ_EXPORT int pj_header(pj_image *image, const uint8_t *data, size_t size);
 
 /* Decode every scan into the caller's arrays (kx, ky, coef and nonzero set), after pj_header on the same data. */
-int pj_decode(pj_image *image, const uint8_t *data, size_t size);
+PJ_EXPORT int pj_decode(pj_image *image, const uint8_t *data, size_t size);
 
 /* Write MCU rows [first, first + count) of component `c` as pixels, kx x ky per block, into `out`:
  * count * v * ky rows of `stride` bytes (at least blocks_w * kx pixels), `out_size` bytes at most. */
-int pj_output(const pj_image *image, int c, int first, int count, uint8_t *out, size_t stride, size_t out_size);
+PJ_EXPORT int pj_output(const pj_image *image, int c, int first, int count, uint8_t *out, size_t stride,
+                        size_t out_size);
 
 #endif
